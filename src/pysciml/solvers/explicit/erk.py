@@ -1,0 +1,88 @@
+"""The generic explicit Runge–Kutta stepper: any `ButcherTableau` becomes a solver.
+
+The stepper is pure: `init` returns the solver state (the first stage for FSAL methods), `step` takes one
+step and returns the candidate state, its scaled error norm, the new solver state and the stages that the
+dense output needs. It knows nothing of controllers, saving or events. Stage sums are unrolled at trace
+time and skip zero coefficients, which keeps small systems close to the cost of hand-written code.
+"""
+from typing import ClassVar, NamedTuple
+
+import jax.numpy as jnp
+
+from ..tableau import ButcherTableau
+
+
+class StepResult(NamedTuple):
+    u: jnp.ndarray          # candidate state at t + dt
+    error: jnp.ndarray      # scaled error norm (0 for fixed-step methods)
+    state: object           # solver state after the step, used when it is accepted
+    stages: jnp.ndarray     # (s, n) stages k_1..k_s, for dense output
+
+
+def _combine(base, h, coeffs, ks):
+    """base + h Σ_j coeffs[j] k_j, skipping zero coefficients (unrolled at trace time)."""
+    terms = [float(c) * k for c, k in zip(coeffs, ks) if c != 0.0]
+    if not terms:
+        return base
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total if base is None else base + h * total
+
+
+class ExplicitRK:
+    """An explicit Runge–Kutta method defined by ``tableau``; subclasses only set the tableau."""
+
+    tableau: ClassVar[ButcherTableau]
+    family: ClassVar[str] = "explicit"
+
+    # Algorithms carry no per-instance data: equal by type, so jit caches hit across instances.
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    @property
+    def order(self) -> int:
+        return self.tableau.order
+
+    @property
+    def adaptive(self) -> bool:
+        return self.tableau.b_error is not None
+
+    @property
+    def controller_order(self) -> int:
+        """q in the step-size exponent 1/(q+1): the lower of the pair's orders."""
+        tab = self.tableau
+        return min(tab.order, tab.embedded_order) if self.adaptive else tab.order
+
+    @property
+    def dense_order(self) -> int:
+        return self.tableau.dense_order
+
+    def init(self, f, t0, u0, p):
+        """Solver state at the start: f(u0) for FSAL methods, else nothing."""
+        return f(u0, p, t0) if self.tableau.fsal else None
+
+    def initial_derivative(self, f, t0, u0, p, state):
+        return state if self.tableau.fsal else f(u0, p, t0)
+
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        """One step from (t, u) of size dt. ``error_norm(err, u, u_new)`` scales an error vector."""
+        tab = self.tableau
+        k1 = state if tab.fsal else f(u, p, t)
+        ks = [k1]
+        for ci, row in zip(tab.c[1:], tab.a[1:]):
+            ks.append(f(_combine(u, dt, row, ks), p, t + ci * dt))
+        u_new = _combine(u, dt, tab.b, ks)
+        error = self.error(ks, dt, u, u_new, error_norm) if self.adaptive else jnp.zeros((), u.dtype)
+        new_state = ks[-1] if tab.fsal else None
+        return StepResult(u_new, error, new_state, jnp.stack(ks))
+
+    def error(self, ks, dt, u, u_new, error_norm):
+        """Scaled norm of the embedded error estimate h Σ (b − b̂)_j k_j; methods may override."""
+        return error_norm(dt * _combine(None, dt, self.tableau.b_error, ks), u, u_new)

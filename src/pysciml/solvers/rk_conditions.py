@@ -1,0 +1,75 @@
+"""Runge–Kutta order conditions from rooted trees (Butcher's theory).
+
+A method of order p satisfies b·Φ(τ) = 1/γ(τ) for every rooted tree τ with at most p nodes, where Φ is
+the elementary weight and γ the tree's density. For a continuous extension b(θ) the condition becomes
+b(θ)·Φ(τ) = θ^|τ| / γ(τ). Trees are canonical nested tuples (a tree is the sorted tuple of its subtrees).
+"""
+from functools import lru_cache
+from itertools import combinations_with_replacement
+
+import numpy as np
+
+
+@lru_cache(maxsize=None)
+def trees_of_order(n: int) -> tuple:
+    """All rooted trees with exactly ``n`` nodes, each a sorted tuple of child trees."""
+    if n == 1:
+        return ((),)
+    found = set()
+    for children in _forests(n - 1, n - 1):
+        found.add(tuple(sorted(children)))
+    return tuple(sorted(found))
+
+
+@lru_cache(maxsize=None)
+def _forests(nodes: int, max_part: int) -> tuple:
+    """Multisets of trees with ``nodes`` nodes in total, each tree of at most ``max_part`` nodes."""
+    if nodes == 0:
+        return ((),)
+    out = []
+    for first in range(min(nodes, max_part), 0, -1):
+        for tree in trees_of_order(first):
+            for rest in _forests(nodes - first, first):
+                # keep each multiset once: trees of equal size appear in non-increasing order
+                if rest and _size(rest[0]) == first and rest[0] > tree:
+                    continue
+                out.append((tree,) + rest)
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _size(tree: tuple) -> int:
+    return 1 + sum(_size(child) for child in tree)
+
+
+@lru_cache(maxsize=None)
+def _density(tree: tuple) -> int:
+    result = _size(tree)
+    for child in tree:
+        result *= _density(child)
+    return result
+
+
+def _stage_weights(tree, a, c, cache):
+    """Φ_i(τ) for every stage i: the product over children of A·Φ(child) (or c for a leaf child)."""
+    if tree in cache:
+        return cache[tree]
+    phi = np.ones(len(c))
+    for child in tree:
+        phi = phi * (a @ _stage_weights(child, a, c, cache))
+    cache[tree] = phi
+    return phi
+
+
+def order_defects(a, b, c, order: int, theta: float = 1.0):
+    """Largest |b·Φ(τ) − θ^|τ|/γ(τ)| over the trees of each order 1..order, as a list."""
+    a, b, c = np.asarray(a, float), np.asarray(b, float), np.asarray(c, float)
+    cache = {}
+    defects = []
+    for n in range(1, order + 1):
+        worst = 0.0
+        for tree in trees_of_order(n):
+            phi = _stage_weights(tree, a, c, cache)
+            worst = max(worst, abs(b @ phi - theta ** n / _density(tree)))
+        defects.append(worst)
+    return defects
