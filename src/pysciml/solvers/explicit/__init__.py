@@ -1,0 +1,9 @@
+"""Explicit Runge–Kutta methods, each one tableau file."""
+from .bs3 import BS3
+from .dp5 import DP5
+from .dp8 import DP8
+from .erk import ExplicitRK
+from .fixed import RK4, Euler, Heun, Midpoint
+from .tsit5 import Tsit5
+
+__all__ = ["BS3", "DP5", "DP8", "RK4", "Euler", "ExplicitRK", "Heun", "Midpoint", "Tsit5"]

@@ -9,6 +9,7 @@ from typing import ClassVar, NamedTuple
 
 import jax.numpy as jnp
 
+from ..._core.trees import linear_combination as _combine
 from ..tableau import ButcherTableau
 
 
@@ -17,17 +18,6 @@ class StepResult(NamedTuple):
     error: jnp.ndarray      # scaled error norm (0 for fixed-step methods)
     state: object           # solver state after the step, used when it is accepted
     stages: jnp.ndarray     # (s, n) stages k_1..k_s, for dense output
-
-
-def _combine(base, h, coeffs, ks):
-    """base + h Σ_j coeffs[j] k_j, skipping zero coefficients (unrolled at trace time)."""
-    terms = [float(c) * k for c, k in zip(coeffs, ks) if c != 0.0]
-    if not terms:
-        return base
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total if base is None else base + h * total
 
 
 class ExplicitRK:

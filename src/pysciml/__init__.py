@@ -1,0 +1,15 @@
+"""pysciml: scientific machine learning for Python on JAX.
+
+Problems (`ODEProblem`), the `solve` entry point, the solver suite, step-size controllers, ensembles and
+return codes. float64 is switched on at import (JAX's default is float32).
+"""
+from ._core import ReturnCode
+from .controllers import PIController, PIDController
+from .integrate import ODESolution
+from .problems import ODEProblem
+from .solve import solve
+from .solvers import BS3, DP5, DP8, RK4, ButcherTableau, Euler, Heun, Midpoint, Tsit5
+
+__all__ = ["BS3", "DP5", "DP8", "RK4", "Tsit5", "ButcherTableau", "Euler", "Heun", "Midpoint", "ODEProblem", "ODESolution",
+           "PIController", "PIDController", "ReturnCode", "solve"]
+__version__ = "0.1.0"

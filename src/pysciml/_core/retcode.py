@@ -1,0 +1,41 @@
+"""Return codes: why a solve stopped, each with a message that says what to do about it."""
+from enum import IntEnum
+
+
+class ReturnCode(IntEnum):
+    """Outcome of a solve. Inside ``jit`` it is an int array; outside it converts to this enum."""
+
+    Success = 0
+    MaxIters = 1
+    DtLessThanMin = 2
+    Unstable = 3
+    Terminated = 4
+    Default = 5
+
+    def __str__(self) -> str:
+        return f"ReturnCode.{self.name}"
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+    @property
+    def successful(self) -> bool:
+        return self in (ReturnCode.Success, ReturnCode.Terminated)
+
+
+_MESSAGES = {
+    ReturnCode.Success: "The solve reached the end of the time span.",
+    ReturnCode.MaxIters: (
+        "The solve stopped after max_steps steps before reaching the end of the time span. If the problem is "
+        "stiff (very different time scales, explicit methods crawling with tiny steps), use a stiff (implicit) "
+        "method; otherwise raise max_steps or loosen rtol/atol."),
+    ReturnCode.DtLessThanMin: (
+        "The step size fell below dtmin: the solution may have a singularity (blow-up) or a discontinuity "
+        "near the time reached. Check the model, lower dtmin, or add the discontinuity time to tstops."),
+    ReturnCode.Unstable: (
+        "The solution or f became NaN/Inf. Check f for divisions by zero, logarithms or square roots of "
+        "negative values, or a blow-up; with a fixed-step method, try a smaller dt."),
+    ReturnCode.Terminated: "The solve was stopped early on purpose (a callback terminated it).",
+    ReturnCode.Default: "The solve has not run.",
+}

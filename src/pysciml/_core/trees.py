@@ -1,0 +1,67 @@
+"""Flattening of pytree states to one vector, so every solver works on a flat array.
+
+`FlatSpec` is hashable (it holds only shapes, dtypes and the tree structure), so functions built from it
+can be static arguments of `jax.jit` and repeated solves reuse compiled code.
+"""
+from dataclasses import dataclass
+from math import prod
+
+import jax
+import jax.numpy as jnp
+
+
+@dataclass(frozen=True)
+class FlatSpec:
+    treedef: object
+    shapes: tuple
+    dtype: object
+
+    @classmethod
+    def of(cls, tree, dtype):
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        return cls(treedef, tuple(tuple(jnp.shape(x)) for x in leaves), jnp.dtype(dtype))
+
+    @property
+    def size(self) -> int:
+        return sum(prod(s) for s in self.shapes)
+
+    @property
+    def is_single_array(self) -> bool:
+        return self.treedef == jax.tree_util.tree_structure(0)
+
+    def ravel(self, tree):
+        """The leaves of ``tree`` concatenated into one vector of the spec's dtype."""
+        leaves = jax.tree_util.tree_leaves(tree)
+        flat = [jnp.ravel(jnp.asarray(x)).astype(self.dtype) for x in leaves]
+        return flat[0] if len(flat) == 1 else jnp.concatenate(flat)
+
+    def unravel(self, vector):
+        """Inverse of `ravel` on the last axis; leading (batch or time) axes are kept."""
+        lead = vector.shape[:-1]
+        if self.is_single_array:
+            return vector.reshape(lead + self.shapes[0])
+        leaves, start = [], 0
+        for shape in self.shapes:
+            size = prod(shape)
+            leaves.append(vector[..., start:start + size].reshape(lead + shape))
+            start += size
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+
+def linear_combination(base, h, coeffs, vectors):
+    """base + h·Σ_j coeffs[j]·vectors[j] with the (Python float) coefficients unrolled at trace time.
+
+    Zero coefficients are skipped; with ``base=None`` the bare sum Σ_j coeffs[j]·vectors[j] is returned.
+    """
+    terms = [float(c) * v for c, v in zip(coeffs, vectors) if c != 0.0]
+    if not terms:
+        return base if base is not None else jnp.zeros_like(vectors[0])
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total if base is None else base + h * total
+
+
+def is_concrete(*values) -> bool:
+    """True when no value is a JAX tracer, i.e. we are outside jit/vmap/grad and may inspect values."""
+    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))

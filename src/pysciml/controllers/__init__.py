@@ -1,0 +1,5 @@
+"""Layer 2: step-size controllers and the initial step estimate."""
+from .initial_step import initial_step
+from .pid import PIController, PIDController
+
+__all__ = ["PIController", "PIDController", "initial_step"]

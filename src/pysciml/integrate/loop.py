@@ -1,0 +1,235 @@
+"""The one integration loop: step → error → accept/reject → save, inside a single `lax.while_loop`.
+
+Solvers, controllers and saving are separate pieces; the loop only threads their pure state. Work that
+does not depend on the step (validation, tableau set-up, buffer sizing) happens before the loop, and the
+loop pays for saving and dense output only in the mode asked for:
+
+- ``"ends"``: keep the start and the final state only (no per-step work at all);
+- ``"saveat"``: fill the requested times with the method's interpolant as steps pass them;
+- ``"steps"``: store every accepted step (and, with ``dense``, its stages, so the solution can be
+  evaluated anywhere afterwards with the method's own interpolant).
+
+Buffers have static sizes (``max_steps`` + 1 for ``"steps"``) so the loop works under jit and vmap.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .._core.norms import scaled_error_norm
+from .._core.retcode import ReturnCode
+from ..controllers import initial_step
+from ..interpolation import evaluate_step, full_stages
+
+_RUNNING = -1
+
+
+class LoopConfig(NamedTuple):
+    """Static (trace-time) options of the loop."""
+    adaptive: bool
+    save: str            # "ends" | "saveat" | "steps"
+    dense: bool          # with save == "steps": also store the stages for sol(t)
+    max_steps: int
+    has_tstops: bool
+    given_dt: bool       # the first step is the user's dt (else Hairer's estimate)
+
+
+class LoopInputs(NamedTuple):
+    """Dynamic (traced) inputs of the loop."""
+    u0: jnp.ndarray
+    t0: jnp.ndarray
+    t1: jnp.ndarray
+    p: object
+    rtol: jnp.ndarray
+    atol: jnp.ndarray
+    dt: jnp.ndarray
+    dtmin: jnp.ndarray
+    dtmax: jnp.ndarray
+    saveat: jnp.ndarray | None
+    tstops: jnp.ndarray | None
+
+
+class LoopOutput(NamedTuple):
+    ts: jnp.ndarray          # saved times
+    us: jnp.ndarray          # saved states, (len(ts), n)
+    stages: jnp.ndarray | None   # (max_steps, s, n) stages of each step in "steps" mode with dense
+    n_saved: jnp.ndarray     # number of valid entries of ts/us
+    retcode: jnp.ndarray
+    t_final: jnp.ndarray
+    stats: dict
+
+
+class _Carry(NamedTuple):
+    t: jnp.ndarray
+    u: jnp.ndarray
+    dt: jnp.ndarray              # signed proposal for the next step
+    solver_state: object
+    controller_state: object
+    n_steps: jnp.ndarray         # attempted steps
+    n_accepted: jnp.ndarray
+    retcode: jnp.ndarray
+    stop_index: jnp.ndarray | None     # index of the next tstop (has_tstops only)
+    save_index: jnp.ndarray | None     # next free slot of the save buffers
+    ts: jnp.ndarray | None
+    us: jnp.ndarray | None
+    stages: jnp.ndarray | None
+    n_interpolations: jnp.ndarray | None  # steps whose extra dense stages were evaluated ("saveat")
+
+
+def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
+    """Run the loop for ``f(u, p, t)`` on flat states; see the module docstring."""
+    dtype = x.u0.dtype
+    t0, t1 = x.t0, x.t1
+    direction = jnp.where(t1 >= t0, 1.0, -1.0).astype(dtype)
+    error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, x.rtol, x.atol)
+
+    solver_state = alg.init(f, t0, x.u0, x.p)
+    n_init_evals = 1 if solver_state is not None else 0
+    if cfg.given_dt:
+        dt = direction * jnp.minimum(jnp.abs(x.dt), x.dtmax)
+    else:
+        f0 = alg.initial_derivative(f, t0, x.u0, x.p, solver_state)
+        n_init_evals += (0 if solver_state is not None else 1) + 1
+        dt = initial_step(f, t0, x.u0, f0, x.p, alg.controller_order, direction, x.rtol, x.atol, x.dtmax)
+
+    stops = None
+    if cfg.has_tstops:
+        stops = jnp.concatenate([x.tstops.astype(dtype), t1[None]])
+
+    n = x.u0.shape[0]
+    save_index = ts_buf = us_buf = stage_buf = n_interp = None
+    if cfg.save == "saveat":
+        ts_buf = x.saveat
+        at_start = direction * (ts_buf - t0) <= 0
+        us_buf = jnp.where(at_start[:, None], x.u0[None, :], jnp.zeros((ts_buf.shape[0], n), dtype))
+        save_index = jnp.sum(at_start).astype(jnp.int32)
+        n_interp = jnp.zeros((), jnp.int32)
+    elif cfg.save == "steps":
+        size = cfg.max_steps + 1
+        ts_buf = jnp.full((size,), t0, dtype)
+        us_buf = jnp.zeros((size, n), dtype).at[0].set(x.u0)
+        save_index = jnp.ones((), jnp.int32)
+        if cfg.dense:
+            stage_buf = jnp.zeros((cfg.max_steps, alg.tableau.stages, n), dtype)
+
+    carry = _Carry(
+        t=t0, u=x.u0, dt=dt, solver_state=solver_state, controller_state=controller.init(dtype),
+        n_steps=jnp.zeros((), jnp.int32), n_accepted=jnp.zeros((), jnp.int32),
+        retcode=jnp.asarray(_RUNNING, jnp.int32),
+        stop_index=jnp.zeros((), jnp.int32) if cfg.has_tstops else None,
+        save_index=save_index, ts=ts_buf, us=us_buf, stages=stage_buf, n_interpolations=n_interp)
+
+    def body(c: _Carry) -> _Carry:
+        next_stop = t1 if stops is None else stops[c.stop_index]
+        remaining = next_stop - c.t
+        # Land exactly on the next stop when the proposal reaches it (or would leave a sliver).
+        lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
+        dt = jnp.where(lands, remaining, c.dt)
+        result = alg.step(f, c.t, c.u, dt, x.p, c.solver_state, error_norm)
+        t_new = jnp.where(lands, next_stop, c.t + dt)
+
+        if cfg.adaptive:
+            decision = controller.decide(result.error, c.controller_state, alg.controller_order)
+            accept, controller_state = decision.accept, decision.state
+            # After landing on a stop, keep the unclipped proposal rather than the clipped step.
+            dt_next = dt * decision.factor
+            dt_next = jnp.where(accept & lands, direction * jnp.maximum(jnp.abs(dt_next), jnp.abs(c.dt)), dt_next)
+            dt_next = direction * jnp.minimum(jnp.abs(dt_next), x.dtmax)
+            too_small = ~accept & (jnp.abs(dt_next) < x.dtmin)
+            # A NaN/Inf step is rejected and retried smaller; it is a failure only once dt underflows.
+            unstable = too_small & ~jnp.isfinite(result.error)
+        else:
+            unstable = ~jnp.all(jnp.isfinite(result.u))
+            accept, controller_state = ~unstable, c.controller_state
+            dt_next, too_small = c.dt, jnp.asarray(False)
+
+        t = jnp.where(accept, t_new, c.t)
+        u = jnp.where(accept, result.u, c.u)
+        solver_state = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old),
+                                              result.state, c.solver_state)
+        passed_stop = accept & lands
+        stop_index = None
+        finished = passed_stop
+        if stops is not None:
+            stop_index = c.stop_index + passed_stop.astype(jnp.int32)
+            finished = passed_stop & (stop_index == stops.shape[0])
+        n_steps = c.n_steps + 1
+        n_accepted = c.n_accepted + accept.astype(jnp.int32)
+
+        retcode = jnp.where(
+            finished, ReturnCode.Success,
+            jnp.where(too_small, jnp.where(unstable, ReturnCode.Unstable, ReturnCode.DtLessThanMin),
+                      jnp.where(unstable, ReturnCode.Unstable,
+                                jnp.where(n_steps >= cfg.max_steps, ReturnCode.MaxIters, _RUNNING)))).astype(jnp.int32)
+
+        save_index, ts_buf, us_buf, stage_buf, n_interp = c.save_index, c.ts, c.us, c.stages, c.n_interpolations
+        if cfg.save == "saveat":
+            save_index, us_buf, n_interp = _fill_saveat(
+                alg, f, x.p, direction, c, dt, t_new, result, accept, n_interp)
+        elif cfg.save == "steps":
+            # Write unconditionally at the next slot; only an accepted step advances the index.
+            ts_buf = ts_buf.at[save_index].set(t_new)
+            us_buf = us_buf.at[save_index].set(result.u)
+            if stage_buf is not None:
+                stage_buf = stage_buf.at[save_index - 1].set(result.stages)
+            save_index = save_index + accept.astype(jnp.int32)
+
+        return _Carry(t, u, dt_next, solver_state, controller_state, n_steps, n_accepted, retcode,
+                      stop_index, save_index, ts_buf, us_buf, stage_buf, n_interp)
+
+    out = lax.while_loop(lambda c: c.retcode == _RUNNING, body, carry)
+
+    n_extra = len(alg.tableau.c_extra)
+    evals_per_step = alg.tableau.stages - (1 if alg.tableau.fsal else 0)
+    nf = n_init_evals + out.n_steps * evals_per_step
+    if out.n_interpolations is not None:
+        nf = nf + out.n_interpolations * n_extra
+    stats = {"nf": nf, "nsteps": out.n_steps, "naccept": out.n_accepted,
+             "nreject": out.n_steps - out.n_accepted}
+
+    if cfg.save == "ends":
+        ts = jnp.stack([t0, out.t])
+        us = jnp.stack([x.u0, out.u])
+        n_saved = jnp.asarray(2, jnp.int32)
+    elif cfg.save == "saveat":
+        ts, us, n_saved = out.ts, out.us, out.save_index
+    else:
+        # Pad past the last accepted step with the final time and state (valid for plotting and lookup).
+        valid = jnp.arange(out.ts.shape[0]) < out.save_index
+        ts = jnp.where(valid, out.ts, out.t)
+        us = jnp.where(valid[:, None], out.us, out.u[None, :])
+        n_saved = out.save_index
+    return LoopOutput(ts, us, out.stages, n_saved, out.retcode, out.t, stats)
+
+
+def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp):
+    """Write the interpolated state at every requested time in (t, t_new] of an accepted step."""
+    ts_buf, us_buf, index = c.ts, c.us, c.save_index
+    n_save = ts_buf.shape[0]
+    tab = alg.tableau
+    next_time = ts_buf[jnp.minimum(index, n_save - 1)]
+    inside = accept & (index < n_save) & (direction * (next_time - t_new) < 0)
+    if tab.c_extra:
+        # Extra stages cost f evaluations: only when a requested time lies strictly inside the step.
+        extras = lax.cond(inside,
+                          lambda: full_stages(tab, f, p, c.t, dt, c.u, result.stages)[tab.stages:],
+                          lambda: jnp.zeros((len(tab.c_extra),) + result.u.shape, result.u.dtype))
+        stages = jnp.concatenate([result.stages, extras])
+        n_interp = n_interp + inside.astype(jnp.int32)
+    else:
+        stages = result.stages
+
+    def more(state):
+        i, _ = state
+        return accept & (i < n_save) & (direction * (ts_buf[jnp.minimum(i, n_save - 1)] - t_new) <= 0)
+
+    def write(state):
+        i, buf = state
+        t_save = ts_buf[i]
+        theta = (t_save - c.t) / dt
+        value = jnp.where(t_save == t_new, result.u, evaluate_step(tab, c.u, dt, stages, theta))
+        return i + 1, buf.at[i].set(value)
+
+    index, us_buf = lax.while_loop(more, write, (index, us_buf))
+    return index, us_buf, n_interp

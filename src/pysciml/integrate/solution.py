@@ -1,0 +1,128 @@
+"""`ODESolution`: saved times and states, dense output, return code and statistics of one solve.
+
+It is a pytree, so it can be returned from `jax.jit` and stacked by `jax.vmap` (ensembles).
+"""
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._core.retcode import ReturnCode
+from .._core.trees import is_concrete
+from ..interpolation import evaluate_step, full_stages, locate_step
+
+
+class DenseOutput(NamedTuple):
+    """Every accepted step: boundaries ``ts`` (steps + 1), states ``us`` and the method's stages."""
+    ts: jnp.ndarray
+    us: jnp.ndarray
+    stages: jnp.ndarray
+    n_steps: jnp.ndarray
+
+
+@jax.tree_util.register_pytree_node_class
+class ODESolution:
+    """Result of `solve`.
+
+    t: saved times, shape (N,). u: saved states, shape (N, *u0.shape) (a pytree of such arrays for a
+    pytree u0). sol(t): the state at any time in the span, with the method's own interpolant (needs dense
+    output: the default when neither saveat nor save_everystep=False is given). retcode: a `ReturnCode`
+    (an int array inside jit). stats: f evaluations ``nf``, steps ``nsteps``, ``naccept``, ``nreject``.
+    Inside jit, save-every-step buffers have max_steps + 1 entries, padded with the final time and state.
+    """
+
+    def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec):
+        self.t = t
+        self._u_flat = u_flat
+        self._retcode = retcode
+        self.stats = stats
+        self.dense = dense
+        self.p = p
+        self.f = f          # the flat right-hand side f(u_flat, p, t)
+        self.alg = alg
+        self.spec = spec
+
+    # --- pytree protocol -------------------------------------------------------------------------
+    def tree_flatten(self):
+        children = (self.t, self._u_flat, self._retcode, self.stats, self.dense, self.p)
+        return children, (self.f, self.alg, self.spec)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        t, u_flat, retcode, stats, dense, p = children
+        f, alg, spec = aux
+        return cls(t, u_flat, retcode, stats, dense, p, f=f, alg=alg, spec=spec)
+
+    # --- public view ------------------------------------------------------------------------------
+    @property
+    def u(self) -> Any:
+        return self.spec.unravel(self._u_flat)
+
+    @property
+    def retcode(self):
+        code = self._retcode
+        if is_concrete(code) and jnp.ndim(code) == 0:
+            return ReturnCode(int(code))
+        return code
+
+    @property
+    def success(self):
+        code = self._retcode
+        ok = (code == ReturnCode.Success) | (code == ReturnCode.Terminated)
+        return bool(ok) if is_concrete(code) and jnp.ndim(code) == 0 else ok
+
+    def __call__(self, t) -> Any:
+        """The state at time(s) ``t`` (scalar or 1-D array) from the dense output."""
+        if self.dense is None:
+            raise ValueError(
+                "this solution has no dense output (saveat or save_everystep=False was given); "
+                "solve again with dense=True to evaluate sol(t) between saved points")
+        t = jnp.asarray(t, self.t.dtype)
+        if jnp.ndim(t) > 1:
+            raise ValueError(f"sol(t): t must be a scalar or a 1-D array; got shape {t.shape}")
+        values = interpolate_dense(self.alg, self.f, self.p, self.dense, jnp.atleast_1d(t))
+        return self.spec.unravel(values[0] if jnp.ndim(t) == 0 else values)
+
+    def __repr__(self):
+        code = self.retcode
+        name = code.name if isinstance(code, ReturnCode) else "traced"
+        return f"ODESolution(retcode={name}, alg={self.alg!r}, t: {tuple(np.shape(self.t))}, u: {_shapes(self.u)})"
+
+    def plot(self, ax=None, labels=None, **kwargs):
+        """Plot every component against t (dense curve when available); returns the matplotlib axes."""
+        import matplotlib.pyplot as plt
+
+        ax = ax if ax is not None else plt.gca()
+        if self.dense is not None:
+            ts = jnp.linspace(self.t[0], self.t[-1], 500)
+            us = interpolate_dense(self.alg, self.f, self.p, self.dense, ts)
+        else:
+            ts, us = self.t, self._u_flat
+        us = np.asarray(us)
+        for j in range(us.shape[1]):
+            label = labels[j] if labels is not None else f"u[{j}]"
+            ax.plot(np.asarray(ts), us[:, j], label=label, **kwargs)
+        ax.set_xlabel("t")
+        ax.legend()
+        return ax
+
+
+def _shapes(tree):
+    return jax.tree_util.tree_map(lambda x: tuple(np.shape(x)), tree)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def interpolate_dense(alg, f, p, dense: DenseOutput, times):
+    """States at ``times`` (1-D) from the stored steps, with the method's own interpolant."""
+    direction = jnp.where(dense.ts[-1] >= dense.ts[0], 1.0, -1.0)
+    tableau = alg.tableau
+
+    def one(t):
+        i = locate_step(dense.ts, dense.n_steps, direction, t)
+        t0, h = dense.ts[i], dense.ts[i + 1] - dense.ts[i]
+        stages = full_stages(tableau, f, p, t0, h, dense.us[i], dense.stages[i])
+        return evaluate_step(tableau, dense.us[i], h, stages, (t - t0) / jnp.where(h == 0, 1.0, h))
+
+    return jax.vmap(one)(times)

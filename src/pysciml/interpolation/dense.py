@@ -1,0 +1,35 @@
+"""Continuous extensions of Runge–Kutta steps: u(t0 + θh) = u0 + h Σ_j b_j(θ) k_j.
+
+``method`` is any object with ``dense_weights`` (rows of polynomial coefficients of θ¹..θᵈ, one row per
+stage) and the lazily evaluated extra stages ``c_extra``/``a_extra`` (see `ButcherTableau`).
+"""
+import jax.numpy as jnp
+import numpy as np
+
+from .._core.trees import linear_combination
+
+
+def full_stages(method, f, p, t0, h, u0, stages):
+    """Append the extra stages the interpolant needs to the step's ``stages`` (shape (s, n))."""
+    if not method.c_extra:
+        return stages
+    ks = list(stages)
+    for c, row in zip(method.c_extra, method.a_extra):
+        ks.append(f(linear_combination(u0, h, row, ks), p, t0 + c * h))
+    return jnp.stack(ks)
+
+
+def evaluate_step(method, u0, h, stages, theta):
+    """The interpolant at fraction ``theta`` of the step; ``stages`` must include the extra stages."""
+    weights = np.asarray(method.dense_weights, dtype=np.float64)
+    # Horner in θ for b(θ) = θ (w_1 + θ (w_2 + ... )), one weight per stage.
+    b = jnp.asarray(weights[:, -1], dtype=u0.dtype)
+    for m in range(weights.shape[1] - 2, -1, -1):
+        b = jnp.asarray(weights[:, m], dtype=u0.dtype) + theta * b
+    return u0 + (h * theta) * (b @ stages)
+
+
+def locate_step(step_times, n_steps, direction, t):
+    """Index i of the step [step_times[i], step_times[i+1]] holding t (clamped to the valid steps)."""
+    i = jnp.searchsorted(direction * step_times, direction * t, side="right") - 1
+    return jnp.clip(i, 0, jnp.maximum(n_steps - 1, 0))

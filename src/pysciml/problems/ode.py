@@ -1,0 +1,86 @@
+"""`ODEProblem`: du/dt = f(u, p, t) on tspan = (t0, t1) from u0, immutable, with `remake`.
+
+A problem is a JAX pytree (u0, tspan and p are its leaves, f is static), so it can be passed through
+`jax.jit` and `jax.vmap` like an array.
+"""
+import dataclasses
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._core.trees import is_concrete
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class ODEProblem:
+    """An initial value problem du/dt = f(u, p, t), u(t0) = u0, for t from tspan[0] to tspan[1].
+
+    f: pure JAX function returning an array (or pytree) shaped like u0. u0: an array or a pytree of arrays
+    (integers are promoted to float64; float32 states are solved in float32). tspan: (t0, t1), t1 < t0
+    integrates backwards. p: parameters of any pytree form (or None).
+    """
+    f: Callable
+    u0: Any
+    tspan: tuple
+    p: Any = None
+
+    def __post_init__(self):
+        if not callable(self.f):
+            raise TypeError(f"ODEProblem: f must be callable as f(u, p, t); got {type(self.f).__name__}")
+        object.__setattr__(self, "tspan", check_tspan(self.tspan))
+        check_u0(self.u0)
+
+    def remake(self, **changes) -> "ODEProblem":
+        """A copy with some of f, u0, tspan, p replaced (the original is unchanged)."""
+        unknown = set(changes) - {"f", "u0", "tspan", "p"}
+        if unknown:
+            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f, u0, tspan or p")
+        return dataclasses.replace(self, **changes)
+
+    def tree_flatten(self):
+        return (self.u0, self.tspan, self.p), self.f
+
+    @classmethod
+    def tree_unflatten(cls, f, children):
+        # Skip validation: inside transformations the leaves may be tracers or placeholders.
+        obj = object.__new__(cls)
+        for name, value in zip(("u0", "tspan", "p"), children):
+            object.__setattr__(obj, name, value)
+        object.__setattr__(obj, "f", f)
+        return obj
+
+
+def check_tspan(tspan):
+    """tspan as a (t0, t1) tuple; concrete values must be finite and distinct."""
+    if isinstance(tspan, (str, bytes)) or not hasattr(tspan, "__len__") or len(tspan) != 2:
+        raise ValueError(f"tspan must be two numbers (t0, t1); got {tspan!r}")
+    t0, t1 = tspan
+    for name, value in (("t0", t0), ("t1", t1)):
+        if jnp.ndim(value) != 0:
+            raise ValueError(f"tspan: {name} must be a scalar; got shape {jnp.shape(value)}")
+        if is_concrete(value):
+            v = np.asarray(value)
+            if not np.issubdtype(v.dtype, np.number) or np.iscomplexobj(v) or not math.isfinite(float(v)):
+                raise ValueError(f"tspan must be two finite real numbers; got {name} = {value!r}")
+    if is_concrete(t0, t1) and float(t0) == float(t1):
+        raise ValueError(f"tspan must have t0 != t1; got t0 = t1 = {float(t0)}")
+    return (t0, t1)
+
+
+def check_u0(u0):
+    """u0 must be numeric leaves; concrete values must be finite."""
+    leaves = jax.tree_util.tree_leaves(u0)
+    if not leaves:
+        raise ValueError("u0 must be an array or a pytree with at least one array; got an empty structure")
+    for leaf in leaves:
+        if not is_concrete(leaf):
+            continue
+        arr = np.asarray(leaf)
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise TypeError(f"u0 must hold numbers; got dtype {arr.dtype}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"u0 must be finite; it holds NaN or Inf: {arr}")

@@ -1,0 +1,344 @@
+"""`solve`: the one entry point. Checks the input, picks the loop configuration, runs the compiled loop
+and wraps the result in an `ODESolution`; outside jit it warns when a solve failed.
+
+Every check on values runs before compilation and only when the values are concrete, so `solve` stays a
+pure function usable under `jax.jit`, `jax.vmap` and `jax.jvp`. Compiled loops are cached per right-hand
+side, method, controller and static options, so repeated solves (new p, u0, tspan) do not recompile.
+"""
+import functools
+import math
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._core.dtypes import state_dtype
+from ._core.retcode import ReturnCode
+from ._core.trees import FlatSpec, is_concrete
+from .controllers import PIController, PIDController
+from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
+from .integrate.solution import interpolate_dense
+from .problems import ODEProblem
+from .problems.ode import check_tspan, check_u0
+from .solvers import explicit
+from .solvers.explicit import ExplicitRK
+
+DEFAULT_MAX_STEPS = 10_000
+_DENSE_MEMORY_LIMIT = 1 << 29   # bytes of stage storage above which dense output must be asked for
+
+
+def default_algorithm():
+    """The method used when ``alg`` is None: Tsit5, the best general-purpose non-stiff method."""
+    from .solvers.explicit.tsit5 import Tsit5
+    return Tsit5()
+
+
+@functools.singledispatch
+def solve(prob, *args, **kwargs):
+    """Solve a problem: `solve(ODEProblem, alg=None, **options)` or `solve(EnsembleProblem, alg, ensemble_alg, ...)`."""
+    raise TypeError(f"solve: prob must be an ODEProblem or EnsembleProblem; got {type(prob).__name__}")
+
+
+@solve.register
+def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
+               save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
+               max_steps=DEFAULT_MAX_STEPS, controller=None) -> ODESolution:
+    """Integrate ``prob`` with ``alg`` (default Tsit5).
+
+    rtol, atol: relative and absolute tolerances, scalars or shaped like u0. dt: first step (required for
+    fixed-step methods and adaptive=False). saveat: times to save at (array), or a spacing (scalar).
+    save_everystep: save every accepted step (default when saveat is None). dense: keep the stages of
+    every step so sol(t) works anywhere (default with save_everystep). tstops: times the solver must step
+    onto exactly. dtmin, dtmax: step size bounds. max_steps: limit on attempted steps (also the size of the
+    save-every-step buffers). controller: `PIController()` (default) or `PIDController()`.
+    """
+    alg = _check_algorithm(alg)
+    controller = _check_controller(controller)
+    t0, t1 = check_tspan(prob.tspan)
+    check_u0(prob.u0)
+    dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
+    tdtype = jnp.finfo(dtype).dtype
+    spec = FlatSpec.of(prob.u0, dtype)
+    rhs = _flat_rhs(prob.f, spec, prob.p, t0)
+    u0 = spec.ravel(prob.u0)
+    t0, t1 = jnp.asarray(t0, tdtype), jnp.asarray(t1, tdtype)
+    direction = _direction(t0, t1)
+
+    adaptive = alg.adaptive if adaptive is None else bool(adaptive)
+    if adaptive and not alg.adaptive:
+        raise ValueError(f"alg: {alg!r} is a fixed-step method without an error estimate; pass dt=... "
+                         "(it then runs with adaptive=False)" if dt is None else
+                         f"adaptive: {alg!r} has no error estimate, so adaptive=True is impossible")
+    if not adaptive and dt is None:
+        raise ValueError(f"dt: a fixed-step solve (alg={alg!r}, adaptive=False) needs a step size dt")
+    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps <= 0:
+        raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
+    max_steps = int(max_steps)
+    rtol = _check_tolerance("rtol", rtol, spec, dtype)
+    atol = _check_tolerance("atol", atol, spec, dtype)
+    dt = _check_positive_scalar("dt", dt, tdtype, allow_none=True)
+    dtmax = _check_positive_scalar("dtmax", dtmax, tdtype, allow_none=True)
+    dtmin = _check_positive_scalar("dtmin", dtmin, tdtype, allow_none=True, allow_zero=True)
+    dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
+    dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
+    saveat = _check_saveat(saveat, t0, t1, direction, tdtype)
+    tstops = _check_tstops(tstops, t0, t1, direction, tdtype)
+
+    save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
+    if saveat is not None and save_everystep:
+        raise ValueError("save_everystep=True and saveat are exclusive: give one of them")
+    stage_bytes = max_steps * alg.tableau.stages * spec.size * np.dtype(dtype).itemsize
+    if dense is None:
+        dense = saveat is None and save_everystep and stage_bytes <= _DENSE_MEMORY_LIMIT
+    if dense and stage_bytes > 4 * _DENSE_MEMORY_LIMIT:
+        raise ValueError(f"dense=True would store {stage_bytes / 2**30:.1f} GiB of stages (max_steps={max_steps} "
+                         f"× {alg.tableau.stages} stages × {spec.size} states); pass saveat=..., lower "
+                         "max_steps, or set dense=False")
+    mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
+    cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
+                     has_tstops=tstops is not None, given_dt=dt is not None)
+    inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=prob.p, rtol=rtol, atol=atol,
+                        dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
+                        saveat=saveat if mode == "saveat" else None, tstops=tstops)
+    out = _compiled_loop(rhs, alg, controller, cfg)(inputs)
+
+    ts, us, n_saved = out.ts, out.us, out.n_saved
+    concrete = is_concrete(ts, n_saved)
+    dense_output = None
+    if cfg.dense:
+        n = int(n_saved) if concrete else None
+        dense_output = DenseOutput(ts[:n], us[:n], out.stages[: None if n is None else n - 1], n_saved - 1)
+        if saveat is not None:
+            ts, us = saveat, interpolate_dense(alg, rhs, prob.p, dense_output, saveat)
+            n_saved = jnp.asarray(saveat.shape[0])
+    if concrete:
+        n = int(n_saved)
+        ts, us = ts[:n], us[:n]
+    if not save_start and saveat is None:
+        ts, us = ts[1:], us[1:]
+    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, prob.p, f=rhs, alg=alg, spec=spec)
+    if concrete and is_concrete(out.retcode) and not sol.success:
+        _warn_failure(sol, rhs, prob.p, out.t_final, t0)
+    return sol
+
+
+# --- compiled pieces --------------------------------------------------------------------------------
+
+class _FlatRHS:
+    """f on flat state vectors: unravel → f → ravel (a reshape for array states). Hashable by (f, spec)."""
+
+    def __init__(self, f, spec: FlatSpec):
+        self.f, self.spec = f, spec
+
+    def __call__(self, u, p, t):
+        return self.spec.ravel(self.f(self.spec.unravel(u), p, t))
+
+    def __eq__(self, other):
+        return isinstance(other, _FlatRHS) and self.f is other.f and self.spec == other.spec
+
+    def __hash__(self):
+        return hash((id(self.f), self.spec))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_loop(rhs, alg, controller, cfg):
+    return jax.jit(functools.partial(integrate, rhs, alg, controller, cfg))
+
+
+def _flat_rhs(f, spec, p, t0):
+    """Check once per (f, state layout, parameter layout) that f returns du/dt shaped like u."""
+    p_layout = jax.tree_util.tree_structure(p), tuple(
+        (jnp.shape(x), str(jnp.result_type(x))) for x in jax.tree_util.tree_leaves(p))
+    _check_rhs_output(f, spec, p_layout, lambda: (p, t0))
+    return _FlatRHS(f, spec)
+
+
+_checked: set = set()
+
+
+def _check_rhs_output(f, spec, p_layout, args):
+    key = (f, spec, p_layout)
+    try:
+        if key in _checked:
+            return
+    except TypeError:   # an unhashable f: check every time
+        key = None
+    p, t0 = args()
+    flat = jax.ShapeDtypeStruct((spec.size,), spec.dtype)
+    out = jax.eval_shape(lambda v: f(spec.unravel(v), p, jnp.asarray(t0, jnp.finfo(spec.dtype).dtype)), flat)
+    got_leaves, got_tree = jax.tree_util.tree_flatten(out)
+    got_shapes = tuple(tuple(x.shape) for x in got_leaves)
+    if got_tree != spec.treedef or got_shapes != spec.shapes:
+        expected = spec.shapes[0] if spec.is_single_array else jax.eval_shape(spec.unravel, flat)
+        got = got_shapes[0] if len(got_shapes) == 1 and got_tree == jax.tree_util.tree_structure(0) else out
+        raise ValueError(f"f returned shape {_describe(got)} but u0 has shape {_describe(expected)}: "
+                         "f(u, p, t) must return du/dt with the same shape as u")
+    for leaf in got_leaves:
+        kind = jnp.dtype(leaf.dtype)
+        if not jnp.issubdtype(kind, jnp.inexact) or (jnp.issubdtype(kind, jnp.complexfloating)
+                                                      and not jnp.issubdtype(spec.dtype, jnp.complexfloating)):
+            raise TypeError(f"f returned dtype {kind} for a {spec.dtype} state: f(u, p, t) must return "
+                            f"floating-point values (shape {tuple(leaf.shape)})")
+    if key is not None:
+        _checked.add(key)
+
+
+def _describe(shape_or_tree):
+    if isinstance(shape_or_tree, tuple):
+        return str(shape_or_tree)
+    return str(jax.tree_util.tree_map(lambda x: tuple(x.shape), shape_or_tree))
+
+
+# --- argument checks ---------------------------------------------------------------------------------
+
+_ALGORITHMS = {name.lower(): name for name in explicit.__all__ if name != "ExplicitRK"}
+
+
+def _check_algorithm(alg):
+    if alg is None:
+        return default_algorithm()
+    if isinstance(alg, str):
+        from . import solvers
+        name = _ALGORITHMS.get(alg.lower())
+        if name is None:
+            raise ValueError(f"alg: unknown algorithm {alg!r}; known: {sorted(_ALGORITHMS.values())}")
+        return getattr(solvers, name)()
+    if isinstance(alg, type) and issubclass(alg, ExplicitRK):
+        return alg()
+    if not isinstance(alg, ExplicitRK):
+        raise TypeError(f"alg: expected an algorithm such as pysciml.Tsit5(); got {alg!r}")
+    return alg
+
+
+def _check_controller(controller):
+    if controller is None:
+        return PIController()
+    if not isinstance(controller, (PIController, PIDController)):
+        raise TypeError(f"controller: expected PIController(...) or PIDController(...); got {controller!r}")
+    return controller
+
+
+def _direction(t0, t1):
+    return jnp.where(t1 >= t0, 1.0, -1.0).astype(t0.dtype)
+
+
+def _check_tolerance(name, value, spec, dtype):
+    real = jnp.finfo(dtype).dtype
+    leaves = jax.tree_util.tree_leaves(value)
+    if len(leaves) == 1 and jnp.ndim(leaves[0]) == 0:
+        tol = jnp.asarray(leaves[0], real)
+    else:
+        try:
+            shapes = tuple(tuple(jnp.shape(x)) for x in leaves)
+            same = jax.tree_util.tree_structure(value) == spec.treedef and shapes == spec.shapes
+        except Exception:
+            same = False
+        if not same:
+            raise ValueError(f"{name} must be a positive scalar or shaped like u0 {_describe(spec.shapes[0] if spec.is_single_array else spec.shapes)}; "
+                             f"got shape {_describe(jax.tree_util.tree_map(jnp.shape, value))}")
+        tol = FlatSpec(spec.treedef, spec.shapes, real).ravel(value)
+    if is_concrete(tol):
+        arr = np.asarray(tol)
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise ValueError(f"{name} must be positive and finite; got {value!r}")
+    return tol
+
+
+def _check_positive_scalar(name, value, dtype, allow_none=False, allow_zero=False):
+    if value is None and allow_none:
+        return None
+    if jnp.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar; got shape {jnp.shape(value)}")
+    arr = jnp.abs(jnp.asarray(value, dtype))
+    if is_concrete(value):
+        v = float(value)
+        if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+            raise ValueError(f"{name} must be a finite {'non-negative' if allow_zero else 'non-zero'} number; got {value!r}")
+    return arr
+
+
+def _check_saveat(saveat, t0, t1, direction, dtype):
+    if saveat is None:
+        return None
+    if jnp.ndim(saveat) == 0:
+        if not is_concrete(saveat, t0, t1):
+            raise ValueError("saveat: a scalar spacing needs a concrete tspan; pass an array of times instead")
+        spacing = float(saveat)
+        if not math.isfinite(spacing) or spacing <= 0:
+            raise ValueError(f"saveat: a scalar saveat is a spacing and must be positive; got {saveat!r}")
+        a, b = float(t0), float(t1)
+        n = int(math.floor(abs(b - a) / spacing * (1 + 1e-12)))
+        times = a + float(direction) * spacing * np.arange(n + 1)
+        if abs(times[-1] - b) > 1e-12 * max(abs(a), abs(b), spacing):
+            times = np.append(times, b)
+        times[-1] = b if abs(times[-1] - b) <= 1e-12 * max(abs(a), abs(b), spacing) else times[-1]
+        return jnp.asarray(times, dtype)
+    if jnp.ndim(saveat) != 1 or jnp.shape(saveat)[0] == 0:
+        raise ValueError(f"saveat must be a non-empty 1-D array of times (or a scalar spacing); got shape {jnp.shape(saveat)}")
+    times = jnp.asarray(saveat, dtype)
+    if is_concrete(times, t0, t1):
+        arr, a, b, d = np.asarray(times), float(t0), float(t1), float(direction)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("saveat must hold finite times")
+        slack = 1e-12 * max(abs(a), abs(b), 1.0)
+        if np.any(d * (arr - a) < -slack) or np.any(d * (arr - b) > slack):
+            raise ValueError(f"saveat times must lie within tspan ({a}, {b}); got values from {arr.min()} to {arr.max()}")
+        if np.any(d * np.diff(arr) < 0):
+            raise ValueError(f"saveat must be sorted in the direction of integration ({'increasing' if d > 0 else 'decreasing'})")
+    return times
+
+
+def _check_tstops(tstops, t0, t1, direction, dtype):
+    if tstops is None:
+        return None
+    if jnp.ndim(tstops) > 1:
+        raise ValueError(f"tstops must be a 1-D array of times; got shape {jnp.shape(tstops)}")
+    times = jnp.atleast_1d(jnp.asarray(tstops, dtype))
+    if is_concrete(times, t0, t1):
+        arr, a, b, d = np.asarray(times), float(t0), float(t1), float(direction)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("tstops must hold finite times")
+        inside = np.unique(arr[(d * (arr - a) > 0) & (d * (b - arr) > 0)])
+        inside = inside if d > 0 else inside[::-1]
+        return jnp.asarray(inside, dtype) if inside.size else None
+    # Traced: order them and clamp into the span; stops at the ends are harmless zero-length landings.
+    ordered = direction * jnp.sort(direction * times)
+    lo, hi = jnp.minimum(t0, t1), jnp.maximum(t0, t1)
+    return jnp.clip(ordered, lo, hi)
+
+
+# --- failure report ------------------------------------------------------------------------------------
+
+def _warn_failure(sol, rhs, p, t_final, t0):
+    code = sol.retcode
+    text = f"solve stopped at t = {float(t_final):.6g} with {code.name}: {code.message}"
+    if code == ReturnCode.MaxIters and getattr(sol.alg, "family", "") == "explicit":
+        hint = _stiffness_hint(sol, rhs, p, t_final, t0)
+        if hint:
+            text += " " + hint
+    warnings.warn(text, RuntimeWarning, stacklevel=3)
+
+
+def _stiffness_hint(sol, rhs, p, t_final, t0):
+    """Estimate |λ_max| of ∂f/∂u at the last state by power iteration with Jacobian–vector products."""
+    u = sol._u_flat[-1]
+    v = jax.random.normal(jax.random.key(0), u.shape, u.dtype)
+    v = v / jnp.linalg.norm(v)
+    rho = 0.0
+    f_at = lambda x: rhs(x, p, t_final)
+    for _ in range(30):
+        w = jax.jvp(f_at, (u,), (v,))[1]
+        rho = float(jnp.linalg.norm(w))
+        if not math.isfinite(rho) or rho == 0.0:
+            return ""
+        v = w / rho
+    n_accept = int(sol.stats["naccept"])
+    mean_step = abs(float(t_final) - float(t0)) / max(n_accept, 1)
+    boundary = sol.alg.tableau.stability_boundary
+    if rho * mean_step > 0.5 * boundary:
+        return (f"The problem looks stiff: ∂f/∂u has an eigenvalue of magnitude ≈ {rho:.3g}, which limits "
+                f"{sol.alg!r} to steps of about {boundary / rho:.3g} (mean step taken: {mean_step:.3g}). "
+                "Use a stiff (implicit) method.")
+    return ""
