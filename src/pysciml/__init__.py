@@ -5,11 +5,13 @@ return codes. float64 is switched on at import (JAX's default is float32).
 """
 from ._core import ReturnCode
 from .controllers import PIController, PIDController
+from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, EnsembleVmap
 from .integrate import ODESolution
 from .problems import ODEProblem
+from . import testing
 from .solve import solve
-from .solvers import BS3, DP5, DP8, RK4, ButcherTableau, Euler, Heun, Midpoint, Tsit5
+from .solvers import BS3, DP5, DP8, RK4, ButcherTableau, Euler, Heun, Midpoint, Tsit5, Vern7, Vern9
 
-__all__ = ["BS3", "DP5", "DP8", "RK4", "Tsit5", "ButcherTableau", "Euler", "Heun", "Midpoint", "ODEProblem", "ODESolution",
+__all__ = ["EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap", "BS3", "DP5", "DP8", "RK4", "Tsit5", "Vern7", "Vern9", "ButcherTableau", "Euler", "Heun", "Midpoint", "ODEProblem", "ODESolution",
            "PIController", "PIDController", "ReturnCode", "solve"]
 __version__ = "0.1.0"

@@ -108,8 +108,8 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     concrete = is_concrete(ts, n_saved)
     dense_output = None
     if cfg.dense:
-        n = int(n_saved) if concrete else None
-        dense_output = DenseOutput(ts[:n], us[:n], out.stages[: None if n is None else n - 1], n_saved - 1)
+        # Kept at full buffer size (valid steps counted by n_steps) so sol(t) compiles once per shape.
+        dense_output = DenseOutput(ts, us, out.stages, n_saved - 1)
         if saveat is not None:
             ts, us = saveat, interpolate_dense(alg, rhs, prob.p, dense_output, saveat)
             n_saved = jnp.asarray(saveat.shape[0])
@@ -318,7 +318,7 @@ def _warn_failure(sol, rhs, p, t_final, t0):
         hint = _stiffness_hint(sol, rhs, p, t_final, t0)
         if hint:
             text += " " + hint
-    warnings.warn(text, RuntimeWarning, stacklevel=3)
+    warnings.warn(text, RuntimeWarning, stacklevel=4)
 
 
 def _stiffness_hint(sol, rhs, p, t_final, t0):

@@ -1,0 +1,6 @@
+"""Layer 9 (public): reference problems and numerical checks, so users can test their own models too."""
+from .convergence import convergence_order
+from .problems import exact_decay_problem, lorenz, lotka_volterra, nonlinear_exact_problem, pleiades
+
+__all__ = ["convergence_order", "exact_decay_problem", "lorenz", "lotka_volterra", "nonlinear_exact_problem",
+           "pleiades"]
