@@ -62,16 +62,17 @@ class PIController:
 
 @dataclass(frozen=True)
 class PIDController:
-    """Söderlind's PID digital filter (G. Söderlind, ACM TOMS 29 (2003) 1–26).
+    """Söderlind's PID digital filter (G. Söderlind, ACM TOMS 29 (2003) 1–26) for smoother step sequences.
 
     With ε_i = 1/err_i: factor = limiter(ε_n^(β1/k) · ε_{n−1}^(β2/k) · ε_{n−2}^(β3/k)), limiter(x) =
-    1 + atan(x − 1); a step is accepted when factor ≥ accept_safety. The defaults are Söderlind's H312PID
-    filter (β = 1/18, 1/9, 1/18, stated per 1/k); (0.7, −0.4, 0) recovers the PI controller.
+    1 + atan(x − 1). The defaults are Söderlind's H312PID filter (β = 1/18, 1/9, 1/18); (0.7, −0.4, 0)
+    recovers the PI controller. A step is accepted when err ≤ 1 (the tolerance, as for every controller);
+    a rejected step shrinks by safety·err^(−1/k), at least qmin.
     """
     beta1: float = 1 / 18
     beta2: float = 1 / 9
     beta3: float = 1 / 18
-    accept_safety: float = 0.81
+    safety: float = 0.9
     qmin: float = 0.2
     qmax: float = 10.0
 
@@ -83,11 +84,12 @@ class PIDController:
         k = order + 1
         finite = jnp.isfinite(error)
         err = jnp.where(finite, jnp.maximum(error, 1e-10), 1.0)
-        raw = (err ** (-self.beta1 / k) * state.previous_error ** (self.beta2 / k)
-               * state.earlier_error ** (self.beta3 / k))
-        factor = jnp.clip(1.0 + jnp.arctan(raw - 1.0), self.qmin, self.qmax)
-        accept = finite & (factor >= self.accept_safety)
-        factor = jnp.where(finite, factor, self.qmin)
+        accept = finite & (error <= 1.0)
+        raw = (err ** (-self.beta1 / k) * state.previous_error ** (-self.beta2 / k)
+               * state.earlier_error ** (-self.beta3 / k))
+        grow = jnp.clip(1.0 + jnp.arctan(raw - 1.0), self.qmin, jnp.where(state.last_rejected, 1.0, self.qmax))
+        shrink = jnp.minimum(jnp.maximum(self.qmin, self.safety * err ** (-1.0 / k)), 1.0)
+        factor = jnp.where(accept, grow, jnp.where(finite, shrink, self.qmin))
         new_state = ControllerState(
             jnp.where(accept, jnp.maximum(err, _ERROR_FLOOR), state.previous_error),
             jnp.where(accept, state.previous_error, state.earlier_error), ~accept)
