@@ -1,0 +1,131 @@
+"""Bad input gets a clear error naming the argument, before compilation; numerical failure is a return
+code plus a warning outside jit."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pysciml as ps
+from pysciml.testing import lotka_volterra
+
+LV = lotka_volterra()
+
+
+@pytest.mark.parametrize("tspan,match", [
+    ((0.0,), "two numbers"), ((0.0, np.inf), "finite"), ((1.0, 1.0), "t0 != t1"), ("ab", "two numbers"),
+    ((0.0, np.nan), "finite"), ((jnp.zeros(2), 1.0), "scalar")])
+def test_bad_tspan(tspan, match):
+    with pytest.raises(ValueError, match=match):
+        ps.ODEProblem(LV.f, LV.u0, tspan, LV.p)
+
+
+def test_bad_u0_and_f():
+    with pytest.raises(ValueError, match="u0 must be finite"):
+        ps.ODEProblem(LV.f, jnp.array([1.0, jnp.nan]), (0.0, 1.0), LV.p)
+    with pytest.raises(TypeError, match="f must be callable"):
+        ps.ODEProblem("not a function", LV.u0, (0.0, 1.0))
+
+
+def test_f_with_wrong_shape_or_dtype_is_named():
+    wrong_shape = ps.ODEProblem(lambda u, p, t: jnp.zeros(3), jnp.ones(2), (0.0, 1.0))
+    with pytest.raises(ValueError, match=r"f returned shape \(3,\) but u0 has shape \(2,\)"):
+        ps.solve(wrong_shape)
+    wrong_dtype = ps.ODEProblem(lambda u, p, t: jnp.array([1, 2]), jnp.ones(2), (0.0, 1.0))
+    with pytest.raises(TypeError, match="f returned dtype int"):
+        ps.solve(wrong_dtype)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(rtol=0.0), "rtol must be positive"), (dict(atol=-1e-8), "atol must be positive"),
+    (dict(atol=jnp.ones(3)), "atol must be a positive scalar or shaped like u0"),
+    (dict(rtol=np.nan), "rtol must be positive"),
+    (dict(saveat=jnp.array([0.0, 11.0])), "saveat times must lie within tspan"),
+    (dict(saveat=jnp.array([2.0, 1.0])), "saveat must be sorted"),
+    (dict(saveat=jnp.zeros((2, 2))), "saveat must be a non-empty 1-D array"),
+    (dict(saveat=-1.0), "spacing and must be positive"),
+    (dict(max_steps=0), "max_steps must be a positive integer"),
+    (dict(max_steps=2.5), "max_steps must be a positive integer"),
+    (dict(dt=0.0), "dt must be a finite non-zero number"),
+    (dict(dtmax=-1.0), "dtmax must be"),
+    (dict(tstops=jnp.array([np.inf])), "tstops must hold finite times"),
+    (dict(controller="PI"), "controller: expected"),
+    (dict(saveat=jnp.array([1.0]), save_everystep=True), "exclusive"),
+])
+def test_bad_solve_options(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ps.solve(LV, ps.Tsit5(), **kwargs)
+
+
+def test_bad_algorithm_choices():
+    with pytest.raises(ValueError, match="unknown algorithm 'rk45'"):
+        ps.solve(LV, "rk45")
+    with pytest.raises(TypeError, match="alg: expected an algorithm"):
+        ps.solve(LV, 42)
+    with pytest.raises(ValueError, match="dt: a fixed-step solve"):
+        ps.solve(LV, ps.RK4())
+    with pytest.raises(ValueError, match="adaptive: RK4\\(\\) has no error estimate"):
+        ps.solve(LV, ps.RK4(), dt=0.1, adaptive=True)
+    with pytest.raises(ValueError, match="dt: a fixed-step solve"):
+        ps.solve(LV, ps.Tsit5(), adaptive=False)
+    with pytest.raises(TypeError, match="prob must be an ODEProblem"):
+        ps.solve({"f": LV.f})
+
+
+def test_errors_are_raised_before_compilation(monkeypatch):
+    import importlib
+
+    solve_module = importlib.import_module("pysciml.solve")
+
+    def fail(*args):
+        raise AssertionError("compiled before validating")
+
+    monkeypatch.setattr(solve_module, "_compiled_loop", fail)
+    with pytest.raises(ValueError, match="rtol"):
+        ps.solve(LV, ps.Tsit5(), rtol=-1.0)
+
+
+# --- return codes -----------------------------------------------------------------------------------
+
+def van_der_pol_stiff():
+    def rhs(u, p, t):
+        return jnp.stack([u[1], p * ((1 - u[0] ** 2) * u[1] - u[0])])
+    return ps.ODEProblem(rhs, jnp.array([2.0, 0.0]), (0.0, 2.0), 1e6)
+
+
+def test_stiff_problem_gives_maxiters_and_says_to_use_a_stiff_method():
+    with pytest.warns(RuntimeWarning, match="MaxIters.*looks stiff.*stiff \\(implicit\\) method"):
+        sol = ps.solve(van_der_pol_stiff(), ps.Tsit5(), max_steps=2000, save_everystep=False)
+    assert sol.retcode == ps.ReturnCode.MaxIters and not sol.success
+    assert "stiff" in sol.retcode.message
+
+
+def test_blow_up_gives_dt_less_than_min():
+    blow_up = ps.ODEProblem(lambda u, p, t: u ** 2, jnp.array([1.0]), (0.0, 2.0))   # u = 1/(1 − t)
+    with pytest.warns(RuntimeWarning, match="DtLessThanMin"):
+        sol = ps.solve(blow_up, ps.Tsit5(), save_everystep=False)
+    assert sol.retcode == ps.ReturnCode.DtLessThanMin
+    assert 0.99 < float(sol.t[-1]) < 1.0
+
+
+def test_nan_gives_unstable_in_fixed_and_adaptive_mode():
+    blow_up = ps.ODEProblem(lambda u, p, t: u ** 2, jnp.array([10.0]), (0.0, 10.0))
+    with pytest.warns(RuntimeWarning, match="Unstable"):
+        fixed = ps.solve(blow_up, ps.Euler(), dt=0.5)
+    assert fixed.retcode == ps.ReturnCode.Unstable
+    nan_after_one = ps.ODEProblem(lambda u, p, t: jnp.where(t > 1.0, jnp.nan, -u), jnp.array([1.0]), (0.0, 2.0))
+    with pytest.warns(RuntimeWarning, match="Unstable.*NaN/Inf"):
+        adaptive = ps.solve(nan_after_one, ps.Tsit5())
+    assert adaptive.retcode == ps.ReturnCode.Unstable
+    assert float(adaptive.t[-1]) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_return_codes_inside_jit_are_arrays_and_do_not_warn():
+    code = jax.jit(lambda: ps.solve(van_der_pol_stiff(), ps.Tsit5(), max_steps=100, save_everystep=False).retcode)()
+    assert int(code) == ps.ReturnCode.MaxIters
+
+
+def test_every_return_code_has_an_actionable_message():
+    for code in ps.ReturnCode:
+        assert len(code.message) > 20
+    assert ps.ReturnCode.Terminated.successful and not ps.ReturnCode.Unstable.successful
+    assert str(ps.ReturnCode.Success) == "ReturnCode.Success"
