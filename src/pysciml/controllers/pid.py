@@ -1,9 +1,11 @@
 """Step-size controllers: the PI controller (the default) and Söderlind's PID digital filters.
 
 A controller turns the scaled error norm of a step (≤ 1 meets the tolerances) into an accept/reject
-decision and a factor for the next step size. Its state is the history of past errors. Both are frozen
-dataclasses, so they are hashable static configuration for `jax.jit`.
+decision and a factor for the next step size. Its state is the history of past errors, kept as logarithms
+so a step costs one `log` and one `exp`. Both are frozen dataclasses: hashable static configuration for
+`jax.jit`.
 """
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -11,8 +13,8 @@ import jax.numpy as jnp
 
 
 class ControllerState(NamedTuple):
-    previous_error: jnp.ndarray      # error norm of the last accepted step
-    earlier_error: jnp.ndarray       # the one before (PID only)
+    log_previous: jnp.ndarray        # log error norm of the last accepted step
+    log_earlier: jnp.ndarray         # the one before (PID only)
     last_rejected: jnp.ndarray       # bool: do not grow the step right after a rejection
 
 
@@ -22,7 +24,18 @@ class Decision(NamedTuple):
     state: ControllerState
 
 
-_ERROR_FLOOR = 1e-4   # the error a first step is assumed to have had (OrdinaryDiffEq's qoldinit)
+_LOG_FLOOR = math.log(1e-4)    # the error a first step is assumed to have had (OrdinaryDiffEq's qoldinit)
+
+
+def _initial_state(dtype) -> ControllerState:
+    floor = jnp.asarray(_LOG_FLOOR, dtype)
+    return ControllerState(floor, floor, jnp.asarray(False))
+
+
+def _log_error(error):
+    """(finite, log err): a non-finite error counts as a rejection with the largest shrink."""
+    finite = jnp.isfinite(error)
+    return finite, jnp.log(jnp.where(finite, jnp.maximum(error, 1e-10), 1.0))
 
 
 @dataclass(frozen=True)
@@ -40,23 +53,21 @@ class PIController:
     qmax: float = 10.0
 
     def init(self, dtype) -> ControllerState:
-        floor = jnp.asarray(_ERROR_FLOOR, dtype)
-        return ControllerState(floor, floor, jnp.asarray(False))
+        return _initial_state(dtype)
 
     def decide(self, error, state: ControllerState, order: int) -> Decision:
         k = order + 1
         beta1 = 0.7 / k if self.beta1 is None else self.beta1
         beta2 = 0.4 / k if self.beta2 is None else self.beta2
-        finite = jnp.isfinite(error)
-        err = jnp.where(finite, jnp.maximum(error, 1e-10), 1.0)
+        finite, log_err = _log_error(error)
         accept = finite & (error <= 1.0)
-        grow = self.safety * err ** (-beta1) * state.previous_error ** beta2
-        grow = jnp.clip(grow, self.qmin, jnp.where(state.last_rejected, 1.0, self.qmax))
-        shrink = jnp.maximum(self.qmin, self.safety * err ** (-1.0 / k))
-        factor = jnp.where(accept, grow, jnp.where(finite, jnp.minimum(shrink, 1.0), self.qmin))
-        new_state = ControllerState(
-            jnp.where(accept, jnp.maximum(err, _ERROR_FLOOR), state.previous_error),
-            state.earlier_error, ~accept)
+        log_safety, log_qmin = math.log(self.safety), math.log(self.qmin)
+        grow = jnp.clip(log_safety - beta1 * log_err + beta2 * state.log_previous, log_qmin,
+                        jnp.where(state.last_rejected, 0.0, math.log(self.qmax)))
+        shrink = jnp.clip(log_safety - log_err / k, log_qmin, 0.0)
+        factor = jnp.exp(jnp.where(accept, grow, jnp.where(finite, shrink, log_qmin)))
+        new_state = ControllerState(jnp.where(accept, jnp.maximum(log_err, _LOG_FLOOR), state.log_previous),
+                                    state.log_earlier, ~accept)
         return Decision(accept, factor, new_state)
 
 
@@ -77,20 +88,17 @@ class PIDController:
     qmax: float = 10.0
 
     def init(self, dtype) -> ControllerState:
-        floor = jnp.asarray(_ERROR_FLOOR, dtype)
-        return ControllerState(floor, floor, jnp.asarray(False))
+        return _initial_state(dtype)
 
     def decide(self, error, state: ControllerState, order: int) -> Decision:
         k = order + 1
-        finite = jnp.isfinite(error)
-        err = jnp.where(finite, jnp.maximum(error, 1e-10), 1.0)
+        finite, log_err = _log_error(error)
         accept = finite & (error <= 1.0)
-        raw = (err ** (-self.beta1 / k) * state.previous_error ** (-self.beta2 / k)
-               * state.earlier_error ** (-self.beta3 / k))
+        raw = jnp.exp(-(self.beta1 * log_err + self.beta2 * state.log_previous
+                        + self.beta3 * state.log_earlier) / k)
         grow = jnp.clip(1.0 + jnp.arctan(raw - 1.0), self.qmin, jnp.where(state.last_rejected, 1.0, self.qmax))
-        shrink = jnp.minimum(jnp.maximum(self.qmin, self.safety * err ** (-1.0 / k)), 1.0)
+        shrink = jnp.clip(self.safety * jnp.exp(-log_err / k), self.qmin, 1.0)
         factor = jnp.where(accept, grow, jnp.where(finite, shrink, self.qmin))
-        new_state = ControllerState(
-            jnp.where(accept, jnp.maximum(err, _ERROR_FLOOR), state.previous_error),
-            jnp.where(accept, state.previous_error, state.earlier_error), ~accept)
+        new_state = ControllerState(jnp.where(accept, jnp.maximum(log_err, _LOG_FLOOR), state.log_previous),
+                                    jnp.where(accept, state.log_previous, state.log_earlier), ~accept)
         return Decision(accept, factor, new_state)
