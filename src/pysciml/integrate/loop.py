@@ -60,21 +60,55 @@ class LoopOutput(NamedTuple):
     stats: dict
 
 
-class _Carry(NamedTuple):
+class _Scalars(NamedTuple):
+    """Scalar loop state. It travels as one packed vector (see `_ScalarPacker`), so its bookkeeping
+    costs one fused kernel per step instead of one per variable."""
     t: jnp.ndarray
-    u: jnp.ndarray
-    dt: jnp.ndarray              # signed proposal for the next step
-    solver_state: object
+    dt: jnp.ndarray                    # signed proposal for the next step
     controller_state: object
-    n_steps: jnp.ndarray         # attempted steps
+    n_steps: jnp.ndarray               # attempted steps
     n_accepted: jnp.ndarray
     retcode: jnp.ndarray
     stop_index: jnp.ndarray | None     # index of the next tstop (has_tstops only)
     save_index: jnp.ndarray | None     # next free slot of the save buffers
+    n_interpolations: jnp.ndarray | None  # steps whose extra dense stages were evaluated ("saveat")
+
+
+class _Arrays(NamedTuple):
+    u: jnp.ndarray
+    solver_state: object
     ts: jnp.ndarray | None
     us: jnp.ndarray | None
     stages: jnp.ndarray | None
-    n_interpolations: jnp.ndarray | None  # steps whose extra dense stages were evaluated ("saveat")
+
+
+class _View(NamedTuple):
+    """Scalars and arrays of the loop state side by side, read-only, for the loop body."""
+    scalars: _Scalars
+    arrays: _Arrays
+
+    def __getattr__(self, name):
+        part = self.scalars if name in _Scalars._fields else self.arrays
+        return getattr(part, name)
+
+
+class _ScalarPacker:
+    """Packs a pytree of scalars (floats, ints, bools) into one vector of ``dtype`` and back.
+
+    Integers stay exact while below 2^53 (float64) or 2^24 (float32), far above any step count.
+    """
+
+    def __init__(self, template, dtype):
+        leaves, self.treedef = jax.tree_util.tree_flatten(template)
+        self.kinds = [jnp.asarray(leaf).dtype for leaf in leaves]
+        self.dtype = dtype
+
+    def pack(self, tree):
+        return jnp.stack([jnp.asarray(leaf).astype(self.dtype) for leaf in jax.tree_util.tree_leaves(tree)])
+
+    def unpack(self, vector):
+        leaves = [vector[i].astype(kind) for i, kind in enumerate(self.kinds)]
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
 
 def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
@@ -113,14 +147,17 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         if cfg.dense:
             stage_buf = jnp.zeros((cfg.max_steps, alg.tableau.stages, n), dtype)
 
-    carry = _Carry(
-        t=t0, u=x.u0, dt=dt, solver_state=solver_state, controller_state=controller.init(dtype),
+    scalars = _Scalars(
+        t=t0, dt=dt, controller_state=controller.init(dtype),
         n_steps=jnp.zeros((), jnp.int32), n_accepted=jnp.zeros((), jnp.int32),
         retcode=jnp.asarray(_RUNNING, jnp.int32),
         stop_index=jnp.zeros((), jnp.int32) if cfg.has_tstops else None,
-        save_index=save_index, ts=ts_buf, us=us_buf, stages=stage_buf, n_interpolations=n_interp)
+        save_index=save_index, n_interpolations=n_interp)
+    arrays = _Arrays(u=x.u0, solver_state=solver_state, ts=ts_buf, us=us_buf, stages=stage_buf)
+    packer = _ScalarPacker(scalars, dtype)
 
-    def body(c: _Carry) -> _Carry:
+    def body(state):
+        c = _View(packer.unpack(state[0]), state[1])
         next_stop = t1 if stops is None else stops[c.stop_index]
         remaining = next_stop - c.t
         # Land exactly on the next stop when the proposal reaches it (or would leave a sliver).
@@ -175,10 +212,13 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                 stage_buf = stage_buf.at[save_index - 1].set(result.stages)
             save_index = save_index + accept.astype(jnp.int32)
 
-        return _Carry(t, u, dt_next, solver_state, controller_state, n_steps, n_accepted, retcode,
-                      stop_index, save_index, ts_buf, us_buf, stage_buf, n_interp)
+        new_scalars = _Scalars(t, dt_next, controller_state, n_steps, n_accepted, retcode, stop_index,
+                               save_index, n_interp)
+        return packer.pack(new_scalars), _Arrays(u, solver_state, ts_buf, us_buf, stage_buf)
 
-    out = lax.while_loop(lambda c: c.retcode == _RUNNING, body, carry)
+    packed, arrays = lax.while_loop(lambda state: packer.unpack(state[0]).retcode == _RUNNING, body,
+                                    (packer.pack(scalars), arrays))
+    out = _View(packer.unpack(packed), arrays)
 
     n_extra = len(alg.tableau.c_extra)
     evals_per_step = alg.tableau.stages - (1 if alg.tableau.fsal else 0)
