@@ -1,6 +1,6 @@
 """Shared benchmark plumbing: one-core environment, timing, JAX compile timing, machine info, tables.
 
-The method follows /work/shared/peers-baseline.md. Call `setup_env()` before anything imports numpy, jax
+The method follows ../shared/peers-baseline.md. Call `setup_env()` before anything imports numpy, jax
 or torch: it pins the process to ONE core, sets the single-thread variables read when those libraries
 load, and unsets the image's OpenBLAS core-type overrides so numpy/scipy use their best kernel.
 This module imports nothing heavy at the top for that reason.
@@ -95,6 +95,32 @@ def time_call(fn: Callable[[], Any], repeats: int = 7, min_sample: float = 0.1, 
         cpus.append((time.process_time() - c0) / inner)
     return Timing(statistics.median(walls), min(walls), max(walls), statistics.median(cpus), inner,
                   repeats, result)
+
+
+def paired_ratio(fn_a: Callable[[], Any], fn_b: Callable[[], Any], rounds: int = 15,
+                 min_sample: float = 0.05) -> tuple[float, float, float]:
+    """time(b) / time(a) measured in alternating samples a, b, a, b, ... so both see the same machine state.
+
+    On a shared virtual machine the speed drifts by tens of percent between seconds; interleaving makes
+    the ratio robust to that. Returns (median, lower quartile, upper quartile) of the per-round ratios.
+    """
+    inner = []
+    for fn in (fn_a, fn_b):
+        fn()
+        start = time.perf_counter()
+        fn()
+        inner.append(max(1, math.ceil(min_sample / max(time.perf_counter() - start, 1e-9))))
+    ratios = []
+    for _ in range(rounds):
+        sample = []
+        for fn, n in zip((fn_a, fn_b), inner):
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            sample.append((time.perf_counter() - start) / n)
+        ratios.append(sample[1] / sample[0])
+    q = statistics.quantiles(ratios, n=4)
+    return statistics.median(ratios), q[0], q[2]
 
 
 def jax_compile_times(fn, *args):

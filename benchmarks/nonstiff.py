@@ -4,7 +4,7 @@ Same problem, same tolerances (rtol 1e-6, atol 1e-8 unless given), float64, one 
 final state kept. Problems: Lotka–Volterra (t ∈ [0, 10]), Lorenz (t ∈ [0, 10] and [0, 1]), Pleiades
 (7 bodies, 28 states, t ∈ [0, 3]) and Lorenz stacked N times into one ODE of 3N states (t ∈ [0, 1]).
 Error = max abs error at t1 against scipy DOP853 at rtol = atol = 1e-13. Method: see _harness.py and
-/work/shared/peers-baseline.md. pysciml and diffrax are timed the same way: a jitted function of
+../shared/peers-baseline.md. pysciml and diffrax are timed the same way: a jitted function of
 (u0, p) that solves and returns the final state and the step statistics, lowered and compiled
 separately (trace and compile times reported, not in the run times), then called repeatedly.
 
@@ -162,7 +162,8 @@ def _jax_row(prob, lib, method, final_fn, cfg, describe):
     final, (steps, accepted, rejected, nf), code = timing.result
     return _row(prob, lib, method, timing, final, steps=int(steps), accepted=int(accepted),
                 rejected=int(rejected), nfev=None if nf is None else int(nf), trace_s=trace,
-                compile_s=compile_, status=describe(code))
+                compile_s=compile_, status=describe(code),
+                call=lambda: jax.block_until_ready(compiled(u0, p)))   # kept for the paired comparison
 
 
 def run_pysciml(prob, method, cfg):
@@ -231,6 +232,22 @@ def run_torchdiffeq(prob, method, cfg):
                 nfev=nfe)
 
 
+PAIRS = (("Tsit5", "Tsit5"), ("DP5", "Dopri5"))
+
+
+def compare_pairs(rows, cfg):
+    """Interleaved head-to-head timing of pysciml against diffrax for each method pair (see paired_ratio)."""
+    by = {(r["lib"], r["method"]): r for r in rows}
+    for ours, theirs in PAIRS:
+        a, b = by.get(("pysciml", ours)), by.get(("diffrax", theirs))
+        if a and b and "call" in a and "call" in b:
+            median, low, high = H.paired_ratio(a["call"], b["call"], rounds=5 if cfg.quick else 15,
+                                               min_sample=cfg.min_sample / 2)
+            a["paired_ratio"] = dict(vs=f"diffrax {theirs}", median=median, q1=low, q3=high)
+            print(f"  paired diffrax {theirs} / pysciml {ours}: {median:.2f}x [{low:.2f}–{high:.2f}]",
+                  file=sys.stderr, flush=True)
+
+
 def warm_up_jax(cfg):
     """One tiny throwaway solve per JAX library, so one-time set-up is not billed to the first problem."""
     prob = problems(["lotka_volterra"], ())[0]
@@ -297,7 +314,10 @@ def size_table(rows):
 
 
 def ratio_table(rows):
-    """diffrax time / pysciml time (Tsit5 vs Tsit5, Dopri5 vs DP5) and compile times, per problem."""
+    """diffrax time / pysciml time (Tsit5 vs Tsit5, Dopri5 vs DP5) and compile times, per problem.
+
+    The ratio is the median [quartiles] of interleaved head-to-head samples (`compare_pairs`), which is
+    robust to the machine's drifting speed; the two ms columns are the separate medians."""
     by = {(r["problem"], r["n"], r["lib"], r["method"]): r for r in rows}
     keys = list(dict.fromkeys((r["problem"], r["n"]) for r in rows))
     body = []
@@ -305,8 +325,10 @@ def ratio_table(rows):
         cells = [prob, n]
         for ours, theirs in (("Tsit5", "Tsit5"), ("DP5", "Dopri5")):
             a, b = by.get((prob, n, "pysciml", ours)), by.get((prob, n, "diffrax", theirs))
-            cells += [H.fmt(a and a["median_s"] * 1e3), H.fmt(b and b["median_s"] * 1e3),
-                      H.fmt(b["median_s"] / a["median_s"]) + "×" if a and b else "–",
+            paired = a and a.get("paired_ratio")
+            ratio = (f"{H.fmt(paired['median'])}× [{H.fmt(paired['q1'])}–{H.fmt(paired['q3'])}]" if paired else
+                     H.fmt(b["median_s"] / a["median_s"]) + "×" if a and b else "–")
+            cells += [H.fmt(a and a["median_s"] * 1e3), H.fmt(b and b["median_s"] * 1e3), ratio,
                       f"{a['steps']} / {b['steps']}" if a and b else "–"]
         a, b = by.get((prob, n, "pysciml", "Tsit5")), by.get((prob, n, "diffrax", "Tsit5"))
         ca = a and a["trace_s"] + a["compile_s"]
@@ -340,7 +362,8 @@ def report(rows, info, cfg, elapsed):
         if sizes:
             out += ["\nMedian ms per solve against state size:\n\n", sizes]
     if any(r["lib"] == "pysciml" for r in rows) and any(r["lib"] == "diffrax" for r in rows):
-        out += ["\n### diffrax / pysciml (> 1: pysciml faster)\n\n", ratio_table(rows)]
+        out += ["\n### diffrax / pysciml (> 1: pysciml faster; ratio from interleaved head-to-head samples)\n\n",
+                ratio_table(rows)]
     return "".join(out)
 
 
@@ -373,7 +396,10 @@ def main():
             print(f"{prob.name:15s} n={prob.n:<6d} {lib:11s} {method:7s} {row['median_s'] * 1e3:10.4g} ms  "
                   f"steps {_steps(row):>16s}  err {row['err']:.3g}  {_compile(row)}  {row['status']}",
                   file=sys.stderr, flush=True)
+        compare_pairs([r for r in rows if r["problem"] == prob.name and r["n"] == prob.n], cfg)
     text = report(rows, info, cfg, time.perf_counter() - start)
+    for row in rows:
+        row.pop("call", None)
     print(text)
     meta = dict(info, rtol=cfg.rtol, atol=cfg.atol, quick=cfg.quick, repeats=cfg.repeats)
     path = H.write_jsonl(NAME, meta, rows)

@@ -42,9 +42,10 @@ def _log_error(error):
 class PIController:
     """PI step-size control (Gustafsson; Hairer & Wanner, Solving ODEs II, IV.2).
 
-    factor = safety · err_n^(−β1) · err_{n−1}^(β2), clipped to [qmin, qmax]; β1 = 0.7/k and β2 = 0.4/k
-    by default, k = q + 1 for an error estimate of order q. A rejected step shrinks by safety·err^(−1/k)
-    (at least qmin), and the step after a rejection may not grow.
+    factor = safety · err_n^(−β1) · err_{n−1}^(β2), clipped to [qmin, qmax], k = q + 1 for an error
+    estimate of order q. The defaults are those of Hairer's DOPRI5 code (β2 = 0.04, β1 = 1/k − 0.75·β2):
+    on the non-stiff benchmarks they take fewer steps than OrdinaryDiffEq's 0.7/k, 0.4/k at the same error.
+    A rejected step shrinks by safety·err^(−1/k) (at least qmin), and the step after a rejection may not grow.
     """
     beta1: float | None = None
     beta2: float | None = None
@@ -57,8 +58,8 @@ class PIController:
 
     def decide(self, error, state: ControllerState, order: int) -> Decision:
         k = order + 1
-        beta1 = 0.7 / k if self.beta1 is None else self.beta1
-        beta2 = 0.4 / k if self.beta2 is None else self.beta2
+        beta2 = 0.04 if self.beta2 is None else self.beta2
+        beta1 = 1.0 / k - 0.75 * beta2 if self.beta1 is None else self.beta1
         finite, log_err = _log_error(error)
         accept = finite & (error <= 1.0)
         log_safety, log_qmin = math.log(self.safety), math.log(self.qmin)
