@@ -69,3 +69,18 @@ def test_ensemble_bad_input():
         ps.solve(eprob, ps.Tsit5(), "vmap", trajectories=2)
     with pytest.raises(TypeError, match="prob_func must be callable"):
         ps.EnsembleProblem(DECAY, prob_func=3)
+
+
+def test_memory_hungry_default_saving_is_refused_with_advice():
+    eprob = ps.EnsembleProblem(DECAY, prob_func=by_rate)
+    with pytest.raises(ValueError, match="GiB.*pass saveat"):
+        ps.solve(eprob, ps.Tsit5(), trajectories=100_000)
+
+
+def test_repeated_ensemble_solves_reuse_the_compiled_batch(vmapped):
+    eprob = ps.EnsembleProblem(DECAY, prob_func=by_rate)
+    first = ps.solve(eprob, ps.Tsit5(), trajectories=16, **OPTIONS)
+    cached = ps.EnsembleVmap._compiled[eprob]
+    again = ps.solve(eprob, ps.Tsit5(), trajectories=16, **OPTIONS)
+    assert ps.EnsembleVmap._compiled[eprob] is cached and len(cached) == 1
+    np.testing.assert_array_equal(first.u.u, again.u.u)

@@ -2,26 +2,49 @@
 
 Both go through `solve(eprob, alg, ensemble_alg, trajectories=N, batch_size=..., **solve_options)`.
 """
+import weakref
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..solve import solve
+from ..solve import DEFAULT_MAX_STEPS, solve
 from .problem import EnsembleProblem
 from .solution import EnsembleSolution
 
 
 class EnsembleVmap:
-    """All trajectories of a batch in one `jax.vmap`-ed solve: each keeps its own step sizes and stops
-    when it is done (the batch runs until its slowest member finishes). The fast choice on CPU and GPU."""
+    """All trajectories of a batch in one `jax.vmap`-ed, compiled solve: each keeps its own step sizes and
+    stops when it is done (the batch runs until its slowest member finishes). The fast choice on CPU and GPU.
+    The compiled batch is cached per ensemble problem, method and static options, so repeated ensemble
+    solves (e.g. inside an optimisation loop) compile once."""
+
+    _compiled = weakref.WeakKeyDictionary()
 
     def run_batch(self, eprob, alg, indices, options):
-        def one(i):
-            return eprob.output_func(solve(eprob.prob_func(eprob.prob, i, 0), alg, **options), i)
-        return jax.vmap(one)(jnp.asarray(indices))
+        arrays = {k: jnp.asarray(v) for k, v in options.items() if not _hashable(v)}
+        static = tuple(sorted((k, v) for k, v in options.items() if k not in arrays))
+        per_problem = self._compiled.setdefault(eprob, {})
+        key = (alg, static, tuple(sorted(arrays)))
+        if key not in per_problem:
+            def batch(indices, arrays):
+                def one(i):
+                    sol = solve(eprob.prob_func(eprob.prob, i, 0), alg, **dict(static), **arrays)
+                    return eprob.output_func(sol, i)
+                return jax.vmap(one)(indices)
+            per_problem[key] = jax.jit(batch)
+        return per_problem[key](jnp.asarray(indices), arrays)
 
     def __repr__(self):
         return "EnsembleVmap()"
+
+
+def _hashable(value):
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return not isinstance(value, jax.Array)
 
 
 class EnsembleSerial:
@@ -50,6 +73,7 @@ def _solve_ensemble(eprob: EnsembleProblem, alg=None, ensemble_alg=None, *, traj
     if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
 
+    _check_batch_memory(eprob, alg, batch_size, options)
     if eprob.reduction is None:
         batches = [ensemble_alg.run_batch(eprob, alg, np.arange(start, min(start + batch_size, trajectories)), options)
                    for start in range(0, trajectories, batch_size)]
@@ -64,3 +88,22 @@ def _solve_ensemble(eprob: EnsembleProblem, alg=None, ensemble_alg=None, *, traj
         if bool(converged):
             break
     return EnsembleSolution(acc, converged=bool(converged))
+
+
+_BATCH_MEMORY_LIMIT = 2 << 30
+
+
+def _check_batch_memory(eprob, alg, batch_size, options):
+    """Saving every step costs max_steps-sized buffers per trajectory: refuse a batch that would not fit."""
+    if options.get("saveat") is not None or options.get("save_everystep") is False:
+        return
+    leaves = jax.tree_util.tree_leaves(eprob.prob.u0)
+    n = sum(int(np.size(leaf)) for leaf in leaves)
+    stages = getattr(getattr(alg, "tableau", None), "stages", 7) if options.get("dense", True) else 0
+    max_steps = options.get("max_steps", DEFAULT_MAX_STEPS)
+    need = batch_size * (max_steps + 1) * n * (1 + stages) * 8
+    if need > _BATCH_MEMORY_LIMIT:
+        raise ValueError(
+            f"saving every step of {batch_size} trajectories needs about {need / 2**30:.1f} GiB "
+            f"(max_steps={max_steps}, {n} states, dense stages): pass saveat=..., save_everystep=False, "
+            "a smaller batch_size or a smaller max_steps")

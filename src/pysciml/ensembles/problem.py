@@ -11,7 +11,7 @@ def _keep_solution(sol, i):
     return sol
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EnsembleProblem:
     """Trajectories i = 0..N−1 of ``prob``.
 
