@@ -22,8 +22,7 @@ from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integra
 from .integrate.solution import interpolate_dense
 from .problems import ODEProblem
 from .problems.ode import check_tspan, check_u0
-from .solvers import explicit
-from .solvers.explicit import ExplicitRK
+from .solvers.base import Algorithm
 
 DEFAULT_MAX_STEPS = 10_000
 _DENSE_MEMORY_LIMIT = 1 << 29   # bytes of stage storage above which dense output must be asked for
@@ -89,12 +88,12 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
     if saveat is not None and save_everystep:
         raise ValueError("save_everystep=True and saveat are exclusive: give one of them")
-    stage_bytes = max_steps * alg.tableau.stages * spec.size * np.dtype(dtype).itemsize
+    stage_bytes = max_steps * alg.n_stages * spec.size * np.dtype(dtype).itemsize
     if dense is None:
         dense = saveat is None and save_everystep and stage_bytes <= _DENSE_MEMORY_LIMIT
     if dense and stage_bytes > 4 * _DENSE_MEMORY_LIMIT:
         raise ValueError(f"dense=True would store {stage_bytes / 2**30:.1f} GiB of stages (max_steps={max_steps} "
-                         f"× {alg.tableau.stages} stages × {spec.size} states); pass saveat=..., lower "
+                         f"× {alg.n_stages} stages × {spec.size} states); pass saveat=..., lower "
                          "max_steps, or set dense=False")
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
@@ -193,7 +192,12 @@ def _describe(shape_or_tree):
 
 # --- argument checks ---------------------------------------------------------------------------------
 
-_ALGORITHMS = {name.lower(): name for name in explicit.__all__ if name != "ExplicitRK"}
+def _algorithm_names():
+    from . import solvers
+    return {name.lower(): name for name in solvers.__all__
+            if isinstance(getattr(solvers, name), type) and issubclass(getattr(solvers, name), Algorithm)
+            and getattr(getattr(solvers, name), "family", "abstract") != "abstract"
+            and name not in ("ExplicitRK",)}
 
 
 def _check_algorithm(alg):
@@ -201,13 +205,14 @@ def _check_algorithm(alg):
         return default_algorithm()
     if isinstance(alg, str):
         from . import solvers
-        name = _ALGORITHMS.get(alg.lower())
+        known = _algorithm_names()
+        name = known.get(alg.lower())
         if name is None:
-            raise ValueError(f"alg: unknown algorithm {alg!r}; known: {sorted(_ALGORITHMS.values())}")
+            raise ValueError(f"alg: unknown algorithm {alg!r}; known: {sorted(known.values())}")
         return getattr(solvers, name)()
-    if isinstance(alg, type) and issubclass(alg, ExplicitRK):
+    if isinstance(alg, type) and issubclass(alg, Algorithm):
         return alg()
-    if not isinstance(alg, ExplicitRK):
+    if not isinstance(alg, Algorithm):
         raise TypeError(f"alg: expected an algorithm such as pysciml.Tsit5(); got {alg!r}")
     return alg
 
@@ -336,7 +341,7 @@ def _stiffness_hint(sol, rhs, p, t_final, t0):
         v = w / rho
     n_accept = int(sol.stats["naccept"])
     mean_step = abs(float(t_final) - float(t0)) / max(n_accept, 1)
-    boundary = sol.alg.tableau.stability_boundary
+    boundary = sol.alg.tableau.stability_boundary   # explicit methods only (checked by the caller)
     if rho * mean_step > 0.5 * boundary:
         return (f"The problem looks stiff: ∂f/∂u has an eigenvalue of magnitude ≈ {rho:.3g}, which limits "
                 f"{sol.alg!r} to steps of about {boundary / rho:.3g} (mean step taken: {mean_step:.3g}). "

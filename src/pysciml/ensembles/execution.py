@@ -99,7 +99,7 @@ def _check_batch_memory(eprob, alg, batch_size, options):
         return
     leaves = jax.tree_util.tree_leaves(eprob.prob.u0)
     n = sum(int(np.size(leaf)) for leaf in leaves)
-    stages = getattr(getattr(alg, "tableau", None), "stages", 7) if options.get("dense", True) else 0
+    stages = getattr(alg, "n_stages", 7) if options.get("dense", True) else 0
     max_steps = options.get("max_steps", DEFAULT_MAX_STEPS)
     need = batch_size * (max_steps + 1) * n * (1 + stages) * 8
     if need > _BATCH_MEMORY_LIMIT:

@@ -119,12 +119,12 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, x.rtol, x.atol)
 
     solver_state = alg.init(f, t0, x.u0, x.p)
-    n_init_evals = 1 if solver_state is not None else 0
+    n_init_evals = alg.initial_evals
     if cfg.given_dt:
         dt = direction * jnp.minimum(jnp.abs(x.dt), x.dtmax)
     else:
         f0 = alg.initial_derivative(f, t0, x.u0, x.p, solver_state)
-        n_init_evals += (0 if solver_state is not None else 1) + 1
+        n_init_evals += (0 if alg.initial_evals else 1) + 1
         dt = initial_step(f, t0, x.u0, f0, x.p, alg.controller_order, direction, x.rtol, x.atol, x.dtmax)
 
     stops = None
@@ -145,7 +145,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         us_buf = jnp.zeros((size, n), dtype).at[0].set(x.u0)
         save_index = jnp.ones((), jnp.int32)
         if cfg.dense:
-            stage_buf = jnp.zeros((cfg.max_steps, alg.tableau.stages, n), dtype)
+            stage_buf = jnp.zeros((cfg.max_steps, alg.n_stages, n), dtype)
 
     scalars = _Scalars(
         t=t0, dt=dt, controller_state=controller.init(dtype),
@@ -220,13 +220,11 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                                     (packer.pack(scalars), arrays))
     out = _View(packer.unpack(packed), arrays)
 
-    n_extra = len(alg.tableau.c_extra)
-    evals_per_step = alg.tableau.stages - (1 if alg.tableau.fsal else 0)
-    nf = n_init_evals + out.n_steps * evals_per_step
+    nf = n_init_evals + out.n_steps * alg.evals_per_step
     if out.n_interpolations is not None:
-        nf = nf + out.n_interpolations * n_extra
+        nf = nf + out.n_interpolations * len(alg.interpolant.c_extra)
     stats = {"nf": nf, "nsteps": out.n_steps, "naccept": out.n_accepted,
-             "nreject": out.n_steps - out.n_accepted}
+             "nreject": out.n_steps - out.n_accepted, **alg.extra_stats(out.n_steps, out.n_accepted)}
 
     if cfg.save == "ends":
         ts = jnp.stack([t0, out.t])
@@ -247,13 +245,13 @@ def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp):
     """Write the interpolated state at every requested time in (t, t_new] of an accepted step."""
     ts_buf, us_buf, index = c.ts, c.us, c.save_index
     n_save = ts_buf.shape[0]
-    tab = alg.tableau
+    tab = alg.interpolant
     next_time = ts_buf[jnp.minimum(index, n_save - 1)]
     inside = accept & (index < n_save) & (direction * (next_time - t_new) < 0)
     if tab.c_extra:
         # Extra stages cost f evaluations: only when a requested time lies strictly inside the step.
         extras = lax.cond(inside,
-                          lambda: full_stages(tab, f, p, c.t, dt, c.u, result.stages)[tab.stages:],
+                          lambda: full_stages(tab, f, p, c.t, dt, c.u, result.stages)[alg.n_stages:],
                           lambda: jnp.zeros((len(tab.c_extra),) + result.u.shape, result.u.dtype))
         stages = jnp.concatenate([result.stages, extras])
         n_interp = n_interp + inside.astype(jnp.int32)

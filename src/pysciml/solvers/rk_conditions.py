@@ -73,3 +73,29 @@ def order_defects(a, b, c, order: int, theta: float = 1.0):
             worst = max(worst, abs(b @ phi - theta ** n / _density(tree)))
         defects.append(worst)
     return defects
+
+
+def _rosenbrock_weights(tree, alpha, beta, cache):
+    """Φ_i(τ) for a Rosenbrock method: a vertex with one child uses β = α + Γ, otherwise α."""
+    if tree in cache:
+        return cache[tree]
+    phi = np.ones(alpha.shape[0])
+    matrix = beta if len(tree) == 1 else alpha
+    for child in tree:
+        phi = phi * (matrix @ _rosenbrock_weights(child, alpha, beta, cache))
+    cache[tree] = phi
+    return phi
+
+
+def rosenbrock_order_defects(alpha, gamma_matrix, b, order: int):
+    """Largest |b·Φ(τ) − 1/γ(τ)| over the trees of each order 1..order for a Rosenbrock method (α, Γ, b)."""
+    alpha, b = np.asarray(alpha, float), np.asarray(b, float)
+    beta = alpha + np.asarray(gamma_matrix, float)
+    cache = {}
+    defects = []
+    for n in range(1, order + 1):
+        worst = 0.0
+        for tree in trees_of_order(n):
+            worst = max(worst, abs(b @ _rosenbrock_weights(tree, alpha, beta, cache) - 1.0 / _density(tree)))
+        defects.append(worst)
+    return defects

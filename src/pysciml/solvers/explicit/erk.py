@@ -5,36 +5,20 @@ step and returns the candidate state, its scaled error norm, the new solver stat
 dense output needs. It knows nothing of controllers, saving or events. Stage sums are unrolled at trace
 time and skip zero coefficients, which keeps small systems close to the cost of hand-written code.
 """
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import jax.numpy as jnp
 
 from ..._core.trees import linear_combination as _combine
+from ..base import Algorithm, StepResult
 from ..tableau import ButcherTableau
 
 
-class StepResult(NamedTuple):
-    u: jnp.ndarray          # candidate state at t + dt
-    error: jnp.ndarray      # scaled error norm (0 for fixed-step methods)
-    state: object           # solver state after the step, used when it is accepted
-    stages: jnp.ndarray     # (s, n) stages k_1..k_s, for dense output
-
-
-class ExplicitRK:
+class ExplicitRK(Algorithm):
     """An explicit Runge–Kutta method defined by ``tableau``; subclasses only set the tableau."""
 
     tableau: ClassVar[ButcherTableau]
     family: ClassVar[str] = "explicit"
-
-    # Algorithms carry no per-instance data: equal by type, so jit caches hit across instances.
-    def __eq__(self, other):
-        return type(self) is type(other)
-
-    def __hash__(self):
-        return hash(type(self))
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
 
     @property
     def order(self) -> int:
@@ -53,6 +37,22 @@ class ExplicitRK:
     @property
     def dense_order(self) -> int:
         return self.tableau.dense_order
+
+    @property
+    def interpolant(self):
+        return self.tableau
+
+    @property
+    def n_stages(self) -> int:
+        return self.tableau.stages
+
+    @property
+    def evals_per_step(self) -> int:
+        return self.tableau.stages - (1 if self.tableau.fsal else 0)
+
+    @property
+    def initial_evals(self) -> int:
+        return 1 if self.tableau.fsal else 0
 
     def init(self, f, t0, u0, p):
         """Solver state at the start: f(u0) for FSAL methods, else nothing."""

@@ -1,0 +1,57 @@
+"""What the integration loop needs from a method: the `Algorithm` interface.
+
+A method is pure: `init` gives its state at t0, `step` takes one step and returns a `StepResult`. It knows
+nothing of controllers, saving or events. Dense output has one form for every family (see
+`interpolation.dense`): the step's stored stage vectors k_j, optional lazily evaluated extra stages, and
+polynomial weights, exposed as `interpolant`.
+"""
+from typing import ClassVar, NamedTuple
+
+import jax.numpy as jnp
+
+
+class StepResult(NamedTuple):
+    u: jnp.ndarray          # candidate state at t + dt
+    error: jnp.ndarray      # scaled error norm (0 for fixed-step methods)
+    state: object           # solver state after the step, used when it is accepted
+    stages: jnp.ndarray     # (n_stages, n) stage vectors for dense output
+
+
+class Algorithm:
+    """Base of every method. Methods carry no per-instance data unless they say so: equal by type, so
+    `jax.jit` caches hit across instances."""
+
+    family: ClassVar[str] = "abstract"
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    # --- properties every method defines ---------------------------------------------------------
+    order: int
+    dense_order: int
+    adaptive: bool
+    controller_order: int      # q in the step-size exponent 1/(q+1)
+    interpolant: object        # dense_weights, c_extra, a_extra
+    n_stages: int              # stage vectors stored per step
+    evals_per_step: int        # f evaluations per attempted step
+    initial_evals: int = 0     # f evaluations made by init
+
+    def init(self, f, t0, u0, p):
+        raise NotImplementedError
+
+    def initial_derivative(self, f, t0, u0, p, state):
+        """f(u0), reusing the solver state when it holds it (for the initial step estimate)."""
+        return f(u0, p, t0)
+
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        raise NotImplementedError
+
+    def extra_stats(self, n_steps, n_accepted) -> dict:
+        """Method-specific counters (Jacobians, factorizations) derived from the step counts."""
+        return {}
