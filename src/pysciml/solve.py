@@ -60,7 +60,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
     tdtype = jnp.finfo(dtype).dtype
     spec = FlatSpec.of(prob.u0, dtype)
-    rhs = _flat_rhs(prob.f, spec, prob.p, t0)
+    rhs = _flat_rhs(prob.f, spec, prob.p, t0, prob.jac)
     u0 = spec.ravel(prob.u0)
     t0, t1 = jnp.asarray(t0, tdtype), jnp.asarray(t1, tdtype)
     direction = _direction(t0, t1)
@@ -126,19 +126,26 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
 # --- compiled pieces --------------------------------------------------------------------------------
 
 class _FlatRHS:
-    """f on flat state vectors: unravel → f → ravel (a reshape for array states). Hashable by (f, spec)."""
+    """f on flat state vectors: unravel → f → ravel (a reshape for array states), with the user's
+    Jacobian, if any, as ``jac`` on flat vectors. Hashable by (f, jac, spec)."""
 
-    def __init__(self, f, spec: FlatSpec):
-        self.f, self.spec = f, spec
+    def __init__(self, f, spec: FlatSpec, user_jac=None):
+        self.f, self.spec, self.user_jac = f, spec, user_jac
+        self.jac = None if user_jac is None else self._flat_jac
 
     def __call__(self, u, p, t):
         return self.spec.ravel(self.f(self.spec.unravel(u), p, t))
 
+    def _flat_jac(self, u, p, t):
+        n = self.spec.size
+        return jnp.reshape(jnp.asarray(self.user_jac(self.spec.unravel(u), p, t), self.spec.dtype), (n, n))
+
     def __eq__(self, other):
-        return isinstance(other, _FlatRHS) and self.f is other.f and self.spec == other.spec
+        return (isinstance(other, _FlatRHS) and self.f is other.f and self.user_jac is other.user_jac
+                and self.spec == other.spec)
 
     def __hash__(self):
-        return hash((id(self.f), self.spec))
+        return hash((id(self.f), id(self.user_jac), self.spec))
 
 
 @functools.lru_cache(maxsize=256)
@@ -146,12 +153,24 @@ def _compiled_loop(rhs, alg, controller, cfg):
     return jax.jit(functools.partial(integrate, rhs, alg, controller, cfg))
 
 
-def _flat_rhs(f, spec, p, t0):
-    """Check once per (f, state layout, parameter layout) that f returns du/dt shaped like u."""
+def _flat_rhs(f, spec, p, t0, jac=None):
+    """Check once per (f, state layout, parameter layout) that f (and jac) return the right shapes."""
     p_layout = jax.tree_util.tree_structure(p), tuple(
         (jnp.shape(x), str(jnp.result_type(x))) for x in jax.tree_util.tree_leaves(p))
     _check_rhs_output(f, spec, p_layout, lambda: (p, t0))
-    return _FlatRHS(f, spec)
+    if jac is not None:
+        _check_jac_output(jac, spec, p, t0)
+    return _FlatRHS(f, spec, jac)
+
+
+def _check_jac_output(jac, spec, p, t0):
+    n = spec.size
+    flat = jax.ShapeDtypeStruct((n,), spec.dtype)
+    out = jax.eval_shape(lambda v: jac(spec.unravel(v), p, jnp.asarray(t0, jnp.finfo(spec.dtype).dtype)), flat)
+    shape = tuple(getattr(out, "shape", ()))
+    if shape not in ((n, n),) and not (spec.is_single_array and shape == spec.shapes[0] * 2):
+        raise ValueError(f"jac returned shape {shape}; expected ({n}, {n}) for {n} states: "
+                         "jac(u, p, t) must return the matrix ∂f/∂u")
 
 
 _checked: set = set()
@@ -197,7 +216,7 @@ def _algorithm_names():
     return {name.lower(): name for name in solvers.__all__
             if isinstance(getattr(solvers, name), type) and issubclass(getattr(solvers, name), Algorithm)
             and getattr(getattr(solvers, name), "family", "abstract") != "abstract"
-            and name not in ("ExplicitRK",)}
+            and name not in ("ExplicitRK", "Rosenbrock")}
 
 
 def _check_algorithm(alg):

@@ -21,36 +21,39 @@ class ODEProblem:
 
     f: pure JAX function returning an array (or pytree) shaped like u0. u0: an array or a pytree of arrays
     (integers are promoted to float64; float32 states are solved in float32). tspan: (t0, t1), t1 < t0
-    integrates backwards. p: parameters of any pytree form (or None).
+    integrates backwards. p: parameters of any pytree form (or None). jac: optional ∂f/∂u as
+    jac(u, p, t) -> (n, n) array (n = number of states) for implicit methods; by default forward-mode AD.
     """
     f: Callable
     u0: Any
     tspan: tuple
     p: Any = None
+    jac: Callable | None = None
 
     def __post_init__(self):
         if not callable(self.f):
             raise TypeError(f"ODEProblem: f must be callable as f(u, p, t); got {type(self.f).__name__}")
+        if self.jac is not None and not callable(self.jac):
+            raise TypeError(f"ODEProblem: jac must be callable as jac(u, p, t); got {type(self.jac).__name__}")
         object.__setattr__(self, "tspan", check_tspan(self.tspan))
         check_u0(self.u0)
 
     def remake(self, **changes) -> "ODEProblem":
         """A copy with some of f, u0, tspan, p replaced (the original is unchanged)."""
-        unknown = set(changes) - {"f", "u0", "tspan", "p"}
+        unknown = set(changes) - {"f", "u0", "tspan", "p", "jac"}
         if unknown:
-            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f, u0, tspan or p")
+            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f, u0, tspan, p or jac")
         return dataclasses.replace(self, **changes)
 
     def tree_flatten(self):
-        return (self.u0, self.tspan, self.p), self.f
+        return (self.u0, self.tspan, self.p), (self.f, self.jac)
 
     @classmethod
-    def tree_unflatten(cls, f, children):
+    def tree_unflatten(cls, static, children):
         # Skip validation: inside transformations the leaves may be tracers or placeholders.
         obj = object.__new__(cls)
-        for name, value in zip(("u0", "tspan", "p"), children):
+        for name, value in zip(("u0", "tspan", "p", "f", "jac"), (*children, *static)):
             object.__setattr__(obj, name, value)
-        object.__setattr__(obj, "f", f)
         return obj
 
 

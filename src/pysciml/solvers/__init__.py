@@ -1,6 +1,9 @@
 """Layer 2: solvers. A method is a tableau (data) run by its family's generic stepper."""
+from .base import Algorithm
 from .explicit import *  # noqa: F401,F403
 from .explicit import __all__ as _explicit
+from .rosenbrock import *  # noqa: F401,F403
+from .rosenbrock import __all__ as _rosenbrock
 from .tableau import ButcherTableau
 
-__all__ = ["ButcherTableau", *_explicit]
+__all__ = ["Algorithm", "ButcherTableau", *_explicit, *_rosenbrock]

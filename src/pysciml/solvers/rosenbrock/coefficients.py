@@ -101,7 +101,7 @@ ROSENBROCK23 = RosenbrockTableau(
 
 # ---------------------------------------------------------------------------------------------------------
 # RODAS4: E. Hairer & G. Wanner, Solving Ordinary Differential Equations II (2nd ed., Springer 1996),
-# IV.7, Table 7.? "RODAS" and the RODAS code (rodas.f, coefficients of METH = 1, routine RODCOE), γ = 1/4,
+# IV.7 (method RODAS), and the RODAS code (rodas.f, coefficients of METH = 1, routine RODCOE), γ = 1/4,
 # order 4 with an embedded order-3 solution, 6 stages, stiffly accurate. Dense output of order 3 from
 # the two interpolation vectors with coefficients D21..D25, D31..D35 (rodas.f), the same numbers as the
 # H matrix of OrdinaryDiffEq.jl's Rodas4Tableau.

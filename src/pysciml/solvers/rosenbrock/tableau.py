@@ -43,6 +43,10 @@ class RosenbrockTableau:
     def stages(self) -> int:
         return len(self.m)
 
+    # The dense output needs no extra stages (interface shared with ButcherTableau).
+    c_extra = ()
+    a_extra = ()
+
     def lower(self, rows):
         s = self.stages
         out = np.zeros((s, s))

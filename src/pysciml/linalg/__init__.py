@@ -1,0 +1,5 @@
+"""Layer 1: Jacobians and the linear algebra of implicit methods."""
+from .jacobian import jacobian, time_derivative
+from .w_matrix import factor_w, solve_w
+
+__all__ = ["factor_w", "jacobian", "solve_w", "time_derivative"]

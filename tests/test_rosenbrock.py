@@ -1,0 +1,134 @@
+"""Rosenbrock methods: order conditions of their tableaus, measured convergence orders, the classic stiff
+problems against tight references, Jacobians (AD and user-supplied), jit/vmap and dense output."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import pysciml as ps
+from pysciml.solvers.rk_conditions import rosenbrock_order_defects
+from pysciml.solvers.rosenbrock.tableau import RosenbrockTableau
+from pysciml.testing import convergence_order, nonlinear_exact_problem
+
+METHODS = [ps.Rosenbrock23, ps.Rodas4, ps.Rodas5P]
+
+
+def robertson(u, p, t):
+    k1, k2, k3 = p[0], p[1], p[2]
+    y1, y2, y3 = u[0], u[1], u[2]
+    return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2 ** 2 - k3 * y2 * y3, k2 * y2 ** 2])
+
+
+def van_der_pol(u, p, t):
+    return jnp.stack([u[1], p * ((1 - u[0] ** 2) * u[1] - u[0])])
+
+
+ROBERTSON = ps.ODEProblem(robertson, jnp.array([1.0, 0.0, 0.0]), (0.0, 1e5), jnp.array([0.04, 3e7, 1e4]))
+VDP = ps.ODEProblem(van_der_pol, jnp.array([2.0, 0.0]), (0.0, 2.0), 1e6)
+
+
+@pytest.fixture(scope="module")
+def references():
+    """scipy Radau at rtol 1e-12 with analytic Jacobians, right-hand sides in plain numpy (fast)."""
+    k1, k2, k3 = 0.04, 3e7, 1e4
+    rob_f = lambda t, y: [-k1 * y[0] + k3 * y[1] * y[2], k1 * y[0] - k2 * y[1] ** 2 - k3 * y[1] * y[2], k2 * y[1] ** 2]
+    rob_j = lambda t, y: [[-k1, k3 * y[2], k3 * y[1]], [k1, -2 * k2 * y[1] - k3 * y[2], -k3 * y[1]], [0, 2 * k2 * y[1], 0]]
+    rob = solve_ivp(rob_f, ROBERTSON.tspan, [1.0, 0.0, 0.0], method="Radau", rtol=1e-12, atol=1e-16, jac=rob_j)
+    mu = 1e6
+    vdp_f = lambda t, u: [u[1], mu * ((1 - u[0] ** 2) * u[1] - u[0])]
+    vdp_j = lambda t, u: [[0.0, 1.0], [mu * (-2 * u[0] * u[1] - 1), mu * (1 - u[0] ** 2)]]
+    vdp = solve_ivp(vdp_f, VDP.tspan, [2.0, 0.0], method="Radau", rtol=1e-12, atol=1e-14, jac=vdp_j)
+    return {"robertson": rob.y[:, -1], "vdp": vdp.y[:, -1]}
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.__name__)
+def test_tableau_orders_are_exact(method):
+    tab = method.tableau
+    alpha, gamma, b, b_hat = tab.original_form()
+    assert max(rosenbrock_order_defects(alpha, gamma, b, tab.order)) < 1e-12
+    assert rosenbrock_order_defects(alpha, gamma, b, tab.order + 1)[-1] > 1e-6
+    assert max(rosenbrock_order_defects(alpha, gamma, b_hat, tab.embedded_order)) < 1e-12
+
+
+def test_wrong_rosenbrock_coefficient_is_rejected():
+    tab = ps.Rodas4.tableau
+    a = [list(row) for row in tab.a]
+    a[3][1] += 1e-5
+    with pytest.raises(ValueError, match="conditions fail|row sums"):
+        RosenbrockTableau(name="bad", order=4, embedded_order=3, gamma=tab.gamma, a=tuple(map(tuple, a)), C=tab.C,
+                          alpha=tab.alpha, gamma_i=tab.gamma_i, m=tab.m, m_error=tab.m_error,
+                          dense_order=tab.dense_order, dense_weights=tab.dense_weights)
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.__name__)
+def test_convergence_order_and_dense_output(method):
+    prob, exact = nonlinear_exact_problem((0.0, 10.0))
+    alg = method()
+    base = {ps.Rosenbrock23: 100, ps.Rodas4: 50, ps.Rodas5P: 40}[method]
+    steps = 10.0 / (base * np.array([1.0, 1.25, 1.5, 2.0]))
+    errors, dense_errors = [], []
+    for h in steps:
+        sol = ps.solve(prob, alg, dt=h, adaptive=False)
+        errors.append(np.abs(np.asarray(sol.u) - exact(sol.t)).max())
+        between = (np.asarray(sol.t[:-1])[:, None] + h * np.array([0.3, 0.5, 0.8])).ravel()
+        dense_errors.append(np.abs(np.asarray(sol(between)) - exact(between)).max())
+    assert convergence_order(steps, errors) == pytest.approx(method.tableau.order, abs=0.3)
+    expected_dense = min(method.tableau.order, method.tableau.dense_order + 1)
+    assert convergence_order(steps, dense_errors) == pytest.approx(expected_dense, abs=0.3)
+
+
+@pytest.mark.parametrize("method,tol,multiple", [(ps.Rodas5P, 1e-6, 10), (ps.Rodas5P, 1e-8, 10),
+                                                 (ps.Rodas4, 1e-7, 10), (ps.Rosenbrock23, 1e-5, 30)],
+                         ids=str)
+def test_robertson_to_1e5(references, method, tol, multiple):
+    atol = jnp.array([tol * 1e-2, min(tol * 1e-2, 1e-10), tol * 1e-2])
+    sol = ps.solve(ROBERTSON, method(), rtol=tol, atol=atol, save_everystep=False, max_steps=100_000)
+    assert sol.retcode == ps.ReturnCode.Success
+    relative = np.abs(np.asarray(sol.u[-1]) - references["robertson"]) / np.abs(references["robertson"])
+    assert relative.max() < multiple * tol
+    assert int(sol.stats["naccept"]) < 1000          # a stiff solver takes few steps on Robertson
+
+
+@pytest.mark.parametrize("method,tol", [(ps.Rodas5P, 1e-6), (ps.Rodas4, 1e-6)], ids=str)
+def test_van_der_pol_mu_1e6(references, method, tol):
+    sol = ps.solve(VDP, method(), rtol=tol, atol=tol, save_everystep=False, max_steps=100_000)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert np.abs(np.asarray(sol.u[-1]) - references["vdp"]).max() < 10 * tol * 2.0
+
+
+def test_user_jacobian_gives_the_same_solution():
+    def jac(u, p, t):
+        k1, k2, k3 = p[0], p[1], p[2]
+        y1, y2, y3 = u[0], u[1], u[2]
+        return jnp.array([[-k1, k3 * y3, k3 * y2],
+                          [k1, -2 * k2 * y2 - k3 * y3, -k3 * y2],
+                          [0.0, 2 * k2 * y2, 0.0]])
+
+    options = dict(rtol=1e-6, atol=1e-10, save_everystep=False)
+    automatic = ps.solve(ROBERTSON.remake(tspan=(0.0, 100.0)), ps.Rodas5P(), **options)
+    supplied = ps.solve(ROBERTSON.remake(tspan=(0.0, 100.0), jac=jac), ps.Rodas5P(), **options)
+    np.testing.assert_allclose(supplied.u, automatic.u, rtol=1e-12)
+    assert int(supplied.stats["njacs"]) == int(supplied.stats["nsteps"])
+    bad = ROBERTSON.remake(jac=lambda u, p, t: jnp.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"jac returned shape \(2, 3\); expected \(3, 3\)"):
+        ps.solve(bad, ps.Rodas5P())
+
+
+def test_jit_vmap_ensemble_of_stiff_problems_each_with_own_steps():
+    k1s = jnp.array([0.02, 0.04, 0.06])
+    run = jax.jit(jax.vmap(lambda k1: ps.solve(ROBERTSON.remake(p=ROBERTSON.p.at[0].set(k1), tspan=(0.0, 500.0)),
+                                                 ps.Rodas5P(), rtol=1e-6, atol=1e-10, save_everystep=False)))
+    sols = run(k1s)
+    for i, k1 in enumerate(k1s):
+        one = ps.solve(ROBERTSON.remake(p=ROBERTSON.p.at[0].set(k1), tspan=(0.0, 500.0)), ps.Rodas5P(),
+                       rtol=1e-6, atol=1e-10, save_everystep=False)
+        np.testing.assert_allclose(sols.u[i, -1], one.u[-1], rtol=1e-10)
+    assert len(set(np.asarray(sols.stats["naccept"]).tolist())) > 1
+
+
+def test_explicit_method_fails_where_rosenbrock_succeeds():
+    with pytest.warns(RuntimeWarning, match="looks stiff"):
+        explicit = ps.solve(VDP, ps.Tsit5(), max_steps=3000, save_everystep=False)
+    stiff = ps.solve(VDP, ps.Rodas5P(), save_everystep=False)
+    assert explicit.retcode == ps.ReturnCode.MaxIters and stiff.retcode == ps.ReturnCode.Success
