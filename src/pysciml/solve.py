@@ -20,6 +20,7 @@ from ._core.trees import FlatSpec, is_concrete
 from .controllers import PIController, PIDController
 from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
 from .integrate.solution import interpolate_dense
+from .linalg import consistent_initial_state
 from .problems import ODEProblem
 from .problems.ode import check_tspan, check_u0
 from .solvers.base import Algorithm
@@ -62,6 +63,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     spec = FlatSpec.of(prob.u0, dtype)
     rhs = _flat_rhs(prob.f, spec, prob.p, t0, prob.jac)
     u0 = spec.ravel(prob.u0)
+    mass = _check_mass_matrix(prob.mass_matrix, spec, alg)
     t0, t1 = jnp.asarray(t0, tdtype), jnp.asarray(t1, tdtype)
     direction = _direction(t0, t1)
 
@@ -98,9 +100,11 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
                      has_tstops=tstops is not None, given_dt=dt is not None)
+    if mass is not None:
+        u0 = consistent_initial_state(rhs, u0, prob.p, t0, mass)
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=prob.p, rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
-                        saveat=saveat if mode == "saveat" else None, tstops=tstops)
+                        saveat=saveat if mode == "saveat" else None, tstops=tstops, mass=mass)
     out = _compiled_loop(rhs, alg, controller, cfg)(inputs)
 
     ts, us, n_saved = out.ts, out.us, out.n_saved
@@ -242,6 +246,22 @@ def _check_controller(controller):
     if not isinstance(controller, (PIController, PIDController)):
         raise TypeError(f"controller: expected PIController(...) or PIDController(...); got {controller!r}")
     return controller
+
+
+def _check_mass_matrix(mass, spec, alg):
+    """The mass matrix as an (n, n) array of the state dtype; only implicit methods accept one."""
+    if mass is None:
+        return None
+    n = spec.size
+    if jnp.shape(mass) != (n, n):
+        raise ValueError(f"mass_matrix must have shape ({n}, {n}) for {n} states; got {jnp.shape(mass)}")
+    if getattr(alg, "family", "") == "explicit":
+        raise ValueError(f"mass_matrix: {alg!r} is explicit and cannot solve M du/dt = f; use a Rosenbrock "
+                         "method such as Rodas5P() or Rodas4()")
+    matrix = jnp.asarray(mass, spec.dtype)
+    if is_concrete(matrix) and not np.all(np.isfinite(np.asarray(matrix))):
+        raise ValueError("mass_matrix must be finite")
+    return matrix
 
 
 def _direction(t0, t1):

@@ -48,6 +48,7 @@ class LoopInputs(NamedTuple):
     dtmax: jnp.ndarray
     saveat: jnp.ndarray | None
     tstops: jnp.ndarray | None
+    mass: jnp.ndarray | None = None    # mass matrix (implicit methods only)
 
 
 class LoopOutput(NamedTuple):
@@ -163,7 +164,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         # Land exactly on the next stop when the proposal reaches it (or would leave a sliver).
         lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
         dt = jnp.where(lands, remaining, c.dt)
-        result = alg.step(f, c.t, c.u, dt, x.p, c.solver_state, error_norm)
+        result = alg.step(f, c.t, c.u, dt, x.p, c.solver_state, error_norm, x.mass)
         t_new = jnp.where(lands, next_stop, c.t + dt)
 
         if cfg.adaptive:

@@ -17,18 +17,21 @@ from .._core.trees import is_concrete
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True)
 class ODEProblem:
-    """An initial value problem du/dt = f(u, p, t), u(t0) = u0, for t from tspan[0] to tspan[1].
+    """An initial value problem M du/dt = f(u, p, t), u(t0) = u0, for t from tspan[0] to tspan[1].
 
     f: pure JAX function returning an array (or pytree) shaped like u0. u0: an array or a pytree of arrays
     (integers are promoted to float64; float32 states are solved in float32). tspan: (t0, t1), t1 < t0
     integrates backwards. p: parameters of any pytree form (or None). jac: optional ∂f/∂u as
     jac(u, p, t) -> (n, n) array (n = number of states) for implicit methods; by default forward-mode AD.
+    mass_matrix: M in M du/dt = f(u, p, t), an (n, n) array; a singular M makes an index-1 DAE (zero rows
+    are algebraic equations), solved by the Rosenbrock methods.
     """
     f: Callable
     u0: Any
     tspan: tuple
     p: Any = None
     jac: Callable | None = None
+    mass_matrix: Any = None
 
     def __post_init__(self):
         if not callable(self.f):
@@ -40,19 +43,19 @@ class ODEProblem:
 
     def remake(self, **changes) -> "ODEProblem":
         """A copy with some of f, u0, tspan, p replaced (the original is unchanged)."""
-        unknown = set(changes) - {"f", "u0", "tspan", "p", "jac"}
+        unknown = set(changes) - {"f", "u0", "tspan", "p", "jac", "mass_matrix"}
         if unknown:
-            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f, u0, tspan, p or jac")
+            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f, u0, tspan, p, jac or mass_matrix")
         return dataclasses.replace(self, **changes)
 
     def tree_flatten(self):
-        return (self.u0, self.tspan, self.p), (self.f, self.jac)
+        return (self.u0, self.tspan, self.p, self.mass_matrix), (self.f, self.jac)
 
     @classmethod
     def tree_unflatten(cls, static, children):
         # Skip validation: inside transformations the leaves may be tracers or placeholders.
         obj = object.__new__(cls)
-        for name, value in zip(("u0", "tspan", "p", "f", "jac"), (*children, *static)):
+        for name, value in zip(("u0", "tspan", "p", "mass_matrix", "f", "jac"), (*children, *static)):
             object.__setattr__(obj, name, value)
         return obj
 

@@ -49,7 +49,9 @@ class Algorithm:
         """f(u0), reusing the solver state when it holds it (for the initial step estimate)."""
         return f(u0, p, t0)
 
-    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+        """One step from (t, u) of size dt; ``error_norm(err, u, u_new)`` scales an error vector;
+        ``mass`` is the mass matrix M of M du/dt = f (None: the identity)."""
         raise NotImplementedError
 
     def extra_stats(self, n_steps, n_accepted) -> dict:

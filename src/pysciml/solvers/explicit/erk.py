@@ -61,8 +61,9 @@ class ExplicitRK(Algorithm):
     def initial_derivative(self, f, t0, u0, p, state):
         return state if self.tableau.fsal else f(u0, p, t0)
 
-    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
-        """One step from (t, u) of size dt. ``error_norm(err, u, u_new)`` scales an error vector."""
+    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+        """One step from (t, u) of size dt. ``error_norm(err, u, u_new)`` scales an error vector.
+        Explicit methods have no mass matrix (`solve` refuses one)."""
         tab = self.tableau
         k1 = state if tab.fsal else f(u, p, t)
         ks = [k1]

@@ -1,7 +1,8 @@
 """The generic Rosenbrock stepper: any `RosenbrockTableau` becomes a stiff solver.
 
 Per step: one Jacobian (user ``jac`` or forward-mode AD), one ∂f/∂t product, one LU factorization of
-W = I/(γh) − J, and one f evaluation plus one triangular solve per stage. Rosenbrock methods need the
+W = M/(γh) − J (M the mass matrix, I by default; a singular M gives an index-1 DAE, which the stiffly
+accurate Rodas methods solve to full order), and one f evaluation plus one triangular solve per stage. Rosenbrock methods need the
 exact Jacobian of the step's start for their order, so it is not reused across steps (the Newton-based
 families reuse theirs). Stage sums are unrolled at trace time, skipping zero coefficients.
 """
@@ -49,17 +50,18 @@ class Rosenbrock(Algorithm):
     def init(self, f, t0, u0, p):
         return None
 
-    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
         tab = self.tableau
         jac = jacobian(f, u, p, t)
         f_t = time_derivative(f, u, p, t) if any(g != 0.0 for g in tab.gamma_i) else None
-        factors = factor_w(jac, tab.gamma * dt)
+        factors = factor_w(jac, tab.gamma * dt, mass)
         increments = []
         for i in range(tab.stages):
             stage_u = linear_combination(u, 1.0, tab.a[i], increments)
             rhs = f(stage_u, p, t + tab.alpha[i] * dt)
             if increments and any(c != 0.0 for c in tab.C[i]):
-                rhs = rhs + linear_combination(None, 1.0, tab.C[i], increments) / dt
+                history = linear_combination(None, 1.0, tab.C[i], increments) / dt
+                rhs = rhs + (history if mass is None else mass @ history)
             if f_t is not None and tab.gamma_i[i] != 0.0:
                 rhs = rhs + (tab.gamma_i[i] * dt) * f_t
             increments.append(solve_w(factors, rhs))

@@ -1,0 +1,35 @@
+"""Consistent initial values for index-1 DAEs M du/dt = f(u, p, t) with a singular mass matrix.
+
+Zero rows of M are algebraic equations 0 = f_i(u); zero columns are the algebraic variables. With the
+differential variables held at their given values, a few Newton iterations solve the algebraic
+equations for the algebraic variables (the pairing of equations and variables is by index, as in a
+diagonal mass matrix, the usual case).
+"""
+import jax.numpy as jnp
+
+from .jacobian import jacobian
+
+
+def algebraic_mask(mass):
+    """Boolean mask of the algebraic equations/variables: zero rows of M."""
+    return jnp.all(mass == 0, axis=1)
+
+
+def consistent_initial_state(f, u0, p, t0, mass, iterations=8):
+    """u0 with its algebraic components corrected so that the algebraic equations hold at t0."""
+    algebraic = algebraic_mask(mass)
+    n = u0.shape[0]
+    eye = jnp.eye(n, dtype=u0.dtype)
+
+    def newton(u, _):
+        residual = jnp.where(algebraic, f(u, p, t0), 0.0)
+        # Algebraic rows: ∂f_i/∂u_j over algebraic columns j; differential rows: keep u_i fixed.
+        matrix = jnp.where(algebraic[:, None], jacobian(f, u, p, t0) * algebraic[None, :], eye)
+        matrix = jnp.where(algebraic[:, None] & ~jnp.any(algebraic[None, :] & (matrix != 0), axis=1,
+                                                         keepdims=True), eye, matrix)
+        return u - jnp.linalg.solve(matrix, residual), None
+
+    u = u0
+    for _ in range(iterations):
+        u, _ = newton(u, None)
+    return u
