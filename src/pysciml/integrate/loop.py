@@ -184,8 +184,9 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
 
         t = jnp.where(accept, t_new, c.t)
         u = jnp.where(accept, result.u, c.u)
+        kept_on_reject = c.solver_state if result.rejected_state is None else result.rejected_state
         solver_state = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old),
-                                              result.state, c.solver_state)
+                                              result.state, kept_on_reject)
         passed_stop = accept & lands
         stop_index = None
         finished = passed_stop

@@ -15,6 +15,8 @@ class StepResult(NamedTuple):
     error: jnp.ndarray      # scaled error norm (0 for fixed-step methods)
     state: object           # solver state after the step, used when it is accepted
     stages: jnp.ndarray     # (n_stages, n) stage vectors for dense output
+    rejected_state: object = None   # solver state to keep when the step is rejected (None: the old one);
+    #                                 lets implicit methods keep a fresh Jacobian across a rejection
 
 
 class Algorithm:
