@@ -1,0 +1,24 @@
+"""ESDIRK (explicit first stage, singly diagonally implicit Runge–Kutta) methods for stiff problems: each
+one tableau run by `Esdirk`, with a simplified Newton iteration and a Jacobian reused across steps."""
+from .coefficients import KENCARP4_TABLEAU, KVAERNO5_TABLEAU, TRBDF2_TABLEAU
+from .stepper import Esdirk
+
+
+class TRBDF2(Esdirk):
+    """Hosea & Shampine's TR-BDF2: order 2 with an order-3 error estimate, L-stable, stiffly accurate;
+    robust at loose tolerances."""
+    tableau = TRBDF2_TABLEAU
+
+
+class KenCarp4(Esdirk):
+    """Kennedy & Carpenter's ARK4(3)6L[2]SA, implicit part: order 4(3), L-stable, stiffly accurate, with
+    third-order dense output."""
+    tableau = KENCARP4_TABLEAU
+
+
+class Kvaerno5(Esdirk):
+    """Kværnø's order 5(4) ESDIRK, 7 stages, L-stable, stiffly accurate; for tight tolerances."""
+    tableau = KVAERNO5_TABLEAU
+
+
+__all__ = ["Esdirk", "KenCarp4", "Kvaerno5", "TRBDF2"]

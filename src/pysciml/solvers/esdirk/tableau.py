@@ -1,0 +1,101 @@
+"""ESDIRK methods (explicit first stage, singly diagonally implicit Runge–Kutta) as validated data.
+
+An s-stage method has the Butcher matrix
+
+    A = [[0,    0,    0, …],
+         [a21,  γ,    0, …],
+         [a31,  a32,  γ, …], …]
+
+(first row zero, the same diagonal γ for every later stage). One step solves, for i = 2..s,
+
+    z_i = u + h Σ_{j<i} a_ij k_j + h γ k_i,      k_i = f(z_i, t + c_i h),      k_1 = f(u, t),
+
+and every method here is stiffly accurate (b equals the last row of A), so u1 = z_s and k_s = f(u1),
+which the next step reuses as its first stage (FSAL).
+
+Dense output has the common form u(t + θh) = u + h Σ_j b_j(θ) k_j, b_j(θ) = Σ_m W[j][m−1] θ^m.
+
+Construction checks, with `order_defects` on the full A (diagonal included): row sums against c, stiff
+accuracy, the order conditions of the method and of the embedded method, and those of the dense output
+at θ = 0.3 and 0.7 (and that it reproduces u1 at θ = 1), so a mistyped coefficient fails at import.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..rk_conditions import order_defects
+
+_TOL = 1e-10
+
+
+@dataclass(frozen=True, eq=False)
+class EsdirkTableau:
+    name: str
+    order: int
+    embedded_order: int
+    gamma: float             # the diagonal of stages 2..s
+    a: tuple                 # rows i = 0..s-1, a[i] has i entries (strictly lower part of A)
+    c: tuple                 # stage times t + c_i h (c_1 = 0)
+    b: tuple                 # solution weights (= last row of A: stiffly accurate)
+    b_error: tuple           # b − b̂ (error estimate h Σ b_error_j k_j)
+    dense_order: int
+    dense_weights: tuple     # s rows of θ¹..θᵈ coefficients
+
+    def __post_init__(self):
+        self._validate()
+
+    @property
+    def stages(self) -> int:
+        return len(self.b)
+
+    # The dense output needs no extra stages (interface shared with ButcherTableau).
+    c_extra = ()
+    a_extra = ()
+
+    def matrix(self):
+        """The full Butcher matrix A (explicit first row, γ on the diagonal of the other rows)."""
+        s = self.stages
+        out = np.zeros((s, s))
+        for i, row in enumerate(self.a):
+            out[i, : len(row)] = row
+            if i > 0:
+                out[i, i] = self.gamma
+        return out
+
+    def dense_b(self, theta):
+        """b(θ) of the dense output."""
+        w = np.asarray(self.dense_weights, float)
+        return w @ (theta ** np.arange(1, w.shape[1] + 1))
+
+    def _validate(self):
+        s = self.stages
+        problems = []
+        if len(self.a) != s or any(len(r) != i for i, r in enumerate(self.a)):
+            problems.append(f"a must have {s} strictly lower-triangular rows")
+        if len(self.c) != s or len(self.b_error) != s or len(self.dense_weights) != s:
+            problems.append(f"c, b_error and dense_weights need {s} entries")
+        if problems:
+            raise ValueError(f"tableau {self.name}: " + "; ".join(problems))
+        A, b, c = self.matrix(), np.asarray(self.b, float), np.asarray(self.c, float)
+        if c[0] != 0.0:
+            problems.append("the first stage must be explicit at c_1 = 0")
+        if np.abs(A.sum(axis=1) - c).max() > _TOL:
+            problems.append(f"row sums of A {np.round(A.sum(axis=1), 10)} differ from c")
+        if np.abs(A[-1] - b).max() > _TOL:
+            problems.append("not stiffly accurate: b differs from the last row of A")
+        defects = order_defects(A, b, c, self.order)
+        if max(defects) > _TOL:
+            problems.append(f"order-{self.order} conditions fail: {['%.1e' % d for d in defects]}")
+        b_hat = b - np.asarray(self.b_error, float)
+        defects = order_defects(A, b_hat, c, self.embedded_order)
+        if max(defects) > _TOL:
+            problems.append(f"embedded order-{self.embedded_order} conditions fail: {['%.1e' % d for d in defects]}")
+        if np.abs(self.dense_b(1.0) - b).max() > _TOL:
+            problems.append("dense output at θ=1 does not reproduce the step's solution")
+        for theta in (0.3, 0.7):
+            defects = order_defects(A, self.dense_b(theta), c, self.dense_order, theta)
+            if max(defects) > _TOL:
+                problems.append(f"dense output order-{self.dense_order} conditions fail at θ={theta}: "
+                                f"{['%.1e' % d for d in defects]}")
+        if problems:
+            raise ValueError(f"tableau {self.name}: " + "; ".join(problems))
