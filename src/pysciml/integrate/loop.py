@@ -226,7 +226,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     if out.n_interpolations is not None:
         nf = nf + out.n_interpolations * len(alg.interpolant.c_extra)
     stats = {"nf": nf, "nsteps": out.n_steps, "naccept": out.n_accepted,
-             "nreject": out.n_steps - out.n_accepted, **alg.extra_stats(out.n_steps, out.n_accepted)}
+             "nreject": out.n_steps - out.n_accepted, **alg.extra_stats(out.n_steps, out.n_accepted),
+             **alg.state_stats(out.solver_state)}
 
     if cfg.save == "ends":
         ts = jnp.stack([t0, out.t])

@@ -59,3 +59,7 @@ class Algorithm:
     def extra_stats(self, n_steps, n_accepted) -> dict:
         """Method-specific counters (Jacobians, factorizations) derived from the step counts."""
         return {}
+
+    def state_stats(self, state) -> dict:
+        """Counters kept in the final solver state; they override the loop's own (e.g. ``nf``)."""
+        return {}

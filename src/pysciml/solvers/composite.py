@@ -1,0 +1,161 @@
+"""Automatic stiffness switching: a non-stiff explicit method that hands over to a stiff one and back.
+
+`AutoSwitch(nonstiff, stiff)` takes each step with one of its two methods. While explicit, it estimates
+the dominant eigenvalue of ∂f/∂u from two stages at the same time (Hairer & Wanner, Solving ODEs II,
+IV.2: ρ ≈ ‖k_s − k_{s−1}‖ / ‖g_s − g_{s−1}‖) and switches to the stiff method after ``max_stiff_steps``
+steps with h·ρ above ``stiff_tol`` times the explicit method's stability boundary. While stiff, it
+estimates ρ as the infinity norm of the stiff method's Jacobian bound by one power-iteration product and
+switches back after ``max_nonstiff_steps`` steps where the explicit method would be stable at the same h.
+This is the LSODA idea with OrdinaryDiffEq's defaults (10 and 3 steps, tolerance 9/10).
+
+Both methods' stage vectors are stored side by side (the inactive ones zero), so one dense-output table
+serves every step; this needs explicit methods whose interpolant has no lazily evaluated stages (Tsit5,
+DP5, BS3). Error norms are rescaled to the explicit method's order, so one controller serves both.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .._core.norms import rms_norm
+from ..linalg import jacobian
+from .base import Algorithm, StepResult
+from .explicit import Tsit5
+
+
+class _Interpolant(NamedTuple):
+    dense_weights: tuple
+    c_extra: tuple = ()
+    a_extra: tuple = ()
+
+
+class SwitchState(NamedTuple):
+    stiff: jnp.ndarray            # bool: the stiff method is active
+    count: jnp.ndarray            # consecutive steps asking for a switch
+    fsal: jnp.ndarray             # f(u) at the current state (the explicit method's first stage)
+    nf: jnp.ndarray               # f evaluations so far
+    switches: jnp.ndarray         # number of switches so far
+    stiff_steps: jnp.ndarray      # steps taken by the stiff method
+
+
+class AutoSwitch(Algorithm):
+    """Switch between ``nonstiff`` (an explicit method) and ``stiff`` (an implicit one) as the problem
+    demands. `AutoTsit5(Rodas5P())` is the usual choice."""
+
+    family = "composite"
+    adaptive = True
+
+    def __init__(self, nonstiff, stiff, max_stiff_steps=10, max_nonstiff_steps=3, stiff_tol=0.9):
+        if getattr(nonstiff, "family", None) != "explicit" or not nonstiff.adaptive:
+            raise TypeError(f"AutoSwitch: nonstiff must be an adaptive explicit method; got {nonstiff!r}")
+        if getattr(stiff, "family", "explicit") in ("explicit", "composite"):
+            raise TypeError(f"AutoSwitch: stiff must be an implicit method such as Rodas5P(); got {stiff!r}")
+        if nonstiff.tableau.c_extra:
+            raise ValueError(f"AutoSwitch: {nonstiff!r}'s interpolant needs lazily evaluated stages, which the "
+                             "switching dense output cannot share; use Tsit5(), DP5() or BS3()")
+        if nonstiff.tableau.c[-1] != nonstiff.tableau.c[-2] or not nonstiff.tableau.fsal:
+            raise ValueError(f"AutoSwitch: {nonstiff!r} needs two final stages at the same time (FSAL)")
+        self.nonstiff, self.stiff = nonstiff, stiff
+        self.max_stiff_steps, self.max_nonstiff_steps, self.stiff_tol = max_stiff_steps, max_nonstiff_steps, stiff_tol
+
+    def _key(self):
+        return (type(self), self.nonstiff, self.stiff, self.max_stiff_steps, self.max_nonstiff_steps, self.stiff_tol)
+
+    def __eq__(self, other):
+        return isinstance(other, AutoSwitch) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return f"AutoSwitch({self.nonstiff!r}, {self.stiff!r})"
+
+    # --- interface -------------------------------------------------------------------------------
+    @property
+    def order(self):
+        return self.nonstiff.order
+
+    @property
+    def dense_order(self):
+        return min(self.nonstiff.dense_order, self.stiff.dense_order)
+
+    @property
+    def controller_order(self):
+        return self.nonstiff.controller_order
+
+    @property
+    def n_stages(self):
+        return self.nonstiff.n_stages + self.stiff.n_stages
+
+    @property
+    def evals_per_step(self):
+        return self.nonstiff.evals_per_step     # the exact count comes from the state (state_stats)
+
+    initial_evals = 1
+
+    @property
+    def interpolant(self):
+        width = max(len(self.nonstiff.interpolant.dense_weights[0]), len(self.stiff.interpolant.dense_weights[0]))
+        pad = lambda rows: tuple(tuple(row) + (0.0,) * (width - len(row)) for row in rows)
+        return _Interpolant(pad(self.nonstiff.interpolant.dense_weights) + pad(self.stiff.interpolant.dense_weights))
+
+    def init(self, f, t0, u0, p):
+        zero = jnp.zeros((), jnp.int32)
+        return SwitchState(jnp.asarray(False), zero, f(u0, p, t0), jnp.ones((), jnp.int32), zero, zero)
+
+    def initial_derivative(self, f, t0, u0, p, state):
+        return state.fsal
+
+    def step(self, f, t, u, dt, p, state, error_norm, mass=None):
+        if mass is not None:
+            raise ValueError("AutoSwitch: a mass matrix needs a purely implicit method such as Rodas5P()")
+        explicit, implicit = self.nonstiff, self.stiff
+        boundary = explicit.tableau.stability_boundary
+        q_explicit, q_stiff = explicit.controller_order + 1, implicit.controller_order + 1
+        n_exp, n_imp = explicit.n_stages, implicit.n_stages
+
+        def explicit_step(_):
+            r = explicit.step(f, t, u, dt, p, state.fsal, error_norm)
+            k = r.stages
+            tab = explicit.tableau
+            # two stages at the same time c = 1: g_s − g_{s−1} = h Σ (a_sj − a_{s−1,j}) k_j
+            diff = [x - y for x, y in zip(tab.a[-1] + (0.0,), tab.a[-2] + (0.0, 0.0))]
+            dg = dt * jnp.tensordot(jnp.asarray(diff[: k.shape[0]], k.dtype), k, axes=1)
+            rho = rms_norm(k[-1] - k[-2]) / jnp.maximum(rms_norm(dg), 1e-300)
+            wants_switch = jnp.abs(dt) * rho > self.stiff_tol * boundary
+            stages = jnp.concatenate([k, jnp.zeros((n_imp,) + u.shape, u.dtype)])
+            return r.u, r.error, r.state, stages, wants_switch, jnp.asarray(explicit.evals_per_step, jnp.int32)
+
+        def stiff_step(_):
+            r = implicit.step(f, t, u, dt, p, None, error_norm)
+            fsal = f(r.u, p, t + dt)
+            jac = jacobian(f, u, p, t)
+            rho = jnp.max(jnp.sum(jnp.abs(jac), axis=1))   # ‖J‖∞ ≥ spectral radius
+            wants_switch = jnp.abs(dt) * rho < self.stiff_tol * boundary
+            # rescale the error to the explicit method's order: one controller exponent serves both
+            error = jnp.where(r.error > 0, r.error ** (q_explicit / q_stiff), r.error)
+            stages = jnp.concatenate([jnp.zeros((n_exp,) + u.shape, u.dtype), r.stages])
+            return r.u, error, fsal, stages, wants_switch, jnp.asarray(implicit.evals_per_step + 1, jnp.int32)
+
+        u_new, error, fsal, stages, wants_switch, evals = lax.cond(state.stiff, stiff_step, explicit_step, None)
+        count = jnp.where(wants_switch, state.count + 1, 0)
+        limit = jnp.where(state.stiff, self.max_nonstiff_steps, self.max_stiff_steps)
+        switch = count >= limit
+        stiff = jnp.where(switch, ~state.stiff, state.stiff)
+        nf = state.nf + evals
+        accepted = SwitchState(stiff, jnp.where(switch, 0, count), fsal, nf,
+                               state.switches + switch.astype(jnp.int32),
+                               state.stiff_steps + state.stiff.astype(jnp.int32))
+        rejected = state._replace(nf=nf, stiff_steps=accepted.stiff_steps)
+        return StepResult(u_new, error, accepted, stages, rejected)
+
+    def state_stats(self, state):
+        # Jacobians: one for the stiff step, one for the eigenvalue bound
+        return {"nf": state.nf, "switches": state.switches, "stiff_steps": state.stiff_steps,
+                "njacs": 2 * state.stiff_steps}
+
+
+def AutoTsit5(stiff, **options):
+    """Tsit5 while the problem is non-stiff, ``stiff`` (e.g. Rodas5P()) while it is stiff."""
+    return AutoSwitch(Tsit5(), stiff, **options)

@@ -1,0 +1,63 @@
+"""Automatic stiffness switching (AutoTsit5): explicit on non-stiff problems, stiff where needed."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import pysciml as ps
+from pysciml.testing import lotka_volterra
+
+
+def van_der_pol(u, p, t):
+    return jnp.stack([u[1], p * ((1 - u[0] ** 2) * u[1] - u[0])])
+
+
+def vdp_reference(mu, t1):
+    f = lambda t, u: [u[1], mu * ((1 - u[0] ** 2) * u[1] - u[0])]
+    jac = lambda t, u: [[0.0, 1.0], [mu * (-2 * u[0] * u[1] - 1), mu * (1 - u[0] ** 2)]]
+    return solve_ivp(f, (0.0, t1), [2.0, 0.0], method="Radau", rtol=1e-10, atol=1e-10, jac=jac, dense_output=True)
+
+
+def test_non_stiff_problem_never_switches_and_matches_tsit5():
+    auto = ps.solve(lotka_volterra(), ps.AutoTsit5(ps.Rodas5P()), rtol=1e-8, atol=1e-8)
+    plain = ps.solve(lotka_volterra(), ps.Tsit5(), rtol=1e-8, atol=1e-8)
+    assert int(auto.stats["switches"]) == 0 and int(auto.stats["stiff_steps"]) == 0
+    assert int(auto.stats["nsteps"]) == int(plain.stats["nsteps"])
+    ts = np.linspace(0.0, 10.0, 11)
+    np.testing.assert_allclose(auto(ts), plain(ts), rtol=1e-12)
+
+
+def test_stiff_problem_switches_to_the_stiff_method():
+    mu = 1e3
+    prob = ps.ODEProblem(van_der_pol, jnp.array([2.0, 0.0]), (0.0, 3.0), mu)
+    sol = ps.solve(prob, ps.AutoTsit5(ps.Rodas5P()), rtol=1e-7, atol=1e-7)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert int(sol.stats["switches"]) >= 1 and int(sol.stats["stiff_steps"]) > int(sol.stats["nsteps"]) // 2
+    ref = vdp_reference(mu, 3.0)
+    np.testing.assert_allclose(sol.u[-1], ref.y[:, -1], atol=1e-4)
+    # dense output stays correct on both kinds of steps
+    ts = np.linspace(0.0, 3.0, 61)
+    assert np.abs(np.asarray(sol(ts)) - ref.sol(ts).T).max() < 1e-3
+    explicit_only = ps.solve(prob, ps.Tsit5(), rtol=1e-7, atol=1e-7, save_everystep=False, max_steps=100_000)
+    assert int(sol.stats["nsteps"]) < int(explicit_only.stats["nsteps"]) / 2
+
+
+def test_switching_under_jit_and_vmap():
+    run = jax.jit(jax.vmap(lambda mu: ps.solve(
+        ps.ODEProblem(van_der_pol, jnp.array([2.0, 0.0]), (0.0, 1.0), mu), ps.AutoTsit5(ps.Rosenbrock23()),
+        rtol=1e-5, atol=1e-5, save_everystep=False)))
+    sols = run(jnp.array([1.0, 1e4]))
+    assert np.all(np.asarray(sols._retcode) == ps.ReturnCode.Success)
+    stiff_steps = np.asarray(sols.stats["stiff_steps"])
+    assert stiff_steps[0] == 0 and stiff_steps[1] > 0
+
+
+def test_bad_combinations_are_refused():
+    with pytest.raises(TypeError, match="stiff must be an implicit method"):
+        ps.AutoSwitch(ps.Tsit5(), ps.DP5())
+    with pytest.raises(TypeError, match="nonstiff must be an adaptive explicit method"):
+        ps.AutoSwitch(ps.Rodas5P(), ps.Rodas4())
+    with pytest.raises(ValueError, match="lazily evaluated stages"):
+        ps.AutoSwitch(ps.Vern7(), ps.Rodas5P())
+    assert ps.AutoTsit5(ps.Rodas5P()) == ps.AutoTsit5(ps.Rodas5P())
