@@ -79,7 +79,7 @@ def test_wrong_esdirk_coefficient_is_rejected():
 def test_convergence_order_and_dense_output(method):
     prob, exact = nonlinear_exact_problem((0.0, 10.0))
     base = {TRBDF2: 100, KenCarp4: 50, Kvaerno5: 40}[method]
-    steps = 10.0 / (base * np.array([1.0, 1.25, 1.5, 2.0]))
+    steps = 10.0 / (base * np.array([1.0, 1.4, 2.0]))
     errors, dense_errors = [], []
     for h in steps:
         # tight tolerances: with fixed steps they only set the Newton stopping test
@@ -92,17 +92,36 @@ def test_convergence_order_and_dense_output(method):
     assert convergence_order(steps, dense_errors) == pytest.approx(expected_dense, abs=0.3)
 
 
+def counting_robertson_jacobian(calls):
+    """The analytic Robertson Jacobian, appending to ``calls`` each time it is really evaluated."""
+    def jac(u, p, t):
+        jax.debug.callback(lambda: calls.append(1))
+        k1, k2, k3 = p[0], p[1], p[2]
+        y1, y2, y3 = u[0], u[1], u[2]
+        return jnp.array([[-k1, k3 * y3, k3 * y2],
+                          [k1, -2 * k2 * y2 - k3 * y3, -k3 * y2],
+                          [0.0, 2 * k2 * y2, 0.0]])
+    return jac
+
+
 # Measured errors (multiples of tol) at the time of writing: Robertson Kvaerno5 2.6, KenCarp4 9.5,
-# TRBDF2 at 1e-6: 72 (second order: global error accumulates over many steps); Van der Pol Kvaerno5 3.7,
+# TRBDF2 72 (second order: its global error accumulates over ~470 steps); Van der Pol Kvaerno5 3.7,
 # KenCarp4 12.7.
 @pytest.mark.parametrize("method,tol,multiple", [(Kvaerno5, 1e-6, 10), (KenCarp4, 1e-6, 30), (TRBDF2, 1e-6, 200)],
                          ids=str)
-def test_robertson_to_1e5(references, method, tol, multiple):
-    sol = ps.solve(ROBERTSON, method(), rtol=tol, atol=robertson_atol(tol), save_everystep=False, max_steps=100_000)
+def test_robertson_to_1e5_reusing_the_jacobian(references, method, tol, multiple):
+    calls = []
+    prob = ROBERTSON.remake(jac=counting_robertson_jacobian(calls))
+    sol = ps.solve(prob, method(), rtol=tol, atol=robertson_atol(tol), save_everystep=False, max_steps=100_000)
     assert sol.retcode == ps.ReturnCode.Success
     relative = np.abs(np.asarray(sol.u[-1]) - references["robertson"]) / np.abs(references["robertson"])
     assert relative.max() < multiple * tol
-    assert int(sol.stats["naccept"]) < 1000          # a stiff solver takes few steps on Robertson
+    n_steps = int(sol.stats["nsteps"])
+    assert n_steps < 1000                               # a stiff solver takes few steps on Robertson
+    # The Jacobian is kept in the solver state and recomputed only when Newton converges slowly or fails
+    # (measured: 10-20 evaluations for 75-470 steps); W is refactored every step since γh changes.
+    assert 1 <= len(calls) < n_steps / 3
+    assert int(sol.stats["nfactorizations"]) == n_steps
 
 
 @pytest.mark.parametrize("method,tol,multiple", [(Kvaerno5, 1e-6, 10), (KenCarp4, 1e-6, 30)], ids=str)
@@ -110,26 +129,6 @@ def test_van_der_pol_mu_1e6(references, method, tol, multiple):
     sol = ps.solve(VDP, method(), rtol=tol, atol=tol, save_everystep=False, max_steps=100_000)
     assert sol.retcode == ps.ReturnCode.Success
     assert np.abs(np.asarray(sol.u[-1]) - references["vdp"]).max() < multiple * tol * 2.0
-
-
-@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.__name__)
-def test_jacobian_is_reused_across_steps(method):
-    calls = []
-
-    def jac(u, p, t):
-        jax.debug.callback(lambda: calls.append(1))     # runs only when the Jacobian is really computed
-        k1, k2, k3 = p[0], p[1], p[2]
-        y1, y2, y3 = u[0], u[1], u[2]
-        return jnp.array([[-k1, k3 * y3, k3 * y2],
-                          [k1, -2 * k2 * y2 - k3 * y3, -k3 * y2],
-                          [0.0, 2 * k2 * y2, 0.0]])
-
-    sol = ps.solve(ROBERTSON.remake(jac=jac), method(), rtol=1e-6, atol=robertson_atol(1e-6),
-                   save_everystep=False)
-    assert sol.retcode == ps.ReturnCode.Success
-    n_steps = int(sol.stats["nsteps"])
-    assert 1 <= len(calls) < n_steps / 3
-    assert int(sol.stats["nfactorizations"]) == n_steps       # W is refactored every step (γh changes)
 
 
 def test_state_counters_and_newton_failure_rejects_the_step():

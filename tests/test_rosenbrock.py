@@ -157,7 +157,7 @@ def test_robertson_as_dae_matches_the_ode_form(method):
 def test_mass_matrix_bad_input():
     with pytest.raises(ValueError, match=r"mass_matrix must have shape \(3, 3\)"):
         ps.solve(ROBERTSON.remake(mass_matrix=jnp.eye(2)), ps.Rodas5P())
-    with pytest.raises(ValueError, match="explicit and cannot solve M du/dt = f"):
+    with pytest.raises(ValueError, match="cannot solve M du/dt = f"):
         ps.solve(ROBERTSON.remake(mass_matrix=jnp.eye(3)), ps.Tsit5())
 
 

@@ -220,7 +220,7 @@ def _algorithm_names():
     return {name.lower(): name for name in solvers.__all__
             if isinstance(getattr(solvers, name), type) and issubclass(getattr(solvers, name), Algorithm)
             and getattr(getattr(solvers, name), "family", "abstract") != "abstract"
-            and name not in ("ExplicitRK", "Rosenbrock")}
+            and name not in ("ExplicitRK", "Rosenbrock", "Esdirk")}
 
 
 def _check_algorithm(alg):
@@ -255,9 +255,9 @@ def _check_mass_matrix(mass, spec, alg):
     n = spec.size
     if jnp.shape(mass) != (n, n):
         raise ValueError(f"mass_matrix must have shape ({n}, {n}) for {n} states; got {jnp.shape(mass)}")
-    if getattr(alg, "family", "") == "explicit":
-        raise ValueError(f"mass_matrix: {alg!r} is explicit and cannot solve M du/dt = f; use a Rosenbrock "
-                         "method such as Rodas5P() or Rodas4()")
+    if getattr(alg, "family", "") != "rosenbrock":
+        raise ValueError(f"mass_matrix: {alg!r} cannot solve M du/dt = f; use a Rosenbrock method such as "
+                         "Rodas5P() or Rodas4()")
     matrix = jnp.asarray(mass, spec.dtype)
     if is_concrete(matrix) and not np.all(np.isfinite(np.asarray(matrix))):
         raise ValueError("mass_matrix must be finite")

@@ -222,12 +222,13 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                                     (packer.pack(scalars), arrays))
     out = _View(packer.unpack(packed), arrays)
 
-    nf = n_init_evals + out.n_steps * alg.evals_per_step
+    counted = alg.state_stats(out.solver_state)
+    # Methods with a variable cost per step (Newton iterations, switching) count their own evaluations.
+    nf = n_init_evals + counted.pop("nf_steps", out.n_steps * alg.evals_per_step)
     if out.n_interpolations is not None:
         nf = nf + out.n_interpolations * len(alg.interpolant.c_extra)
     stats = {"nf": nf, "nsteps": out.n_steps, "naccept": out.n_accepted,
-             "nreject": out.n_steps - out.n_accepted, **alg.extra_stats(out.n_steps, out.n_accepted),
-             **alg.state_stats(out.solver_state)}
+             "nreject": out.n_steps - out.n_accepted, **alg.extra_stats(out.n_steps, out.n_accepted), **counted}
 
     if cfg.save == "ends":
         ts = jnp.stack([t0, out.t])

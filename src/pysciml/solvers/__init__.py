@@ -2,9 +2,11 @@
 from .base import Algorithm
 from .composite import AutoSwitch, AutoTsit5
 from .explicit import *  # noqa: F401,F403
+from .esdirk import *  # noqa: F401,F403
+from .esdirk import __all__ as _esdirk
 from .explicit import __all__ as _explicit
 from .rosenbrock import *  # noqa: F401,F403
 from .rosenbrock import __all__ as _rosenbrock
 from .tableau import ButcherTableau
 
-__all__ = ["Algorithm", "AutoSwitch", "AutoTsit5", "ButcherTableau", *_explicit, *_rosenbrock]
+__all__ = ["Algorithm", "AutoSwitch", "AutoTsit5", "ButcherTableau", *_esdirk, *_explicit, *_rosenbrock]

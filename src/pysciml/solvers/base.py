@@ -61,5 +61,6 @@ class Algorithm:
         return {}
 
     def state_stats(self, state) -> dict:
-        """Counters kept in the final solver state; they override the loop's own (e.g. ``nf``)."""
+        """Counters kept in the final solver state. ``nf_steps``, if given, is the exact number of f
+        evaluations made by the steps (replacing nsteps × evals_per_step in ``nf``)."""
         return {}

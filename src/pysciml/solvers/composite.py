@@ -34,7 +34,7 @@ class SwitchState(NamedTuple):
     stiff: jnp.ndarray            # bool: the stiff method is active
     count: jnp.ndarray            # consecutive steps asking for a switch
     fsal: jnp.ndarray             # f(u) at the current state (the explicit method's first stage)
-    nf: jnp.ndarray               # f evaluations so far
+    nf: jnp.ndarray               # f evaluations made by the steps so far
     switches: jnp.ndarray         # number of switches so far
     stiff_steps: jnp.ndarray      # steps taken by the stiff method
 
@@ -102,7 +102,7 @@ class AutoSwitch(Algorithm):
 
     def init(self, f, t0, u0, p):
         zero = jnp.zeros((), jnp.int32)
-        return SwitchState(jnp.asarray(False), zero, f(u0, p, t0), jnp.ones((), jnp.int32), zero, zero)
+        return SwitchState(jnp.asarray(False), zero, f(u0, p, t0), zero, zero, zero)
 
     def initial_derivative(self, f, t0, u0, p, state):
         return state.fsal
@@ -152,7 +152,7 @@ class AutoSwitch(Algorithm):
 
     def state_stats(self, state):
         # Jacobians: one for the stiff step, one for the eigenvalue bound
-        return {"nf": state.nf, "switches": state.switches, "stiff_steps": state.stiff_steps,
+        return {"nf_steps": state.nf, "switches": state.switches, "stiff_steps": state.stiff_steps,
                 "njacs": 2 * state.stiff_steps}
 
 

@@ -163,4 +163,5 @@ class Esdirk(Algorithm):
     def state_stats(state) -> dict:
         """Exact counters from the final solver state: Jacobians, Newton iterations (= f evaluations in
         the stages), and steps whose Newton iteration failed."""
-        return {"njacs": state.njacs, "nnonliniter": state.nnewton, "nnonlinconvfail": state.nfails}
+        return {"njacs": state.njacs, "nnonliniter": state.nnewton, "nnonlinconvfail": state.nfails,
+                "nf_steps": state.nnewton}
