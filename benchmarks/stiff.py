@@ -50,7 +50,7 @@ PACKAGES = ["pysciml", "numpy", "scipy", "jax", "jaxlib", "diffrax", "equinox", 
             "scikit-sundae"]
 MAX_STEPS = 100_000
 RTOLS = (1e-4, 1e-6, 1e-8)
-PYSCIML_METHODS = ["Rosenbrock23", "Rodas4", "Rodas5P"]
+PYSCIML_METHODS = [m for m in ("Rosenbrock23", "Rodas4", "Rodas5P", "KenCarp4", "Kvaerno5") if hasattr(ps, m)]
 SCIPY_METHODS = ["BDF", "Radau", "LSODA"]
 DIFFRAX_SETTINGS = ["Kvaerno5", "Kvaerno5 Newton", "KenCarp4", "KenCarp4 Newton"]
 

@@ -64,3 +64,31 @@ class Algorithm:
         """Counters kept in the final solver state. ``nf_steps``, if given, is the exact number of f
         evaluations made by the steps (replacing nsteps × evals_per_step in ``nf``)."""
         return {}
+
+
+class TableauMethod(Algorithm):
+    """A method defined by one validated tableau (the class attribute ``tableau``): orders, dense output
+    and stage count come from it. Families (explicit RK, Rosenbrock, ESDIRK) subclass this."""
+
+    tableau: ClassVar[object]
+
+    @property
+    def order(self) -> int:
+        return self.tableau.order
+
+    @property
+    def dense_order(self) -> int:
+        return self.tableau.dense_order
+
+    @property
+    def controller_order(self) -> int:
+        """q in the step-size exponent 1/(q+1): the lower of the pair's orders."""
+        return min(self.tableau.order, self.tableau.embedded_order)
+
+    @property
+    def interpolant(self):
+        return self.tableau
+
+    @property
+    def n_stages(self) -> int:
+        return self.tableau.stages

@@ -33,7 +33,7 @@ from jax import lax
 
 from ..._core.trees import linear_combination
 from ...linalg import factor_w, jacobian, solve_w
-from ..base import Algorithm, StepResult
+from ..base import StepResult, TableauMethod
 from .tableau import EsdirkTableau
 
 
@@ -47,7 +47,7 @@ class EsdirkState(NamedTuple):
     nfails: jnp.ndarray      # steps whose Newton iteration failed
 
 
-class Esdirk(Algorithm):
+class Esdirk(TableauMethod):
     """An ESDIRK method defined by ``tableau``; subclasses only set the tableau."""
 
     tableau: ClassVar[EsdirkTableau]
@@ -58,26 +58,6 @@ class Esdirk(Algorithm):
     max_newton: ClassVar[int] = 8
     theta_recompute: ClassVar[float] = 0.2   # recompute J after a step converging slower than this
     filter_error: ClassVar[bool] = True
-
-    @property
-    def order(self) -> int:
-        return self.tableau.order
-
-    @property
-    def dense_order(self) -> int:
-        return self.tableau.dense_order
-
-    @property
-    def controller_order(self) -> int:
-        return min(self.tableau.order, self.tableau.embedded_order)
-
-    @property
-    def interpolant(self):
-        return self.tableau
-
-    @property
-    def n_stages(self) -> int:
-        return self.tableau.stages
 
     @property
     def evals_per_step(self) -> int:

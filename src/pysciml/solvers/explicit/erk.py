@@ -10,19 +10,15 @@ from typing import ClassVar
 import jax.numpy as jnp
 
 from ..._core.trees import linear_combination as _combine
-from ..base import Algorithm, StepResult
+from ..base import StepResult, TableauMethod
 from ..tableau import ButcherTableau
 
 
-class ExplicitRK(Algorithm):
+class ExplicitRK(TableauMethod):
     """An explicit Runge–Kutta method defined by ``tableau``; subclasses only set the tableau."""
 
     tableau: ClassVar[ButcherTableau]
     family: ClassVar[str] = "explicit"
-
-    @property
-    def order(self) -> int:
-        return self.tableau.order
 
     @property
     def adaptive(self) -> bool:
@@ -33,18 +29,6 @@ class ExplicitRK(Algorithm):
         """q in the step-size exponent 1/(q+1): the lower of the pair's orders."""
         tab = self.tableau
         return min(tab.order, tab.embedded_order) if self.adaptive else tab.order
-
-    @property
-    def dense_order(self) -> int:
-        return self.tableau.dense_order
-
-    @property
-    def interpolant(self):
-        return self.tableau
-
-    @property
-    def n_stages(self) -> int:
-        return self.tableau.stages
 
     @property
     def evals_per_step(self) -> int:

@@ -12,36 +12,16 @@ import jax.numpy as jnp
 
 from ..._core.trees import linear_combination
 from ...linalg import factor_w, jacobian, solve_w, time_derivative
-from ..base import Algorithm, StepResult
+from ..base import StepResult, TableauMethod
 from .tableau import RosenbrockTableau
 
 
-class Rosenbrock(Algorithm):
+class Rosenbrock(TableauMethod):
     """A Rosenbrock method defined by ``tableau``; subclasses only set the tableau."""
 
     tableau: ClassVar[RosenbrockTableau]
     family: ClassVar[str] = "rosenbrock"
     adaptive = True
-
-    @property
-    def order(self) -> int:
-        return self.tableau.order
-
-    @property
-    def dense_order(self) -> int:
-        return self.tableau.dense_order
-
-    @property
-    def controller_order(self) -> int:
-        return min(self.tableau.order, self.tableau.embedded_order)
-
-    @property
-    def interpolant(self):
-        return self.tableau
-
-    @property
-    def n_stages(self) -> int:
-        return self.tableau.stages
 
     @property
     def evals_per_step(self) -> int:
