@@ -1,9 +1,26 @@
 """Shared test set-up: float64 is on (pysciml switches it on at import); warnings of failed solves are
 errors unless a test expects them."""
+import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
 import pysciml  # noqa: F401  (enables float64 before any test builds arrays)
 
 
 def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "error::RuntimeWarning")
+
+
+@pytest.fixture(scope="session")
+def stiff_references():
+    """Final states of Robertson (t = 1e5) and Van der Pol μ = 1e6 (t = 2) from scipy's Radau at rtol 1e-10
+    with analytic Jacobians and plain-numpy right-hand sides (fast); shared by the stiff-solver tests."""
+    k1, k2, k3 = 0.04, 3e7, 1e4
+    rob_f = lambda t, y: [-k1 * y[0] + k3 * y[1] * y[2], k1 * y[0] - k2 * y[1] ** 2 - k3 * y[1] * y[2], k2 * y[1] ** 2]
+    rob_j = lambda t, y: [[-k1, k3 * y[2], k3 * y[1]], [k1, -2 * k2 * y[1] - k3 * y[2], -k3 * y[1]], [0, 2 * k2 * y[1], 0]]
+    rob = solve_ivp(rob_f, (0.0, 1e5), [1.0, 0.0, 0.0], method="Radau", rtol=1e-10, atol=1e-14, jac=rob_j)
+    mu = 1e6
+    vdp_f = lambda t, u: [u[1], mu * ((1 - u[0] ** 2) * u[1] - u[0])]
+    vdp_j = lambda t, u: [[0.0, 1.0], [mu * (-2 * u[0] * u[1] - 1), mu * (1 - u[0] ** 2)]]
+    vdp = solve_ivp(vdp_f, (0.0, 2.0), [2.0, 0.0], method="Radau", rtol=1e-10, atol=1e-12, jac=vdp_j)
+    return {"robertson": np.asarray(rob.y[:, -1]), "vdp": np.asarray(vdp.y[:, -1])}

@@ -6,11 +6,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import pysciml as ps
-from pysciml.testing import lotka_volterra
-
-
-def van_der_pol(u, p, t):
-    return jnp.stack([u[1], p * ((1 - u[0] ** 2) * u[1] - u[0])])
+from pysciml.testing import lotka_volterra, van_der_pol
 
 
 def vdp_reference(mu, t1):
@@ -30,7 +26,7 @@ def test_non_stiff_problem_never_switches_and_matches_tsit5():
 
 def test_stiff_problem_switches_to_the_stiff_method():
     mu = 1e3
-    prob = ps.ODEProblem(van_der_pol, jnp.array([2.0, 0.0]), (0.0, 3.0), mu)
+    prob = van_der_pol(mu, (0.0, 3.0))
     sol = ps.solve(prob, ps.AutoTsit5(ps.Rodas5P()), rtol=1e-7, atol=1e-7)
     assert sol.retcode == ps.ReturnCode.Success
     assert int(sol.stats["switches"]) >= 1 and int(sol.stats["stiff_steps"]) > int(sol.stats["nsteps"]) // 2
@@ -45,7 +41,7 @@ def test_stiff_problem_switches_to_the_stiff_method():
 
 def test_switching_under_jit_and_vmap():
     run = jax.jit(jax.vmap(lambda mu: ps.solve(
-        ps.ODEProblem(van_der_pol, jnp.array([2.0, 0.0]), (0.0, 1.0), mu), ps.AutoTsit5(ps.Rosenbrock23()),
+        van_der_pol(mu, (0.0, 1.0)), ps.AutoTsit5(ps.Rosenbrock23()),
         rtol=1e-5, atol=1e-5, save_everystep=False)))
     sols = run(jnp.array([1.0, 1e4]))
     assert np.all(np.asarray(sols._retcode) == ps.ReturnCode.Success)

@@ -4,48 +4,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 
 import pysciml as ps
 from pysciml.solvers.esdirk import TRBDF2, Esdirk, KenCarp4, Kvaerno5
 from pysciml.solvers.esdirk.tableau import EsdirkTableau
 from pysciml.solvers.rk_conditions import order_defects
-from pysciml.testing import convergence_order, nonlinear_exact_problem
+from pysciml.testing import convergence_order, nonlinear_exact_problem, robertson, robertson_atol, van_der_pol
 
 METHODS = [TRBDF2, KenCarp4, Kvaerno5]
 
 
-def robertson(u, p, t):
-    k1, k2, k3 = p[0], p[1], p[2]
-    y1, y2, y3 = u[0], u[1], u[2]
-    return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2 ** 2 - k3 * y2 * y3, k2 * y2 ** 2])
 
 
-def van_der_pol(u, p, t):
-    return jnp.stack([u[1], p * ((1 - u[0] ** 2) * u[1] - u[0])])
 
 
-ROBERTSON = ps.ODEProblem(robertson, jnp.array([1.0, 0.0, 0.0]), (0.0, 1e5), jnp.array([0.04, 3e7, 1e4]))
-VDP = ps.ODEProblem(van_der_pol, jnp.array([2.0, 0.0]), (0.0, 2.0), 1e6)
+ROBERTSON = robertson()
+VDP = van_der_pol()
 
 
-def robertson_atol(tol):
-    return jnp.array([tol * 1e-2, min(tol * 1e-2, 1e-10), tol * 1e-2])
 
 
-@pytest.fixture(scope="module")
-def references():
-    """scipy Radau at rtol 1e-10 (10⁻⁴ of the tolerances tested; 1e-12 costs 12 s more) with analytic
-    Jacobians, right-hand sides in plain numpy (fast)."""
-    k1, k2, k3 = 0.04, 3e7, 1e4
-    rob_f = lambda t, y: [-k1 * y[0] + k3 * y[1] * y[2], k1 * y[0] - k2 * y[1] ** 2 - k3 * y[1] * y[2], k2 * y[1] ** 2]
-    rob_j = lambda t, y: [[-k1, k3 * y[2], k3 * y[1]], [k1, -2 * k2 * y[1] - k3 * y[2], -k3 * y[1]], [0, 2 * k2 * y[1], 0]]
-    rob = solve_ivp(rob_f, ROBERTSON.tspan, [1.0, 0.0, 0.0], method="Radau", rtol=1e-10, atol=1e-14, jac=rob_j)
-    mu = 1e6
-    vdp_f = lambda t, u: [u[1], mu * ((1 - u[0] ** 2) * u[1] - u[0])]
-    vdp_j = lambda t, u: [[0.0, 1.0], [mu * (-2 * u[0] * u[1] - 1), mu * (1 - u[0] ** 2)]]
-    vdp = solve_ivp(vdp_f, VDP.tspan, [2.0, 0.0], method="Radau", rtol=1e-10, atol=1e-12, jac=vdp_j)
-    return {"robertson": rob.y[:, -1], "vdp": vdp.y[:, -1]}
 
 
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: m.__name__)
@@ -109,12 +87,12 @@ def counting_robertson_jacobian(calls):
 # KenCarp4 12.7.
 @pytest.mark.parametrize("method,tol,multiple", [(Kvaerno5, 1e-6, 10), (KenCarp4, 1e-6, 30), (TRBDF2, 1e-6, 200)],
                          ids=str)
-def test_robertson_to_1e5_reusing_the_jacobian(references, method, tol, multiple):
+def test_robertson_to_1e5_reusing_the_jacobian(stiff_references, method, tol, multiple):
     calls = []
     prob = ROBERTSON.remake(jac=counting_robertson_jacobian(calls))
     sol = ps.solve(prob, method(), rtol=tol, atol=robertson_atol(tol), save_everystep=False, max_steps=100_000)
     assert sol.retcode == ps.ReturnCode.Success
-    relative = np.abs(np.asarray(sol.u[-1]) - references["robertson"]) / np.abs(references["robertson"])
+    relative = np.abs(np.asarray(sol.u[-1]) - stiff_references["robertson"]) / np.abs(stiff_references["robertson"])
     assert relative.max() < multiple * tol
     n_steps = int(sol.stats["nsteps"])
     assert n_steps < 1000                               # a stiff solver takes few steps on Robertson
@@ -125,10 +103,10 @@ def test_robertson_to_1e5_reusing_the_jacobian(references, method, tol, multiple
 
 
 @pytest.mark.parametrize("method,tol,multiple", [(Kvaerno5, 1e-6, 10), (KenCarp4, 1e-6, 30)], ids=str)
-def test_van_der_pol_mu_1e6(references, method, tol, multiple):
+def test_van_der_pol_mu_1e6(stiff_references, method, tol, multiple):
     sol = ps.solve(VDP, method(), rtol=tol, atol=tol, save_everystep=False, max_steps=100_000)
     assert sol.retcode == ps.ReturnCode.Success
-    assert np.abs(np.asarray(sol.u[-1]) - references["vdp"]).max() < multiple * tol * 2.0
+    assert np.abs(np.asarray(sol.u[-1]) - stiff_references["vdp"]).max() < multiple * tol * 2.0
 
 
 def test_state_counters_and_newton_failure_rejects_the_step():
@@ -136,8 +114,8 @@ def test_state_counters_and_newton_failure_rejects_the_step():
     alg = KenCarp4()
     norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, 1e-6, 1e-10)
     u0, p = ROBERTSON.u0, ROBERTSON.p
-    state = alg.init(robertson, 0.0, u0, p)
-    step = jax.jit(lambda dt, state: alg.step(robertson, 0.0, u0, dt, p, state, norm))
+    state = alg.init(ROBERTSON.f, 0.0, u0, p)
+    step = jax.jit(lambda dt, state: alg.step(ROBERTSON.f, 0.0, u0, dt, p, state, norm))
     result = step(1e-4, state)
     assert np.isfinite(result.error)
     stats = Esdirk.state_stats(result.state)
@@ -150,7 +128,7 @@ def test_state_counters_and_newton_failure_rejects_the_step():
     assert failed.error == np.inf
     assert bool(failed.rejected_state.need_jac) and int(failed.rejected_state.nfails) == 1
     with pytest.raises(ValueError, match="mass matrix"):
-        alg.step(robertson, 0.0, u0, 1e-4, p, state, norm, mass=jnp.eye(3))
+        alg.step(ROBERTSON.f, 0.0, u0, 1e-4, p, state, norm, mass=jnp.eye(3))
 
 
 def test_jit_vmap_ensemble_of_stiff_problems_each_with_own_steps():

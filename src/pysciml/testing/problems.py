@@ -76,3 +76,28 @@ def nonlinear_exact_problem(tspan=(0.0, 10.0)):
         return np.stack([np.exp(np.sin(t)), 1.0 / (1.0 + 9.0 * np.exp(-0.5 * t))], axis=-1)
 
     return ODEProblem(_nonlinear_rhs, jnp.asarray(exact(t0)), tspan), exact
+
+
+def _robertson_rhs(u, p, t):
+    k1, k2, k3 = p[0], p[1], p[2]
+    y1, y2, y3 = u[0], u[1], u[2]
+    return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2 ** 2 - k3 * y2 * y3, k2 * y2 ** 2])
+
+
+def robertson(tspan=(0.0, 1e5)):
+    """Robertson's chemical kinetics (HNW II, IV.1): stiff, k = (0.04, 3e7, 1e4), u0 = (1, 0, 0)."""
+    return ODEProblem(_robertson_rhs, jnp.array([1.0, 0.0, 0.0]), tspan, jnp.array([0.04, 3e7, 1e4]))
+
+
+def robertson_atol(rtol):
+    """The per-component absolute tolerances customary for Robertson (y2 is of order 1e-5)."""
+    return jnp.array([rtol * 1e-2, min(rtol * 1e-2, 1e-10), rtol * 1e-2])
+
+
+def _van_der_pol_rhs(u, p, t):
+    return jnp.stack([u[1], p * ((1 - u[0] ** 2) * u[1] - u[0])])
+
+
+def van_der_pol(mu=1e6, tspan=(0.0, 2.0)):
+    """Van der Pol in the scaled form x' = y, y' = μ((1 − x²)y − x), u0 = (2, 0): stiff for large μ."""
+    return ODEProblem(_van_der_pol_rhs, jnp.array([2.0, 0.0]), tspan, mu)
