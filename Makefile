@@ -20,3 +20,4 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/nonstiff.py
+	$(PY) benchmarks/stiff.py
