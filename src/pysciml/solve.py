@@ -161,7 +161,7 @@ def _flat_rhs(f, spec, p, t0, jac=None):
     """Check once per (f, state layout, parameter layout) that f (and jac) return the right shapes."""
     p_layout = jax.tree_util.tree_structure(p), tuple(
         (jnp.shape(x), str(jnp.result_type(x))) for x in jax.tree_util.tree_leaves(p))
-    _check_rhs_output(f, spec, p_layout, lambda: (p, t0))
+    _check_rhs_output(f, spec, p_layout, p, t0)
     if jac is not None:
         _check_jac_output(jac, spec, p, t0)
     return _FlatRHS(f, spec, jac)
@@ -180,14 +180,13 @@ def _check_jac_output(jac, spec, p, t0):
 _checked: set = set()
 
 
-def _check_rhs_output(f, spec, p_layout, args):
+def _check_rhs_output(f, spec, p_layout, p, t0):
     key = (f, spec, p_layout)
     try:
         if key in _checked:
             return
     except TypeError:   # an unhashable f: check every time
         key = None
-    p, t0 = args()
     flat = jax.ShapeDtypeStruct((spec.size,), spec.dtype)
     out = jax.eval_shape(lambda v: f(spec.unravel(v), p, jnp.asarray(t0, jnp.finfo(spec.dtype).dtype)), flat)
     got_leaves, got_tree = jax.tree_util.tree_flatten(out)
