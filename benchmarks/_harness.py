@@ -223,3 +223,13 @@ def write_jsonl(name: str, meta: dict, rows) -> Path:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
     return path
+
+
+def time_cell(row) -> str:
+    """'median [min–max]' in ms for a result row (keys median_s, min_s, max_s)."""
+    return f"{fmt(row['median_s'] * 1e3)} [{fmt(row['min_s'] * 1e3)}–{fmt(row['max_s'] * 1e3)}]"
+
+
+def compile_cell(row) -> str:
+    """'trace + compile' seconds for a JAX row, '–' for the others."""
+    return "–" if row["trace_s"] is None else f"{row['trace_s']:.2f} + {row['compile_s']:.2f}"

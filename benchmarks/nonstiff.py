@@ -284,20 +284,12 @@ def _steps(r):
     return f"{r['steps']} ({r['accepted']}/{r['rejected']})"
 
 
-def _ms(r):
-    return f"{H.fmt(r['median_s'] * 1e3)} [{H.fmt(r['min_s'] * 1e3)}–{H.fmt(r['max_s'] * 1e3)}]"
-
-
-def _compile(r):
-    return "–" if r["trace_s"] is None else f"{r['trace_s']:.2f} + {r['compile_s']:.2f}"
-
-
 def results_table(rows):
     headers = ["problem", "n", "lib", "method", "time/solve ms: median [min–max]", "CPU ms (median)",
                "steps (acc/rej)", "nfev", "max abs err at t1", "JAX trace + compile s"]
-    body = [[r["problem"], r["n"], r["lib"], r["method"], _ms(r), H.fmt(r["cpu_s"] * 1e3), _steps(r),
+    body = [[r["problem"], r["n"], r["lib"], r["method"], H.time_cell(r), H.fmt(r["cpu_s"] * 1e3), _steps(r),
              H.fmt(r["nfev"], 6), H.fmt(r["err"]) if r["status"] == "ok" else f"**{r['status']}** ({H.fmt(r['err'])})",
-             _compile(r)] for r in rows]
+             H.compile_cell(r)] for r in rows]
     return H.markdown_table(headers, body)
 
 
@@ -394,7 +386,7 @@ def main():
             row.update(rtol=cfg.rtol, atol=cfg.atol)
             rows.append(row)
             print(f"{prob.name:15s} n={prob.n:<6d} {lib:11s} {method:7s} {row['median_s'] * 1e3:10.4g} ms  "
-                  f"steps {_steps(row):>16s}  err {row['err']:.3g}  {_compile(row)}  {row['status']}",
+                  f"steps {_steps(row):>16s}  err {row['err']:.3g}  {H.compile_cell(row)}  {row['status']}",
                   file=sys.stderr, flush=True)
         compare_pairs([r for r in rows if r["problem"] == prob.name and r["n"] == prob.n], cfg)
     text = report(rows, info, cfg, time.perf_counter() - start)

@@ -487,7 +487,7 @@ def run_ensemble(cfg):
         rows.append(ensemble_loop("sundials", "CVODE BDF", _solve_cvode, cfg))
     for row in rows:
         print(f"ensemble  {row['lib']:9s} {row['method']:24s} {row['median_s']:8.4g} s  steps {row['steps_mean']:.0f}/"
-              f"{row['steps_max']}  err {row['err']:.3g}  {_compile(row)}  {row['status']} {row['note']}",
+              f"{row['steps_max']}  err {row['err']:.3g}  {H.compile_cell(row)}  {row['status']} {row['note']}",
               file=sys.stderr, flush=True)
     return rows
 
@@ -502,23 +502,15 @@ def _steps(r):
     return f"{r['steps']} ({r['accepted']}/{r['rejected']})"
 
 
-def _ms(r):
-    return f"{H.fmt(r['median_s'] * 1e3)} [{H.fmt(r['min_s'] * 1e3)}–{H.fmt(r['max_s'] * 1e3)}]"
-
-
-def _compile(r):
-    return "–" if r["trace_s"] is None else f"{r['trace_s']:.2f} + {r['compile_s']:.2f}"
-
-
 def results_table(rows):
     headers = ["problem", "rtol", "lib", "method", "time/solve ms: median [min–max]", "CPU ms", "steps (acc/rej)",
                "nfev", "njev", "max abs err", "max rel err", "JAX trace + compile s"]
     body = []
     for r in rows:
-        time_cell = _ms(r) if r["status"] == "ok" else f"**{r['status']}** (one run: {H.fmt(r['median_s'] * 1e3)} ms)"
+        time_cell = H.time_cell(r) if r["status"] == "ok" else f"**{r['status']}** (one run: {H.fmt(r['median_s'] * 1e3)} ms)"
         body.append([r["problem"], H.fmt(r["rtol"]), r["lib"], r["method"], time_cell, H.fmt(r["cpu_s"] * 1e3),
                      _steps(r), H.fmt(r["nfev"], 6), H.fmt(r["njev"], 6), H.fmt(r["err"]), H.fmt(r["rel_err"]),
-                     _compile(r)])
+                     H.compile_cell(r)])
     return H.markdown_table(headers, body)
 
 
@@ -555,7 +547,7 @@ def ensemble_table(rows):
     body = [[r["lib"], r["method"],
              f"{H.fmt(r['median_s'])} [{H.fmt(r['min_s'])}–{H.fmt(r['max_s'])}]" if r["status"] == "ok"
              else f"**{r['status']}** ({H.fmt(r['median_s'])})",
-             H.fmt(r["cpu_s"]), f"{r['steps_mean']:.0f} / {r['steps_max']}", H.fmt(r["err"]), _compile(r), r["note"]]
+             H.fmt(r["cpu_s"]), f"{r['steps_mean']:.0f} / {r['steps_max']}", H.fmt(r["err"]), H.compile_cell(r), r["note"]]
             for r in rows]
     return H.markdown_table(headers, body)
 
@@ -632,7 +624,7 @@ def main():
                 row = runner(prob, cfg)
                 rows.append(row)
                 print(f"{prob.name:16s} {rtol:<6g} {lib:9s} {method:16s} {row['median_s'] * 1e3:10.4g} ms  "
-                      f"steps {_steps(row):>18s}  err {row['err']:.3g}  {_compile(row)}  {row['status']}",
+                      f"steps {_steps(row):>18s}  err {row['err']:.3g}  {H.compile_cell(row)}  {row['status']}",
                       file=sys.stderr, flush=True)
     summary = summarize(rows, cfg)
     ens_rows = run_ensemble(cfg) if "ensemble" in names else []

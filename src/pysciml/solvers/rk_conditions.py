@@ -50,6 +50,15 @@ def _density(tree: tuple) -> int:
     return result
 
 
+def lower_triangular(rows, size: int) -> np.ndarray:
+    """A size × size matrix whose row i starts with ``rows[i]`` (zeros after it): tableaus store their
+    strictly lower-triangular coefficients as ragged rows."""
+    out = np.zeros((size, size))
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
 def _stage_weights(tree, a, c, cache):
     """Φ_i(τ) for every stage i: the product over children of A·Φ(child) (or c for a leaf child)."""
     if tree in cache:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .rk_conditions import order_defects
+from .rk_conditions import lower_triangular, order_defects
 
 _TOL = 1e-10
 
@@ -77,20 +77,12 @@ class ButcherTableau:
 
     @property
     def a_matrix(self) -> np.ndarray:
-        s = self.stages
-        out = np.zeros((s, s))
-        for i, row in enumerate(self.a):
-            out[i, : len(row)] = row
-        return out
+        return lower_triangular(self.a, self.stages)
 
     def extended_matrices(self):
         """(A, c) over main and extra stages together, used by the dense-output order check."""
-        n = self.stages + len(self.c_extra)
-        a = np.zeros((n, n))
-        a[: self.stages, : self.stages] = self.a_matrix
-        for i, row in enumerate(self.a_extra):
-            a[self.stages + i, : len(row)] = row
-        return a, np.concatenate([self.c, self.c_extra])
+        rows = tuple(self.a) + tuple(self.a_extra)
+        return lower_triangular(rows, len(rows)), np.concatenate([self.c, self.c_extra])
 
     def dense_b(self, theta: float) -> np.ndarray:
         w = np.asarray(self.dense_weights, float)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..rk_conditions import order_defects
+from ..rk_conditions import lower_triangular, order_defects
 
 _TOL = 1e-10
 
@@ -54,12 +54,8 @@ class EsdirkTableau:
 
     def matrix(self):
         """The full Butcher matrix A (explicit first row, γ on the diagonal of the other rows)."""
-        s = self.stages
-        out = np.zeros((s, s))
-        for i, row in enumerate(self.a):
-            out[i, : len(row)] = row
-            if i > 0:
-                out[i, i] = self.gamma
+        out = lower_triangular(self.a, self.stages)
+        out[np.arange(1, self.stages), np.arange(1, self.stages)] = self.gamma
         return out
 
     def dense_b(self, theta):

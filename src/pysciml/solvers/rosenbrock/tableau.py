@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..rk_conditions import rosenbrock_order_defects
+from ..rk_conditions import lower_triangular, rosenbrock_order_defects
 
 _TOL = 1e-10
 
@@ -48,11 +48,7 @@ class RosenbrockTableau:
     a_extra = ()
 
     def lower(self, rows):
-        s = self.stages
-        out = np.zeros((s, s))
-        for i, row in enumerate(rows):
-            out[i, : len(row)] = row
-        return out
+        return lower_triangular(rows, self.stages)
 
     def original_form(self):
         """(α, Γ, b, b̂) of the untransformed method."""
