@@ -9,10 +9,13 @@ from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, Ensemb
 from .integrate import ODESolution
 from .problems import ODEProblem
 from . import testing
+from .sensitivity import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
+                          InterpolatingAdjoint, QuadratureAdjoint)
 from .solve import solve
 from .solvers import (BS3, TRBDF2, AutoSwitch, AutoTsit5, KenCarp4, Kvaerno5, DP5, DP8, RK4, ButcherTableau, Euler, Heun, Midpoint, Rodas4, Rodas5P, Rosenbrock23,
                       Tsit5, Vern7, Vern9)
 
 __all__ = ["AutoSwitch", "AutoTsit5", "KenCarp4", "Kvaerno5", "TRBDF2", "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap", "BS3", "DP5", "DP8", "RK4", "Tsit5", "Vern7", "Vern9", "ButcherTableau", "Euler", "Heun", "Midpoint", "ODEProblem", "Rodas4", "Rodas5P", "Rosenbrock23", "ODESolution",
-           "PIController", "PIDController", "ReturnCode", "solve"]
+           "PIController", "PIDController", "ReturnCode", "solve", "BacksolveAdjoint", "ForwardDiffSensitivity",
+           "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint", "QuadratureAdjoint"]
 __version__ = "0.1.0"

@@ -23,6 +23,7 @@ from .integrate.solution import interpolate_dense
 from .linalg import consistent_initial_state
 from .problems import ODEProblem
 from .problems.ode import check_tspan, check_u0
+from .sensitivity import SolveContext, check_sensealg, default_sensealg, differentiable_solve
 from .solvers.base import Algorithm
 
 DEFAULT_MAX_STEPS = 10_000
@@ -44,7 +45,7 @@ def solve(prob, *args, **kwargs):
 @solve.register
 def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
                save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
-               max_steps=DEFAULT_MAX_STEPS, controller=None) -> ODESolution:
+               max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None) -> ODESolution:
     """Integrate ``prob`` with ``alg`` (default Tsit5).
 
     rtol, atol: relative and absolute tolerances, scalars or shaped like u0. dt: first step (required for
@@ -53,6 +54,8 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     every step so sol(t) works anywhere (default with save_everystep). tstops: times the solver must step
     onto exactly. dtmin, dtmax: step size bounds. max_steps: limit on attempted steps (also the size of the
     save-every-step buffers). controller: `PIController()` (default) or `PIDController()`.
+    sensealg: how gradients through this solve are computed (see `pysciml.sensitivity`); by default
+    forward mode for up to 100 states + parameters, `InterpolatingAdjoint()` above.
     """
     alg = _check_algorithm(alg)
     controller = _check_controller(controller)
@@ -100,12 +103,16 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
                      has_tstops=tstops is not None, given_dt=dt is not None)
+    check_sensealg(sensealg, mode, mass is not None)
+    if sensealg is None:
+        sensealg = default_sensealg(spec.size, prob.p, mode, mass is not None)
     if mass is not None:
         u0 = consistent_initial_state(rhs, u0, prob.p, t0, mass)
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=prob.p, rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=saveat if mode == "saveat" else None, tstops=tstops, mass=mass)
-    out = _compiled_loop(rhs, alg, controller, cfg)(inputs)
+    make_loop = lambda f, method, config: _compiled_loop(f, method, controller, config)
+    out = differentiable_solve(sensealg, SolveContext(rhs, alg, cfg, make_loop), inputs)
 
     ts, us, n_saved = out.ts, out.us, out.n_saved
     concrete = is_concrete(ts, n_saved)

@@ -33,6 +33,7 @@ class LoopConfig(NamedTuple):
     max_steps: int
     has_tstops: bool
     given_dt: bool       # the first step is the user's dt (else Hairer's estimate)
+    accumulate: object = None   # optional acc(acc, t, dt, u, stages, p) -> acc run on every accepted step
 
 
 class LoopInputs(NamedTuple):
@@ -49,6 +50,7 @@ class LoopInputs(NamedTuple):
     saveat: jnp.ndarray | None
     tstops: jnp.ndarray | None
     mass: jnp.ndarray | None = None    # mass matrix (implicit methods only)
+    accumulated: object = None         # initial value of the accumulator (with cfg.accumulate)
 
 
 class LoopOutput(NamedTuple):
@@ -59,6 +61,7 @@ class LoopOutput(NamedTuple):
     retcode: jnp.ndarray
     t_final: jnp.ndarray
     stats: dict
+    accumulated: object = None   # the accumulator after the last step (with cfg.accumulate)
 
 
 class _Scalars(NamedTuple):
@@ -81,6 +84,7 @@ class _Arrays(NamedTuple):
     ts: jnp.ndarray | None
     us: jnp.ndarray | None
     stages: jnp.ndarray | None
+    accumulated: object
 
 
 class _View(NamedTuple):
@@ -154,7 +158,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         retcode=jnp.asarray(_RUNNING, jnp.int32),
         stop_index=jnp.zeros((), jnp.int32) if cfg.has_tstops else None,
         save_index=save_index, n_interpolations=n_interp)
-    arrays = _Arrays(u=x.u0, solver_state=solver_state, ts=ts_buf, us=us_buf, stages=stage_buf)
+    arrays = _Arrays(u=x.u0, solver_state=solver_state, ts=ts_buf, us=us_buf, stages=stage_buf,
+                     accumulated=x.accumulated)
     packer = _ScalarPacker(scalars, dtype)
 
     def body(state):
@@ -214,9 +219,16 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                 stage_buf = stage_buf.at[save_index - 1].set(result.stages)
             save_index = save_index + accept.astype(jnp.int32)
 
+        accumulated = c.accumulated
+        if cfg.accumulate is not None:
+            # A quantity integrated along the solution (e.g. a quadrature over each step's interpolant).
+            stepped = cfg.accumulate(accumulated, c.t, dt, c.u, result.stages, x.p)
+            accumulated = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old),
+                                                 stepped, accumulated)
+
         new_scalars = _Scalars(t, dt_next, controller_state, n_steps, n_accepted, retcode, stop_index,
                                save_index, n_interp)
-        return packer.pack(new_scalars), _Arrays(u, solver_state, ts_buf, us_buf, stage_buf)
+        return packer.pack(new_scalars), _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated)
 
     packed, arrays = lax.while_loop(lambda state: packer.unpack(state[0]).retcode == _RUNNING, body,
                                     (packer.pack(scalars), arrays))
@@ -242,7 +254,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         ts = jnp.where(valid, out.ts, out.t)
         us = jnp.where(valid[:, None], out.us, out.u[None, :])
         n_saved = out.save_index
-    return LoopOutput(ts, us, out.stages, n_saved, out.retcode, out.t, stats)
+    return LoopOutput(ts, us, out.stages, n_saved, out.retcode, out.t, stats, out.accumulated)
 
 
 def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp):

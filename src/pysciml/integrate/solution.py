@@ -113,16 +113,17 @@ def _shapes(tree):
     return jax.tree_util.tree_map(lambda x: tuple(np.shape(x)), tree)
 
 
+def evaluate_dense(alg, f, p, dense: DenseOutput, t):
+    """The state at one time ``t`` from the stored steps, with the method's own interpolant."""
+    direction = jnp.where(dense.ts[-1] >= dense.ts[0], 1.0, -1.0)
+    interpolant = alg.interpolant
+    i = locate_step(dense.ts, dense.n_steps, direction, t)
+    t0, h = dense.ts[i], dense.ts[i + 1] - dense.ts[i]
+    stages = full_stages(interpolant, f, p, t0, h, dense.us[i], dense.stages[i])
+    return evaluate_step(interpolant, dense.us[i], h, stages, (t - t0) / jnp.where(h == 0, 1.0, h))
+
+
 @partial(jax.jit, static_argnums=(0, 1))
 def interpolate_dense(alg, f, p, dense: DenseOutput, times):
     """States at ``times`` (1-D) from the stored steps, with the method's own interpolant."""
-    direction = jnp.where(dense.ts[-1] >= dense.ts[0], 1.0, -1.0)
-    interpolant = alg.interpolant
-
-    def one(t):
-        i = locate_step(dense.ts, dense.n_steps, direction, t)
-        t0, h = dense.ts[i], dense.ts[i + 1] - dense.ts[i]
-        stages = full_stages(interpolant, f, p, t0, h, dense.us[i], dense.stages[i])
-        return evaluate_step(interpolant, dense.us[i], h, stages, (t - t0) / jnp.where(h == 0, 1.0, h))
-
-    return jax.vmap(one)(times)
+    return jax.vmap(lambda t: evaluate_dense(alg, f, p, dense, t))(times)

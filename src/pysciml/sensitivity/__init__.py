@@ -1,0 +1,44 @@
+"""Layer 4: sensitivity analysis. Each method receives the integration loop (through `SolveContext`) and
+wraps it in a custom differentiation rule; `integrate/` never imports this package."""
+from typing import Callable, NamedTuple
+
+import jax
+
+from .._core.trees import is_concrete
+from .adjoint import adjoint_solve
+from .algorithms import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
+                         InterpolatingAdjoint, QuadratureAdjoint, SensitivityAlgorithm, check_sensealg)
+from .forward import forward_solve
+from .inputs import flat_size
+
+__all__ = ["BacksolveAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint",
+           "InterpolatingAdjoint", "QuadratureAdjoint", "SensitivityAlgorithm", "SolveContext",
+           "check_sensealg", "default_sensealg", "differentiable_solve"]
+
+FORWARD_MODE_LIMIT = 100   # states + parameters up to which forward mode is the default
+
+
+class SolveContext(NamedTuple):
+    rhs: object          # flat right-hand side f(u, p, t)
+    alg: object
+    cfg: object          # LoopConfig of the requested solve
+    make_loop: Callable  # make_loop(rhs, alg, cfg) -> compiled loop: LoopInputs -> LoopOutput
+
+
+def default_sensealg(n_states, p, save_mode, has_mass):
+    """Forward mode for small problems (and where only it applies), InterpolatingAdjoint otherwise."""
+    n_params = sum(flat_size(x) for x in jax.tree_util.tree_leaves(p)
+                   if jax.numpy.issubdtype(jax.numpy.result_type(x), jax.numpy.inexact))
+    if n_states + n_params <= FORWARD_MODE_LIMIT or save_mode == "steps" or has_mass:
+        return ForwardDiffSensitivity()
+    return InterpolatingAdjoint()
+
+
+def differentiable_solve(sensealg, ctx, inputs):
+    """Run the loop so that gradients with respect to (u0, tspan, p) follow ``sensealg``. When nothing is
+    being traced (a plain eager solve) the loop runs directly."""
+    if is_concrete(inputs.u0, inputs.t0, inputs.t1, inputs.p):
+        return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(inputs)
+    if sensealg.kind == "forward":
+        return forward_solve(sensealg, ctx, inputs)
+    return adjoint_solve(sensealg, ctx, inputs)

@@ -1,0 +1,271 @@
+"""Continuous adjoints: reverse-mode gradients from the adjoint ODE solved backwards in time.
+
+For a loss on the states saved at times T_0 < … < T_K (or on the final state), the adjoint λ obeys
+λ' = −(∂f/∂u)ᵀλ between save points and jumps by the loss's cotangent at each T_k; the parameter
+gradient is ∫ λᵀ ∂f/∂p dt. Products with (∂f/∂u)ᵀ and (∂f/∂p)ᵀ are vector–Jacobian products by reverse-mode
+AD (one `jax.vjp` per evaluation; the Jacobian is never formed). The backward solve uses the forward
+solve's method and tolerances, segment by segment between save points (a `lax.scan` over segments, each
+one run of the integration loop). See `algorithms` for what each method stores and how it integrates the
+parameter gradient. A failed backward solve makes the gradient NaN (never a silently wrong number).
+"""
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .._core.retcode import ReturnCode
+from ..integrate import DenseOutput, LoopConfig
+from ..integrate.loop import LoopOutput
+from ..integrate.solution import evaluate_dense, interpolate_dense
+from ..interpolation import evaluate_step, full_stages
+from .algorithms import BacksolveAdjoint, GaussAdjoint, InterpolatingAdjoint, QuadratureAdjoint
+from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
+
+
+def adjoint_solve(sensealg, ctx, inputs):
+    split = InputSplit.of(inputs.p)
+    loop = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)
+    dense_cfg = ctx.cfg._replace(save="steps", dense=True)
+    keeps_trajectory = (isinstance(sensealg, (QuadratureAdjoint, GaussAdjoint))
+                        or (isinstance(sensealg, InterpolatingAdjoint) and not sensealg.checkpointing))
+
+    @jax.custom_vjp
+    def run(diff, rest):
+        return loop(split.merge(diff, rest))
+
+    def forward(diff, rest):
+        x = split.merge(diff, rest)
+        if keeps_trajectory:
+            out, trajectory = _outputs_from_dense(ctx, x, ctx.make_loop(ctx.rhs, ctx.alg, dense_cfg)(x))
+        else:
+            out, trajectory = loop(x), None
+        return out, (diff, rest, out, trajectory)
+
+    def backward(residuals, ct):
+        diff, rest, out, trajectory = residuals
+        grads = _Backward(sensealg, ctx, split, diff, rest, out, trajectory).gradients(ct)
+        return grads, jax.tree_util.tree_map(zero_cotangent, rest)
+
+    run.defvjp(forward, backward)
+    return run(*split.split(inputs))
+
+
+def _outputs_from_dense(ctx, x, dense):
+    """The outputs of the requested save mode, read from a dense forward solve, and the trajectory."""
+    trajectory = DenseOutput(dense.ts, dense.us, dense.stages, dense.n_saved - 1)
+    if ctx.cfg.save == "ends":
+        ts, us, n_saved = jnp.stack([x.t0, dense.t_final]), jnp.stack([x.u0, dense.us[-1]]), jnp.asarray(2, jnp.int32)
+    else:
+        direction = jnp.where(x.t1 >= x.t0, 1.0, -1.0)
+        p = x.p
+        ts, us = x.saveat, interpolate_dense(ctx.alg, ctx.rhs, p, trajectory, x.saveat)
+        n_saved = jnp.sum(direction * (x.saveat - dense.t_final) <= 0).astype(jnp.int32)
+    out = LoopOutput(ts, us, None, n_saved, dense.retcode, dense.t_final, dense.stats)
+    return out, trajectory
+
+
+def _pullback(rhs, split, u, p_diff, p_rest, t, lam):
+    """f(u) and the vector–Jacobian products λᵀ∂f/∂u, λᵀ∂f/∂p (flat) in one reverse pass."""
+    fu, pull = jax.vjp(lambda u_, pd: rhs(u_, split.merge_p(pd, p_rest), t), u, p_diff)
+    gu, gp = pull(lam)
+    return fu, gu, ravel(gp, u.dtype)
+
+
+@dataclass(frozen=True)
+class _AdjointRHS:
+    """Right-hand side of a backward solve. ``layout`` names the blocks of the state:
+    "lm" = [λ, μ] along the stored forward trajectory; "l" = [λ] only; "ulm" = [u, λ, μ] with the state
+    re-integrated backwards. Hashable, so compiled backward loops are reused."""
+    rhs: object
+    alg: object
+    split: InputSplit
+    n: int
+    layout: str
+    jac = None
+
+    def __call__(self, a, q, t):
+        p_diff, p_rest, trajectory = q
+        n = self.n
+        if self.layout == "ulm":
+            u, lam = a[:n], a[n:2 * n]
+        else:
+            lam = a[:n]
+            u = evaluate_dense(self.alg, self.rhs, self.split.merge_p(p_diff, p_rest), trajectory, t)
+        fu, gu, gp = _pullback(self.rhs, self.split, u, p_diff, p_rest, t, lam)
+        if self.layout == "l":
+            return -gu
+        blocks = [fu] if self.layout == "ulm" else []
+        return jnp.concatenate(blocks + [-gu, -gp])
+
+
+@dataclass(frozen=True)
+class _ParameterQuadrature:
+    """μ ← μ − ∫ over one step of λ's interpolant of λᵀ∂f/∂p, by Gauss–Legendre with ``nodes`` on [0, 1].
+    Used as the loop's per-step accumulator (GaussAdjoint) and after the solve (QuadratureAdjoint)."""
+    adjoint: _AdjointRHS
+    nodes: tuple
+    weights: tuple
+
+    def __call__(self, mu, t, dt, lam0, stages, q):
+        p_diff, p_rest, trajectory = q
+        adj = self.adjoint
+        p = adj.split.merge_p(p_diff, p_rest)
+        stages = full_stages(adj.alg.interpolant, adj, q, t, dt, lam0, stages)
+
+        def integrand(theta):
+            s = t + theta * dt
+            lam = evaluate_step(adj.alg.interpolant, lam0, dt, stages, theta)
+            u = evaluate_dense(adj.alg, adj.rhs, p, trajectory, s)
+            return _pullback(adj.rhs, adj.split, u, p_diff, p_rest, s, lam)[2]
+
+        values = jax.vmap(integrand)(jnp.asarray(self.nodes, lam0.dtype))
+        return mu - dt * (jnp.asarray(self.weights, lam0.dtype) @ values)
+
+
+def _gauss_legendre(order):
+    """Nodes and weights on [0, 1] exact for polynomials of degree ≥ ``order``."""
+    x, w = np.polynomial.legendre.leggauss(max(1, math.ceil((order + 1) / 2)))
+    return tuple((x + 1) / 2), tuple(w / 2)
+
+
+class _Backward:
+    """One reverse pass: the gradients with respect to (u0, t0, t1, p's float leaves)."""
+
+    def __init__(self, sensealg, ctx, split, diff, rest, out, trajectory):
+        self.sensealg, self.ctx, self.split = sensealg, ctx, split
+        self.u0, self.t0, self.t1, self.p_diff = diff
+        self.others, self.p_rest = rest
+        self.out, self.trajectory = out, trajectory
+        self.n = self.u0.shape[0]
+        self.m = sum(int(np.prod(jnp.shape(x))) for x in self.p_diff)
+        self.dtype = self.u0.dtype
+
+    # --- the pieces of the backward solve ----------------------------------------------------------
+    def _cfg(self, save="ends", accumulate=None):
+        c = self.ctx.cfg
+        return LoopConfig(adaptive=c.adaptive, save=save, dense=save == "steps", max_steps=c.max_steps,
+                          has_tstops=False, given_dt=c.given_dt, accumulate=accumulate)
+
+    def _inputs(self, a0, t_from, t_to, q, controlled, accumulated=None):
+        """Loop inputs of one backward segment; ``controlled`` = how many leading components are under
+        error control (the others, the parameter integral with seminorm, are not)."""
+        x = self.others
+        size = a0.shape[0]
+        rtol = _tolerance(x.rtol, self.n, size, controlled, 0.0)
+        atol = _tolerance(x.atol, self.n, size, controlled, jnp.inf)
+        return x._replace(u0=a0, t0=t_from, t1=t_to, p=q, rtol=rtol, atol=atol, saveat=None, tstops=None,
+                          mass=None, accumulated=accumulated)
+
+    def _segment(self, layout, a0, t_from, t_to, trajectory, accumulator=None, acc0=None, save="ends"):
+        adj = _AdjointRHS(self.ctx.rhs, self.ctx.alg, self.split, self.n, layout)
+        seminorm = getattr(self.sensealg, "seminorm", False)
+        controlled = a0.shape[0] - (self.m if seminorm and layout != "l" else 0)
+        cfg = self._cfg(save, accumulator)
+        q = (self.p_diff, self.p_rest, trajectory)
+        return self.ctx.make_loop(adj, self.ctx.alg, cfg)(self._inputs(a0, t_from, t_to, q, controlled, acc0)), adj
+
+    def _quadrature(self, adj):
+        return _ParameterQuadrature(adj, *_gauss_legendre(self.ctx.alg.order))
+
+    # --- the sweep over save points ------------------------------------------------------------------
+    def gradients(self, ct):
+        n, m, dtype = self.n, self.m, self.dtype
+        out, cfg = self.out, self.ctx.cfg
+        if cfg.save == "ends":
+            times = jnp.stack([self.t0, out.t_final])
+        else:
+            times = self.others.saveat
+        valid = jnp.arange(times.shape[0]) < out.n_saved
+        ct_us = jnp.where(valid[:, None], ct.us, 0.0).astype(dtype)
+        starts = jnp.concatenate([self.t0[None], times[:-1]])
+        checkpoints = jnp.concatenate([self.u0[None], out.us[:-1]])
+        sensealg = self.sensealg
+
+        def step(carry, seg):
+            lam, mu, ok = carry
+            t_hi, t_lo, jump, u_hi, u_lo = seg
+            lam = lam + jump
+
+            def solve_segment():
+                return self._solve_segment(lam, mu, t_hi, t_lo, u_hi, u_lo)
+
+            def skip():
+                return lam, mu, jnp.asarray(True)
+
+            lam_new, mu_new, seg_ok = lax.cond(t_hi == t_lo, skip, solve_segment)
+            return (lam_new, mu_new, ok & seg_ok), None
+
+        carry0 = (jnp.zeros((n,), dtype), jnp.zeros((m,), dtype), jnp.asarray(True))
+        segments = (times, starts, ct_us, out.us, checkpoints)
+        (lam, mu, ok), _ = lax.scan(step, carry0, segments, reverse=True)
+
+        p = self.split.merge_p(self.p_diff, self.p_rest)
+        f0 = self.ctx.rhs(self.u0, p, self.t0)
+        lam_t0 = lam - ct_us[0] if cfg.save == "ends" else lam   # us[0] = u0 does not move with t0
+        d_t0 = -jnp.dot(lam_t0, f0)
+        d_t1 = ct.t_final.astype(dtype)
+        if cfg.save == "ends":
+            d_t0 = d_t0 + ct.ts[0]
+            d_t1 = d_t1 + ct.ts[1] + jnp.dot(ct_us[1], self.ctx.rhs(out.us[1], p, out.t_final))
+        nan = jnp.asarray(jnp.nan, dtype)
+        ok = ok & (out.retcode == ReturnCode.Success)
+        d_u0 = jnp.where(ok, lam, nan)
+        d_p = [jnp.where(ok, g, nan) for g in unflatten(mu, leaf_shapes(self.p_diff))]
+        d_t0 = jnp.where(ok, d_t0, nan).astype(self.t0.dtype)
+        d_t1 = jnp.where(ok, d_t1, nan).astype(self.t1.dtype)
+        return (d_u0, d_t0, d_t1, d_p)
+
+    def _solve_segment(self, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        """Carry (λ, μ) from t_hi back to t_lo; u_hi, u_lo are the forward states there."""
+        n, sensealg = self.n, self.sensealg
+        success = lambda o: o.retcode == ReturnCode.Success
+        if isinstance(sensealg, BacksolveAdjoint):
+            res, _ = self._segment("ulm", jnp.concatenate([u_hi, lam, mu]), t_hi, t_lo, None)
+            a = res.us[-1]
+            return a[n:2 * n], a[2 * n:], success(res)
+        if isinstance(sensealg, InterpolatingAdjoint):
+            trajectory, ok = self.trajectory, jnp.asarray(True)
+            if sensealg.checkpointing:
+                cfg = self._cfg("steps")
+                x = self.others._replace(u0=u_lo, t0=t_lo, t1=t_hi, p=self.split.merge_p(self.p_diff, self.p_rest),
+                                         saveat=None, tstops=None)
+                local = self.ctx.make_loop(self.ctx.rhs, self.ctx.alg, cfg)(x)
+                trajectory = DenseOutput(local.ts, local.us, local.stages, local.n_saved - 1)
+                ok = success(local)
+            res, _ = self._segment("lm", jnp.concatenate([lam, mu]), t_hi, t_lo, trajectory)
+            a = res.us[-1]
+            return a[:n], a[n:], ok & success(res)
+        if isinstance(sensealg, GaussAdjoint):
+            adj = _AdjointRHS(self.ctx.rhs, self.ctx.alg, self.split, n, "l")
+            res, _ = self._segment("l", lam, t_hi, t_lo, self.trajectory, self._quadrature(adj), mu)
+            return res.us[-1], res.accumulated, success(res)
+        # QuadratureAdjoint: λ with dense output, then the parameter integral over its steps.
+        res, adj = self._segment("l", lam, t_hi, t_lo, self.trajectory, save="steps")
+        quadrature = self._quadrature(adj)
+        q = (self.p_diff, self.p_rest, self.trajectory)
+
+        def add_step(i, acc):
+            h = res.ts[i + 1] - res.ts[i]
+            return quadrature(acc, res.ts[i], h, res.us[i], res.stages[i], q)
+
+        mu = lax.fori_loop(0, res.n_saved - 1, add_step, mu)
+        return res.us[res.n_saved - 1], mu, success(res)
+
+
+def _tolerance(tol, n, size, controlled, uncontrolled):
+    """Tolerance of a backward state of ``size`` components: the forward state's (scalar or per state,
+    repeated per block) on the first ``controlled`` components, ``uncontrolled`` on the rest (rtol 0 and
+    atol ∞ leave a component out of the error norm). The controlled ones are then tightened so the RMS
+    error norm still averages over them only."""
+    tol = jnp.asarray(tol)
+    per_state = tol if jnp.ndim(tol) == 1 else jnp.full((n,), tol)
+    reps = -(-size // n)
+    full = jnp.tile(per_state, reps)[:size]
+    if controlled < size:
+        full = jnp.where(jnp.arange(size) < controlled, full * math.sqrt(controlled / size), uncontrolled)
+    elif jnp.ndim(tol) == 0:
+        return tol
+    return full

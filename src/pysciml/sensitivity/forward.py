@@ -1,0 +1,134 @@
+"""Forward sensitivities: the full Jacobian of the solve's outputs with respect to (u0, t0, t1, p).
+
+Both methods are `jax.custom_jvp` rules that compute the whole sensitivity matrix S from the primal
+inputs and return the tangent S·v. Because S·v is linear in v, JAX can transpose it, so the same rule
+serves `jax.jvp`/`jax.jacfwd` and `jax.grad`/`jax.vjp` (reverse mode costs one forward-sensitivity
+solve: the right choice for few states and parameters). Under `jax.jacfwd` S is computed once, not once
+per direction, since it does not depend on the tangents.
+
+- `ForwardDiffSensitivity`: S by forward-mode AD through the loop, all directions batched in one solve;
+  exact for the discrete solution (step-size control included).
+- `ForwardSensitivity`: S from the continuous forward sensitivity equations S' = J S + ∂f/∂p, solved
+  with u as one augmented system with Jacobian–vector products.
+"""
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from ..integrate import LoopConfig
+from .algorithms import ForwardDiffSensitivity
+from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
+
+FLOAT_FIELDS = ("ts", "us", "stages", "t_final")
+
+
+def forward_solve(sensealg, ctx, inputs):
+    split = InputSplit.of(inputs.p)
+    loop = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)
+
+    @jax.custom_jvp
+    def run(diff, rest):
+        return loop(split.merge(diff, rest))
+
+    @run.defjvp
+    def run_jvp(primals, tangents):
+        diff, rest = primals
+        flat, unravel = ravel_pytree(diff)
+        v = ravel_pytree(tangents[0])[0].astype(flat.dtype)
+        if isinstance(sensealg, ForwardDiffSensitivity):
+            out, jac = _discrete_jacobian(loop, split, rest, flat, unravel)
+        else:
+            out = loop(split.merge(diff, rest))
+            jac = _sensitivity_equations(ctx, split, diff, rest, out)
+        tangent = jax.tree_util.tree_map(zero_cotangent, out)
+        tangent = tangent._replace(**{k: jnp.tensordot(s, v, axes=1).astype(getattr(out, k).dtype)
+                                      for k, s in jac.items()})
+        return out, tangent
+
+    return run(*split.split(inputs))
+
+
+def _float_outputs(out):
+    return {k: getattr(out, k) for k in FLOAT_FIELDS if getattr(out, k) is not None}
+
+
+def _discrete_jacobian(loop, split, rest, flat, unravel):
+    """Outputs and their Jacobian (trailing axis: the flat inputs) by batched jvps through the loop."""
+    def outputs(x):
+        out = loop(split.merge(unravel(x), rest))
+        return _float_outputs(out), out
+
+    basis = jnp.eye(flat.shape[0], dtype=flat.dtype)
+    _, jac, out = jax.vmap(lambda d: jax.jvp(outputs, (flat,), (d,), has_aux=True),
+                           out_axes=(None, -1, None))(basis)
+    return out, jac
+
+
+@dataclass(frozen=True)
+class _SensitivityRHS:
+    """d/dt [u, S] = [f, J S + ∂f/∂p E] on the flat augmented state; S is (n, n + m), its first n
+    columns for u0 and the last m for the flat float parameters (E selects those)."""
+    rhs: object
+    split: InputSplit
+    n: int
+    shapes: tuple       # shapes and dtypes of p's float leaves
+    jac = None
+
+    def __call__(self, z, q, t):
+        p_diff, p_rest = q
+        n, m = self.n, sum(math.prod(shape) for shape, _ in self.shapes)
+        u, s = z[:n], z[n:].reshape(n, n + m)
+        pf = ravel(p_diff, z.dtype)
+
+        def f(u_, pf_):
+            return self.rhs(u_, self.split.merge_p(unflatten(pf_, self.shapes), p_rest), t)
+
+        directions = jnp.concatenate([jnp.zeros((m, n), z.dtype), jnp.eye(m, dtype=z.dtype)], axis=1)
+        fu = f(u, pf)
+        ds = jax.vmap(lambda su, dp: jax.jvp(f, (u, pf), (su, dp))[1], in_axes=(1, 1), out_axes=1)(s, directions)
+        return jnp.concatenate([fu, ds.ravel()])
+
+
+def _sensitivity_equations(ctx, split, diff, rest, out):
+    """The Jacobian of us (and ts, t_final) from the forward sensitivity equations."""
+    u0, t0, t1, p_diff = diff
+    others, p_rest = rest
+    n = u0.shape[0]
+    shapes = leaf_shapes(p_diff)
+    m = sum(int(jnp.size(x)) for x in p_diff)
+    aug_rhs = _SensitivityRHS(ctx.rhs, split, n, shapes)
+    s0 = jnp.concatenate([jnp.eye(n, dtype=u0.dtype), jnp.zeros((n, m), u0.dtype)], axis=1)
+    size = n + n * (n + m)
+    cfg = LoopConfig(adaptive=ctx.cfg.adaptive, save=ctx.cfg.save, dense=False, max_steps=ctx.cfg.max_steps,
+                     has_tstops=ctx.cfg.has_tstops, given_dt=ctx.cfg.given_dt)
+    x = others._replace(u0=jnp.concatenate([u0, s0.ravel()]), t0=t0, t1=t1, p=(p_diff, p_rest),
+                        rtol=_widen(others.rtol, size), atol=_widen(others.atol, size))
+    aug = ctx.make_loop(aug_rhs, ctx.alg, cfg)(x)
+    sens = aug.us[:, n:].reshape(aug.us.shape[0], n, n + m)
+    p = split.merge_p(p_diff, p_rest)
+    f0 = ctx.rhs(u0, p, t0)
+    # Columns in the order of the flat inputs (u0, t0, t1, p).
+    d_t0 = -sens[:, :, :n] @ f0
+    d_t1 = jnp.zeros_like(d_t0)
+    if ctx.cfg.save == "ends":
+        d_t0 = d_t0.at[0].set(0.0)      # us[0] is u0 itself, whatever t0 is
+        d_t1 = d_t1.at[-1].set(ctx.rhs(out.us[-1], p, out.t_final))
+    jac_us = jnp.concatenate([sens[:, :, :n], d_t0[:, :, None], d_t1[:, :, None], sens[:, :, n:]], axis=2)
+    k = n + 2 + m
+    jac_ts = jnp.zeros(out.ts.shape + (k,), out.ts.dtype)
+    if ctx.cfg.save == "ends":
+        jac_ts = jac_ts.at[0, n].set(1.0).at[1, n + 1].set(1.0)
+    jac_t_final = jnp.zeros((k,), out.ts.dtype).at[n + 1].set(1.0)
+    ok = aug.retcode == out.retcode
+    jac_us = jnp.where(ok, jac_us, jnp.nan)
+    return {"us": jac_us, "ts": jac_ts, "t_final": jac_t_final}
+
+
+def _widen(tol, size):
+    """A tolerance for the augmented state: the state's own where shaped, its tightest elsewhere."""
+    if jnp.ndim(tol) == 0:
+        return tol
+    return jnp.concatenate([tol, jnp.full((size - tol.shape[0],), jnp.min(tol), tol.dtype)])

@@ -1,0 +1,81 @@
+"""Which loop inputs a gradient flows to: u0, the span ends and the floating-point leaves of p.
+
+Integer or boolean leaves of p (switches, sizes) are carried along untouched; everything else in the loop
+inputs (tolerances, save times, step bounds) is treated as a constant.
+"""
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _is_float(x):
+    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
+@dataclass(frozen=True)
+class InputSplit:
+    """Static description of where the differentiable leaves of p sit."""
+    treedef: object
+    mask: tuple
+
+    @classmethod
+    def of(cls, p):
+        leaves, treedef = jax.tree_util.tree_flatten(p)
+        return cls(treedef, tuple(bool(_is_float(x)) for x in leaves))
+
+    def split_p(self, p):
+        leaves = jax.tree_util.tree_leaves(p)
+        diff = [x for x, m in zip(leaves, self.mask) if m]
+        rest = [x for x, m in zip(leaves, self.mask) if not m]
+        return diff, rest
+
+    def merge_p(self, diff, rest):
+        diff, rest = iter(diff), iter(rest)
+        leaves = [next(diff) if m else next(rest) for m in self.mask]
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+    def split(self, inputs):
+        """(u0, t0, t1, p's float leaves) and the rest of the inputs."""
+        p_diff, p_rest = self.split_p(inputs.p)
+        diff = (inputs.u0, inputs.t0, inputs.t1, p_diff)
+        rest = (inputs._replace(u0=None, t0=None, t1=None, p=None), p_rest)
+        return diff, rest
+
+    def merge(self, diff, rest):
+        u0, t0, t1, p_diff = diff
+        others, p_rest = rest
+        return others._replace(u0=u0, t0=t0, t1=t1, p=self.merge_p(p_diff, p_rest))
+
+
+def flat_size(tree) -> int:
+    return sum(int(np.prod(jnp.shape(x))) for x in jax.tree_util.tree_leaves(tree))
+
+
+def ravel(tree, dtype):
+    """The leaves of ``tree`` as one vector (empty trees give an empty vector)."""
+    leaves = [jnp.ravel(x).astype(dtype) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.concatenate(leaves) if leaves else jnp.zeros((0,), dtype)
+
+
+def zero_cotangent(x):
+    """A zero (co)tangent for ``x``: zeros for floats, float0 for integers and booleans."""
+    if _is_float(x):
+        return jnp.zeros_like(x)
+    return np.zeros(jnp.shape(x), jax.dtypes.float0)
+
+
+def leaf_shapes(leaves) -> tuple:
+    """Static (shape, dtype) of each leaf, for `unflatten`."""
+    return tuple((tuple(jnp.shape(x)), jnp.result_type(x)) for x in leaves)
+
+
+def unflatten(vector, shapes):
+    """Inverse of `ravel` for leaves described by `leaf_shapes`."""
+    leaves, start = [], 0
+    for shape, dtype in shapes:
+        size = int(np.prod(shape))
+        leaves.append(vector[start:start + size].reshape(shape).astype(dtype))
+        start += size
+    return leaves
