@@ -1,6 +1,7 @@
 """Gradients through solve: every sensitivity method against finite differences, analytic sensitivities
 and each other; stiff adjoints; pytree (network) parameters; memory of the backsolve adjoint; bad input."""
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -35,8 +36,8 @@ def test_linear_system_matches_analytic_sensitivities_for_p_u0_and_tspan():
 
     def loss(args, sensealg):
         k_, u0_, t0_, t1_ = args
-        sol = ps.solve(prob.remake(p=k_, u0=u0_, tspan=(t0_, t1_)), ps.Vern9(), save_everystep=False,
-                       sensealg=sensealg, **TIGHT)
+        sol = ps.solve(prob.remake(p=k_, u0=u0_, tspan=(t0_, t1_)), ps.Tsit5(), save_everystep=False,
+                       sensealg=sensealg, rtol=1e-12, atol=1e-14)
         return jnp.sum(sol.u[-1] ** 2)
 
     decay = np.exp(-k * (t1 - t0))
@@ -46,17 +47,17 @@ def test_linear_system_matches_analytic_sensitivities_for_p_u0_and_tspan():
     for method in METHODS:
         grads = jax.grad(loss)(args, method)
         for got, want in zip(grads, exact):
-            np.testing.assert_allclose(got, want, rtol=1e-7, err_msg=repr(method))
+            np.testing.assert_allclose(got, want, rtol=1e-8, err_msg=repr(method))
 
 
 def test_forward_methods_serve_jacfwd_and_jacrev():
-    def final(p, sensealg):
-        return ps.solve(LV.remake(p=p), ps.Tsit5(), save_everystep=False, sensealg=sensealg, **TIGHT).u[-1]
+    def states(p, sensealg):   # the same solve as lv_loss, so its compiled passes are reused
+        return ps.solve(LV.remake(p=p), ps.Tsit5(), saveat=LV_TIMES, sensealg=sensealg, **TIGHT).u
 
-    reference = jax.jacrev(final)(LV.p, ps.InterpolatingAdjoint())
+    reference = jax.jacrev(states)(LV.p, ps.InterpolatingAdjoint())
     for method in (ps.ForwardDiffSensitivity(), ps.ForwardSensitivity()):
-        np.testing.assert_allclose(jax.jacfwd(final)(LV.p, method), reference, rtol=1e-6)
-        np.testing.assert_allclose(jax.jacrev(final)(LV.p, method), reference, rtol=1e-6)
+        np.testing.assert_allclose(jax.jacfwd(states)(LV.p, method), reference, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(jax.jacrev(states)(LV.p, method), reference, rtol=1e-6, atol=1e-9)
 
 
 def test_stiff_adjoints_on_robertson_short_horizon():
@@ -113,7 +114,7 @@ def _array_dims(jaxpr):
     for eqn in jaxpr.eqns:
         for var in list(eqn.invars) + list(eqn.outvars):
             dims.update(getattr(getattr(var, "aval", None), "shape", ()))
-        for sub in jax.core.jaxprs_in_params(eqn.params):
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
             dims |= _array_dims(sub)
     return dims
 

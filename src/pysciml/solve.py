@@ -111,8 +111,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=prob.p, rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=saveat if mode == "saveat" else None, tstops=tstops, mass=mass)
-    make_loop = lambda f, method, config: _compiled_loop(f, method, controller, config)
-    out = differentiable_solve(sensealg, SolveContext(rhs, alg, cfg, make_loop), inputs)
+    out = differentiable_solve(sensealg, SolveContext(rhs, alg, controller, cfg, _compiled_loop), inputs)
 
     ts, us, n_saved = out.ts, out.us, out.n_saved
     concrete = is_concrete(ts, n_saved)

@@ -19,10 +19,15 @@ FORWARD_MODE_LIMIT = 100   # states + parameters up to which forward mode is the
 
 
 class SolveContext(NamedTuple):
-    rhs: object          # flat right-hand side f(u, p, t)
+    """What a sensitivity method needs to run loops; hashable, so the methods' compiled passes are cached."""
+    rhs: object            # flat right-hand side f(u, p, t)
     alg: object
-    cfg: object          # LoopConfig of the requested solve
-    make_loop: Callable  # make_loop(rhs, alg, cfg) -> compiled loop: LoopInputs -> LoopOutput
+    controller: object
+    cfg: object            # LoopConfig of the requested solve
+    compiled_loop: Callable  # compiled_loop(rhs, alg, controller, cfg) -> (LoopInputs -> LoopOutput)
+
+    def make_loop(self, rhs, alg, cfg):
+        return self.compiled_loop(rhs, alg, self.controller, cfg)
 
 
 def default_sensealg(n_states, p, save_mode, has_mass):

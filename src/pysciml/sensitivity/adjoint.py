@@ -10,6 +10,7 @@ parameter gradient. A failed backward solve makes the gradient NaN (never a sile
 """
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -27,44 +28,55 @@ from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
 
 def adjoint_solve(sensealg, ctx, inputs):
     split = InputSplit.of(inputs.p)
-    loop = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)
-    dense_cfg = ctx.cfg._replace(save="steps", dense=True)
-    keeps_trajectory = (isinstance(sensealg, (QuadratureAdjoint, GaussAdjoint))
-                        or (isinstance(sensealg, InterpolatingAdjoint) and not sensealg.checkpointing))
 
     @jax.custom_vjp
     def run(diff, rest):
-        return loop(split.merge(diff, rest))
+        return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(split.merge(diff, rest))
 
     def forward(diff, rest):
-        x = split.merge(diff, rest)
-        if keeps_trajectory:
-            out, trajectory = _outputs_from_dense(ctx, x, ctx.make_loop(ctx.rhs, ctx.alg, dense_cfg)(x))
-        else:
-            out, trajectory = loop(x), None
+        out, trajectory = _forward_pass(sensealg, ctx, split, diff, rest)
         return out, (diff, rest, out, trajectory)
 
     def backward(residuals, ct):
         diff, rest, out, trajectory = residuals
-        grads = _Backward(sensealg, ctx, split, diff, rest, out, trajectory).gradients(ct)
+        grads = _reverse_pass(sensealg, ctx, split, diff, rest, out, trajectory, ct.us, ct.ts, ct.t_final)
         return grads, jax.tree_util.tree_map(zero_cotangent, rest)
 
     run.defvjp(forward, backward)
     return run(*split.split(inputs))
 
 
+def _keeps_trajectory(sensealg):
+    return (isinstance(sensealg, (QuadratureAdjoint, GaussAdjoint))
+            or (isinstance(sensealg, InterpolatingAdjoint) and not sensealg.checkpointing))
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _forward_pass(sensealg, ctx, split, diff, rest):
+    """The solve's outputs, and the dense trajectory when the method integrates along it."""
+    x = split.merge(diff, rest)
+    if not _keeps_trajectory(sensealg):
+        return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(x), None
+    dense = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg._replace(save="steps", dense=True))(x)
+    return _outputs_from_dense(ctx, x, dense)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _reverse_pass(sensealg, ctx, split, diff, rest, out, trajectory, ct_us, ct_ts, ct_t_final):
+    return _Backward(sensealg, ctx, split, diff, rest, out, trajectory).gradients(ct_us, ct_ts, ct_t_final)
+
+
 def _outputs_from_dense(ctx, x, dense):
-    """The outputs of the requested save mode, read from a dense forward solve, and the trajectory."""
+    """The outputs of the requested save mode read from a dense forward solve, and the trajectory."""
     trajectory = DenseOutput(dense.ts, dense.us, dense.stages, dense.n_saved - 1)
     if ctx.cfg.save == "ends":
-        ts, us, n_saved = jnp.stack([x.t0, dense.t_final]), jnp.stack([x.u0, dense.us[-1]]), jnp.asarray(2, jnp.int32)
+        ts, us = jnp.stack([x.t0, dense.t_final]), jnp.stack([x.u0, dense.us[-1]])
+        n_saved = jnp.asarray(2, jnp.int32)
     else:
         direction = jnp.where(x.t1 >= x.t0, 1.0, -1.0)
-        p = x.p
-        ts, us = x.saveat, interpolate_dense(ctx.alg, ctx.rhs, p, trajectory, x.saveat)
+        ts, us = x.saveat, interpolate_dense(ctx.alg, ctx.rhs, x.p, trajectory, x.saveat)
         n_saved = jnp.sum(direction * (x.saveat - dense.t_final) <= 0).astype(jnp.int32)
-    out = LoopOutput(ts, us, None, n_saved, dense.retcode, dense.t_final, dense.stats)
-    return out, trajectory
+    return LoopOutput(ts, us, None, n_saved, dense.retcode, dense.t_final, dense.stats), trajectory
 
 
 def _pullback(rhs, split, u, p_diff, p_rest, t, lam):
@@ -171,7 +183,7 @@ class _Backward:
         return _ParameterQuadrature(adj, *_gauss_legendre(self.ctx.alg.order))
 
     # --- the sweep over save points ------------------------------------------------------------------
-    def gradients(self, ct):
+    def gradients(self, ct_us, ct_ts, ct_t_final):
         n, m, dtype = self.n, self.m, self.dtype
         out, cfg = self.out, self.ctx.cfg
         if cfg.save == "ends":
@@ -179,10 +191,9 @@ class _Backward:
         else:
             times = self.others.saveat
         valid = jnp.arange(times.shape[0]) < out.n_saved
-        ct_us = jnp.where(valid[:, None], ct.us, 0.0).astype(dtype)
+        ct_us = jnp.where(valid[:, None], ct_us, 0.0).astype(dtype)
         starts = jnp.concatenate([self.t0[None], times[:-1]])
         checkpoints = jnp.concatenate([self.u0[None], out.us[:-1]])
-        sensealg = self.sensealg
 
         def step(carry, seg):
             lam, mu, ok = carry
@@ -206,10 +217,10 @@ class _Backward:
         f0 = self.ctx.rhs(self.u0, p, self.t0)
         lam_t0 = lam - ct_us[0] if cfg.save == "ends" else lam   # us[0] = u0 does not move with t0
         d_t0 = -jnp.dot(lam_t0, f0)
-        d_t1 = ct.t_final.astype(dtype)
+        d_t1 = ct_t_final.astype(dtype)
         if cfg.save == "ends":
-            d_t0 = d_t0 + ct.ts[0]
-            d_t1 = d_t1 + ct.ts[1] + jnp.dot(ct_us[1], self.ctx.rhs(out.us[1], p, out.t_final))
+            d_t0 = d_t0 + ct_ts[0]
+            d_t1 = d_t1 + ct_ts[1] + jnp.dot(ct_us[1], self.ctx.rhs(out.us[1], p, out.t_final))
         nan = jnp.asarray(jnp.nan, dtype)
         ok = ok & (out.retcode == ReturnCode.Success)
         d_u0 = jnp.where(ok, lam, nan)

@@ -13,6 +13,7 @@ per direction, since it does not depend on the tangents.
 """
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -27,40 +28,38 @@ FLOAT_FIELDS = ("ts", "us", "stages", "t_final")
 
 def forward_solve(sensealg, ctx, inputs):
     split = InputSplit.of(inputs.p)
-    loop = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)
 
     @jax.custom_jvp
     def run(diff, rest):
-        return loop(split.merge(diff, rest))
+        return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(split.merge(diff, rest))
 
     @run.defjvp
     def run_jvp(primals, tangents):
         diff, rest = primals
-        flat, unravel = ravel_pytree(diff)
-        v = ravel_pytree(tangents[0])[0].astype(flat.dtype)
-        if isinstance(sensealg, ForwardDiffSensitivity):
-            out, jac = _discrete_jacobian(loop, split, rest, flat, unravel)
-        else:
-            out = loop(split.merge(diff, rest))
-            jac = _sensitivity_equations(ctx, split, diff, rest, out)
+        v = ravel_pytree(tangents[0])[0]
+        out, jac = _jacobian(sensealg, ctx, split, diff, rest)
         tangent = jax.tree_util.tree_map(zero_cotangent, out)
-        tangent = tangent._replace(**{k: jnp.tensordot(s, v, axes=1).astype(getattr(out, k).dtype)
+        tangent = tangent._replace(**{k: jnp.tensordot(s, v.astype(s.dtype), axes=1).astype(getattr(out, k).dtype)
                                       for k, s in jac.items()})
         return out, tangent
 
     return run(*split.split(inputs))
 
 
-def _float_outputs(out):
-    return {k: getattr(out, k) for k in FLOAT_FIELDS if getattr(out, k) is not None}
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _jacobian(sensealg, ctx, split, diff, rest):
+    """The outputs and the Jacobian of their float fields (trailing axis: the flat inputs)."""
+    loop = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)
+    if not isinstance(sensealg, ForwardDiffSensitivity):
+        out = loop(split.merge(diff, rest))
+        return out, _sensitivity_equations(ctx, split, diff, rest, out)
+    flat, unravel = ravel_pytree(diff)
 
-
-def _discrete_jacobian(loop, split, rest, flat, unravel):
-    """Outputs and their Jacobian (trailing axis: the flat inputs) by batched jvps through the loop."""
     def outputs(x):
         out = loop(split.merge(unravel(x), rest))
-        return _float_outputs(out), out
+        return {k: getattr(out, k) for k in FLOAT_FIELDS if getattr(out, k) is not None}, out
 
+    # Forward-mode AD through the loop, all directions batched in one solve.
     basis = jnp.eye(flat.shape[0], dtype=flat.dtype)
     _, jac, out = jax.vmap(lambda d: jax.jvp(outputs, (flat,), (d,), has_aux=True),
                            out_axes=(None, -1, None))(basis)
