@@ -75,7 +75,7 @@ class RadauIIA5(Algorithm):
     initial_evals = 1                    # f(u0) for the first error estimate
     kappa: ClassVar[float] = 0.01        # Newton stopping tolerance, relative to the error tolerance
     max_newton: ClassVar[int] = 7
-    theta_recompute: ClassVar[float] = 0.1   # recompute J after a step converging slower than this
+    theta_recompute: ClassVar[float] = 0.03  # recompute J after a step converging slower than this
 
     @property
     def interpolant(self):
@@ -161,7 +161,7 @@ class RadauIIA5(Algorithm):
                         nfails=state.nfails + (~ok).astype(jnp.int32),
                         nf=state.nf + 3 * iterations + 1 + again.astype(jnp.int32))
         eta = jnp.where(ok, eta, 1.0).astype(dtype)
-        accepted = RadauState(f0=f_new, jac=jac, need_jac=theta > self.theta_recompute, stages=stages,
+        accepted = RadauState(f0=f_new, jac=jac, need_jac=~ok | (theta > self.theta_recompute), stages=stages,
                               h_prev=jnp.asarray(dt, dtype), eta=eta, retry=jnp.asarray(False), **counters)
         # On rejection keep the point's f(u) and the last accepted polynomial (the predictor); ask for a
         # fresh Jacobian unless this one was computed here.
