@@ -1,7 +1,7 @@
 """pysciml: scientific machine learning for Python on JAX.
 
-Problems (`ODEProblem`), the `solve` entry point, the solver suite, step-size controllers, ensembles and
-return codes. float64 is switched on at import (JAX's default is float32).
+Problems (`ODEProblem`), the `solve` entry point, the solver suite, step-size controllers, sensitivity
+methods, ensembles and return codes. float64 is switched on at import (JAX's default is float32).
 """
 from ._core import ReturnCode
 from .controllers import PIController, PIDController
@@ -12,10 +12,21 @@ from . import testing
 from .sensitivity import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                           InterpolatingAdjoint, QuadratureAdjoint)
 from .solve import solve
-from .solvers import (BS3, TRBDF2, AutoSwitch, AutoTsit5, KenCarp4, Kvaerno5, DP5, DP8, RK4, ButcherTableau, Euler, Heun, Midpoint, Rodas4, Rodas5P, Rosenbrock23,
-                      Tsit5, Vern7, Vern9)
+from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, ButcherTableau, Euler, Heun, KenCarp4,
+                      Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
 
-__all__ = ["AutoSwitch", "AutoTsit5", "KenCarp4", "Kvaerno5", "TRBDF2", "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap", "BS3", "DP5", "DP8", "RK4", "Tsit5", "Vern7", "Vern9", "ButcherTableau", "Euler", "Heun", "Midpoint", "ODEProblem", "Rodas4", "Rodas5P", "Rosenbrock23", "ODESolution",
-           "PIController", "PIDController", "ReturnCode", "solve", "BacksolveAdjoint", "ForwardDiffSensitivity",
-           "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint", "QuadratureAdjoint"]
+__all__ = [
+    # problems, solve, solutions
+    "ODEProblem", "ODESolution", "ReturnCode", "solve",
+    # methods
+    "AutoSwitch", "AutoTsit5", "BS3", "ButcherTableau", "DP5", "DP8", "Euler", "Heun", "KenCarp4", "Kvaerno5",
+    "Midpoint", "RK4", "RadauIIA5", "Rodas4", "Rodas5P", "Rosenbrock23", "TRBDF2", "Tsit5", "Vern7", "Vern9",
+    # step-size control
+    "PIController", "PIDController",
+    # sensitivity
+    "BacksolveAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint",
+    "QuadratureAdjoint",
+    # ensembles
+    "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap",
+]
 __version__ = "0.1.0"

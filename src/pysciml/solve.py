@@ -260,7 +260,7 @@ def _check_mass_matrix(mass, spec, alg):
     n = spec.size
     if jnp.shape(mass) != (n, n):
         raise ValueError(f"mass_matrix must have shape ({n}, {n}) for {n} states; got {jnp.shape(mass)}")
-    if getattr(alg, "family", "") != "rosenbrock":
+    if getattr(alg, "family", "") not in ("rosenbrock", "radau"):
         raise ValueError(f"mass_matrix: {alg!r} cannot solve M du/dt = f; use a Rosenbrock method such as "
                          "Rodas5P() or Rodas4()")
     matrix = jnp.asarray(mass, spec.dtype)

@@ -7,6 +7,7 @@ from .esdirk import __all__ as _esdirk
 from .explicit import __all__ as _explicit
 from .rosenbrock import *  # noqa: F401,F403
 from .rosenbrock import __all__ as _rosenbrock
+from .radau import RadauIIA5
 from .tableau import ButcherTableau
 
-__all__ = ["Algorithm", "AutoSwitch", "AutoTsit5", "ButcherTableau", *_esdirk, *_explicit, *_rosenbrock]
+__all__ = ["Algorithm", "AutoSwitch", "AutoTsit5", "ButcherTableau", *_esdirk, *_explicit, *_rosenbrock, "RadauIIA5"]
