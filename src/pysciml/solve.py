@@ -39,7 +39,8 @@ def default_algorithm():
 def solve(prob, *args, **kwargs):
     """Solve a problem: `solve(ODEProblem | SplitODEProblem, alg=None, **options)` or
     `solve(EnsembleProblem, alg, ensemble_alg, ...)`."""
-    raise TypeError(f"solve: prob must be an ODEProblem or EnsembleProblem; got {type(prob).__name__}")
+    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem or EnsembleProblem; got "
+                    f"{type(prob).__name__}")
 
 
 @solve.register(SplitODEProblem)   # f = f1 + f2 as a SplitFunction: IMEX methods use the parts (see _flat_rhs)

@@ -3,6 +3,8 @@
 A method of order p satisfies b·Φ(τ) = 1/γ(τ) for every rooted tree τ with at most p nodes, where Φ is
 the elementary weight and γ the tree's density. For a continuous extension b(θ) the condition becomes
 b(θ)·Φ(τ) = θ^|τ| / γ(τ). Trees are canonical nested tuples (a tree is the sorted tuple of its subtrees).
+For an additive (IMEX) method the same conditions hold for every colouring of a tree's vertices by the
+parts (Kennedy & Carpenter 2003, Sec. 3), which adds the coupling conditions between the parts.
 """
 from functools import lru_cache
 from itertools import product
