@@ -7,7 +7,7 @@ from ._core import ReturnCode
 from .controllers import PIController, PIDController
 from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, EnsembleVmap
 from .integrate import ODESolution
-from .problems import ODEProblem
+from .problems import ODEProblem, SplitODEProblem
 from . import testing
 from .sensitivity import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                           InterpolatingAdjoint, QuadratureAdjoint)
@@ -17,7 +17,7 @@ from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, Butcher
 
 __all__ = [
     # problems, solve, solutions
-    "ODEProblem", "ODESolution", "ReturnCode", "solve",
+    "ODEProblem", "ODESolution", "ReturnCode", "SplitODEProblem", "solve",
     # methods
     "AutoSwitch", "AutoTsit5", "BS3", "ButcherTableau", "DP5", "DP8", "Euler", "Heun", "KenCarp4", "Kvaerno5",
     "Midpoint", "RK4", "RadauIIA5", "Rodas4", "Rodas5P", "Rosenbrock23", "TRBDF2", "Tsit5", "Vern7", "Vern9",

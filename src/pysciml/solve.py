@@ -21,7 +21,7 @@ from .controllers import PIController, PIDController
 from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
 from .integrate.solution import interpolate_dense
 from .linalg import consistent_initial_state
-from .problems import ODEProblem
+from .problems import ODEProblem, SplitFunction, SplitODEProblem
 from .problems.ode import check_tspan, check_u0
 from .sensitivity import SolveContext, check_sensealg, default_sensealg, differentiable_solve
 from .solvers.base import Algorithm
@@ -38,11 +38,14 @@ def default_algorithm():
 
 @functools.singledispatch
 def solve(prob, *args, **kwargs):
-    """Solve a problem: `solve(ODEProblem, alg=None, **options)` or `solve(EnsembleProblem, alg, ensemble_alg, ...)`."""
-    raise TypeError(f"solve: prob must be an ODEProblem or EnsembleProblem; got {type(prob).__name__}")
+    """Solve a problem: `solve(ODEProblem | SplitODEProblem, alg=None, **options)` or
+    `solve(EnsembleProblem, alg, ensemble_alg, ...)`."""
+    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem or EnsembleProblem; got "
+                    f"{type(prob).__name__}")
 
 
-@solve.register
+@solve.register(SplitODEProblem)   # f = f1 + f2 as a SplitFunction: IMEX methods use the parts (see _flat_rhs)
+@solve.register(ODEProblem)
 def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
                save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
                max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None) -> ODESolution:
@@ -164,7 +167,16 @@ def _compiled_loop(rhs, alg, controller, cfg):
 
 
 def _flat_rhs(f, spec, p, t0, jac=None):
-    """Check once per (f, state layout, parameter layout) that f (and jac) return the right shapes."""
+    """Check once per (f, state layout, parameter layout) that f (and jac) return the right shapes. A split
+    f becomes a `SplitFunction` of flat parts (``jac`` is the stiff part's)."""
+    if isinstance(f, SplitFunction):
+        parts = []
+        for name, part, part_jac in (("f1", f.stiff, jac), ("f2", f.nonstiff, None)):
+            try:
+                parts.append(_flat_rhs(part, spec, p, t0, part_jac))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"SplitODEProblem {name}: {error}") from None
+        return SplitFunction(*parts)
     p_layout = jax.tree_util.tree_structure(p), tuple(
         (jnp.shape(x), str(jnp.result_type(x))) for x in jax.tree_util.tree_leaves(p))
     _check_rhs_output(f, spec, p_layout, p, t0)
@@ -260,9 +272,9 @@ def _check_mass_matrix(mass, spec, alg):
     n = spec.size
     if jnp.shape(mass) != (n, n):
         raise ValueError(f"mass_matrix must have shape ({n}, {n}) for {n} states; got {jnp.shape(mass)}")
-    if getattr(alg, "family", "") not in ("rosenbrock", "radau"):
-        raise ValueError(f"mass_matrix: {alg!r} cannot solve M du/dt = f; use a Rosenbrock method such as "
-                         "Rodas5P() or Rodas4()")
+    if not getattr(alg, "supports_mass_matrix", False):
+        raise ValueError(f"mass_matrix: {alg!r} cannot solve M du/dt = f; use a stiff method that can, such as "
+                         "Rodas5P(), KenCarp4() or RadauIIA5()")
     matrix = jnp.asarray(mass, spec.dtype)
     if is_concrete(matrix) and not np.all(np.isfinite(np.asarray(matrix))):
         raise ValueError("mass_matrix must be finite")

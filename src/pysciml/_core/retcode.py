@@ -11,6 +11,7 @@ class ReturnCode(IntEnum):
     Unstable = 3
     Terminated = 4
     Default = 5
+    ConvergenceFailure = 6
 
     def __str__(self) -> str:
         return f"ReturnCode.{self.name}"
@@ -38,4 +39,9 @@ _MESSAGES = {
         "negative values, or a blow-up; with a fixed-step method, try a smaller dt."),
     ReturnCode.Terminated: "The solve was stopped early on purpose (a callback terminated it).",
     ReturnCode.Default: "The solve has not run.",
+    ReturnCode.ConvergenceFailure: (
+        "The implicit method's Newton iteration kept failing until the step size fell below dtmin. Check that "
+        "f is smooth where the solution goes (a jump or kink such as sign(u), abs(u) or a switch needs a "
+        "callback or tstops at the switching time), that a user-supplied jac matches f (try without it), and "
+        "for a DAE that it has index 1 with solvable algebraic equations; loosening rtol/atol can also help."),
 }

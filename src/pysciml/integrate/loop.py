@@ -201,9 +201,12 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         n_steps = c.n_steps + 1
         n_accepted = c.n_accepted + accept.astype(jnp.int32)
 
+        underflow = jnp.where(unstable, ReturnCode.Unstable, ReturnCode.DtLessThanMin)
+        if result.newton_failed is not None:
+            underflow = jnp.where(result.newton_failed, ReturnCode.ConvergenceFailure, underflow)
         retcode = jnp.where(
             finished, ReturnCode.Success,
-            jnp.where(too_small, jnp.where(unstable, ReturnCode.Unstable, ReturnCode.DtLessThanMin),
+            jnp.where(too_small, underflow,
                       jnp.where(unstable, ReturnCode.Unstable,
                                 jnp.where(n_steps >= cfg.max_steps, ReturnCode.MaxIters, _RUNNING)))).astype(jnp.int32)
 

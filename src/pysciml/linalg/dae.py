@@ -7,7 +7,7 @@ diagonal mass matrix, the usual case).
 """
 import jax.numpy as jnp
 
-from .jacobian import jacobian
+from .jacobian import jacobian, time_derivative
 
 
 def algebraic_mask(mass):
@@ -33,3 +33,13 @@ def consistent_initial_state(f, u0, p, t0, mass, iterations=8):
     for _ in range(iterations):
         u, _ = newton(u, None)
     return u
+
+
+def consistent_derivative(f, u, p, t, mass, jac, f_u):
+    """du/dt at a consistent state of M du/dt = f(u, p, t) (index ≤ 1), given ``jac`` = ∂f/∂u and
+    ``f_u`` = f(u, p, t): the differential rows solve M u' = f; each algebraic equation 0 = f_i(u, t),
+    differentiated in time, gives J_i u' = −∂f_i/∂t. For a nonsingular M this is M⁻¹f."""
+    algebraic = algebraic_mask(mass)
+    matrix = jnp.where(algebraic[:, None], jac, mass)
+    rhs = jnp.where(algebraic, -time_derivative(f, u, p, t), f_u)
+    return jnp.linalg.solve(matrix, rhs)

@@ -24,7 +24,7 @@ class ODEProblem:
     integrates backwards. p: parameters of any pytree form (or None). jac: optional ∂f/∂u as
     jac(u, p, t) -> (n, n) array (n = number of states) for implicit methods; by default forward-mode AD.
     mass_matrix: M in M du/dt = f(u, p, t), an (n, n) array; a singular M makes an index-1 DAE (zero rows
-    are algebraic equations), solved by the Rosenbrock methods.
+    are algebraic equations), solved by the Rosenbrock and ESDIRK methods.
     """
     f: Callable
     u0: Any

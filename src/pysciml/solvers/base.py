@@ -17,6 +17,9 @@ class StepResult(NamedTuple):
     stages: jnp.ndarray     # (n_stages, n) stage vectors for dense output
     rejected_state: object = None   # solver state to keep when the step is rejected (None: the old one);
     #                                 lets implicit methods keep a fresh Jacobian across a rejection
+    newton_failed: jnp.ndarray | None = None   # bool (implicit methods): the step failed because its Newton
+    #                                 iteration did not converge; the loop reports ConvergenceFailure if
+    #                                 the step size then underflows
 
 
 class Algorithm:
@@ -24,6 +27,7 @@ class Algorithm:
     `jax.jit` caches hit across instances."""
 
     family: ClassVar[str] = "abstract"
+    supports_mass_matrix: ClassVar[bool] = False   # can solve M du/dt = f (see `step`'s ``mass``)
 
     def __eq__(self, other):
         return type(self) is type(other)

@@ -3,9 +3,11 @@
 A method of order p satisfies b·Φ(τ) = 1/γ(τ) for every rooted tree τ with at most p nodes, where Φ is
 the elementary weight and γ the tree's density. For a continuous extension b(θ) the condition becomes
 b(θ)·Φ(τ) = θ^|τ| / γ(τ). Trees are canonical nested tuples (a tree is the sorted tuple of its subtrees).
+For an additive (IMEX) method the same conditions hold for every colouring of a tree's vertices by the
+parts (Kennedy & Carpenter 2003, Sec. 3), which adds the coupling conditions between the parts.
 """
 from functools import lru_cache
-from itertools import combinations_with_replacement
+from itertools import product
 
 import numpy as np
 
@@ -80,6 +82,37 @@ def order_defects(a, b, c, order: int, theta: float = 1.0):
         for tree in trees_of_order(n):
             phi = _stage_weights(tree, a, c, cache)
             worst = max(worst, abs(b @ phi - theta ** n / _density(tree)))
+        defects.append(worst)
+    return defects
+
+
+def _colorings(tree, n_colors):
+    """Every way to colour the non-root vertices of ``tree``: nested tuples of (colour, coloured child)."""
+    options = [[(color, sub) for color in range(n_colors) for sub in _colorings(child, n_colors)]
+               for child in tree]
+    return [tuple(choice) for choice in product(*options)]
+
+
+def _colored_weights(colored, matrices, c):
+    """Φ_i of a coloured tree: each child enters through the matrix of its colour."""
+    phi = np.ones(len(c))
+    for color, child in colored:
+        phi = phi * (matrices[color] @ _colored_weights(child, matrices, c))
+    return phi
+
+
+def additive_order_defects(matrices, b, c, order: int, theta: float = 1.0):
+    """Order conditions of an additive Runge–Kutta method (one A per part, shared b and c): for every
+    tree and every colouring of its non-root vertices by the parts, b·Φ(τ) = θ^|τ|/γ(τ). They include
+    each part's own conditions and the coupling conditions between the parts. Largest defect per order."""
+    matrices = [np.asarray(m, float) for m in matrices]
+    b, c = np.asarray(b, float), np.asarray(c, float)
+    defects = []
+    for n in range(1, order + 1):
+        worst = 0.0
+        for tree in trees_of_order(n):
+            for colored in _colorings(tree, len(matrices)):
+                worst = max(worst, abs(b @ _colored_weights(colored, matrices, c) - theta ** n / _density(tree)))
         defects.append(worst)
     return defects
 

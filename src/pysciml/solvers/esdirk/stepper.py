@@ -1,30 +1,39 @@
 """The generic ESDIRK stepper: any `EsdirkTableau` becomes a stiff solver with a simplified Newton method.
 
-Stage i ≥ 2 solves z = base_i + hγ f(z, t + c_i h), base_i = u + h Σ_{j<i} a_ij k_j, by the simplified
-Newton iteration with the iteration matrix W = I/(γh) − J (one LU per step):
+Stage i ≥ 2 solves M(z − base_i) = hγ f(z, t + c_i h), base_i = u + h Σ_{j<i} a_ij k_j, by the simplified
+Newton iteration with the iteration matrix W = M/(γh) − J (one LU per step; M = I without a mass matrix):
 
-    W Δz = f(z) − (z − base_i)/(γh),      z ← z + Δz,
+    W Δz = f(z) − M(z − base_i)/(γh),      z ← z + Δz,
 
 started from the predictor z = base_i + hγ k_{i−1} (the previous stage derivative). With the scaled norm
 ‖Δz_m‖ (the error norm of the step) and the contraction rate θ_m = ‖Δz_m‖/‖Δz_{m−1}‖, the iteration stops
 when η‖Δz_m‖ ≤ κ (Hairer & Wanner, Solving ODEs II, IV.8), η = θ/(1 − θ); the first iteration of a stage
 uses η carried over from the previous stage/step (as max(η, ε)^0.8). θ ≥ 1 (divergence), a non-finite
 update or no convergence within ``max_newton`` iterations fails the step. Each stage derivative is then
-k_i = (z − base_i)/(γh), which keeps the Newton residual out of the stiff components.
+k_i = (z − base_i)/(γh), which keeps the Newton residual out of the stiff components. A singular M makes
+an index-1 DAE: the algebraic equations hold at every stage, and u1 = z_s satisfies them (stiffly accurate).
 
 The Jacobian lives in the solver state and is reused across steps. It is recomputed only when flagged:
 at the start, after a step whose Newton iteration converged slowly (largest θ > ``theta_recompute``), and
 after a Newton failure with an old Jacobian. A failed step returns error = +inf (the controller rejects
-it and shrinks the step) and its ``rejected_state`` keeps the Jacobian it used with the flag set (unless
-that Jacobian was computed at this very point, then it is kept as is). W is refactored every step since
-γh changes.
+it and shrinks the step), flags ``newton_failed`` (so an underflowing step size is reported as a
+ConvergenceFailure), and its ``rejected_state`` keeps the Jacobian it used with the flag set (unless that
+Jacobian was computed at this very point, then it is kept as is). W is refactored every step since γh
+changes.
 
-The methods are stiffly accurate, so u1 = z_s and k_s = f(u1) (up to the Newton tolerance): the next step
-uses k_s as its first stage (FSAL, no f evaluation). The error estimate h Σ (b − b̂)_j k_j is filtered by
-(I − γhJ)⁻¹ (Hosea & Shampine), which keeps it bounded for stiff components at no new factorization.
+The methods are stiffly accurate, so u1 = z_s and k_s = du/dt at u1 (up to the Newton tolerance): the
+next step uses k_s as its first stage (FSAL, no f evaluation). With a mass matrix the very first stage
+needs du/dt at u0, which f(u0) = M du/dt does not give: the first attempted step solves for it
+(`consistent_derivative`) with its fresh Jacobian. The error estimate h Σ (b − b̂)_j k_j is filtered by
+(M − γhJ)⁻¹M (Hosea & Shampine), which keeps it bounded for stiff components at no new factorization.
 
-Exact counters (Jacobians, Newton iterations = f evaluations, Newton failures) travel in the state; see
-`Esdirk.state_stats`. Mass matrices are not supported (a ValueError at trace time).
+IMEX: for a tableau with an explicit part (KenCarp4) and a split right-hand side f = f1 + f2
+(`SplitFunction`), f1 is treated as above (J = ∂f1/∂u; f2 is never differentiated) and f2 explicitly:
+base_i gains h Σ_{j<i} aE_ij f2(z_j), and u1 = u + h Σ b_j (k_j + f2(z_j)), which is no longer z_s, so
+each step ends by evaluating f1(u1) and f2(u1) for the next first stage. Not with a mass matrix.
+
+Exact counters (Jacobians, Newton iterations = f evaluations, Newton failures; IMEX: f2 evaluations)
+travel in the state; see `Esdirk.state_stats`.
 """
 from typing import ClassVar, NamedTuple
 
@@ -32,19 +41,22 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..._core.trees import linear_combination
-from ...linalg import factor_w, jacobian, solve_w
+from ...linalg import consistent_derivative, factor_w, jacobian, solve_w
+from ...problems.split import SplitFunction
 from ..base import StepResult, TableauMethod
 from .tableau import EsdirkTableau
 
 
 class EsdirkState(NamedTuple):
-    fsal: jnp.ndarray        # f(u) at the current point (k_1 of the next step)
+    fsal: jnp.ndarray        # du/dt at the current point (k_1 of the next step; IMEX: the f1 part)
     jac: jnp.ndarray         # the Jacobian being reused
     need_jac: jnp.ndarray    # bool: recompute J at the start of the next step
     eta: jnp.ndarray         # Newton convergence factor carried to the next first iteration
     njacs: jnp.ndarray       # counters (int32)
     nnewton: jnp.ndarray     # Newton iterations (one f evaluation each)
     nfails: jnp.ndarray      # steps whose Newton iteration failed
+    fsal_explicit: jnp.ndarray | None = None   # IMEX: f2(u), the explicit part's first stage
+    nf2: jnp.ndarray | None = None             # IMEX: f2 evaluations
 
 
 class Esdirk(TableauMethod):
@@ -52,6 +64,7 @@ class Esdirk(TableauMethod):
 
     tableau: ClassVar[EsdirkTableau]
     family: ClassVar[str] = "esdirk"
+    supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
     initial_evals = 1               # f(u0) for the first stage
     kappa: ClassVar[float] = 0.02   # Newton stopping tolerance, relative to the error tolerance
@@ -64,33 +77,54 @@ class Esdirk(TableauMethod):
         # An estimate (typically two Newton iterations per implicit stage); exact counts: `state_stats`.
         return 2 * (self.tableau.stages - 1)
 
+    def _parts(self, f):
+        """(implicit, explicit) right-hand sides: (f1, f2) for a split f when the tableau has an explicit
+        part (IMEX), else (f, None)."""
+        if isinstance(f, SplitFunction) and self.tableau.explicit_a is not None:
+            return f.stiff, f.nonstiff
+        return f, None
+
     def init(self, f, t0, u0, p):
+        implicit, explicit = self._parts(f)
         n = u0.shape[0]
         zero = jnp.zeros((), jnp.int32)
-        return EsdirkState(fsal=f(u0, p, t0), jac=jnp.zeros((n, n), u0.dtype), need_jac=jnp.asarray(True),
-                           eta=jnp.asarray(1.0, u0.dtype), njacs=zero, nnewton=zero, nfails=zero)
+        state = EsdirkState(fsal=implicit(u0, p, t0), jac=jnp.zeros((n, n), u0.dtype), need_jac=jnp.asarray(True),
+                            eta=jnp.asarray(1.0, u0.dtype), njacs=zero, nnewton=zero, nfails=zero)
+        if explicit is not None:
+            state = state._replace(fsal_explicit=explicit(u0, p, t0), nf2=jnp.ones((), jnp.int32))
+        return state
 
     def initial_derivative(self, f, t0, u0, p, state):
-        return state.fsal
+        return state.fsal if state.fsal_explicit is None else state.fsal + state.fsal_explicit
 
     def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
-        if mass is not None:
-            raise ValueError(f"{type(self).__name__} does not support a mass matrix; use Rodas4 or Rodas5P")
+        implicit, explicit = self._parts(f)
+        if explicit is not None and mass is not None:
+            raise ValueError(f"{type(self).__name__}: IMEX on a SplitODEProblem does not take a mass matrix; "
+                             "solve it with a non-IMEX stiff method such as Kvaerno5() or Rodas5P()")
         tab = self.tableau
         gamma_h = tab.gamma * dt
         fresh = state.need_jac
-        jac = lax.cond(fresh, lambda: jacobian(f, u, p, t), lambda: state.jac)
-        factors = factor_w(jac, gamma_h)
+        jac = lax.cond(fresh, lambda: jacobian(implicit, u, p, t), lambda: state.jac)
+        factors = factor_w(jac, gamma_h, mass)
+        times_mass = (lambda v: v) if mass is None else (lambda v: mass @ v)
         kappa, max_newton = self.kappa, self.max_newton
         tiny = jnp.finfo(u.dtype).tiny
 
-        ks = [state.fsal]
+        k1 = state.fsal
+        if mass is not None:
+            # The first attempted step (no Jacobian computed before): fsal holds f(u0) = M du/dt.
+            k1 = lax.cond(state.njacs == 0, lambda: consistent_derivative(f, u, p, t, mass, jac, state.fsal),
+                          lambda: state.fsal)
+        ks, explicit_ks = [k1], [state.fsal_explicit]
         ok = jnp.asarray(True)
         eta = jnp.maximum(state.eta, jnp.finfo(u.dtype).eps) ** 0.8
         theta_max = jnp.zeros((), u.dtype)
         iterations = jnp.zeros((), jnp.int32)
         for i in range(1, tab.stages):
             base = linear_combination(u, dt, tab.a[i], ks)
+            if explicit is not None:
+                base = linear_combination(base, dt, tab.explicit_a[i], explicit_ks)
             t_stage = t + tab.c[i] * dt
 
             def cond(s):
@@ -99,7 +133,7 @@ class Esdirk(TableauMethod):
 
             def body(s, base=base, t_stage=t_stage):
                 z, prev, it, eta, theta_max, _, _ = s
-                dz = solve_w(factors, f(z, p, t_stage) - (z - base) / gamma_h)
+                dz = solve_w(factors, implicit(z, p, t_stage) - times_mass(z - base) / gamma_h)
                 z = z + dz
                 norm = error_norm(dz, u, z)
                 theta = norm / jnp.maximum(prev, tiny)
@@ -118,30 +152,42 @@ class Esdirk(TableauMethod):
             iterations = iterations + it
             eta = jnp.maximum(eta_stage, jnp.finfo(u.dtype).eps) ** 0.8
             ks.append((z - base) / gamma_h)
+            if explicit is not None:
+                explicit_ks.append(explicit(z, p, t_stage))
 
-        u_new = linear_combination(u, dt, tab.b, ks)
-        err = dt * linear_combination(None, 1.0, tab.b_error, ks)   # (base None ignores h)
+        stages = ks if explicit is None else [k + e for k, e in zip(ks, explicit_ks)]
+        u_new = linear_combination(u, dt, tab.b, stages)
+        err = dt * linear_combination(None, 1.0, tab.b_error, stages)   # (base None ignores h)
         if self.filter_error:
-            err = solve_w(factors, err / gamma_h)      # (I − γhJ)⁻¹ err
+            err = solve_w(factors, times_mass(err) / gamma_h)      # (M − γhJ)⁻¹ M err
         error = jnp.where(ok, error_norm(err, u, u_new), jnp.inf)
 
         counters = dict(njacs=state.njacs + fresh.astype(jnp.int32), nnewton=state.nnewton + iterations,
                         nfails=state.nfails + (~ok).astype(jnp.int32))
+        fsal, fsal_explicit = ks[-1], None
+        if explicit is not None:
+            fsal, fsal_explicit = implicit(u_new, p, t + dt), explicit(u_new, p, t + dt)
+            counters["nf2"] = state.nf2 + tab.stages
         slow = theta_max > self.theta_recompute
-        accepted = EsdirkState(fsal=ks[-1], jac=jac, need_jac=~ok | slow,
-                               eta=jnp.where(ok, eta, 1.0).astype(u.dtype), **counters)
-        # On rejection: keep f(u) and the Jacobian; after a Newton failure ask for a fresh one unless it
-        # already is fresh (computed at this u, where recomputing would give the same matrix).
-        rejected = EsdirkState(fsal=state.fsal, jac=jac, need_jac=jnp.where(ok, slow, ~fresh),
-                               eta=jnp.where(ok, eta, 1.0).astype(u.dtype), **counters)
-        return StepResult(u_new, error, accepted, jnp.stack(ks), rejected)
+        new_eta = jnp.where(ok, eta, 1.0).astype(u.dtype)
+        accepted = EsdirkState(fsal=fsal, jac=jac, need_jac=~ok | slow, eta=new_eta, fsal_explicit=fsal_explicit,
+                               **counters)
+        # On rejection: keep du/dt at u and the Jacobian; after a Newton failure ask for a fresh one unless
+        # it already is fresh (computed at this u, where recomputing would give the same matrix).
+        rejected = EsdirkState(fsal=k1, jac=jac, need_jac=jnp.where(ok, slow, ~fresh), eta=new_eta,
+                               fsal_explicit=state.fsal_explicit, **counters)
+        return StepResult(u_new, error, accepted, jnp.stack(stages), rejected, newton_failed=~ok)
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
         return {"nfactorizations": n_steps}
 
-    @staticmethod
-    def state_stats(state) -> dict:
+    def state_stats(self, state) -> dict:
         """Exact counters from the final solver state: Jacobians, Newton iterations (= f evaluations in
-        the stages), and steps whose Newton iteration failed."""
-        return {"njacs": state.njacs, "nnonliniter": state.nnewton, "nnonlinconvfail": state.nfails,
-                "nf_steps": state.nnewton}
+        the stages), and steps whose Newton iteration failed; IMEX: ``nf2`` evaluations of f2 (``nf``
+        counts f1), one at the start and s per step (s − 1 stages and the step's end, where f1 is
+        evaluated once more too)."""
+        stats = {"njacs": state.njacs, "nnonliniter": state.nnewton, "nnonlinconvfail": state.nfails,
+                 "nf_steps": state.nnewton}
+        if state.nf2 is not None:
+            stats.update(nf2=state.nf2, nf_steps=state.nnewton + (state.nf2 - 1) // self.tableau.stages)
+        return stats

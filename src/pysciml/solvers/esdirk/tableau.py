@@ -15,15 +15,21 @@ which the next step reuses as its first stage (FSAL).
 
 Dense output has the common form u(t + θh) = u + h Σ_j b_j(θ) k_j, b_j(θ) = Σ_m W[j][m−1] θ^m.
 
+An IMEX pair (additive Runge–Kutta) adds an explicit matrix A_E with the same b, b̂, c and dense weights:
+for du/dt = f1 + f2, stage i solves z_i = u + h Σ_{j<i} (a_ij k1_j + aE_ij k2_j) + h γ k1_i with
+k1_j = f1(z_j) and k2_j = f2(z_j), and u1 = u + h Σ_j b_j (k1_j + k2_j).
+
 Construction checks, with `order_defects` on the full A (diagonal included): row sums against c, stiff
 accuracy, the order conditions of the method and of the embedded method, and those of the dense output
-at θ = 0.3 and 0.7 (and that it reproduces u1 at θ = 1), so a mistyped coefficient fails at import.
+at θ = 0.3 and 0.7 (and that it reproduces u1 at θ = 1), so a mistyped coefficient fails at import. With
+an explicit part, the same conditions are checked for the additive pair (`additive_order_defects`: the
+explicit method's own conditions and the coupling conditions).
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..rk_conditions import lower_triangular, order_defects
+from ..rk_conditions import additive_order_defects, lower_triangular, order_defects
 
 _TOL = 1e-10
 
@@ -40,6 +46,7 @@ class EsdirkTableau:
     b_error: tuple           # b − b̂ (error estimate h Σ b_error_j k_j)
     dense_order: int
     dense_weights: tuple     # s rows of θ¹..θᵈ coefficients
+    explicit_a: tuple | None = None   # IMEX pairs: strictly lower rows of the explicit part's A_E
 
     def __post_init__(self):
         self._validate()
@@ -58,6 +65,10 @@ class EsdirkTableau:
         out[np.arange(1, self.stages), np.arange(1, self.stages)] = self.gamma
         return out
 
+    def explicit_matrix(self):
+        """A_E of the explicit part of an IMEX pair (None for a purely implicit method)."""
+        return None if self.explicit_a is None else lower_triangular(self.explicit_a, self.stages)
+
     def dense_b(self, theta):
         """b(θ) of the dense output."""
         w = np.asarray(self.dense_weights, float)
@@ -70,9 +81,14 @@ class EsdirkTableau:
             problems.append(f"a must have {s} strictly lower-triangular rows")
         if len(self.c) != s or len(self.b_error) != s or len(self.dense_weights) != s:
             problems.append(f"c, b_error and dense_weights need {s} entries")
+        if self.explicit_a is not None and (len(self.explicit_a) != s
+                                            or any(len(r) != i for i, r in enumerate(self.explicit_a))):
+            problems.append(f"explicit_a must have {s} strictly lower-triangular rows")
         if problems:
             raise ValueError(f"tableau {self.name}: " + "; ".join(problems))
         A, b, c = self.matrix(), np.asarray(self.b, float), np.asarray(self.c, float)
+        if self.explicit_a is not None:
+            problems += self._explicit_part_problems(A, b, c)
         if c[0] != 0.0:
             problems.append("the first stage must be explicit at c_1 = 0")
         if np.abs(A.sum(axis=1) - c).max() > _TOL:
@@ -95,3 +111,20 @@ class EsdirkTableau:
                                 f"{['%.1e' % d for d in defects]}")
         if problems:
             raise ValueError(f"tableau {self.name}: " + "; ".join(problems))
+
+    def _explicit_part_problems(self, A, b, c):
+        """Row sums of A_E and the additive order conditions of the pair, its embedded pair and its
+        dense output."""
+        problems = []
+        matrices = (A, self.explicit_matrix())
+        if np.abs(matrices[1].sum(axis=1) - c).max() > _TOL:
+            problems.append(f"row sums of the explicit A_E {np.round(matrices[1].sum(axis=1), 10)} differ from c")
+        checks = [("IMEX", b, self.order, 1.0),
+                  ("embedded IMEX", b - np.asarray(self.b_error, float), self.embedded_order, 1.0)]
+        checks += [(f"IMEX dense output at θ={theta}", self.dense_b(theta), self.dense_order, theta)
+                   for theta in (0.3, 0.7)]
+        for what, weights, order, theta in checks:
+            defects = additive_order_defects(matrices, weights, c, order, theta)
+            if max(defects) > _TOL:
+                problems.append(f"{what} order-{order} conditions fail: {['%.1e' % d for d in defects]}")
+        return problems

@@ -66,6 +66,7 @@ class RadauIIA5(Algorithm):
 
     coefficients: ClassVar[RadauCoefficients] = RADAU_IIA5
     family: ClassVar[str] = "radau"
+    supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
     order = 5
     dense_order = 3

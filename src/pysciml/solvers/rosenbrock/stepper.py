@@ -21,6 +21,7 @@ class Rosenbrock(TableauMethod):
 
     tableau: ClassVar[RosenbrockTableau]
     family: ClassVar[str] = "rosenbrock"
+    supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
 
     @property
