@@ -51,9 +51,9 @@ def _keeps_trajectory(sensealg):
             or (isinstance(sensealg, InterpolatingAdjoint) and not sensealg.checkpointing))
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
 def _forward_pass(sensealg, ctx, split, diff, rest):
-    """The solve's outputs, and the dense trajectory when the method integrates along it."""
+    """The solve's outputs, and the dense trajectory when the method integrates along it. The loops are
+    the cached compiled ones (shared with plain solves and between methods)."""
     x = split.merge(diff, rest)
     if not _keeps_trajectory(sensealg):
         return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(x), None
@@ -66,6 +66,7 @@ def _reverse_pass(sensealg, ctx, split, diff, rest, out, trajectory, ct_us, ct_t
     return _Backward(sensealg, ctx, split, diff, rest, out, trajectory).gradients(ct_us, ct_ts, ct_t_final)
 
 
+@partial(jax.jit, static_argnums=0)
 def _outputs_from_dense(ctx, x, dense):
     """The outputs of the requested save mode read from a dense forward solve, and the trajectory."""
     trajectory = DenseOutput(dense.ts, dense.us, dense.stages, dense.n_saved - 1)
