@@ -54,6 +54,24 @@ def test_bad_combinations_are_refused():
         ps.AutoSwitch(ps.Tsit5(), ps.DP5())
     with pytest.raises(TypeError, match="nonstiff must be an adaptive explicit method"):
         ps.AutoSwitch(ps.Rodas5P(), ps.Rodas4())
-    with pytest.raises(ValueError, match="lazily evaluated stages"):
-        ps.AutoSwitch(ps.Vern7(), ps.Rodas5P())
+    with pytest.raises(ValueError, match="two final stages"):
+        ps.AutoSwitch(ps.BS3(), ps.Rodas5P())
     assert ps.AutoTsit5(ps.Rodas5P()) == ps.AutoTsit5(ps.Rodas5P())
+
+
+def test_autovern7_with_a_stateful_stiff_method_switches_both_ways():
+    """Vern7 (lazy interpolant stages, not FSAL) with KenCarp4 (Jacobian kept in its state): Van der Pol
+    μ = 1e3 over a full period alternates between stiff slow phases and fast non-stiff jumps."""
+    mu, t1 = 1e3, 3.0
+    sol = ps.solve(van_der_pol(mu, (0.0, t1)), ps.AutoVern7(ps.KenCarp4()), rtol=1e-7, atol=1e-7)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert int(sol.stats["switches"]) >= 2 and 0 < int(sol.stats["stiff_steps"]) < int(sol.stats["nsteps"])
+    ref = vdp_reference(mu, t1)
+    np.testing.assert_allclose(sol.u[-1], ref.y[:, -1], atol=1e-5)
+    ts = np.linspace(0.0, t1, 61)
+    assert np.abs(np.asarray(sol(ts)) - ref.sol(ts).T).max() < 1e-3   # the steep jump near t = 2.5 dominates
+    # On a non-stiff problem it is Vern7, dense output included (7th order with the lazy stages).
+    auto = ps.solve(lotka_volterra(), ps.AutoVern7(ps.Rodas5P()), rtol=1e-10, atol=1e-10)
+    plain = ps.solve(lotka_volterra(), ps.Vern7(), rtol=1e-10, atol=1e-10)
+    assert int(auto.stats["stiff_steps"]) == 0 and int(auto.stats["nsteps"]) == int(plain.stats["nsteps"])
+    np.testing.assert_allclose(auto(np.linspace(0, 10, 37)), plain(np.linspace(0, 10, 37)), rtol=1e-12)

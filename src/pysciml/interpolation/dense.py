@@ -1,7 +1,8 @@
 """Continuous extensions of Runge–Kutta steps: u(t0 + θh) = u0 + h Σ_j b_j(θ) k_j.
 
 ``method`` is any object with ``dense_weights`` (rows of polynomial coefficients of θ¹..θᵈ, one row per
-stage) and the lazily evaluated extra stages ``c_extra``/``a_extra`` (see `ButcherTableau`).
+stage) and the lazily evaluated extra stages ``c_extra``/``a_extra`` (see `ButcherTableau`), or a method
+``extra_stages`` that evaluates them (composite methods).
 """
 import jax.numpy as jnp
 import numpy as np
@@ -10,9 +11,13 @@ from .._core.trees import linear_combination
 
 
 def full_stages(method, f, p, t0, h, u0, stages):
-    """Append the extra stages the interpolant needs to the step's ``stages`` (shape (s, n))."""
+    """Append the extra stages the interpolant needs to the step's ``stages`` (shape (s, n)). An
+    interpolant with its own ``extra_stages(f, p, t0, h, u0, stages)`` computes them itself."""
     if not method.c_extra:
         return stages
+    custom = getattr(method, "extra_stages", None)
+    if custom is not None:
+        return custom(f, p, t0, h, u0, stages)
     ks = list(stages)
     for c, row in zip(method.c_extra, method.a_extra):
         ks.append(f(linear_combination(u0, h, row, ks), p, t0 + c * h))

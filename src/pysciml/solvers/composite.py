@@ -9,8 +9,11 @@ switches back after ``max_nonstiff_steps`` steps where the explicit method would
 This is the LSODA idea with OrdinaryDiffEq's defaults (10 and 3 steps, tolerance 9/10).
 
 Both methods' stage vectors are stored side by side (the inactive ones zero), so one dense-output table
-serves every step; this needs explicit methods whose interpolant has no lazily evaluated stages (Tsit5,
-DP5, BS3). Error norms are rescaled to the explicit method's order, so one controller serves both.
+serves every step. When the explicit method's interpolant evaluates extra stages lazily (Vern7), they are
+evaluated only for steps the explicit method took (its stage slots are zero on stiff steps). The stiff
+method's own state (Jacobians kept for reuse, FSAL values) travels along and is re-initialised at the
+current point after each switch to it. Error norms are rescaled to the explicit method's order, so one
+controller serves both.
 """
 from typing import NamedTuple
 
@@ -20,18 +23,36 @@ from jax import lax
 
 from .._core.norms import rms_norm
 from ..linalg import jacobian
+from ..interpolation import full_stages
 from .base import Algorithm, StepResult
-from .explicit import Tsit5
+from .explicit import Tsit5, Vern7
 
 
 class _Interpolant(NamedTuple):
+    """Dense output of the side-by-side stage layout [explicit stages, stiff stages, explicit extras]."""
     dense_weights: tuple
-    c_extra: tuple = ()
-    a_extra: tuple = ()
+    explicit: object          # the explicit method's interpolant
+    n_explicit: int
+    n_stiff: int
+
+    @property
+    def c_extra(self):
+        return self.explicit.c_extra
+
+    def extra_stages(self, f, p, t0, h, u0, stages):
+        k = stages[:self.n_explicit]
+        took_explicit_step = jnp.any(k != 0)
+        n_extra = len(self.explicit.c_extra)
+        extras = lax.cond(took_explicit_step,
+                          lambda: full_stages(self.explicit, f, p, t0, h, u0, k)[self.n_explicit:],
+                          lambda: jnp.zeros((n_extra,) + u0.shape, u0.dtype))
+        return jnp.concatenate([stages, extras])
 
 
 class SwitchState(NamedTuple):
     stiff: jnp.ndarray            # bool: the stiff method is active
+    stiff_state: object           # the stiff method's own state
+    fresh: jnp.ndarray            # bool: re-initialise the stiff state at the next stiff step
     count: jnp.ndarray            # consecutive steps asking for a switch
     fsal: jnp.ndarray             # f(u) at the current state (the explicit method's first stage)
     nf: jnp.ndarray               # f evaluations made by the steps so far
@@ -51,11 +72,9 @@ class AutoSwitch(Algorithm):
             raise TypeError(f"AutoSwitch: nonstiff must be an adaptive explicit method; got {nonstiff!r}")
         if getattr(stiff, "family", "explicit") in ("explicit", "composite"):
             raise TypeError(f"AutoSwitch: stiff must be an implicit method such as Rodas5P(); got {stiff!r}")
-        if nonstiff.tableau.c_extra:
-            raise ValueError(f"AutoSwitch: {nonstiff!r}'s interpolant needs lazily evaluated stages, which the "
-                             "switching dense output cannot share; use Tsit5(), DP5() or BS3()")
-        if nonstiff.tableau.c[-1] != nonstiff.tableau.c[-2] or not nonstiff.tableau.fsal:
-            raise ValueError(f"AutoSwitch: {nonstiff!r} needs two final stages at the same time (FSAL)")
+        if nonstiff.tableau.c[-1] != nonstiff.tableau.c[-2]:
+            raise ValueError(f"AutoSwitch: {nonstiff!r} needs two final stages at the same time (for its "
+                             "eigenvalue estimate); use Tsit5(), DP5(), Vern7() or Vern9()")
         self.nonstiff, self.stiff = nonstiff, stiff
         self.max_stiff_steps, self.max_nonstiff_steps, self.stiff_tol = max_stiff_steps, max_nonstiff_steps, stiff_tol
 
@@ -96,13 +115,18 @@ class AutoSwitch(Algorithm):
 
     @property
     def interpolant(self):
-        width = max(len(self.nonstiff.interpolant.dense_weights[0]), len(self.stiff.interpolant.dense_weights[0]))
+        explicit = self.nonstiff.interpolant
+        width = max(len(explicit.dense_weights[0]), len(self.stiff.interpolant.dense_weights[0]))
         pad = lambda rows: tuple(tuple(row) + (0.0,) * (width - len(row)) for row in rows)
-        return _Interpolant(pad(self.nonstiff.interpolant.dense_weights) + pad(self.stiff.interpolant.dense_weights))
+        n_exp = self.nonstiff.n_stages
+        weights = pad(explicit.dense_weights[:n_exp]) + pad(self.stiff.interpolant.dense_weights) + pad(
+            explicit.dense_weights[n_exp:])
+        return _Interpolant(weights, explicit, n_exp, self.stiff.n_stages)
 
     def init(self, f, t0, u0, p):
         zero = jnp.zeros((), jnp.int32)
-        return SwitchState(jnp.asarray(False), zero, f(u0, p, t0), zero, zero, zero)
+        return SwitchState(jnp.asarray(False), self.stiff.init(f, t0, u0, p), jnp.asarray(False), zero,
+                           f(u0, p, t0), zero, zero, zero)
 
     def initial_derivative(self, f, t0, u0, p, state):
         return state.fsal
@@ -115,6 +139,8 @@ class AutoSwitch(Algorithm):
         q_explicit, q_stiff = explicit.controller_order + 1, implicit.controller_order + 1
         n_exp, n_imp = explicit.n_stages, implicit.n_stages
 
+        fsal_method = explicit.tableau.fsal
+
         def explicit_step(_):
             r = explicit.step(f, t, u, dt, p, state.fsal, error_norm)
             k = r.stages
@@ -125,37 +151,61 @@ class AutoSwitch(Algorithm):
             rho = rms_norm(k[-1] - k[-2]) / jnp.maximum(rms_norm(dg), 1e-300)
             wants_switch = jnp.abs(dt) * rho > self.stiff_tol * boundary
             stages = jnp.concatenate([k, jnp.zeros((n_imp,) + u.shape, u.dtype)])
-            return r.u, r.error, r.state, stages, wants_switch, jnp.asarray(explicit.evals_per_step, jnp.int32)
+            fsal = r.state if fsal_method else jnp.zeros_like(u)
+            evals = jnp.asarray(explicit.evals_per_step, jnp.int32)
+            return r.u, r.error, fsal, stages, wants_switch, evals, state.stiff_state, state.stiff_state
 
         def stiff_step(_):
-            r = implicit.step(f, t, u, dt, p, None, error_norm)
-            fsal = f(r.u, p, t + dt)
+            own = lax.cond(state.fresh, lambda: implicit.init(f, t, u, p), lambda: state.stiff_state)
+            r = implicit.step(f, t, u, dt, p, own, error_norm)
+            kept = own if r.rejected_state is None else r.rejected_state
+            fsal = f(r.u, p, t + dt) if fsal_method else jnp.zeros_like(u)
             jac = jacobian(f, u, p, t)
             rho = jnp.max(jnp.sum(jnp.abs(jac), axis=1))   # ‖J‖∞ ≥ spectral radius
             wants_switch = jnp.abs(dt) * rho < self.stiff_tol * boundary
             # rescale the error to the explicit method's order: one controller exponent serves both
             error = jnp.where(r.error > 0, r.error ** (q_explicit / q_stiff), r.error)
             stages = jnp.concatenate([jnp.zeros((n_exp,) + u.shape, u.dtype), r.stages])
-            return r.u, error, fsal, stages, wants_switch, jnp.asarray(implicit.evals_per_step + 1, jnp.int32)
+            evals = _step_evals(implicit, own, r.state) + int(fsal_method)
+            return r.u, error, fsal, stages, wants_switch, evals, r.state, kept
 
-        u_new, error, fsal, stages, wants_switch, evals = lax.cond(state.stiff, stiff_step, explicit_step, None)
+        u_new, error, fsal, stages, wants_switch, evals, stiff_state, kept = lax.cond(
+            state.stiff, stiff_step, explicit_step, None)
         count = jnp.where(wants_switch, state.count + 1, 0)
         limit = jnp.where(state.stiff, self.max_nonstiff_steps, self.max_stiff_steps)
         switch = count >= limit
         stiff = jnp.where(switch, ~state.stiff, state.stiff)
         nf = state.nf + evals
-        accepted = SwitchState(stiff, jnp.where(switch, 0, count), fsal, nf,
+        fresh = (switch & stiff) | (state.fresh & ~state.stiff)
+        accepted = SwitchState(stiff, stiff_state, fresh, jnp.where(switch, 0, count), fsal, nf,
                                state.switches + switch.astype(jnp.int32),
                                state.stiff_steps + state.stiff.astype(jnp.int32))
-        rejected = state._replace(nf=nf, stiff_steps=accepted.stiff_steps)
+        rejected = state._replace(nf=nf, stiff_steps=accepted.stiff_steps, stiff_state=kept,
+                                  fresh=state.fresh & ~state.stiff)
         return StepResult(u_new, error, accepted, stages, rejected)
 
     def state_stats(self, state):
-        # Jacobians: one for the stiff step, one for the eigenvalue bound
-        return {"nf_steps": state.nf, "switches": state.switches, "stiff_steps": state.stiff_steps,
-                "njacs": 2 * state.stiff_steps}
+        # Jacobians: the stiff method's (one per step unless it keeps count) and one per stiff step for the
+        # eigenvalue bound; a stiff method's own counters restart when it is re-initialised after a switch.
+        own = self.stiff.state_stats(state.stiff_state) if state.stiff_state is not None else {}
+        njacs = own.get("njacs", state.stiff_steps) + state.stiff_steps
+        return {"nf_steps": state.nf, "switches": state.switches, "stiff_steps": state.stiff_steps, "njacs": njacs}
+
+
+def _step_evals(method, before, after):
+    """f evaluations of one step of ``method``: exact from its counters when it keeps them."""
+    counted = method.state_stats(after).get("nf_steps") if after is not None else None
+    if counted is None:
+        return jnp.asarray(method.evals_per_step, jnp.int32)
+    return (counted - method.state_stats(before)["nf_steps"]).astype(jnp.int32)
 
 
 def AutoTsit5(stiff, **options):
-    """Tsit5 while the problem is non-stiff, ``stiff`` (e.g. Rodas5P()) while it is stiff."""
+    """Tsit5 while the problem is non-stiff, ``stiff`` (e.g. Rosenbrock23()) while it is stiff."""
     return AutoSwitch(Tsit5(), stiff, **options)
+
+
+def AutoVern7(stiff, **options):
+    """Vern7 while the problem is non-stiff, ``stiff`` (e.g. Rodas5P()) while it is stiff: for tight
+    tolerances."""
+    return AutoSwitch(Vern7(), stiff, **options)
