@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pysciml as ps
-from pysciml.testing import exact_decay_problem, lotka_volterra
+from pysciml.testing import exact_decay_problem, lotka_volterra, robertson
 
 LV = lotka_volterra()
 TOL = dict(rtol=1e-9, atol=1e-11)
@@ -153,7 +153,12 @@ def test_statistics_are_consistent():
 
 def test_controllers_and_default_algorithm():
     default = ps.solve(LV, save_everystep=False, **TOL)
-    assert isinstance(default.alg, ps.Tsit5)
+    assert default.alg == ps.AutoVern7(ps.Rodas5P())           # tight tolerance
+    assert int(default.stats["stiff_steps"]) == 0              # and LV is not stiff
+    assert ps.solve(LV, save_everystep=False).alg == ps.AutoTsit5(ps.Rosenbrock23())
+    stiff = ps.solve(robertson((0.0, 100.0)), save_everystep=False)   # the default copes with stiffness
+    assert stiff.success and int(stiff.stats["stiff_steps"]) > 0
+    assert abs(float(jnp.sum(stiff.u[-1])) - 1.0) < 1e-6
     pid = ps.solve(LV, ps.Tsit5(), controller=ps.PIDController(), save_everystep=False, **TOL)
     np.testing.assert_allclose(pid.u[-1], default.u[-1], rtol=1e-6)
     by_name = ps.solve(LV, "vern7", save_everystep=False, **TOL)
