@@ -10,9 +10,11 @@ from .integrate import ODESolution
 from .problems import ODEProblem
 from . import testing
 from .solve import solve
+from .solvers import FBDF
 from .solvers import (BS3, TRBDF2, AutoSwitch, AutoTsit5, KenCarp4, Kvaerno5, DP5, DP8, RK4, ButcherTableau, Euler, Heun, Midpoint, Rodas4, Rodas5P, Rosenbrock23,
                       Tsit5, Vern7, Vern9)
 
 __all__ = ["AutoSwitch", "AutoTsit5", "KenCarp4", "Kvaerno5", "TRBDF2", "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap", "BS3", "DP5", "DP8", "RK4", "Tsit5", "Vern7", "Vern9", "ButcherTableau", "Euler", "Heun", "Midpoint", "ODEProblem", "Rodas4", "Rodas5P", "Rosenbrock23", "ODESolution",
            "PIController", "PIDController", "ReturnCode", "solve"]
+__all__ += ["FBDF"]
 __version__ = "0.1.0"

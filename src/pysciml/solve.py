@@ -254,9 +254,9 @@ def _check_mass_matrix(mass, spec, alg):
     n = spec.size
     if jnp.shape(mass) != (n, n):
         raise ValueError(f"mass_matrix must have shape ({n}, {n}) for {n} states; got {jnp.shape(mass)}")
-    if getattr(alg, "family", "") != "rosenbrock":
+    if getattr(alg, "family", "") not in ("rosenbrock", "bdf"):
         raise ValueError(f"mass_matrix: {alg!r} cannot solve M du/dt = f; use a Rosenbrock method such as "
-                         "Rodas5P() or Rodas4()")
+                         "Rodas5P() or Rodas4(), or FBDF()")
     matrix = jnp.asarray(mass, spec.dtype)
     if is_concrete(matrix) and not np.all(np.isfinite(np.asarray(matrix))):
         raise ValueError("mass_matrix must be finite")

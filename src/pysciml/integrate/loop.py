@@ -9,6 +9,10 @@ loop pays for saving and dense output only in the mode asked for:
 - ``"steps"``: store every accepted step (and, with ``dense``, its stages, so the solution can be
   evaluated anywhere afterwards with the method's own interpolant).
 
+The controller turns each step's error into accept/reject and the next step size, unless the method
+returns its own ``dt_factor`` (see `StepResult`): then the step is accepted iff error ≤ 1 and the next
+proposal is dt·dt_factor, with the same dtmax bound, tstop landing and dtmin failure test.
+
 Buffers have static sizes (``max_steps`` + 1 for ``"steps"``) so the loop works under jit and vmap.
 """
 from typing import NamedTuple
@@ -168,10 +172,15 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         t_new = jnp.where(lands, next_stop, c.t + dt)
 
         if cfg.adaptive:
-            decision = controller.decide(result.error, c.controller_state, alg.controller_order)
-            accept, controller_state = decision.accept, decision.state
+            if result.dt_factor is None:
+                decision = controller.decide(result.error, c.controller_state, alg.controller_order)
+                accept, controller_state, factor = decision.accept, decision.state, decision.factor
+            else:
+                # The method chooses its own step (and order); the controller is bypassed.
+                accept = jnp.isfinite(result.error) & (result.error <= 1.0)
+                controller_state, factor = c.controller_state, result.dt_factor
             # After landing on a stop, keep the unclipped proposal rather than the clipped step.
-            dt_next = dt * decision.factor
+            dt_next = dt * factor
             dt_next = jnp.where(accept & lands, direction * jnp.maximum(jnp.abs(dt_next), jnp.abs(c.dt)), dt_next)
             dt_next = direction * jnp.minimum(jnp.abs(dt_next), x.dtmax)
             too_small = ~accept & (jnp.abs(dt_next) < x.dtmin)

@@ -1,5 +1,6 @@
 """Layer 2: solvers. A method is a tableau (data) run by its family's generic stepper."""
 from .base import Algorithm
+from .bdf import FBDF
 from .composite import AutoSwitch, AutoTsit5
 from .explicit import *  # noqa: F401,F403
 from .esdirk import *  # noqa: F401,F403
@@ -10,3 +11,4 @@ from .rosenbrock import __all__ as _rosenbrock
 from .tableau import ButcherTableau
 
 __all__ = ["Algorithm", "AutoSwitch", "AutoTsit5", "ButcherTableau", *_esdirk, *_explicit, *_rosenbrock]
+__all__ += ["FBDF"]

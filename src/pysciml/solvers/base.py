@@ -17,6 +17,10 @@ class StepResult(NamedTuple):
     stages: jnp.ndarray     # (n_stages, n) stage vectors for dense output
     rejected_state: object = None   # solver state to keep when the step is rejected (None: the old one);
     #                                 lets implicit methods keep a fresh Jacobian across a rejection
+    dt_factor: object = None        # the method's own factor for the next step size (None: the loop's
+    #                                 controller decides). Given, the loop accepts iff error ≤ 1 and
+    #                                 proposes dt·dt_factor (bounded by dtmax and landing on tstops);
+    #                                 for methods whose step and order selection belong together (BDF)
 
 
 class Algorithm:
