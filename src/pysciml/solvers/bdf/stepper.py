@@ -13,8 +13,10 @@ contraction rate, carried from step to step as in Hairer & Wanner II, IV.8), and
 predicted miss of the tolerance within the remaining iterations, or after ``max_newton`` iterations.
 
 Reuse (CVODE's strategy): J is kept in the state and recomputed only at the start, after a Newton failure
-with an old J, and after slow convergence (θ > ``theta_slow``) with a fresh factorization; W is refactored
-when J is new, when c moved by more than 30 % from c' (CVODE's DGMAX) or after slow convergence.
+with an old J, after slow convergence (θ > ``theta_slow``) with a fresh factorization, every
+``max_jac_age`` steps (CVODE's MSBJ), and when the step has grown ``jac_growth``-fold since J was taken (a J
+from a fast transient can make the iteration stall with small corrections that look converged); W is
+refactored when J is new, when c moved by more than 30 % from c' (CVODE's DGMAX) or after slow convergence.
 
 Step and order selection belong to the method (the step returns ``dt_factor``): the local error is
 E_k = (κ_k γ_k + 1/(k+1)) ‖d‖; a rejected step shrinks by 0.9 E_k^(−1/(k+1)) (at least 0.2); a failed
@@ -142,14 +144,21 @@ class FBDF(Algorithm):
         return state.history[1]
 
     def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+        # A zero-length step (landing on a stop at the current time) changes nothing.
+        empty = dt == 0
+        result = self._step(f, t, u, jnp.where(empty, state.h, dt), p, state, error_norm, mass)
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(empty, b, a), new, old)
+        return StepResult(keep(result.u, u), jnp.where(empty, 0.0, result.error).astype(result.error.dtype),
+                          keep(result.state, state), result.stages, result.rejected_state,
+                          jnp.where(empty, 1.0, result.dt_factor).astype(result.dt_factor.dtype))
+
+    def _step(self, f, t, u, dt, p, state, error_norm, mass):
         dtype = u.dtype
         const = lambda a: jnp.asarray(a, dtype)
         gamma, alpha, error_const = const(self._gamma), const(self._alpha), const(self._error)
         k = state.order
         t_new = t + dt
 
-        # A Jacobian taken at much smaller steps (a fast transient) or long ago is no longer trusted:
-        # simplified Newton with a bad J can stall with small corrections that look like convergence.
         fresh_jac = (state.need_jac | (jnp.abs(dt) > self.jac_growth * state.h_jac)
                      | (state.jac_age >= self.max_jac_age))
         jac = lax.cond(fresh_jac, lambda: jacobian(f, u, p, t), lambda: state.jac)
