@@ -270,3 +270,5 @@ def test_bad_input_and_identity():
     assert ps.FBDF(max_order=3) != ps.FBDF() and ps.FBDF(ndf=True) != ps.FBDF()
     with pytest.raises(ValueError, match=r"mass_matrix must have shape \(3, 3\)"):
         ps.solve(ROBERTSON.remake(mass_matrix=jnp.eye(2)), ps.FBDF())
+    with pytest.raises(TypeError, match="multistep"):
+        ps.AutoTsit5(ps.FBDF())
