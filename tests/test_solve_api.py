@@ -195,3 +195,14 @@ def test_solution_plot_draws_each_component(tmp_path):
     assert [line.get_label() for line in ax.get_lines()] == ["prey", "predator"]
     plt.savefig(tmp_path / "lv.png")
     plt.close("all")
+
+
+def test_traced_stops_at_the_current_time_are_empty_steps():
+    """Traced tstops are clamped into the span, so some fall on t0 or repeat: zero-length steps, which an
+    implicit method must skip rather than divide by dt = 0."""
+    prob = robertson((0.0, 10.0))
+    run = jax.jit(lambda stops: ps.solve(prob, ps.Rodas5P(), tstops=stops, save_everystep=False, rtol=1e-6))
+    sol = run(jnp.array([-1.0, 0.0, 1.0, 1.0, 10.0]))
+    plain = ps.solve(prob, ps.Rodas5P(), save_everystep=False, rtol=1e-6)
+    assert int(sol.retcode) == ps.ReturnCode.Success
+    np.testing.assert_allclose(sol.u[-1], plain.u[-1], rtol=1e-5, atol=1e-9)

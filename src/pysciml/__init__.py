@@ -12,14 +12,14 @@ from . import testing
 from .sensitivity import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                           InterpolatingAdjoint, QuadratureAdjoint)
 from .solve import solve
-from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, Heun, KenCarp4,
-                      Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
+from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
+                      KenCarp4, Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
 
 __all__ = [
     # problems, solve, solutions
     "ODEProblem", "ODESolution", "ReturnCode", "SplitODEProblem", "solve",
     # methods
-    "AutoSwitch", "AutoTsit5", "AutoVern7", "BS3", "ButcherTableau", "DP5", "DP8", "Euler", "Heun", "KenCarp4", "Kvaerno5",
+    "AutoSwitch", "AutoTsit5", "AutoVern7", "BS3", "ButcherTableau", "DP5", "DP8", "Euler", "FBDF", "Heun", "KenCarp4", "Kvaerno5",
     "Midpoint", "RK4", "RadauIIA5", "Rodas4", "Rodas5P", "Rosenbrock23", "TRBDF2", "Tsit5", "Vern7", "Vern9",
     # step-size control
     "PIController", "PIDController",

@@ -9,6 +9,10 @@ loop pays for saving and dense output only in the mode asked for:
 - ``"steps"``: store every accepted step (and, with ``dense``, its stages, so the solution can be
   evaluated anywhere afterwards with the method's own interpolant).
 
+The controller turns each step's error into accept/reject and the next step size, unless the method
+returns its own ``dt_factor`` (see `StepResult`): then the step is accepted iff error ≤ 1 and the next
+proposal is dt·dt_factor, with the same dtmax bound, tstop landing and dtmin failure test.
+
 Buffers have static sizes (``max_steps`` + 1 for ``"steps"``) so the loop works under jit and vmap.
 """
 from typing import NamedTuple
@@ -170,13 +174,20 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
         dt = jnp.where(lands, remaining, c.dt)
         result = alg.step(f, c.t, c.u, dt, x.p, c.solver_state, error_norm, x.mass)
+        if stops is not None:
+            result = _skip_if_empty(result, dt == 0, c.u, c.solver_state)
         t_new = jnp.where(lands, next_stop, c.t + dt)
 
         if cfg.adaptive:
-            decision = controller.decide(result.error, c.controller_state, alg.controller_order)
-            accept, controller_state = decision.accept, decision.state
+            if result.dt_factor is None:
+                decision = controller.decide(result.error, c.controller_state, alg.controller_order)
+                accept, controller_state, factor = decision.accept, decision.state, decision.factor
+            else:
+                # The method chooses its own step (and order); the controller is bypassed.
+                accept = jnp.isfinite(result.error) & (result.error <= 1.0)
+                controller_state, factor = c.controller_state, result.dt_factor
             # After landing on a stop, keep the unclipped proposal rather than the clipped step.
-            dt_next = dt * decision.factor
+            dt_next = dt * factor
             dt_next = jnp.where(accept & lands, direction * jnp.maximum(jnp.abs(dt_next), jnp.abs(c.dt)), dt_next)
             dt_next = direction * jnp.minimum(jnp.abs(dt_next), x.dtmax)
             too_small = ~accept & (jnp.abs(dt_next) < x.dtmin)
@@ -258,6 +269,20 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         us = jnp.where(valid[:, None], out.us, out.u[None, :])
         n_saved = out.save_index
     return LoopOutput(ts, us, out.stages, n_saved, out.retcode, out.t, stats, out.accumulated)
+
+
+def _skip_if_empty(result, empty, u, solver_state):
+    """A zero-length step (a traced stop at the current time) changes nothing: implicit methods would
+    divide by dt = 0, so their result is replaced by the unchanged state."""
+    keep = lambda new, old: jnp.where(empty, old, new)
+    changes = dict(u=keep(result.u, u), error=jnp.where(empty, 0.0, result.error).astype(result.error.dtype),
+                   state=jax.tree_util.tree_map(keep, result.state, solver_state),
+                   stages=jnp.where(empty, 0.0, result.stages).astype(result.stages.dtype))
+    if result.dt_factor is not None:
+        changes["dt_factor"] = jnp.where(empty, 1.0, result.dt_factor).astype(jnp.result_type(result.dt_factor))
+    if result.newton_failed is not None:
+        changes["newton_failed"] = result.newton_failed & ~empty
+    return result._replace(**changes)
 
 
 def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp):

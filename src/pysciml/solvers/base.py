@@ -20,6 +20,10 @@ class StepResult(NamedTuple):
     newton_failed: jnp.ndarray | None = None   # bool (implicit methods): the step failed because its Newton
     #                                 iteration did not converge; the loop reports ConvergenceFailure if
     #                                 the step size then underflows
+    dt_factor: object = None        # the method's own factor for the next step size (None: the loop's
+    #                                 controller decides). Given, the loop accepts iff error ≤ 1 and
+    #                                 proposes dt·dt_factor (bounded by dtmax and landing on tstops);
+    #                                 for methods whose step and order selection belong together (BDF)
 
 
 class Algorithm:

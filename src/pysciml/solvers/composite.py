@@ -72,6 +72,9 @@ class AutoSwitch(Algorithm):
             raise TypeError(f"AutoSwitch: nonstiff must be an adaptive explicit method; got {nonstiff!r}")
         if getattr(stiff, "family", "explicit") in ("explicit", "composite"):
             raise TypeError(f"AutoSwitch: stiff must be an implicit method such as Rodas5P(); got {stiff!r}")
+        if stiff.family == "bdf":
+            raise TypeError(f"AutoSwitch: {stiff!r} is a multistep method whose history cannot take over "
+                            "mid-solve; use a one-step stiff method such as Rodas5P()")
         if nonstiff.tableau.c[-1] != nonstiff.tableau.c[-2]:
             raise ValueError(f"AutoSwitch: {nonstiff!r} needs two final stages at the same time (for its "
                              "eigenvalue estimate); use Tsit5(), DP5(), Vern7() or Vern9()")
