@@ -145,15 +145,6 @@ class FBDF(Algorithm):
         return state.history[1]
 
     def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
-        # A zero-length step (landing on a stop at the current time) changes nothing.
-        empty = dt == 0
-        result = self._step(f, t, u, jnp.where(empty, state.h, dt), p, state, error_norm, mass)
-        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(empty, b, a), new, old)
-        return StepResult(keep(result.u, u), jnp.where(empty, 0.0, result.error).astype(result.error.dtype),
-                          keep(result.state, state), result.stages, result.rejected_state,
-                          jnp.where(empty, 1.0, result.dt_factor).astype(result.dt_factor.dtype))
-
-    def _step(self, f, t, u, dt, p, state, error_norm, mass):
         dtype = u.dtype
         const = lambda a: jnp.asarray(a, dtype)
         gamma, alpha, error_const = const(self._gamma), const(self._alpha), const(self._error)
@@ -213,7 +204,7 @@ class FBDF(Algorithm):
                                   n_equal=n_equal, jac_age=jnp.where(fresh_jac, 0, state.jac_age),
                                   **kept, **counters)
         stages = hist.dense_stages(new_history, k, dt, self.max_order)
-        return StepResult(y_new, error, accepted, stages, rejected, dt_factor)
+        return StepResult(y_new, error, accepted, stages, rejected, newton_failed=~converged, dt_factor=dt_factor)
 
     # --- pieces ----------------------------------------------------------------------------------
     def _newton(self, f, p, t_new, u, y_pred, psi, c, mass, factors, correction, eta_old, error_norm):
