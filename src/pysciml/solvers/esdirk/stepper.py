@@ -32,14 +32,14 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..._core.trees import linear_combination
-from ...linalg import factor_w, jacobian, solve_w
 from ..base import StepResult, TableauMethod
+from ..implicit import WithLinearSolver
 from .tableau import EsdirkTableau
 
 
 class EsdirkState(NamedTuple):
     fsal: jnp.ndarray        # f(u) at the current point (k_1 of the next step)
-    jac: jnp.ndarray         # the Jacobian being reused
+    jac: object              # the Jacobian being reused (in the linear solver's representation)
     need_jac: jnp.ndarray    # bool: recompute J at the start of the next step
     eta: jnp.ndarray         # Newton convergence factor carried to the next first iteration
     njacs: jnp.ndarray       # counters (int32)
@@ -47,8 +47,9 @@ class EsdirkState(NamedTuple):
     nfails: jnp.ndarray      # steps whose Newton iteration failed
 
 
-class Esdirk(TableauMethod):
-    """An ESDIRK method defined by ``tableau``; subclasses only set the tableau."""
+class Esdirk(WithLinearSolver, TableauMethod):
+    """An ESDIRK method defined by ``tableau``; subclasses only set the tableau. ``linsolve``: the linear
+    solver for W (see `WithLinearSolver`)."""
 
     tableau: ClassVar[EsdirkTableau]
     family: ClassVar[str] = "esdirk"
@@ -65,9 +66,9 @@ class Esdirk(TableauMethod):
         return 2 * (self.tableau.stages - 1)
 
     def init(self, f, t0, u0, p):
-        n = u0.shape[0]
         zero = jnp.zeros((), jnp.int32)
-        return EsdirkState(fsal=f(u0, p, t0), jac=jnp.zeros((n, n), u0.dtype), need_jac=jnp.asarray(True),
+        return EsdirkState(fsal=f(u0, p, t0), jac=self.linsolve.initial_jacobian(f, u0, p, t0),
+                           need_jac=jnp.asarray(True),
                            eta=jnp.asarray(1.0, u0.dtype), njacs=zero, nnewton=zero, nfails=zero)
 
     def initial_derivative(self, f, t0, u0, p, state):
@@ -79,8 +80,9 @@ class Esdirk(TableauMethod):
         tab = self.tableau
         gamma_h = tab.gamma * dt
         fresh = state.need_jac
-        jac = lax.cond(fresh, lambda: jacobian(f, u, p, t), lambda: state.jac)
-        factors = factor_w(jac, gamma_h)
+        linsolve = self.linsolve
+        jac = lax.cond(fresh, lambda: linsolve.jacobian(f, u, p, t), lambda: state.jac)
+        factors = linsolve.factor(jac, gamma_h)
         kappa, max_newton = self.kappa, self.max_newton
         tiny = jnp.finfo(u.dtype).tiny
 
@@ -99,7 +101,7 @@ class Esdirk(TableauMethod):
 
             def body(s, base=base, t_stage=t_stage):
                 z, prev, it, eta, theta_max, _, _ = s
-                dz = solve_w(factors, f(z, p, t_stage) - (z - base) / gamma_h)
+                dz = linsolve.solve(factors, f(z, p, t_stage) - (z - base) / gamma_h)
                 z = z + dz
                 norm = error_norm(dz, u, z)
                 theta = norm / jnp.maximum(prev, tiny)
@@ -122,7 +124,7 @@ class Esdirk(TableauMethod):
         u_new = linear_combination(u, dt, tab.b, ks)
         err = dt * linear_combination(None, 1.0, tab.b_error, ks)   # (base None ignores h)
         if self.filter_error:
-            err = solve_w(factors, err / gamma_h)      # (I − γhJ)⁻¹ err
+            err = linsolve.solve(factors, err / gamma_h)      # (I − γhJ)⁻¹ err
         error = jnp.where(ok, error_norm(err, u, u_new), jnp.inf)
 
         counters = dict(njacs=state.njacs + fresh.astype(jnp.int32), nnewton=state.nnewton + iterations,
