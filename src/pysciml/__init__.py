@@ -7,6 +7,7 @@ from ._core import ReturnCode
 from .controllers import PIController, PIDController
 from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, EnsembleVmap
 from .integrate import ODESolution
+from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
 from .problems import ODEProblem
 from . import testing
 from .solve import solve
@@ -14,5 +15,6 @@ from .solvers import (BS3, TRBDF2, AutoSwitch, AutoTsit5, KenCarp4, Kvaerno5, DP
                       Tsit5, Vern7, Vern9)
 
 __all__ = ["AutoSwitch", "AutoTsit5", "KenCarp4", "Kvaerno5", "TRBDF2", "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap", "BS3", "DP5", "DP8", "RK4", "Tsit5", "Vern7", "Vern9", "ButcherTableau", "Euler", "Heun", "Midpoint", "ODEProblem", "Rodas4", "Rodas5P", "Rosenbrock23", "ODESolution",
-           "PIController", "PIDController", "ReturnCode", "solve"]
+           "PIController", "PIDController", "ReturnCode", "solve", "DenseLU", "KrylovGMRES", "SparseGMRES",
+           "jacobian_sparsity"]
 __version__ = "0.1.0"
