@@ -7,6 +7,7 @@ from ._core import ReturnCode
 from .controllers import PIController, PIDController
 from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, EnsembleVmap
 from .integrate import ODESolution
+from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
 from .problems import ODEProblem, SplitODEProblem
 from . import testing
 from .sensitivity import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
@@ -23,6 +24,8 @@ __all__ = [
     "Midpoint", "RK4", "RadauIIA5", "Rodas4", "Rodas5P", "Rosenbrock23", "TRBDF2", "Tsit5", "Vern7", "Vern9",
     # step-size control
     "PIController", "PIDController",
+    # linear solvers and Jacobian sparsity for implicit methods
+    "DenseLU", "KrylovGMRES", "SparseGMRES", "jacobian_sparsity",
     # sensitivity
     "BacksolveAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint",
     "QuadratureAdjoint",

@@ -21,6 +21,7 @@ from .controllers import PIController, PIDController
 from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
 from .integrate.solution import interpolate_dense
 from .linalg import consistent_initial_state
+from .linalg.sparsity_detection import detect_pattern
 from .problems import ODEProblem, SplitFunction, SplitODEProblem
 from .problems.ode import check_tspan, check_u0
 from .sensitivity import SolveContext, check_sensealg, default_sensealg, differentiable_solve
@@ -84,7 +85,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     spec = FlatSpec.of(prob.u0, dtype)
     if alg is None:
         alg = default_algorithm(spec.size, _check_tolerance("rtol", rtol, spec, dtype), prob.mass_matrix is not None)
-    rhs = _flat_rhs(prob.f, spec, prob.p, t0, prob.jac)
+    rhs = _flat_rhs(prob.f, spec, prob.p, t0, prob.jac, _sparsity(prob, spec, alg, t0))
     u0 = spec.ravel(prob.u0)
     mass = _check_mass_matrix(prob.mass_matrix, spec, alg)
     t0, t1 = jnp.asarray(t0, tdtype), jnp.asarray(t1, tdtype)
@@ -157,10 +158,11 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
 
 class _FlatRHS:
     """f on flat state vectors: unravel → f → ravel (a reshape for array states), with the user's
-    Jacobian, if any, as ``jac`` on flat vectors. Hashable by (f, jac, spec)."""
+    Jacobian, if any, as ``jac`` on flat vectors and the Jacobian's sparsity pattern, if known, as
+    ``sparsity``. Hashable by (f, jac, spec, sparsity)."""
 
-    def __init__(self, f, spec: FlatSpec, user_jac=None):
-        self.f, self.spec, self.user_jac = f, spec, user_jac
+    def __init__(self, f, spec: FlatSpec, user_jac=None, sparsity=None):
+        self.f, self.spec, self.user_jac, self.sparsity = f, spec, user_jac, sparsity
         self.jac = None if user_jac is None else self._flat_jac
 
     def __call__(self, u, p, t):
@@ -172,10 +174,10 @@ class _FlatRHS:
 
     def __eq__(self, other):
         return (isinstance(other, _FlatRHS) and self.f is other.f and self.user_jac is other.user_jac
-                and self.spec == other.spec)
+                and self.spec == other.spec and self.sparsity == other.sparsity)
 
     def __hash__(self):
-        return hash((id(self.f), id(self.user_jac), self.spec))
+        return hash((id(self.f), id(self.user_jac), self.spec, self.sparsity))
 
 
 @functools.lru_cache(maxsize=256)
@@ -183,23 +185,56 @@ def _compiled_loop(rhs, alg, controller, cfg):
     return jax.jit(functools.partial(integrate, rhs, alg, controller, cfg))
 
 
-def _flat_rhs(f, spec, p, t0, jac=None):
+def _flat_rhs(f, spec, p, t0, jac=None, sparsity=None):
     """Check once per (f, state layout, parameter layout) that f (and jac) return the right shapes. A split
-    f becomes a `SplitFunction` of flat parts (``jac`` is the stiff part's)."""
+    f becomes a `SplitFunction` of flat parts (``jac`` and the sparsity pattern go to the stiff part)."""
     if isinstance(f, SplitFunction):
         parts = []
-        for name, part, part_jac in (("f1", f.stiff, jac), ("f2", f.nonstiff, None)):
+        for name, part, part_jac, part_sparsity in (("f1", f.stiff, jac, sparsity), ("f2", f.nonstiff, None, None)):
             try:
-                parts.append(_flat_rhs(part, spec, p, t0, part_jac))
+                parts.append(_flat_rhs(part, spec, p, t0, part_jac, part_sparsity))
             except (TypeError, ValueError) as error:
                 raise type(error)(f"SplitODEProblem {name}: {error}") from None
         return SplitFunction(*parts)
-    p_layout = jax.tree_util.tree_structure(p), tuple(
-        (jnp.shape(x), str(jnp.result_type(x))) for x in jax.tree_util.tree_leaves(p))
-    _check_rhs_output(f, spec, p_layout, p, t0)
+    _check_rhs_output(f, spec, _p_layout(p), p, t0)
     if jac is not None:
         _check_jac_output(jac, spec, p, t0)
-    return _FlatRHS(f, spec, jac)
+    return _FlatRHS(f, spec, jac, sparsity)
+
+
+def _p_layout(p):
+    return jax.tree_util.tree_structure(p), tuple(
+        (jnp.shape(x), str(jnp.result_type(x))) for x in jax.tree_util.tree_leaves(p))
+
+
+def _linear_solver(alg):
+    """The linear-solver strategy of ``alg`` (or of its stiff half, for switching methods), or None."""
+    return getattr(alg, "linsolve", None) or getattr(getattr(alg, "stiff", None), "linsolve", None)
+
+
+_detected: dict = {}
+
+
+def _sparsity(prob, spec, alg, t0):
+    """The problem's Jacobian sparsity pattern: as given, or detected by tracing f when it is 'auto' or
+    when the method's linear solver needs one; detection is cached per (f, state and parameter layout)."""
+    prototype = prob.jac_prototype
+    linsolve = _linear_solver(alg)
+    if prototype is None and not getattr(linsolve, "needs_sparsity", False):
+        return None
+    if prototype is not None and prototype != "auto":
+        return prototype
+    key = (prob.f, spec, _p_layout(prob.p))
+    try:
+        if key in _detected:
+            return _detected[key]
+    except TypeError:   # an unhashable f: detect every time
+        key = None
+    u = jax.ShapeDtypeStruct((spec.size,), spec.dtype)
+    pattern = detect_pattern(_FlatRHS(prob.f, spec), u, prob.p, jnp.asarray(t0, jnp.finfo(spec.dtype).dtype))
+    if key is not None:
+        _detected[key] = pattern
+    return pattern
 
 
 def _check_jac_output(jac, spec, p, t0):
@@ -296,6 +331,11 @@ def _check_mass_matrix(mass, spec, alg):
     matrix = jnp.asarray(mass, spec.dtype)
     if is_concrete(matrix) and not np.all(np.isfinite(np.asarray(matrix))):
         raise ValueError("mass_matrix must be finite")
+    linsolve = _linear_solver(alg)
+    if getattr(linsolve, "diagonal_mass_only", False) and is_concrete(matrix) and np.any(
+            np.asarray(matrix) != np.diag(np.diagonal(np.asarray(matrix)))):
+        raise ValueError(f"mass_matrix: linsolve={linsolve!r} supports diagonal mass matrices only; use "
+                         "linsolve='lu' or 'krylov'")
     return matrix
 
 

@@ -1,6 +1,16 @@
-"""Layer 1: Jacobians and the linear algebra of implicit methods."""
+"""Layer 1: Jacobians (dense, colored sparse, user-supplied), sparsity detection and the linear algebra of
+implicit methods (dense LU, sparse W with preconditioned GMRES, matrix-free Newton–Krylov)."""
 from .dae import algebraic_mask, consistent_derivative, consistent_initial_state
-from .jacobian import jacobian, time_derivative
+from .jacobian import compressed_jacobian, jacobian, time_derivative
+from .krylov import KrylovGMRES
+from .linear_solver import DenseLU, LinearSolver
+from .linsolve import as_linear_solver
+from .sparse_w import SparseGMRES
+from .sparsity import SparsityPattern, as_sparsity_pattern, greedy_column_coloring
+from .sparsity_detection import jacobian_sparsity
 from .w_matrix import factor_w, solve_w
 
-__all__ = ["algebraic_mask", "consistent_derivative", "consistent_initial_state", "factor_w", "jacobian", "solve_w", "time_derivative"]
+__all__ = ["DenseLU", "KrylovGMRES", "LinearSolver", "SparseGMRES", "SparsityPattern", "algebraic_mask",
+           "as_linear_solver", "as_sparsity_pattern", "compressed_jacobian", "consistent_derivative",
+           "consistent_initial_state",
+           "factor_w", "greedy_column_coloring", "jacobian", "jacobian_sparsity", "solve_w", "time_derivative"]

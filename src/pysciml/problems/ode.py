@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.trees import is_concrete
+from ..linalg.sparsity import as_sparsity_pattern
 
 
 @jax.tree_util.register_pytree_node_class
@@ -25,6 +26,10 @@ class ODEProblem:
     jac(u, p, t) -> (n, n) array (n = number of states) for implicit methods; by default forward-mode AD.
     mass_matrix: M in M du/dt = f(u, p, t), an (n, n) array; a singular M makes an index-1 DAE (zero rows
     are algebraic equations), solved by the Rosenbrock and ESDIRK methods.
+    jac_prototype: the sparsity pattern of ∂f/∂u over the flattened state: an (n, n) numpy/jax array (its
+    non-zeros) or scipy.sparse matrix, or 'auto' to detect it by tracing f (`pysciml.linalg.jacobian_sparsity`).
+    Implicit methods then form J with one forward-mode product per column color; with
+    ``linsolve='sparse'`` no dense n×n matrix is built.
     """
     f: Callable
     u0: Any
@@ -32,6 +37,7 @@ class ODEProblem:
     p: Any = None
     jac: Callable | None = None
     mass_matrix: Any = None
+    jac_prototype: Any = None
 
     def __post_init__(self):
         if not callable(self.f):
@@ -40,22 +46,24 @@ class ODEProblem:
             raise TypeError(f"ODEProblem: jac must be callable as jac(u, p, t); got {type(self.jac).__name__}")
         object.__setattr__(self, "tspan", check_tspan(self.tspan))
         check_u0(self.u0)
+        object.__setattr__(self, "jac_prototype", _check_jac_prototype(self.jac_prototype, self.u0))
 
     def remake(self, **changes) -> "ODEProblem":
         """A copy with some of f, u0, tspan, p replaced (the original is unchanged)."""
-        unknown = set(changes) - {"f", "u0", "tspan", "p", "jac", "mass_matrix"}
+        unknown = set(changes) - {"f", "u0", "tspan", "p", "jac", "mass_matrix", "jac_prototype"}
         if unknown:
-            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f, u0, tspan, p, jac or mass_matrix")
+            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f, u0, tspan, p, jac, "
+                            "mass_matrix or jac_prototype")
         return dataclasses.replace(self, **changes)
 
     def tree_flatten(self):
-        return (self.u0, self.tspan, self.p, self.mass_matrix), (self.f, self.jac)
+        return (self.u0, self.tspan, self.p, self.mass_matrix), (self.f, self.jac, self.jac_prototype)
 
     @classmethod
     def tree_unflatten(cls, static, children):
         # Skip validation: inside transformations the leaves may be tracers or placeholders.
         obj = object.__new__(cls)
-        for name, value in zip(("u0", "tspan", "p", "mass_matrix", "f", "jac"), (*children, *static)):
+        for name, value in zip(("u0", "tspan", "p", "mass_matrix", "f", "jac", "jac_prototype"), (*children, *static)):
             object.__setattr__(obj, name, value)
         return obj
 
@@ -90,3 +98,13 @@ def check_u0(u0):
             raise TypeError(f"u0 must hold numbers; got dtype {arr.dtype}")
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"u0 must be finite; it holds NaN or Inf: {arr}")
+
+
+def _check_jac_prototype(prototype, u0):
+    """None, 'auto', or a `SparsityPattern` checked against the number of states."""
+    if prototype is None or (isinstance(prototype, str) and prototype == "auto"):
+        return prototype
+    if isinstance(prototype, str):
+        raise ValueError(f"jac_prototype: expected a sparsity pattern or 'auto'; got {prototype!r}")
+    n = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(u0))
+    return as_sparsity_pattern(prototype, n)

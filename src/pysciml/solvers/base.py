@@ -27,20 +27,25 @@ class StepResult(NamedTuple):
 
 
 class Algorithm:
-    """Base of every method. Methods carry no per-instance data unless they say so: equal by type, so
-    `jax.jit` caches hit across instances."""
+    """Base of every method. Methods carry no per-instance data unless they say so (`_config`): equal by
+    type and configuration, so `jax.jit` caches hit across equal instances."""
 
     family: ClassVar[str] = "abstract"
     supports_mass_matrix: ClassVar[bool] = False   # can solve M du/dt = f (see `step`'s ``mass``)
 
+    def _config(self) -> tuple:
+        """The instance's options that change the compiled program, as (name, value) pairs of hashable
+        values; empty for methods without options."""
+        return ()
+
     def __eq__(self, other):
-        return type(self) is type(other)
+        return type(self) is type(other) and self._config() == other._config()
 
     def __hash__(self):
-        return hash(type(self))
+        return hash((type(self), self._config()))
 
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._config())})"
 
     # --- properties every method defines ---------------------------------------------------------
     order: int

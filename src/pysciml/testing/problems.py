@@ -101,3 +101,96 @@ def _van_der_pol_rhs(u, p, t):
 def van_der_pol(mu=1e6, tspan=(0.0, 2.0)):
     """Van der Pol in the scaled form x' = y, y' = μ((1 − x²)y − x), u0 = (2, 0): stiff for large μ."""
     return ODEProblem(_van_der_pol_rhs, jnp.array([2.0, 0.0]), tspan, mu)
+
+
+def _brusselator_2d_rhs(u, p, t):
+    # u has shape (N, N, 2): u[i, j, 0] = u(x_i, y_j), u[i, j, 1] = v(x_i, y_j); periodic 5-point Laplacian.
+    a, b, alpha, dx = p[0], p[1], p[2], p[3]
+    n = u.shape[0]
+    grid = jnp.linspace(0.0, 1.0, n)
+    x, y = grid[:, None], grid[None, :]
+    forcing = jnp.where(((x - 0.3) ** 2 + (y - 0.6) ** 2 <= 0.1 ** 2) & (t >= 1.1), 5.0, 0.0)
+
+    def laplacian(w):
+        return jnp.roll(w, 1, 0) + jnp.roll(w, -1, 0) + jnp.roll(w, 1, 1) + jnp.roll(w, -1, 1) - 4.0 * w
+
+    c = alpha / dx ** 2
+    uu, vv = u[..., 0], u[..., 1]
+    reaction = uu ** 2 * vv
+    du = c * laplacian(uu) + b + reaction - (a + 1.0) * uu + forcing
+    dv = c * laplacian(vv) + a * uu - reaction
+    return jnp.stack([du, dv], axis=-1)
+
+
+def brusselator_2d(n=32, tspan=(0.0, 11.5)):
+    """The 2-D Brusselator of the SciML stiff benchmarks on an n×n grid of [0, 1]² with periodic
+    boundaries (HNW II, IV.10; the form of DiffEqProblemLibrary's ``prob_ode_brusselator_2d``, see
+    https://github.com/SciML/DiffEqProblemLibrary.jl, lib/ODEProblemLibrary/src/brusselator_prob.jl):
+
+        u_t = 1 + u²v − 4.4u + α Δu + f(x, y, t),   v_t = 3.4u − u²v + α Δv,
+
+    p = (A, B, α, dx) = (3.4, 1, 10, 1/(n−1)) with the Laplacian scaled by α/dx², f = 5 inside the disk
+    (x−0.3)² + (y−0.6)² ≤ 0.1² for t ≥ 1.1, u(x, y, 0) = 22 (y(1−y))^{3/2}, v(x, y, 0) = 27 (x(1−x))^{3/2}.
+    The state has shape (n, n, 2) (species fastest in the flattened order).
+    """
+    grid = np.linspace(0.0, 1.0, n)
+    x, y = np.meshgrid(grid, grid, indexing="ij")
+    u0 = np.stack([22.0 * (y * (1.0 - y)) ** 1.5, 27.0 * (x * (1.0 - x)) ** 1.5], axis=-1)
+    return ODEProblem(_brusselator_2d_rhs, jnp.asarray(u0), tspan, jnp.array([3.4, 1.0, 10.0, 1.0 / (n - 1)]))
+
+
+# POLLU: Verwer (1994), "Gauss–Seidel iteration for stiff ODEs from chemical kinetics", SIAM J. Sci.
+# Comput. 15(5), 1243–1259, as in the Test Set for IVP Solvers (Mazzia, Magherini et al., problem
+# "pollu"). Each reaction: (rate constant, reactants, products), mass action, species numbered from 1.
+_POLLU_REACTIONS = (
+    (0.35, (1,), (2, 3)), (26.6, (2, 4), (1,)), (1.23e4, (5, 2), (1, 6)), (8.6e-4, (7,), (5, 5, 8)),
+    (8.2e-4, (7,), (8,)), (1.5e4, (7, 6), (5, 8)), (1.3e-4, (9,), (5, 8, 10)), (2.4e4, (9, 6), (11,)),
+    (1.65e4, (11, 2), (1, 10, 12)), (9.0e3, (11, 1), (13,)), (0.022, (13,), (1, 11)),
+    (1.2e4, (10, 2), (1, 14)), (1.88, (14,), (5, 7)), (1.63e4, (1, 6), (15,)), (4.8e6, (3,), (4,)),
+    (3.5e-4, (4,), (16,)), (0.0175, (4,), (3,)), (1.0e8, (16,), (6, 6)), (4.44e11, (16,), (3,)),
+    (1.24e3, (17, 6), (5, 18)), (2.1, (19,), (2,)), (5.78, (19,), (1, 3)), (0.0474, (1, 4), (19,)),
+    (1.78e3, (19, 1), (20,)), (3.12, (20,), (1, 19)),
+)
+_POLLU_SPECIES = 20
+
+
+def _pollu_tables():
+    n = _POLLU_SPECIES
+    first = np.array([r[1][0] - 1 for r in _POLLU_REACTIONS])
+    second = np.array([r[1][1] - 1 if len(r[1]) > 1 else n for r in _POLLU_REACTIONS])   # n: the constant 1
+    stoichiometry = np.zeros((n, len(_POLLU_REACTIONS)))
+    for j, (_, reactants, products) in enumerate(_POLLU_REACTIONS):
+        for s in reactants:
+            stoichiometry[s - 1, j] -= 1.0
+        for s in products:
+            stoichiometry[s - 1, j] += 1.0
+    return first, second, stoichiometry
+
+
+_POLLU_FIRST, _POLLU_SECOND, _POLLU_STOICHIOMETRY = _pollu_tables()
+
+
+def _pollu_rhs(u, p, t):
+    extended = jnp.concatenate([u, jnp.ones((1,), u.dtype)])
+    rates = p * extended[_POLLU_FIRST] * extended[_POLLU_SECOND]
+    return jnp.asarray(_POLLU_STOICHIOMETRY, u.dtype) @ rates
+
+
+# Reference solution at t = 60 from the Test Set for IVP Solvers (pollu.f, subroutine solut; RADAU5 in
+# "true double precision" on a Cray C90, uround = 1.01e-19, rtol = atol = 1.1e-18).
+POLLU_REFERENCE = np.array([
+    0.5646255480022769e-01, 0.1342484130422339e+00, 0.4139734331099427e-08, 0.5523140207484359e-02,
+    0.2018977262302196e-06, 0.1464541863493966e-06, 0.7784249118997964e-01, 0.3245075353396018e+00,
+    0.7494013383880406e-02, 0.1622293157301561e-07, 0.1135863833257075e-07, 0.2230505975721359e-02,
+    0.2087162882798630e-03, 0.1396921016840158e-04, 0.8964884856898295e-02, 0.4352846369330103e-17,
+    0.6899219696263405e-02, 0.1007803037365946e-03, 0.1772146513969984e-05, 0.5682943292316392e-04,
+])
+
+
+def pollu(tspan=(0.0, 60.0)):
+    """POLLU, the air-pollution chemistry of Verwer (1994): 20 species, 25 mass-action reactions, stiff,
+    with a sparse Jacobian; p holds the 25 rate constants. The reference solution at t = 60 is
+    `POLLU_REFERENCE` (Test Set for IVP Solvers)."""
+    u0 = np.zeros(_POLLU_SPECIES)
+    u0[[1, 3, 6, 7, 8, 16]] = [0.2, 0.04, 0.1, 0.3, 0.01, 0.007]
+    return ODEProblem(_pollu_rhs, jnp.asarray(u0), tspan, jnp.array([r[0] for r in _POLLU_REACTIONS]))

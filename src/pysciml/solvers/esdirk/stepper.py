@@ -41,15 +41,16 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..._core.trees import linear_combination
-from ...linalg import consistent_derivative, factor_w, jacobian, solve_w
+from ...linalg import consistent_derivative
 from ...problems.split import SplitFunction
 from ..base import StepResult, TableauMethod
+from ..implicit import WithLinearSolver
 from .tableau import EsdirkTableau
 
 
 class EsdirkState(NamedTuple):
     fsal: jnp.ndarray        # du/dt at the current point (k_1 of the next step; IMEX: the f1 part)
-    jac: jnp.ndarray         # the Jacobian being reused
+    jac: object              # the Jacobian being reused (in the linear solver's representation)
     need_jac: jnp.ndarray    # bool: recompute J at the start of the next step
     eta: jnp.ndarray         # Newton convergence factor carried to the next first iteration
     njacs: jnp.ndarray       # counters (int32)
@@ -59,8 +60,9 @@ class EsdirkState(NamedTuple):
     nf2: jnp.ndarray | None = None             # IMEX: f2 evaluations
 
 
-class Esdirk(TableauMethod):
-    """An ESDIRK method defined by ``tableau``; subclasses only set the tableau."""
+class Esdirk(WithLinearSolver, TableauMethod):
+    """An ESDIRK method defined by ``tableau``; subclasses only set the tableau. ``linsolve``: the linear
+    solver for W (see `WithLinearSolver`)."""
 
     tableau: ClassVar[EsdirkTableau]
     family: ClassVar[str] = "esdirk"
@@ -86,9 +88,9 @@ class Esdirk(TableauMethod):
 
     def init(self, f, t0, u0, p):
         implicit, explicit = self._parts(f)
-        n = u0.shape[0]
         zero = jnp.zeros((), jnp.int32)
-        state = EsdirkState(fsal=implicit(u0, p, t0), jac=jnp.zeros((n, n), u0.dtype), need_jac=jnp.asarray(True),
+        state = EsdirkState(fsal=implicit(u0, p, t0), jac=self.linsolve.initial_jacobian(implicit, u0, p, t0),
+                            need_jac=jnp.asarray(True),
                             eta=jnp.asarray(1.0, u0.dtype), njacs=zero, nnewton=zero, nfails=zero)
         if explicit is not None:
             state = state._replace(fsal_explicit=explicit(u0, p, t0), nf2=jnp.ones((), jnp.int32))
@@ -105,8 +107,9 @@ class Esdirk(TableauMethod):
         tab = self.tableau
         gamma_h = tab.gamma * dt
         fresh = state.need_jac
-        jac = lax.cond(fresh, lambda: jacobian(implicit, u, p, t), lambda: state.jac)
-        factors = factor_w(jac, gamma_h, mass)
+        linsolve = self.linsolve
+        jac = lax.cond(fresh, lambda: linsolve.jacobian(implicit, u, p, t), lambda: state.jac)
+        factors = linsolve.factor(jac, gamma_h, mass)
         times_mass = (lambda v: v) if mass is None else (lambda v: mass @ v)
         kappa, max_newton = self.kappa, self.max_newton
         tiny = jnp.finfo(u.dtype).tiny
@@ -133,7 +136,7 @@ class Esdirk(TableauMethod):
 
             def body(s, base=base, t_stage=t_stage):
                 z, prev, it, eta, theta_max, _, _ = s
-                dz = solve_w(factors, implicit(z, p, t_stage) - times_mass(z - base) / gamma_h)
+                dz = linsolve.solve(factors, implicit(z, p, t_stage) - times_mass(z - base) / gamma_h)
                 z = z + dz
                 norm = error_norm(dz, u, z)
                 theta = norm / jnp.maximum(prev, tiny)
@@ -159,7 +162,7 @@ class Esdirk(TableauMethod):
         u_new = linear_combination(u, dt, tab.b, stages)
         err = dt * linear_combination(None, 1.0, tab.b_error, stages)   # (base None ignores h)
         if self.filter_error:
-            err = solve_w(factors, times_mass(err) / gamma_h)      # (M − γhJ)⁻¹ M err
+            err = linsolve.solve(factors, times_mass(err) / gamma_h)      # (M − γhJ)⁻¹ M err
         error = jnp.where(ok, error_norm(err, u, u_new), jnp.inf)
 
         counters = dict(njacs=state.njacs + fresh.astype(jnp.int32), nnewton=state.nnewton + iterations,

@@ -11,13 +11,15 @@ from typing import ClassVar
 import jax.numpy as jnp
 
 from ..._core.trees import linear_combination
-from ...linalg import factor_w, jacobian, solve_w, time_derivative
+from ...linalg import time_derivative
 from ..base import StepResult, TableauMethod
+from ..implicit import WithLinearSolver
 from .tableau import RosenbrockTableau
 
 
-class Rosenbrock(TableauMethod):
-    """A Rosenbrock method defined by ``tableau``; subclasses only set the tableau."""
+class Rosenbrock(WithLinearSolver, TableauMethod):
+    """A Rosenbrock method defined by ``tableau``; subclasses only set the tableau. ``linsolve``: the
+    linear solver for W (see `WithLinearSolver`)."""
 
     tableau: ClassVar[RosenbrockTableau]
     family: ClassVar[str] = "rosenbrock"
@@ -33,9 +35,10 @@ class Rosenbrock(TableauMethod):
 
     def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
         tab = self.tableau
-        jac = jacobian(f, u, p, t)
+        linsolve = self.linsolve
+        jac = linsolve.jacobian(f, u, p, t)
         f_t = time_derivative(f, u, p, t) if any(g != 0.0 for g in tab.gamma_i) else None
-        factors = factor_w(jac, tab.gamma * dt, mass)
+        factors = linsolve.factor(jac, tab.gamma * dt, mass)
         increments = []
         for i in range(tab.stages):
             stage_u = linear_combination(u, 1.0, tab.a[i], increments)
@@ -45,7 +48,7 @@ class Rosenbrock(TableauMethod):
                 rhs = rhs + (history if mass is None else mass @ history)
             if f_t is not None and tab.gamma_i[i] != 0.0:
                 rhs = rhs + (tab.gamma_i[i] * dt) * f_t
-            increments.append(solve_w(factors, rhs))
+            increments.append(linsolve.solve(factors, rhs))
         u_new = linear_combination(u, 1.0, tab.m, increments)
         error = error_norm(linear_combination(None, 1.0, tab.m_error, increments), u, u_new)
         # Stored as U_j / h so the common dense-output form u0 + h Σ b_j(θ) k_j applies.

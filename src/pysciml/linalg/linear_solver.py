@@ -1,0 +1,54 @@
+"""The linear-solver strategy of implicit methods: how J = ∂f/∂u is formed, how W = M/(γh) − J is prepared
+and how W x = b is solved. Steppers call only these three methods, so one stepper serves dense, sparse
+and matrix-free linear algebra (`Rodas5P(linsolve=...)`).
+
+Strategies are frozen dataclasses: hashable and equal by configuration, so compiled loops are shared by
+equal methods. Their Jacobians and factors are pytrees, so they can live in solver state.
+"""
+import dataclasses
+
+import jax.numpy as jnp
+
+from .jacobian import jacobian
+from .w_matrix import factor_w, solve_w
+
+
+class LinearSolver:
+    """Interface: ``jacobian`` → ``factor`` → ``solve`` (see the module docstring)."""
+
+    needs_sparsity = False    # True: the right-hand side must carry a sparsity pattern (f.sparsity)
+    diagonal_mass_only = False   # True: only diagonal mass matrices are supported
+
+    def jacobian(self, f, u, p, t):
+        """The Jacobian of f at (u, t) in this strategy's representation."""
+        raise NotImplementedError
+
+    def initial_jacobian(self, f, u, p, t):
+        """A placeholder shaped like `jacobian`'s result, for solver states that start without one."""
+        raise NotImplementedError
+
+    def factor(self, jac, gamma_h, mass=None):
+        """W = M/(γh) − J prepared for solving (M = I when ``mass`` is None)."""
+        raise NotImplementedError
+
+    def solve(self, factors, rhs):
+        """x with W x = rhs."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseLU(LinearSolver):
+    """Dense J (user ``jac``, or forward-mode AD, compressed by coloring when the problem has a
+    ``jac_prototype``) and an LU factorization of W: the default, best up to a few hundred states."""
+
+    def jacobian(self, f, u, p, t):
+        return jacobian(f, u, p, t)
+
+    def initial_jacobian(self, f, u, p, t):
+        return jnp.zeros((u.shape[0], u.shape[0]), u.dtype)
+
+    def factor(self, jac, gamma_h, mass=None):
+        return factor_w(jac, gamma_h, mass)
+
+    def solve(self, factors, rhs):
+        return solve_w(factors, rhs)

@@ -1,0 +1,16 @@
+"""The `linsolve=` option shared by implicit methods: which `LinearSolver` handles W = M/(γh) − J."""
+from ..linalg import DenseLU, as_linear_solver
+
+
+class WithLinearSolver:
+    """Mixin for implicit method families: ``Method(linsolve=...)`` picks the linear solver (default
+    `DenseLU()`; 'sparse' → `SparseGMRES()`, 'krylov' → `KrylovGMRES()`, or an instance). The choice
+    is part of the method's configuration, so equal choices share compiled loops."""
+
+    linsolve = DenseLU()
+
+    def __init__(self, linsolve=None):
+        self.linsolve = as_linear_solver(linsolve)
+
+    def _config(self) -> tuple:
+        return () if self.linsolve == DenseLU() else (("linsolve", self.linsolve),)
