@@ -218,7 +218,7 @@ _detected: dict = {}
 def _sparsity(prob, spec, alg, t0):
     """The problem's Jacobian sparsity pattern: as given, or detected by tracing f when it is 'auto' or
     when the method's linear solver needs one; detection is cached per (f, state and parameter layout)."""
-    prototype = prob.jac_prototype
+    prototype = getattr(prob, "jac_prototype", None)   # (SplitODEProblem has none)
     linsolve = _linear_solver(alg)
     if prototype is None and not getattr(linsolve, "needs_sparsity", False):
         return None
