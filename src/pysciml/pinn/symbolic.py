@@ -33,6 +33,9 @@ def compile_equation(eq, label, kind, ivs, dvs, params):
     expr = residual_expr(eq)
     atoms = {}
     _collect_atoms(expr, label, ivs, dvs, atoms)
+    if not atoms:
+        raise ValueError(f"{label} involves no dependent variable (sympy may have simplified a derivative "
+                         f"with respect to a variable the function does not take to 0): {eq}")
     dummies = {node: sp.Dummy(f"a{i}") for i, node in enumerate(atoms)}
     reduced = expr.xreplace(dummies)
     unknown = reduced.free_symbols - set(ivs) - set(params) - set(dummies.values())

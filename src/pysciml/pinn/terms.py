@@ -20,14 +20,14 @@ class Term:
     residual: Callable          # residual(u, z, p) -> scalar or (m,), z the full point, p {name: value}
 
     def full_points(self, sampled, n_vars):
-        """Points (N, n_vars) from sampled free coordinates (N, len(free))."""
-        points = jnp.zeros((sampled.shape[0], n_vars), dtype=sampled.dtype)
-        if self.free:
-            points = points.at[:, jnp.array(self.free)].set(sampled)
+        """Points (N, n_vars) from sampled free coordinates (N, len(free)); numpy or jax arrays."""
+        xp = np if isinstance(sampled, np.ndarray) else jnp
+        columns = [None] * n_vars
+        for k, index in enumerate(self.free):
+            columns[index] = sampled[:, k]
         for index, value in self.fixed:
-            points = points.at[:, index].set(value)
-        return points
-
+            columns[index] = xp.full(sampled.shape[0], value, dtype=sampled.dtype)
+        return xp.stack(columns, axis=1)
 
 def pin(z, fixed):
     """The point z with the coordinates in ``fixed`` ((index, value), ...) replaced (no scatter: a select)."""

@@ -86,8 +86,8 @@ def _initial_points(system, strategy, key):
         free = list(term.free)
         sampled, w = strategy.points(system.lower[free], system.upper[free], term.kind,
                                      jax.random.fold_in(key, k), term.free)
-        points = term.full_points(jnp.asarray(sampled, dtype=jnp.float64), system.n_vars)
-        batch.append((points, jnp.asarray(w, dtype=jnp.float64)))
+        points = term.full_points(np.asarray(sampled, dtype=np.float64), system.n_vars)
+        batch.append((jnp.asarray(points), jnp.asarray(w, dtype=jnp.float64)))
     return tuple(batch)
 
 
@@ -197,8 +197,8 @@ class _Run:
             if term.kind != "pde" or not term.free or free_slots.size == 0:
                 continue
             free = list(term.free)
-            candidates = term.full_points(jnp.asarray(strategy.candidates(
-                system.lower[free], system.upper[free], seed=len(self.records) + k)), system.n_vars)
+            candidates = jnp.asarray(term.full_points(strategy.candidates(
+                system.lower[free], system.upper[free], seed=len(self.records) + k), system.n_vars))
             r = np.asarray(_residual_norms(term, self.field, theta, candidates, system.param_names))
             best = np.argsort(r)[::-1][:min(strategy.n_add, free_slots.size)]
             slots = free_slots[:best.size]
