@@ -85,7 +85,7 @@ def test_heat_equation_matches_its_exact_solution():
     eq = sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))
     conditions = [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(0, t), 0), sp.Eq(u(1, t), 0)]
     system = pinn.PDESystem([eq], conditions, {x: (0, 1), t: (0, 0.5)}, [x, t], [u])
-    sol = pinn.solve(system, ps.nn.MLP(2, (16, 16), 1), pinn.QuasiRandomTraining(256, 32, sampler="sobol"),
+    sol = pinn.solve(system, ps.nn.MLP(2, (16, 16), 1), pinn.QuasiRandomTraining(256, 32, sampler="lhs"),
                      optimizers=(pinn.LBFGS(500),), progress=False)
     exact = lambda z: np.exp(-np.pi ** 2 * z[:, 1]) * np.sin(np.pi * z[:, 0])
     assert sol.relative_l2(exact, RNG.random((2000, 2)) * [1.0, 0.5]) < 2e-2
@@ -116,7 +116,7 @@ def test_burgers_against_method_of_lines_reference():
     conditions = [sp.Eq(u(x, 0), -sp.sin(sp.pi * x)), sp.Eq(u(-1, t), 0), sp.Eq(u(1, t), 0)]
     system = pinn.PDESystem([eq], conditions, {x: (-1, 1), t: (0, 0.5)}, [x, t], [u])
     sol = pinn.solve(system, ps.nn.MLP(2, (20, 20), 1), pinn.QuasiRandomTraining(512, 64, sampler="halton"),
-                     optimizers=(pinn.Adam(1e-2, 200), pinn.LBFGS(600)), progress=False)
+                     optimizers=(pinn.LBFGS(800),), progress=False)
     times = np.array([0.0, 0.25, 0.5])
     grid, reference = burgers_reference(times)
     mesh = np.stack(np.meshgrid(grid, times, indexing="ij"), -1).reshape(-1, 2)
@@ -130,7 +130,7 @@ def test_neumann_and_robin_conditions():
     eq = sp.Eq(v(x).diff(x, 2), -sp.pi ** 2 * sp.cos(sp.pi * x))
     conditions = [sp.Eq(v(x).diff(x).subs(x, 0), 0), sp.Eq(v(x).diff(x).subs(x, 1) + v(1), -1)]
     system = pinn.PDESystem([eq], conditions, {x: (0, 1)}, [x], [v])
-    sol = pinn.solve(system, ps.nn.MLP(1, (16,), 1), pinn.QuadratureTraining(24), optimizers=(pinn.LBFGS(300),),
+    sol = pinn.solve(system, ps.nn.MLP(1, (16,), 1), pinn.QuadratureTraining(24), optimizers=(pinn.LBFGS(1000),),
                      progress=False)
     points = np.linspace(0, 1, 101)
     assert sol.relative_l2(lambda z: np.cos(np.pi * z[:, 0]), points[:, None]) < 1e-3
@@ -141,7 +141,7 @@ def test_periodic_conditions():
     eq = sp.Eq(-u(x).diff(x, 2) + u(x), (1 + 4 * sp.pi ** 2) * sp.sin(2 * sp.pi * x) + 1)
     periodic = [sp.Eq(u(0), u(1)), sp.Eq(u(x).diff(x).subs(x, 0), u(x).diff(x).subs(x, 1))]
     system = pinn.PDESystem([eq], periodic, {x: (0, 1)}, [x], [u])
-    sol = pinn.solve(system, ps.nn.MLP(1, (16,), 1), pinn.GridTraining(0.02), optimizers=(pinn.LBFGS(300),),
+    sol = pinn.solve(system, ps.nn.MLP(1, (16, 16), 1), pinn.GridTraining(0.02), optimizers=(pinn.LBFGS(1000),),
                      progress=False)
     points = np.linspace(0, 1, 101)[:, None]
     assert sol.relative_l2(lambda z: np.sin(2 * np.pi * z[:, 0]) + 1, points) < 1e-3
@@ -156,23 +156,29 @@ def sine_problem():
 @pytest.mark.parametrize("strategy, weighting", [
     (pinn.GridTraining(1 / 32), None),
     (pinn.StochasticTraining(32, resample_every=10), None),
-    (pinn.QuasiRandomTraining(32, sampler="lhs"), None),
     (pinn.QuadratureTraining(16), None),
     (pinn.AdaptiveRefinement(pinn.QuasiRandomTraining(32), every=50, n_add=8, max_added=32, n_candidates=256), None),
     (pinn.GridTraining(1 / 32), pinn.LearningRateAnnealing(every=10)),
     (pinn.GridTraining(1 / 32), pinn.ReLoBRaLo()),
-], ids=["grid", "stochastic", "lhs", "quadrature", "refinement", "annealing", "relobralo"])
+], ids=["grid", "stochastic", "quadrature", "refinement", "annealing", "relobralo"])
 def test_strategies_and_adaptive_weights_train(strategy, weighting):
-    sol = pinn.solve(sine_problem(), ps.nn.MLP(1, (12,), 1), strategy, optimizers=(pinn.Adam(2e-2, 200),),
-                     weighting=weighting, progress=False)
+    # Annealing puts weights of 1e2–1e5 on the point conditions once they are nearly met, as the method does,
+    # which slows the equation's own loss under Adam: L-BFGS finishes that case.
+    annealing = isinstance(weighting, pinn.LearningRateAnnealing)
+    stages = (pinn.Adam(2e-2, 200),) + ((pinn.LBFGS(100),) if annealing else ())
+    sol = pinn.solve(sine_problem(), ps.nn.MLP(1, (12,), 1), strategy, optimizers=stages, weighting=weighting,
+                     progress=False)
     total = sol.history["total"]
-    assert total[-1] < 1e-2 * total[0]
-    assert sol.relative_l2(lambda z: np.sin(np.pi * z[:, 0]), np.linspace(0, 1, 51)[:, None]) < 0.1
+    assert len(total) == sum(stage.steps for stage in stages) and total[-1] < 1e-2 * total[0]
+    error = sol.relative_l2(lambda z: np.sin(np.pi * z[:, 0]), np.linspace(0, 1, 51)[:, None])
+    assert error < (5e-2 if annealing else 2e-2)
     if isinstance(strategy, pinn.AdaptiveRefinement):
         points, weights = sol.points[0]
         assert np.count_nonzero(weights) == 32 + 3 * 8                 # refined at steps 50, 100, 150
     if weighting is not None:
         assert not np.allclose(sol.weights, 1.0) and np.all(sol.weights > 0)
+    if annealing:
+        assert sol.weights[0] == 1.0 and np.all(sol.weights[1:] > 1.0)    # conditions up-weighted, the PDE not
 
 
 def test_bad_input_names_the_part():
@@ -223,7 +229,7 @@ def test_lorenz_inverse_problem_recovers_parameters_within_one_percent():
     system = pinn.PDESystem(eqs, [], {t: (0, 1)}, [t], [X, Y, Z], parameters={sigma: 1.0, rho: 1.0, beta: 1.0},
                             observations=pinn.Observations(times[:, None], np.asarray(data)))
     sol = pinn.solve(system, ps.nn.MLP(1, (32, 32), 3), pinn.GridTraining(0.01),
-                     optimizers=(pinn.Adam(1e-3, 500), pinn.LBFGS(1000)), weights=[1, 1, 1, 100],
+                     optimizers=(pinn.LBFGS(2000),), weights=[1, 1, 1, 100],
                      output_transform=lambda z, out: u0 + 10 * z[0] * out, progress=False)
     found = np.array([sol.parameters[name] for name in ("sigma", "rho", "beta")])
     assert np.max(np.abs(found / true - 1)) < 0.01

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from ..nn import as_network
 from .losses import Field, term_losses, term_residuals
@@ -210,10 +211,11 @@ class _Run:
     # --- L-BFGS ---------------------------------------------------------------------------------------
 
     def lbfgs(self, stage, theta, batch, weights):
-        tx = stage.transformation()
+        flat, unravel = ravel_pytree(theta)
+        memory = stage.transformation()
         chunk = min(self.chunk, stage.steps) if stage.steps else 1
-        step_fn = jax.jit(self._lbfgs_chunk(tx, chunk))
-        state = (theta, tx.init(theta))
+        step_fn = jax.jit(self._lbfgs_chunk(stage, memory, unravel, chunk))
+        state = (flat, memory.init(flat), jnp.asarray(0))
         done = 0
         with self._bar(stage.steps, "L-BFGS") as bar:
             while done < stage.steps:
@@ -223,24 +225,45 @@ class _Run:
                 done += n
                 bar.update(n)
                 bar.set_postfix(loss=f"{float(totals[n - 1]):.3e}")
-        return state[0]
+        return unravel(state[0])
 
-    def _lbfgs_chunk(self, tx, chunk):
+    def _lbfgs_chunk(self, stage, memory, unravel, chunk):
         losses_of = self.losses_of
 
         def run(state, batch, weights, n_active):
-            loss = lambda theta: jnp.dot(weights, losses_of(theta, batch))
-            value_and_grad = optax.value_and_grad_from_state(loss)
+            def objective(v):
+                losses = losses_of(unravel(v), batch)
+                return jnp.dot(weights, losses), losses
+            evaluate = jax.value_and_grad(objective, has_aux=True)
 
-            def body(state, i):
-                theta, opt_state = state
-                value, grad = value_and_grad(theta, state=opt_state)
-                updates, new_opt = tx.update(grad, opt_state, theta, value=value, grad=grad, value_fn=loss)
-                new_theta = optax.apply_updates(theta, updates)
-                losses = losses_of(new_theta, batch)
-                ok = (i < n_active) & jnp.all(jnp.isfinite(losses))
-                return _tree_select(ok, (new_theta, new_opt), state), (losses, jnp.dot(weights, losses))
-            return jax.lax.scan(body, state, jnp.arange(chunk))
+            def body(carry, i):
+                v, value, grad, losses, mem, k = carry
+                direction, new_mem = memory.update(grad, mem, v)
+                slope = jnp.dot(grad, direction)
+                descent = slope > 0
+                direction = jnp.where(descent, direction, grad)
+                slope = jnp.where(descent, slope, jnp.dot(grad, grad))
+                first = jnp.minimum(1.0, 1.0 / (jnp.linalg.norm(grad) + 1e-300))
+                alpha = jnp.where(k == 0, first, 1.0)
+
+                def search(ls):
+                    alpha, _, _, _, _, _, n = ls
+                    trial = v - alpha * direction
+                    (trial_value, trial_losses), trial_grad = evaluate(trial)
+                    ok = jnp.isfinite(trial_value) & (trial_value <= value - stage.armijo * alpha * slope)
+                    return (jnp.where(ok, alpha, alpha / 2), trial, trial_value, trial_grad, trial_losses, ok, n + 1)
+
+                ls = (alpha, v, value, grad, losses, jnp.asarray(False), 0)
+                _, trial, trial_value, trial_grad, trial_losses, ok, _ = jax.lax.while_loop(
+                    lambda ls: ~ls[5] & (ls[6] < stage.max_linesearch_steps), search, ls)
+                new = (trial, trial_value, trial_grad, trial_losses, new_mem, k + 1)
+                carry = _tree_select(ok & (i < n_active), new, carry)
+                return carry, (carry[3], carry[1])
+
+            v, mem, k = state
+            (value, losses), grad = evaluate(v)
+            carry, records = jax.lax.scan(body, (v, value, grad, losses, mem, k), jnp.arange(chunk))
+            return (carry[0], carry[4], carry[5]), records
         return run
 
 
