@@ -15,7 +15,7 @@ class PINNSolution:
     sol.parameters           learned parameters {name: value} (inverse problems)
     sol.residuals(points)    residual of every equation and condition term at points
     sol.relative_l2(exact, points)   ‖u − exact‖₂ / ‖exact‖₂ for a known solution exact(points)
-    sol.history              per-step loss of every term ("terms"), and the weighted total ("total")
+    sol.history              per-step loss of every term ("terms") and their total with the given weights ("total")
     sol.plot(...)            solution (and error) heatmaps for 2-D problems, curves for 1-D ones
     """
 
