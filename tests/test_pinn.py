@@ -233,3 +233,11 @@ def test_lorenz_inverse_problem_recovers_parameters_within_one_percent():
                      output_transform=lambda z, out: u0 + 10 * z[0] * out, progress=False)
     found = np.array([sol.parameters[name] for name in ("sigma", "rho", "beta")])
     assert np.max(np.abs(found / true - 1)) < 0.01
+
+
+def test_equinox_module_trains_as_the_network():
+    import equinox as eqx
+    module = eqx.nn.MLP(1, 1, 12, 1, activation=jnp.tanh, key=jax.random.key(3))
+    sol = pinn.solve(sine_problem(), module, pinn.GridTraining(1 / 32), optimizers=(pinn.LBFGS(100),), progress=False)
+    assert sol.history["total"][-1] < 1e-4 * sol.history["total"][0]
+    assert sol.relative_l2(lambda z: np.sin(np.pi * z[:, 0]), np.linspace(0, 1, 51)[:, None]) < 1e-2
