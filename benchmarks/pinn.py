@@ -243,7 +243,7 @@ def main():
     if args.quick:
         cfg = argparse.Namespace(poisson_adam=20, lbfgs_budgets=(10, 20), lorenz_pinn=(20, 20), deepxde_lorenz=50)
     else:
-        cfg = argparse.Namespace(poisson_adam=500, lbfgs_budgets=(250, 500, 1000, 2000, 4000),
+        cfg = argparse.Namespace(poisson_adam=500, lbfgs_budgets=(250, 500, 1000, 2000, 4000, 8000),
                                  lorenz_pinn=(1000, 10_000), deepxde_lorenz=20_000)
     info = H.machine_info(PACKAGES)
     print(f"# pinned to core {CORE}; load {info['load_average']}", file=sys.stderr)
