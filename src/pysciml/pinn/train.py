@@ -60,7 +60,7 @@ def solve(system, network, strategy=None, optimizers=(Adam(), LBFGS()), *, key=N
 
     run = _Run(system, strategy, field, losses_of, reference, base_weights, weighting, chunk, progress,
                names)
-    weight_state = None if weighting is None else weighting.init(losses_of(theta, batch))
+    weight_state = None if weighting is None else weighting.init(jax.jit(losses_of)(theta, batch))
     for stage in optimizers:
         if isinstance(stage, Adam):
             theta, batch, weight_state, key = run.adam(stage, theta, batch, weight_state, key)
