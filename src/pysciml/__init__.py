@@ -1,7 +1,8 @@
 """pysciml: scientific machine learning for Python on JAX.
 
 Problems (`ODEProblem`), the `solve` entry point, the solver suite, step-size controllers, sensitivity
-methods, ensembles and return codes. float64 is switched on at import (JAX's default is float32).
+methods, ensembles and return codes; `pysciml.nn` (small networks) and `pysciml.pinn` (physics-informed
+networks) load on first use. float64 is switched on at import (JAX's default is float32).
 """
 from ._core import ReturnCode
 from .controllers import PIController, PIDController
@@ -33,3 +34,11 @@ __all__ = [
     "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """`pysciml.nn` and `pysciml.pinn` load on first use, so `import pysciml` stays fast."""
+    if name in ("nn", "pinn"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'pysciml' has no attribute {name!r}")
