@@ -21,3 +21,5 @@ bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/nonstiff.py
 	$(PY) benchmarks/stiff.py
+	$(PY) benchmarks/gradients.py
+	$(PY) benchmarks/pinn.py
