@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 from scipy.special import comb
 
 import pysciml as ps
@@ -19,41 +18,6 @@ VDP = van_der_pol()
 def scaled_errors(u, ref, rtol, atol):
     """Errors in units of the requested tolerance, atol + rtol·|reference|."""
     return np.abs(np.asarray(u) - ref) / (np.asarray(atol) + rtol * np.abs(ref))
-
-
-# --- HIRES (Hairer & Wanner II, IV.10) with a scipy reference -----------------------------------------
-
-HIRES_U0 = np.array([1.0, 0, 0, 0, 0, 0, 0, 0.0057])
-HIRES_T1 = 321.8122
-
-
-def hires_terms(u):
-    r = 280.0 * u[5] * u[7]
-    return [-1.71 * u[0] + 0.43 * u[1] + 8.32 * u[2] + 0.0007, 1.71 * u[0] - 8.75 * u[1],
-            -10.03 * u[2] + 0.43 * u[3] + 0.035 * u[4], 8.32 * u[1] + 1.71 * u[2] - 1.12 * u[3],
-            -1.745 * u[4] + 0.43 * u[5] + 0.43 * u[6], -r + 0.69 * u[3] + 1.71 * u[4] - 0.43 * u[5] + 0.69 * u[6],
-            r - 1.81 * u[6], -r + 1.81 * u[6]]
-
-
-def hires(u, p, t):
-    return jnp.stack(hires_terms(u))
-
-
-@pytest.fixture(scope="module")
-def hires_reference():
-    def jac(t, u):
-        J = np.zeros((8, 8))
-        J[0, :3] = -1.71, 0.43, 8.32
-        J[1, :2] = 1.71, -8.75
-        J[2, 2:5] = -10.03, 0.43, 0.035
-        J[3, 1:4] = 8.32, 1.71, -1.12
-        J[4, 4:7] = -1.745, 0.43, 0.43
-        J[5, 3:8] = 0.69, 1.71, -0.43 - 280.0 * u[7], 0.69, -280.0 * u[5]
-        J[6, 5:8] = 280.0 * u[7], -1.81, 280.0 * u[5]
-        J[7, 5:8] = -280.0 * u[7], 1.81, -280.0 * u[5]
-        return J
-    return solve_ivp(lambda t, u: np.array(hires_terms(u)), (0.0, HIRES_T1), HIRES_U0, method="Radau", rtol=1e-10,
-                     atol=1e-12, jac=jac).y[:, -1]
 
 
 # --- each order's coefficients -------------------------------------------------------------------------
@@ -124,14 +88,14 @@ def test_order_varies_and_dense_output_is_accurate():
 # Van der Pol 10 / 10 / 12, HIRES 78 / 162 / 224 (scipy's BDF: 54 / 56 / 132 and LSODA 9 / 43 / 67 on
 # HIRES: multistep codes control the error per step and HIRES accumulates it over its long transient).
 @pytest.mark.parametrize("name,multiple", [("robertson", 30), ("vdp", 30), ("hires", 400)])
-def test_stiff_problems_against_references(stiff_references, hires_reference, name, multiple):
+def test_stiff_problems_against_references(stiff_references, name, multiple):
     for tol in (1e-4, 1e-6, 1e-8):
         if name == "robertson":
             prob, atol, ref = ROBERTSON, robertson_atol(tol), stiff_references["robertson"]
         elif name == "vdp":
             prob, atol, ref = VDP, tol, stiff_references["vdp"]
         else:
-            prob, atol, ref = ps.ODEProblem(hires, jnp.asarray(HIRES_U0), (0.0, HIRES_T1)), tol * 1e-2, hires_reference
+            prob, atol, ref = ps.testing.hires(), tol * 1e-2, stiff_references["hires"]
         sol = ps.solve(prob, ps.FBDF(), rtol=tol, atol=atol, save_everystep=False, max_steps=100_000)
         assert sol.retcode == ps.ReturnCode.Success
         assert scaled_errors(sol.u[-1], ref, tol, atol).max() < multiple, tol

@@ -4,7 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 
 import pysciml as ps
 from pysciml._core.norms import scaled_error_norm
@@ -16,24 +15,12 @@ ROBERTSON = robertson()
 VDP = van_der_pol()
 
 
-def hires_terms(y):
-    """HIRES (Hairer & Wanner II, IV.10), 8 states, written for numpy and jax alike."""
-    y1, y2, y3, y4, y5, y6, y7, y8 = (y[i] for i in range(8))
-    r = 280.0 * y6 * y8
-    return [-1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007, 1.71 * y1 - 8.75 * y2,
-            -10.03 * y3 + 0.43 * y4 + 0.035 * y5, 8.32 * y2 + 1.71 * y3 - 1.12 * y4,
-            -1.745 * y5 + 0.43 * y6 + 0.43 * y7, -r + 0.69 * y4 + 1.71 * y5 - 0.43 * y6 + 0.69 * y7,
-            r - 1.81 * y7, -r + 1.81 * y7]
-
-
-HIRES_U0 = np.array([1.0, 0, 0, 0, 0, 0, 0, 0.0057])
-HIRES = ps.ODEProblem(lambda u, p, t: jnp.stack(hires_terms(u)), jnp.asarray(HIRES_U0), (0.0, 321.8122))
+HIRES = ps.testing.hires()
 
 
 @pytest.fixture(scope="module")
 def references(stiff_references):
-    hires = solve_ivp(lambda t, y: hires_terms(y), HIRES.tspan, HIRES_U0, method="Radau", rtol=1e-11, atol=1e-15)
-    return {**stiff_references, "hires": hires.y[:, -1]}
+    return stiff_references
 
 
 def test_coefficients_are_exact():

@@ -8,7 +8,6 @@ side, method, controller and static options, so repeated solves (new p, u0, tspa
 import functools
 import math
 import warnings
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

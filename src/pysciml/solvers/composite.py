@@ -17,7 +17,6 @@ controller serves both.
 """
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 

@@ -94,6 +94,22 @@ def robertson_atol(rtol):
     return jnp.array([rtol * 1e-2, min(rtol * 1e-2, 1e-10), rtol * 1e-2])
 
 
+def _hires_rhs(u, p, t):
+    y1, y2, y3, y4, y5, y6, y7, y8 = (u[i] for i in range(8))
+    r = p * y6 * y8
+    return jnp.stack([-1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007, 1.71 * y1 - 8.75 * y2,
+                      -10.03 * y3 + 0.43 * y4 + 0.035 * y5, 8.32 * y2 + 1.71 * y3 - 1.12 * y4,
+                      -1.745 * y5 + 0.43 * y6 + 0.43 * y7, -r + 0.69 * y4 + 1.71 * y5 - 0.43 * y6 + 0.69 * y7,
+                      r - 1.81 * y7, -r + 1.81 * y7])
+
+
+def hires(tspan=(0.0, 321.8122)):
+    """HIRES (Hairer & Wanner, Solving ODEs II, IV.10): 8 states of plant-physiology kinetics, stiff; p is
+    the rate 280 of the fast y6·y8 reaction."""
+    u0 = jnp.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0057])
+    return ODEProblem(_hires_rhs, u0, tspan, 280.0)
+
+
 def _van_der_pol_rhs(u, p, t):
     return jnp.stack([u[1], p * ((1 - u[0] ** 2) * u[1] - u[0])])
 

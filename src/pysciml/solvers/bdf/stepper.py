@@ -31,7 +31,6 @@ rows, J y' = −∂f/∂t on the algebraic ones); `solve` makes the initial stat
 """
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -98,17 +97,8 @@ class FBDF(Algorithm):
         self.max_order, self.ndf = int(max_order), bool(ndf)
         self._gamma, self._alpha, self._error = corrector_constants(NDF_KAPPA if self.ndf else BDF_KAPPA)
 
-    def _key(self):
-        return (type(self), self.max_order, self.ndf)
-
-    def __eq__(self, other):
-        return isinstance(other, FBDF) and self._key() == other._key()
-
-    def __hash__(self):
-        return hash(self._key())
-
-    def __repr__(self):
-        return f"FBDF(max_order={self.max_order}, ndf={self.ndf})"
+    def _config(self):
+        return (("max_order", self.max_order), ("ndf", self.ndf))
 
     @property
     def order(self):
