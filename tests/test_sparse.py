@@ -197,3 +197,15 @@ def test_bad_jac_prototype_and_linsolve_raise_clear_errors():
         ps.solve(prob.remake(mass_matrix=mass), ps.Rodas5P(linsolve="sparse"))
     pattern = jacobian_sparsity(prob.f, prob.u0, prob.p, 0.0)
     assert prob.remake(jac_prototype=pattern).jac_prototype == SparsityPattern(pattern)
+
+
+def test_fbdf_newton_krylov_matches_its_dense_newton(brusselator8):
+    """CVODE's classic combination: BDF with matrix-free GMRES gives the dense solver's solution."""
+    prob, _ = brusselator8
+    dense = ps.solve(prob, ps.FBDF(), rtol=1e-6, atol=1e-8, save_everystep=False)
+    krylov = ps.solve(prob, ps.FBDF(linsolve=KrylovGMRES(tol=1e-7)), rtol=1e-6, atol=1e-8, save_everystep=False)
+    assert dense.success and krylov.success
+    reference = np.asarray(dense.u[-1])
+    scale = 1e-8 + 1e-6 * np.abs(reference)
+    assert np.max(np.abs(np.asarray(krylov.u[-1]) - reference) / scale) < 20.0
+    assert ps.FBDF(linsolve="krylov") != ps.FBDF() and "linsolve" in repr(ps.FBDF(linsolve="krylov"))

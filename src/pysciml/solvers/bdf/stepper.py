@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...linalg import algebraic_mask, factor_w, jacobian, solve_w, time_derivative
+from ...linalg import DenseLU, algebraic_mask, as_linear_solver, time_derivative
 from ..base import Algorithm, StepResult
 from . import history as hist
 from .coefficients import BDF_KAPPA, MAX_ORDER, NDF_KAPPA, corrector_constants, dense_weights
@@ -52,10 +52,10 @@ class BdfState(NamedTuple):
     h: jnp.ndarray             # the spacing of the history (signed)
     order: jnp.ndarray         # int32, current order k
     n_equal: jnp.ndarray       # int32, accepted steps since the last change of h or k
-    jac: jnp.ndarray           # the Jacobian being reused
+    jac: object                # the Jacobian being reused (in the linear solver's representation)
     h_jac: jnp.ndarray         # |h| of the step that computed it
     jac_age: jnp.ndarray       # int32, accepted steps since it was computed
-    factors: object            # LU of W = M/c' − J
+    factors: object            # W = M/c' − J prepared by the linear solver (an LU for the dense one)
     c_factored: jnp.ndarray    # c' of the factorization
     need_jac: jnp.ndarray      # bool: recompute J at the next step
     need_factor: jnp.ndarray   # bool: refactor W at the next step
@@ -91,14 +91,16 @@ class FBDF(Algorithm):
     min_shrink = 0.2
     newton_shrink = 0.25
 
-    def __init__(self, max_order=MAX_ORDER, ndf=False):
+    def __init__(self, max_order=MAX_ORDER, ndf=False, linsolve=None):
         if not isinstance(max_order, (int, np.integer)) or isinstance(max_order, bool) or not 1 <= max_order <= MAX_ORDER:
             raise ValueError(f"FBDF: max_order must be an integer from 1 to {MAX_ORDER}; got {max_order!r}")
         self.max_order, self.ndf = int(max_order), bool(ndf)
+        self.linsolve = as_linear_solver(linsolve)
         self._gamma, self._alpha, self._error = corrector_constants(NDF_KAPPA if self.ndf else BDF_KAPPA)
 
     def _config(self):
-        return (("max_order", self.max_order), ("ndf", self.ndf))
+        options = (("max_order", self.max_order), ("ndf", self.ndf))
+        return options if self.linsolve == DenseLU() else options + (("linsolve", self.linsolve),)
 
     @property
     def order(self):
@@ -122,10 +124,10 @@ class FBDF(Algorithm):
         zero = jnp.zeros((), jnp.int32)
         # The history starts at spacing h = 1 with D_1 = f(u0); the first step rescales it to its dt.
         history = jnp.zeros((self.max_order + 3, n), u0.dtype).at[0].set(u0).at[1].set(f(u0, p, t0))
+        jac = self.linsolve.initial_jacobian(f, u0, p, t0)
         return BdfState(history=history, h=jnp.asarray(1.0, u0.dtype), order=jnp.ones((), jnp.int32),
-                        n_equal=zero, jac=jnp.zeros((n, n), u0.dtype), h_jac=jnp.asarray(1.0, u0.dtype),
-                        jac_age=zero,
-                        factors=factor_w(jnp.zeros((n, n), u0.dtype), jnp.asarray(1.0, u0.dtype)),
+                        n_equal=zero, jac=jac, h_jac=jnp.asarray(1.0, u0.dtype), jac_age=zero,
+                        factors=self.linsolve.factor(jac, jnp.asarray(1.0, u0.dtype)),
                         c_factored=jnp.asarray(1.0, u0.dtype), need_jac=jnp.asarray(True),
                         need_factor=jnp.asarray(True), eta=jnp.asarray(1.0, u0.dtype),
                         started=jnp.asarray(False), nf=zero, njacs=zero, nfactor=zero, nnewton=zero, nfails=zero,
@@ -143,9 +145,11 @@ class FBDF(Algorithm):
 
         fresh_jac = (state.need_jac | (jnp.abs(dt) > self.jac_growth * state.h_jac)
                      | (state.jac_age >= self.max_jac_age))
-        jac = lax.cond(fresh_jac, lambda: jacobian(f, u, p, t), lambda: state.jac)
+        jac = lax.cond(fresh_jac, lambda: self.linsolve.jacobian(f, u, p, t), lambda: state.jac)
         history, extra_evals = state.history, jnp.zeros((), jnp.int32)
         if mass is not None:
+            if self.linsolve != DenseLU():
+                raise ValueError(f"{self!r}: a mass matrix needs the dense linear solver (linsolve='lu')")
             history, extra_evals = self._dae_start(f, t, u, p, state, jac, mass)
 
         rescaled = dt != state.h
@@ -157,7 +161,7 @@ class FBDF(Algorithm):
         y_pred = hist.predict(history, k)
 
         refactor = fresh_jac | state.need_factor | (jnp.abs(c / state.c_factored - 1.0) > self.refactor_ratio)
-        factors = lax.cond(refactor, lambda: factor_w(jac, c, mass), lambda: state.factors)
+        factors = lax.cond(refactor, lambda: self.linsolve.factor(jac, c, mass), lambda: state.factors)
         c_factored = jnp.where(refactor, c, state.c_factored)
         correction = 2.0 * c / (c + c_factored)
 
@@ -211,7 +215,7 @@ class FBDF(Algorithm):
             d, prev, it, eta, theta_max, _, _ = s
             y = y_pred + d
             residual = f(y, p, t_new) - apply_mass(d + psi) / c
-            delta = correction * solve_w(factors, residual)
+            delta = correction * self.linsolve.solve(factors, residual)
             d = d + delta
             norm = error_norm(delta, u, y + delta)
             theta = norm / jnp.maximum(prev, tiny)
