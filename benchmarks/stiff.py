@@ -268,7 +268,8 @@ PROBLEMS = {
 # On the Brusselator: (method, linsolve, largest N); dense LU (n = 2N² states) is left out where it is slow:
 # at N = 32 a 2048×2048 factorization per step makes a solve take seconds (Rodas5P kept to show it).
 PYSCIML_GRID = [("Rodas5P", "lu", 32), ("Rodas5P", "sparse", 32), ("Rodas5P", "krylov", 32),
-                ("KenCarp4", "lu", 16), ("KenCarp4", "sparse", 32), ("KenCarp4", "krylov", 32), ("FBDF", None, 16)]
+                ("KenCarp4", "lu", 16), ("KenCarp4", "sparse", 32), ("KenCarp4", "krylov", 32), ("FBDF", None, 16),
+                ("FBDF", "krylov", 32)]
 DIFFRAX_GRID = (["Kvaerno5", "Kvaerno5 Newton"], 16)      # dense Newton: a solve takes minutes at N = 32
 CVODE_KRYLOV_DIM = 30     # GMRES basis, as pysciml's KrylovGMRES restart (scikit-sundae's default is 5)
 ENSEMBLE = SimpleNamespace(size=1000, quick_loop=50, tspan=(0.0, 500.0), rtol=1e-6, err_members=20, seed=0)
@@ -807,7 +808,7 @@ def _grid_notes(grid_probs):
             f"by {pattern.n_colors} colored forward-mode products; "
             "`linsolve=\"lu\"` = dense LU of W (the default), `\"sparse\"` = `SparseGMRES()` (W on the pattern, "
             "block-Jacobi preconditioned GMRES), `\"krylov\"` = `KrylovGMRES()` (matrix-free GMRES on J·v "
-            "products, no preconditioner); FBDF has no `linsolve=` (dense LU). scipy: BDF with `jac_sparsity` "
+            "products, no preconditioner). scipy: BDF with `jac_sparsity` "
             "(colored finite differences, sparse LU) and with the analytic sparse Jacobian; LSODA has no sparse "
             "option (dense finite-difference Jacobian, n right-hand-side calls each). CVODE: BDF with the "
             "SuperLU_MT sparse solver on the pattern (scikit-sundae's colored finite-difference Jacobian), and "
