@@ -140,3 +140,11 @@ def test_jit_vmap_ensemble_of_stiff_problems_each_with_own_steps():
     for i, k1 in enumerate(k1s):
         np.testing.assert_allclose(sols.u[i, -1], one(k1).u[-1], rtol=1e-10)
     assert len(set(np.asarray(sols.stats["naccept"]).tolist())) > 1
+
+
+def test_kvaerno5_keeps_the_relaxation_jumps_at_loose_tolerance(stiff_references):
+    """Van der Pol μ = 1e6 jumps twice before t = 2; a too-optimistic error estimate once let Kvaerno5 at
+    rtol 1e-4 lag a jump and end on the wrong branch."""
+    sol = ps.solve(van_der_pol(1e6, (0.0, 2.0)), Kvaerno5(), rtol=1e-4, atol=1e-4, save_everystep=False)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert np.max(np.abs(np.asarray(sol.u[-1]) - stiff_references["vdp"])) < 2e-2

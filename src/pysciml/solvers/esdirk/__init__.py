@@ -19,6 +19,10 @@ class KenCarp4(Esdirk):
 class Kvaerno5(Esdirk):
     """Kværnø's order 5(4) ESDIRK, 7 stages, L-stable, stiffly accurate; for tight tolerances."""
     tableau = KVAERNO5_TABLEAU
+    # Its embedded method is stiffly accurate too (b̂ is row 6 of A), so the raw error estimate is already
+    # bounded on stiff components. Filtering it by (I − γhJ)⁻¹ also damped the error of the slow dynamics:
+    # Van der Pol μ = 1e6 at rtol 1e-4 then missed a relaxation jump (error 2.9 at t = 2).
+    filter_error = False
 
 
 __all__ = ["Esdirk", "KenCarp4", "Kvaerno5", "TRBDF2"]
