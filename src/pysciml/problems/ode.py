@@ -15,7 +15,36 @@ from .._core.trees import is_concrete
 from ..linalg.sparsity import as_sparsity_pattern
 
 
-@jax.tree_util.register_pytree_node_class
+def problem_pytree(dynamic, static):
+    """Class decorator for frozen-dataclass problems: a JAX pytree whose ``dynamic`` fields are leaves and
+    ``static`` fields auxiliary data, with `remake` (a copy with some fields replaced)."""
+    names = dynamic + static
+
+    def decorate(cls):
+        def tree_flatten(self):
+            return tuple(getattr(self, n) for n in dynamic), tuple(getattr(self, n) for n in static)
+
+        def tree_unflatten(cls_, aux, children):
+            # Skip validation: inside transformations the leaves may be tracers or placeholders.
+            obj = object.__new__(cls_)
+            for name, value in zip(names, (*children, *aux)):
+                object.__setattr__(obj, name, value)
+            return obj
+
+        def remake(self, **changes):
+            """A copy with some fields replaced (the original is unchanged)."""
+            unknown = set(changes) - set(names)
+            if unknown:
+                raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected {', '.join(names)}")
+            return dataclasses.replace(self, **changes)
+
+        cls.tree_flatten, cls.tree_unflatten, cls.remake = tree_flatten, classmethod(tree_unflatten), remake
+        return jax.tree_util.register_pytree_node_class(cls)
+
+    return decorate
+
+
+@problem_pytree(dynamic=("u0", "tspan", "p", "mass_matrix"), static=("f", "jac", "jac_prototype"))
 @dataclasses.dataclass(frozen=True)
 class ODEProblem:
     """An initial value problem M du/dt = f(u, p, t), u(t0) = u0, for t from tspan[0] to tspan[1].
@@ -47,25 +76,6 @@ class ODEProblem:
         object.__setattr__(self, "tspan", check_tspan(self.tspan))
         check_u0(self.u0)
         object.__setattr__(self, "jac_prototype", _check_jac_prototype(self.jac_prototype, self.u0))
-
-    def remake(self, **changes) -> "ODEProblem":
-        """A copy with some of f, u0, tspan, p replaced (the original is unchanged)."""
-        unknown = set(changes) - {"f", "u0", "tspan", "p", "jac", "mass_matrix", "jac_prototype"}
-        if unknown:
-            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f, u0, tspan, p, jac, "
-                            "mass_matrix or jac_prototype")
-        return dataclasses.replace(self, **changes)
-
-    def tree_flatten(self):
-        return (self.u0, self.tspan, self.p, self.mass_matrix), (self.f, self.jac, self.jac_prototype)
-
-    @classmethod
-    def tree_unflatten(cls, static, children):
-        # Skip validation: inside transformations the leaves may be tracers or placeholders.
-        obj = object.__new__(cls)
-        for name, value in zip(("u0", "tspan", "p", "mass_matrix", "f", "jac", "jac_prototype"), (*children, *static)):
-            object.__setattr__(obj, name, value)
-        return obj
 
 
 def check_tspan(tspan):

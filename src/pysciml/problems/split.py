@@ -10,7 +10,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from .ode import check_tspan, check_u0
+from .ode import check_tspan, check_u0, problem_pytree
 
 
 class SplitFunction:
@@ -37,7 +37,7 @@ class SplitFunction:
         return hash((self.stiff, self.nonstiff))
 
 
-@jax.tree_util.register_pytree_node_class
+@problem_pytree(dynamic=("u0", "tspan", "p", "mass_matrix"), static=("f1", "f2", "jac"))
 @dataclasses.dataclass(frozen=True)
 class SplitODEProblem:
     """An initial value problem M du/dt = f1(u, p, t) + f2(u, p, t), u(t0) = u0, for t in tspan.
@@ -68,22 +68,3 @@ class SplitODEProblem:
     @property
     def f(self) -> SplitFunction:
         return SplitFunction(self.f1, self.f2)
-
-    def remake(self, **changes) -> "SplitODEProblem":
-        """A copy with some of f1, f2, u0, tspan, p, jac, mass_matrix replaced (the original is unchanged)."""
-        unknown = set(changes) - {field.name for field in dataclasses.fields(self)}
-        if unknown:
-            raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected f1, f2, u0, tspan, p, jac "
-                            "or mass_matrix")
-        return dataclasses.replace(self, **changes)
-
-    def tree_flatten(self):
-        return (self.u0, self.tspan, self.p, self.mass_matrix), (self.f1, self.f2, self.jac)
-
-    @classmethod
-    def tree_unflatten(cls, static, children):
-        # Skip validation: inside transformations the leaves may be tracers or placeholders.
-        obj = object.__new__(cls)
-        for name, value in zip(("u0", "tspan", "p", "mass_matrix", "f1", "f2", "jac"), (*children, *static)):
-            object.__setattr__(obj, name, value)
-        return obj
