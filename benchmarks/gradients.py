@@ -40,7 +40,7 @@ except ImportError:
 NAME = "gradients"
 HEADING = "Gradients through solves (`benchmarks/gradients.py`)"
 PACKAGES = ["pysciml", "jax", "jaxlib", "diffrax", "equinox", "torch", "torchdiffeq"]
-PYSCIML_METHODS = ["ForwardDiffSensitivity", "ForwardSensitivity", "BacksolveAdjoint", "InterpolatingAdjoint",
+PYSCIML_METHODS = ["DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "BacksolveAdjoint", "InterpolatingAdjoint",
                    "QuadratureAdjoint", "GaussAdjoint"]
 DIFFRAX_ADJOINTS = ["RecursiveCheckpointAdjoint", "BacksolveAdjoint"]
 
@@ -179,7 +179,7 @@ def spiral_rows():
 
     flat_ref = None
     rows = []
-    for method in ("BacksolveAdjoint", "InterpolatingAdjoint", "GaussAdjoint", "ForwardDiffSensitivity"):
+    for method in ("DiscreteAdjoint", "BacksolveAdjoint", "InterpolatingAdjoint", "GaussAdjoint", "ForwardDiffSensitivity"):
         loss = pysciml_loss(method)
         grad = jax.jit(jax.grad(loss))
         trace, compile_, compiled = H.jax_compile_times(grad, w)

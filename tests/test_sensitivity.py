@@ -9,7 +9,7 @@ import pytest
 import pysciml as ps
 from pysciml.testing import check_gradients, exact_decay_problem, lotka_volterra, robertson
 
-ADJOINTS = [ps.BacksolveAdjoint(), ps.InterpolatingAdjoint(), ps.InterpolatingAdjoint(checkpointing=True),
+ADJOINTS = [ps.DiscreteAdjoint(), ps.BacksolveAdjoint(), ps.InterpolatingAdjoint(), ps.InterpolatingAdjoint(checkpointing=True),
             ps.QuadratureAdjoint(), ps.GaussAdjoint()]
 METHODS = [ps.ForwardDiffSensitivity(), ps.ForwardSensitivity()] + ADJOINTS
 TIGHT = dict(rtol=1e-10, atol=1e-12)
@@ -25,7 +25,7 @@ def lv_loss(p, sensealg):
 
 def test_every_method_matches_finite_differences_on_lotka_volterra():
     report = check_gradients(lv_loss, LV.p, METHODS + [ps.InterpolatingAdjoint(seminorm=True)], rtol=1e-5)
-    assert not report.skipped and len(report.gradients) == 8
+    assert not report.skipped and len(report.gradients) == 9
     assert max(report.errors.values()) < 1e-6
 
 
@@ -69,11 +69,12 @@ def test_stiff_adjoints_on_robertson_short_horizon():
         sol = ps.solve(prob.remake(p=p), ps.Rodas5P(), saveat=times, rtol=1e-9, atol=1e-13, sensealg=sensealg)
         return jnp.sum((sol.u * weights) ** 2)
 
-    methods = [ps.ForwardDiffSensitivity(), ps.InterpolatingAdjoint(), ps.QuadratureAdjoint(), ps.GaussAdjoint()]
+    methods = [ps.ForwardDiffSensitivity(), ps.DiscreteAdjoint(), ps.InterpolatingAdjoint(), ps.QuadratureAdjoint(),
+               ps.GaussAdjoint()]
     # Relative steps: the rate constants span 0.04 to 3e7.
     scaled = lambda q, sensealg: loss(prob.p * q, sensealg)
     report = check_gradients(scaled, jnp.ones(3), methods, rtol=1e-5, fd_step=1e-5)
-    assert len(report.gradients) == 4
+    assert len(report.gradients) == 5
 
 
 def _mlp(params, u):
@@ -94,7 +95,7 @@ def test_neural_ode_with_pytree_parameters():
 
     report = check_gradients(loss, params, [ps.ForwardDiffSensitivity()] + ADJOINTS, rtol=1e-5, n_directions=3)
     assert set(jax.tree_util.tree_structure(params).node_data()[1]) == {"w1", "b1", "w2", "b2"}
-    assert len(report.gradients) == 6
+    assert len(report.gradients) == 7
     # The default for 2 states + 42 parameters is forward mode; the gradient keeps the pytree structure.
     default = jax.grad(loss)(params, None)
     assert jax.tree_util.tree_structure(default) == jax.tree_util.tree_structure(params)
@@ -140,3 +141,59 @@ def test_bad_sensealg_is_refused_before_compiling():
     dae = robertson((0.0, 1.0)).remake(mass_matrix=jnp.diag(jnp.array([1.0, 1.0, 0.0])))
     with pytest.raises(ValueError, match="mass matrices"):
         ps.solve(dae, ps.Rodas5P(), save_everystep=False, sensealg=ps.InterpolatingAdjoint())
+
+
+@pytest.mark.parametrize("alg", [ps.Tsit5(), ps.Vern7(), ps.AutoTsit5(ps.Rosenbrock23())],
+                         ids=repr)
+def test_discrete_adjoint_is_the_exact_derivative_of_the_discrete_solution(alg):
+    """On fixed steps (the last one shortened by t1) the discrete solution is a fixed function of
+    (p, u0, t1), so the discrete adjoint must equal forward-mode AD through the same steps to rounding,
+    for values interpolated at save points and for the final state, with checkpoints every few steps."""
+    times = jnp.linspace(0.0, 4.5, 7)
+
+    def loss(args, sensealg, save):
+        p, u0, t1 = args
+        kw = dict(saveat=times) if save else dict(save_everystep=False)
+        sol = ps.solve(LV.remake(p=p, u0=u0, tspan=(0.0, t1)), alg, dt=0.1, adaptive=False, sensealg=sensealg, **kw)
+        return jnp.sum(sol.u ** 2)
+
+    args = (LV.p, LV.u0, jnp.asarray(4.95))
+    for save in (True, False):
+        exact = jax.grad(loss)(args, ps.ForwardDiffSensitivity(), save)
+        got = jax.grad(loss)(args, ps.DiscreteAdjoint(checkpoints=4), save)
+        for g, e in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(exact)):
+            np.testing.assert_allclose(g, e, rtol=1e-11, atol=1e-11)
+
+
+def test_discrete_adjoint_memory_is_set_by_its_checkpoints():
+    """√max_steps checkpoints by default: no buffer of max_steps states, only of step times."""
+    max_steps = 40_000
+
+    def loss(p):
+        sol = ps.solve(LV.remake(p=p), ps.Tsit5(), saveat=LV_TIMES, max_steps=max_steps,
+                       sensealg=ps.DiscreteAdjoint())
+        return jnp.sum(sol.u ** 2)
+
+    shapes = _array_shapes(jax.make_jaxpr(jax.grad(loss))(LV.p).jaxpr)
+    assert (max_steps, 2) not in shapes and (max_steps + 1, 2) not in shapes
+    assert (200, 2) in shapes        # 200 checkpoints of 200-step segments
+    # At the default tolerances the discrete gradient is within the solve's own error of the exact one.
+    np.testing.assert_allclose(jax.grad(loss)(LV.p), jax.grad(lv_loss)(LV.p, ps.ForwardDiffSensitivity()),
+                               rtol=1e-2)
+
+
+def _array_shapes(jaxpr):
+    shapes = set()
+    for eqn in jaxpr.eqns:
+        for var in list(eqn.invars) + list(eqn.outvars):
+            shapes.add(tuple(getattr(getattr(var, "aval", None), "shape", ())))
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            shapes |= _array_shapes(sub)
+    return shapes
+
+
+def test_discrete_adjoint_refuses_newton_methods_and_bad_checkpoints():
+    with pytest.raises(ValueError, match="DiscreteAdjoint.*Newton"):
+        ps.solve(LV, ps.KenCarp4(), saveat=LV_TIMES, sensealg=ps.DiscreteAdjoint())
+    with pytest.raises(ValueError, match="checkpoints"):
+        ps.DiscreteAdjoint(checkpoints=0)

@@ -11,7 +11,7 @@ from .integrate import ODESolution
 from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
 from .problems import ODEProblem, SplitODEProblem
 from . import testing
-from .sensitivity import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
+from .sensitivity import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                           InterpolatingAdjoint, QuadratureAdjoint)
 from .solve import solve
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
@@ -28,7 +28,7 @@ __all__ = [
     # linear solvers and Jacobian sparsity for implicit methods
     "DenseLU", "KrylovGMRES", "SparseGMRES", "jacobian_sparsity",
     # sensitivity
-    "BacksolveAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint",
+    "BacksolveAdjoint", "DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint",
     "QuadratureAdjoint",
     # ensembles
     "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap",

@@ -123,7 +123,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
                      has_tstops=tstops is not None, given_dt=dt is not None)
-    check_sensealg(sensealg, mode, mass is not None)
+    check_sensealg(sensealg, mode, mass is not None, alg)
     if sensealg is None:
         sensealg = default_sensealg(spec.size, prob.p, mode, mass is not None)
     if mass is not None:

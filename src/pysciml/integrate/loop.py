@@ -37,7 +37,8 @@ class LoopConfig(NamedTuple):
     max_steps: int
     has_tstops: bool
     given_dt: bool       # the first step is the user's dt (else Hairer's estimate)
-    accumulate: object = None   # optional acc(acc, t, dt, u, stages, p) -> acc run on every accepted step
+    accumulate: object = None   # optional acc(acc, accept, t, dt, u, stages, p, solver_state) -> acc, run on
+                                # every attempted step (it keeps its value itself when accept is False)
 
 
 class LoopInputs(NamedTuple):
@@ -235,10 +236,9 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
 
         accumulated = c.accumulated
         if cfg.accumulate is not None:
-            # A quantity integrated along the solution (e.g. a quadrature over each step's interpolant).
-            stepped = cfg.accumulate(accumulated, c.t, dt, c.u, result.stages, x.p)
-            accumulated = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old),
-                                                 stepped, accumulated)
+            # A quantity gathered along the solution (a quadrature over each step's interpolant, a record
+            # of the steps): the accumulator sees every attempt, so it can write buffers in place.
+            accumulated = cfg.accumulate(accumulated, accept, c.t, dt, c.u, result.stages, x.p, c.solver_state)
 
         new_scalars = _Scalars(t, dt_next, controller_state, n_steps, n_accepted, retcode, stop_index,
                                save_index, n_interp)

@@ -6,12 +6,13 @@ import jax
 
 from .._core.trees import is_concrete
 from .adjoint import adjoint_solve
-from .algorithms import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
+from .algorithms import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                          InterpolatingAdjoint, QuadratureAdjoint, SensitivityAlgorithm, check_sensealg)
+from .discrete import discrete_adjoint_solve
 from .forward import forward_solve
 from .inputs import flat_size
 
-__all__ = ["BacksolveAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint",
+__all__ = ["BacksolveAdjoint", "DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint",
            "InterpolatingAdjoint", "QuadratureAdjoint", "SensitivityAlgorithm", "SolveContext",
            "check_sensealg", "default_sensealg", "differentiable_solve"]
 
@@ -46,4 +47,6 @@ def differentiable_solve(sensealg, ctx, inputs):
         return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(inputs)
     if sensealg.kind == "forward":
         return forward_solve(sensealg, ctx, inputs)
+    if sensealg.kind == "discrete":
+        return discrete_adjoint_solve(sensealg, ctx, inputs)
     return adjoint_solve(sensealg, ctx, inputs)

@@ -122,7 +122,7 @@ class _ParameterQuadrature:
     nodes: tuple
     weights: tuple
 
-    def __call__(self, mu, t, dt, lam0, stages, q):
+    def __call__(self, mu, accept, t, dt, lam0, stages, q, solver_state=None):
         p_diff, p_rest, trajectory = q
         adj = self.adjoint
         p = adj.split.merge_p(p_diff, p_rest)
@@ -135,7 +135,7 @@ class _ParameterQuadrature:
             return _pullback(adj.rhs, adj.split, u, p_diff, p_rest, s, lam)[2]
 
         values = jax.vmap(integrand)(jnp.asarray(self.nodes, lam0.dtype))
-        return mu - dt * (jnp.asarray(self.weights, lam0.dtype) @ values)
+        return jnp.where(accept, mu - dt * (jnp.asarray(self.weights, lam0.dtype) @ values), mu)
 
 
 def _gauss_legendre(order):
@@ -261,7 +261,7 @@ class _Backward:
 
         def add_step(i, acc):
             h = res.ts[i + 1] - res.ts[i]
-            return quadrature(acc, res.ts[i], h, res.us[i], res.stages[i], q)
+            return quadrature(acc, True, res.ts[i], h, res.us[i], res.stages[i], q)
 
         mu = lax.fori_loop(0, res.n_saved - 1, add_step, mu)
         return res.us[res.n_saved - 1], mu, success(res)

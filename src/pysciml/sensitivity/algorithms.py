@@ -6,6 +6,7 @@ Every method is reached through `jax.grad` / `jax.vjp` / `jax.jacrev`; the forwa
 | method                         | cost of a gradient            | memory            | exact for the discrete solve |
 |--------------------------------|-------------------------------|-------------------|------------------------------|
 | ForwardDiffSensitivity()       | one solve with n+m+2 tangents | O(1) in S         | yes                          |
+| DiscreteAdjoint(checkpoints=C) | forward + re-run + one VJP per step | C + S/C states | yes                       |
 | ForwardSensitivity()           | one solve of n(n+m+1) states  | O(1) in S         | no (continuous equations)    |
 | BacksolveAdjoint()             | forward + backward of 2n+m    | O(1) in S         | no; unstable for some f      |
 | InterpolatingAdjoint()         | forward + backward of n+m     | O(S) dense output | no                           |
@@ -14,12 +15,17 @@ Every method is reached through `jax.grad` / `jax.vjp` / `jax.jacrev`; the forwa
 | GaussAdjoint()                 | forward + backward of n with the parameter integral accumulated per step | O(S) | no |
 
 Forward methods win for few states and parameters (≲ 100 together); adjoints win for many parameters
-(neural networks). `seminorm=True` leaves the parameter integral out of the adjoint's error control
+(neural networks). DiscreteAdjoint is the exact gradient of what was computed, at a fixed cost per step
+and without a backward solve whose own error could mislead an optimizer; it needs methods without Newton
+iterations (explicit Runge–Kutta, Rosenbrock, and switches between them). The continuous adjoints also
+serve ESDIRK, Radau and BDF solves of stiff problems. `seminorm=True` leaves the parameter integral out of the adjoint's error control
 (fewer steps; the integral is still computed by the method's quadrature on each step). BacksolveAdjoint
 re-integrates the state backwards, which is unstable for dissipative or chaotic systems; it resets the
 state to the forward values at every save point to limit the drift.
 """
 from dataclasses import dataclass
+
+from . import discrete
 
 
 class SensitivityAlgorithm:
@@ -34,6 +40,21 @@ class ForwardDiffSensitivity(SensitivityAlgorithm):
     directions at once (the Jacobian is formed, so reverse mode works as well). Works with every save
     mode, dense output and mass matrices."""
     kind = "forward"
+
+
+@dataclass(frozen=True)
+class DiscreteAdjoint(SensitivityAlgorithm):
+    """Reverse-mode differentiation of the solver's steps: the exact gradient of the discrete solution.
+    ``checkpoints`` states are stored during the solve (default √max_steps); the reverse pass re-runs the
+    steps between two checkpoints and pulls the cotangent back through them one step at a time."""
+    checkpoints: int | None = None
+    kind = "discrete"
+
+    def __post_init__(self):
+        if self.checkpoints is not None and (isinstance(self.checkpoints, bool) or not isinstance(
+                self.checkpoints, int) or self.checkpoints < 1):
+            raise ValueError(f"DiscreteAdjoint: checkpoints must be a positive integer or None; got "
+                             f"{self.checkpoints!r}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +95,7 @@ class GaussAdjoint(SensitivityAlgorithm):
     kind = "adjoint"
 
 
-def check_sensealg(sensealg, save_mode, has_mass):
+def check_sensealg(sensealg, save_mode, has_mass, alg=None):
     """Refuse combinations a method cannot serve, before anything compiles."""
     if sensealg is None:
         return
@@ -91,3 +112,7 @@ def check_sensealg(sensealg, save_mode, has_mass):
     if has_mass:
         raise ValueError(f"sensealg={name}() does not handle mass matrices (DAEs); use "
                          "ForwardDiffSensitivity()")
+    if isinstance(sensealg, DiscreteAdjoint) and alg is not None and not discrete.supports(alg):
+        raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} solves "
+                         "by Newton iteration; use an explicit or Rosenbrock method (e.g. Rodas5P()), or a "
+                         "continuous adjoint such as GaussAdjoint() or InterpolatingAdjoint()")

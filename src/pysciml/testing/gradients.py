@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ..sensitivity import (BacksolveAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
+from ..sensitivity import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                            InterpolatingAdjoint, QuadratureAdjoint)
 
-ALL_METHODS = (ForwardDiffSensitivity(), ForwardSensitivity(), BacksolveAdjoint(), InterpolatingAdjoint(),
+ALL_METHODS = (DiscreteAdjoint(), ForwardDiffSensitivity(), ForwardSensitivity(), BacksolveAdjoint(), InterpolatingAdjoint(),
                InterpolatingAdjoint(checkpointing=True), QuadratureAdjoint(), GaussAdjoint())
 
 

@@ -1,0 +1,240 @@
+"""DiscreteAdjoint: reverse-mode differentiation of the solver's own arithmetic, with checkpoints.
+
+The forward solve records the time and size of every accepted step (two scalars per step) and the state
+at every K-th accepted step (``checkpoints`` states in all). The reverse pass walks the segments between
+checkpoints from the last to the first: it re-runs the K steps of a segment from its checkpoint, then
+pulls the cotangent back through them one step at a time with `jax.vjp` of the method's step (and of the
+interpolant at the save points that step produced). Memory is O(checkpoints + K) states instead of
+O(steps), and the work is about one extra forward solve plus one vector–Jacobian product per step.
+
+The gradient is the exact derivative of the discrete solution on the accepted step sequence: step sizes
+are held at their forward values (the controller's choice is not differentiated, as in every adjoint
+method), except that the first and last steps follow the span's ends, so gradients with respect to
+t0 and t1 are exact too. Every step is re-evaluated from its start state (an FSAL stage is recomputed),
+which makes the derivative of each step self-contained.
+
+Methods whose steps are linear algebra only (explicit Runge–Kutta, Rosenbrock, and switching between
+the two) are supported; methods with Newton iterations (ESDIRK, Radau, BDF) are refused by
+`check_sensealg`.
+"""
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .._core.norms import scaled_error_norm
+from .._core.retcode import ReturnCode
+from ..interpolation import evaluate_step, full_stages
+from .inputs import InputSplit, zero_cotangent
+
+SUPPORTED_FAMILIES = ("explicit", "rosenbrock")
+
+
+def supports(alg) -> bool:
+    """Whether ``alg``'s steps can be replayed and differentiated without Newton iterations."""
+    family = getattr(alg, "family", None)
+    if family == "composite":
+        return supports(alg.nonstiff) and supports(alg.stiff)
+    return family in SUPPORTED_FAMILIES
+
+
+def segment_length(max_steps: int, checkpoints) -> int:
+    """Steps per checkpointed segment: ``checkpoints`` states cover ``max_steps`` steps (default: √max_steps
+    of them, the classic square-root trade of memory for one re-computation)."""
+    count = math.ceil(math.sqrt(max_steps)) if checkpoints is None else min(int(checkpoints), max_steps)
+    return math.ceil(max_steps / count)
+
+
+class StepRecord:
+    """The loop accumulator of the forward pass: step starts, sizes and modes, and the checkpoints."""
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def __eq__(self, other):
+        return isinstance(other, StepRecord) and other.every == self.every
+
+    def __hash__(self):
+        return hash((StepRecord, self.every))
+
+    def initial(self, u0, max_steps):
+        dtype = u0.dtype
+        n_checkpoints = -(-max_steps // self.every)
+        return (jnp.zeros((), jnp.int32), jnp.zeros((max_steps,), dtype), jnp.zeros((max_steps,), dtype),
+                jnp.zeros((max_steps,), jnp.bool_), jnp.zeros((n_checkpoints, u0.shape[0]), dtype))
+
+    def __call__(self, acc, accept, t, dt, u, stages, p, solver_state):
+        # Written at the next free slot on every attempt; only an accepted step advances the count.
+        k, starts, sizes, modes, states = acc
+        slot = jnp.minimum(k, starts.shape[0] - 1)
+        starts = starts.at[slot].set(t)
+        sizes = sizes.at[slot].set(dt)
+        modes = modes.at[slot].set(_mode(solver_state))
+        first = (k % self.every) == 0
+        index = jnp.minimum(k // self.every, states.shape[0] - 1)
+        states = states.at[index].set(jnp.where(first, u, states[index]))
+        return k + accept.astype(jnp.int32), starts, sizes, modes, states
+
+
+def _mode(solver_state):
+    """Which half of a switching method took the step (False for single methods)."""
+    return jnp.asarray(getattr(solver_state, "stiff", False))
+
+
+def _replay_state(alg, f, t, u, p, mode):
+    """The method's state at the start of a step, recomputed from (t, u): an FSAL stage is f(u), and a
+    switching method is set to the half that took the step."""
+    state = alg.init(f, t, u, p)
+    if alg.family == "composite":
+        state = state._replace(stiff=mode)
+    return state
+
+
+def discrete_adjoint_solve(sensealg, ctx, inputs):
+    split = InputSplit.of(inputs.p)
+    record = StepRecord(segment_length(ctx.cfg.max_steps, sensealg.checkpoints))
+    cfg = ctx.cfg._replace(accumulate=record)
+
+    @jax.custom_vjp
+    def run(diff, rest):
+        return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(split.merge(diff, rest))
+
+    def forward(diff, rest):
+        x = split.merge(diff, rest)._replace(accumulated=record.initial(diff[0], ctx.cfg.max_steps))
+        out = ctx.make_loop(ctx.rhs, ctx.alg, cfg)(x)
+        return out._replace(accumulated=None), (diff, rest, out)
+
+    def backward(residuals, ct):
+        diff, rest, out = residuals
+        grads = _reverse_pass(ctx, split, record.every, diff, rest, out, ct.us, ct.ts, ct.t_final)
+        return grads, jax.tree_util.tree_map(zero_cotangent, rest)
+
+    run.defvjp(forward, backward)
+    return run(*split.split(inputs))
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final):
+    u0, t0, t1, p_diff = diff
+    others, p_rest = rest
+    alg, f, cfg = ctx.alg, ctx.rhs, ctx.cfg
+    n_steps, starts, sizes, modes, states = out.accumulated
+    dtype = u0.dtype
+    direction = jnp.where(t1 >= t0, 1.0, -1.0).astype(dtype)
+    tab = alg.interpolant
+    error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, others.rtol, others.atol)
+    ct_us = ct_us.astype(dtype)
+
+    # Cotangents that reach u0, t0, t1 directly, and those of values interpolated inside steps.
+    if cfg.save == "ends":
+        lam = ct_us[1]
+        d_u0_direct = ct_us[0]
+        d_t0 = ct_ts[0].astype(dtype)
+        d_t1 = (ct_t_final + ct_ts[1]).astype(dtype)
+        save_times = save_ct = None
+    else:
+        save_times = others.saveat
+        valid = jnp.arange(save_times.shape[0]) < out.n_saved
+        at_start = direction * (save_times - t0) <= 0
+        d_u0_direct = jnp.sum(jnp.where((valid & at_start)[:, None], ct_us, 0.0), axis=0)
+        save_ct = jnp.where((valid & ~at_start)[:, None], ct_us, 0.0)
+        lam = jnp.zeros_like(u0)
+        d_t0 = jnp.zeros((), dtype)
+        d_t1 = ct_t_final.astype(dtype)
+
+    last = n_steps - 1
+
+    def step_span(k, t0_, t1_):
+        """Start, end and size of accepted step k; the first and last follow the span's ends."""
+        t = jnp.where(k == 0, t0_, starts[k])
+        end = jnp.where(k == last, t1_, starts[jnp.minimum(k + 1, starts.shape[0] - 1)])
+        dt = jnp.where((k == 0) | (k == last), end - t, sizes[k])
+        return t, end, dt
+
+    def advance(u, pd, t, dt, k):
+        p = split.merge_p(pd, p_rest)
+        state = _replay_state(alg, f, t, u, p, modes[k])
+        result = alg.step(f, t, u, dt, p, state, error_norm, others.mass)
+        return result.u, result.stages
+
+    def step_objective(u, pd, t0_, t1_, k, lam_next):
+        """⟨λ_{k+1}, u_{k+1}⟩: its gradient pulls the cotangent back through step k."""
+        t, _, dt = step_span(k, t0_, t1_)
+        return jnp.dot(lam_next, advance(u, pd, t, dt, k)[0])
+
+    def saved_value(u, pd, t0_, t1_, k, time, cotangent):
+        """⟨cotangent, value saved at ``time`` inside step k⟩ (the method's interpolant, or u_{k+1} at the end)."""
+        t, end, dt = step_span(k, t0_, t1_)
+        u_new, stages = advance(u, pd, t, dt, k)
+        full = full_stages(tab, f, split.merge_p(pd, p_rest), t, dt, u, stages) if tab.c_extra else stages
+        interpolated = evaluate_step(tab, u, dt, full, (time - t) / dt)
+        return jnp.dot(cotangent, jnp.where(time == lax.stop_gradient(end), u_new, interpolated))
+
+    gradient_of_step = jax.grad(step_objective, argnums=(0, 1, 2, 3))
+    gradient_of_saves = jax.vmap(jax.grad(saved_value, argnums=(0, 1, 2, 3)), in_axes=(0, None, None, None, 0, 0, 0))
+    segment = states.shape[1:]
+
+    if save_times is not None:
+        # The step that produced each save point: the first whose end is at or past it.
+        ends = jnp.where(jnp.arange(starts.shape[0]) < last, jnp.roll(starts, -1), t1)
+        ends = jnp.where(jnp.arange(starts.shape[0]) <= last, direction * ends, jnp.inf)
+        save_step = jnp.searchsorted(ends, direction * save_times, side="left").astype(jnp.int32)
+
+    def save_cotangents(first, stop, buffer):
+        """Cotangents that the save points inside steps first..stop-1 send to those steps' start states
+        (one row per step of the segment) and to p, t0, t1: one batched pullback for all points."""
+        inside = (save_step >= first) & (save_step < stop)
+        rows = jnp.clip(save_step - first, 0, every - 1)
+        k = jnp.clip(save_step, 0, starts.shape[0] - 1)
+        weights = jnp.where(inside[:, None], save_ct, 0.0)
+        g_u, g_p, g_t0, g_t1 = gradient_of_saves(buffer[rows], p_diff, t0, t1, k, save_times, weights)
+        per_step = jnp.zeros_like(buffer).at[rows].add(g_u)
+        return per_step, jax.tree_util.tree_map(lambda g: jnp.sum(g, axis=0), g_p), jnp.sum(g_t0), jnp.sum(g_t1)
+
+    def backward_segment(j, carry):
+        lam, d_p, d_t0, d_t1, buffer = carry
+        first = j * every
+        stop = jnp.minimum(first + every, n_steps)
+
+        def replay(k, state):
+            u, buf = state
+            t, _, dt = step_span(k, t0, t1)
+            return advance(u, p_diff, t, dt, k)[0], buf.at[k - first].set(u)
+
+        _, buffer = lax.fori_loop(first, stop, replay, (states[j], buffer))
+        if save_times is None:
+            from_saves = None
+        else:
+            from_saves, g_p, g_t0, g_t1 = save_cotangents(first, stop, buffer)
+            d_p = jax.tree_util.tree_map(jnp.add, d_p, g_p)
+            d_t0, d_t1 = d_t0 + g_t0, d_t1 + g_t1
+
+        def pull(i, c):
+            lam, d_p, d_t0, d_t1 = c
+            k = stop - 1 - i
+            g_u, g_p, g_t0, g_t1 = gradient_of_step(buffer[k - first], p_diff, t0, t1, k, lam)
+            if from_saves is not None:
+                g_u = g_u + from_saves[k - first]
+            d_p = jax.tree_util.tree_map(jnp.add, d_p, g_p)
+            return g_u, d_p, d_t0 + g_t0, d_t1 + g_t1
+
+        lam, d_p, d_t0, d_t1 = lax.fori_loop(0, stop - first, pull, (lam, d_p, d_t0, d_t1))
+        return lam, d_p, d_t0, d_t1, buffer
+
+    n_segments = (n_steps + every - 1) // every
+    buffer = jnp.zeros((every,) + segment, dtype)
+    d_p0 = jax.tree_util.tree_map(jnp.zeros_like, p_diff)
+
+    def reversed_segment(i, carry):
+        return backward_segment(n_segments - 1 - i, carry)
+
+    lam, d_p, d_t0, d_t1, _ = lax.fori_loop(0, n_segments, reversed_segment, (lam, d_p0, d_t0, d_t1, buffer))
+    ok = out.retcode == ReturnCode.Success
+    nan = jnp.asarray(jnp.nan, dtype)
+    guard = lambda g: jnp.where(ok, g, nan).astype(jnp.result_type(g))
+    d_u0 = guard(lam + d_u0_direct)
+    d_p = [guard(g) for g in d_p]
+    return d_u0, guard(d_t0).astype(t0.dtype), guard(d_t1).astype(t1.dtype), d_p
