@@ -18,16 +18,16 @@ the two) are supported; methods with Newton iterations (ESDIRK, Radau, BDF) are 
 `check_sensealg`.
 """
 import math
-from dataclasses import dataclass
 from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
-from ..interpolation import evaluate_step, full_stages
+from ..interpolation import full_stages
 from .inputs import InputSplit, zero_cotangent
 
 SUPPORTED_FAMILIES = ("explicit", "rosenbrock")
@@ -160,39 +160,66 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final):
         result = alg.step(f, t, u, dt, p, state, error_norm, others.mass)
         return result.u, result.stages
 
-    def step_objective(u, pd, t0_, t1_, k, lam_next):
-        """⟨λ_{k+1}, u_{k+1}⟩: its gradient pulls the cotangent back through step k."""
-        t, _, dt = step_span(k, t0_, t1_)
-        return jnp.dot(lam_next, advance(u, pd, t, dt, k)[0])
+    dense_weights = jnp.asarray(np.asarray(tab.dense_weights, np.float64), dtype)   # (stages, degree)
 
-    def saved_value(u, pd, t0_, t1_, k, time, cotangent):
-        """⟨cotangent, value saved at ``time`` inside step k⟩ (the method's interpolant, or u_{k+1} at the end)."""
-        t, end, dt = step_span(k, t0_, t1_)
-        u_new, stages = advance(u, pd, t, dt, k)
-        full = full_stages(tab, f, split.merge_p(pd, p_rest), t, dt, u, stages) if tab.c_extra else stages
-        interpolated = evaluate_step(tab, u, dt, full, (time - t) / dt)
-        return jnp.dot(cotangent, jnp.where(time == lax.stop_gradient(end), u_new, interpolated))
-
-    gradient_of_step = jax.grad(step_objective, argnums=(0, 1, 2, 3))
-    gradient_of_saves = jax.vmap(jax.grad(saved_value, argnums=(0, 1, 2, 3)), in_axes=(0, None, None, None, 0, 0, 0))
-    segment = states.shape[1:]
+    def stage_weights(theta):
+        """w(θ) with u(t + θh) = u + h Σ_j w_j(θ) k_j (see `evaluate_step`)."""
+        powers = theta ** jnp.arange(1, dense_weights.shape[1] + 1, dtype=dtype)
+        return dense_weights @ powers
 
     if save_times is not None:
-        # The step that produced each save point: the first whose end is at or past it.
+        # The step that produced each save point (the first whose end is at or past it), and whether the
+        # point is that step's end (then its value is u_{k+1} itself, not the interpolant).
         ends = jnp.where(jnp.arange(starts.shape[0]) < last, jnp.roll(starts, -1), t1)
         ends = jnp.where(jnp.arange(starts.shape[0]) <= last, direction * ends, jnp.inf)
         save_step = jnp.searchsorted(ends, direction * save_times, side="left").astype(jnp.int32)
+        save_step_c = jnp.clip(save_step, 0, starts.shape[0] - 1)
+        save_end = save_times == direction * ends[save_step_c]
 
-    def save_cotangents(first, stop, buffer):
-        """Cotangents that the save points inside steps first..stop-1 send to those steps' start states
-        (one row per step of the segment) and to p, t0, t1: one batched pullback for all points."""
+    def stage_cotangent(k, t0_, t1_):
+        """Σ over the save points inside step k of h w(θ_i) ⊗ ḡ_i: the cotangent of the step's stages,
+        as a function of the span's ends (used on the first and last steps, whose size follows them)."""
+        t, _, dt = step_span(k, t0_, t1_)
+        mine = (save_step == k) & ~save_end
+        w = jax.vmap(stage_weights)((save_times - t) / dt)                     # (points, stages)
+        return dt * jnp.einsum("is,in->sn", jnp.where(mine[:, None], w, 0.0), save_ct)
+
+    def step_objective(u, pd, t0_, t1_, k, lam_next, stage_ct, has_points):
+        """⟨λ_{k+1}, u_{k+1}⟩ + ⟨K̄, stages⟩: its gradient pulls the cotangents of the step's end and of the
+        values it interpolated back to its start. K̄ is given for inner steps and recomputed from the span's
+        ends for the first and last steps."""
+        t, _, dt = step_span(k, t0_, t1_)
+        u_new, stages = advance(u, pd, t, dt, k)
+        value = jnp.dot(lam_next, u_new)
+        if save_times is None:
+            return value
+        ends_move = (k == 0) | (k == last)
+        stage_ct = lax.cond(ends_move, lambda: stage_cotangent(k, t0_, t1_), lambda: stage_ct)
+        if tab.c_extra:   # the interpolant's extra stages cost f evaluations: only where a point lies
+            full = lambda: full_stages(tab, f, split.merge_p(pd, p_rest), t, dt, u, stages)
+            padded = lambda: jnp.concatenate([stages, jnp.zeros((len(tab.c_extra),) + u.shape, dtype)])
+            stages = lax.cond(has_points, full, padded)
+        return value + jnp.sum(stage_ct * stages)
+
+    gradient_of_step = jax.grad(step_objective, argnums=(0, 1, 2, 3))
+    segment = states.shape[1:]
+    n_dense = dense_weights.shape[0]
+
+    def save_cotangents(first, stop):
+        """Per step of the segment: the cotangents of the saved values that are its end state (E), its start
+        state (D, the u in u + hΣwk) and its stages (K̄, at the step sizes of the forward solve)."""
         inside = (save_step >= first) & (save_step < stop)
         rows = jnp.clip(save_step - first, 0, every - 1)
-        k = jnp.clip(save_step, 0, starts.shape[0] - 1)
-        weights = jnp.where(inside[:, None], save_ct, 0.0)
-        g_u, g_p, g_t0, g_t1 = gradient_of_saves(buffer[rows], p_diff, t0, t1, k, save_times, weights)
-        per_step = jnp.zeros_like(buffer).at[rows].add(g_u)
-        return per_step, jax.tree_util.tree_map(lambda g: jnp.sum(g, axis=0), g_p), jnp.sum(g_t0), jnp.sum(g_t1)
+        interp = (inside & ~save_end)[:, None]
+        at_end = jnp.where((inside & save_end)[:, None], save_ct, 0.0)
+        direct = jnp.where(interp, save_ct, 0.0)
+        t = jnp.where(save_step_c == 0, t0, starts[save_step_c])
+        h = sizes[save_step_c]
+        w = jax.vmap(stage_weights)((save_times - t) / h) * h[:, None]
+        stage_ct = jnp.zeros((every, n_dense) + segment, dtype).at[rows].add(w[:, :, None] * direct[:, None, :])
+        counts = jnp.zeros((every,), jnp.int32).at[rows].add(inside.astype(jnp.int32))
+        return (jnp.zeros((every,) + segment, dtype).at[rows].add(at_end),
+                jnp.zeros((every,) + segment, dtype).at[rows].add(direct), stage_ct, counts > 0)
 
     def backward_segment(j, carry):
         lam, d_p, d_t0, d_t1, buffer = carry
@@ -206,20 +233,19 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final):
 
         _, buffer = lax.fori_loop(first, stop, replay, (states[j], buffer))
         if save_times is None:
-            from_saves = None
+            zeros = jnp.zeros((every,) + segment, dtype)
+            at_end, direct, stage_ct, has_points = zeros, zeros, jnp.zeros((every, n_dense) + segment, dtype), \
+                jnp.zeros((every,), jnp.bool_)
         else:
-            from_saves, g_p, g_t0, g_t1 = save_cotangents(first, stop, buffer)
-            d_p = jax.tree_util.tree_map(jnp.add, d_p, g_p)
-            d_t0, d_t1 = d_t0 + g_t0, d_t1 + g_t1
+            at_end, direct, stage_ct, has_points = save_cotangents(first, stop)
 
         def pull(i, c):
             lam, d_p, d_t0, d_t1 = c
-            k = stop - 1 - i
-            g_u, g_p, g_t0, g_t1 = gradient_of_step(buffer[k - first], p_diff, t0, t1, k, lam)
-            if from_saves is not None:
-                g_u = g_u + from_saves[k - first]
+            r = stop - 1 - i - first
+            g_u, g_p, g_t0, g_t1 = gradient_of_step(buffer[r], p_diff, t0, t1, first + r, lam + at_end[r],
+                                                    stage_ct[r], has_points[r])
             d_p = jax.tree_util.tree_map(jnp.add, d_p, g_p)
-            return g_u, d_p, d_t0 + g_t0, d_t1 + g_t1
+            return g_u + direct[r], d_p, d_t0 + g_t0, d_t1 + g_t1
 
         lam, d_p, d_t0, d_t1 = lax.fori_loop(0, stop - first, pull, (lam, d_p, d_t0, d_t1))
         return lam, d_p, d_t0, d_t1, buffer
