@@ -25,6 +25,7 @@ class FiniteDifference:
         return _three_point(X, t)
 
 
+@jax.jit
 def _three_point(X, t):
     h = jnp.diff(t)
     h1, h2 = h[:-1, None], h[1:, None]                      # spacings left and right of each interior point
@@ -71,6 +72,7 @@ class SmoothedFiniteDifference:
         return _three_point(self.smooth(X), t)
 
 
+@jax.jit
 def _savgol(X, S):
     w = S.shape[0]
     half = w // 2

@@ -7,6 +7,7 @@ term of `b` (a tensor product). Libraries are immutable and hashable, so they se
 of compiled functions.
 """
 import dataclasses
+import functools
 import itertools
 import string
 from typing import Callable
@@ -46,7 +47,7 @@ class Library:
         if names is not None and len(names) != X.shape[1]:
             raise ValueError(f"names: expected {X.shape[1]} variable names for X of shape {X.shape}; "
                              f"got {len(names)}")
-        return jax.vmap(self.features)(X)
+        return _evaluate(self, X)
 
     def __add__(self, other):
         if not isinstance(other, Library):
@@ -57,6 +58,11 @@ class Library:
         if not isinstance(other, Library):
             return NotImplemented
         return TensorLibrary(self, other)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _evaluate(library, X):
+    return jax.vmap(library.features)(X)
 
 
 def _parts(lib, kind):

@@ -93,7 +93,7 @@ class SINDy:
             x_dot = self.derivative(X, t)
         x_dot = check_x_dot(x_dot, X)
         coefficients = fit_coefficients(self.library, self.optimizer, X, x_dot)
-        if not bool(jnp.all(jnp.isfinite(coefficients))):
+        if not np.all(np.isfinite(np.asarray(coefficients))):
             raise ValueError("fit: the regression produced non-finite coefficients; the library's columns are "
                              "linearly dependent on these data (e.g. too few samples, or terms that coincide)")
         return dataclasses.replace(self, names=names, coefficients=coefficients)

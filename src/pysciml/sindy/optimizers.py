@@ -38,19 +38,23 @@ def prepare(theta, y) -> Regression:
     return Regression(theta, y, scale, scaled.T @ scaled, (scaled.T @ y).T)
 
 
+def spd_solve(A, b):
+    """Solve A x = b for symmetric positive definite A (..., p, p) and b (..., p) by Cholesky (cheaper to
+    compile than an LU solve; a singular A gives NaN, which `fit` reports)."""
+    L = jax.lax.linalg.cholesky(A)
+    y = jax.lax.linalg.triangular_solve(L, b[..., None], left_side=True, lower=True)
+    return jax.lax.linalg.triangular_solve(L, y, left_side=True, lower=True, transpose_a=True)[..., 0]
+
+
 def masked_lstsq(reg: Regression, mask, ridge=0.0, rhs=None):
     """For every equation i, min ‖ẏ_i − Θ c‖² + Σ_j ridge_j (c_j/scale_j)² over c supported on mask[i];
     returns the coefficients (n, p), zero off the mask. ``rhs`` replaces the scaled DΘᵀẏ (refinement)."""
     p = reg.gram.shape[0]
     eye = jnp.eye(p, dtype=reg.gram.dtype)
-    A = reg.gram + ridge * eye
-
-    def one(b, m):
-        both = m[:, None] & m[None, :]
-        return jnp.where(m, jnp.linalg.solve(jnp.where(both, A, eye), jnp.where(m, b, 0.0)), 0.0)
-
-    scaled = jax.vmap(one)(reg.rhs if rhs is None else rhs, mask)
-    return scaled * reg.scale
+    both = mask[:, :, None] & mask[:, None, :]
+    A = jnp.where(both, reg.gram + ridge * eye, eye)          # inactive terms: identity rows, zero right side
+    b = jnp.where(mask, reg.rhs if rhs is None else rhs, 0.0)
+    return jnp.where(mask, spd_solve(A, b), 0.0) * reg.scale
 
 
 def unbiased_lstsq(reg: Regression, mask):
@@ -137,10 +141,12 @@ class SR3:
         usable = reg.usable
         scale = jnp.where(usable, reg.scale, 1.0)
         H = jnp.where(usable[:, None] & usable[None, :], reg.gram, 0.0) + jnp.diag(scale ** 2 / self.nu)
-        factor = jax.scipy.linalg.cho_factor(H)
+        L = jax.lax.linalg.cholesky(H)
 
         def xi_step(w):
-            return scale * jax.scipy.linalg.cho_solve(factor, (reg.rhs + scale * w / self.nu).T).T
+            b = (reg.rhs + scale * w / self.nu).T
+            y = jax.lax.linalg.triangular_solve(L, b, left_side=True, lower=True)
+            return scale * jax.lax.linalg.triangular_solve(L, y, left_side=True, lower=True, transpose_a=True).T
 
         def step(state):
             k, w, _ = state

@@ -98,14 +98,14 @@ def lambda_sweep(X, x_dot=None, library=None, thresholds=None, names=None, crite
     if x_dot is None:
         x_dot = (FiniteDifference() if derivative is None else derivative)(X, t)
     x_dot = check_x_dot(x_dot, X)
-    thresholds = jnp.logspace(-3, 0, 20) if thresholds is None else jnp.asarray(thresholds, X.dtype)
+    thresholds = np.logspace(-3, 0, 20) if thresholds is None else np.asarray(thresholds, X.dtype)
     if thresholds.ndim != 1 or thresholds.size == 0:
         raise ValueError(f"thresholds must be a non-empty 1-D array; got shape {thresholds.shape}")
-    if not bool(jnp.all(thresholds >= 0)):
+    if not np.all(thresholds >= 0):
         raise ValueError("thresholds must be non-negative")
 
     coefficients, k, error, contributions, (aic, aicc, bic) = _sweep(library, optimizer, X, x_dot, thresholds)
-    if not bool(jnp.all(jnp.isfinite(coefficients))):
+    if not np.all(np.isfinite(np.asarray(coefficients))):
         raise ValueError("lambda_sweep: the regression produced non-finite coefficients; the library's columns "
                          "are linearly dependent on these data")
     contributions = np.asarray(contributions)
@@ -116,7 +116,7 @@ def lambda_sweep(X, x_dot=None, library=None, thresholds=None, names=None, crite
                                                    np.asarray(bic)))
     best = int(np.argmin({"aic": aic, "aicc": aicc, "bic": bic}[criterion]))
     model = SINDy(library, dataclasses.replace(optimizer, threshold=float(thresholds[best])), names=names,
-                  coefficients=coefficients[best])
+                  coefficients=jnp.asarray(np.asarray(coefficients)[best]))
     return LambdaSweep(rows, coefficients, criterion, best, model)
 
 
