@@ -298,6 +298,12 @@ def test_bad_input_errors(data):
         sindy.lambda_sweep(X, dX, POLY2, thresholds=[-1.0, 0.1])
     with pytest.raises(ValueError, match="contains NaN"):
         model.fit(X.at[3, 0].set(jnp.nan), x_dot=dX)
+    with pytest.raises(ValueError, match=r"f\(u, p, t\) must return an array shaped like u"):
+        sindy.derivatives_from(lambda u, p, t: u[:1], X, t)
+    with pytest.raises(ValueError, match="X must be a 2-D array"):
+        POLY2(X[:, 0])
+    with pytest.raises(ValueError, match="names: expected 2 variable names"):
+        POLY2(X, names=("x",))
     with pytest.raises(TypeError, match="optimizer must be STLSQ"):
         sindy.SINDy(POLY2, optimizer="stlsq")
     assert dataclasses.replace(sindy.STLSQ(), threshold=0.2).threshold == 0.2

@@ -76,7 +76,9 @@ class SINDy:
     coefficients: Any = None
 
     def __post_init__(self):
-        check_library(self.library, ("x",))
+        if not isinstance(self.library, Library):
+            raise TypeError(f"library must be a pysciml.sindy library (PolynomialLibrary, ...); got "
+                            f"{type(self.library).__name__}")
         check_optimizer(self.optimizer)
         if not callable(self.derivative):
             raise TypeError(f"derivative must be callable as derivative(X, t); got {type(self.derivative).__name__}")

@@ -32,10 +32,11 @@ class Regression(NamedTuple):
 
 
 def prepare(theta, y) -> Regression:
-    norms = jnp.linalg.norm(theta, axis=0)
+    p = theta.shape[1]
+    products = theta.T @ jnp.concatenate([theta, y], axis=1)       # one pass over the data: [ΘᵀΘ, ΘᵀẊ]
+    norms = jnp.sqrt(jnp.diag(products[:, :p]))
     scale = jnp.where(norms > 0, 1.0 / jnp.where(norms > 0, norms, 1.0), 0.0)
-    scaled = theta * scale
-    return Regression(theta, y, scale, scaled.T @ scaled, (scaled.T @ y).T)
+    return Regression(theta, y, scale, products[:, :p] * scale[:, None] * scale, (products[:, p:] * scale[:, None]).T)
 
 
 def spd_solve(A, b):
