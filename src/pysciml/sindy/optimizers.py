@@ -17,7 +17,7 @@ from ._checks import check_nonnegative
 
 
 class Regression(NamedTuple):
-    """Θ (N, p) and Ẋ (N, n) with the scaled normal equations: scale = 1/‖θ_j‖ (1 for a zero column),
+    """Θ (N, p) and Ẋ (N, n) with the scaled normal equations: scale = 1/‖θ_j‖ (0 for a zero column),
     gram = DΘᵀΘD and rhs = (DΘᵀẊ)ᵀ (n, p) for D = diag(scale)."""
     theta: jax.Array
     y: jax.Array
@@ -32,6 +32,7 @@ class Regression(NamedTuple):
 
 
 def prepare(theta, y) -> Regression:
+    """The `Regression` of Ẋ = y (N, n) on Θ = theta (N, p)."""
     p = theta.shape[1]
     products = theta.T @ jnp.concatenate([theta, y], axis=1)       # one pass over the data: [ΘᵀΘ, ΘᵀẊ]
     norms = jnp.sqrt(jnp.diag(products[:, :p]))
