@@ -247,22 +247,29 @@ def test_smoothing_equals_scipy_savgol():
                                rtol=1e-12, atol=1e-12)
 
 
-def test_stlsq_matches_pysindy(data):
-    """Same library, threshold, ridge alpha and x_dot: the same coefficients as PySINDy's STLSQ."""
-    ps_ = pytest.importorskip("pysindy")
+def test_stlsq_and_sr3_match_pysindy(data):
+    """Same library, x_dot and settings: the same coefficients as PySINDy's STLSQ (threshold, ridge alpha,
+    unbiased refit) and SR3 (λ = threshold²/(2ν) for L0, threshold/ν for L1; run to convergence)."""
+    pysindy = pytest.importorskip("pysindy")
+    import warnings
     t, X, _ = data["lorenz"]
     x_noisy = noisy(X, 0.02, seed=5)
     dX = np.asarray(sindy.FiniteDifference()(x_noisy, t))
-    for threshold, alpha in ((0.1, 0.0), (0.5, 0.05)):
-        peer = ps_.SINDy(feature_library=ps_.PolynomialLibrary(degree=2, include_bias=True),
-                         optimizer=ps_.STLSQ(threshold=threshold, alpha=alpha))
-        import warnings
+    nu = 0.01
+    cases = [(pysindy.STLSQ(threshold=0.1, alpha=0.0), sindy.STLSQ(threshold=0.1, alpha=0.0)),
+             (pysindy.STLSQ(threshold=0.5, alpha=0.05), sindy.STLSQ(threshold=0.5, alpha=0.05)),
+             (pysindy.SR3(reg_weight_lam=0.1 ** 2 / (2 * nu), regularizer="L0", relax_coeff_nu=nu, tol=1e-14,
+                          max_iter=10_000), sindy.SR3(threshold=0.1, nu=nu, regularizer="l0", unbias=False)),
+             (pysindy.SR3(reg_weight_lam=0.1 / nu, regularizer="L1", relax_coeff_nu=nu, tol=1e-14, max_iter=10_000),
+              sindy.SR3(threshold=0.1, nu=nu, regularizer="l1", unbias=False))]
+    for theirs, ours in cases:
+        peer = pysindy.SINDy(feature_library=pysindy.PolynomialLibrary(degree=2, include_bias=True), optimizer=theirs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             peer.fit(np.asarray(x_noisy), t=np.asarray(t), x_dot=dX)
-        ours = sindy.SINDy(POLY2, sindy.STLSQ(threshold=threshold, alpha=alpha)).fit(x_noisy, x_dot=dX)
-        np.testing.assert_array_equal(np.asarray(ours.coefficients) != 0, peer.coefficients() != 0)
-        np.testing.assert_allclose(np.asarray(ours.coefficients), peer.coefficients(), rtol=1e-8, atol=1e-10)
+        xi = np.asarray(sindy.SINDy(POLY2, ours).fit(x_noisy, x_dot=dX).coefficients)
+        np.testing.assert_array_equal(xi != 0, peer.coefficients() != 0)
+        np.testing.assert_allclose(xi, peer.coefficients(), rtol=1e-7, atol=1e-9)
 
 
 def test_bad_input_errors(data):

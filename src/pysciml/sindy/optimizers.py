@@ -110,7 +110,8 @@ class STLSQ:
 class SR3:
     """Sparse relaxed regularized regression (Zheng, Askham, Brunton, Kutz & Aravkin, IEEE Access 7, 2019;
     Champion et al., IEEE Access 8, 2020): min over ξ, w of ½‖ẏ − Θξ‖² + λR(w) + ‖ξ − w‖²/(2ν), solved by
-    alternating the exact ξ step (one factorization of ΘᵀΘ + I/ν) and the proximal w step.
+    alternating the exact ξ step (one factorization of ΘᵀΘ + I/ν) and the proximal w step, from w = the
+    least-squares coefficients (as PySINDy).
 
     threshold: the cut of the proximal step: regularizer "l0" hard-thresholds at it (λ = threshold²/(2ν)),
     "l1" soft-thresholds by it (λ = threshold/ν). Stops when w changes by less than ``tol`` (relative)
@@ -156,7 +157,6 @@ class SR3:
             change = jnp.max(jnp.abs(w_new - w)) / jnp.maximum(1.0, jnp.max(jnp.abs(w_new)))
             return k + 1, w_new, change
 
-        w0 = jnp.zeros((reg.y.shape[1], scale.shape[0]), reg.gram.dtype)
-        state = step((0, w0, jnp.inf))
+        state = step((0, masked_lstsq(reg, _mask_all(reg)), jnp.inf))     # start from least squares
         _, w, _ = jax.lax.while_loop(lambda s: (s[0] < self.max_iter) & (s[2] > self.tol), step, state)
         return unbiased_lstsq(reg, w != 0) if self.unbias else w
