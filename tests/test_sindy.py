@@ -2,6 +2,7 @@
 from noisy data, the λ sweep and its information criteria, SR3, sympy/JAX output equivalence, library
 names, derivative estimates against exact formulas and scipy, and input errors."""
 import dataclasses
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -251,7 +252,6 @@ def test_stlsq_and_sr3_match_pysindy(data):
     """Same library, x_dot and settings: the same coefficients as PySINDy's STLSQ (threshold, ridge alpha,
     unbiased refit) and SR3 (λ = threshold²/(2ν) for L0, threshold/ν for L1; run to convergence)."""
     pysindy = pytest.importorskip("pysindy")
-    import warnings
     t, X, _ = data["lorenz"]
     x_noisy = noisy(X, 0.02, seed=5)
     dX = np.asarray(sindy.FiniteDifference()(x_noisy, t))
