@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     """`pysciml.nn` and `pysciml.pinn` load on first use, so `import pysciml` stays fast."""
-    if name in ("nn", "pinn"):
+    if name in ("nn", "pinn", "sindy"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pysciml' has no attribute {name!r}")
