@@ -74,7 +74,7 @@ class GaussAdjoint(SensitivityAlgorithm):
     kind = "adjoint"
 
 
-def check_sensealg(sensealg, save_mode, has_mass):
+def check_sensealg(sensealg, save_mode, has_mass, has_callbacks=False):
     """Refuse combinations a method cannot serve, before anything compiles."""
     if sensealg is None:
         return
@@ -84,6 +84,10 @@ def check_sensealg(sensealg, save_mode, has_mass):
     if isinstance(sensealg, ForwardDiffSensitivity):
         return
     name = type(sensealg).__name__
+    if has_callbacks:
+        raise ValueError(f"sensealg={name}() cannot differentiate through callbacks (its continuous equations "
+                         "do not jump with the state at events); use ForwardDiffSensitivity(), which "
+                         "differentiates the solver and its event times exactly")
     if save_mode == "steps":
         raise ValueError(f"sensealg={name}() differentiates states at given times: pass saveat=... (or "
                          "save_everystep=False for the final state); save_everystep and dense output are "
