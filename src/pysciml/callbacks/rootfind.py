@@ -23,17 +23,16 @@ class Crossing(NamedTuple):
     upward: jnp.ndarray      # bool: that crossing goes from negative to non-negative
 
 
-def sign_changes(values, direction, armed_first):
+def sign_changes(values, direction):
     """Masks (K, m) of the intervals [θ_k, θ_k+1] where component j crosses zero, counting upcrossings
     (g < 0 → g ≥ 0) and/or downcrossings (g > 0 → g ≤ 0) by ``direction`` (0 both, 1 up, −1 down, per
-    component); ``armed_first`` (m,) bool masks out the first interval (a restart on the surface)."""
+    component), and which of them are upcrossings."""
     left, right = values[:-1], values[1:]
     up = (left < 0) & (right >= 0)
     down = (left > 0) & (right <= 0)
     up = up & (direction >= 0)
     down = down & (direction <= 0)
-    crosses = up | down
-    return crosses.at[0].set(crosses[0] & armed_first), up
+    return up | down, up
 
 
 def _narrow(phi, a, b, fa, fb, tol, method):
@@ -69,11 +68,11 @@ def _narrow(phi, a, b, fa, fb, tol, method):
     return lax.while_loop(more, body, init)[1]
 
 
-def first_crossing(g, thetas, values, direction, armed_first, tol, method="illinois") -> Crossing:
+def first_crossing(g, thetas, values, direction, tol, method="illinois") -> Crossing:
     """The earliest crossing of any component of ``g`` (θ ↦ (m,) conditions) in the step, given its
     values (K+1, m) at the sample points ``thetas`` (K+1,). Pure; differentiate it only through
     the implicit function theorem (the caller's job)."""
-    crosses, up = sign_changes(values, direction, armed_first)
+    crosses, up = sign_changes(values, direction)
     any_in = jnp.any(crosses, axis=0)                         # (m,)
     k = jnp.argmax(crosses, axis=0)                           # first interval per component
     m = values.shape[1]

@@ -127,12 +127,11 @@ def hold_for_event(plan, alg, ev, t, u, dt, stages, t_new, u_new, accept):
     inner = jax.vmap(lambda th: g_of(th, su, sdt, sk, sp))(thetas[1:-1])
     values = jnp.concatenate([sg(ev.g)[None], inner, sg(g_end)[None]])
     dirs = np.concatenate([np.full(cb[8] or 1, cb[4]) for _, cb in cbs])
-    scale = jnp.max(jnp.abs(values), axis=0)
-    armed = ~(ev.disarmed & (jnp.abs(values[0]) <= _DISARM * scale))
+    values = values.at[0].set(_restart_side(ev, values, lambda th: g_of(th, su, sdt, sk, sp)))
     eps = jnp.finfo(dt.dtype).eps
     tol = 4 * eps * (1.0 + jnp.maximum(jnp.abs(t), jnp.abs(t_new)) / jnp.maximum(jnp.abs(sdt), eps))
-    crossing = first_crossing(lambda th: g_of(th, su, sdt, sk, sp), thetas, values, jnp.asarray(dirs), armed,
-                              tol, cbs[0][1][5])
+    crossing = first_crossing(lambda th: g_of(th, su, sdt, sk, sp), thetas, values, jnp.asarray(dirs), tol,
+                              cbs[0][1][5])
     hit = accept & ~ev.pending & crossing.found
     maxed = hit & (ev.n_logged >= plan.max_events)
     found = hit & ~maxed
@@ -149,6 +148,22 @@ def hold_for_event(plan, alg, ev, t, u, dt, stages, t_new, u_new, accept):
                      pending_comp=jnp.where(found, crossing.component, ev.pending_comp),
                      pending_up=jnp.where(found, crossing.upward, ev.pending_up))
     return found, maxed, g_end, ev
+
+
+def _restart_side(ev, values, g):
+    """The condition values at the start of the step, with a component that just fired and restarts on
+    its surface (|g| tiny next to its values along the step) given the sign it moves away with (the sign
+    of dg/dθ at θ = 0): the zero at the restart point is not a new crossing, a later one is."""
+    g0 = values[0]
+    on_surface = ev.disarmed & (jnp.abs(g0) <= _DISARM * jnp.max(jnp.abs(values), axis=0))
+
+    def away():
+        zero = jnp.zeros((), values.dtype)
+        slope = jax.jvp(g, (zero,), (jnp.ones_like(zero),))[1]
+        size = jnp.maximum(jnp.abs(g0), jnp.finfo(values.dtype).tiny)
+        return jnp.where(on_surface & (slope != 0), jnp.sign(slope) * size, g0)
+
+    return lax.cond(jnp.any(on_surface), away, lambda: g0)
 
 
 class StepEnd(NamedTuple):
