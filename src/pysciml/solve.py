@@ -121,7 +121,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         _callbacks.check_outputs(callback, spec, prob.p, t0)
         preset = _callbacks.preset_times(callback, tdtype)
         if preset is not None:
-            tstops = preset if tstops is None else jnp.concatenate([jnp.atleast_1d(jnp.asarray(tstops, tdtype)), preset])
+            tstops = preset if tstops is None else _concatenate_times(tstops, preset, tdtype)
     tstops = _check_tstops(tstops, t0, t1, direction, tdtype)
 
     save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
@@ -171,6 +171,13 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     if concrete and is_concrete(out.retcode) and not sol.success:
         _warn_failure(sol, rhs, prob.p, out.t_final, t0)
     return sol
+
+
+def _concatenate_times(tstops, preset, dtype):
+    """The user's tstops and the preset callback times in one array (numpy while both are concrete)."""
+    if is_concrete(tstops, preset):
+        return np.concatenate([np.atleast_1d(np.asarray(tstops, dtype)), preset])
+    return jnp.concatenate([jnp.atleast_1d(jnp.asarray(tstops, dtype)), jnp.asarray(preset, dtype)])
 
 
 def _event_outputs(out, callback_data, plan, concrete):

@@ -4,6 +4,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from .._core.trees import is_concrete
 
 from .callbacks import flatten
 
@@ -39,8 +42,12 @@ def plan(callback, spec, max_events):
 def preset_times(callback, dtype):
     """Every PresetTimeCallback time, concatenated (for the solver's tstops), or None."""
     from .callbacks import PresetTimeCallback
-    times = [jnp.asarray(cb.times, dtype) for cb in flatten(callback) if isinstance(cb, PresetTimeCallback)]
-    return jnp.concatenate(times) if times else None
+    times = [cb.times for cb in flatten(callback) if isinstance(cb, PresetTimeCallback)]
+    if not times:
+        return None
+    if is_concrete(times):      # stay concrete under jit, so the stops are filtered and sorted once
+        return np.concatenate([np.asarray(x, dtype) for x in times])
+    return jnp.concatenate([jnp.asarray(x, dtype) for x in times])
 
 
 def check_outputs(callback, spec, p, t0):

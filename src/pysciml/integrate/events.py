@@ -212,15 +212,16 @@ def after_step(plan, data, alg, f, ev, t, u, dt, stages, t_new, u_new, g_end, ac
     jumped = fired_c
     log["n_logged"] = ev.n_logged + fired_c.astype(jnp.int32)
 
+    moved = accept & (t_new != t)      # a zero-length landing (a traced stop at the current time) fires nothing
     for i, cb in plan.of_kind("preset"):
-        run(i, cb, accept & jnp.any(data[i].astype(t_new.dtype) == t_new), cb[1])
+        run(i, cb, moved & jnp.any(data[i].astype(t_new.dtype) == t_new), cb[1])
     periodic_k = ev.periodic_k
     for k, (i, cb) in enumerate(plan.of_kind("periodic")):
         fire = accept & (t_new == t0 + direction * periodic_k[k] * data[i].astype(t_new.dtype))
         periodic_k = periodic_k.at[k].add(fire.astype(jnp.int32))
         run(i, cb, fire, cb[1])
     for i, cb in plan.of_kind("discrete"):
-        run(i, cb, accept & jnp.asarray(cb[1](plan.spec.unravel(cur), p, t_new), bool), cb[2])
+        run(i, cb, moved & jnp.asarray(cb[1](plan.spec.unravel(cur), p, t_new), bool), cb[2])
     n_evals = ev.n_evals
     for i, _ in plan.of_kind("steady"):
         abstol, reltol = (x.astype(cur.dtype) for x in data[i])
