@@ -156,21 +156,19 @@ def test_ball_in_a_box_vector_callback():
         return jnp.where(idx == 2, u.at[3].multiply(-1.0), u.at[2].multiply(-1.0))
 
     cb = ps.VectorContinuousCallback(walls, reflect, 3)
-    prob = ps.ODEProblem(box, jnp.array([0.5, 1.0, 0.3, 0.0]), (0.0, 4.5))
-    sol = ps.solve(prob, ps.Tsit5(), rtol=1e-11, atol=1e-12, save_everystep=False, callback=cb)
+    # and a scalar event that stops the solve at t = 4.5 from its affect (the span goes on to 10)
+    stop = ps.ContinuousCallback(lambda u, p, t: t - 4.5, lambda u, p, t: ps.terminate(u))
+    prob = ps.ODEProblem(box, jnp.array([0.5, 1.0, 0.3, 0.0]), (0.0, 10.0))
+    sol = ps.solve(prob, ps.Tsit5(), rtol=1e-11, atol=1e-12, save_everystep=False, callback=ps.CallbackSet(cb, stop))
+    assert sol.retcode == ps.ReturnCode.Terminated and sol.success
+    np.testing.assert_allclose(sol.t[-1], 4.5, rtol=1e-14)
+    assert int(sol.events.index[-1]) == 1 and np.asarray(sol.events.count).tolist() == [int(sol.events.n) - 1, 1]
     t_floor = math.sqrt(2 / G) * (1 + 2 * np.arange(6))
     t_wall = (0.5 + np.arange(2)) / 0.3
     expected = sorted([(t, 2) for t in t_floor if t < 4.5] + [(t, 1 if k % 2 == 0 else 0) for k, t in enumerate(t_wall) if t < 4.5])
-    assert int(sol.events.n) == len(expected)
-    np.testing.assert_allclose(sol.events.t, [t for t, _ in expected], atol=1e-10)
-    assert np.asarray(sol.events.component).tolist() == [c for _, c in expected]
-
-
-def test_terminating_affect():
-    cb = ps.ContinuousCallback(height, lambda u, p, t: ps.terminate(u), direction="down")
-    sol = ps.solve(ball_problem(), ps.Tsit5(), rtol=1e-10, atol=1e-12, callback=cb)
-    assert sol.retcode == ps.ReturnCode.Terminated and sol.success
-    np.testing.assert_allclose(sol.t[-1], math.sqrt(2 / G), atol=1e-12)
+    assert int(sol.events.n) == len(expected) + 1
+    np.testing.assert_allclose(sol.events.t[:-1], [t for t, _ in expected], atol=1e-10)
+    assert np.asarray(sol.events.component[:-1]).tolist() == [c for _, c in expected]
 
 
 def test_dosing_matches_superposition():
@@ -214,13 +212,6 @@ def test_terminate_steady_state_and_saving_callback():
     saved = sol.saved_values[0]
     np.testing.assert_allclose(saved.saveval[:, 0], np.exp(-np.asarray(saved.t)), rtol=1e-8)
     np.testing.assert_allclose(saved.saveval[:, 1], np.exp(-2 * np.asarray(saved.t)), rtol=1e-8)
-
-
-def test_no_callback_traces_the_plain_loop():
-    from pysciml.integrate import LoopConfig
-    assert LoopConfig._field_defaults["events"] is None
-    sol = ps.solve(ball_problem(t1=0.2), ps.Tsit5())
-    assert sol.events is None and sol.saved_values is None
 
 
 def test_bad_input_is_refused_before_compiling():

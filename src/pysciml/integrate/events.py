@@ -40,6 +40,7 @@ class EventState(NamedTuple):
     saved: tuple              # per SavingCallback: (len(saveat), k) values
     saved_index: tuple
     n_evals: jnp.ndarray      # f evaluations made for events (interpolant extra stages, steady-state test)
+    counted: dict = {}        # the method's own counters (nf_steps, njacs, …) of the states discarded at restarts
 
 
 def _apply(plan, fn, u, p, t, *extra):

@@ -139,6 +139,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, x.rtol, x.atol)
 
     solver_state = alg.init(f, t0, x.u0, x.p)
+    if plan is not None:
+        ev = ev._replace(counted={k: jnp.zeros_like(v) for k, v in _counters(alg, solver_state).items()})
     n_init_evals = alg.initial_evals
     if cfg.given_dt:
         dt = direction * jnp.minimum(jnp.abs(x.dt), x.dtmax)
@@ -260,8 +262,9 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             end = ev_hooks.after_step(plan, x.callback_data, alg, f, events, c.t, c.u, dt, stages, t, u, g_end,
                                       accept, t0, direction)
             u, events = end.u, end.ev
-            solver_state, controller_state, retcode = _restart_after_jump(
+            end, solver_state, controller_state, retcode = _restart_after_jump(
                 alg, f, controller, end, t, solver_state, controller_state, retcode, events_maxed)
+            events = end.ev
             if cfg.save == "steps":
                 ts_buf, us_buf, stage_buf, save_index, retcode = _save_post_event(
                     end, t, ts_buf, us_buf, stage_buf, save_index, retcode, cfg.dense)
@@ -276,6 +279,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     out = _View(packer.unpack(packed), arrays)
 
     counted = alg.state_stats(out.solver_state)
+    if plan is not None:   # counters of the method states discarded at restarts after events
+        counted.update({k: counted[k] + v for k, v in out.events.counted.items()})
     # Methods with a variable cost per step (Newton iterations, switching) count their own evaluations.
     nf = n_init_evals + counted.pop("nf_steps", out.n_steps * alg.evals_per_step)
     if out.n_interpolations is not None:
@@ -326,6 +331,9 @@ def _restart_after_jump(alg, f, controller, end, t, solver_state, controller_sta
     """After an affect changed u or p: the method's state (FSAL stage, Jacobian) and the controller's
     error history start afresh from the new state; a terminating affect or a full event log ends the loop."""
     p = end.ev.p
+    counted = {k: v + jnp.where(end.jumped, _counters(alg, solver_state)[k], 0).astype(v.dtype)
+               for k, v in end.ev.counted.items()}
+    end = end._replace(ev=end.ev._replace(counted=counted))
     solver_state = lax.cond(end.jumped, lambda: alg.init(f, t, end.u, p), lambda: solver_state)
     fresh = controller.init(t.dtype)
     controller_state = jax.tree_util.tree_map(lambda new, old: jnp.where(end.jumped, new, old),
@@ -333,7 +341,12 @@ def _restart_after_jump(alg, f, controller, end, t, solver_state, controller_sta
     failed = (retcode != _RUNNING) & (retcode != ReturnCode.Success)
     retcode = jnp.where(end.terminate & ~failed, ReturnCode.Terminated, retcode)
     retcode = jnp.where(maxed, ReturnCode.MaxEvents, retcode).astype(jnp.int32)
-    return solver_state, controller_state, retcode
+    return end, solver_state, controller_state, retcode
+
+
+def _counters(alg, solver_state):
+    """The method's additive counters kept in its state (names starting with n: nf_steps, njacs, …)."""
+    return {k: v for k, v in alg.state_stats(solver_state).items() if k.startswith("n")}
 
 
 def _save_post_event(end, t, ts_buf, us_buf, stage_buf, save_index, retcode, dense):
