@@ -83,6 +83,8 @@ def first_crossing(g, thetas, values, direction, tol, method="illinois") -> Cros
         return _narrow(phi, thetas[kj], thetas[kj + 1], values[kj, j], values[kj + 1, j], tol, method)
 
     def search():
+        if m == 1:        # one condition: no batching of the iteration (a smaller program to compile)
+            return locate(cols[0], k[0])[None]
         return jax.vmap(locate)(cols, k)
 
     roots = lax.cond(jnp.any(any_in), search, lambda: jnp.ones((m,), thetas.dtype))

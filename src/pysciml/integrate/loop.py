@@ -14,6 +14,10 @@ returns its own ``dt_factor`` (see `StepResult`): then the step is accepted iff 
 proposal is dt·dt_factor, with the same dtmax bound, tstop landing and dtmin failure test.
 
 Buffers have static sizes (``max_steps`` + 1 for ``"steps"``) so the loop works under jit and vmap.
+
+Callbacks (``cfg.events``) add three hooks, each a small function below the loop (see `events`): the next
+landing target (pending events, periodic times), the search for an event in a trial step, and the affects
+at the end of an accepted step with the method's restart. Without callbacks none of them is traced.
 """
 from typing import NamedTuple
 
