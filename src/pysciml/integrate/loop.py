@@ -225,7 +225,9 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         kept_on_reject = c.solver_state if result.rejected_state is None else result.rejected_state
         solver_state = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old),
                                               result.state, kept_on_reject)
-        passed_stop = accept & lands & (target == next_stop)
+        passed_stop = accept & lands
+        if plan is not None:     # the landing may have been on an event or periodic time instead
+            passed_stop = passed_stop & (target == next_stop)
         stop_index = None
         finished = passed_stop
         if stops is not None:
