@@ -5,6 +5,8 @@ methods, ensembles and return codes; `pysciml.nn` (small networks) and `pysciml.
 networks) load on first use. float64 is switched on at import (JAX's default is float32).
 """
 from ._core import ReturnCode
+from .callbacks import (CallbackSet, ContinuousCallback, DiscreteCallback, Effect, PeriodicCallback, PresetTimeCallback,
+                        SavingCallback, TerminateSteadyState, VectorContinuousCallback, terminate)
 from .controllers import PIController, PIDController
 from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, EnsembleVmap
 from .integrate import ODESolution
@@ -30,6 +32,9 @@ __all__ = [
     # sensitivity
     "BacksolveAdjoint", "DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint",
     "QuadratureAdjoint",
+    # callbacks
+    "CallbackSet", "ContinuousCallback", "DiscreteCallback", "Effect", "PeriodicCallback", "PresetTimeCallback",
+    "SavingCallback", "TerminateSteadyState", "VectorContinuousCallback", "terminate",
     # ensembles
     "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap",
 ]

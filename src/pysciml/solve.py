@@ -16,9 +16,10 @@ import numpy as np
 from ._core.dtypes import state_dtype
 from ._core.retcode import ReturnCode
 from ._core.trees import FlatSpec, is_concrete
+from . import callbacks as _callbacks
 from .controllers import PIController, PIDController
 from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
-from .integrate.solution import interpolate_dense
+from .integrate.solution import EventLog, SavedValues, interpolate_dense
 from .linalg import consistent_initial_state
 from .linalg.sparsity_detection import detect_pattern
 from .problems import ODEProblem, SplitFunction, SplitODEProblem
@@ -27,6 +28,7 @@ from .sensitivity import SolveContext, check_sensealg, default_sensealg, differe
 from .solvers.base import Algorithm
 
 DEFAULT_MAX_STEPS = 10_000
+DEFAULT_MAX_EVENTS = 1_000     # continuous events logged per solve (a static buffer of that size)
 _DENSE_MEMORY_LIMIT = 1 << 29   # bytes of stage storage above which dense output must be asked for
 
 
@@ -63,7 +65,8 @@ def solve(prob, *args, **kwargs):
 @solve.register(ODEProblem)
 def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
                save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
-               max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None) -> ODESolution:
+               max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None, callback=None,
+               max_events=DEFAULT_MAX_EVENTS) -> ODESolution:
     """Integrate ``prob`` with ``alg`` (default: chosen for the problem, see `default_algorithm`).
 
     rtol, atol: relative and absolute tolerances, scalars or shaped like u0. dt: first step (required for
@@ -74,6 +77,9 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     save-every-step buffers). controller: `PIController()` (default) or `PIDController()`.
     sensealg: how gradients through this solve are computed (see `pysciml.sensitivity`); by default
     forward mode for up to 100 states + parameters, `InterpolatingAdjoint()` above.
+    callback: a callback or `CallbackSet` (see `pysciml.callbacks`); max_events: the most continuous events
+    one solve may log (beyond it the solve stops with ReturnCode.MaxEvents). With callbacks, gradients use
+    ForwardDiffSensitivity (the continuous adjoints refuse them).
     """
     alg = _check_algorithm(alg)
     controller = _check_controller(controller)
@@ -108,6 +114,14 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
     dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
     saveat = _check_saveat(saveat, t0, t1, direction, tdtype)
+    if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
+        raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
+    event_plan, callback_data = _callbacks.plan(callback, spec, int(max_events))
+    if event_plan is not None:
+        _callbacks.check_outputs(callback, spec, prob.p, t0)
+        preset = _callbacks.preset_times(callback, tdtype)
+        if preset is not None:
+            tstops = preset if tstops is None else _concatenate_times(tstops, preset, tdtype)
     tstops = _check_tstops(tstops, t0, t1, direction, tdtype)
 
     save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
@@ -122,15 +136,19 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
                          "max_steps, or set dense=False")
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
-                     has_tstops=tstops is not None, given_dt=dt is not None)
-    check_sensealg(sensealg, mode, mass is not None, alg)
+                     has_tstops=tstops is not None, given_dt=dt is not None, events=event_plan)
+    check_sensealg(sensealg, mode, mass is not None, alg, has_callbacks=event_plan is not None)
+    if sensealg is None and event_plan is not None:
+        from .sensitivity import ForwardDiffSensitivity
+        sensealg = ForwardDiffSensitivity()
     if sensealg is None:
         sensealg = default_sensealg(spec.size, prob.p, mode, mass is not None)
     if mass is not None:
         u0 = consistent_initial_state(rhs, u0, prob.p, t0, mass)
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=prob.p, rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
-                        saveat=saveat if mode == "saveat" else None, tstops=tstops, mass=mass)
+                        saveat=saveat if mode == "saveat" else None, tstops=tstops, mass=mass,
+                        callback_data=callback_data)
     out = differentiable_solve(sensealg, SolveContext(rhs, alg, controller, cfg, _compiled_loop), inputs)
 
     ts, us, n_saved = out.ts, out.us, out.n_saved
@@ -147,10 +165,36 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         ts, us = ts[:n], us[:n]
     if not save_start and saveat is None:
         ts, us = ts[1:], us[1:]
-    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, prob.p, f=rhs, alg=alg, spec=spec)
+    events, saved_values = _event_outputs(out, callback_data, event_plan, concrete)
+    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, prob.p, f=rhs, alg=alg, spec=spec,
+                      events=events, saved_values=saved_values)
     if concrete and is_concrete(out.retcode) and not sol.success:
         _warn_failure(sol, rhs, prob.p, out.t_final, t0)
     return sol
+
+
+def _concatenate_times(tstops, preset, dtype):
+    """The user's tstops and the preset callback times in one array (numpy while both are concrete)."""
+    if is_concrete(tstops, preset):
+        return np.concatenate([np.atleast_1d(np.asarray(tstops, dtype)), preset])
+    return jnp.concatenate([jnp.atleast_1d(jnp.asarray(tstops, dtype)), jnp.asarray(preset, dtype)])
+
+
+def _event_outputs(out, callback_data, plan, concrete):
+    """The event log and SavingCallback values of a solve with callbacks (trimmed to the events that
+    happened when concrete), or (None, None)."""
+    if plan is None:
+        return None, None
+    index, component, n, counts = out.event_info
+    times = out.event_t
+    if concrete and is_concrete(n):
+        k = int(n)
+        times, index, component = times[:k], index[:k], component[:k]
+    events = EventLog(times, index, component, n, counts)
+    saving = [i for i, cb in enumerate(plan.callbacks) if cb[0] == "saving"]
+    saved = tuple(SavedValues(jnp.asarray(callback_data[i], times.dtype), values)
+                  for i, values in zip(saving, out.saved))
+    return events, saved
 
 
 # --- compiled pieces --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ class ReturnCode(IntEnum):
     Terminated = 4
     Default = 5
     ConvergenceFailure = 6
+    MaxEvents = 7
 
     def __str__(self) -> str:
         return f"ReturnCode.{self.name}"
@@ -44,4 +45,8 @@ _MESSAGES = {
         "f is smooth where the solution goes (a jump or kink such as sign(u), abs(u) or a switch needs a "
         "callback or tstops at the switching time), that a user-supplied jac matches f (try without it), and "
         "for a DAE that it has index 1 with solvable algebraic equations; loosening rtol/atol can also help."),
+    ReturnCode.MaxEvents: (
+        "The solve stopped at the event after max_events continuous events (the solution ends just before it). "
+        "Raise solve(..., max_events=...), or, if the events pile up (a ball coming to rest bounces ever "
+        "faster, a Zeno point), make an affect stop it with pysciml.terminate(u) or change the model there."),
 }

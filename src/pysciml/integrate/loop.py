@@ -14,6 +14,10 @@ returns its own ``dt_factor`` (see `StepResult`): then the step is accepted iff 
 proposal is dt·dt_factor, with the same dtmax bound, tstop landing and dtmin failure test.
 
 Buffers have static sizes (``max_steps`` + 1 for ``"steps"``) so the loop works under jit and vmap.
+
+Callbacks (``cfg.events``) add three hooks, each a small function below the loop (see `events`): the next
+landing target (pending events, periodic times), the search for an event in a trial step, and the affects
+at the end of an accepted step with the method's restart. Without callbacks none of them is traced.
 """
 from typing import NamedTuple
 
@@ -25,6 +29,7 @@ from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
 from ..controllers import initial_step
 from ..interpolation import evaluate_step, full_stages
+from . import events as ev_hooks
 
 _RUNNING = -1
 
@@ -39,6 +44,7 @@ class LoopConfig(NamedTuple):
     given_dt: bool       # the first step is the user's dt (else Hairer's estimate)
     accumulate: object = None   # optional acc(acc, accept, t, dt, u, stages, p, solver_state) -> acc, run on
                                 # every attempted step (it keeps its value itself when accept is False)
+    events: object = None       # callbacks.EventPlan (None: no callbacks, and the loop carries nothing for them)
 
 
 class LoopInputs(NamedTuple):
@@ -56,6 +62,7 @@ class LoopInputs(NamedTuple):
     tstops: jnp.ndarray | None
     mass: jnp.ndarray | None = None    # mass matrix (implicit methods only)
     accumulated: object = None         # initial value of the accumulator (with cfg.accumulate)
+    callback_data: object = None       # the callbacks' arrays (with cfg.events)
 
 
 class LoopOutput(NamedTuple):
@@ -67,6 +74,9 @@ class LoopOutput(NamedTuple):
     t_final: jnp.ndarray
     stats: dict
     accumulated: object = None   # the accumulator after the last step (with cfg.accumulate)
+    event_t: jnp.ndarray | None = None   # (max_events,) continuous event times (with cfg.events)
+    event_info: object = None    # (index, component, n_logged, counts) of the events (with cfg.events)
+    saved: tuple | None = None   # SavingCallback values (with cfg.events)
 
 
 class _Scalars(NamedTuple):
@@ -90,6 +100,7 @@ class _Arrays(NamedTuple):
     us: jnp.ndarray | None
     stages: jnp.ndarray | None
     accumulated: object
+    events: object = None      # integrate.events.EventState (with cfg.events)
 
 
 class _View(NamedTuple):
@@ -126,9 +137,15 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     dtype = x.u0.dtype
     t0, t1 = x.t0, x.t1
     direction = jnp.where(t1 >= t0, 1.0, -1.0).astype(dtype)
+    plan, ev = cfg.events, None
+    if plan is not None:
+        u0, p0, ev = ev_hooks.init(plan, x.callback_data, x.u0, x.p, t0, direction)
+        x = x._replace(u0=u0, p=p0)
     error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, x.rtol, x.atol)
 
     solver_state = alg.init(f, t0, x.u0, x.p)
+    if plan is not None:
+        ev = ev._replace(counted={k: jnp.zeros_like(v) for k, v in _counters(alg, solver_state).items()})
     n_init_evals = alg.initial_evals
     if cfg.given_dt:
         dt = direction * jnp.minimum(jnp.abs(x.dt), x.dtmax)
@@ -150,7 +167,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         save_index = jnp.sum(at_start).astype(jnp.int32)
         n_interp = jnp.zeros((), jnp.int32)
     elif cfg.save == "steps":
-        size = cfg.max_steps + 1
+        size = cfg.max_steps + 1 + (0 if plan is None else plan.max_events)   # room for post-event points
         ts_buf = jnp.full((size,), t0, dtype)
         us_buf = jnp.zeros((size, n), dtype).at[0].set(x.u0)
         save_index = jnp.ones((), jnp.int32)
@@ -164,20 +181,22 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         stop_index=jnp.zeros((), jnp.int32) if cfg.has_tstops else None,
         save_index=save_index, n_interpolations=n_interp)
     arrays = _Arrays(u=x.u0, solver_state=solver_state, ts=ts_buf, us=us_buf, stages=stage_buf,
-                     accumulated=x.accumulated)
+                     accumulated=x.accumulated, events=ev)
     packer = _ScalarPacker(scalars, dtype)
 
     def body(state):
         c = _View(packer.unpack(state[0]), state[1])
         next_stop = t1 if stops is None else stops[c.stop_index]
-        remaining = next_stop - c.t
+        p = x.p if plan is None else c.events.p
+        target = next_stop if plan is None else ev_hooks.target(plan, x.callback_data, c.events, next_stop, t0, direction)
+        remaining = target - c.t
         # Land exactly on the next stop when the proposal reaches it (or would leave a sliver).
         lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
         dt = jnp.where(lands, remaining, c.dt)
-        result = alg.step(f, c.t, c.u, dt, x.p, c.solver_state, error_norm, x.mass)
-        if stops is not None:
+        result = alg.step(f, c.t, c.u, dt, p, c.solver_state, error_norm, x.mass)
+        if stops is not None or plan is not None:
             result = _skip_if_empty(result, dt == 0, c.u, c.solver_state)
-        t_new = jnp.where(lands, next_stop, c.t + dt)
+        t_new = jnp.where(lands, target, c.t + dt)
 
         if cfg.adaptive:
             if result.dt_factor is None:
@@ -198,6 +217,9 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             unstable = ~jnp.all(jnp.isfinite(result.u))
             accept, controller_state = ~unstable, c.controller_state
             dt_next, too_small = c.dt, jnp.asarray(False)
+        if plan is not None:
+            events, stages, g_end, accept, controller_state, dt_next, events_maxed = _hold_for_event(
+                plan, alg, f, p, c, dt, t_new, result, accept, controller_state, dt_next)
 
         t = jnp.where(accept, t_new, c.t)
         u = jnp.where(accept, result.u, c.u)
@@ -205,6 +227,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         solver_state = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old),
                                               result.state, kept_on_reject)
         passed_stop = accept & lands
+        if plan is not None:     # the landing may have been on an event or periodic time instead
+            passed_stop = passed_stop & (target == next_stop)
         stop_index = None
         finished = passed_stop
         if stops is not None:
@@ -225,7 +249,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         save_index, ts_buf, us_buf, stage_buf, n_interp = c.save_index, c.ts, c.us, c.stages, c.n_interpolations
         if cfg.save == "saveat":
             save_index, us_buf, n_interp = _fill_saveat(
-                alg, f, x.p, direction, c, dt, t_new, result, accept, n_interp)
+                alg, f, p, direction, c, dt, t_new, result, accept, n_interp)
         elif cfg.save == "steps":
             # Write unconditionally at the next slot; only an accepted step advances the index.
             ts_buf = ts_buf.at[save_index].set(t_new)
@@ -238,21 +262,41 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         if cfg.accumulate is not None:
             # A quantity gathered along the solution (a quadrature over each step's interpolant, a record
             # of the steps): the accumulator sees every attempt, so it can write buffers in place.
-            accumulated = cfg.accumulate(accumulated, accept, c.t, dt, c.u, result.stages, x.p, c.solver_state)
+            accumulated = cfg.accumulate(accumulated, accept, c.t, dt, c.u, result.stages, p, c.solver_state)
+
+        if plan is not None:
+            end = ev_hooks.after_step(plan, x.callback_data, alg, f, events, c.t, c.u, dt, stages, t, u, g_end,
+                                      accept, t0, direction)
+            u, events = end.u, end.ev
+            end, solver_state, controller_state, retcode = _restart_after_jump(
+                alg, f, controller, end, t, solver_state, controller_state, retcode, events_maxed)
+            events = end.ev
+            if cfg.save == "steps":
+                ts_buf, us_buf, stage_buf, save_index, retcode = _save_post_event(
+                    end, t, ts_buf, us_buf, stage_buf, save_index, retcode, cfg.dense)
 
         new_scalars = _Scalars(t, dt_next, controller_state, n_steps, n_accepted, retcode, stop_index,
                                save_index, n_interp)
-        return packer.pack(new_scalars), _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated)
+        return packer.pack(new_scalars), _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated,
+                                                 None if plan is None else events)
 
     packed, arrays = lax.while_loop(lambda state: packer.unpack(state[0]).retcode == _RUNNING, body,
                                     (packer.pack(scalars), arrays))
     out = _View(packer.unpack(packed), arrays)
 
     counted = alg.state_stats(out.solver_state)
+    if plan is not None:   # counters of the method states discarded at restarts after events
+        counted.update({k: counted[k] + v for k, v in out.events.counted.items()})
     # Methods with a variable cost per step (Newton iterations, switching) count their own evaluations.
     nf = n_init_evals + counted.pop("nf_steps", out.n_steps * alg.evals_per_step)
     if out.n_interpolations is not None:
         nf = nf + out.n_interpolations * len(alg.interpolant.c_extra)
+    event_fields = {}
+    if plan is not None:
+        e = out.events
+        nf = nf + e.n_evals
+        event_fields = dict(event_t=e.log_t, event_info=(e.log_index, e.log_component, e.n_logged, e.counts),
+                            saved=e.saved)
     stats = {"nf": nf, "nsteps": out.n_steps, "naccept": out.n_accepted,
              "nreject": out.n_steps - out.n_accepted, **alg.extra_stats(out.n_steps, out.n_accepted), **counted}
 
@@ -268,7 +312,63 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         ts = jnp.where(valid, out.ts, out.t)
         us = jnp.where(valid[:, None], out.us, out.u[None, :])
         n_saved = out.save_index
-    return LoopOutput(ts, us, out.stages, n_saved, out.retcode, out.t, stats, out.accumulated)
+    return LoopOutput(ts, us, out.stages, n_saved, out.retcode, out.t, stats, out.accumulated, **event_fields)
+
+
+# --- callbacks: each hook runs only when the solve has callbacks (cfg.events) --------------------------
+
+def _hold_for_event(plan, alg, f, p, c, dt, t_new, result, accept, controller_state, dt_next):
+    """Look for an event in the trial step; when one is found the step is discarded (not a rejection: the
+    controller state and dt stay) and the next step lands on the event time."""
+    stages = result.stages
+    events = c.events
+    if ev_hooks.needs_stages(plan) and alg.interpolant.c_extra:
+        stages = full_stages(alg.interpolant, f, p, c.t, dt, c.u, result.stages)
+        events = events._replace(n_evals=events.n_evals + len(alg.interpolant.c_extra))
+    found, maxed, g_end, events = ev_hooks.hold_for_event(plan, alg, events, c.t, c.u, dt, stages, t_new,
+                                                          result.u, accept)
+    held = found | maxed
+    controller_state = jax.tree_util.tree_map(lambda old, new: jnp.where(held, old, new),
+                                              c.controller_state, controller_state)
+    return events, stages, g_end, accept & ~held, controller_state, jnp.where(held, dt, dt_next), maxed
+
+
+def _restart_after_jump(alg, f, controller, end, t, solver_state, controller_state, retcode, maxed):
+    """After an affect changed u or p: the method's state (FSAL stage, Jacobian) and the controller's
+    error history start afresh from the new state; a terminating affect or a full event log ends the loop."""
+    p = end.ev.p
+    counted = {k: v + jnp.where(end.jumped, _counters(alg, solver_state)[k], 0).astype(v.dtype)
+               for k, v in end.ev.counted.items()}
+    end = end._replace(ev=end.ev._replace(counted=counted))
+    solver_state = lax.cond(end.jumped, lambda: alg.init(f, t, end.u, p), lambda: solver_state)
+    fresh = controller.init(t.dtype)
+    controller_state = jax.tree_util.tree_map(lambda new, old: jnp.where(end.jumped, new, old),
+                                              fresh, controller_state)
+    failed = (retcode != _RUNNING) & (retcode != ReturnCode.Success)
+    retcode = jnp.where(end.terminate & ~failed, ReturnCode.Terminated, retcode)
+    retcode = jnp.where(maxed, ReturnCode.MaxEvents, retcode).astype(jnp.int32)
+    return end, solver_state, controller_state, retcode
+
+
+def _counters(alg, solver_state):
+    """The method's additive counters kept in its state (names starting with n: nf_steps, njacs, …)."""
+    return {k: v for k, v in alg.state_stats(solver_state).items() if k.startswith("n")}
+
+
+def _save_post_event(end, t, ts_buf, us_buf, stage_buf, save_index, retcode, dense):
+    """Save-every-step mode: the state just after a jump is an extra point at the same time (a zero-length
+    dense segment), so sol(t) is right-continuous across events. A full buffer stops with MaxIters."""
+    add = end.jumped & (end.save_post | dense)
+    # The slot at save_index is free (written unconditionally); the stages slot before it is not.
+    ts_buf = ts_buf.at[save_index].set(t)
+    us_buf = us_buf.at[save_index].set(end.u)
+    if stage_buf is not None:
+        last = save_index - 1
+        stage_buf = stage_buf.at[last].set(jnp.where(add, 0.0, stage_buf[last]))
+    save_index = save_index + add.astype(jnp.int32)
+    full = (save_index >= ts_buf.shape[0] - 1) & (retcode == _RUNNING)
+    retcode = jnp.where(full, ReturnCode.MaxIters, retcode).astype(jnp.int32)
+    return ts_buf, us_buf, stage_buf, save_index, retcode
 
 
 def _skip_if_empty(result, empty, u, solver_state):

@@ -22,6 +22,24 @@ class DenseOutput(NamedTuple):
     n_steps: jnp.ndarray
 
 
+class EventLog(NamedTuple):
+    """The continuous events of a solve (`sol.events`), in order: times ``t``, the position ``index`` of
+    the callback in the set, the ``component`` of a vector callback (0 for a scalar one), the number ``n``
+    logged, and ``count``, the firings of every callback in the set (discrete, preset, periodic included).
+    Inside jit, t/index/component have max_events entries, valid up to n (NaN/−1 after)."""
+    t: jnp.ndarray
+    index: jnp.ndarray
+    component: jnp.ndarray
+    n: jnp.ndarray
+    count: jnp.ndarray
+
+
+class SavedValues(NamedTuple):
+    """A SavingCallback's times ``t`` and values ``saveval`` (len(t), k) of its save_func."""
+    t: jnp.ndarray
+    saveval: jnp.ndarray
+
+
 @jax.tree_util.register_pytree_node_class
 class ODESolution:
     """Result of `solve`.
@@ -31,9 +49,10 @@ class ODESolution:
     output: the default when neither saveat nor save_everystep=False is given). retcode: a `ReturnCode`
     (an int array inside jit). stats: f evaluations ``nf``, steps ``nsteps``, ``naccept``, ``nreject``.
     Inside jit, save-every-step buffers have max_steps + 1 entries, padded with the final time and state.
+    With callbacks: ``events`` (an `EventLog`) and ``saved_values`` (one `SavedValues` per SavingCallback).
     """
 
-    def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec):
+    def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec, events=None, saved_values=None):
         self.t = t
         self._u_flat = u_flat
         self._retcode = retcode
@@ -43,17 +62,21 @@ class ODESolution:
         self.f = f          # the flat right-hand side f(u_flat, p, t)
         self.alg = alg
         self.spec = spec
+        self.events = events
+        self.saved_values = saved_values
 
     # --- pytree protocol -------------------------------------------------------------------------
     def tree_flatten(self):
-        children = (self.t, self._u_flat, self._retcode, self.stats, self.dense, self.p)
+        children = (self.t, self._u_flat, self._retcode, self.stats, self.dense, self.p, self.events,
+                    self.saved_values)
         return children, (self.f, self.alg, self.spec)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        t, u_flat, retcode, stats, dense, p = children
+        t, u_flat, retcode, stats, dense, p, events, saved_values = children
         f, alg, spec = aux
-        return cls(t, u_flat, retcode, stats, dense, p, f=f, alg=alg, spec=spec)
+        return cls(t, u_flat, retcode, stats, dense, p, f=f, alg=alg, spec=spec, events=events,
+                   saved_values=saved_values)
 
     # --- public view ------------------------------------------------------------------------------
     @property

@@ -95,7 +95,7 @@ class GaussAdjoint(SensitivityAlgorithm):
     kind = "adjoint"
 
 
-def check_sensealg(sensealg, save_mode, has_mass, alg=None):
+def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False):
     """Refuse combinations a method cannot serve, before anything compiles."""
     if sensealg is None:
         return
@@ -105,6 +105,11 @@ def check_sensealg(sensealg, save_mode, has_mass, alg=None):
     if isinstance(sensealg, ForwardDiffSensitivity):
         return
     name = type(sensealg).__name__
+    if has_callbacks:
+        why = ("its replay of the accepted steps does not re-locate events" if isinstance(sensealg, DiscreteAdjoint)
+               else "its continuous equations do not jump with the state at events")
+        raise ValueError(f"sensealg={name}() cannot differentiate through callbacks ({why}); use "
+                         "ForwardDiffSensitivity(), which differentiates the solver and its event times exactly")
     if save_mode == "steps":
         raise ValueError(f"sensealg={name}() differentiates states at given times: pass saveat=... (or "
                          "save_everystep=False for the final state); save_everystep and dense output are "

@@ -23,7 +23,7 @@ from ..integrate import LoopConfig
 from .algorithms import ForwardDiffSensitivity
 from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
 
-FLOAT_FIELDS = ("ts", "us", "stages", "t_final")
+FLOAT_FIELDS = ("ts", "us", "stages", "t_final", "event_t", "saved")
 
 
 def forward_solve(sensealg, ctx, inputs):
@@ -39,8 +39,9 @@ def forward_solve(sensealg, ctx, inputs):
         v = ravel_pytree(tangents[0])[0]
         out, jac = _jacobian(sensealg, ctx, split, diff, rest)
         tangent = jax.tree_util.tree_map(zero_cotangent, out)
-        tangent = tangent._replace(**{k: jnp.tensordot(s, v.astype(s.dtype), axes=1).astype(getattr(out, k).dtype)
-                                      for k, s in jac.items()})
+        tangent = tangent._replace(**{k: jax.tree_util.tree_map(
+            lambda s, o: jnp.tensordot(s, v.astype(s.dtype), axes=1).astype(o.dtype), s, getattr(out, k))
+            for k, s in jac.items()})
         return out, tangent
 
     return run(*split.split(inputs))
