@@ -38,6 +38,8 @@ class LoopConfig(NamedTuple):
     has_tstops: bool
     given_dt: bool       # the first step is the user's dt (else Hairer's estimate)
     accumulate: object = None   # optional acc(acc, t, dt, u, stages, p) -> acc run on every accepted step
+    history: bool = False       # with save == "steps" and dense: each step runs f.with_history(StepHistory),
+    #                             a RHS reading the solution's own accepted steps (delay equations)
 
 
 class LoopInputs(NamedTuple):
@@ -66,6 +68,15 @@ class LoopOutput(NamedTuple):
     t_final: jnp.ndarray
     stats: dict
     accumulated: object = None   # the accumulator after the last step (with cfg.accumulate)
+
+
+class StepHistory(NamedTuple):
+    """Read-only view of the accepted steps so far ("steps" mode with dense): step i spans
+    [ts[i], ts[i+1]] from us[i] with stages[i], for i < n_steps; entries past n_steps are unused."""
+    ts: jnp.ndarray
+    us: jnp.ndarray
+    stages: jnp.ndarray
+    n_steps: jnp.ndarray
 
 
 class _Scalars(NamedTuple):
@@ -126,15 +137,20 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     t0, t1 = x.t0, x.t1
     direction = jnp.where(t1 >= t0, 1.0, -1.0).astype(dtype)
     error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, x.rtol, x.atol)
+    if cfg.history and not (cfg.save == "steps" and cfg.dense):
+        raise ValueError("LoopConfig: history=True needs save='steps' with dense=True")
+    step_rhs = (lambda ts, us, stages, index: f.with_history(StepHistory(ts, us, stages, index - 1))
+                ) if cfg.history else (lambda *buffers: f)
+    f_start = step_rhs(t0[None], x.u0[None], jnp.zeros((1, alg.n_stages) + x.u0.shape, dtype), 1)
 
-    solver_state = alg.init(f, t0, x.u0, x.p)
+    solver_state = alg.init(f_start, t0, x.u0, x.p)
     n_init_evals = alg.initial_evals
     if cfg.given_dt:
         dt = direction * jnp.minimum(jnp.abs(x.dt), x.dtmax)
     else:
-        f0 = alg.initial_derivative(f, t0, x.u0, x.p, solver_state)
+        f0 = alg.initial_derivative(f_start, t0, x.u0, x.p, solver_state)
         n_init_evals += (0 if alg.initial_evals else 1) + 1
-        dt = initial_step(f, t0, x.u0, f0, x.p, alg.controller_order, direction, x.rtol, x.atol, x.dtmax)
+        dt = initial_step(f_start, t0, x.u0, f0, x.p, alg.controller_order, direction, x.rtol, x.atol, x.dtmax)
 
     stops = None
     if cfg.has_tstops:
@@ -173,7 +189,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         # Land exactly on the next stop when the proposal reaches it (or would leave a sliver).
         lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
         dt = jnp.where(lands, remaining, c.dt)
-        result = alg.step(f, c.t, c.u, dt, x.p, c.solver_state, error_norm, x.mass)
+        result = alg.step(step_rhs(c.ts, c.us, c.stages, c.save_index), c.t, c.u, dt, x.p, c.solver_state,
+                          error_norm, x.mass)
         if stops is not None:
             result = _skip_if_empty(result, dt == 0, c.u, c.solver_state)
         t_new = jnp.where(lands, next_stop, c.t + dt)
