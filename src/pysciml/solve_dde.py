@@ -71,14 +71,15 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
     dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
     saveat = _check_saveat(saveat, t0, t1, jnp.ones((), tdtype), tdtype)
-    stops = [] if tstops is None else [jnp.atleast_1d(jnp.asarray(tstops, tdtype))]
-    if tstops is not None and jnp.ndim(tstops) > 1:
-        raise ValueError(f"tstops must be a 1-D array of times; got shape {jnp.shape(tstops)}")
+    stops = _check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
+    stops = [] if stops is None else [stops]
     if track_discontinuities:
         at_start = [jnp.asarray(lag(prob.u0, prob.p, t0), tdtype).reshape(()) for lag in prob.dependent_lags]
         stops.append(breaking_points(t0, lags, jnp.stack(at_start) if at_start else jnp.zeros((0,), tdtype),
                                      alg.order))
-    tstops = _check_tstops(jnp.concatenate(stops), t0, t1, jnp.ones((), tdtype), tdtype) if stops else None
+    # Kept at a size fixed by the number of lags (points outside the span become zero-length steps at
+    # its ends), so problems differing only in their lag values share one compiled loop.
+    tstops = jnp.sort(jnp.clip(jnp.concatenate(stops), t0, t1)) if stops else None
 
     cfg = LoopConfig(adaptive=adaptive, save="steps", dense=True, max_steps=int(max_steps),
                      has_tstops=tstops is not None, given_dt=dt is not None, history=True)

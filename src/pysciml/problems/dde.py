@@ -61,7 +61,7 @@ class DDEProblem:
 
 def _check_constant_lags(lags):
     """The constant lags as a 1-D float array; concrete values must be finite and positive."""
-    if isinstance(lags, (int, float)) or jnp.ndim(lags) == 0 and not isinstance(lags, (tuple, list)):
+    if isinstance(lags, (int, float)) or (not isinstance(lags, (tuple, list)) and jnp.ndim(lags) == 0):
         lags = (lags,)
     if isinstance(lags, (tuple, list)) and len(lags) == 0:
         return jnp.zeros((0,))
