@@ -11,17 +11,21 @@ from .controllers import PIController, PIDController
 from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, EnsembleVmap
 from .integrate import ODESolution
 from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
-from .problems import ODEProblem, SplitODEProblem
+from .problems import DDEProblem, ODEProblem, SplitODEProblem
+from .delay import MethodOfSteps
 from . import testing
 from .sensitivity import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                           InterpolatingAdjoint, QuadratureAdjoint)
 from .solve import solve
+from . import solve_dde  # noqa: F401  (registers solve(DDEProblem, ...))
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
                       KenCarp4, Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
 
 __all__ = [
     # problems, solve, solutions
     "ODEProblem", "ODESolution", "ReturnCode", "SplitODEProblem", "solve",
+    # delay differential equations
+    "DDEProblem", "MethodOfSteps",
     # methods
     "AutoSwitch", "AutoTsit5", "AutoVern7", "BS3", "ButcherTableau", "DP5", "DP8", "Euler", "FBDF", "Heun", "KenCarp4", "Kvaerno5",
     "Midpoint", "RK4", "RadauIIA5", "Rodas4", "Rodas5P", "Rosenbrock23", "TRBDF2", "Tsit5", "Vern7", "Vern9",

@@ -45,6 +45,8 @@ class LoopConfig(NamedTuple):
     accumulate: object = None   # optional acc(acc, accept, t, dt, u, stages, p, solver_state) -> acc, run on
                                 # every attempted step (it keeps its value itself when accept is False)
     events: object = None       # callbacks.EventPlan (None: no callbacks, and the loop carries nothing for them)
+    history: bool = False       # with save == "steps" and dense: each step runs f.with_history(StepHistory),
+    #                             a RHS reading the solution's own accepted steps (delay equations)
 
 
 class LoopInputs(NamedTuple):
@@ -77,6 +79,15 @@ class LoopOutput(NamedTuple):
     event_t: jnp.ndarray | None = None   # (max_events,) continuous event times (with cfg.events)
     event_info: object = None    # (index, component, n_logged, counts) of the events (with cfg.events)
     saved: tuple | None = None   # SavingCallback values (with cfg.events)
+
+
+class StepHistory(NamedTuple):
+    """Read-only view of the accepted steps so far ("steps" mode with dense): step i spans
+    [ts[i], ts[i+1]] from us[i] with stages[i], for i < n_steps; entries past n_steps are unused."""
+    ts: jnp.ndarray
+    us: jnp.ndarray
+    stages: jnp.ndarray
+    n_steps: jnp.ndarray
 
 
 class _Scalars(NamedTuple):
@@ -142,17 +153,22 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         u0, p0, ev = ev_hooks.init(plan, x.callback_data, x.u0, x.p, t0, direction)
         x = x._replace(u0=u0, p=p0)
     error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, x.rtol, x.atol)
+    if cfg.history and not (cfg.save == "steps" and cfg.dense):
+        raise ValueError("LoopConfig: history=True needs save='steps' with dense=True")
+    step_rhs = (lambda ts, us, stages, index: f.with_history(StepHistory(ts, us, stages, index - 1))
+                ) if cfg.history else (lambda *buffers: f)
+    f_start = step_rhs(t0[None], x.u0[None], jnp.zeros((1, alg.n_stages) + x.u0.shape, dtype), 1)
 
-    solver_state = alg.init(f, t0, x.u0, x.p)
+    solver_state = alg.init(f_start, t0, x.u0, x.p)
     if plan is not None:
         ev = ev._replace(counted={k: jnp.zeros_like(v) for k, v in _counters(alg, solver_state).items()})
     n_init_evals = alg.initial_evals
     if cfg.given_dt:
         dt = direction * jnp.minimum(jnp.abs(x.dt), x.dtmax)
     else:
-        f0 = alg.initial_derivative(f, t0, x.u0, x.p, solver_state)
+        f0 = alg.initial_derivative(f_start, t0, x.u0, x.p, solver_state)
         n_init_evals += (0 if alg.initial_evals else 1) + 1
-        dt = initial_step(f, t0, x.u0, f0, x.p, alg.controller_order, direction, x.rtol, x.atol, x.dtmax)
+        dt = initial_step(f_start, t0, x.u0, f0, x.p, alg.controller_order, direction, x.rtol, x.atol, x.dtmax)
 
     stops = None
     if cfg.has_tstops:
@@ -193,7 +209,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         # Land exactly on the next stop when the proposal reaches it (or would leave a sliver).
         lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
         dt = jnp.where(lands, remaining, c.dt)
-        result = alg.step(f, c.t, c.u, dt, p, c.solver_state, error_norm, x.mass)
+        result = alg.step(step_rhs(c.ts, c.us, c.stages, c.save_index), c.t, c.u, dt, p, c.solver_state,
+                          error_norm, x.mass)
         if stops is not None or plan is not None:
             result = _skip_if_empty(result, dt == 0, c.u, c.solver_state)
         t_new = jnp.where(lands, target, c.t + dt)

@@ -1,0 +1,122 @@
+"""`MethodOfSteps(alg)`: an ODE method turned into a DDE method.
+
+Each step runs the wrapped method on f(u, h, p, t) with h read from the accepted steps (`DelayRHS`). The
+step's dense output is stored with all its stages, extra interpolation stages included (computed at every
+step, so a delayed value never needs further f evaluations). When the step is longer than the smallest
+lag, its later stages need the solution inside the step itself: as in DelayDiffEq.jl, the step is then
+repeated as a fixed-point iteration, each pass reading the delayed values inside the step from the
+previous pass's interpolant (the first pass extrapolates the last accepted step), until two passes agree
+to ``fixedpoint_tol`` in units of the tolerances; a step that does not converge in ``max_iters`` passes is
+rejected.
+"""
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ..interpolation import full_stages
+from ..solvers.base import Algorithm, StepResult
+from .history import CurrentStep
+
+SUPPORTED_FAMILIES = ("explicit", "rosenbrock")
+
+
+@dataclass(frozen=True)
+class StoredInterpolant:
+    """The wrapped method's interpolant over stored stages (extras included), so none are evaluated lazily."""
+    dense_weights: tuple
+    c_extra: tuple = ()
+    a_extra: tuple = ()
+
+
+class MethodOfSteps(Algorithm):
+    """A delay differential equation method built on ``alg``: an explicit Runge–Kutta method (Tsit5, Vern7,
+    DP5, BS3, RK4, ...) or a Rosenbrock method (Rodas5P, Rodas4, Rosenbrock23) for stiff DDEs.
+
+    max_iters: passes of the fixed-point iteration on steps longer than the smallest lag; fixedpoint_tol:
+    the change between passes (in units of rtol/atol) at which it stops."""
+
+    family = "delay"
+
+    def __init__(self, alg, max_iters: int = 10, fixedpoint_tol: float = 0.1):
+        if isinstance(alg, type) and issubclass(alg, Algorithm):
+            alg = alg()
+        if not isinstance(alg, Algorithm):
+            raise TypeError(f"MethodOfSteps: alg must be an ODE method such as pysciml.Tsit5(); got {alg!r}")
+        if isinstance(alg, MethodOfSteps) or getattr(alg, "family", None) not in SUPPORTED_FAMILIES:
+            raise ValueError(f"MethodOfSteps: {alg!r} is not supported; wrap an explicit Runge–Kutta method "
+                             "(Tsit5, Vern7, DP5, BS3, RK4, ...) or a Rosenbrock method (Rodas5P, Rodas4, "
+                             "Rosenbrock23)")
+        if not isinstance(max_iters, int) or isinstance(max_iters, bool) or max_iters < 1:
+            raise ValueError(f"MethodOfSteps: max_iters must be a positive integer; got {max_iters!r}")
+        if not isinstance(fixedpoint_tol, (int, float)) or not 0 < fixedpoint_tol < 1:
+            raise ValueError(f"MethodOfSteps: fixedpoint_tol must be a number in (0, 1); got {fixedpoint_tol!r}")
+        self.alg, self.max_iters, self.fixedpoint_tol = alg, max_iters, float(fixedpoint_tol)
+        self.interpolant = StoredInterpolant(tuple(tuple(row) for row in alg.interpolant.dense_weights))
+        self.n_extra = len(alg.interpolant.c_extra)
+
+    def _config(self):
+        return (("alg", self.alg), ("max_iters", self.max_iters), ("fixedpoint_tol", self.fixedpoint_tol))
+
+    # --- properties of the wrapped method --------------------------------------------------------------
+    order = property(lambda self: self.alg.order)
+    dense_order = property(lambda self: self.alg.dense_order)
+    adaptive = property(lambda self: self.alg.adaptive)
+    controller_order = property(lambda self: self.alg.controller_order)
+    initial_evals = property(lambda self: self.alg.initial_evals)
+
+    @property
+    def n_stages(self) -> int:
+        return self.alg.n_stages + self.n_extra
+
+    @property
+    def evals_per_step(self) -> int:
+        return self.alg.evals_per_step + self.n_extra
+
+    # --- stepping ----------------------------------------------------------------------------------------
+    def init(self, f, t0, u0, p):
+        zero = jnp.zeros((), jnp.int32)
+        return self.alg.init(f, t0, u0, p), zero, zero     # method state, f evaluations, extra passes
+
+    def initial_derivative(self, f, t0, u0, p, state):
+        return self.alg.initial_derivative(f, t0, u0, p, state[0])
+
+    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+        inner_state, n_evals, n_passes = state
+        overlaps = jnp.abs(dt) > f.smallest_lag(u, p, t) * (1 + 1e-10)
+
+        def run_pass(current):
+            g = f.with_current_step(current)
+            result = self.alg.step(g, t, u, dt, p, inner_state, error_norm, mass)
+            return result._replace(stages=full_stages(self.alg.interpolant, g, p, t, dt, u, result.stages))
+
+        def more(carry):
+            k, _, _, change = carry
+            return (k == 0) | (overlaps & (k <= self.max_iters) & (change > self.fixedpoint_tol))
+
+        def again(carry):
+            k, current, previous, _ = carry
+            new = run_pass(current)
+            change = jnp.where(k == 0, jnp.inf, error_norm(new.u - previous.u, u, new.u))
+            return k + 1, CurrentStep(t, u, dt, new.stages), new, change.astype(new.error.dtype)
+
+        # The first pass reads past the last accepted step by extrapolating it; later ones read the
+        # previous pass's interpolant. One traced pass keeps the compiled program small.
+        blank = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(run_pass, f.last_step()))
+        start = (jnp.zeros((), jnp.int32), f.last_step(), blank, jnp.asarray(jnp.inf, blank.error.dtype))
+        passes, _, result, change = lax.while_loop(more, again, start)
+        converged = ~overlaps | (change <= self.fixedpoint_tol)
+        # A step whose iteration did not settle is rejected (and retried smaller by the controller).
+        error = jnp.where(converged, result.error, jnp.maximum(result.error, 10.0))
+        counted = (n_evals + passes * self.evals_per_step, n_passes + passes - 1)
+        return result._replace(error=error, state=(result.state,) + counted,
+                               rejected_state=((inner_state if result.rejected_state is None
+                                                else result.rejected_state),) + counted)
+
+    def state_stats(self, state) -> dict:
+        _, n_evals, n_passes = state
+        return {"nf_steps": n_evals, "fixedpoint_passes": n_passes}
+
+    def extra_stats(self, n_steps, n_accepted) -> dict:
+        return self.alg.extra_stats(n_steps, n_accepted)

@@ -1,0 +1,79 @@
+"""`DelayRHS`: a DDE's f(u, h, p, t) as the flat right-hand side f(u, q, t) the integration loop runs.
+
+The loop's parameters are q = (p, constant_lags). The loop binds its own accepted steps to the right-hand
+side before every step (`with_history`, the loop's ``history`` hook); `MethodOfSteps` may add the step it
+is iterating on (`with_current_step`). Unbound (before the loop), h is the user's history function alone.
+"""
+import jax.numpy as jnp
+
+from ..problems.dde import DDEProblem
+from .history import CurrentStep, delayed_state, smallest_lag
+
+
+class DelayRHS:
+    """f on flat state vectors with the delayed state supplied by `delayed_state`.
+
+    Hashable by (f, h, dependent lags, state layout, interpolant) when unbound, so the compiled loop is
+    reused across solves of the same problem functions."""
+
+    jac = None          # implicit methods differentiate f with forward-mode AD (history held fixed)
+    sparsity = None
+
+    def __init__(self, prob: DDEProblem, spec, interpolant, history=None, current=None):
+        self.f, self.h, self.dependent_lags = prob.f, prob.h, prob.dependent_lags
+        self.spec, self.interpolant = spec, interpolant
+        self.history, self.current = history, current
+
+    def _bound(self, history, current):
+        bound = object.__new__(DelayRHS)
+        bound.__dict__.update(self.__dict__, history=history, current=current)
+        return bound
+
+    def with_history(self, history):
+        """This right-hand side reading the delayed state from the loop's accepted steps."""
+        return self._bound(history, None)
+
+    def with_current_step(self, current):
+        """... and, past the last accepted step, from the candidate step ``current`` (a `CurrentStep`)."""
+        return self._bound(self.history, current)
+
+    def last_step(self):
+        """The last accepted step as a `CurrentStep` (read past its end, it extrapolates); before the first
+        step, the constant u0."""
+        ts, us, stages, n = self.history
+        i = jnp.maximum(n - 1, 0)
+        dt = jnp.where(n > 0, ts[i + 1] - ts[i], 1.0)
+        return CurrentStep(ts[i], us[i], dt, jnp.where(n > 0, stages[i], 0.0))
+
+    def history_function(self):
+        """h(p, s) as the user's f sees it: a u0-shaped state at time s."""
+        spec = self.spec
+
+        def h(p_, s):
+            s = jnp.asarray(s, spec.dtype)
+            if self.history is None:
+                return self.h(p_, s)
+            flat = delayed_state(self.interpolant, self.history, self.current, self.history.us[0],
+                                 lambda x: spec.ravel(self.h(p_, x)), s)
+            return spec.unravel(flat)
+
+        return h
+
+    def __call__(self, u, q, t):
+        p, _ = q
+        return self.spec.ravel(self.f(self.spec.unravel(u), self.history_function(), p, t))
+
+    def smallest_lag(self, u, q, t):
+        """The smallest delay at the flat state u and time t."""
+        p, constant_lags = q
+        return smallest_lag(constant_lags, self.dependent_lags, self.spec.unravel(u), p, t, self.spec.dtype)
+
+    def _key(self):
+        return (self.f, self.h, self.dependent_lags, self.spec, self.interpolant)
+
+    def __eq__(self, other):
+        return (isinstance(other, DelayRHS) and self.history is None and other.history is None
+                and self._key() == other._key())
+
+    def __hash__(self):
+        return hash(self._key())

@@ -1,0 +1,138 @@
+"""`solve(DDEProblem, MethodOfSteps(alg), ...)`: delay differential equations through the one loop.
+
+The loop runs in "steps" mode with dense output (the solution is its own history) and its ``history``
+hook, with the problem's discontinuity breaking points added to ``tstops``. Input checks run before
+compilation, as for ODEs; gradients go through forward-mode AD of the loop (`ForwardDiffSensitivity`).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._core.dtypes import state_dtype
+from ._core.trees import FlatSpec, is_concrete
+from .delay import DelayRHS, MethodOfSteps, breaking_points
+from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution
+from .integrate.solution import interpolate_dense
+from .problems.dde import DDEProblem
+from .problems.ode import check_tspan, check_u0
+from .sensitivity import ForwardDiffSensitivity, SolveContext, differentiable_solve
+from .solve import (DEFAULT_MAX_STEPS, _check_controller, _check_positive_scalar, _check_saveat,
+                    _check_tolerance, _check_tstops, _compiled_loop, _describe, _warn_failure, solve)
+from .solvers.base import Algorithm
+
+
+@solve.register(DDEProblem)
+def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
+               save_start=True, tstops=None, dtmin=None, dtmax=None, max_steps=DEFAULT_MAX_STEPS,
+               controller=None, sensealg=None, track_discontinuities=True) -> ODESolution:
+    """Integrate the delay equation ``prob`` with ``alg`` = `MethodOfSteps`(ODE method) (default:
+    MethodOfSteps(Tsit5())).
+
+    Every accepted step is kept (up to max_steps: the history buffer), so sol(t) works anywhere; saveat
+    picks times from that dense output. track_discontinuities: step onto the breaking points of the lags
+    (see `pysciml.delay.discontinuities`); False only to study their effect. rtol, atol, dt, adaptive,
+    tstops, dtmin, dtmax, controller: as for ODEs. sensealg: None or ForwardDiffSensitivity() (forward-mode
+    AD through the solver); adjoint methods do not handle delays.
+    """
+    if prob.neutral:
+        raise NotImplementedError("DDEProblem: neutral delay equations (f depending on delayed derivatives) "
+                                  "are not supported yet")
+    alg = _check_dde_algorithm(alg)
+    controller = _check_controller(controller)
+    if sensealg is not None and not isinstance(sensealg, ForwardDiffSensitivity):
+        raise ValueError(f"sensealg: {sensealg!r} does not handle delay equations; use "
+                         "ForwardDiffSensitivity() (forward-mode AD through the solver) or leave it unset")
+    sensealg = ForwardDiffSensitivity()
+    t0, t1 = check_tspan(prob.tspan)
+    check_u0(prob.u0)
+    dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
+    tdtype = jnp.finfo(dtype).dtype
+    spec = FlatSpec.of(prob.u0, dtype)
+    t0, t1 = jnp.asarray(t0, tdtype), jnp.asarray(t1, tdtype)
+    if is_concrete(t0, t1) and float(t1) < float(t0):
+        raise ValueError(f"tspan: delay equations integrate forward in time; got t1 = {float(t1)} < t0 = {float(t0)}")
+    lags = prob.constant_lags.astype(tdtype)
+    rhs = DelayRHS(prob, spec, alg.interpolant)
+    _check_functions(prob, rhs, spec, lags, t0)
+    u0 = spec.ravel(prob.u0)
+
+    adaptive = alg.adaptive if adaptive is None else bool(adaptive)
+    if adaptive and not alg.adaptive:
+        raise ValueError(f"alg: {alg!r} has no error estimate; pass dt=... (it then runs with adaptive=False)")
+    if not adaptive and dt is None:
+        raise ValueError(f"dt: a fixed-step solve (alg={alg!r}, adaptive=False) needs a step size dt")
+    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps <= 0:
+        raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
+    rtol = _check_tolerance("rtol", rtol, spec, dtype)
+    atol = _check_tolerance("atol", atol, spec, dtype)
+    dt = _check_positive_scalar("dt", dt, tdtype, allow_none=True)
+    dtmax = _check_positive_scalar("dtmax", dtmax, tdtype, allow_none=True)
+    dtmin = _check_positive_scalar("dtmin", dtmin, tdtype, allow_none=True, allow_zero=True)
+    dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
+    dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
+    saveat = _check_saveat(saveat, t0, t1, jnp.ones((), tdtype), tdtype)
+    stops = _check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
+    stops = [] if stops is None else [stops]
+    if track_discontinuities:
+        at_start = [jnp.asarray(lag(prob.u0, prob.p, t0), tdtype).reshape(()) for lag in prob.dependent_lags]
+        stops.append(breaking_points(t0, lags, jnp.stack(at_start) if at_start else jnp.zeros((0,), tdtype),
+                                     alg.order))
+    # Kept at a size fixed by the number of lags (points outside the span become zero-length steps at
+    # its ends), so problems differing only in their lag values share one compiled loop.
+    tstops = jnp.sort(jnp.clip(jnp.concatenate(stops), t0, t1)) if stops else None
+
+    cfg = LoopConfig(adaptive=adaptive, save="steps", dense=True, max_steps=int(max_steps),
+                     has_tstops=tstops is not None, given_dt=dt is not None, history=True)
+    inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=(prob.p, lags), rtol=rtol, atol=atol,
+                        dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
+                        saveat=None, tstops=tstops)
+    out = differentiable_solve(sensealg, SolveContext(rhs, alg, controller, cfg, _compiled_loop), inputs)
+
+    ts, us, n_saved = out.ts, out.us, out.n_saved
+    dense_output = DenseOutput(ts, us, out.stages, n_saved - 1)
+    if saveat is not None:
+        ts, us = saveat, interpolate_dense(alg, rhs, prob.p, dense_output, saveat)
+        n_saved = jnp.asarray(saveat.shape[0])
+    concrete = is_concrete(ts, n_saved)
+    if concrete:
+        ts, us = ts[:int(n_saved)], us[:int(n_saved)]
+    if not save_start and saveat is None:
+        ts, us = ts[1:], us[1:]
+    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, prob.p, f=rhs, alg=alg, spec=spec)
+    if concrete and is_concrete(out.retcode) and not sol.success:
+        _warn_failure(sol, rhs, prob.p, out.t_final, t0)
+    return sol
+
+
+def _check_dde_algorithm(alg):
+    if alg is None:
+        from .solvers import Tsit5
+        return MethodOfSteps(Tsit5())
+    if isinstance(alg, MethodOfSteps):
+        return alg
+    if isinstance(alg, Algorithm) or (isinstance(alg, type) and issubclass(alg, Algorithm)):
+        name = alg.__name__ if isinstance(alg, type) else repr(alg)
+        raise TypeError(f"alg: a DDEProblem needs a delay method; wrap the ODE method as "
+                        f"pysciml.MethodOfSteps({name}{'()' if isinstance(alg, type) else ''})")
+    raise TypeError(f"alg: expected pysciml.MethodOfSteps(ODE method) for a DDEProblem; got {alg!r}")
+
+
+def _check_functions(prob, rhs, spec, lags, t0):
+    """f, h and the dependent lags must return the right shapes (checked by tracing, before compiling)."""
+    flat = jax.ShapeDtypeStruct((spec.size,), spec.dtype)
+    expected = spec.shapes[0] if spec.is_single_array else jax.eval_shape(spec.unravel, flat)
+    h_out = jax.eval_shape(lambda s: prob.h(prob.p, s), jax.ShapeDtypeStruct((), t0.dtype))
+    if (jax.tree_util.tree_structure(h_out) != spec.treedef
+            or tuple(tuple(x.shape) for x in jax.tree_util.tree_leaves(h_out)) != spec.shapes):
+        raise ValueError(f"h returned shape {_describe(jax.tree_util.tree_map(lambda x: tuple(x.shape), h_out))} "
+                         f"but u0 has shape {_describe(expected)}: h(p, t) must return the state at time t ≤ t0")
+    out = jax.eval_shape(lambda v: rhs.f(spec.unravel(v), rhs.history_function(), prob.p, t0), flat)
+    shapes = tuple(tuple(x.shape) for x in jax.tree_util.tree_leaves(out))
+    if jax.tree_util.tree_structure(out) != spec.treedef or shapes != spec.shapes:
+        raise ValueError(f"f returned shape {_describe(jax.tree_util.tree_map(lambda x: tuple(x.shape), out))} "
+                         f"but u0 has shape {_describe(expected)}: f(u, h, p, t) must return du/dt shaped like u")
+    for i, lag in enumerate(prob.dependent_lags):
+        value = jax.eval_shape(lambda v: lag(spec.unravel(v), prob.p, t0), flat)
+        if tuple(getattr(value, "shape", (None,))) not in ((), (1,)):
+            raise ValueError(f"dependent_lags[{i}] returned shape {getattr(value, 'shape', value)}; "
+                             "lag(u, p, t) must return a scalar delay")
