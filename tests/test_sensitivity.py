@@ -147,22 +147,48 @@ def test_bad_sensealg_is_refused_before_compiling():
                          ids=repr)
 def test_discrete_adjoint_is_the_exact_derivative_of_the_discrete_solution(alg):
     """On fixed steps (the last one shortened by t1) the discrete solution is a fixed function of
-    (p, u0, t1), so the discrete adjoint must equal forward-mode AD through the same steps to rounding,
-    for values interpolated at save points and for the final state, with checkpoints every few steps."""
+    (p, u0, t1), so the discrete adjoint must equal forward-mode AD through the same steps to rounding:
+    for values interpolated at save points, for the final state, and for a loss on the dense output
+    (sol(t), every step's state and the step times), with checkpoints every few steps."""
     times = jnp.linspace(0.0, 4.5, 7)
 
     def loss(args, sensealg, save):
         p, u0, t1 = args
-        kw = dict(saveat=times) if save else dict(save_everystep=False)
-        sol = ps.solve(LV.remake(p=p, u0=u0, tspan=(0.0, t1)), alg, dt=0.1, adaptive=False, sensealg=sensealg, **kw)
+        kw = {"saveat": dict(saveat=times), "ends": dict(save_everystep=False), "dense": dict(dense=True)}[save]
+        sol = ps.solve(LV.remake(p=p, u0=u0, tspan=(0.0, t1)), alg, dt=0.1, adaptive=False, sensealg=sensealg,
+                       max_steps=100, **kw)
+        if save == "dense":
+            return jnp.sum(sol(jnp.array([0.05, 3.33, 4.9])) ** 2) + jnp.sum(sol.u[-1]) + 0.1 * jnp.sum(sol.t)
         return jnp.sum(sol.u ** 2)
 
     args = (LV.p, LV.u0, jnp.asarray(4.95))
-    for save in (True, False):
+    for save in ("saveat", "ends", "dense"):
         exact = jax.grad(loss)(args, ps.ForwardDiffSensitivity(), save)
         got = jax.grad(loss)(args, ps.DiscreteAdjoint(checkpoints=4), save)
         for g, e in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(exact)):
-            np.testing.assert_allclose(g, e, rtol=1e-11, atol=1e-11)
+            np.testing.assert_allclose(g, e, rtol=1e-11, atol=1e-11, err_msg=save)
+
+
+def _robertson_dae(u, p, t):
+    k1, k2, k3 = p
+    y1, y2, y3 = u[0], u[1], u[2]
+    return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2 ** 2 - k3 * y2 * y3, y1 + y2 + y3 - 1.0])
+
+
+def test_discrete_adjoint_of_a_dae_matches_the_ode_form():
+    """Robertson with its conservation law as an algebraic equation (mass matrix diag(1, 1, 0)), Rodas5P:
+    the discrete adjoint agrees with forward mode on the DAE and on the ODE form."""
+    ode = robertson((0.0, 1.0))
+    dae = ps.ODEProblem(_robertson_dae, ode.u0, ode.tspan, ode.p, mass_matrix=jnp.diag(jnp.array([1.0, 1.0, 0.0])))
+
+    def loss(p, sensealg, prob):
+        sol = ps.solve(prob.remake(p=p), ps.Rodas5P(), saveat=jnp.array([0.1, 0.5, 1.0]), rtol=1e-9, atol=1e-13,
+                       sensealg=sensealg)
+        return jnp.sum((sol.u * jnp.array([1.0, 1e4, 1.0])) ** 2)
+
+    got = jax.grad(loss)(ode.p, ps.DiscreteAdjoint(), dae)
+    np.testing.assert_allclose(got, jax.grad(loss)(ode.p, ps.ForwardDiffSensitivity(), dae), rtol=1e-6)
+    np.testing.assert_allclose(got, jax.grad(loss)(ode.p, ps.ForwardDiffSensitivity(), ode), rtol=1e-6)
 
 
 def test_discrete_adjoint_memory_is_set_by_its_checkpoints():

@@ -76,7 +76,8 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     onto exactly. dtmin, dtmax: step size bounds. max_steps: limit on attempted steps (also the size of the
     save-every-step buffers). controller: `PIController()` (default) or `PIDController()`.
     sensealg: how gradients through this solve are computed (see `pysciml.sensitivity`); by default
-    forward mode for up to 100 states + parameters, `InterpolatingAdjoint()` above.
+    forward mode for up to 100 states + parameters, above that `DiscreteAdjoint()` for explicit and
+    Rosenbrock methods and `InterpolatingAdjoint()` for Newton-based ones.
     callback: a callback or `CallbackSet` (see `pysciml.callbacks`); max_events: the most continuous events
     one solve may log (beyond it the solve stops with ReturnCode.MaxEvents). With callbacks, gradients use
     ForwardDiffSensitivity (the continuous adjoints refuse them).
@@ -142,7 +143,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         from .sensitivity import ForwardDiffSensitivity
         sensealg = ForwardDiffSensitivity()
     if sensealg is None:
-        sensealg = default_sensealg(spec.size, prob.p, mode, mass is not None)
+        sensealg = default_sensealg(spec.size, prob.p, mode, mass is not None, alg)
     if mass is not None:
         u0 = consistent_initial_state(rhs, u0, prob.p, t0, mass)
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=prob.p, rtol=rtol, atol=atol,

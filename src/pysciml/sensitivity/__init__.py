@@ -5,6 +5,7 @@ from typing import Callable, NamedTuple
 import jax
 
 from .._core.trees import is_concrete
+from . import discrete
 from .adjoint import adjoint_solve
 from .algorithms import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                          InterpolatingAdjoint, QuadratureAdjoint, SensitivityAlgorithm, check_sensealg)
@@ -31,11 +32,17 @@ class SolveContext(NamedTuple):
         return self.compiled_loop(rhs, alg, self.controller, cfg)
 
 
-def default_sensealg(n_states, p, save_mode, has_mass):
-    """Forward mode for small problems (and where only it applies), InterpolatingAdjoint otherwise."""
+def default_sensealg(n_states, p, save_mode, has_mass, alg=None):
+    """Forward mode for small problems; otherwise the discrete adjoint (exact, checkpointed) where the
+    method allows it, else InterpolatingAdjoint (forward mode for dense output and DAEs with Newton-based
+    methods, which only it serves)."""
     n_params = sum(flat_size(x) for x in jax.tree_util.tree_leaves(p)
                    if jax.numpy.issubdtype(jax.numpy.result_type(x), jax.numpy.inexact))
-    if n_states + n_params <= FORWARD_MODE_LIMIT or save_mode == "steps" or has_mass:
+    if n_states + n_params <= FORWARD_MODE_LIMIT:
+        return ForwardDiffSensitivity()
+    if alg is not None and discrete.supports(alg):
+        return DiscreteAdjoint()
+    if save_mode == "steps" or has_mass:
         return ForwardDiffSensitivity()
     return InterpolatingAdjoint()
 

@@ -105,19 +105,21 @@ def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False)
     if isinstance(sensealg, ForwardDiffSensitivity):
         return
     name = type(sensealg).__name__
+    if isinstance(sensealg, DiscreteAdjoint) and alg is not None and not discrete.supports(alg):
+        raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} solves "
+                         "by Newton iteration; use an explicit or Rosenbrock method (e.g. Rodas5P()), or a "
+                         "continuous adjoint such as GaussAdjoint() or InterpolatingAdjoint()")
     if has_callbacks:
         why = ("its replay of the accepted steps does not re-locate events" if isinstance(sensealg, DiscreteAdjoint)
                else "its continuous equations do not jump with the state at events")
         raise ValueError(f"sensealg={name}() cannot differentiate through callbacks ({why}); use "
                          "ForwardDiffSensitivity(), which differentiates the solver and its event times exactly")
+    if isinstance(sensealg, DiscreteAdjoint):
+        return     # every save mode, dense output and mass matrices (with Rosenbrock methods)
     if save_mode == "steps":
         raise ValueError(f"sensealg={name}() differentiates states at given times: pass saveat=... (or "
                          "save_everystep=False for the final state); save_everystep and dense output are "
-                         "differentiable with ForwardDiffSensitivity()")
+                         "differentiable with ForwardDiffSensitivity() and DiscreteAdjoint()")
     if has_mass:
         raise ValueError(f"sensealg={name}() does not handle mass matrices (DAEs); use "
-                         "ForwardDiffSensitivity()")
-    if isinstance(sensealg, DiscreteAdjoint) and alg is not None and not discrete.supports(alg):
-        raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} solves "
-                         "by Newton iteration; use an explicit or Rosenbrock method (e.g. Rodas5P()), or a "
-                         "continuous adjoint such as GaussAdjoint() or InterpolatingAdjoint()")
+                         "ForwardDiffSensitivity(), or DiscreteAdjoint() with a Rosenbrock method")

@@ -109,7 +109,7 @@ def discrete_adjoint_solve(sensealg, ctx, inputs):
 
     def backward(residuals, ct):
         diff, rest, out = residuals
-        grads = _reverse_pass(ctx, split, record.every, diff, rest, out, ct.us, ct.ts, ct.t_final)
+        grads = _reverse_pass(ctx, split, record.every, diff, rest, out, ct.us, ct.ts, ct.t_final, ct.stages)
         return grads, jax.tree_util.tree_map(zero_cotangent, rest)
 
     run.defvjp(forward, backward)
@@ -117,7 +117,7 @@ def discrete_adjoint_solve(sensealg, ctx, inputs):
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
-def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final):
+def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, ct_stages):
     u0, t0, t1, p_diff = diff
     others, p_rest = rest
     alg, f, cfg = ctx.alg, ctx.rhs, ctx.cfg
@@ -129,12 +129,20 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final):
     ct_us = ct_us.astype(dtype)
 
     # Cotangents that reach u0, t0, t1 directly, and those of values interpolated inside steps.
-    if cfg.save == "ends":
+    save_times = save_ct = None
+    if cfg.save == "steps":
+        # Every accepted state is an output (the rows past the last step repeat the final one), and so are
+        # the stages of every step with dense output; of the step times only the first and last move.
+        after_last = jnp.arange(ct_us.shape[0]) > n_steps
+        lam = ct_us[n_steps] + jnp.sum(jnp.where(after_last[:, None], ct_us, 0.0), axis=0)
+        d_u0_direct = jnp.zeros_like(u0)
+        d_t0 = ct_ts[0].astype(dtype)
+        d_t1 = (ct_t_final + jnp.sum(jnp.where(jnp.arange(ct_ts.shape[0]) >= n_steps, ct_ts, 0.0))).astype(dtype)
+    elif cfg.save == "ends":
         lam = ct_us[1]
         d_u0_direct = ct_us[0]
         d_t0 = ct_ts[0].astype(dtype)
         d_t1 = (ct_t_final + ct_ts[1]).astype(dtype)
-        save_times = save_ct = None
     else:
         save_times = others.saveat
         valid = jnp.arange(save_times.shape[0]) < out.n_saved
@@ -191,6 +199,8 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final):
         t, _, dt = step_span(k, t0_, t1_)
         u_new, stages = advance(u, pd, t, dt, k)
         value = jnp.dot(lam_next, u_new)
+        if cfg.save == "steps":
+            return value if stage_ct is None else value + jnp.sum(stage_ct * stages)
         if save_times is None:
             return value
         ends_move = (k == 0) | (k == last)
@@ -232,7 +242,13 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final):
             return advance(u, p_diff, t, dt, k)[0], buf.at[k - first].set(u)
 
         _, buffer = lax.fori_loop(first, stop, replay, (states[j], buffer))
-        if save_times is None:
+        if cfg.save == "steps":
+            rows = first + jnp.arange(every)
+            zeros = jnp.zeros((every,) + segment, dtype)
+            direct = jnp.where((rows < stop)[:, None], ct_us[jnp.minimum(rows, ct_us.shape[0] - 1)], 0.0)
+            stage_ct = None if ct_stages is None else ct_stages[jnp.minimum(rows, ct_stages.shape[0] - 1)]
+            at_end, has_points = zeros, jnp.zeros((every,), jnp.bool_)
+        elif save_times is None:
             zeros = jnp.zeros((every,) + segment, dtype)
             at_end, direct, stage_ct, has_points = zeros, zeros, jnp.zeros((every, n_dense) + segment, dtype), \
                 jnp.zeros((every,), jnp.bool_)
@@ -243,7 +259,7 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final):
             lam, d_p, d_t0, d_t1 = c
             r = stop - 1 - i - first
             g_u, g_p, g_t0, g_t1 = gradient_of_step(buffer[r], p_diff, t0, t1, first + r, lam + at_end[r],
-                                                    stage_ct[r], has_points[r])
+                                                    None if stage_ct is None else stage_ct[r], has_points[r])
             d_p = jax.tree_util.tree_map(jnp.add, d_p, g_p)
             return g_u + direct[r], d_p, d_t0 + g_t0, d_t1 + g_t1
 
