@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ..optim import LBFGS, Adam, lbfgs_init, lbfgs_step
+from ..optim import LBFGS, Adam, lbfgs_pending, lbfgs_step
 
 # why a stage ended (codes carried inside the compiled loop)
 RUNNING, STALLED, PLATEAU, TARGET = 0, 1, 2, 3
@@ -102,7 +102,7 @@ class _AdamStage:
         value, grad = self.value_and_grad(params)
         updates, new_opt = self.tx.update(grad, opt_state, params)
         new = (jax.tree_util.tree_map(lambda p, u: p + u, params, updates), new_opt)
-        return new, value, params, jnp.isfinite(value)
+        return new, value, params, jnp.isfinite(value), True
 
 
 class _LBFGSStage:
@@ -114,14 +114,14 @@ class _LBFGSStage:
         self.evaluate = jax.value_and_grad(lambda v: (loss(self.unravel(v)), None), has_aux=True)
 
     def init(self, params):
-        return lbfgs_init(self.evaluate, self.tx, ravel_pytree(params)[0])
+        return lbfgs_pending(self.evaluate, self.tx, ravel_pytree(params)[0])
 
     def params_of(self, state):
         return self.unravel(state.v)
 
     def step(self, state):
         new, ok = lbfgs_step(self.evaluate, self.tx, self.stage, state)
-        return new, new.value, self.unravel(new.v), ok
+        return new, new.value, self.unravel(new.v), ok, new.k > state.k
 
 
 def _select(flag, new, old):
@@ -135,20 +135,20 @@ def _compiled_chunk(runner, chunk, early):
     def run(carry, n_active):
         def body(carry, i):
             state, track = carry
-            new_state, value, point, ok = runner.step(state)
+            new_state, value, point, ok, counted = runner.step(state)
             active = (i < n_active) & ~track.done
+            taken = active & ok & counted          # an iteration: recorded, counted, judged for early stopping
             improved = value < track.best - early.min_delta * jnp.abs(track.best)
             better = value < track.best
             since = jnp.where(improved, 0, track.since_best + 1)
-            reason = jnp.where(~ok, STALLED, jnp.where(value <= target, TARGET,
-                                                          jnp.where(since >= patience, PLATEAU, RUNNING)))
-            step_taken = active & ok
-            new_track = _Track(jnp.where(better, value, track.best), _select(better, point, track.best_params),
-                               since, reason != RUNNING, reason, track.k + 1)
-            new_track = _select(step_taken, new_track, track._replace(
-                done=track.done | (active & ~ok), reason=jnp.where(active & ~ok, STALLED, track.reason)))
-            carry = (_select(step_taken, new_state, state), new_track)
-            return carry, jnp.where(step_taken, value, jnp.nan)
+            reason = jnp.where(value <= target, TARGET, jnp.where(since >= patience, PLATEAU, RUNNING))
+            stepped = _Track(jnp.where(better, value, track.best), _select(better, point, track.best_params),
+                             since, reason != RUNNING, reason, track.k + 1)
+            stalled = active & ~ok
+            track = _select(taken, stepped, track._replace(done=track.done | stalled,
+                                                           reason=jnp.where(stalled, STALLED, track.reason)))
+            carry = (_select(active & ok, new_state, state), track)
+            return carry, jnp.where(taken, value, jnp.nan)
         return jax.lax.scan(body, carry, jnp.arange(chunk))
     return jax.jit(run)
 
@@ -244,7 +244,8 @@ class _Fit:
                         before = int(track.k)
                         (state, track), values = step_fn((state, track), stage.steps - before)
                         done_now = int(track.k) - before
-                        history.append(np.asarray(values)[:done_now])
+                        values = np.asarray(values)
+                        history.append(values[~np.isnan(values)])
                         self.snapshot = dict(stage=idx, params=params, state=state, track=track, history=history,
                                              stages=stages, stopped=stopped, best=best)
                         bar.update(done_now)

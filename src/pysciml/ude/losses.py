@@ -118,7 +118,7 @@ class Collocation:
     """mean((f(ûᵢ, p, tᵢ) − dûᵢ)²) at the data times, û and dû from kernel-smoothed data
     (`smoothed_derivatives`, local quadratic regression with bandwidth ``bandwidth``)."""
 
-    def __init__(self, f, ts, data, *, bandwidth=None, kernel="epanechnikov"):
+    def __init__(self, f, ts, data, *, bandwidth=None, kernel="triweight"):
         _check_f(f)
         ts, data = _check_data(ts, data)
         values, slopes = smoothed_derivatives(np.asarray(ts), np.asarray(data), bandwidth, kernel)

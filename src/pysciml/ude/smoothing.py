@@ -13,9 +13,10 @@ KERNELS = {
 }
 
 
-def smoothed_derivatives(ts, data, bandwidth=None, kernel="epanechnikov"):
-    """(û, dû/dt) at every time in ``ts`` for ``data`` of shape (len(ts), n). ``bandwidth`` default: 5 sample
-    spacings (enough points for a quadratic at the ends of the record)."""
+def smoothed_derivatives(ts, data, bandwidth=None, kernel="triweight"):
+    """(û, dû/dt) at every time in ``ts`` for ``data`` of shape (len(ts), n). ``bandwidth`` default: 3 median
+    sample spacings, the least that keeps three points for the quadratic at the ends of the record; widen it
+    for noisy data (less variance, more bias)."""
     ts = np.asarray(ts, dtype=np.float64)
     data = np.asarray(data, dtype=np.float64)
     if ts.ndim != 1 or ts.size < 4 or np.any(np.diff(ts) <= 0):
@@ -24,7 +25,7 @@ def smoothed_derivatives(ts, data, bandwidth=None, kernel="epanechnikov"):
         raise ValueError(f"data must have shape (len(ts), n_states) = ({ts.size}, n), got {data.shape}")
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
-    h = 5 * np.median(np.diff(ts)) if bandwidth is None else float(bandwidth)
+    h = 3 * np.median(np.diff(ts)) if bandwidth is None else float(bandwidth)
     if not h > 0:
         raise ValueError(f"bandwidth must be > 0, got {bandwidth!r}")
     values, slopes = np.empty_like(data), np.empty_like(data)
