@@ -6,14 +6,30 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_demo_runs_and_writes_its_figure(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--small", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+def test_solver_tour_runs_and_writes_its_figure(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "solver_tour.py"), "--small", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    assert (tmp_path / "solver_tour.png").stat().st_size > 10_000
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith("Lorenz")]
     errors = {(row[2], row[3]): float(row[4]) for row in rows}
     assert errors[("Vern9()", "1e-10")] < 1e-8
+
+
+def test_ude_demo_recovers_the_interaction_terms(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--small", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    for name in ("lv_fit.png", "lv_interaction.png", "lv_extrapolation.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    assert "other active terms: none" in done.stdout
+    line = next(line for line in done.stdout.splitlines() if line.startswith("x·y coefficients"))
+    x_coef, y_coef = (float(v.strip(",")) for v in line.split()[2:4])
+    assert abs(x_coef / -0.9 - 1) < 0.1 and abs(y_coef / 0.8 - 1) < 0.1
+    extrapolation = done.stdout.split("Extrapolation to t = 20")[1]
+    recovered, network = (float(extrapolation.split(key)[1].split()[0].strip(",")) for key in
+                          ("recovered equations", "(network)"))
+    assert recovered < 0.5 < network
 
 
 def test_pinn_poisson_example_runs_and_writes_its_heatmaps(tmp_path):

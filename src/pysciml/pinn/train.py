@@ -14,6 +14,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from ..nn import as_network
+from ..optim import lbfgs_init, lbfgs_step
 from .losses import Field, term_losses, term_residuals
 from .optimizers import LBFGS, Adam
 from .solution import PINNSolution
@@ -237,33 +238,14 @@ class _Run:
             evaluate = jax.value_and_grad(objective, has_aux=True)
 
             def body(carry, i):
-                v, value, grad, losses, mem, k = carry
-                direction, new_mem = memory.update(grad, mem, v)
-                slope = jnp.dot(grad, direction)
-                descent = slope > 0
-                direction = jnp.where(descent, direction, grad)
-                slope = jnp.where(descent, slope, jnp.dot(grad, grad))
-                first = jnp.minimum(1.0, 1.0 / (jnp.linalg.norm(grad) + 1e-300))
-                alpha = jnp.where(k == 0, first, 1.0)
-
-                def search(ls):
-                    alpha, _, _, _, _, _, n = ls
-                    trial = v - alpha * direction
-                    (trial_value, trial_losses), trial_grad = evaluate(trial)
-                    ok = jnp.isfinite(trial_value) & (trial_value <= value - stage.armijo * alpha * slope)
-                    return (jnp.where(ok, alpha, alpha / 2), trial, trial_value, trial_grad, trial_losses, ok, n + 1)
-
-                ls = (alpha, v, value, grad, losses, jnp.asarray(False), 0)
-                _, trial, trial_value, trial_grad, trial_losses, ok, _ = jax.lax.while_loop(
-                    lambda ls: ~ls[5] & (ls[6] < stage.max_linesearch_steps), search, ls)
-                new = (trial, trial_value, trial_grad, trial_losses, new_mem, k + 1)
+                new, ok = lbfgs_step(evaluate, memory, stage, carry)
                 carry = _tree_select(ok & (i < n_active), new, carry)
-                return carry, (carry[3], carry[1])
+                return carry, (carry.aux, carry.value)
 
             v, mem, k = state
-            (value, losses), grad = evaluate(v)
-            carry, records = jax.lax.scan(body, (v, value, grad, losses, mem, k), jnp.arange(chunk))
-            return (carry[0], carry[4], carry[5]), records
+            carry = lbfgs_init(evaluate, memory, v)._replace(memory=mem, k=k)
+            carry, records = jax.lax.scan(body, carry, jnp.arange(chunk))
+            return (carry.v, carry.memory, carry.k), records
         return run
 
 

@@ -1,0 +1,244 @@
+"""UDE training, small-network throughput and Lorenz parameter estimation: pysciml against peers.
+
+(a) The demo's UDE (Lotka–Volterra, known αx and −δy, network 2→5→5→5→2 Gaussian RBF, 31 noisy points on
+    [0, 3], Tsit5/dopri5 at rtol = atol = 1e-6): time per Adam iteration (loss + gradient + update) for
+    pysciml (forward mode and BacksolveAdjoint), the same model hand-written with diffrax + equinox + optax
+    (RecursiveCheckpointAdjoint, diffrax's default) and torchdiffeq (dopri5, backprop through the solver);
+    plus pysciml's whole demo schedule (Adam 300 + L-BFGS 1000) through `ude.fit`.
+(c) Forward + gradient of mean(net(x)²) for a 2→32→32→2 tanh MLP on 1000 points: pysciml.nn, Equinox,
+    Flax (linen) and PyTorch.
+(d) Lorenz σ, ρ, β from 41 noise-free samples on [0, 1] (Tsit5 at 1e-11), L-BFGS from (8, 25, 2): time
+    after compilation to 1e-6 relative error. DeepXDE's PINN inverse example takes 139 s for 2% error
+    (benchmarks/pinn.py, RESULTS.md "Physics-informed networks"; not re-run here).
+(b) SINDy vs PySINDy is in benchmarks/sindy.py.
+
+One pinned core, float64, medians over repeats, compile times apart.
+
+    python benchmarks/ude.py [--write]
+"""
+import argparse
+import sys
+import time
+
+import _harness as H
+
+CORE = H.setup_env()
+
+import numpy as np  # noqa: E402
+
+jax = H.setup_jax()
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+
+import pysciml as ps  # noqa: E402
+from pysciml import ude  # noqa: E402
+
+torch = H.setup_torch()
+import diffrax  # noqa: E402
+import equinox as eqx  # noqa: E402
+import flax.linen as nn_flax  # noqa: E402
+from torchdiffeq import odeint as torch_odeint  # noqa: E402
+
+NAME, HEADING = "ude", "UDE training, small networks, Lorenz estimation (`benchmarks/ude.py`)"
+PACKAGES = ["pysciml", "jax", "jaxlib", "optax", "diffrax", "equinox", "flax", "torch", "torchdiffeq"]
+sys.path.insert(0, str(H.HERE.parent / "examples"))
+import demo  # noqa: E402
+
+
+def lv_data():
+    ts = jnp.linspace(0.0, 3.0, 31)
+    clean = demo.truth(ts)
+    noisy = clean + 0.05 * jnp.mean(clean, axis=0) * np.random.default_rng(0).standard_normal(clean.shape)
+    return ts, noisy
+
+
+def timed_steps(step, state, repeats=5):
+    """Median seconds per call of a jitted ``state -> state`` after compiling it (compile time apart)."""
+    start = time.perf_counter()
+    compiled = jax.jit(step).lower(state).compile()
+    compile_s = time.perf_counter() - start
+    box = [jax.block_until_ready(compiled(state))]
+
+    def once():
+        box[0] = jax.block_until_ready(compiled(box[0]))
+    timing = H.time_call(once, repeats=repeats, min_sample=0.2)
+    return timing, compile_s
+
+
+def part_a():
+    ts, noisy = lv_data()
+    model = ude.UDE(demo.known, ps.nn.MLP(2, (5, 5, 5), 2, activation="rbf"))
+    params = model.init(jax.random.key(0))
+    tx = optax.adam(0.05)
+    rows = []
+    for label, sensealg in (("pysciml forward (default)", None), ("pysciml BacksolveAdjoint", ps.BacksolveAdjoint())):
+        loss = ude.TrajectoryLoss(model, ts, noisy, u0=noisy[0], sensealg=sensealg)
+
+        def step(state, loss=loss):
+            p, opt = state
+            g = jax.grad(loss)(p)
+            upd, opt = tx.update(g, opt, p)
+            return optax.apply_updates(p, upd), opt
+        timing, compile_s = timed_steps(step, (params, tx.init(params)))
+        rows.append(dict(part="a", lib=label, per_iter_s=timing.median, compile_s=compile_s))
+
+    # diffrax + equinox: the same network (weights copied) and right-hand side
+    net = eqx.nn.MLP(2, 2, 5, 3, activation=lambda x: jnp.exp(-x ** 2), key=jax.random.key(1))
+    for k, (w, b) in enumerate(params["network"]):
+        net = eqx.tree_at(lambda n, k=k: (n.layers[k].weight, n.layers[k].bias), net, (w.T, b))
+    term = diffrax.ODETerm(lambda t, u, n: demo.known(u, None, t) + n(u))
+
+    def dloss(n):
+        sol = diffrax.diffeqsolve(term, diffrax.Tsit5(), 0.0, 3.0, 0.1, noisy[0], args=n,
+                                  stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6),
+                                  saveat=diffrax.SaveAt(ts=ts), max_steps=10_000)
+        return jnp.mean((sol.ys - noisy) ** 2)
+    arrays, static = eqx.partition(net, eqx.is_inexact_array)
+
+    def dstep(state):
+        a, opt = state
+        g = jax.grad(lambda a: dloss(eqx.combine(a, static)))(a)
+        upd, opt = tx.update(g, opt, a)
+        return optax.apply_updates(a, upd), opt
+    same = abs(float(dloss(net)) - float(ude.TrajectoryLoss(model, ts, noisy, u0=noisy[0])(params)))
+    timing, compile_s = timed_steps(dstep, (arrays, tx.init(arrays)))
+    rows.append(dict(part="a", lib="diffrax+equinox+optax", per_iter_s=timing.median, compile_s=compile_s,
+                     loss_difference=same))
+
+    # torchdiffeq
+    layers = []
+    for k, (w, b) in enumerate(params["network"]):
+        lin = torch.nn.Linear(w.shape[0], w.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(np.asarray(w).T))
+            lin.bias.copy_(torch.tensor(np.asarray(b)))
+        layers.append(lin)
+
+    class RHS(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList(layers)
+
+        def forward(self, t, u):
+            h = u
+            for lin in self.layers[:-1]:
+                h = torch.exp(-lin(h) ** 2)
+            known = torch.stack([demo.ALPHA * u[0], -demo.DELTA * u[1]])
+            return known + self.layers[-1](h)
+    rhs = RHS()
+    opt = torch.optim.Adam(rhs.parameters(), lr=0.05)
+    t_t, y_t, u0_t = (torch.tensor(np.asarray(a)) for a in (ts, noisy, noisy[0]))
+
+    def tstep():
+        opt.zero_grad()
+        loss = torch.mean((torch_odeint(rhs, u0_t, t_t, rtol=1e-6, atol=1e-6, method="dopri5") - y_t) ** 2)
+        loss.backward()
+        opt.step()
+    timing = H.time_call(tstep, repeats=3, min_sample=0.5)
+    rows.append(dict(part="a", lib="torchdiffeq (dopri5, backprop)", per_iter_s=timing.median, compile_s=None))
+
+    # pysciml's whole demo schedule
+    loss = ude.TrajectoryLoss(model, ts, noisy, u0=noisy[0], sensealg=ps.BacksolveAdjoint())
+    start = time.perf_counter()
+    res = ude.fit(loss, model.init, (ude.Adam(0.05, 300), ude.LBFGS(1000)), seed=0, chunk=100, progress=False)
+    rows.append(dict(part="a", lib="pysciml ude.fit Adam 300 + L-BFGS 1000 (BacksolveAdjoint)",
+                     total_s=time.perf_counter() - start, final_loss=res.loss,
+                     iterations=res.iterations))
+    return rows
+
+
+def part_c():
+    x = jax.random.normal(jax.random.key(0), (1000, 2))
+    mlp = ps.nn.MLP(2, (32, 32), 2, activation="tanh")
+    p = mlp.init(jax.random.key(0))
+    rows = []
+    enet = eqx.nn.MLP(2, 2, 32, 2, activation=jnp.tanh, key=jax.random.key(0))
+    earr, estatic = eqx.partition(enet, eqx.is_inexact_array)
+
+    class Flax(nn_flax.Module):
+        @nn_flax.compact
+        def __call__(self, x):
+            x = jnp.tanh(nn_flax.Dense(32)(x))
+            x = jnp.tanh(nn_flax.Dense(32)(x))
+            return nn_flax.Dense(2)(x)
+    fnet = Flax()
+    fp = fnet.init(jax.random.key(0), x[:1])
+    cases = {"pysciml.nn.MLP": (lambda p: jnp.mean(mlp(x, p) ** 2), p),
+             "equinox MLP (vmap)": (lambda a: jnp.mean(jax.vmap(eqx.combine(a, estatic))(x) ** 2), earr),
+             "flax linen Dense": (lambda q: jnp.mean(fnet.apply(q, x) ** 2), fp)}
+    for label, (f, params) in cases.items():
+        g = jax.jit(jax.value_and_grad(f)).lower(params).compile()
+        timing = H.time_call(lambda: jax.block_until_ready(g(params)), repeats=7, min_sample=0.2)
+        rows.append(dict(part="c", lib=label, per_call_s=timing.median))
+    tnet = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Tanh(), torch.nn.Linear(32, 32), torch.nn.Tanh(),
+                               torch.nn.Linear(32, 2))
+    xt = torch.tensor(np.asarray(x))
+
+    def tcall():
+        tnet.zero_grad()
+        loss = torch.mean(tnet(xt) ** 2)
+        loss.backward()
+    timing = H.time_call(tcall, repeats=7, min_sample=0.2)
+    rows.append(dict(part="c", lib="PyTorch nn.Sequential", per_call_s=timing.median))
+    return rows
+
+
+def part_d():
+    prob = ps.testing.lorenz((0.0, 1.0))
+    ts = jnp.linspace(0.0, 1.0, 41)
+    data = ps.solve(prob, ps.Tsit5(), rtol=1e-11, atol=1e-11, saveat=ts).u
+    loss = ude.TrajectoryLoss(prob.f, ts, data, u0=prob.u0, rtol=1e-11, atol=1e-11)
+    marks = []
+    start = time.perf_counter()
+    res = ude.fit(loss, jnp.array([8.0, 25.0, 2.0]), (ude.LBFGS(60),), chunk=5, progress=False,
+                  callback=lambda info: marks.append((time.perf_counter(), info.iteration)) and False)
+    total = time.perf_counter() - start
+    err = float(np.max(np.abs(np.asarray(res.params) / np.asarray(prob.p) - 1)))
+    # after compilation: from the end of the first chunk to the end, plus one chunk's running time
+    per_chunk = (marks[-1][0] - marks[0][0]) / max(len(marks) - 1, 1)
+    after = marks[-1][0] - marks[0][0] + per_chunk
+    return [dict(part="d", lib="pysciml ude.fit L-BFGS", after_compile_s=after, total_s=total,
+                 iterations=res.iterations, rel_error=err, params=np.asarray(res.params).tolist()),
+            dict(part="d", lib="DeepXDE PINN inverse example (from benchmarks/pinn.py)", after_compile_s=139.0,
+                 rel_error=0.0208)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write RESULTS.md and results/ude.jsonl")
+    args = parser.parse_args()
+    load0 = H.load_average()
+    rows = part_d() + part_c() + part_a()
+    for row in rows:
+        print(row, file=sys.stderr, flush=True)
+    info = H.machine_info(PACKAGES)
+    a = {r["lib"]: r for r in rows if r["part"] == "a"}
+    base = a["pysciml BacksolveAdjoint"]["per_iter_s"]
+    text = H.machine_markdown(info, (load0, H.load_average()))
+    text += "\n**(a) UDE training step** (demo model; one Adam iteration = loss, gradient, update):\n\n"
+    text += H.markdown_table(["library", "ms / iteration", "compile s", "ratio to pysciml Backsolve"],
+                             [[lib, H.fmt(r["per_iter_s"] * 1e3), H.fmt(r["compile_s"]),
+                               H.fmt(r["per_iter_s"] / base)] for lib, r in a.items() if "per_iter_s" in r])
+    whole = a["pysciml ude.fit Adam 300 + L-BFGS 1000 (BacksolveAdjoint)"]
+    text += (f"\nWhole demo schedule through `ude.fit` ({whole['iterations']} iterations, L-BFGS line-search "
+             f"evaluations included): {whole['total_s']:.1f} s including compilation, final loss "
+             f"{whole['final_loss']:.3e}. diffrax and pysciml losses at the same weights differ by "
+             f"{a['diffrax+equinox+optax']['loss_difference']:.1e}.\n")
+    c = [r for r in rows if r["part"] == "c"]
+    text += "\n**(c) 2→32→32→2 tanh MLP, forward + gradient on 1000 points:**\n\n"
+    text += H.markdown_table(["library", "µs / call", "ratio to pysciml"],
+                             [[r["lib"], H.fmt(r["per_call_s"] * 1e6), H.fmt(r["per_call_s"] / c[0]["per_call_s"])]
+                              for r in c])
+    d = [r for r in rows if r["part"] == "d"]
+    text += "\n**(d) Lorenz σ, ρ, β from noise-free data:**\n\n"
+    text += H.markdown_table(["method", "time after compilation (s)", "iterations", "max relative error"],
+                             [[r["lib"], H.fmt(r["after_compile_s"]), r.get("iterations", "–"),
+                               H.fmt(r["rel_error"])] for r in d])
+    print(text)
+    if args.write:
+        H.write_jsonl(NAME, info, rows)
+        H.write_section(HEADING, text)
+
+
+if __name__ == "__main__":
+    main()
