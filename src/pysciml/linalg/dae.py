@@ -5,7 +5,11 @@ differential variables held at their given values, a few Newton iterations solve
 equations for the algebraic variables (the pairing of equations and variables is by index, as in a
 diagonal mass matrix, the usual case).
 """
+from functools import partial
+
+import jax
 import jax.numpy as jnp
+from jax import lax
 
 from .jacobian import jacobian, time_derivative
 
@@ -15,24 +19,23 @@ def algebraic_mask(mass):
     return jnp.all(mass == 0, axis=1)
 
 
+@partial(jax.jit, static_argnums=(0, 5))
 def consistent_initial_state(f, u0, p, t0, mass, iterations=8):
-    """u0 with its algebraic components corrected so that the algebraic equations hold at t0."""
+    """u0 with its algebraic components corrected so that the algebraic equations hold at t0. Compiled
+    once per right-hand side (``f`` must be hashable), so eager solves do not pay op-by-op dispatch."""
     algebraic = algebraic_mask(mass)
     n = u0.shape[0]
     eye = jnp.eye(n, dtype=u0.dtype)
 
-    def newton(u, _):
+    def newton(_, u):
         residual = jnp.where(algebraic, f(u, p, t0), 0.0)
         # Algebraic rows: ∂f_i/∂u_j over algebraic columns j; differential rows: keep u_i fixed.
         matrix = jnp.where(algebraic[:, None], jacobian(f, u, p, t0) * algebraic[None, :], eye)
         matrix = jnp.where(algebraic[:, None] & ~jnp.any(algebraic[None, :] & (matrix != 0), axis=1,
                                                          keepdims=True), eye, matrix)
-        return u - jnp.linalg.solve(matrix, residual), None
+        return u - jnp.linalg.solve(matrix, residual)
 
-    u = u0
-    for _ in range(iterations):
-        u, _ = newton(u, None)
-    return u
+    return lax.fori_loop(0, iterations, newton, u0)
 
 
 def consistent_derivative(f, u, p, t, mass, jac, f_u):
