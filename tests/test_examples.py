@@ -39,3 +39,24 @@ def test_pinn_poisson_example_runs_and_writes_its_heatmaps(tmp_path):
     assert (tmp_path / "pinn_poisson.png").stat().st_size > 10_000
     error = float(done.stdout.split("relative L2 error")[1].split()[0])
     assert error < 0.1
+
+
+def test_events_and_delays_example_matches_its_references(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "events_and_delays.py"), "--small", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    for name in ("bouncing_ball.png", "pharmacokinetics.png", "mackey_glass.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    lines = done.stdout.splitlines()
+
+    def after(prefix, key):    # the number following ``key`` on the line starting with ``prefix``
+        line = next(line for line in lines if line.startswith(prefix))
+        return float(line.split(key)[1].split()[0].strip(",;"))
+
+    ball = next(line for line in lines if line.startswith("bouncing ball"))
+    assert int(ball.split()[2]) >= 20 and after("bouncing ball", "max event-time error") < 1e-9
+    assert after("gradient", "to FD") < 1e-6 and after("gradient", "to analytic") < 1e-8
+    assert after("pharmacokinetics", "max relative concentration error") < 1e-8
+    # a genuine error within a hundred tolerances that shrinks with the tolerance
+    loose, tight = (float(line.split("max error")[1].split()[0]) for line in lines if line.startswith("Mackey–Glass"))
+    assert 1e-7 < loose < 1e-4 and tight < loose / 10
