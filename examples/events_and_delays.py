@@ -22,6 +22,11 @@ import numpy as np
 
 import pysciml as ps
 
+
+def scientific(x):
+    """1e-06 written as 1e-6."""
+    return f"{x:.0e}".replace("e-0", "e-")
+
 # --- 1. bouncing ball -----------------------------------------------------------------------------------
 G, RESTITUTION, DROP_HEIGHT = 9.81, 0.9, 1.0
 BALL_TOL = dict(rtol=1e-10, atol=1e-12)
@@ -71,7 +76,7 @@ def ball_study(t1):
     n = int(sol.events.n)
     exact_times, _ = analytic_impacts(RESTITUTION, n)
     errors = np.abs(np.asarray(sol.events.t) - np.asarray(exact_times))
-    print(f"bouncing ball: {n} bounces in t ∈ [0, {t1:g}], Tsit5 rtol {BALL_TOL['rtol']:.0e}: "
+    print(f"bouncing ball: {n} bounces in t ∈ [0, {t1:g}], Tsit5 rtol {scientific(BALL_TOL['rtol'])}: "
           f"max event-time error {errors.max():.2e} (analytic impact sequence)")
     return sol, errors
 
@@ -91,7 +96,8 @@ def height_gradient(T, eps=1e-6):
     exact = float(jax.jit(jax.grad(analytic_height))(RESTITUTION, T))
     print(f"gradient: d height({T:g}) / d e = {grad:.10f} (jax.grad, ForwardDiffSensitivity), "
           f"{fd:.10f} (central difference, ε = {eps:g}), {exact:.10f} (analytic); "
-          f"relative difference to FD {abs(grad - fd) / abs(fd):.2e}, to analytic {abs(grad - exact) / abs(exact):.2e}")
+          f"relative difference to FD {abs(grad - fd) / abs(fd):.2e}, "
+          f"to analytic {abs(grad - exact) / abs(exact):.2e}")
     # The height at T over a range of e (impacts accumulate after T throughout), for the tangent.
     es = np.linspace(RESTITUTION - 0.02, RESTITUTION + 0.02, 41)
     heights = np.array([float(value_and_grad(e)[0]) for e in es.tolist()])
@@ -197,10 +203,6 @@ def mackey_glass(u, h, p, t):
     return beta * delayed / (1.0 + delayed ** n) - gamma * u
 
 
-def scientific(x):
-    return f"{x:.0e}".replace("e-0", "e-")
-
-
 MG_SPACING = 0.05                                # plot grid; τ is a whole number of grid spacings
 
 
@@ -210,6 +212,7 @@ def mackey_glass_study(t1, tolerances=(1e-6, 1e-8)):
                          MG_P, constant_lags=(tau,))
     alg = ps.MethodOfSteps(ps.Tsit5())
     ts = np.linspace(0.0, t1, round(t1 / MG_SPACING) + 1)
+    # max_steps sizes the history buffer: the tight reference needs about 8 steps per time unit.
     run = lambda rtol: ps.solve(prob, alg, rtol=rtol, atol=rtol * 1e-3, saveat=ts, max_steps=20_000)
     reference = run(1e-12)
     u_ref = np.asarray(reference.u[:, 0])
@@ -217,8 +220,9 @@ def mackey_glass_study(t1, tolerances=(1e-6, 1e-8)):
     for rtol in tolerances:          # tolerances are data: one compiled program for every solve here
         sol = run(rtol)
         errors[rtol] = np.abs(np.asarray(sol.u[:, 0]) - u_ref)
-        print(f"Mackey–Glass: t ∈ [0, {t1:g}], MethodOfSteps(Tsit5()) rtol {scientific(rtol)}: {int(sol.stats['naccept'])} "
-              f"steps, max error {errors[rtol].max():.2e} against rtol 1e-12 ({int(reference.stats['naccept'])} steps)")
+        print(f"Mackey–Glass: t ∈ [0, {t1:g}], MethodOfSteps(Tsit5()) rtol {scientific(rtol)}: "
+              f"{int(sol.stats['naccept'])} steps, max error {errors[rtol].max():.2e} against rtol 1e-12 "
+              f"({int(reference.stats['naccept'])} steps)")
     return ts, u_ref, errors
 
 
@@ -266,7 +270,8 @@ def main():
     plot_ball(plt, ball, ball_errors, gradient, out / "bouncing_ball.png")
     plot_pk(plt, *pk_study(t1=48.0 if args.small else 72.0), out / "pharmacokinetics.png")
     plot_mackey_glass(plt, *mackey_glass_study(t1=300.0 if args.small else 600.0), out / "mackey_glass.png")
-    print(f"wrote {', '.join(str(out / name) for name in ('bouncing_ball.png', 'pharmacokinetics.png', 'mackey_glass.png'))}")
+    names = ("bouncing_ball.png", "pharmacokinetics.png", "mackey_glass.png")
+    print(f"wrote {', '.join(str(out / name) for name in names)}")
 
 
 if __name__ == "__main__":
