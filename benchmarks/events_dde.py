@@ -229,6 +229,7 @@ def _cases():
     cases = [("bouncing_ball", "pysciml", "Tsit5 + ContinuousCallback", ball_pysciml),
              ("bouncing_ball", "pysciml", "same, rtol/atol ÷ 10", lambda: ball_pysciml(RTOL / 10)),
              ("bouncing_ball", "pysciml", "Vern7 + ContinuousCallback", lambda: ball_pysciml(alg=ps.Vern7())),
+             ("bouncing_ball", "pysciml", "Vern7, rtol/atol ÷ 10", lambda: ball_pysciml(RTOL / 10, ps.Vern7())),
              ("dosing", "pysciml", "Tsit5 + PresetTimeCallback", dosing_pysciml),
              ("dosing", "pysciml", "same, rtol/atol ÷ 10", lambda: dosing_pysciml(RTOL / 10))]
     if solve_ivp is not None:
