@@ -18,7 +18,7 @@ import numpy as np
 from jax import lax
 
 from ..callbacks import Effect, first_crossing
-from ..interpolation import evaluate_step
+from ..interpolation import evaluate_step, fill_step_times
 
 _DISARM = 1e-6       # a restart value below this fraction of the step's |g| counts as "on the surface"
 
@@ -249,19 +249,6 @@ def after_step(plan, data, alg, f, ev, t, u, dt, stages, t_new, u_new, g_end, ac
 
 def _fill_saving(plan, alg, save_func, times, index, buf, p, t, u, dt, stages, t_new, u_new, accept, direction):
     """Values of ``save_func`` at every requested time in (t, t_new] of an accepted step."""
-    times = times.astype(t_new.dtype)
-    n = times.shape[0]
-
-    def more(state):
-        i, _ = state
-        return accept & (i < n) & (direction * (times[jnp.minimum(i, n - 1)] - t_new) <= 0)
-
-    def write(state):
-        i, out = state
-        ts = times[i]
-        theta = (ts - t) / dt
-        state_at = jnp.where(ts == t_new, u_new, evaluate_step(alg.interpolant, u, dt, stages, theta))
-        value = jnp.ravel(save_func(plan.spec.unravel(state_at), p, ts)).astype(out.dtype)
-        return i + 1, out.at[i].set(value)
-
-    return lax.while_loop(more, write, (index, buf))
+    value = lambda state, time: jnp.ravel(save_func(plan.spec.unravel(state), p, time)).astype(buf.dtype)
+    return fill_step_times(alg.interpolant, times.astype(t_new.dtype), index, buf, accept, t, dt, t_new, u, u_new,
+                           stages, direction, value)

@@ -28,7 +28,7 @@ from jax import lax
 from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
 from ..controllers import initial_step
-from ..interpolation import evaluate_step, full_stages
+from ..interpolation import fill_step_times, full_stages
 from . import events as ev_hooks
 
 _RUNNING = -1
@@ -419,16 +419,6 @@ def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp):
     else:
         stages = result.stages
 
-    def more(state):
-        i, _ = state
-        return accept & (i < n_save) & (direction * (ts_buf[jnp.minimum(i, n_save - 1)] - t_new) <= 0)
-
-    def write(state):
-        i, buf = state
-        t_save = ts_buf[i]
-        theta = (t_save - c.t) / dt
-        value = jnp.where(t_save == t_new, result.u, evaluate_step(tab, c.u, dt, stages, theta))
-        return i + 1, buf.at[i].set(value)
-
-    index, us_buf = lax.while_loop(more, write, (index, us_buf))
+    index, us_buf = fill_step_times(tab, ts_buf, index, us_buf, accept, c.t, dt, t_new, c.u, result.u, stages,
+                                    direction)
     return index, us_buf, n_interp

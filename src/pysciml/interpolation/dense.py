@@ -6,6 +6,7 @@ stage) and the lazily evaluated extra stages ``c_extra``/``a_extra`` (see `Butch
 """
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from .._core.trees import linear_combination
 
@@ -38,3 +39,23 @@ def locate_step(step_times, n_steps, direction, t):
     """Index i of the step [step_times[i], step_times[i+1]] holding t (clamped to the valid steps)."""
     i = jnp.searchsorted(direction * step_times, direction * t, side="right") - 1
     return jnp.clip(i, 0, jnp.maximum(n_steps - 1, 0))
+
+
+def fill_step_times(method, times, index, buffer, accept, t, dt, t_new, u, u_new, stages, direction,
+                    value=lambda state, time: state):
+    """Write ``value(state, time)`` for each of ``times`` (sorted along ``direction``) from ``index`` on that
+    lies in (t, t_new] of an accepted step, the state from the step's interpolant (exactly u_new at t_new);
+    ``stages`` must include the extra stages. Returns the next index and the buffer."""
+    n = times.shape[0]
+
+    def more(state):
+        i, _ = state
+        return accept & (i < n) & (direction * (times[jnp.minimum(i, n - 1)] - t_new) <= 0)
+
+    def write(state):
+        i, out = state
+        time = times[i]
+        at = jnp.where(time == t_new, u_new, evaluate_step(method, u, dt, stages, (time - t) / dt))
+        return i + 1, out.at[i].set(value(at, time))
+
+    return lax.while_loop(more, write, (index, buffer))
