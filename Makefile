@@ -23,3 +23,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/stiff.py
 	$(PY) benchmarks/gradients.py
 	$(PY) benchmarks/pinn.py
+	$(PY) benchmarks/events_dde.py
+	$(PY) benchmarks/dde.py
+	$(PY) benchmarks/sindy.py
+	$(PY) benchmarks/ude.py
