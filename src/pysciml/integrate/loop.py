@@ -169,6 +169,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         f0 = alg.initial_derivative(f_start, t0, x.u0, x.p, solver_state)
         n_init_evals += (0 if alg.initial_evals else 1) + 1
         dt = initial_step(f_start, t0, x.u0, f0, x.p, alg.controller_order, direction, x.rtol, x.atol, x.dtmax)
+        dt = lax.stop_gradient(dt)
 
     stops = None
     if cfg.has_tstops:
@@ -226,7 +227,10 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             # After landing on a stop, keep the unclipped proposal rather than the clipped step.
             dt_next = dt * factor
             dt_next = jnp.where(accept & lands, direction * jnp.maximum(jnp.abs(dt_next), jnp.abs(c.dt)), dt_next)
-            dt_next = direction * jnp.minimum(jnp.abs(dt_next), x.dtmax)
+            # Step sizes are chosen, not differentiated: derivatives through a solve are those of the
+            # discrete solution on its accepted steps (the controller's reaction to a parameter change is
+            # piecewise and, where f jumps in t, wildly wrong); only landings on stops follow the stops.
+            dt_next = lax.stop_gradient(direction * jnp.minimum(jnp.abs(dt_next), x.dtmax))
             too_small = ~accept & (jnp.abs(dt_next) < x.dtmin)
             # A NaN/Inf step is rejected and retried smaller; it is a failure only once dt underflows.
             unstable = too_small & ~jnp.isfinite(result.error)

@@ -106,9 +106,10 @@ def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False)
         return
     name = type(sensealg).__name__
     if isinstance(sensealg, DiscreteAdjoint) and alg is not None and not discrete.supports(alg):
-        raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} solves "
-                         "by Newton iteration; use an explicit or Rosenbrock method (e.g. Rodas5P()), or a "
-                         "continuous adjoint such as GaussAdjoint() or InterpolatingAdjoint()")
+        raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} computes "
+                         "by iteration (Newton, or an iterative linear solver); use an explicit or Rosenbrock "
+                         "method with linsolve='lu' (e.g. Rodas5P()), or a continuous adjoint such as "
+                         "GaussAdjoint() or InterpolatingAdjoint()")
     if has_callbacks:
         why = ("its replay of the accepted steps does not re-locate events" if isinstance(sensealg, DiscreteAdjoint)
                else "its continuous equations do not jump with the state at events")

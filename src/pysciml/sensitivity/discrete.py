@@ -28,17 +28,20 @@ from jax import lax
 from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
 from ..interpolation import full_stages
+from ..linalg import DenseLU
 from .inputs import InputSplit, zero_cotangent
 
 SUPPORTED_FAMILIES = ("explicit", "rosenbrock")
 
 
 def supports(alg) -> bool:
-    """Whether ``alg``'s steps can be replayed and differentiated without Newton iterations."""
+    """Whether ``alg``'s steps can be replayed and differentiated: no Newton iterations, and linear
+    solves by dense LU (the iterative ones loop until converged, which reverse mode cannot follow)."""
     family = getattr(alg, "family", None)
     if family == "composite":
         return supports(alg.nonstiff) and supports(alg.stiff)
-    return family in SUPPORTED_FAMILIES
+    linsolve = getattr(alg, "linsolve", None)
+    return family in SUPPORTED_FAMILIES and (linsolve is None or isinstance(linsolve, DenseLU))
 
 
 def segment_length(max_steps: int, checkpoints) -> int:

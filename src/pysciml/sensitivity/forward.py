@@ -7,7 +7,7 @@ solve: the right choice for few states and parameters). Under `jax.jacfwd` S is 
 per direction, since it does not depend on the tangents.
 
 - `ForwardDiffSensitivity`: S by forward-mode AD through the loop, all directions batched in one solve;
-  exact for the discrete solution (step-size control included).
+  exact for the discrete solution on its accepted steps (step sizes are not differentiated, see the loop).
 - `ForwardSensitivity`: S from the continuous forward sensitivity equations S' = J S + ∂f/∂p, solved
   with u as one augmented system with Jacobian–vector products.
 """
