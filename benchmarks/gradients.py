@@ -254,12 +254,12 @@ BRUSS = SimpleNamespace(sizes=(4, 8, 16, 32), tspan=(0.0, 1.5), ts=np.linspace(0
                         budget_s=60.0, slow_s=1.0, single_s=20.0, paired_max_s=0.2)
 
 # (sensealg, method, linsolve, largest N). Dense LU (2N² states) stops at BRUSS.dense_max; the forward
-# sensitivity equations (n(n + m + 1) states) at N = 8. DiscreteAdjoint needs a method without Newton
+# sensitivity equations (n(n + m + 1) states) at N = 4 (59 s per gradient at N = 8 in the recorded run). DiscreteAdjoint needs a method without Newton
 # iterations and a linear solve it can differentiate in reverse mode (dense LU: the GMRES loop is not).
 # The continuous adjoints have no sparsity pattern for the adjoint equation, so `linsolve="sparse"` is out.
 BRUSS_PYSCIML = [("DiscreteAdjoint", "Rodas5P", "lu", 16), ("GaussAdjoint", "KenCarp4", "lu", 16),
                  ("GaussAdjoint", "KenCarp4", "krylov", 32), ("InterpolatingAdjoint", "KenCarp4", "krylov", 32),
-                 ("QuadratureAdjoint", "KenCarp4", "krylov", 32), ("ForwardSensitivity", "KenCarp4", "krylov", 8)]
+                 ("QuadratureAdjoint", "KenCarp4", "krylov", 32), ("ForwardSensitivity", "KenCarp4", "krylov", 4)]
 BRUSS_DIFFRAX = ["RecursiveCheckpointAdjoint", "BacksolveAdjoint"]
 
 
