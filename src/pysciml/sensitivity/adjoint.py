@@ -22,6 +22,7 @@ from ..integrate import DenseOutput, LoopConfig
 from ..integrate.loop import LoopOutput
 from ..integrate.solution import evaluate_dense, interpolate_dense
 from ..interpolation import evaluate_step, full_stages
+from ..linalg import SparsityPattern
 from .algorithms import BacksolveAdjoint, GaussAdjoint, InterpolatingAdjoint, QuadratureAdjoint
 from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
 
@@ -98,6 +99,14 @@ class _AdjointRHS:
     n: int
     layout: str
     jac = None
+
+    @property
+    def sparsity(self):
+        """For "l": λ' = −Jᵀλ has the transposed pattern of the forward Jacobian (sparse linear solvers)."""
+        pattern = getattr(self.rhs, "sparsity", None)
+        if pattern is None or self.layout != "l":
+            return None
+        return pattern.cached("adjoint", lambda: SparsityPattern(pattern.to_scipy().T))
 
     def __call__(self, a, q, t):
         p_diff, p_rest, trajectory = q

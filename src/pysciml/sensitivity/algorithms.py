@@ -117,6 +117,11 @@ def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False)
                          "ForwardDiffSensitivity(), which differentiates the solver and its event times exactly")
     if isinstance(sensealg, DiscreteAdjoint):
         return     # every save mode, dense output and mass matrices (with Rosenbrock methods)
+    if isinstance(sensealg, (BacksolveAdjoint, InterpolatingAdjoint)) and _needs_sparsity(alg):
+        raise ValueError(f"sensealg={name}() integrates the parameter integral with the adjoint, which couples "
+                         f"every state and gives the sparse linear solver of {alg!r} nothing to color; use "
+                         "GaussAdjoint() or QuadratureAdjoint() (adjoint of the states only, transposed "
+                         "sparsity), or linsolve='krylov'")
     if save_mode == "steps":
         raise ValueError(f"sensealg={name}() differentiates states at given times: pass saveat=... (or "
                          "save_everystep=False for the final state); save_everystep and dense output are "
@@ -124,3 +129,8 @@ def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False)
     if has_mass:
         raise ValueError(f"sensealg={name}() does not handle mass matrices (DAEs); use "
                          "ForwardDiffSensitivity(), or DiscreteAdjoint() with a Rosenbrock method")
+
+
+def _needs_sparsity(alg):
+    solver = getattr(alg, "linsolve", None) or getattr(getattr(alg, "stiff", None), "linsolve", None)
+    return bool(getattr(solver, "needs_sparsity", False))
