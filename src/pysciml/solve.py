@@ -97,23 +97,8 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     t0, t1 = jnp.asarray(t0, tdtype), jnp.asarray(t1, tdtype)
     direction = _direction(t0, t1)
 
-    adaptive = alg.adaptive if adaptive is None else bool(adaptive)
-    if adaptive and not alg.adaptive:
-        raise ValueError(f"alg: {alg!r} is a fixed-step method without an error estimate; pass dt=... "
-                         "(it then runs with adaptive=False)" if dt is None else
-                         f"adaptive: {alg!r} has no error estimate, so adaptive=True is impossible")
-    if not adaptive and dt is None:
-        raise ValueError(f"dt: a fixed-step solve (alg={alg!r}, adaptive=False) needs a step size dt")
-    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps <= 0:
-        raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
-    max_steps = int(max_steps)
-    rtol = _check_tolerance("rtol", rtol, spec, dtype)
-    atol = _check_tolerance("atol", atol, spec, dtype)
-    dt = _check_positive_scalar("dt", dt, tdtype, allow_none=True)
-    dtmax = _check_positive_scalar("dtmax", dtmax, tdtype, allow_none=True)
-    dtmin = _check_positive_scalar("dtmin", dtmin, tdtype, allow_none=True, allow_zero=True)
-    dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
-    dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
+    adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = check_step_options(
+        alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     saveat = _check_saveat(saveat, t0, t1, direction, tdtype)
     if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
         raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
@@ -327,6 +312,29 @@ def _describe(shape_or_tree):
 
 
 # --- argument checks ---------------------------------------------------------------------------------
+
+def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1):
+    """The step-control options of a solve, checked and with their defaults: (adaptive, max_steps, rtol,
+    atol, dt, dtmin, dtmax). Shared by every problem type's `solve`."""
+    tdtype = jnp.finfo(dtype).dtype
+    adaptive = alg.adaptive if adaptive is None else bool(adaptive)
+    if adaptive and not alg.adaptive:
+        raise ValueError(f"alg: {alg!r} is a fixed-step method without an error estimate; pass dt=... "
+                         "(it then runs with adaptive=False)" if dt is None else
+                         f"adaptive: {alg!r} has no error estimate, so adaptive=True is impossible")
+    if not adaptive and dt is None:
+        raise ValueError(f"dt: a fixed-step solve (alg={alg!r}, adaptive=False) needs a step size dt")
+    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps <= 0:
+        raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
+    rtol = _check_tolerance("rtol", rtol, spec, dtype)
+    atol = _check_tolerance("atol", atol, spec, dtype)
+    dt = _check_positive_scalar("dt", dt, tdtype, allow_none=True)
+    dtmax = _check_positive_scalar("dtmax", dtmax, tdtype, allow_none=True)
+    dtmin = _check_positive_scalar("dtmin", dtmin, tdtype, allow_none=True, allow_zero=True)
+    dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
+    dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
+    return adaptive, int(max_steps), rtol, atol, dt, dtmin, dtmax
+
 
 def _algorithm_names():
     from . import solvers

@@ -6,7 +6,6 @@ compilation, as for ODEs; gradients go through forward-mode AD of the loop (`For
 """
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ._core.dtypes import state_dtype
 from ._core.trees import FlatSpec, is_concrete
@@ -16,8 +15,8 @@ from .integrate.solution import interpolate_dense
 from .problems.dde import DDEProblem
 from .problems.ode import check_tspan, check_u0
 from .sensitivity import ForwardDiffSensitivity, SolveContext, differentiable_solve
-from .solve import (DEFAULT_MAX_STEPS, _check_controller, _check_positive_scalar, _check_saveat,
-                    _check_tolerance, _check_tstops, _compiled_loop, _describe, _warn_failure, solve)
+from .solve import (DEFAULT_MAX_STEPS, _check_controller, _check_saveat, _check_tstops, _compiled_loop, _describe,
+                    _warn_failure, check_step_options, solve)
 from .solvers.base import Algorithm
 
 
@@ -56,20 +55,8 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     _check_functions(prob, rhs, spec, lags, t0)
     u0 = spec.ravel(prob.u0)
 
-    adaptive = alg.adaptive if adaptive is None else bool(adaptive)
-    if adaptive and not alg.adaptive:
-        raise ValueError(f"alg: {alg!r} has no error estimate; pass dt=... (it then runs with adaptive=False)")
-    if not adaptive and dt is None:
-        raise ValueError(f"dt: a fixed-step solve (alg={alg!r}, adaptive=False) needs a step size dt")
-    if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps <= 0:
-        raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
-    rtol = _check_tolerance("rtol", rtol, spec, dtype)
-    atol = _check_tolerance("atol", atol, spec, dtype)
-    dt = _check_positive_scalar("dt", dt, tdtype, allow_none=True)
-    dtmax = _check_positive_scalar("dtmax", dtmax, tdtype, allow_none=True)
-    dtmin = _check_positive_scalar("dtmin", dtmin, tdtype, allow_none=True, allow_zero=True)
-    dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
-    dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
+    adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = check_step_options(
+        alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     saveat = _check_saveat(saveat, t0, t1, jnp.ones((), tdtype), tdtype)
     stops = _check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
     stops = [] if stops is None else [stops]
