@@ -6,7 +6,7 @@ at rtol = atol = 1e-12, cross-checked against jitcdde at rtol 1e-12 (their diffe
 chaos amplifies every perturbation by about e^7 over the span, so the reference is good to roughly 1e-8).
 
 - pysciml: MethodOfSteps(Tsit5()) and MethodOfSteps(Vern7()), jitted function of p returning the samples
-  (trace and compile timed apart); discontinuity tracking on.
+  (trace and compile timed apart); discontinuity tracking on; the default max_steps (history buffer).
 - jitcdde: Bogacki–Shampine 3(2) with cubic Hermite history, compiled to C (compile time not counted);
   ``step_on_discontinuities`` then ``integrate(t_i)`` for every sample; same rtol, atol = rtol / 100.
 - ddeint: scipy ``odeint`` on a fixed grid with the history interpolated between grid points (its only
@@ -37,9 +37,6 @@ PACKAGES = ["pysciml", "jax", "jaxlib", "jitcdde", "ddeint", "scipy"]
 BETA, GAMMA, N, TAU, H0 = 0.2, 0.1, 10.0, 17.0, 0.5
 T_END = 1000.0
 TIMES = np.arange(0.0, T_END + 1.0, 1.0)
-# The history buffer (max_steps) sized to about twice the steps each tolerance needs: the per-step cost of
-# the DDE loop currently grows with the buffer size (see RESULTS.md).
-MAX_STEPS = {1e-6: 1500, 1e-8: 3500, 1e-10: 9000, 1e-12: 12000}
 SCORED = TIMES >= TAU    # jitcdde's step_on_discontinuities passes t < τ without samples
 
 
@@ -55,7 +52,7 @@ def pysciml_solver(inner, rtol, atol):
     alg = ps.MethodOfSteps(inner)
 
     def run(p):
-        sol = ps.solve(prob.remake(p=p), alg, rtol=rtol, atol=atol, saveat=jnp.asarray(TIMES), max_steps=MAX_STEPS[rtol])
+        sol = ps.solve(prob.remake(p=p), alg, rtol=rtol, atol=atol, saveat=jnp.asarray(TIMES))
         return sol.u[:, 0], sol.retcode, sol.stats["naccept"], sol.stats["nf"]
 
     return jax.jit(run), prob.p
