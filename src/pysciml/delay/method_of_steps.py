@@ -96,9 +96,9 @@ class MethodOfSteps(Algorithm):
             result = self.alg.step(g, t, u, dt, p, inner_state, error_norm, mass)
             return result._replace(stages=full_stages(self.alg.interpolant, g, p, t, dt, u, result.stages))
 
-        def more(carry):
+        def more(carry):   # (overlaps: under vmap the cond runs both branches)
             k, _, change = carry
-            return (k <= self.max_iters) & (change > self.fixedpoint_tol)
+            return overlaps & (k <= self.max_iters) & (change > self.fixedpoint_tol)
 
         def again(carry):
             k, previous, _ = carry
