@@ -4,11 +4,12 @@ The solution so far lives in the integration loop's "steps" buffers (`StepHistor
 states and the stages of every accepted step, static size max_steps + 1). A lookup finds the step holding
 s, then evaluates the method's interpolant on it. With constant lags the step holding t − τ moves forward
 a step or two per step, so `MethodOfSteps` keeps one index per lag from step to step (`locate`): each
-lookup searches a short window forward from the nearest such index (one fused gather, no loop) and only
-when s lies outside it bisects over the valid steps (⌈log2(size)⌉ iterations). Either way it reads a few
-entries of the buffers, never all of them, so the cost per step does not grow with max_steps, and it runs
-under jit and vmap. Past the last accepted step the value comes from the step being taken (`CurrentStep`,
-during the fixed-point iteration of `MethodOfSteps`) or else by extrapolating the last step's interpolant.
+lookup searches a short window forward from the nearest such index (scalar reads fused into one kernel)
+and only when s lies outside it bisects over the valid steps (⌈log2(size)⌉ iterations). Either way it
+reads a few entries of the buffers, never all of them, so the cost per step does not grow with max_steps,
+and it runs under jit and vmap. Past the last accepted step the value comes from the step being taken
+(`CurrentStep`, during the fixed-point iteration of `MethodOfSteps`) or else by extrapolating the last
+step's interpolant.
 """
 import math
 from typing import NamedTuple

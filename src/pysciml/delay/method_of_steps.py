@@ -96,7 +96,7 @@ class MethodOfSteps(Algorithm):
             result = self.alg.step(g, t, u, dt, p, inner_state, error_norm, mass)
             return result._replace(stages=full_stages(self.alg.interpolant, g, p, t, dt, u, result.stages))
 
-        def more(carry):   # (overlaps: under vmap the cond runs both branches)
+        def more(carry):   # overlaps again: under vmap the cond becomes a select that runs the loop too
             k, _, change = carry
             return overlaps & (k <= self.max_iters) & (change > self.fixedpoint_tol)
 
