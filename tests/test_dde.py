@@ -4,9 +4,12 @@ Claims: the piecewise-polynomial exact solution of u' = −u(t − 1) to 1e-10; 
 tight-tolerance reference of the same solver and against jitcdde; a state-dependent delay against its exact
 solution; convergence orders 5 (Tsit5) and 7 (Vern7) with discontinuity tracking, lower without; jit, vmap
 (over parameters and delays) and forward-mode gradients against finite differences; a stiff DDE with
-Rodas5P; clear errors for bad input. Problems share right-hand sides so they share compiled solves.
+Rodas5P; history lookups from hints equal to a plain search; no max_steps-sized copy in the compiled loop
+(the per-step cost must not grow with the history buffer); clear errors for bad input. Problems share
+right-hand sides so they share compiled solves.
 """
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +17,8 @@ import numpy as np
 import pytest
 
 import pysciml as ps
+from pysciml.delay import locate
+from pysciml.integrate.loop import StepHistory
 
 TIGHT = dict(rtol=1e-10, atol=1e-12)
 VERN7 = ps.MethodOfSteps(ps.Vern7())
@@ -197,6 +202,40 @@ def test_state_dependent_delay_matches_exact_solution():
     ts = np.linspace(1.0, 3.0, 41)
     err = np.max(np.abs(np.asarray(sol(ts))[:, 0] - [neves_exact(t) for t in ts]))
     assert 1e-12 < err < 5e-9, err
+
+
+# --- the history lookup and its cost ---------------------------------------------------------------------
+
+def test_lookup_from_any_hint_finds_the_step_holding_each_time():
+    # Step times with repeats (zero-length steps at stops) and an unused tail, as the loop's buffer holds
+    # them; times on step boundaries, between them, before t0 and past the last step; hints anywhere.
+    rng = np.random.default_rng(1)
+    ts = np.concatenate([[0.0, 0.0], np.cumsum(rng.uniform(0.01, 0.3, 60)), [20.0, 20.0]])
+    ts = np.sort(np.where(ts > 20.0, 20.0, ts))
+    buffer = jnp.asarray(np.concatenate([ts, np.zeros(37)]))
+    times = np.concatenate([ts, ts[:-1] + np.diff(ts) / 3, [-1.0, 25.0]])
+    search = jax.jit(jax.vmap(lambda n, s, hint: locate(StepHistory(buffer, None, None, n), s[None], hint[None])[0],
+                              (None, 0, 0)))
+    for n_steps in (len(ts) - 1, 17, 1, 0):
+        valid = np.asarray(buffer)[:max(n_steps, 1)]
+        expected = np.clip(np.searchsorted(valid, times, side="right") - 1, 0, None)
+        for hints in (rng.integers(0, len(buffer), times.shape), np.maximum(expected - 3, 0), expected):
+            np.testing.assert_array_equal(search(n_steps, times, hints.astype(np.int32)), expected)
+
+
+def test_no_copy_of_the_history_buffers_inside_the_loop():
+    # XLA copies a loop-carried buffer that is written before one of its reads in the loop body: here that
+    # would be the whole max_steps-sized history, once per step.
+    size = 4321
+    solve = jax.jit(lambda p: ps.solve(MACKEY_GLASS.remake(p=p), TSIT5, saveat=MG_TIMES, max_steps=size).u)
+    text = solve.lower(MG_P).compile().as_text()
+    computation, copies = None, []
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.rstrip().endswith("{"):
+            computation = line.split()[0]
+        if computation != "ENTRY" and re.search(rf" = f64\[({size}|{size + 1})[,\]].* copy\(", line):
+            copies.append(line.strip())
+    assert "while" in text and not copies, copies
 
 
 # --- bad input --------------------------------------------------------------------------------------------

@@ -1,14 +1,16 @@
 """The delayed state u(s): the user's history before t0, the solution's own dense output after it.
 
 The solution so far lives in the integration loop's "steps" buffers (`StepHistory`: step boundaries,
-states and the stages of every accepted step, static size max_steps + 1). A lookup is a bisection over
-the valid steps only (their count is traced; the tail of the buffers is unused) in ⌈log2(size)⌉ fixed
-iterations, then the method's interpolant on that step: O(log steps) per delayed value, no host work,
-so it runs under jit and vmap. Past the last accepted step the value comes from the step being taken
+states and the stages of every accepted step, static size max_steps + 1). A lookup finds the step holding
+s, then evaluates the method's interpolant on it. With constant lags the step holding t − τ moves forward
+a step or two per step, so `MethodOfSteps` keeps one index per lag from step to step (`locate`): each
+lookup searches a short window forward from the nearest such index (scalar reads fused into one kernel)
+and only when s lies outside it bisects over the valid steps (⌈log2(size)⌉ iterations). Either way it
+reads a few entries of the buffers, never all of them, so the cost per step does not grow with max_steps,
+and it runs under jit and vmap. Past the last accepted step the value comes from the step being taken
 (`CurrentStep`, during the fixed-point iteration of `MethodOfSteps`) or else by extrapolating the last
 step's interpolant.
 """
-import functools
 import math
 from typing import NamedTuple
 
@@ -26,6 +28,9 @@ class CurrentStep(NamedTuple):
     stages: jnp.ndarray
 
 
+WINDOW = 8    # steps searched forward from a hint before falling back to bisection
+
+
 def _last_step_at_or_before(ts, n_steps, s):
     """Largest i in [0, n_steps − 1] with ts[i] ≤ s (0 when none), by bisection over the valid prefix."""
     def halve(_, bounds):
@@ -38,31 +43,60 @@ def _last_step_at_or_before(ts, n_steps, s):
     return lax.fori_loop(0, max(1, math.ceil(math.log2(ts.shape[0])) + 1), halve, bounds)[0]
 
 
-def delayed_state(interpolant, history, current, u0_flat, user_history, s):
+def _search_from(ts, n_steps, hint, s):
+    """The same index, searched in the WINDOW steps after ``hint`` (any index: it only saves work); when
+    the step found there does not bracket s, by bisection. The window is summed term by term (scalar
+    reads and compares), so XLA fuses the search into one kernel."""
+    last, size = jnp.maximum(n_steps - 1, 0).astype(jnp.int32), ts.shape[0]
+    hint = jnp.clip(hint, 0, last).astype(jnp.int32)
+    i = hint
+    for k in range(1, WINDOW + 1):
+        i = i + ((hint + k <= last) & (ts[jnp.minimum(hint + k, size - 1)] <= s)).astype(jnp.int32)
+    brackets = ((ts[i] <= s) | (i == 0)) & ((i == last) | (s < ts[jnp.minimum(i + 1, size - 1)]))
+    return lax.cond(brackets, lambda: i, lambda: _last_step_at_or_before(ts, n_steps, s))
+
+
+def locate(history, times, hints):
+    """For each of ``times``, the index of the accepted step holding it, searched from the matching entry
+    of ``hints`` (the indices found one step earlier)."""
+    return jnp.stack([_search_from(history.ts, history.n_steps, hints[j], times[j])
+                      for j in range(times.shape[0])])
+
+
+def _step_holding(history, hints, s):
+    if hints is None:
+        return _last_step_at_or_before(history.ts, history.n_steps, s)
+    # Start from the latest hint at or before s (for s = t + θ·dt − τⱼ: the one of lag τⱼ).
+    start = jnp.zeros((), jnp.int32)
+    for j in range(hints.shape[0]):
+        start = jnp.where(history.ts[hints[j]] <= s, jnp.maximum(start, hints[j]), start)
+    return _search_from(history.ts, history.n_steps, start, s)
+
+
+def delayed_state(interpolant, history, current, user_history, s, hints=None):
     """The flat state at time ``s``: ``user_history(s)`` for s ≤ t0, else the stored steps' interpolant,
     else (s past the last accepted step) ``current``'s interpolant or the last step's extrapolation.
 
-    history: the loop's `StepHistory` view (ts[0] is t0); current: a `CurrentStep` or None.
+    history: the loop's `StepHistory` view (ts[0] is t0); current: a `CurrentStep` or None; hints: step
+    indices near s to search from (see `locate`), or None to bisect.
     """
     ts, us, stages, n_steps = history.ts, history.us, history.stages, history.n_steps
     t0 = ts[0]
-    i = _last_step_at_or_before(ts, n_steps, s)
-    h = ts[i + 1] - ts[i]
-    stored = evaluate_step(interpolant, us[i], h, stages[i], (s - ts[i]) / jnp.where(h == 0, 1.0, h))
-    # No accepted step yet: the state is u0 (extended constantly) until the current step is known.
-    stored = jnp.where(n_steps > 0, stored, u0_flat)
-    value = stored
+    i = _step_holding(history, hints, s)
+    # One interpolant evaluation, on the stored step i or (past the last accepted step) the current one.
+    # Before the first accepted step, step 0 has zero length (ts[1] = t0): the value is u0.
+    start, u_start, h, k = ts[i], us[i], ts[i + 1] - ts[i], stages[i]
     if current is not None:
-        t_end = ts[n_steps]
-        dt = jnp.where(current.dt == 0, 1.0, current.dt)
-        inside = evaluate_step(interpolant, current.u, current.dt, current.stages, (s - current.t) / dt)
-        value = jnp.where(s > t_end, inside, stored)
+        past = s > ts[n_steps]
+        start, u_start = jnp.where(past, current.t, start), jnp.where(past, current.u, u_start)
+        h, k = jnp.where(past, current.dt, h), jnp.where(past, current.stages, k)
+    value = evaluate_step(interpolant, u_start, h, k, (s - start) / jnp.where(h == 0, 1.0, h))
     before = user_history(jnp.minimum(s, t0))
     return jnp.where(s <= t0, before, value)
 
 
-def smallest_lag(constant_lags, dependent_lags, u, p, t, dtype):
-    """The smallest delay at (u, t): over the constant lags and the state-dependent lags evaluated there."""
-    values = [jnp.min(constant_lags).astype(dtype)] if constant_lags.shape[0] else []
-    values += [jnp.asarray(lag(u, p, t), dtype).reshape(()) for lag in dependent_lags]
-    return functools.reduce(jnp.minimum, values)
+def lag_values(constant_lags, dependent_lags, u, p, t, dtype):
+    """The delays at (u, t): the constant lags, then the state-dependent lags evaluated there."""
+    values = [constant_lags.astype(dtype).reshape(-1)]
+    values += [jnp.asarray(lag(u, p, t), dtype).reshape(1) for lag in dependent_lags]
+    return jnp.concatenate(values)

@@ -77,45 +77,52 @@ class MethodOfSteps(Algorithm):
     # --- stepping ----------------------------------------------------------------------------------------
     def init(self, f, t0, u0, p):
         zero = jnp.zeros((), jnp.int32)
-        return self.alg.init(f, t0, u0, p), zero, zero     # method state, f evaluations, extra passes
+        hints = jnp.zeros(jax.eval_shape(f.lag_values, u0, p, t0).shape, jnp.int32)
+        # method state, f evaluations, extra passes, the steps holding t − τ for each lag (see `locate`)
+        return self.alg.init(f, t0, u0, p), zero, zero, hints
 
     def initial_derivative(self, f, t0, u0, p, state):
         return self.alg.initial_derivative(f, t0, u0, p, state[0])
 
     def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
-        inner_state, n_evals, n_passes = state
-        overlaps = jnp.abs(dt) > f.smallest_lag(u, p, t) * (1 + 1e-10)
+        inner_state, n_evals, n_passes, hints = state
+        lags = f.lag_values(u, p, t)
+        hints = f.locate_lags(t - lags, hints)
+        f = f.with_hints(hints)
+        overlaps = jnp.abs(dt) > jnp.min(lags) * (1 + 1e-10)
 
         def run_pass(current):
             g = f.with_current_step(current)
             result = self.alg.step(g, t, u, dt, p, inner_state, error_norm, mass)
             return result._replace(stages=full_stages(self.alg.interpolant, g, p, t, dt, u, result.stages))
 
-        def more(carry):
-            k, _, _, change = carry
-            return (k == 0) | (overlaps & (k <= self.max_iters) & (change > self.fixedpoint_tol))
+        def more(carry):   # overlaps again: under vmap the cond becomes a select that runs the loop too
+            k, _, change = carry
+            return overlaps & (k <= self.max_iters) & (change > self.fixedpoint_tol)
 
         def again(carry):
-            k, current, previous, _ = carry
-            new = run_pass(current)
-            change = jnp.where(k == 0, jnp.inf, error_norm(new.u - previous.u, u, new.u))
-            return k + 1, CurrentStep(t, u, dt, new.stages), new, change.astype(new.error.dtype)
+            k, previous, _ = carry
+            new = run_pass(CurrentStep(t, u, dt, previous.stages))
+            change = error_norm(new.u - previous.u, u, new.u).astype(new.error.dtype)
+            return k + 1, new, change
 
-        # The first pass reads past the last accepted step by extrapolating it; later ones read the
-        # previous pass's interpolant. One traced pass keeps the compiled program small.
-        blank = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(run_pass, f.last_step()))
-        start = (jnp.zeros((), jnp.int32), f.last_step(), blank, jnp.asarray(jnp.inf, blank.error.dtype))
-        passes, _, result, change = lax.while_loop(more, again, start)
+        # The first pass reads past the last accepted step by extrapolating it. Only a step longer than a
+        # lag iterates, each pass reading the previous one's interpolant. The loop sits behind a cond: on
+        # its own, even when it runs no pass, it costs about a pass per step (XLA hoists the loop-invariant
+        # lookups out of it). One traced pass in the loop keeps the compiled program small.
+        first = run_pass(f.last_step())
+        start = (jnp.ones((), jnp.int32), first, jnp.asarray(jnp.inf, first.error.dtype))
+        passes, result, change = lax.cond(overlaps, lambda: lax.while_loop(more, again, start), lambda: start)
         converged = ~overlaps | (change <= self.fixedpoint_tol)
         # A step whose iteration did not settle is rejected (and retried smaller by the controller).
         error = jnp.where(converged, result.error, jnp.maximum(result.error, 10.0))
-        counted = (n_evals + passes * self.evals_per_step, n_passes + passes - 1)
+        counted = (n_evals + passes * self.evals_per_step, n_passes + passes - 1, hints)
         return result._replace(error=error, state=(result.state,) + counted,
                                rejected_state=((inner_state if result.rejected_state is None
                                                 else result.rejected_state),) + counted)
 
     def state_stats(self, state) -> dict:
-        _, n_evals, n_passes = state
+        _, n_evals, n_passes, _ = state
         return {"nf_steps": n_evals, "fixedpoint_passes": n_passes}
 
     def extra_stats(self, n_steps, n_accepted) -> dict:

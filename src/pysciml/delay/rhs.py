@@ -2,12 +2,13 @@
 
 The loop's parameters are q = (p, constant_lags). The loop binds its own accepted steps to the right-hand
 side before every step (`with_history`, the loop's ``history`` hook); `MethodOfSteps` may add the step it
-is iterating on (`with_current_step`). Unbound (before the loop), h is the user's history function alone.
+is iterating on (`with_current_step`) and the step indices near t − τ to start lookups from
+(`with_hints`). Unbound (before the loop), h is the user's history function alone.
 """
 import jax.numpy as jnp
 
 from ..problems.dde import DDEProblem
-from .history import CurrentStep, delayed_state, smallest_lag
+from .history import CurrentStep, delayed_state, lag_values, locate
 
 
 class DelayRHS:
@@ -19,23 +20,32 @@ class DelayRHS:
     jac = None          # implicit methods differentiate f with forward-mode AD (history held fixed)
     sparsity = None
 
-    def __init__(self, prob: DDEProblem, spec, interpolant, history=None, current=None):
+    def __init__(self, prob: DDEProblem, spec, interpolant):
         self.f, self.h, self.dependent_lags = prob.f, prob.h, prob.dependent_lags
         self.spec, self.interpolant = spec, interpolant
-        self.history, self.current = history, current
+        self.history = self.current = self.hints = None
 
-    def _bound(self, history, current):
+    def _bound(self, **bindings):
         bound = object.__new__(DelayRHS)
-        bound.__dict__.update(self.__dict__, history=history, current=current)
+        bound.__dict__.update(self.__dict__, **bindings)
         return bound
 
     def with_history(self, history):
         """This right-hand side reading the delayed state from the loop's accepted steps."""
-        return self._bound(history, None)
+        return self._bound(history=history, current=None, hints=None)
 
     def with_current_step(self, current):
         """... and, past the last accepted step, from the candidate step ``current`` (a `CurrentStep`)."""
-        return self._bound(self.history, current)
+        return self._bound(current=current)
+
+    def with_hints(self, hints):
+        """... searching the accepted steps from ``hints`` (from `locate_lags`; they only save work)."""
+        return self._bound(hints=hints)
+
+    def locate_lags(self, times, previous):
+        """The indices of the accepted steps holding ``times`` (t − τ for each lag), searched from
+        ``previous`` (the indices found at the last step)."""
+        return locate(self.history, times, previous)
 
     def last_step(self):
         """The last accepted step as a `CurrentStep` (read past its end, it extrapolates); before the first
@@ -53,8 +63,8 @@ class DelayRHS:
             s = jnp.asarray(s, spec.dtype)
             if self.history is None:
                 return self.h(p_, s)
-            flat = delayed_state(self.interpolant, self.history, self.current, self.history.us[0],
-                                 lambda x: spec.ravel(self.h(p_, x)), s)
+            flat = delayed_state(self.interpolant, self.history, self.current,
+                                 lambda x: spec.ravel(self.h(p_, x)), s, self.hints)
             return spec.unravel(flat)
 
         return h
@@ -63,10 +73,10 @@ class DelayRHS:
         p, _ = q
         return self.spec.ravel(self.f(self.spec.unravel(u), self.history_function(), p, t))
 
-    def smallest_lag(self, u, q, t):
-        """The smallest delay at the flat state u and time t."""
+    def lag_values(self, u, q, t):
+        """The delays at the flat state u and time t: the constant lags, then the state-dependent ones."""
         p, constant_lags = q
-        return smallest_lag(constant_lags, self.dependent_lags, self.spec.unravel(u), p, t, self.spec.dtype)
+        return lag_values(constant_lags, self.dependent_lags, self.spec.unravel(u), p, t, self.spec.dtype)
 
     def _key(self):
         return (self.f, self.h, self.dependent_lags, self.spec, self.interpolant)

@@ -272,8 +272,11 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             save_index, us_buf, n_interp = _fill_saveat(
                 alg, f, p, direction, c, dt, t_new, result, accept, n_interp)
         elif cfg.save == "steps":
-            # Write unconditionally at the next slot; only an accepted step advances the index.
-            ts_buf = ts_buf.at[save_index].set(t_new)
+            # Write unconditionally at the next slot; only an accepted step advances the index. The time
+            # written depends on the step's outcome (t, not t_new), so the write follows every read of the
+            # buffer in the step (delay equations read it): XLA then updates it in place instead of copying
+            # the whole max_steps-sized buffer on every step.
+            ts_buf = ts_buf.at[save_index].set(t)
             us_buf = us_buf.at[save_index].set(result.u)
             if stage_buf is not None:
                 stage_buf = stage_buf.at[save_index - 1].set(result.stages)
