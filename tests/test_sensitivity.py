@@ -44,7 +44,9 @@ def test_linear_system_matches_analytic_sensitivities_for_p_u0_and_tspan():
     end = u0 * decay
     exact = [-2 * (t1 - t0) * np.sum(end ** 2), 2 * end * decay, 2 * k * np.sum(end ** 2), -2 * k * np.sum(end ** 2)]
     args = (jnp.asarray(k), jnp.asarray(u0), jnp.asarray(t0), jnp.asarray(t1))
-    for method in METHODS:
+    # one method per kind of rule (the variants of each are checked on Lotka–Volterra)
+    for method in [ps.ForwardDiffSensitivity(), ps.ForwardSensitivity(), ps.DiscreteAdjoint(), ps.BacksolveAdjoint(),
+                   ps.InterpolatingAdjoint(), ps.GaussAdjoint()]:
         grads = jax.grad(loss)(args, method)
         for got, want in zip(grads, exact):
             np.testing.assert_allclose(got, want, rtol=1e-8, err_msg=repr(method))
@@ -70,11 +72,11 @@ def test_stiff_adjoints_on_robertson_short_horizon():
         return jnp.sum((sol.u * weights) ** 2)
 
     # (DiscreteAdjoint with a Rosenbrock method on Robertson: test_discrete_adjoint.py)
-    methods = [ps.ForwardDiffSensitivity(), ps.InterpolatingAdjoint(), ps.QuadratureAdjoint(), ps.GaussAdjoint()]
+    methods = [ps.ForwardDiffSensitivity(), ps.InterpolatingAdjoint(), ps.GaussAdjoint()]
     # Relative steps: the rate constants span 0.04 to 3e7.
     scaled = lambda q, sensealg: loss(prob.p * q, sensealg)
     report = check_gradients(scaled, jnp.ones(3), methods, rtol=1e-5, fd_step=1e-5)
-    assert len(report.gradients) == 4
+    assert len(report.gradients) == 3
 
 
 def _mlp(params, u):
@@ -93,9 +95,11 @@ def test_neural_ode_with_pytree_parameters():
         sol = ps.solve(prob.remake(p=p), ps.Tsit5(), saveat=times, sensealg=sensealg, **TIGHT)
         return jnp.sum((sol.u - 1.0) ** 2)
 
-    report = check_gradients(loss, params, [ps.ForwardDiffSensitivity()] + ADJOINTS, rtol=1e-5, n_directions=3)
+    # every method against finite differences is the Lotka–Volterra test; here the pytree round trip
+    methods = [ps.ForwardDiffSensitivity(), ps.DiscreteAdjoint(), ps.BacksolveAdjoint(), ps.GaussAdjoint()]
+    report = check_gradients(loss, params, methods, rtol=1e-5, n_directions=3)
     assert set(jax.tree_util.tree_structure(params).node_data()[1]) == {"w1", "b1", "w2", "b2"}
-    assert len(report.gradients) == 7
+    assert len(report.gradients) == 4
     # The default for 2 states + 42 parameters is forward mode; the gradient keeps the pytree structure.
     default = jax.grad(loss)(params, None)
     assert jax.tree_util.tree_structure(default) == jax.tree_util.tree_structure(params)

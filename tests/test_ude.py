@@ -87,7 +87,7 @@ def test_ude_recovers_a_missing_term():
     assert set(params) == {"physics", "network"}
     loss = ude.TrajectoryLoss(model, ts, data[:, None], rtol=1e-8, atol=1e-8)
     res = ude.fit(loss, params, (ude.LBFGS(400),), progress=False)
-    assert res.loss < 1e-7
+    assert res.loss < 1e-6          # RMS misfit ≤ 1e-3 on values 0.1–1 (the data are exact)
     u = jnp.linspace(0.15, 0.95, 9)[:, None]
     learned = res.params["physics"] * u[:, 0] + model.network_term(u, res.params)[:, 0]
     np.testing.assert_allclose(learned, u[:, 0] - u[:, 0] ** 2, atol=5e-3)
