@@ -25,14 +25,23 @@ def full_stages(method, f, p, t0, h, u0, stages):
     return jnp.stack(ks)
 
 
+def _weights_over_theta(method, theta, dtype):
+    """b(θ)/θ = w_1 + θ (w_2 + ...) by Horner, one entry per stage (``dense_weights`` rows)."""
+    weights = np.asarray(method.dense_weights, dtype=np.float64)
+    b = jnp.asarray(weights[:, -1], dtype=dtype)
+    for m in range(weights.shape[1] - 2, -1, -1):
+        b = jnp.asarray(weights[:, m], dtype=dtype) + theta * b
+    return b
+
+
+def stage_weights(method, theta, dtype):
+    """b(θ): the weights with u(t0 + θh) = u0 + h Σ_j b_j(θ) k_j (the interpolant is linear in the stages)."""
+    return theta * _weights_over_theta(method, theta, dtype)
+
+
 def evaluate_step(method, u0, h, stages, theta):
     """The interpolant at fraction ``theta`` of the step; ``stages`` must include the extra stages."""
-    weights = np.asarray(method.dense_weights, dtype=np.float64)
-    # Horner in θ for b(θ) = θ (w_1 + θ (w_2 + ... )), one weight per stage.
-    b = jnp.asarray(weights[:, -1], dtype=u0.dtype)
-    for m in range(weights.shape[1] - 2, -1, -1):
-        b = jnp.asarray(weights[:, m], dtype=u0.dtype) + theta * b
-    return u0 + (h * theta) * (b @ stages)
+    return u0 + (h * theta) * (_weights_over_theta(method, theta, u0.dtype) @ stages)
 
 
 def locate_step(step_times, n_steps, direction, t):

@@ -22,12 +22,11 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
-from ..interpolation import full_stages
+from ..interpolation import full_stages, stage_weights
 from ..linalg import DenseLU
 from .inputs import InputSplit, zero_cotangent
 
@@ -171,12 +170,7 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
         result = alg.step(f, t, u, dt, p, state, error_norm, others.mass)
         return result.u, result.stages
 
-    dense_weights = jnp.asarray(np.asarray(tab.dense_weights, np.float64), dtype)   # (stages, degree)
-
-    def stage_weights(theta):
-        """w(θ) with u(t + θh) = u + h Σ_j w_j(θ) k_j (see `evaluate_step`)."""
-        powers = theta ** jnp.arange(1, dense_weights.shape[1] + 1, dtype=dtype)
-        return dense_weights @ powers
+    weights_at = jax.vmap(lambda theta: stage_weights(tab, theta, dtype))   # (points,) → (points, stages)
 
     if save_times is not None:
         # The step that produced each save point (the first whose end is at or past it), and whether the
@@ -192,7 +186,7 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
         as a function of the span's ends (used on the first and last steps, whose size follows them)."""
         t, _, dt = step_span(k, t0_, t1_)
         mine = (save_step == k) & ~save_end
-        w = jax.vmap(stage_weights)((save_times - t) / dt)                     # (points, stages)
+        w = weights_at((save_times - t) / dt)                     # (points, stages)
         return dt * jnp.einsum("is,in->sn", jnp.where(mine[:, None], w, 0.0), save_ct)
 
     def step_objective(u, pd, t0_, t1_, k, lam_next, stage_ct, has_points):
@@ -216,7 +210,7 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
 
     gradient_of_step = jax.grad(step_objective, argnums=(0, 1, 2, 3))
     segment = states.shape[1:]
-    n_dense = dense_weights.shape[0]
+    n_dense = len(tab.dense_weights)
 
     def save_cotangents(first, stop):
         """Per step of the segment: the cotangents of the saved values that are its end state (E), its start
@@ -228,7 +222,7 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
         direct = jnp.where(interp, save_ct, 0.0)
         t = jnp.where(save_step_c == 0, t0, starts[save_step_c])
         h = sizes[save_step_c]
-        w = jax.vmap(stage_weights)((save_times - t) / h) * h[:, None]
+        w = weights_at((save_times - t) / h) * h[:, None]
         stage_ct = jnp.zeros((every, n_dense) + segment, dtype).at[rows].add(w[:, :, None] * direct[:, None, :])
         counts = jnp.zeros((every,), jnp.int32).at[rows].add(inside.astype(jnp.int32))
         return (jnp.zeros((every,) + segment, dtype).at[rows].add(at_end),
