@@ -25,6 +25,7 @@ from ..interpolation import evaluate_step, full_stages
 from ..linalg import SparsityPattern
 from .algorithms import BacksolveAdjoint, GaussAdjoint, InterpolatingAdjoint, QuadratureAdjoint
 from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
+from .stages import pull_stage_cotangents
 
 
 def adjoint_solve(sensealg, ctx, inputs):
@@ -40,7 +41,8 @@ def adjoint_solve(sensealg, ctx, inputs):
 
     def backward(residuals, ct):
         diff, rest, out, trajectory = residuals
-        grads = _reverse_pass(sensealg, ctx, split, diff, rest, out, trajectory, ct.us, ct.ts, ct.t_final)
+        grads = _reverse_pass(sensealg, ctx, split, diff, rest, out, trajectory, ct.us, ct.ts, ct.t_final,
+                              ct.stages)
         return grads, jax.tree_util.tree_map(zero_cotangent, rest)
 
     run.defvjp(forward, backward)
@@ -63,14 +65,17 @@ def _forward_pass(sensealg, ctx, split, diff, rest):
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
-def _reverse_pass(sensealg, ctx, split, diff, rest, out, trajectory, ct_us, ct_ts, ct_t_final):
-    return _Backward(sensealg, ctx, split, diff, rest, out, trajectory).gradients(ct_us, ct_ts, ct_t_final)
+def _reverse_pass(sensealg, ctx, split, diff, rest, out, trajectory, ct_us, ct_ts, ct_t_final, ct_stages):
+    return _Backward(sensealg, ctx, split, diff, rest, out, trajectory).gradients(ct_us, ct_ts, ct_t_final,
+                                                                                   ct_stages)
 
 
 @partial(jax.jit, static_argnums=0)
 def _outputs_from_dense(ctx, x, dense):
     """The outputs of the requested save mode read from a dense forward solve, and the trajectory."""
     trajectory = DenseOutput(dense.ts, dense.us, dense.stages, dense.n_saved - 1)
+    if ctx.cfg.save == "steps":     # the requested output is this solve itself (stages only if dense)
+        return dense._replace(stages=dense.stages if ctx.cfg.dense else None), trajectory
     if ctx.cfg.save == "ends":
         ts, us = jnp.stack([x.t0, dense.t_final]), jnp.stack([x.u0, dense.us[-1]])
         n_saved = jnp.asarray(2, jnp.int32)
@@ -193,44 +198,66 @@ class _Backward:
         return _ParameterQuadrature(adj, *_gauss_legendre(self.ctx.alg.order))
 
     # --- the sweep over save points ------------------------------------------------------------------
-    def gradients(self, ct_us, ct_ts, ct_t_final):
+    def gradients(self, ct_us, ct_ts, ct_t_final, ct_stages=None):
+        """The adjoint λ jumps by the cotangent of each saved state at its time and is carried back to the
+        previous save point by one backward solve; in save-every-step mode the save points are the
+        forward solve's own accepted steps (held in the residuals), and the cotangents of the stored
+        stages (dense output, `sol(t)`) enter at the start of their step (see `stages`)."""
         n, m, dtype = self.n, self.m, self.dtype
         out, cfg = self.out, self.ctx.cfg
+        rows = jnp.arange(out.us.shape[0])
+        ct_us = ct_us.astype(dtype)
+        mu0 = jnp.zeros((m,), dtype)
         if cfg.save == "ends":
-            times = jnp.stack([self.t0, out.t_final])
+            times, count = jnp.stack([self.t0, out.t_final]), jnp.asarray(2, jnp.int32)
+        elif cfg.save == "saveat":
+            times, count = self.others.saveat, out.n_saved
         else:
-            times = self.others.saveat
-        valid = jnp.arange(times.shape[0]) < out.n_saved
-        ct_us = jnp.where(valid[:, None], ct_us, 0.0).astype(dtype)
+            times, count = out.ts, out.n_saved
+        last = count - 1
+        jumps = jnp.where((rows < count)[:, None], ct_us, 0.0)
+        if cfg.save == "steps":
+            # Rows past the last step repeat the final state: their cotangents are the final state's.
+            jumps = jumps.at[last].add(jnp.sum(jnp.where((rows > last)[:, None], ct_us, 0.0), axis=0))
+            if ct_stages is not None and out.stages is not None:
+                d_u, mu0 = pull_stage_cotangents(self.ctx, self.split, self.others, self.p_rest, self.p_diff,
+                                                 out, ct_stages)
+                jumps = jumps + d_u.astype(dtype)
         starts = jnp.concatenate([self.t0[None], times[:-1]])
         checkpoints = jnp.concatenate([self.u0[None], out.us[:-1]])
 
-        def step(carry, seg):
+        def step(j, carry):
             lam, mu, ok = carry
-            t_hi, t_lo, jump, u_hi, u_lo = seg
-            lam = lam + jump
+            k = last - j
+            t_hi, t_lo = times[k], starts[k]
+            lam = lam + jumps[k]
 
             def solve_segment():
-                return self._solve_segment(lam, mu, t_hi, t_lo, u_hi, u_lo)
+                return self._solve_segment(lam, mu, t_hi, t_lo, out.us[k], checkpoints[k])
 
             def skip():
                 return lam, mu, jnp.asarray(True)
 
             lam_new, mu_new, seg_ok = lax.cond(t_hi == t_lo, skip, solve_segment)
-            return (lam_new, mu_new, ok & seg_ok), None
+            return lam_new, mu_new, ok & seg_ok
 
-        carry0 = (jnp.zeros((n,), dtype), jnp.zeros((m,), dtype), jnp.asarray(True))
-        segments = (times, starts, ct_us, out.us, checkpoints)
-        (lam, mu, ok), _ = lax.scan(step, carry0, segments, reverse=True)
+        carry0 = (jnp.zeros((n,), dtype), mu0, jnp.asarray(True))
+        lam, mu, ok = lax.fori_loop(0, count, step, carry0)
 
         p = self.split.merge_p(self.p_diff, self.p_rest)
         f0 = self.ctx.rhs(self.u0, p, self.t0)
-        lam_t0 = lam - ct_us[0] if cfg.save == "ends" else lam   # us[0] = u0 does not move with t0
+        # us[0] = u0 itself (ends, steps) does not move with t0; later states move by −Φ f(u0) dt0.
+        lam_t0 = lam - jumps[0] if cfg.save in ("ends", "steps") else lam
         d_t0 = -jnp.dot(lam_t0, f0)
         d_t1 = ct_t_final.astype(dtype)
-        if cfg.save == "ends":
+        if cfg.save in ("ends", "steps"):
+            # The first time is t0 itself, the last (and the padding after it) t1 with the final state.
+            t_rows = jnp.arange(ct_ts.shape[0])
             d_t0 = d_t0 + ct_ts[0]
-            d_t1 = d_t1 + ct_ts[1] + jnp.dot(ct_us[1], self.ctx.rhs(out.us[1], p, out.t_final))
+            d_t1 = d_t1 + jnp.sum(jnp.where(t_rows >= last, ct_ts, 0.0))
+            u_end = out.us[last]
+            ct_end = ct_us[1] if cfg.save == "ends" else jnp.sum(jnp.where((rows >= last)[:, None], ct_us, 0.0), 0)
+            d_t1 = d_t1 + jnp.dot(ct_end, self.ctx.rhs(u_end, p, out.t_final))
         nan = jnp.asarray(jnp.nan, dtype)
         ok = ok & (out.retcode == ReturnCode.Success)
         d_u0 = jnp.where(ok, lam, nan)

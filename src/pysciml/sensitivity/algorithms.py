@@ -122,10 +122,6 @@ def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False)
                          f"every state and gives the sparse linear solver of {alg!r} nothing to color; use "
                          "GaussAdjoint() or QuadratureAdjoint() (adjoint of the states only, transposed "
                          "sparsity), or linsolve='krylov'")
-    if save_mode == "steps":
-        raise ValueError(f"sensealg={name}() differentiates states at given times: pass saveat=... (or "
-                         "save_everystep=False for the final state); save_everystep and dense output are "
-                         "differentiable with ForwardDiffSensitivity() and DiscreteAdjoint()")
     if has_mass:
         raise ValueError(f"sensealg={name}() does not handle mass matrices (DAEs); use "
                          "ForwardDiffSensitivity(), or DiscreteAdjoint() with a Rosenbrock method")
