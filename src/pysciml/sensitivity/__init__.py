@@ -34,15 +34,15 @@ class SolveContext(NamedTuple):
 
 def default_sensealg(n_states, p, save_mode, has_mass, alg=None):
     """Forward mode for small problems; otherwise the discrete adjoint (exact, checkpointed) where the
-    method allows it, else InterpolatingAdjoint (forward mode for dense output and DAEs with Newton-based
-    methods, which only it serves)."""
+    method allows it, else InterpolatingAdjoint (forward mode for DAEs with Newton-based methods, which
+    only it serves)."""
     n_params = sum(flat_size(x) for x in jax.tree_util.tree_leaves(p)
                    if jax.numpy.issubdtype(jax.numpy.result_type(x), jax.numpy.inexact))
     if n_states + n_params <= FORWARD_MODE_LIMIT:
         return ForwardDiffSensitivity()
     if alg is not None and discrete.supports(alg):
         return DiscreteAdjoint()
-    if save_mode == "steps" or has_mass:
+    if has_mass:
         return ForwardDiffSensitivity()
     return InterpolatingAdjoint()
 

@@ -22,6 +22,13 @@ serve ESDIRK, Radau and BDF solves of stiff problems. `seminorm=True` leaves the
 (fewer steps; the integral is still computed by the method's quadrature on each step). BacksolveAdjoint
 re-integrates the state backwards, which is unstable for dissipative or chaotic systems; it resets the
 state to the forward values at every save point to limit the drift.
+
+Every method accepts every save mode, the default one included (every accepted step saved, dense output).
+There the save points of the continuous adjoints are the forward solve's own accepted steps: λ jumps by
+the cotangent of each saved state at its step's time, and the cotangent of a dense-output value sol(t)
+reaches the stored stages of its step, which `stages` pulls back exactly through that step to its start
+state (the continuous adjoint carries it on from there). Step times are chosen by the controller and are
+not differentiated, except the first (t0) and the last (t1).
 """
 from dataclasses import dataclass
 

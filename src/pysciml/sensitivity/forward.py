@@ -22,6 +22,7 @@ from jax.flatten_util import ravel_pytree
 from ..integrate import LoopConfig
 from .algorithms import ForwardDiffSensitivity
 from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
+from .stages import stage_tangents
 
 FLOAT_FIELDS = ("ts", "us", "stages", "t_final", "event_t", "saved")
 
@@ -93,7 +94,9 @@ class _SensitivityRHS:
 
 
 def _sensitivity_equations(ctx, split, diff, rest, out):
-    """The Jacobian of us (and ts, t_final) from the forward sensitivity equations."""
+    """The Jacobian of us (and ts, t_final, stages) from the forward sensitivity equations. In
+    save-every-step mode the augmented solve (which takes its own steps) is read at the forward solve's
+    step times, and the stored stages' Jacobian follows from their step's (see `stages`)."""
     u0, t0, t1, p_diff = diff
     others, p_rest = rest
     n = u0.shape[0]
@@ -102,10 +105,12 @@ def _sensitivity_equations(ctx, split, diff, rest, out):
     aug_rhs = _SensitivityRHS(ctx.rhs, split, n, shapes)
     s0 = jnp.concatenate([jnp.eye(n, dtype=u0.dtype), jnp.zeros((n, m), u0.dtype)], axis=1)
     size = n + n * (n + m)
-    cfg = LoopConfig(adaptive=ctx.cfg.adaptive, save=ctx.cfg.save, dense=False, max_steps=ctx.cfg.max_steps,
-                     has_tstops=ctx.cfg.has_tstops, given_dt=ctx.cfg.given_dt)
+    steps = ctx.cfg.save == "steps"
+    cfg = LoopConfig(adaptive=ctx.cfg.adaptive, save="saveat" if steps else ctx.cfg.save, dense=False,
+                     max_steps=ctx.cfg.max_steps, has_tstops=ctx.cfg.has_tstops, given_dt=ctx.cfg.given_dt)
     x = others._replace(u0=jnp.concatenate([u0, s0.ravel()]), t0=t0, t1=t1, p=(p_diff, p_rest),
-                        rtol=_widen(others.rtol, size), atol=_widen(others.atol, size))
+                        rtol=_widen(others.rtol, size), atol=_widen(others.atol, size),
+                        saveat=out.ts if steps else others.saveat)
     aug = ctx.make_loop(aug_rhs, ctx.alg, cfg)(x)
     sens = aug.us[:, n:].reshape(aug.us.shape[0], n, n + m)
     p = split.merge_p(p_diff, p_rest)
@@ -113,18 +118,22 @@ def _sensitivity_equations(ctx, split, diff, rest, out):
     # Columns in the order of the flat inputs (u0, t0, t1, p).
     d_t0 = -sens[:, :, :n] @ f0
     d_t1 = jnp.zeros_like(d_t0)
-    if ctx.cfg.save == "ends":
-        d_t0 = d_t0.at[0].set(0.0)      # us[0] is u0 itself, whatever t0 is
-        d_t1 = d_t1.at[-1].set(ctx.rhs(out.us[-1], p, out.t_final))
-    jac_us = jnp.concatenate([sens[:, :, :n], d_t0[:, :, None], d_t1[:, :, None], sens[:, :, n:]], axis=2)
     k = n + 2 + m
     jac_ts = jnp.zeros(out.ts.shape + (k,), out.ts.dtype)
-    if ctx.cfg.save == "ends":
-        jac_ts = jac_ts.at[0, n].set(1.0).at[1, n + 1].set(1.0)
+    if ctx.cfg.save in ("ends", "steps"):
+        # us[0] is u0 itself, whatever t0 is; the last row (and the padding after it) is the state at t1.
+        at_end = jnp.arange(out.ts.shape[0]) >= out.n_saved - 1
+        d_t0 = d_t0.at[0].set(0.0)
+        d_t1 = jnp.where(at_end[:, None], ctx.rhs(out.us[-1], p, out.t_final)[None, :], 0.0)
+        jac_ts = jac_ts.at[0, n].set(1.0).at[:, n + 1].set(at_end.astype(out.ts.dtype))
+    jac_us = jnp.concatenate([sens[:, :, :n], d_t0[:, :, None], d_t1[:, :, None], sens[:, :, n:]], axis=2)
     jac_t_final = jnp.zeros((k,), out.ts.dtype).at[n + 1].set(1.0)
     ok = aug.retcode == out.retcode
     jac_us = jnp.where(ok, jac_us, jnp.nan)
-    return {"us": jac_us, "ts": jac_ts, "t_final": jac_t_final}
+    jac = {"us": jac_us, "ts": jac_ts, "t_final": jac_t_final}
+    if out.stages is not None:
+        jac["stages"] = stage_tangents(ctx, split, others, p_rest, p_diff, out, jac_us)
+    return jac
 
 
 def _widen(tol, size):
