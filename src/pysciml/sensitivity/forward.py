@@ -22,6 +22,7 @@ from jax.flatten_util import ravel_pytree
 from ..integrate import LoopConfig
 from .algorithms import ForwardDiffSensitivity
 from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
+from . import sweep
 from .stages import stage_tangents
 
 FLOAT_FIELDS = ("ts", "us", "stages", "t_final", "event_t", "saved")
@@ -55,6 +56,8 @@ def _jacobian(sensealg, ctx, split, diff, rest):
     if not isinstance(sensealg, ForwardDiffSensitivity):
         out = loop(split.merge(diff, rest))
         return out, _sensitivity_equations(ctx, split, diff, rest, out)
+    if sweep.applies(ctx):
+        return sweep.jacobian(ctx, split, diff, rest)
     flat, unravel = ravel_pytree(diff)
 
     def outputs(x):
