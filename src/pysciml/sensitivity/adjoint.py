@@ -24,7 +24,7 @@ from ..integrate.solution import evaluate_dense, interpolate_dense
 from ..interpolation import evaluate_step, full_stages
 from ..linalg import SparsityPattern
 from .algorithms import BacksolveAdjoint, GaussAdjoint, InterpolatingAdjoint, QuadratureAdjoint
-from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
+from .inputs import InputSplit, controlled_tolerance, leaf_shapes, ravel, unflatten, zero_cotangent
 from .stages import pull_stage_cotangents
 
 
@@ -181,8 +181,8 @@ class _Backward:
         error control (the others, the parameter integral with seminorm, are not)."""
         x = self.others
         size = a0.shape[0]
-        rtol = _tolerance(x.rtol, self.n, size, controlled, 0.0)
-        atol = _tolerance(x.atol, self.n, size, controlled, jnp.inf)
+        rtol = controlled_tolerance(x.rtol, self.n, size, controlled, 0.0)
+        atol = controlled_tolerance(x.atol, self.n, size, controlled, jnp.inf)
         return x._replace(u0=a0, t0=t_from, t1=t_to, p=q, rtol=rtol, atol=atol, saveat=None, tstops=None,
                           mass=None, accumulated=accumulated)
 
@@ -301,19 +301,3 @@ class _Backward:
 
         mu = lax.fori_loop(0, res.n_saved - 1, add_step, mu)
         return res.us[res.n_saved - 1], mu, success(res)
-
-
-def _tolerance(tol, n, size, controlled, uncontrolled):
-    """Tolerance of a backward state of ``size`` components: the forward state's (scalar or per state,
-    repeated per block) on the first ``controlled`` components, ``uncontrolled`` on the rest (rtol 0 and
-    atol ∞ leave a component out of the error norm). The controlled ones are then tightened so the RMS
-    error norm still averages over them only."""
-    tol = jnp.asarray(tol)
-    per_state = tol if jnp.ndim(tol) == 1 else jnp.full((n,), tol)
-    reps = -(-size // n)
-    full = jnp.tile(per_state, reps)[:size]
-    if controlled < size:
-        full = jnp.where(jnp.arange(size) < controlled, full * math.sqrt(controlled / size), uncontrolled)
-    elif jnp.ndim(tol) == 0:
-        return tol
-    return full

@@ -20,8 +20,9 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ..integrate import LoopConfig
+from ..integrate.loop import LoopOutput
 from .algorithms import ForwardDiffSensitivity
-from .inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
+from .inputs import InputSplit, controlled_tolerance, leaf_shapes, ravel, unflatten, zero_cotangent
 from . import sweep
 from .stages import stage_tangents
 
@@ -54,8 +55,9 @@ def _jacobian(sensealg, ctx, split, diff, rest):
     """The outputs and the Jacobian of their float fields (trailing axis: the flat inputs)."""
     loop = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)
     if not isinstance(sensealg, ForwardDiffSensitivity):
-        out = loop(split.merge(diff, rest))
-        return out, _sensitivity_equations(ctx, split, diff, rest, out)
+        return _sensitivity_equations(ctx, split, diff, rest, loop(split.merge(diff, rest)))
+    if _internal_differentiation(ctx):
+        return _sensitivity_equations(ctx, split, diff, rest, None)
     if sweep.applies(ctx):
         return sweep.jacobian(ctx, split, diff, rest)
     flat, unravel = ravel_pytree(diff)
@@ -71,10 +73,20 @@ def _jacobian(sensealg, ctx, split, diff, rest):
     return out, jac
 
 
+def _internal_differentiation(ctx):
+    """Whether ForwardDiffSensitivity is served by the sensitivity equations solved with the method itself
+    on the solve's own steps: explicit Runge–Kutta methods (whose step of the augmented system is exactly
+    the derivative of their step), saving at given times or the ends, no callbacks. One loop carries the
+    state and its tangents, with nothing but the method's stages differentiated."""
+    cfg = ctx.cfg
+    return (getattr(ctx.alg, "family", None) == "explicit" and cfg.adaptive and cfg.save in ("ends", "saveat")
+            and cfg.events is None and not cfg.history and cfg.accumulate is None)
+
+
 @dataclass(frozen=True)
 class _SensitivityRHS:
-    """d/dt [u, S] = [f, J S + ∂f/∂p E] on the flat augmented state; S is (n, n + m), its first n
-    columns for u0 and the last m for the flat float parameters (E selects those)."""
+    """d/dt [u, S] = [f, J S + ∂f/∂p E] on the flat augmented state; S is stored transposed, (n + m, n):
+    its first n rows for u0 and the last m for the flat float parameters (E selects those)."""
     rhs: object
     split: InputSplit
     n: int
@@ -84,15 +96,14 @@ class _SensitivityRHS:
     def __call__(self, z, q, t):
         p_diff, p_rest = q
         n, m = self.n, sum(math.prod(shape) for shape, _ in self.shapes)
-        u, s = z[:n], z[n:].reshape(n, n + m)
+        u, s = z[:n], z[n:].reshape(n + m, n)     # one row per input direction: no transposes per step
         pf = ravel(p_diff, z.dtype)
 
         def f(u_, pf_):
             return self.rhs(u_, self.split.merge_p(unflatten(pf_, self.shapes), p_rest), t)
 
-        directions = jnp.concatenate([jnp.zeros((m, n), z.dtype), jnp.eye(m, dtype=z.dtype)], axis=1)
-        fu = f(u, pf)
-        ds = jax.vmap(lambda su, dp: jax.jvp(f, (u, pf), (su, dp))[1], in_axes=(1, 1), out_axes=1)(s, directions)
+        directions = jnp.concatenate([jnp.zeros((n, m), z.dtype), jnp.eye(m, dtype=z.dtype)], axis=0)
+        fu, ds = jax.vmap(lambda su, dp: jax.jvp(f, (u, pf), (su, dp)), out_axes=(None, 0))(s, directions)
         return jnp.concatenate([fu, ds.ravel()])
 
 
@@ -106,16 +117,24 @@ def _sensitivity_equations(ctx, split, diff, rest, out):
     shapes = leaf_shapes(p_diff)
     m = sum(int(jnp.size(x)) for x in p_diff)
     aug_rhs = _SensitivityRHS(ctx.rhs, split, n, shapes)
-    s0 = jnp.concatenate([jnp.eye(n, dtype=u0.dtype), jnp.zeros((n, m), u0.dtype)], axis=1)
+    s0 = jnp.concatenate([jnp.eye(n, dtype=u0.dtype), jnp.zeros((m, n), u0.dtype)], axis=0)
     size = n + n * (n + m)
     steps = ctx.cfg.save == "steps"
+    if out is None:
+        # Error control on u alone: the steps are the plain solve's, and an explicit Runge–Kutta step of
+        # the augmented system is the derivative of the method's step (internal differentiation).
+        rtol = controlled_tolerance(others.rtol, n, size, n, 0.0)
+        atol = controlled_tolerance(others.atol, n, size, n, jnp.inf)
+    else:
+        rtol, atol = _widen(others.rtol, size), _widen(others.atol, size)
     cfg = LoopConfig(adaptive=ctx.cfg.adaptive, save="saveat" if steps else ctx.cfg.save, dense=False,
                      max_steps=ctx.cfg.max_steps, has_tstops=ctx.cfg.has_tstops, given_dt=ctx.cfg.given_dt)
     x = others._replace(u0=jnp.concatenate([u0, s0.ravel()]), t0=t0, t1=t1, p=(p_diff, p_rest),
-                        rtol=_widen(others.rtol, size), atol=_widen(others.atol, size),
-                        saveat=out.ts if steps else others.saveat)
+                        rtol=rtol, atol=atol, saveat=out.ts if steps else others.saveat)
     aug = ctx.make_loop(aug_rhs, ctx.alg, cfg)(x)
-    sens = aug.us[:, n:].reshape(aug.us.shape[0], n, n + m)
+    if out is None:
+        out = LoopOutput(aug.ts, aug.us[:, :n], None, aug.n_saved, aug.retcode, aug.t_final, aug.stats)
+    sens = aug.us[:, n:].reshape(aug.us.shape[0], n + m, n).transpose(0, 2, 1)
     p = split.merge_p(p_diff, p_rest)
     f0 = ctx.rhs(u0, p, t0)
     # Columns in the order of the flat inputs (u0, t0, t1, p).
@@ -136,7 +155,7 @@ def _sensitivity_equations(ctx, split, diff, rest, out):
     jac = {"us": jac_us, "ts": jac_ts, "t_final": jac_t_final}
     if out.stages is not None:
         jac["stages"] = stage_tangents(ctx, split, others, p_rest, p_diff, out, jac_us)
-    return jac
+    return out, jac
 
 
 def _widen(tol, size):

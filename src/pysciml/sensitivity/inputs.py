@@ -3,6 +3,7 @@
 Integer or boolean leaves of p (switches, sizes) are carried along untouched; everything else in the loop
 inputs (tolerances, save times, step bounds) is treated as a constant.
 """
+import math
 from dataclasses import dataclass
 
 import jax
@@ -79,3 +80,19 @@ def unflatten(vector, shapes):
         leaves.append(vector[start:start + size].reshape(shape).astype(dtype))
         start += size
     return leaves
+
+
+def controlled_tolerance(tol, n, size, controlled, uncontrolled):
+    """Tolerance of a backward state of ``size`` components: the forward state's (scalar or per state,
+    repeated per block) on the first ``controlled`` components, ``uncontrolled`` on the rest (rtol 0 and
+    atol ∞ leave a component out of the error norm). The controlled ones are then tightened so the RMS
+    error norm still averages over them only."""
+    tol = jnp.asarray(tol)
+    per_state = tol if jnp.ndim(tol) == 1 else jnp.full((n,), tol)
+    reps = -(-size // n)
+    full = jnp.tile(per_state, reps)[:size]
+    if controlled < size:
+        full = jnp.where(jnp.arange(size) < controlled, full * math.sqrt(controlled / size), uncontrolled)
+    elif jnp.ndim(tol) == 0:
+        return tol
+    return full
