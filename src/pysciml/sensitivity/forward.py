@@ -6,8 +6,13 @@ serves `jax.jvp`/`jax.jacfwd` and `jax.grad`/`jax.vjp` (reverse mode costs one f
 solve: the right choice for few states and parameters). Under `jax.jacfwd` S is computed once, not once
 per direction, since it does not depend on the tangents.
 
-- `ForwardDiffSensitivity`: S by forward-mode AD through the loop, all directions batched in one solve;
-  exact for the discrete solution on its accepted steps (step sizes are not differentiated, see the loop).
+- `ForwardDiffSensitivity`: the exact derivative of the discrete solution on its accepted steps (step
+  sizes are not differentiated, see the loop), by the cheapest of three routes: for explicit Runge–Kutta
+  methods saving at given times or the ends, the sensitivity equations solved by the method itself on the
+  solve's own steps (error control on u only; an explicit RK step of [u, S] is the derivative of the step
+  of u); for Rosenbrock and switching methods there, a replay of the recorded accepted steps with `jax.jvp`
+  (`sweep`); otherwise forward-mode AD through the loop, all directions batched in one solve. The routes
+  differ only in how the interior step times follow t0 (held, or shifted with it): O(tolerance).
 - `ForwardSensitivity`: S from the continuous forward sensitivity equations S' = J S + ∂f/∂p, solved
   with u as one augmented system with Jacobian–vector products.
 """
