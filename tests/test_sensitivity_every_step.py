@@ -22,8 +22,8 @@ DECAY = ps.ODEProblem(lambda u, p, t: -p * u, jnp.array([1.0, 2.0]), (0.0, 2.0),
 DECAY_EVAL = jnp.array([0.3, 1.1, 1.7])
 
 
-def decay_losses(k, sensealg):
-    sol = ps.solve(DECAY.remake(p=k), ps.Tsit5(), sensealg=sensealg, **TIGHT)
+def decay_losses(k, sensealg, t0=0.0, t1=2.0):
+    sol = ps.solve(DECAY.remake(p=k, tspan=(t0, t1)), ps.Tsit5(), sensealg=sensealg, **TIGHT)
     return jnp.stack([sol.u[-1, 0], jnp.sum(sol.u ** 2), jnp.sum(sol(DECAY_EVAL) ** 2)])
 
 
@@ -43,6 +43,11 @@ def decay_exact():
 def test_decay_every_step_and_dense_output_gradients_are_analytic(sensealg, decay_exact):
     got = np.array([jax.grad(lambda k, i=i: decay_losses(k, sensealg)[i])(jnp.asarray(0.7)) for i in range(3)])
     np.testing.assert_allclose(got, decay_exact, rtol=1e-8)
+    # the span's ends: d u(t1)/dt0 = k u(t1), d u(t1)/dt1 = −k u(t1) (u0 stays the state at t0)
+    ends = jax.grad(lambda t0, t1: decay_losses(jnp.asarray(0.7), sensealg, t0, t1)[0], argnums=(0, 1))(
+        jnp.asarray(0.0), jnp.asarray(2.0))
+    end_value = 0.7 * np.exp(-0.7 * 2.0)
+    np.testing.assert_allclose(np.array(ends), [end_value, -end_value], rtol=1e-8)
 
 
 # --- Lotka–Volterra: nonlinear, 4 parameters --------------------------------------------------------------
