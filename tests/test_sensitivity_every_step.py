@@ -127,14 +127,14 @@ def test_dense_output_gradients_with_stiff_and_switching_methods(alg, sensealg, 
     np.testing.assert_allclose(jax.grad(loss)(LV.p), reference, rtol=2e-5, atol=2e-5 * np.max(np.abs(reference)))
 
 
-# --- ForwardDiffSensitivity's fast routes are the derivative of the discrete solution --------------------
+# --- ForwardDiffSensitivity's routes are the derivative of the discrete solution --------------------
 
 @pytest.mark.parametrize("alg", [ps.Tsit5(), ps.Vern7(), ps.Rodas5P(), ps.AutoTsit5(ps.Rosenbrock23())],
                          ids=["Tsit5", "Vern7", "Rodas5P", "AutoTsit5"])
 def test_forward_mode_routes_equal_the_discrete_adjoint(alg):
     """Explicit methods solve the sensitivity equations on the solve's own steps, Rosenbrock and switching
-    methods replay the recorded steps; both must equal the discrete adjoint (reverse mode through the same
-    steps) to rounding, on save points inside steps and on the final state."""
+    methods are differentiated through the loop; both must equal the discrete adjoint (reverse mode through
+    the same steps) to rounding, on save points inside steps and on the final state."""
     def loss(args, sensealg, saveat):
         p, u0 = args
         kw = dict(saveat=saveat) if saveat is not None else dict(save_everystep=False)
