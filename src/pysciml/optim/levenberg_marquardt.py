@@ -77,7 +77,9 @@ def lm_step(evaluate, stage, state):
         ok = jnp.isfinite(cost_t) & jnp.all(jnp.isfinite(jac_t)) & (pending | ((actual > 0) & (predicted > 0)))
         rho = actual / jnp.where(predicted > 0, predicted, 1.0)
         mu_ok = jnp.where(pending, mu, mu * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3))
-        converged = _converged(stage, h * d, x * d, r_t, jac_t, cost, cost_t, actual, predicted) & ~pending
+        # at the start only the point's own tests apply (zero residual, gradient orthogonal to r)
+        converged = _stationary(stage, r_t, jac_t, cost_t) | (
+            ~pending & _small_step(stage, h * d, x * d, cost, actual, predicted))
         accepted = (x + h, r_t, jac_t, cost_t, converged)
         return (jnp.where(ok, mu_ok, mu * nu), jnp.where(ok, 2.0, 2.0 * nu), ok,
                 _select(ok, accepted, best), n + 1)
@@ -93,12 +95,16 @@ def lm_step(evaluate, stage, state):
     return _select(ok, new, failed), ok
 
 
-def _converged(stage, scaled_step, scaled_x, r, jac, cost, cost_new, actual, predicted):
+def _small_step(stage, scaled_step, scaled_x, cost, actual, predicted):
     small_step = jnp.linalg.norm(scaled_step) <= stage.xtol * (jnp.linalg.norm(scaled_x) + stage.xtol)
     small_decrease = (jnp.abs(actual) <= stage.ftol * cost) & (predicted <= stage.ftol * cost)
+    return small_step | small_decrease
+
+
+def _stationary(stage, r, jac, cost):
     norms = jnp.linalg.norm(jac, axis=0) * jnp.linalg.norm(r)
     cosine = jnp.max(jnp.where(norms > 0, jnp.abs(jac.T @ r) / jnp.where(norms > 0, norms, 1.0), 0.0))
-    return small_step | small_decrease | (cosine <= stage.gtol) | (cost_new == 0)
+    return (cosine <= stage.gtol) | (cost == 0)
 
 
 def least_squares(residual, x, stage):
