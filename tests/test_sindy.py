@@ -283,6 +283,20 @@ def test_refit_of_noisy_data_is_the_least_squares_estimate(lv_record):
     assert out.loss == pytest.approx(np.mean(reference.fun ** 2), rel=1e-8)
 
 
+def test_forward_selection_on_the_trajectory_finds_the_missing_terms(lv_record):
+    """From all six candidate terms in each equation (coefficients only mark the pool), noisy data: the path adds
+    the two interaction terms first, and BIC stops there."""
+    ts, X = lv_record
+    noisy_X = X + 0.01 * jnp.mean(X, axis=0) * np.random.default_rng(1).standard_normal(X.shape)
+    pool = sindy.SINDy(POLY2, names=LV_NAMES, coefficients=jnp.ones((2, 6)))
+    path = sindy.forward(pool, ts, noisy_X, known=lv_known, fit_u0=True, max_steps=2000)
+    best = min(path, key=lambda r: r.bic)
+    assert len(path) == 3 and best is path[1]           # a third term does not pay for itself
+    xi = np.asarray(best.model.coefficients)
+    assert set(zip(*np.nonzero(xi))) == {(0, 4), (1, 4)}
+    np.testing.assert_allclose(xi[:, 4], [-0.9, 0.8], rtol=0.03)
+
+
 def test_finite_differences_are_second_order_and_exact_for_quadratics():
     t = np.array([0.0, 0.1, 0.35, 0.4, 0.8, 1.0])                     # non-uniform grid
     X = np.stack([1 + 2 * t - 3 * t ** 2, t ** 2], axis=1)
@@ -384,3 +398,5 @@ def test_bad_input_errors(data):
         sindy.refit(dataclasses.replace(fitted, coefficients=jnp.zeros((2, 6))), t, X)
     with pytest.raises(ValueError, match="not fitted yet"):
         sindy.refit(sindy.SINDy(POLY2), t, X)
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        sindy.forward(fitted, t, X, criterion="r2")

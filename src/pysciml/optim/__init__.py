@@ -1,7 +1,7 @@
 """Optimizer stages shared by the training loops (`pysciml.ude.fit`, `pysciml.pinn.solve`).
 
-`Adam` and `LBFGS` describe a stage as plain data; `lbfgs_init` (or `lbfgs_pending`)/`lbfgs_step` are one compiled L-BFGS
-iteration with a backtracking Armijo line search on a flat parameter vector; `LevenbergMarquardt` with
+`Adam` and `LBFGS` describe a stage as plain data; `lbfgs_init` (or `lbfgs_pending`)/`lbfgs_step` are one compiled
+L-BFGS iteration with a backtracking Armijo line search on a flat parameter vector; `LevenbergMarquardt` with
 `lm_pending`/`lm_step` (one iteration) and `least_squares` (a whole compiled run) does least squares.
 Imports only jax and optax.
 """

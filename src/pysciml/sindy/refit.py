@@ -11,6 +11,12 @@ data: a small nonlinear least-squares problem (Levenberg–Marquardt, Jacobian b
 The sparsity pattern enters the compiled program as data (a mask on the full Ξ; a fixed coefficient has a
 zero Jacobian column, so the damped step never moves it), so every candidate of a λ sweep is refitted by
 one vmapped program, and later refits with the same library, right-hand side and data shapes reuse it.
+
+`forward` chooses the terms on the trajectory as well: forward selection, each round refitting every model
+with one more term and keeping the one with the lowest information criterion. Where the models proposed by
+sparse regression on derivative estimates (or on a network's output) hold spurious terms at every λ, the
+trajectory's likelihood still tells the terms apart. (Backward elimination from all the terms fares worse
+here: on a short record the full model is nearly unidentifiable, and it drops true terms early.)
 """
 import dataclasses
 import functools
@@ -54,13 +60,64 @@ def refit(model, t, X, *, known=None, u0=None, fit_u0=False, alg=None, rtol=1e-8
     `pysciml.optim.LevenbergMarquardt` stage. A single model's refit warns when the optimizer stops without
     meeting a tolerance.
     """
-    from ..solvers import Tsit5
-
     sweep = isinstance(model, LambdaSweep)
     base = model.best if sweep else model
-    coefficients = jnp.asarray(model.coefficients if sweep else base._fitted())
-    batch = coefficients if sweep else coefficients[None]
-    n = batch.shape[1]
+    batch = np.asarray(model.coefficients) if sweep else np.asarray(base._fitted())[None]
+    t, X, u0 = _check(batch.shape[1], t, X, known, u0, optimizer)
+    if not sweep and not batch.any():
+        raise ValueError("model has no active term to refit (all coefficients are zero)")
+    out = _refit_batch(base, batch, t, X, known, u0, fit_u0, (alg, rtol, atol, max_steps, optimizer))
+    if not sweep and not out[0].converged:
+        warnings.warn(f"sindy.refit: Levenberg–Marquardt stopped after {out[0].iterations} iterations without "
+                      f"meeting its tolerances (loss {out[0].initial_loss:.3e} -> {out[0].loss:.3e}); raise "
+                      "optimizer.steps, or check the model's trajectory (a failed solve gives an infinite loss)",
+                      RuntimeWarning, stacklevel=2)
+    return out if sweep else out[0]
+
+
+def forward(model, t, X, *, criterion="bic", known=None, u0=None, fit_u0=False, alg=None, rtol=1e-8, atol=1e-8,
+            max_steps=10_000, optimizer=LevenbergMarquardt(100)):
+    """Forward selection through the solve among the active terms of the fitted SINDy ``model`` (the candidate
+    terms: e.g. the densest model of a λ sweep); returns the path, a tuple of `Refit` with 1, 2, ... terms, each
+    the best by ``criterion`` of the models one term larger than the previous one, until the criterion stops
+    decreasing (the last entry is then one worse than the one before). Choose with
+    ``min(path, key=lambda r: r.bic)``.
+
+    ``criterion``: "aic", "aicc" or "bic" (of the trajectory fit, see `Refit`); the other arguments as for
+    `refit`. Each round is one vmapped, compiled refit of every candidate, padded to a fixed batch so that one
+    compilation serves all rounds. A new term starts from zero, the others from the previous round's values.
+    """
+    if criterion not in ("aic", "aicc", "bic"):
+        raise ValueError(f"criterion must be one of 'aic', 'aicc', 'bic'; got {criterion!r}")
+    pool = np.asarray(model._fitted()) != 0
+    t, X, u0 = _check(pool.shape[0], t, X, known, u0, optimizer)
+    width = int(pool.sum())
+    if width == 0:
+        raise ValueError("model has no active term to choose from (all coefficients are zero)")
+    solver = (alg, rtol, atol, max_steps, optimizer)
+    xi, mask, start, best, path = np.zeros(pool.shape), np.zeros(pool.shape, bool), u0, math.inf, []
+    while True:
+        free = np.flatnonzero(pool & ~mask)
+        if free.size == 0:
+            break
+        masks = np.repeat(mask[None], width, axis=0)
+        for row, index in enumerate(free):
+            masks[row].flat[index] = True
+        masks[free.size:] = masks[free.size - 1]                       # padding: repeats of the last one
+        fits = _refit_batch(model, np.repeat(xi[None], width, axis=0), t, X, known, start, fit_u0, solver, masks)
+        chosen = min(range(free.size), key=lambda i: getattr(fits[i], criterion))
+        if not math.isfinite(fits[chosen].loss):
+            break
+        path.append(fits[chosen])
+        value = getattr(fits[chosen], criterion)
+        if value >= best:
+            break
+        best, mask = value, masks[chosen]
+        xi, start = np.asarray(fits[chosen].model.coefficients), (fits[chosen].u0 if fit_u0 else u0)
+    return tuple(path)
+
+
+def _check(n, t, X, known, u0, optimizer):
     X = check_data(X)
     if X.shape[1] != n:
         raise ValueError(f"X must have one column per state of the model ({n}); got shape {X.shape}")
@@ -75,15 +132,21 @@ def refit(model, t, X, *, known=None, u0=None, fit_u0=False, alg=None, rtol=1e-8
     u0 = X[0] if u0 is None else jnp.asarray(u0, X.dtype)
     if u0.shape != (n,):
         raise ValueError(f"u0 must have shape ({n},); got {u0.shape}")
-    masks = batch != 0
-    if not sweep and not bool(jnp.any(masks)):
-        raise ValueError("model has no active term to refit (all coefficients are zero)")
+    return t, X, u0
 
+
+def _refit_batch(base, batch, t, X, known, u0, fit_u0, solver, masks=None):
+    """Refit every coefficient matrix of ``batch`` (k, n, p) of the model ``base``, the entries of ``masks``
+    (default: the nonzero ones) free: a tuple of k `Refit`."""
+    from ..solvers import Tsit5
+
+    alg, rtol, atol, max_steps, optimizer = solver
+    masks = batch != 0 if masks is None else masks
     run = _program(base.library, known, Tsit5() if alg is None else alg, rtol, atol, max_steps, optimizer,
                    bool(fit_u0))
-    state, initial = run(batch, masks, u0, t, X)
+    state, initial = run(jnp.asarray(batch), jnp.asarray(masks), u0, t, X)
     state, initial = jax.tree_util.tree_map(np.asarray, state), np.asarray(initial)
-    m = X.size
+    m, n = X.size, batch.shape[1]
     out = []
     for i in range(batch.shape[0]):
         xi, start = _unpack(state.x[i], masks[i], u0, fit_u0)
@@ -91,20 +154,15 @@ def refit(model, t, X, *, known=None, u0=None, fit_u0=False, alg=None, rtol=1e-8
         k = int(masks[i].sum()) + (n if fit_u0 else 0)
         aic, aicc, bic = (float(c) for c in information_criteria(loss * m, k, m)) if math.isfinite(loss) else \
             (math.inf,) * 3
-        fitted = dataclasses.replace(base, coefficients=xi)
-        out.append(Refit(fitted, start, loss, float(initial[i]), int(state.k[i]), bool(state.converged[i]),
-                         aic, aicc, bic))
-    if not sweep and not out[0].converged:
-        warnings.warn(f"sindy.refit: Levenberg–Marquardt stopped after {out[0].iterations} iterations without "
-                      f"meeting its tolerances (loss {out[0].initial_loss:.3e} -> {out[0].loss:.3e}); raise "
-                      "optimizer.steps, or check the model's trajectory (a failed solve gives an infinite loss)",
-                      RuntimeWarning, stacklevel=2)
-    return tuple(out) if sweep else out[0]
+        out.append(Refit(dataclasses.replace(base, coefficients=jnp.asarray(xi)), jnp.asarray(start), loss,
+                         float(initial[i]), int(state.k[i]), bool(state.converged[i]), aic, aicc, bic))
+    return tuple(out)
 
 
 def _unpack(v, mask, u0, fit_u0):
     size = mask.size
-    xi = jnp.where(mask, jnp.reshape(v[:size], mask.shape), 0.0)
+    where = jnp.where if isinstance(v, jax.Array) else np.where
+    xi = where(mask, v[:size].reshape(mask.shape), 0.0)
     return xi, (v[size:] if fit_u0 else u0)
 
 
