@@ -7,14 +7,21 @@
     plus pysciml's whole demo schedule (Adam 300 + L-BFGS 1000) through `ude.fit`.
 (c) Forward + gradient of mean(net(x)²) for a 2→32→32→2 tanh MLP on 1000 points: pysciml.nn, Equinox,
     Flax (linen) and PyTorch.
-(d) Lorenz σ, ρ, β from 41 noise-free samples on [0, 1] (Tsit5 at 1e-11), L-BFGS from (8, 25, 2): time
-    after compilation to 1e-6 relative error. DeepXDE's PINN inverse example takes 139 s for 2% error
-    (benchmarks/pinn.py, RESULTS.md "Physics-informed networks"; not re-run here).
+(d) Lorenz σ, ρ, β from 41 noise-free samples on [0, 1] (Tsit5 at 1e-11), from (8, 25, 2), by
+    Levenberg–Marquardt (Jacobian by forward mode through the solve) and by L-BFGS: time of a whole `ude.fit`
+    call after compilation (the compiled stages are reused by a repeated fit), to 1e-6 relative error.
+    DeepXDE's PINN inverse example takes 139 s for 2% error (benchmarks/pinn.py, RESULTS.md "Physics-informed
+    networks"; not re-run here).
+(e) --seeds N: the demo's whole workflow (UDE, SINDy, refit on the data, extrapolation to t = 20) for noise
+    draws 0..N-1, with two yardsticks per draw: the refit of the true terms (the least-squares estimate the
+    workflow can at best reach) and, once, the Cramér–Rao bound of that estimate (the spread of any unbiased
+    estimator on these 31 samples) with the distribution of extrapolation errors it implies. Raw rows go to
+    results/ude_seeds.jsonl.
 (b) SINDy vs PySINDy is in benchmarks/sindy.py.
 
 One pinned core, float64, medians over repeats, compile times apart.
 
-    python benchmarks/ude.py [--write]
+    python benchmarks/ude.py [--write] [--parts dca] [--seeds N]
 """
 import argparse
 import sys
@@ -183,34 +190,122 @@ def part_c():
     return rows
 
 
-def part_d():
+def part_d(repeats=15):
     prob = ps.testing.lorenz((0.0, 1.0))
     ts = jnp.linspace(0.0, 1.0, 41)
     data = ps.solve(prob, ps.Tsit5(), rtol=1e-11, atol=1e-11, saveat=ts).u
     loss = ude.TrajectoryLoss(prob.f, ts, data, u0=prob.u0, rtol=1e-11, atol=1e-11)
-    marks = []
-    start = time.perf_counter()
-    res = ude.fit(loss, jnp.array([8.0, 25.0, 2.0]), (ude.LBFGS(60),), chunk=5, progress=False,
-                  callback=lambda info: marks.append((time.perf_counter(), info.iteration)) and False)
-    total = time.perf_counter() - start
-    err = float(np.max(np.abs(np.asarray(res.params) / np.asarray(prob.p) - 1)))
-    # after compilation: from the end of the first chunk to the end, plus one chunk's running time
-    per_chunk = (marks[-1][0] - marks[0][0]) / max(len(marks) - 1, 1)
-    after = marks[-1][0] - marks[0][0] + per_chunk
-    return [dict(part="d", lib="pysciml ude.fit L-BFGS", after_compile_s=after, total_s=total,
-                 iterations=res.iterations, rel_error=err, params=np.asarray(res.params).tolist()),
-            dict(part="d", lib="DeepXDE PINN inverse example (from benchmarks/pinn.py)", after_compile_s=139.0,
-                 rel_error=0.0208)]
+    start = jnp.array([8.0, 25.0, 2.0])
+    cases = {"pysciml ude.fit Levenberg-Marquardt": ((ude.LevenbergMarquardt(50),), 10),
+             "pysciml ude.fit L-BFGS": ((ude.LBFGS(60),), 5)}
+    rows, calls = [], {}
+    for label, (stages, chunk) in cases.items():
+        t0 = time.perf_counter()
+        res = ude.fit(loss, start, stages, chunk=chunk, progress=False)      # compiles; later calls reuse it
+        first = time.perf_counter() - t0
+        calls[label] = lambda stages=stages, chunk=chunk: ude.fit(loss, start, stages, chunk=chunk, progress=False)
+        err = float(np.max(np.abs(np.asarray(res.params) / np.asarray(prob.p) - 1)))
+        rows.append(dict(part="d", lib=label, first_call_s=first, iterations=res.iterations, rel_error=err,
+                         reason=res.stages[0]["reason"], params=np.asarray(res.params).tolist()))
+    # interleaved: each round times one call of each, so load changes hit both alike
+    times = {label: [] for label in calls}
+    for _ in range(repeats):
+        for label, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            times[label].append(time.perf_counter() - t0)
+    for row in rows:
+        ts_ = np.asarray(times[row["lib"]])
+        row.update(after_compile_s=float(np.median(ts_)), min_s=float(ts_.min()), max_s=float(ts_.max()),
+                   repeats=repeats)
+    rows.append(dict(part="d", lib="DeepXDE PINN inverse example (from benchmarks/pinn.py)", after_compile_s=139.0,
+                     rel_error=0.0208))
+    return rows
+
+
+def cramer_rao(samples=400):
+    """The Cramér–Rao bound of (β, γ, x0, y0) for the demo's data (31 samples on [0, 3], noise 5% of each state's
+    mean, α and δ known), by the Fisher information JᵀΣ⁻¹J with J by forward mode through the solve; and the
+    extrapolation errors to t = 20 of estimates drawn from N(truth, bound)."""
+    ts, _ = demo.noisy_data(0)
+    clean = demo.truth(ts)
+    sigma = 0.05 * jnp.mean(clean, axis=0)
+    rhs = lambda u, p, t: jnp.array([demo.ALPHA * u[0] - p[0] * u[0] * u[1], p[1] * u[0] * u[1] - demo.DELTA * u[1]])
+    long_t = jnp.linspace(0.0, 20.0, 201)
+    trajectory = lambda v, times: ps.solve(ps.ODEProblem(rhs, v[2:], (0.0, times[-1]), v[:2]), ps.Tsit5(),
+                                           rtol=1e-10, atol=1e-10, saveat=times, max_steps=100_000).u
+    truth_v = jnp.concatenate([jnp.array([demo.BETA, demo.GAMMA]), demo.U0])
+    jac = jax.jacfwd(lambda v: jnp.ravel(trajectory(v, ts) / sigma))(truth_v)
+    cov = jnp.linalg.inv(jac.T @ jac)
+    draws = truth_v + jax.random.normal(jax.random.key(1), (samples, 4)) @ jnp.linalg.cholesky(cov).T
+    reference = demo.truth(long_t)
+    # the extrapolation starts at the true U0, as the demo's does
+    extrapolate = jax.jit(jax.vmap(lambda v: trajectory(v.at[2:].set(demo.U0), long_t)))
+    errors = np.max(np.abs(np.asarray(extrapolate(draws)) - np.asarray(reference)), axis=(1, 2)) / float(
+        jnp.max(jnp.abs(reference)))
+    std = np.sqrt(np.diag(np.asarray(cov)))
+    return dict(part="e", lib="Cramér–Rao bound", relative_std=dict(zip(("beta", "gamma", "x0", "y0"),
+                                                                       (std / np.asarray(truth_v)).tolist())),
+                median_error=float(np.median(errors)), p_error_le_005=float(np.mean(errors <= 0.05)),
+                quantiles=dict(zip(("10%", "50%", "90%"), np.quantile(errors, [0.1, 0.5, 0.9]).tolist())))
+
+
+def part_e(seeds):
+    from pysciml import sindy
+    bound = cramer_rao()
+    print(f"Cramér–Rao bound: relative std {bound['relative_std']}; extrapolation error of estimates at the bound: "
+          f"median {bound['median_error']:.3f}, P(<= 0.05) = {bound['p_error_le_005']:.2f}", flush=True)
+    library = sindy.PolynomialLibrary(degree=2, include_bias=True)
+    names = library.names(("x", "y"))
+    xi = np.zeros((2, len(names)))
+    xi[0, names.index("x*y")], xi[1, names.index("x*y")] = -demo.BETA, demo.GAMMA
+    true_terms = sindy.SINDy(library, names=("x", "y"), coefficients=jnp.asarray(xi))
+    long_t = jnp.linspace(0.0, 20.0, 801)
+    reference = np.asarray(demo.truth(long_t))
+    equations = lambda u, p, t: demo.known(u, None, t) + p @ library.features(u)
+    extrapolate = jax.jit(lambda p: ps.solve(ps.ODEProblem(equations, demo.U0, (0.0, 20.0), p), ps.Tsit5(),
+                                             rtol=1e-8, atol=1e-8, saveat=long_t, max_steps=100_000).u)
+    rows = [bound]
+    for seed in range(seeds):
+        start = time.perf_counter()
+        out = demo.recover(seed, small=False, log=lambda *a: None)
+        out.pop("arrays")
+        ts, noisy = demo.noisy_data(seed)
+        oracle = sindy.refit(true_terms, ts, noisy, known=demo.known, fit_u0=True)
+        oracle_error = float(np.max(np.abs(np.asarray(extrapolate(oracle.model.coefficients)) - reference))
+                             / np.max(np.abs(reference)))
+        row = dict(part="e", lib="demo workflow", **out, true_terms_refit_error=oracle_error,
+                   true_terms_xy=np.asarray(oracle.model.coefficients)[:, names.index("x*y")].tolist(),
+                   seconds=time.perf_counter() - start, load=H.load_average())
+        rows.append(row)
+        print(f"seed {seed}: {row['terms']} terms (others {row['other_terms'] or 'none'}), extrapolation error "
+              f"{row['extrapolation_error']:.3f} after the refit ({row['before_refit_error']:.3f} before); true terms "
+              f"refitted {oracle_error:.3f}; x·y {row['xy'][0]:+.4f} {row['xy'][1]:+.4f}; {row['seconds']:.0f} s, "
+              f"load {row['load']:.2f}", flush=True)
+    return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write RESULTS.md and results/ude.jsonl")
+    parser.add_argument("--parts", default="dca", help="which of the parts a, c, d to run (default all)")
+    parser.add_argument("--seeds", type=int, default=0, help="(e) run the demo workflow for this many noise draws")
     args = parser.parse_args()
     load0 = H.load_average()
-    rows = part_d() + part_c() + part_a()
+    if args.seeds:
+        rows = part_e(args.seeds)
+        errors = [r["extrapolation_error"] for r in rows[1:]]
+        print(f"extrapolation error to t = 20 over {len(errors)} seeds: max {max(errors):.3f}, median "
+              f"{np.median(errors):.3f}; <= 0.05 for {sum(e <= 0.05 for e in errors)} of {len(errors)}")
+        H.write_jsonl("ude_seeds", H.machine_info(PACKAGES) | {"load": (load0, H.load_average())}, rows)
+    if not args.parts:
+        return
+    rows = [row for part in "dca" if part in args.parts for row in {"d": part_d, "c": part_c, "a": part_a}[part]()]
     for row in rows:
         print(row, file=sys.stderr, flush=True)
+    if args.parts != "dca":        # a partial run: raw rows only, the tables need every part
+        H.write_jsonl(f"ude_{args.parts}", H.machine_info(PACKAGES) | {"load": (load0, H.load_average())}, rows)
+        return
     info = H.machine_info(PACKAGES)
     a = {r["lib"]: r for r in rows if r["part"] == "a"}
     base = a["pysciml BacksolveAdjoint"]["per_iter_s"]
@@ -231,9 +326,10 @@ def main():
                               for r in c])
     d = [r for r in rows if r["part"] == "d"]
     text += "\n**(d) Lorenz σ, ρ, β from noise-free data:**\n\n"
-    text += H.markdown_table(["method", "time after compilation (s)", "iterations", "max relative error"],
-                             [[r["lib"], H.fmt(r["after_compile_s"]), r.get("iterations", "–"),
-                               H.fmt(r["rel_error"])] for r in d])
+    text += H.markdown_table(["method", "time after compilation (s) [min–max]", "iterations", "max relative error"],
+                             [[r["lib"], H.fmt(r["after_compile_s"]) + (f" [{H.fmt(r['min_s'])}–{H.fmt(r['max_s'])}]"
+                                                                       if "min_s" in r else ""),
+                               r.get("iterations", "–"), H.fmt(r["rel_error"])] for r in d])
     print(text)
     if args.write:
         H.write_jsonl(NAME, info, rows)

@@ -226,6 +226,77 @@ def test_to_function_and_simulate_reproduce_the_system(data):
     np.testing.assert_allclose(np.asarray(f(X[3], 2 * model.coefficients, 0.0)), 2 * np.asarray(dX[3]), rtol=1e-9)
 
 
+# --- refit through the solve -------------------------------------------------------------------------------
+
+LV_U0 = jnp.array([0.44249296, 4.6280594])
+lv_known = lambda u, p, t: jnp.array([1.3 * u[0], -1.8 * u[1]])     # the demo's known growth and decay
+
+
+@pytest.fixture(scope="module")
+def lv_record():
+    """Lotka–Volterra on [0, 3], 31 samples from Vern9 at 1e-12 (another method than the refit's Tsit5)."""
+    ts = jnp.linspace(0.0, 3.0, 31)
+    X = ps.solve(ps.ODEProblem(lotka_volterra, LV_U0, (0.0, 3.0)), ps.Vern9(), rtol=1e-12, atol=1e-12, saveat=ts).u
+    return ts, X
+
+
+def start_model(xy=(-0.8, 0.9), spurious=0.05):
+    """The interaction terms 10% off, and a spurious x² term in x' that the refit must drive to zero."""
+    xi = np.zeros((2, 6))
+    xi[0, 4], xi[1, 4], xi[0, 3] = xy[0], xy[1], spurious
+    return sindy.SINDy(POLY2, names=LV_NAMES, coefficients=jnp.asarray(xi))
+
+
+def test_refit_recovers_the_coefficients_and_initial_state_through_the_solve(lv_record):
+    ts, X = lv_record
+    noisy_start = LV_U0 + jnp.array([0.02, -0.1])
+    out = sindy.refit(start_model(), ts, X, known=lv_known, u0=noisy_start, fit_u0=True, rtol=1e-10, atol=1e-10)
+    assert out.converged and out.iterations <= 20 and out.loss < 1e-16 < out.initial_loss
+    xi = np.asarray(out.model.coefficients)
+    np.testing.assert_allclose(xi[:, 4], [-0.9, 0.8], rtol=1e-7)
+    assert abs(xi[0, 3]) < 1e-7                                   # spurious term: refitted to zero
+    inactive = np.ones((2, 6), bool)
+    inactive[0, 3] = inactive[0, 4] = inactive[1, 4] = False
+    assert np.all(xi[inactive] == 0)                               # the sparsity pattern is kept exactly
+    np.testing.assert_allclose(out.u0, LV_U0, rtol=1e-7)
+    # criteria of the trajectory fit: m = 62 residuals, k = 3 active terms + 2 initial states
+    assert out.bic - out.aic == pytest.approx(5 * (np.log(62) - 2))
+
+
+def test_refit_of_noisy_data_is_the_least_squares_estimate(lv_record):
+    """Against scipy: the same residual (trajectory by DOP853 at 1e-11 minus data), its own optimizer."""
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import least_squares
+
+    ts, X = lv_record
+    noisy_X = X + 0.05 * jnp.mean(X, axis=0) * np.random.default_rng(0).standard_normal(X.shape)
+    out = sindy.refit(start_model(spurious=0.0), ts, noisy_X, known=lv_known, u0=noisy_X[0], rtol=1e-10,
+                      atol=1e-10)
+    t_np, X_np = np.asarray(ts), np.asarray(noisy_X)
+
+    def residual(c):
+        f = lambda t, u: [1.3 * u[0] + c[0] * u[0] * u[1], -1.8 * u[1] + c[1] * u[0] * u[1]]
+        return (solve_ivp(f, (0.0, 3.0), X_np[0], t_eval=t_np, rtol=1e-11, atol=1e-11, method="DOP853").y.T
+                - X_np).ravel()
+    reference = least_squares(residual, [-0.8, 0.9], xtol=1e-12, ftol=1e-12, gtol=1e-12)
+    np.testing.assert_allclose(np.asarray(out.model.coefficients)[:, 4], reference.x, rtol=1e-6)
+    assert out.loss == pytest.approx(np.mean(reference.fun ** 2), rel=1e-8)
+
+
+def test_forward_selection_on_the_trajectory_finds_the_missing_terms(lv_record):
+    """From all six candidate terms in each equation (coefficients only mark the pool), noisy data: the path adds
+    the two interaction terms first, and BIC stops there."""
+    ts, X = lv_record
+    noisy_X = X + 0.01 * jnp.mean(X, axis=0) * np.random.default_rng(1).standard_normal(X.shape)
+    pool = sindy.SINDy(POLY2, names=LV_NAMES, coefficients=jnp.ones((2, 6)))
+    path = sindy.forward(pool, ts, noisy_X, known=lv_known, fit_u0=True, max_steps=2000)
+    best = min(path, key=lambda r: r.bic)
+    assert len(path) == 3 and best is path[1]           # a third term does not pay for itself
+    xi = np.asarray(best.model.coefficients)
+    assert set(zip(*np.nonzero(xi))) == {(0, 4), (1, 4)}
+    np.testing.assert_allclose(xi[:, 4], [-0.9, 0.8], rtol=0.03)
+
+
 def test_finite_differences_are_second_order_and_exact_for_quadratics():
     t = np.array([0.0, 0.1, 0.35, 0.4, 0.8, 1.0])                     # non-uniform grid
     X = np.stack([1 + 2 * t - 3 * t ** 2, t ** 2], axis=1)
@@ -314,3 +385,18 @@ def test_bad_input_errors(data):
     with pytest.raises(TypeError, match="optimizer must be STLSQ"):
         sindy.SINDy(POLY2, optimizer="stlsq")
     assert dataclasses.replace(sindy.STLSQ(), threshold=0.2).threshold == 0.2
+    fitted = start_model()
+    with pytest.raises(ValueError, match="one column per state"):
+        sindy.refit(fitted, t, jnp.ones((401, 3)))
+    with pytest.raises(ValueError, match="t must be strictly increasing"):
+        sindy.refit(fitted, t[::-1], X)
+    with pytest.raises(ValueError, match=r"u0 must have shape \(2,\)"):
+        sindy.refit(fitted, t, X, u0=jnp.ones(3))
+    with pytest.raises(TypeError, match="LevenbergMarquardt"):
+        sindy.refit(fitted, t, X, optimizer=sindy.STLSQ())
+    with pytest.raises(ValueError, match="no active term"):
+        sindy.refit(dataclasses.replace(fitted, coefficients=jnp.zeros((2, 6))), t, X)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        sindy.refit(sindy.SINDy(POLY2), t, X)
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        sindy.forward(fitted, t, X, criterion="r2")

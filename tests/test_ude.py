@@ -136,6 +136,52 @@ def test_lorenz_parameter_estimation_from_noise_free_data():
     np.testing.assert_allclose(res.params, prob.p, rtol=1e-6)
 
 
+def test_levenberg_marquardt_estimates_lorenz_parameters_in_a_few_iterations():
+    prob = lorenz((0.0, 1.0))
+    ts = jnp.linspace(0.0, 1.0, 41)
+    # data from another method at a far tighter tolerance, so the fit is not its own reference
+    data = ps.solve(prob, ps.Vern9(), rtol=1e-13, atol=1e-13, saveat=ts).u
+    loss = ude.TrajectoryLoss(prob.f, ts, data, u0=prob.u0, rtol=1e-10, atol=1e-10)
+    res = ude.fit(loss, jnp.array([8.0, 25.0, 2.0]), (ude.LevenbergMarquardt(30),), progress=False)
+    assert res.stages[0]["reason"].startswith("converged") and res.iterations <= 10
+    np.testing.assert_allclose(res.params, prob.p, rtol=1e-7)
+    # every iteration decreases mean(r²), the value the loss itself reports
+    assert res.history[0] < float(loss(jnp.array([8.0, 25.0, 2.0]))) and np.all(np.diff(res.history) < 0)
+    assert res.loss == pytest.approx(float(loss(res.params)), rel=1e-9)
+
+
+def test_least_squares_losses_define_their_value_as_the_mean_squared_residual(long_oscillation):
+    ts, data = long_oscillation
+    shooting = ude.MultipleShooting(oscillator, ts, data, segment=5, continuity=100.0)
+    params = shooting.init(jnp.array([0.7]))
+    params["starts"] = params["starts"] + 0.01 * jnp.arange(params["starts"].size).reshape(params["starts"].shape)
+    cases = [(shooting, params), (ude.TrajectoryLoss(oscillator, ts, data), jnp.array([0.9])),
+             (ude.Collocation(oscillator, ts, data), jnp.array([0.9])),
+             (ude.LeastSquares(lambda p: rosenbrock_residuals(p["a"], p["b"])), START)]
+    for loss, p in cases:
+        both = jax.jit(lambda p, loss=loss: (jnp.mean(loss.residuals(p) ** 2), loss(p)))
+        mean_square, value = both(p)
+        assert float(mean_square) == pytest.approx(float(value), rel=1e-12)
+    # Levenberg–Marquardt through the vmapped segment solves finds ω where single shooting stalls
+    ms = ude.fit(shooting, shooting.init(jnp.array([0.7])), (ude.LevenbergMarquardt(50),), progress=False)
+    assert abs(ms.params["model"][0] - 1.0) < 1e-6
+
+
+def rosenbrock_residuals(a, b):          # rosenbrock(p) == sum of squares of these
+    return jnp.concatenate([10.0 * (b - a ** 2), 1.0 - a])
+
+
+def test_levenberg_marquardt_as_the_last_stage_of_a_staged_fit():
+    loss = ude.LeastSquares(lambda p: rosenbrock_residuals(p["a"], p["b"]))
+    res = ude.fit(loss, START, (ude.Adam(1e-2, 40), ude.LevenbergMarquardt(50)), progress=False, chunk=10)
+    assert [s["name"] for s in res.stages] == ["Adam", "Levenberg-Marquardt"]
+    assert res.stages[1]["reason"].startswith("converged") and res.stages[1]["iterations"] < 30
+    assert res.history.shape == (40 + res.stages[1]["iterations"],)
+    assert res.history[0] == pytest.approx(float(rosenbrock(START)) / 4)       # mean over the 4 residuals
+    for key in ("a", "b"):
+        np.testing.assert_allclose(res.params[key], 1.0, rtol=1e-10)
+
+
 # --- bad input --------------------------------------------------------------------------------------------
 
 def test_bad_input_is_rejected_with_a_clear_message(long_oscillation):
@@ -150,6 +196,12 @@ def test_bad_input_is_rejected_with_a_clear_message(long_oscillation):
         ude.fit(rosenbrock, START, ("adam",), progress=False)
     with pytest.raises(ValueError, match="chunk"):
         ude.fit(rosenbrock, START, chunk=0, progress=False)
+    with pytest.raises(TypeError, match="least-squares loss"):
+        ude.fit(rosenbrock, START, (ude.LevenbergMarquardt(5),), progress=False)
+    with pytest.raises(ValueError, match="non-empty real array"):
+        ude.fit(ude.LeastSquares(lambda p: jnp.zeros(0)), START, (ude.LevenbergMarquardt(5),), progress=False)
+    with pytest.raises(TypeError, match="residuals must be callable"):
+        ude.LeastSquares(3.0)
     with pytest.raises(ValueError, match="steps"):
         ude.Adam(1e-3, -1)
     with pytest.raises(ValueError, match="patience"):

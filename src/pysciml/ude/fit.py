@@ -1,10 +1,13 @@
 """`fit(loss, params, optimizers)`: minimize any ``loss(params) -> scalar`` with staged optimizers.
 
-Each stage (`Adam`, then usually `LBFGS`) is compiled once and runs in chunks of ``chunk`` iterations
-(`lax.scan`); between chunks the host only updates the progress bar, calls the callback and, every
-``checkpoint_every`` iterations, writes the state to disk, so an interrupted fit resumes where it stopped
-and ends bitwise where an uninterrupted one would.
+Each stage (`Adam`, then usually `LBFGS`; `LevenbergMarquardt` for least-squares losses) is compiled once
+and runs in chunks of ``chunk`` iterations (`lax.scan`); between chunks the host only updates the progress
+bar, calls the callback and, every ``checkpoint_every`` iterations, writes the state to disk, so an
+interrupted fit resumes where it stopped and ends bitwise where an uninterrupted one would. The compiled
+chunks are kept for the last few (loss, stage, parameter shapes): fitting the same loss again (another
+start, a refit) does not compile again.
 """
+import functools
 import math
 import os
 import pickle
@@ -16,12 +19,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ..optim import LBFGS, Adam, lbfgs_pending, lbfgs_step
+from ..optim import (LBFGS, Adam, LevenbergMarquardt, lbfgs_pending, lbfgs_step, lm_pending, lm_step,
+                     residuals_and_jacobian)
 
 # why a stage ended (codes carried inside the compiled loop)
-RUNNING, STALLED, PLATEAU, TARGET = 0, 1, 2, 3
+RUNNING, STALLED, PLATEAU, TARGET, CONVERGED = 0, 1, 2, 3, 4
 REASONS = {RUNNING: "steps done", STALLED: "no further decrease", PLATEAU: "early stopping (no improvement)",
-           TARGET: "target loss reached"}
+           TARGET: "target loss reached", CONVERGED: "converged (step, gradient or decrease tolerance)"}
+STAGES = (Adam, LBFGS, LevenbergMarquardt)
 CHECKPOINT_FORMAT = 1
 
 
@@ -102,7 +107,10 @@ class _AdamStage:
         value, grad = self.value_and_grad(params)
         updates, new_opt = self.tx.update(grad, opt_state, params)
         new = (jax.tree_util.tree_map(lambda p, u: p + u, params, updates), new_opt)
-        return new, value, params, jnp.isfinite(value), True
+        return new, value, params, jnp.isfinite(value), jnp.asarray(True)
+
+    def stop_reason(self, state):
+        return STALLED
 
 
 class _LBFGSStage:
@@ -123,6 +131,39 @@ class _LBFGSStage:
         new, ok = lbfgs_step(self.evaluate, self.tx, self.stage, state)
         return new, new.value, self.unravel(new.v), ok, new.k > state.k
 
+    def stop_reason(self, state):
+        return STALLED
+
+
+class _LMStage:
+    """Levenberg–Marquardt on ``loss.residuals``; the recorded value is mean(r²), which the least-squares
+    losses define as their value, so the history continues the other stages' one."""
+    name = "Levenberg-Marquardt"
+
+    def __init__(self, stage, loss, params):
+        self.stage = stage
+        _, self.unravel = ravel_pytree(params)
+        self.evaluate = residuals_and_jacobian(lambda v: loss.residuals(self.unravel(v)))
+
+    def init(self, params):
+        return lm_pending(self.evaluate, self.stage, ravel_pytree(params)[0])
+
+    def params_of(self, state):
+        return self.unravel(state.x)
+
+    def step(self, state):
+        new, ok = lm_step(self.evaluate, self.stage, state)
+        return new, 2.0 * new.cost / new.r.size, self.unravel(new.x), ok, new.k > state.k
+
+    def stop_reason(self, state):
+        return jnp.where(state.converged, CONVERGED, STALLED)
+
+
+def _runner(stage, loss, params):
+    if isinstance(stage, Adam):
+        return _AdamStage(stage, loss)
+    return (_LBFGSStage if isinstance(stage, LBFGS) else _LMStage)(stage, loss, params)
+
 
 def _select(flag, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)
@@ -133,10 +174,17 @@ def _compiled_chunk(runner, chunk, early):
     target = -math.inf if early.target is None else early.target
 
     def run(carry, n_active):
+        state0 = carry[0]
+        value_type = jax.eval_shape(runner.step, state0)[1]
+
+        def idle(state):       # an iteration past the stage's end costs nothing (no loss evaluation)
+            return (state, jnp.full(value_type.shape, jnp.inf, value_type.dtype), runner.params_of(state),
+                    jnp.asarray(False), jnp.asarray(False))
+
         def body(carry, i):
             state, track = carry
-            new_state, value, point, ok, counted = runner.step(state)
             active = (i < n_active) & ~track.done
+            new_state, value, point, ok, counted = jax.lax.cond(active, runner.step, idle, state)
             taken = active & ok & counted          # an iteration: recorded, counted, judged for early stopping
             improved = value < track.best - early.min_delta * jnp.abs(track.best)
             better = value < track.best
@@ -145,26 +193,58 @@ def _compiled_chunk(runner, chunk, early):
             stepped = _Track(jnp.where(better, value, track.best), _select(better, point, track.best_params),
                              since, reason != RUNNING, reason, track.k + 1)
             stalled = active & ~ok
-            track = _select(taken, stepped, track._replace(done=track.done | stalled,
-                                                           reason=jnp.where(stalled, STALLED, track.reason)))
+            why = jnp.where(stalled, runner.stop_reason(new_state), track.reason)
+            track = _select(taken, stepped, track._replace(done=track.done | stalled, reason=why))
             carry = (_select(active & ok, new_state, state), track)
             return carry, jnp.where(taken, value, jnp.nan)
         return jax.lax.scan(body, carry, jnp.arange(chunk))
     return jax.jit(run)
 
 
-def _check_loss(loss, params):
+@functools.lru_cache(maxsize=8)
+def _cached_stage(stage, loss, structure, chunk, early):
+    params = jax.tree_util.tree_unflatten(structure[0], [jnp.zeros(shape, dtype) for shape, dtype in structure[1]])
+    runner = _runner(stage, loss, params)
+    return runner, _compiled_chunk(runner, chunk, early)
+
+
+def _stage(stage, loss, params, chunk, early):
+    """(runner, compiled chunk) for this stage: reused while the loss object, the stage, the parameters'
+    structure and shapes, ``chunk`` and ``early`` are the same (a loss that cannot be hashed compiles anew)."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    structure = (treedef, tuple((x.shape, x.dtype) for x in leaves))
+    try:
+        return _cached_stage(stage, loss, structure, chunk, early)
+    except TypeError:          # unhashable loss
+        runner = _runner(stage, loss, params)
+        return runner, _compiled_chunk(runner, chunk, early)
+
+
+def _check_loss(loss, params, optimizers):
     if not callable(loss):
         raise TypeError(f"loss must be callable as loss(params) -> scalar, got {type(loss).__name__}")
-    try:
-        out = jax.eval_shape(loss, params)
-    except Exception as err:
-        raise ValueError(f"loss: cannot evaluate it on params: {type(err).__name__}: {err}") from err
-    if getattr(out, "shape", None) != () or not jnp.issubdtype(out.dtype, jnp.floating):
-        raise ValueError(f"loss must return a real scalar, got {out}")
     leaves = jax.tree_util.tree_leaves(params)
     if not leaves or any(not jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) for x in leaves):
         raise ValueError("params must be a non-empty pytree of floating-point arrays")
+    if any(isinstance(stage, LevenbergMarquardt) for stage in optimizers):
+        if not callable(getattr(loss, "residuals", None)):
+            raise TypeError("a LevenbergMarquardt stage needs a least-squares loss, one with a method "
+                            "residuals(params) -> array r such that loss(params) == mean(r²): TrajectoryLoss, "
+                            "MultipleShooting, Collocation, or ude.LeastSquares(residuals) around your own r; "
+                            f"got {type(loss).__name__}")
+        try:
+            out = jax.eval_shape(loss.residuals, params)
+        except Exception as err:
+            raise ValueError(f"loss.residuals: cannot evaluate it on params: {type(err).__name__}: {err}") from err
+        if not hasattr(out, "shape") or out.size == 0 or not jnp.issubdtype(out.dtype, jnp.floating):
+            raise ValueError(f"loss.residuals must return a non-empty real array, got {out}")
+    if not all(isinstance(stage, LevenbergMarquardt) for stage in optimizers):
+        try:
+            out = jax.eval_shape(loss, params)
+        except Exception as err:
+            raise ValueError(f"loss: cannot evaluate it on params: {type(err).__name__}: {err}") from err
+        if getattr(out, "shape", None) != () or not jnp.issubdtype(out.dtype, jnp.floating):
+            raise ValueError(f"loss must return a real scalar, got {out}")
 
 
 def fit(loss, params, optimizers=(Adam(1e-2, 500), LBFGS(500)), *, seed=0, callback=None, early_stopping=None,
@@ -174,7 +254,10 @@ def fit(loss, params, optimizers=(Adam(1e-2, 500), LBFGS(500)), *, seed=0, callb
     params            initial parameters (any pytree of float arrays), or ``init(key)`` building them from
                       ``jax.random.key(seed)`` (the fit is then reproducible from ``seed`` alone)
     optimizers        stages, e.g. (Adam(1e-2, 300), LBFGS(1000)); L-BFGS ends early when no step decreases
-                      the loss any more
+                      the loss any more. For a least-squares loss (one with ``residuals(params)``, such as
+                      `TrajectoryLoss`, or `LeastSquares(r)`), `LevenbergMarquardt(steps)` uses the residuals'
+                      Jacobian (forward mode through the solve) and ends when converged; its recorded loss
+                      is mean(r²)
     callback          ``callback(FitInfo)`` after every chunk; returning True stops the fit
     early_stopping    `EarlyStopping(patience, min_delta, target)`
     chunk             iterations per compiled call (progress, callback and checkpoint granularity)
@@ -186,8 +269,9 @@ def fit(loss, params, optimizers=(Adam(1e-2, 500), LBFGS(500)), *, seed=0, callb
     if not optimizers:
         raise ValueError("optimizers must hold at least one stage, e.g. (Adam(1e-2, 500), LBFGS(500))")
     for stage in optimizers:
-        if not isinstance(stage, (Adam, LBFGS)):
-            raise TypeError(f"optimizers must be Adam(...) or LBFGS(...) stages, got {stage!r}")
+        if not isinstance(stage, STAGES):
+            raise TypeError(f"optimizers must be Adam(...), LBFGS(...) or LevenbergMarquardt(...) stages, "
+                            f"got {stage!r}")
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
     checkpoint_every = chunk if checkpoint_every is None else checkpoint_every
@@ -201,7 +285,7 @@ def fit(loss, params, optimizers=(Adam(1e-2, 500), LBFGS(500)), *, seed=0, callb
     if callable(params) and not isinstance(params, (jax.Array, np.ndarray)):
         params = params(jax.random.key(seed))
     params = _strong(params)
-    _check_loss(loss, params)
+    _check_loss(loss, params, optimizers)
     return _Fit(loss, optimizers, early, callback, chunk, progress, checkpoint, checkpoint_every).run(params)
 
 
@@ -232,12 +316,10 @@ class _Fit:
                 if stopped != "completed":
                     break
                 stage = self.optimizers[idx]
-                runner = _AdamStage(stage, self.loss) if isinstance(stage, Adam) else \
-                    _LBFGSStage(stage, self.loss, params)
+                runner, step_fn = _stage(stage, self.loss, params, self.chunk, self.early)
                 if state is None:
                     state = _strong(runner.init(params))
                     track = _strong(_Track(jnp.inf, params, 0, False, RUNNING, 0))
-                step_fn = _compiled_chunk(runner, self.chunk, self.early)
                 last_save = int(track.k)
                 with self._bar(stage.steps, int(track.k), runner.name) as bar:
                     while int(track.k) < stage.steps and not bool(track.done):

@@ -6,6 +6,10 @@
   records, where single shooting stalls in a local minimum, become a set of short, well-posed fits.
 - `Collocation`: no solve at all — f evaluated at smoothed states must match smoothed derivatives.
   Fast and rough: a pre-training stage.
+- `LeastSquares`: any residual function r(params) as a loss.
+
+Each is a least-squares loss: ``residuals(params)`` returns the vector r with loss(params) == mean(r²), which
+a `LevenbergMarquardt` stage of `fit` uses (it needs r's Jacobian, not only the loss's gradient).
 """
 import jax
 import jax.numpy as jnp
@@ -59,6 +63,10 @@ class TrajectoryLoss:
         prob = ODEProblem(self.f, self.u0, (self.ts[0], ts[-1]), p)
         return solve(prob, self.solver, saveat=ts, **self.options).u
 
+    def residuals(self, p):
+        """u(tᵢ; p) − dataᵢ, flattened."""
+        return jnp.ravel(self.predict(p) - self.data)
+
     def __call__(self, p):
         return jnp.mean(jnp.square(self.predict(p) - self.data))
 
@@ -103,15 +111,26 @@ class MultipleShooting:
             return solve(prob, self.solver, saveat=times, **self.options).u
         return jax.vmap(one)(params["starts"], self.ts[self.index])
 
-    def __call__(self, params):
+    def _parts(self, params):
         pred = self.predict(params)
-        fit = jnp.mean(jnp.square(pred - self.data[self.index]))
+        misfit = pred - self.data[self.index]
         ends, next_starts = pred[:-1, -1], params["starts"][1:]
         # a segment whose end point is also the next one's start must meet it; an overlapping last segment
         # is tied to the data point where it starts instead (its own fitted start)
         jump = ends - next_starts if self.n_segments > 1 else jnp.zeros((1, self.data.shape[1]))
         joins = (self.index[:-1, -1] == self.index[1:, 0])[:, None] if self.n_segments > 1 else True
-        return fit + self.continuity * jnp.mean(jnp.where(joins, jnp.square(jump), 0.0))
+        return misfit, jnp.where(joins, jump, 0.0)
+
+    def residuals(self, params):
+        """Data misfits and continuity jumps, weighted so that mean(r²) is the loss."""
+        misfit, jump = self._parts(params)
+        total = misfit.size + jump.size
+        return jnp.concatenate([jnp.ravel(misfit) * np.sqrt(total / misfit.size),
+                                jnp.ravel(jump) * np.sqrt(self.continuity * total / jump.size)])
+
+    def __call__(self, params):
+        misfit, jump = self._parts(params)
+        return jnp.mean(jnp.square(misfit)) + self.continuity * jnp.mean(jnp.square(jump))
 
 
 class Collocation:
@@ -125,6 +144,26 @@ class Collocation:
         self.f, self.ts = f, ts
         self.states, self.derivatives = jnp.asarray(values), jnp.asarray(slopes)
 
+    def residuals(self, p):
+        """f(ûᵢ, p, tᵢ) − dûᵢ, flattened."""
+        return jnp.ravel(jax.vmap(lambda u, t: self.f(u, p, t))(self.states, self.ts) - self.derivatives)
+
     def __call__(self, p):
-        rhs = jax.vmap(lambda u, t: self.f(u, p, t))(self.states, self.ts)
-        return jnp.mean(jnp.square(rhs - self.derivatives))
+        return jnp.mean(jnp.square(self.residuals(p)))
+
+
+class LeastSquares:
+    """``residuals(params) -> array`` as a least-squares loss, mean(r²), for `fit` (any stage, including
+    `LevenbergMarquardt`). Weight the entries of r to weight the terms (√w·r has loss w·r²)."""
+
+    def __init__(self, residuals):
+        if not callable(residuals):
+            raise TypeError(f"residuals must be callable as residuals(params) -> array, got "
+                            f"{type(residuals).__name__}")
+        self._residuals = residuals
+
+    def residuals(self, params):
+        return jnp.ravel(self._residuals(params))
+
+    def __call__(self, params):
+        return jnp.mean(jnp.square(self.residuals(params)))
