@@ -43,6 +43,7 @@ _MAX_CHUNK_ROWS = 32
 # "saveat": requested times interpolated per step without leaving the step loop; a step passing more of
 # them hands the rest to the outer loop (a few vector operations each step instead of a loop per step).
 _SAVES_PER_STEP = 2
+_LARGE_STATE_WINDOW = 8     # saveat window for states too large for the small-buffer size
 
 
 class LoopConfig(NamedTuple):
@@ -503,13 +504,16 @@ def _skip_if_empty(result, empty, u, solver_state):
 
 def _chunk_rows(cfg, n, dtype, n_saveat):
     """Slots of the small save chunks (see _SMALL_BUFFER_BYTES), or 0 to save straight into the big buffers:
-    with no saving, for delay equations (whose steps read the saved solution), and for states too large
-    for two rows to fit the small-buffer size (their loop is scheduled as a graph anyway)."""
+    with no saving, for delay equations (whose steps read the saved solution), and, saving every step,
+    for states too large for two rows to fit the small-buffer size (their loop is scheduled as a graph
+    anyway)."""
     if cfg.save == "ends" or cfg.history:
         return 0
     rows = _SMALL_BUFFER_BYTES // (max(n, 1) * jnp.dtype(dtype).itemsize)
     if cfg.save == "saveat":
-        rows = min(rows - (_SAVES_PER_STEP - 1), n_saveat)
+        # Large states: the window still beats a loop over the requested times in every step.
+        rows = min(max(rows - (_SAVES_PER_STEP - 1), _LARGE_STATE_WINDOW), n_saveat)
+        return rows
     rows = min(rows, _MAX_CHUNK_ROWS, cfg.max_steps)
     return rows if rows >= 2 else 0
 
