@@ -15,6 +15,12 @@ proposal is dt·dt_factor, with the same dtmax bound, tstop landing and dtmin fa
 
 Buffers have static sizes (``max_steps`` + 1 for ``"steps"``) so the loop works under jit and vmap.
 
+Saving is two loops (see _SMALL_BUFFER_BYTES): the step loop writes into small chunks (the last few steps;
+for ``"saveat"`` a window of the next requested times, at most _SAVES_PER_STEP filled per step by a few
+vector operations) and stops when a chunk is full; an outer loop copies the chunk into the big buffers and
+starts the step loop again. The step loop then touches only small buffers, which XLA:CPU runs as a plain
+sequence of kernels, and never loops over requested times within a step.
+
 Callbacks (``cfg.events``) add three hooks, each a small function below the loop (see `events`): the next
 landing target (pending events, periodic times), the search for an event in a trial step, and the affects
 at the end of an accepted step with the method's restart. Without callbacks none of them is traced.
@@ -225,7 +231,6 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         save_base, save_index = save_index, jnp.zeros((), jnp.int32)
         if cfg.save == "saveat":
             big = (None, us_buf, None)
-            # the window's times and one more, to see a step pass the whole window; past the end: ±inf
             # the window's times and _SAVES_PER_STEP more (the slots a step may look at); past the end ±inf
             ends = direction.astype(ts_buf.dtype) * jnp.full((rows + _SAVES_PER_STEP,), jnp.inf, ts_buf.dtype)
             window_times = jnp.concatenate([ts_buf, ends])
@@ -381,9 +386,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                 big_ts = _put_rows(big_ts, arrays.ts, base, count)
                 if big_stages is not None:
                     big_stages = _put_rows(big_stages, jnp.stack(arrays.stages, axis=1), base - 1, count)
-                base = base + count
-            else:
-                base = base + count
+            base = base + count
+            if cfg.save == "saveat":
                 # Requested times the last step passed without a slot for them (the inner loop stops at
                 # once then): its record fills them.
                 passed = direction * (arrays.ts[count] - sc.t) <= 0
@@ -503,10 +507,10 @@ def _skip_if_empty(result, empty, u, solver_state):
 
 
 def _chunk_rows(cfg, n, dtype, n_saveat):
-    """Slots of the small save chunks (see _SMALL_BUFFER_BYTES), or 0 to save straight into the big buffers:
-    with no saving, for delay equations (whose steps read the saved solution), and, saving every step,
-    for states too large for two rows to fit the small-buffer size (their loop is scheduled as a graph
-    anyway)."""
+    """Slots of the small save chunks (see _SMALL_BUFFER_BYTES; for "saveat" the window, always used), or 0
+    to save straight into the big buffers: with no saving, for delay equations (whose steps read the saved
+    solution), and, saving every step, for states too large for two rows to fit the small-buffer size
+    (their loop is scheduled as a graph anyway)."""
     if cfg.save == "ends" or cfg.history:
         return 0
     rows = _SMALL_BUFFER_BYTES // (max(n, 1) * jnp.dtype(dtype).itemsize)
@@ -545,10 +549,10 @@ def _put_rows(big, rows, start, count):
     return lax.dynamic_update_slice_in_dim(big, block, at, 0)
 
 
-def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, window=0):
-    """Write the interpolated state at every requested time in (t, t_new] of an accepted step; with a
-    ``window`` of that many slots, c.ts/c.us are the window of the next requested times (see _chunk_rows)
-    and only the next _SAVES_PER_STEP of them are filled here."""
+def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, window):
+    """Write the interpolated state at the requested times in (t, t_new] of an accepted step: c.ts/c.us are
+    the window of the next ``window`` requested times (see _chunk_rows), of which at most the next
+    _SAVES_PER_STEP are filled here; the outer loop fills any others the step passed."""
     ts_buf, us_buf, index = c.ts, c.us, c.save_index
     n_save = ts_buf.shape[0]
     tab = alg.interpolant
@@ -564,10 +568,6 @@ def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, w
     else:
         stages = result.stages
 
-    if not window:
-        index, us_buf = fill_step_times(tab, ts_buf, index, us_buf, accept, c.t, dt, t_new, c.u, result.u,
-                                        stages, direction)
-        return index, us_buf, n_interp, None
     us_buf, index = fill_window(tab, ts_buf, us_buf, index, window, _SAVES_PER_STEP, accept, c.t, dt, t_new, c.u,
                                 result.u, stages, direction)
     # Every step leaves its record, unconditionally (a select would cost more): when the step passed more
