@@ -373,7 +373,8 @@ def report(rows, info, cfg, elapsed):
 SAVE_NAME = "nonstiff_saving"
 SAVE_HEADING = "Saving: final state, saveat, every step (`benchmarks/nonstiff.py --part saving`)"
 SAVE_PROBLEMS = ("lotka_volterra", "lorenz_t10", "pleiades")
-SAVE_MODES = ("final", "saveat100", "steps")
+SAVE_MODES = ("final", "saveat100", "steps", "steps_nodense")
+DIFFRAX_MODE = dict(final="final", saveat100="saveat100", steps="steps", steps_nodense="steps")   # its peer
 N_SAVES = 100
 ENSEMBLE_SIZE = 1000
 
@@ -396,13 +397,13 @@ def _save_fns(prob, cfg):
     t0, t1 = prob.tspan
     ts = jnp.linspace(t0, t1, N_SAVES)
     rhs = lambda u, p, t: f(u, p)  # noqa: E731
-    opts = dict(final=dict(save_everystep=False), saveat100=dict(saveat=ts), steps={})
+    opts = dict(final=dict(save_everystep=False), saveat100=dict(saveat=ts), steps={}, steps_nodense=dict(dense=False))
 
     def ours(mode):
         def run(u0, p):
             sol = ps.solve(ps.ODEProblem(rhs, u0, prob.tspan, p), ps.Tsit5(), rtol=cfg.rtol, atol=cfg.atol,
                            **opts[mode])
-            out = sol.u[-1] if mode == "final" else sol.u if mode == "saveat100" else sol
+            out = sol.u[-1] if mode == "final" else sol.u if mode == "saveat100" else sol   # (all of it)
             return out, sol.stats["naccept"]
         return jax.jit(run)
 
@@ -420,7 +421,7 @@ def _save_fns(prob, cfg):
                 return out, sol.stats["num_accepted_steps"]
             return jax.jit(run)
 
-        fns.update({("diffrax", m): theirs(m) for m in SAVE_MODES})
+        fns.update({("diffrax", m): theirs(m) for m in set(DIFFRAX_MODE.values())})
     floor = _perf_floor()
     if floor is not None:
         fns[("perf_floor", "final")] = jax.jit(
@@ -445,7 +446,8 @@ def save_rows(prob, cfg):
     rounds = 5 if cfg.quick else 15
     by = {(r["lib"], r["mode"]): r for r in rows}
     pairs = [(("pysciml", "final"), ("pysciml", m), "vs_final") for m in SAVE_MODES[1:]]
-    pairs += [(("pysciml", m), ("diffrax", m), "diffrax_over") for m in SAVE_MODES if ("diffrax", m) in calls]
+    pairs += [(("pysciml", m), ("diffrax", DIFFRAX_MODE[m]), "diffrax_over") for m in SAVE_MODES
+              if ("diffrax", DIFFRAX_MODE[m]) in calls]
     pairs += [(("perf_floor", "final"), ("pysciml", "final"), "vs_floor")] if ("perf_floor", "final") in calls else []
     for a, b, key in pairs:
         median, low, high = H.paired_ratio(calls[a], calls[b], rounds=rounds, min_sample=cfg.min_sample / 2)
@@ -517,8 +519,9 @@ def save_report(rows, info, cfg, elapsed):
            f"{' — QUICK run' if cfg.quick else ''}; whole part {elapsed / 60:.1f} min; raw data "
            f"`results/{SAVE_NAME}.jsonl`.\n"
            f"- Modes: final state only (pysciml `save_everystep=False`, diffrax `SaveAt(t1=True)`); `saveat` of "
-           f"{N_SAVES} points (`SaveAt(ts=...)`); every step (pysciml's default: every step with dense output, "
-           "the whole solution returned from jit; diffrax `SaveAt(steps=True)`, ts and ys). Each is one jitted "
+           f"{N_SAVES} points (`SaveAt(ts=...)`); every step (`steps`: pysciml's default, every step with dense "
+           "output, the whole solution returned from jit; `steps_nodense`: `dense=False`; diffrax "
+           "`SaveAt(steps=True)`, ts and ys, in both rows). Each is one jitted "
            "function of (u0, p). Ratios are medians [quartiles] of interleaved pairs (robust to load); "
            "`vs final`: time / pysciml's final-only time (target ≤ 1.3); `diffrax / pysciml` (target ≥ 2); "
            "`vs floor`: pysciml final-only / ../shared/perf_floor.py (Dormand–Prince, its own steps: compare "
@@ -527,7 +530,7 @@ def save_report(rows, info, cfg, elapsed):
     body = []
     for name in dict.fromkeys(r["problem"] for r in rows):
         for mode in SAVE_MODES:
-            a, b = by.get((name, "pysciml", mode)), by.get((name, "diffrax", mode))
+            a, b = by.get((name, "pysciml", mode)), by.get((name, "diffrax", DIFFRAX_MODE.get(mode, mode)))
             if not a:
                 continue
             floor = by.get((name, "perf_floor", "final")) if mode == "final" else None
