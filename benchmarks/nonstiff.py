@@ -12,9 +12,18 @@ separately (trace and compile times reported, not in the run times), then called
     python benchmarks/nonstiff.py --write        # ... and into RESULTS.md
     python benchmarks/nonstiff.py --quick --problems lotka_volterra,pleiades
 
-Raw rows of the latest run go to results/nonstiff.jsonl.
+A second part (`--part saving`) measures what saving costs: Tsit5 on Lotka–Volterra, Lorenz (t ∈ [0, 10])
+and Pleiades with the final state only, `saveat` of 100 points and every step (pysciml's default, with dense
+output; diffrax `SaveAt(steps=True)`), each against the final-only solve and against diffrax in interleaved
+pairs; ../shared/perf_floor.py on the same problem (its steps beside ours); and a vmapped ensemble of 1000
+Lotka–Volterra solves with saveat against final-only (pysciml `EnsembleVmap`, diffrax `jax.vmap`).
+
+    python benchmarks/nonstiff.py --part saving --quick
+
+Raw rows of the latest run go to results/nonstiff.jsonl (results/nonstiff_saving.jsonl for the saving part).
 """
 import argparse
+import importlib.util
 import sys
 import time
 from dataclasses import dataclass
@@ -359,6 +368,203 @@ def report(rows, info, cfg, elapsed):
     return "".join(out)
 
 
+# --- what saving costs ------------------------------------------------------------------------------------
+
+SAVE_NAME = "nonstiff_saving"
+SAVE_HEADING = "Saving: final state, saveat, every step (`benchmarks/nonstiff.py --part saving`)"
+SAVE_PROBLEMS = ("lotka_volterra", "lorenz_t10", "pleiades")
+SAVE_MODES = ("final", "saveat100", "steps", "steps_nodense")
+DIFFRAX_MODE = dict(final="final", saveat100="saveat100", steps="steps", steps_nodense="steps")   # its peer
+N_SAVES = 100
+ENSEMBLE_SIZE = 1000
+
+
+def _perf_floor():
+    """../shared/perf_floor.py (the leanest adaptive Dormand–Prince loop), or None where it is absent."""
+    path = H.HERE.parents[1] / "shared" / "perf_floor.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("perf_floor", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _save_fns(prob, cfg):
+    """{(lib, mode): jitted fn(u0, p)} written as each library's best user would: one jit around the solve,
+    returning what that mode is for (the final state; the saved states; the whole every-step solution)."""
+    f = prob.make(JNP)
+    t0, t1 = prob.tspan
+    ts = jnp.linspace(t0, t1, N_SAVES)
+    rhs = lambda u, p, t: f(u, p)  # noqa: E731
+    opts = dict(final=dict(save_everystep=False), saveat100=dict(saveat=ts), steps={}, steps_nodense=dict(dense=False))
+
+    def ours(mode):
+        def run(u0, p):
+            sol = ps.solve(ps.ODEProblem(rhs, u0, prob.tspan, p), ps.Tsit5(), rtol=cfg.rtol, atol=cfg.atol,
+                           **opts[mode])
+            out = sol.u[-1] if mode == "final" else sol.u if mode == "saveat100" else sol   # (all of it)
+            return out, sol.stats["naccept"]
+        return jax.jit(run)
+
+    fns = {("pysciml", m): ours(m) for m in SAVE_MODES}
+    if diffrax is not None:
+        term, solver = diffrax.ODETerm(lambda t, y, p: f(y, p)), diffrax.Tsit5()
+        controller = diffrax.PIDController(rtol=cfg.rtol, atol=cfg.atol)
+        saves = dict(final=diffrax.SaveAt(t1=True), saveat100=diffrax.SaveAt(ts=ts), steps=diffrax.SaveAt(steps=True))
+
+        def theirs(mode):
+            def run(u0, p):
+                sol = diffrax.diffeqsolve(term, solver, t0, t1, None, u0, args=p, saveat=saves[mode],
+                                          stepsize_controller=controller, throw=False)
+                out = sol.ys[-1] if mode == "final" else sol.ys if mode == "saveat100" else (sol.ts, sol.ys)
+                return out, sol.stats["num_accepted_steps"]
+            return jax.jit(run)
+
+        fns.update({("diffrax", m): theirs(m) for m in set(DIFFRAX_MODE.values())})
+    floor = _perf_floor()
+    if floor is not None:
+        fns[("perf_floor", "final")] = jax.jit(
+            lambda u0, p: floor.solve(lambda u, p_, t: f(u, p_), u0, p, t0, t1, rtol=cfg.rtol, atol=cfg.atol))
+    return fns
+
+
+def save_rows(prob, cfg):
+    u0, p = jnp.asarray(prob.u0), jnp.asarray(prob.p)
+    rows, calls = [], {}
+    for (lib, mode), fn in _save_fns(prob, cfg).items():
+        trace, compile_, compiled = H.jax_compile_times(fn, u0, p)
+        call = (lambda c=compiled: jax.block_until_ready(c(u0, p)))
+        timing = H.time_call(call, cfg.repeats, cfg.min_sample)
+        steps = int(timing.result[1])
+        calls[lib, mode] = call
+        rows.append(dict(problem=prob.name, n=prob.n, lib=lib, mode=mode, median_s=timing.median, min_s=timing.min,
+                         max_s=timing.max, cpu_s=timing.cpu, steps=steps, trace_s=trace, compile_s=compile_,
+                         load=H.load_average()))
+        print(f"{prob.name:15s} {lib:10s} {mode:10s} {timing.median * 1e6:9.1f} µs  steps {steps}  "
+              f"compile {trace + compile_:.2f} s", file=sys.stderr, flush=True)
+    rounds = 5 if cfg.quick else 15
+    by = {(r["lib"], r["mode"]): r for r in rows}
+    pairs = [(("pysciml", "final"), ("pysciml", m), "vs_final") for m in SAVE_MODES[1:]]
+    pairs += [(("pysciml", m), ("diffrax", DIFFRAX_MODE[m]), "diffrax_over") for m in SAVE_MODES
+              if ("diffrax", DIFFRAX_MODE[m]) in calls]
+    pairs += [(("perf_floor", "final"), ("pysciml", "final"), "vs_floor")] if ("perf_floor", "final") in calls else []
+    for a, b, key in pairs:
+        median, low, high = H.paired_ratio(calls[a], calls[b], rounds=rounds, min_sample=cfg.min_sample / 2)
+        row = by[b] if key == "vs_final" or key == "vs_floor" else by[a]
+        row[key] = dict(median=median, q1=low, q3=high)
+        print(f"  paired {b[0]} {b[1]} / {a[0]} {a[1]}: {median:.2f}x [{low:.2f}–{high:.2f}]", file=sys.stderr, flush=True)
+    return rows
+
+
+def ensemble_rows(cfg):
+    """1000 vmapped Lotka–Volterra solves (parameters varied by up to 10%): saveat of 100 points against
+    final-only, pysciml's EnsembleVmap against diffrax under jax.vmap."""
+    prob = problems(["lotka_volterra"], ())[0]
+    f = prob.make(JNP)
+    u0 = jnp.asarray(prob.u0)
+    params = jnp.asarray(prob.p) * (1 + 0.1 * jax.random.uniform(jax.random.key(0), (ENSEMBLE_SIZE, 4)))
+    ts = jnp.linspace(*prob.tspan, N_SAVES)
+    base = ps.ODEProblem(lambda u, p, t: f(u, p), u0, prob.tspan, params[0])
+    eprob = ps.EnsembleProblem(base, prob_func=lambda pr, i, repeat: pr.remake(p=params[i]),
+                               output_func=lambda sol, i: sol.u)
+    ours = dict(final=dict(save_everystep=False), saveat100=dict(saveat=ts))
+    calls = {("pysciml", m): (lambda o=o: jax.block_until_ready(
+        ps.solve(eprob, ps.Tsit5(), ps.EnsembleVmap(), trajectories=ENSEMBLE_SIZE, rtol=cfg.rtol, atol=cfg.atol,
+                 **o).u)) for m, o in ours.items()}
+    if diffrax is not None:
+        term, solver = diffrax.ODETerm(lambda t, y, p: f(y, p)), diffrax.Tsit5()
+        controller = diffrax.PIDController(rtol=cfg.rtol, atol=cfg.atol)
+        for mode, save in (("final", diffrax.SaveAt(t1=True)), ("saveat100", diffrax.SaveAt(ts=ts))):
+            fn = jax.jit(jax.vmap(lambda p, save=save: diffrax.diffeqsolve(
+                term, solver, prob.tspan[0], prob.tspan[1], None, u0, args=p, saveat=save,
+                stepsize_controller=controller, throw=False).ys))
+            calls[("diffrax", mode)] = (lambda fn=fn: jax.block_until_ready(fn(params)))
+    floor = _perf_floor()
+    if floor is not None:
+        fn = jax.jit(jax.vmap(lambda p: floor.solve(lambda u, p_, t: f(u, p_), u0, p, *prob.tspan, rtol=cfg.rtol,
+                                                    atol=cfg.atol)))
+        calls[("perf_floor", "final")] = (lambda: jax.block_until_ready(fn(params)))
+    rows = []
+    for (lib, mode), call in calls.items():
+        start = time.perf_counter()
+        call()
+        first = time.perf_counter() - start
+        timing = H.time_call(call, cfg.repeats, cfg.min_sample)
+        rows.append(dict(problem=f"lotka_volterra ensemble x{ENSEMBLE_SIZE}", n=prob.n, lib=lib, mode=mode,
+                         median_s=timing.median, min_s=timing.min, max_s=timing.max, cpu_s=timing.cpu, steps=None,
+                         trace_s=None, compile_s=first, load=H.load_average()))
+        print(f"ensemble {lib:10s} {mode:10s} {timing.median * 1e3:9.2f} ms", file=sys.stderr, flush=True)
+    by = {(r["lib"], r["mode"]): r for r in rows}
+    rounds = 3 if cfg.quick else 9
+    pairs = [(("pysciml", "final"), ("pysciml", "saveat100"), "vs_final")]
+    pairs += [(("pysciml", m), ("diffrax", m), "diffrax_over") for m in ours if ("diffrax", m) in calls]
+    pairs += [(("perf_floor", "final"), ("pysciml", "final"), "vs_floor")] if ("perf_floor", "final") in calls else []
+    for a, b, key in pairs:
+        median, low, high = H.paired_ratio(calls[a], calls[b], rounds=rounds, min_sample=cfg.min_sample)
+        (by[a] if key == "diffrax_over" else by[b])[key] = dict(median=median, q1=low, q3=high)
+        print(f"  paired {b[0]} {b[1]} / {a[0]} {a[1]}: {median:.2f}x [{low:.2f}–{high:.2f}]", file=sys.stderr, flush=True)
+    return rows
+
+
+def _ratio_cell(row, key):
+    r = row.get(key) if row else None
+    return f"{H.fmt(r['median'])}× [{H.fmt(r['q1'])}–{H.fmt(r['q3'])}]" if r else "–"
+
+
+def save_report(rows, info, cfg, elapsed):
+    loads = [r["load"] for r in rows] or [H.load_average()]
+    out = [H.machine_markdown(info, (min(loads), max(loads))),
+           f"- Settings: Tsit5, rtol {cfg.rtol:g}, atol {cfg.atol:g}, float64, {cfg.repeats} samples"
+           f"{' — QUICK run' if cfg.quick else ''}; whole part {elapsed / 60:.1f} min; raw data "
+           f"`results/{SAVE_NAME}.jsonl`.\n"
+           f"- Modes: final state only (pysciml `save_everystep=False`, diffrax `SaveAt(t1=True)`); `saveat` of "
+           f"{N_SAVES} points (`SaveAt(ts=...)`); every step (`steps`: pysciml's default, every step with dense "
+           "output, the whole solution returned from jit; `steps_nodense`: `dense=False`; diffrax "
+           "`SaveAt(steps=True)`, ts and ys, in both rows). Each is one jitted "
+           "function of (u0, p). Ratios are medians [quartiles] of interleaved pairs (robust to load); "
+           "`vs final`: time / pysciml's final-only time (target ≤ 1.3); `diffrax / pysciml` (target ≥ 2); "
+           "`vs floor`: pysciml final-only / ../shared/perf_floor.py (Dormand–Prince, its own steps: compare "
+           "per step, target ≤ 1.2).\n"]
+    by = {(r["problem"], r["lib"], r["mode"]): r for r in rows}
+    body = []
+    for name in dict.fromkeys(r["problem"] for r in rows):
+        for mode in SAVE_MODES:
+            a, b = by.get((name, "pysciml", mode)), by.get((name, "diffrax", DIFFRAX_MODE.get(mode, mode)))
+            if not a:
+                continue
+            floor = by.get((name, "perf_floor", "final")) if mode == "final" else None
+            per_step = "–"
+            if floor and a.get("vs_floor") and a["steps"] and floor["steps"]:
+                per_step = H.fmt(a["vs_floor"]["median"] * floor["steps"] / a["steps"]) + "×"
+            body.append([name, mode, H.fmt(a["median_s"] * 1e6), a["steps"] if a["steps"] is not None else "–",
+                         _ratio_cell(a, "vs_final") if mode != "final" else "1",
+                         H.fmt(b and b["median_s"] * 1e6), b["steps"] if b and b["steps"] is not None else "–",
+                         _ratio_cell(a, "diffrax_over"),
+                         H.fmt(floor and floor["median_s"] * 1e6),
+                         f"{_ratio_cell(a, 'vs_floor')} ({per_step} per step)" if floor else "–"])
+    out.append("\n" + H.markdown_table(
+        ["problem", "mode", "pysciml µs", "steps", "vs final", "diffrax µs", "steps", "diffrax / pysciml",
+         "perf_floor µs", "pysciml / floor"], body))
+    return "".join(out)
+
+
+def run_saving(args, cfg, info):
+    start, rows = time.perf_counter(), []
+    for prob in problems([p for p in SAVE_PROBLEMS if p in args.problems.split(",")] or list(SAVE_PROBLEMS), ()):
+        rows += save_rows(prob, cfg)
+    if not args.no_ensemble:
+        rows += ensemble_rows(cfg)
+    text = save_report(rows, info, cfg, time.perf_counter() - start)
+    print(text)
+    meta = dict(info, rtol=cfg.rtol, atol=cfg.atol, quick=cfg.quick, repeats=cfg.repeats)
+    path = H.write_jsonl(SAVE_NAME, meta, rows)
+    print(f"# raw rows: {path}", file=sys.stderr)
+    if args.write:
+        H.write_section(SAVE_HEADING, text)
+        print(f"# written to {H.RESULTS_MD}", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rtol", type=float, default=1e-6)
@@ -370,6 +576,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=None, help="samples per measurement (default 7, --quick 3)")
     ap.add_argument("--quick", action="store_true", help="3 samples, shorter samples, no N=16384, no torchdiffeq on stacks")
     ap.add_argument("--write", action="store_true", help="write the tables into benchmarks/RESULTS.md")
+    ap.add_argument("--part", choices=("solvers", "saving", "all"), default="all",
+                    help="solvers: the method comparison; saving: what saving costs (final, saveat, every step)")
+    ap.add_argument("--no-ensemble", action="store_true", help="saving part: skip the vmapped ensemble")
     args = ap.parse_args()
 
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (SIZES[:-1] if args.quick else SIZES)
@@ -377,6 +586,10 @@ def main():
                           repeats=args.repeats or (3 if args.quick else 7), min_sample=0.03 if args.quick else 0.1)
     info = H.machine_info(PACKAGES)
     print(f"# pinned to core {CORE}; pysciml methods {PYSCIML_METHODS}; load {info['load_average']}", file=sys.stderr)
+    if args.part in ("saving", "all"):
+        run_saving(args, cfg, info)
+        if args.part == "saving":
+            return
     start, rows = time.perf_counter(), []
     warm_up_jax(cfg)
     for prob in problems(args.problems.split(","), sizes):

@@ -15,6 +15,12 @@ proposal is dt·dt_factor, with the same dtmax bound, tstop landing and dtmin fa
 
 Buffers have static sizes (``max_steps`` + 1 for ``"steps"``) so the loop works under jit and vmap.
 
+Saving is two loops (see _SMALL_BUFFER_BYTES): the step loop writes into small chunks (the last few steps;
+for ``"saveat"`` a window of the next requested times, at most _SAVES_PER_STEP filled per step by a few
+vector operations) and stops when a chunk is full; an outer loop copies the chunk into the big buffers and
+starts the step loop again. The step loop then touches only small buffers, which XLA:CPU runs as a plain
+sequence of kernels, and never loops over requested times within a step.
+
 Callbacks (``cfg.events``) add three hooks, each a small function below the loop (see `events`): the next
 landing target (pending events, periodic times), the search for an event in a trial step, and the affects
 at the end of an accepted step with the method's restart. Without callbacks none of them is traced.
@@ -28,10 +34,22 @@ from jax import lax
 from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
 from ..controllers import initial_step
-from ..interpolation import fill_step_times, full_stages
+from ..interpolation import fill_step_times, fill_window, full_stages
 from . import events as ev_hooks
 
 _RUNNING = -1
+
+# XLA:CPU runs a loop body's kernels one after another only when every buffer they touch has at most this
+# many bytes (or the body has at most 8 kernels); otherwise it schedules them as a dataflow graph, which
+# costs about 0.7 µs per iteration, as much as a whole Tsit5 step of a small ODE (`ThunkExecutor::Options`,
+# ``execute_sequential_buffer_threshold``; not configurable). So the per-step loop writes saves into small
+# chunks that stay under it, and an outer loop copies each full chunk into the big buffers.
+_SMALL_BUFFER_BYTES = 512
+_MAX_CHUNK_ROWS = 32
+# "saveat": requested times interpolated per step without leaving the step loop; a step passing more of
+# them hands the rest to the outer loop (a few vector operations each step instead of a loop per step).
+_SAVES_PER_STEP = 2
+_LARGE_STATE_WINDOW = 8     # saveat window for states too large for the small-buffer size
 
 
 class LoopConfig(NamedTuple):
@@ -100,7 +118,7 @@ class _Scalars(NamedTuple):
     n_accepted: jnp.ndarray
     retcode: jnp.ndarray
     stop_index: jnp.ndarray | None     # index of the next tstop (has_tstops only)
-    save_index: jnp.ndarray | None     # next free slot of the save buffers
+    save_index: jnp.ndarray | None     # next free slot of the save buffers (of the chunk, when chunked)
     n_interpolations: jnp.ndarray | None  # steps whose extra dense stages were evaluated ("saveat")
 
 
@@ -112,6 +130,9 @@ class _Arrays(NamedTuple):
     stages: jnp.ndarray | None
     accumulated: object
     events: object = None      # integrate.events.EventState (with cfg.events)
+    save_base: jnp.ndarray | None = None   # chunked saving: slot of the big buffers where the chunk starts
+    last_step: jnp.ndarray | None = None   # chunked "saveat": (t, dt, u, stages) of the step just taken, flat,
+    #                                        for the requested times past the window (see _fill_saveat)
 
 
 class _View(NamedTuple):
@@ -125,21 +146,31 @@ class _View(NamedTuple):
 
 
 class _ScalarPacker:
-    """Packs a pytree of scalars (floats, ints, bools) into one vector of ``dtype`` and back.
+    """Packs a pytree of scalars (floats, ints, bools) into vectors of ``dtype`` and back.
 
-    Integers stay exact while below 2^53 (float64) or 2^24 (float32), far above any step count.
+    Integers stay exact while below 2^53 (float64) or 2^24 (float32), far above any step count. The
+    vectors hold at most 8 scalars each: XLA:CPU fuses the computation of a concatenation's operands
+    into it only up to 8 operands; beyond that every scalar becomes a kernel of its own, on every step.
+    A single scalar left over travels as itself (packing it alone would only add conversions).
     """
+    WIDTH = 8
 
     def __init__(self, template, dtype):
         leaves, self.treedef = jax.tree_util.tree_flatten(template)
         self.kinds = [jnp.asarray(leaf).dtype for leaf in leaves]
         self.dtype = dtype
+        self.groups = [(i, min(i + self.WIDTH, len(leaves))) for i in range(0, len(leaves), self.WIDTH)]
 
     def pack(self, tree):
-        return jnp.stack([jnp.asarray(leaf).astype(self.dtype) for leaf in jax.tree_util.tree_leaves(tree)])
+        leaves = jax.tree_util.tree_leaves(tree)
+        return tuple(jnp.asarray(leaves[a], self.kinds[a]) if b - a == 1 else
+                     jnp.stack([jnp.asarray(leaf).astype(self.dtype) for leaf in leaves[a:b]])
+                     for a, b in self.groups)
 
-    def unpack(self, vector):
-        leaves = [vector[i].astype(kind) for i, kind in enumerate(self.kinds)]
+    def unpack(self, packed):
+        leaves = []
+        for (a, b), part in zip(self.groups, packed):
+            leaves += [part] if b - a == 1 else [part[i].astype(kind) for i, kind in enumerate(self.kinds[a:b])]
         return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
 
@@ -182,7 +213,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         at_start = direction * (ts_buf - t0) <= 0
         us_buf = jnp.where(at_start[:, None], x.u0[None, :], jnp.zeros((ts_buf.shape[0], n), dtype))
         save_index = jnp.sum(at_start).astype(jnp.int32)
-        n_interp = jnp.zeros((), jnp.int32)
+        # counted only for interpolants with extra stages (a scalar less to carry otherwise)
+        n_interp = jnp.zeros((), jnp.int32) if alg.interpolant.c_extra else None
     elif cfg.save == "steps":
         size = cfg.max_steps + 1 + (0 if plan is None else plan.max_events)   # room for post-event points
         ts_buf = jnp.full((size,), t0, dtype)
@@ -191,6 +223,29 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         if cfg.dense:
             stage_buf = jnp.zeros((cfg.max_steps, alg.n_stages, n), dtype)
 
+    # Chunked saving (see _SMALL_BUFFER_BYTES): the step loop writes into chunks of `rows` slots (for
+    # "saveat" a window of the next requested times and their states), the big buffers wait outside it.
+    rows = _chunk_rows(cfg, n, dtype, None if x.saveat is None else x.saveat.shape[0])
+    save_base = big = window_times = last_step = None
+    if rows:
+        save_base, save_index = save_index, jnp.zeros((), jnp.int32)
+        if cfg.save == "saveat":
+            big = (None, us_buf, None)
+            # the window's times and _SAVES_PER_STEP more (the slots a step may look at); past the end ±inf
+            ends = direction.astype(ts_buf.dtype) * jnp.full((rows + _SAVES_PER_STEP,), jnp.inf, ts_buf.dtype)
+            window_times = jnp.concatenate([ts_buf, ends])
+            ts_buf = lax.dynamic_slice_in_dim(window_times, save_base, rows + _SAVES_PER_STEP)
+            us_buf = jnp.zeros((rows + _SAVES_PER_STEP - 1, n), dtype)
+            n_all = alg.n_stages + len(alg.interpolant.c_extra)
+            last_step = jnp.zeros((2 + (1 + n_all) * n,), dtype)
+        else:
+            big = (ts_buf, us_buf, stage_buf)
+            ts_buf = jnp.full((rows,), t0, dtype)
+            us_buf = jnp.zeros((rows, n), dtype)
+            # one (rows, n) array per stage, so that each stays under the small-buffer size
+            stage_buf = None if stage_buf is None else tuple(jnp.zeros((rows, n), dtype) for _ in range(alg.n_stages))
+    stage_shift = 0 if rows else 1     # stage row of the step ending at save slot i: i - stage_shift
+
     scalars = _Scalars(
         t=t0, dt=dt, controller_state=controller.init(dtype),
         n_steps=jnp.zeros((), jnp.int32), n_accepted=jnp.zeros((), jnp.int32),
@@ -198,7 +253,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         stop_index=jnp.zeros((), jnp.int32) if cfg.has_tstops else None,
         save_index=save_index, n_interpolations=n_interp)
     arrays = _Arrays(u=x.u0, solver_state=solver_state, ts=ts_buf, us=us_buf, stages=stage_buf,
-                     accumulated=x.accumulated, events=ev)
+                     accumulated=x.accumulated, events=ev, save_base=save_base, last_step=last_step)
     packer = _ScalarPacker(scalars, dtype)
 
     def body(state):
@@ -268,18 +323,19 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                                 jnp.where(n_steps >= cfg.max_steps, ReturnCode.MaxIters, _RUNNING)))).astype(jnp.int32)
 
         save_index, ts_buf, us_buf, stage_buf, n_interp = c.save_index, c.ts, c.us, c.stages, c.n_interpolations
+        last_step = c.last_step
         if cfg.save == "saveat":
-            save_index, us_buf, n_interp = _fill_saveat(
-                alg, f, p, direction, c, dt, t_new, result, accept, n_interp)
+            save_index, us_buf, n_interp, last_step = _fill_saveat(
+                alg, f, p, direction, c, dt, t_new, result, accept, n_interp, window=rows)
         elif cfg.save == "steps":
             # Write unconditionally at the next slot; only an accepted step advances the index. The time
             # written depends on the step's outcome (t, not t_new), so the write follows every read of the
             # buffer in the step (delay equations read it): XLA then updates it in place instead of copying
             # the whole max_steps-sized buffer on every step.
-            ts_buf = ts_buf.at[save_index].set(t)
-            us_buf = us_buf.at[save_index].set(result.u)
+            ts_buf = _set_row(ts_buf, save_index, t)
+            us_buf = _set_row(us_buf, save_index, result.u)
             if stage_buf is not None:
-                stage_buf = stage_buf.at[save_index - 1].set(result.stages)
+                stage_buf = _set_stages(stage_buf, save_index - stage_shift, result.stages)
             save_index = save_index + accept.astype(jnp.int32)
 
         accumulated = c.accumulated
@@ -296,17 +352,57 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                 alg, f, controller, end, t, solver_state, controller_state, retcode, events_maxed)
             events = end.ev
             if cfg.save == "steps":
+                capacity = ts_buf.shape[0] if big is None else big[0].shape[0]
                 ts_buf, us_buf, stage_buf, save_index, retcode = _save_post_event(
-                    end, t, ts_buf, us_buf, stage_buf, save_index, retcode, cfg.dense)
+                    end, t, ts_buf, us_buf, stage_buf, save_index, retcode, cfg.dense, stage_shift,
+                    capacity - (0 if c.save_base is None else c.save_base))
 
         new_scalars = _Scalars(t, dt_next, controller_state, n_steps, n_accepted, retcode, stop_index,
                                save_index, n_interp)
         return packer.pack(new_scalars), _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated,
-                                                 None if plan is None else events)
+                                                 None if plan is None else events, c.save_base, last_step)
 
-    packed, arrays = lax.while_loop(lambda state: packer.unpack(state[0]).retcode == _RUNNING, body,
-                                    (packer.pack(scalars), arrays))
-    out = _View(packer.unpack(packed), arrays)
+    running = lambda state: packer.unpack(state[0]).retcode == _RUNNING
+    if not rows:
+        packed, arrays = lax.while_loop(running, body, (packer.pack(scalars), arrays))
+        out = _View(packer.unpack(packed), arrays)
+    else:
+        per_step = 2 if (cfg.save == "steps" and plan is not None) else 1   # a post-event point is a second
+
+        def room(state):
+            sc = packer.unpack(state[0])
+            more = (sc.retcode == _RUNNING) & (sc.save_index + per_step <= rows)
+            if cfg.save == "saveat":   # and no requested time passed unfilled (more than a step's slots)
+                more = more & (direction * (state[1].ts[sc.save_index] - sc.t) > 0)
+            return more
+
+        def chunk(state):
+            packed, arrays, (big_ts, big_us, big_stages) = state
+            packed, arrays = lax.while_loop(room, body, (packed, arrays))
+            sc = packer.unpack(packed)
+            base, count = arrays.save_base, sc.save_index
+            big_us = _put_rows(big_us, arrays.us[:rows], base, count)
+            if cfg.save == "steps":
+                big_ts = _put_rows(big_ts, arrays.ts, base, count)
+                if big_stages is not None:
+                    big_stages = _put_rows(big_stages, jnp.stack(arrays.stages, axis=1), base - 1, count)
+            base = base + count
+            if cfg.save == "saveat":
+                # Requested times the last step passed without a slot for them (the inner loop stops at
+                # once then): its record fills them.
+                passed = direction * (arrays.ts[count] - sc.t) <= 0
+                t_s, dt_s, u_s, stages_s = _unflatten_step(arrays.last_step, n, sc.t.dtype)
+                base, big_us = fill_step_times(alg.interpolant, x.saveat, base, big_us, passed, t_s, dt_s, sc.t,
+                                               u_s, arrays.u, stages_s, direction)
+                arrays = arrays._replace(ts=lax.dynamic_slice_in_dim(window_times, base, rows + _SAVES_PER_STEP))
+            sc = sc._replace(save_index=jnp.zeros_like(count))
+            return packer.pack(sc), arrays._replace(save_base=base), (big_ts, big_us, big_stages)
+
+        packed, arrays, (big_ts, big_us, big_stages) = lax.while_loop(
+            running, chunk, (packer.pack(scalars), arrays, big))
+        sc = packer.unpack(packed)
+        out = _View(sc._replace(save_index=arrays.save_base),
+                    arrays._replace(ts=x.saveat if cfg.save == "saveat" else big_ts, us=big_us, stages=big_stages))
 
     counted = alg.state_stats(out.solver_state)
     if plan is not None:   # counters of the method states discarded at restarts after events
@@ -379,18 +475,19 @@ def _counters(alg, solver_state):
     return {k: v for k, v in alg.state_stats(solver_state).items() if k.startswith("n")}
 
 
-def _save_post_event(end, t, ts_buf, us_buf, stage_buf, save_index, retcode, dense):
+def _save_post_event(end, t, ts_buf, us_buf, stage_buf, save_index, retcode, dense, stage_shift, capacity):
     """Save-every-step mode: the state just after a jump is an extra point at the same time (a zero-length
-    dense segment), so sol(t) is right-continuous across events. A full buffer stops with MaxIters."""
+    dense segment), so sol(t) is right-continuous across events. A full buffer (``capacity`` slots from
+    the start of ``ts_buf``) stops with MaxIters."""
     add = end.jumped & (end.save_post | dense)
-    # The slot at save_index is free (written unconditionally); the stages slot before it is not.
-    ts_buf = ts_buf.at[save_index].set(t)
-    us_buf = us_buf.at[save_index].set(end.u)
+    # The slot at save_index is free (written unconditionally); the stages slot of the point it follows
+    # (written by the step) is the zero-length segment's when the point is added.
+    ts_buf = _set_row(ts_buf, save_index, t)
+    us_buf = _set_row(us_buf, save_index, end.u)
     if stage_buf is not None:
-        last = save_index - 1
-        stage_buf = stage_buf.at[last].set(jnp.where(add, 0.0, stage_buf[last]))
+        stage_buf = _set_stages(stage_buf, save_index - stage_shift, 0.0, keep=~add)
     save_index = save_index + add.astype(jnp.int32)
-    full = (save_index >= ts_buf.shape[0] - 1) & (retcode == _RUNNING)
+    full = (save_index >= capacity - 1) & (retcode == _RUNNING)
     retcode = jnp.where(full, ReturnCode.MaxIters, retcode).astype(jnp.int32)
     return ts_buf, us_buf, stage_buf, save_index, retcode
 
@@ -409,8 +506,53 @@ def _skip_if_empty(result, empty, u, solver_state):
     return result._replace(**changes)
 
 
-def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp):
-    """Write the interpolated state at every requested time in (t, t_new] of an accepted step."""
+def _chunk_rows(cfg, n, dtype, n_saveat):
+    """Slots of the small save chunks (see _SMALL_BUFFER_BYTES; for "saveat" the window, always used), or 0
+    to save straight into the big buffers: with no saving, for delay equations (whose steps read the saved
+    solution), and, saving every step, for states too large for two rows to fit the small-buffer size
+    (their loop is scheduled as a graph anyway)."""
+    if cfg.save == "ends" or cfg.history:
+        return 0
+    rows = _SMALL_BUFFER_BYTES // (max(n, 1) * jnp.dtype(dtype).itemsize)
+    if cfg.save == "saveat":
+        # Large states: the window still beats a loop over the requested times in every step.
+        rows = min(max(rows - (_SAVES_PER_STEP - 1), _LARGE_STATE_WINDOW), n_saveat)
+        return rows
+    rows = min(rows, _MAX_CHUNK_ROWS, cfg.max_steps)
+    return rows if rows >= 2 else 0
+
+
+def _set_row(buf, row, value):
+    """buf[row] = value for a row known to be in range (no bounds check, which costs kernels per step)."""
+    return lax.dynamic_update_index_in_dim(buf, jnp.asarray(value, buf.dtype), row, 0)
+
+
+def _set_stages(buf, row, stages, keep=None):
+    """buf[row] = stages (kept as is where ``keep``); ``buf`` is (steps, s, n) or a chunk: s arrays (rows, n)."""
+    if isinstance(buf, tuple):
+        new = [jnp.broadcast_to(jnp.asarray(stages, b.dtype), (len(buf),) + b.shape[1:])[k] for k, b in enumerate(buf)]
+        return tuple(_set_row(b, row, v if keep is None else jnp.where(keep, b[row], v)) for b, v in zip(buf, new))
+    value = jnp.broadcast_to(jnp.asarray(stages, buf.dtype), buf.shape[1:])
+    return _set_row(buf, row, value if keep is None else jnp.where(keep, buf[row], value))
+
+
+def _put_rows(big, rows, start, count):
+    """big[start:start+count] = rows[:count] as one write of all the chunk's rows. A write running past the
+    end of ``big`` is moved back by XLA, so the rows are shifted to where it lands and only the slots in
+    [start, start+count) change."""
+    k = rows.shape[0]
+    at = jnp.clip(start, 0, big.shape[0] - k)
+    source = jnp.arange(k) + (at - start)
+    new = (source >= 0) & (source < count)
+    shape = (k,) + (1,) * (rows.ndim - 1)
+    block = jnp.where(new.reshape(shape), rows[jnp.clip(source, 0, k - 1)], lax.dynamic_slice_in_dim(big, at, k))
+    return lax.dynamic_update_slice_in_dim(big, block, at, 0)
+
+
+def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, window):
+    """Write the interpolated state at the requested times in (t, t_new] of an accepted step: c.ts/c.us are
+    the window of the next ``window`` requested times (see _chunk_rows), of which at most the next
+    _SAVES_PER_STEP are filled here; the outer loop fills any others the step passed."""
     ts_buf, us_buf, index = c.ts, c.us, c.save_index
     n_save = ts_buf.shape[0]
     tab = alg.interpolant
@@ -426,6 +568,15 @@ def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp):
     else:
         stages = result.stages
 
-    index, us_buf = fill_step_times(tab, ts_buf, index, us_buf, accept, c.t, dt, t_new, c.u, result.u, stages,
-                                    direction)
-    return index, us_buf, n_interp
+    us_buf, index = fill_window(tab, ts_buf, us_buf, index, window, _SAVES_PER_STEP, accept, c.t, dt, t_new, c.u,
+                                result.u, stages, direction)
+    # Every step leaves its record, unconditionally (a select would cost more): when the step passed more
+    # requested times than it had slots for, the step loop stops and the outer loop fills them from it.
+    record = jnp.concatenate([jnp.stack([c.t, dt]).astype(us_buf.dtype), c.u, stages.ravel()])
+    return index, us_buf, n_interp, record
+
+
+def _unflatten_step(record, n, tdtype):
+    """(t, dt, u, stages) of a step recorded by _fill_saveat."""
+    t, dt = record[0].real.astype(tdtype), record[1].real.astype(tdtype)
+    return t, dt, record[2:2 + n], record[2 + n:].reshape(-1, n)

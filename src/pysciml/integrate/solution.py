@@ -67,14 +67,20 @@ class ODESolution:
 
     # --- pytree protocol -------------------------------------------------------------------------
     def tree_flatten(self):
-        children = (self.t, self._u_flat, self._retcode, self.stats, self.dense, self.p, self.events,
+        # Under jit the every-step solution's t/u are the dense output's step times/states: one leaf each,
+        # not two (a jitted function would otherwise return, and XLA copy, each max_steps-sized buffer twice).
+        shared = self.dense is not None and self.dense.ts is self.t and self.dense.us is self._u_flat
+        dense = self.dense._replace(ts=None, us=None) if shared else self.dense
+        children = (self.t, self._u_flat, self._retcode, self.stats, dense, self.p, self.events,
                     self.saved_values)
-        return children, (self.f, self.alg, self.spec)
+        return children, (self.f, self.alg, self.spec, shared)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         t, u_flat, retcode, stats, dense, p, events, saved_values = children
-        f, alg, spec = aux
+        f, alg, spec, shared = aux
+        if shared:
+            dense = dense._replace(ts=t, us=u_flat)
         return cls(t, u_flat, retcode, stats, dense, p, f=f, alg=alg, spec=spec, events=events,
                    saved_values=saved_values)
 
