@@ -140,6 +140,25 @@ def test_dense_output_inside_jit_and_padding():
     assert np.all(np.asarray(ts[n:]) == 10.0)
 
 
+def test_dense_output_refuses_to_extrapolate():
+    """sol(t) outside the covered span raises outside jit (DifferentialEquations.jl's rule) and is NaN
+    inside jit; the end points themselves are inside."""
+    sol = ps.solve(LV, ps.Tsit5(), **TOL)
+    np.testing.assert_allclose(sol(10.0), sol.u[-1], rtol=1e-12)
+    np.testing.assert_allclose(sol(0.0), LV.u0, rtol=1e-14)
+    for t in (12.0, -0.5, jnp.array([1.0, 10.5])):
+        with pytest.raises(ValueError, match=r"sol\(t\): t = .* outside the solution's span \[0, 10\]"):
+            sol(t)
+    inside_jit = jax.jit(lambda t: ps.solve(LV, ps.Tsit5(), **TOL)(t))(jnp.array([5.0, 12.0, -1.0]))
+    np.testing.assert_allclose(inside_jit[0], sol(5.0), rtol=1e-12)
+    assert np.all(np.isnan(np.asarray(inside_jit[1:])))
+    # backwards in time: the span is [t1, t0]
+    back = ps.solve(LV.remake(tspan=(10.0, 5.0)), ps.Tsit5(), **TOL)
+    back(7.0)
+    with pytest.raises(ValueError, match="outside"):
+        back(4.0)
+
+
 def test_statistics_are_consistent():
     sol = ps.solve(LV, ps.DP5(), save_everystep=False, **TOL)
     st = {k: int(v) for k, v in sol.stats.items()}

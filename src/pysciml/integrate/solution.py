@@ -97,7 +97,13 @@ class ODESolution:
         return bool(ok) if is_concrete(code) and jnp.ndim(code) == 0 else ok
 
     def __call__(self, t) -> Any:
-        """The state at time(s) ``t`` (scalar or 1-D array) from the dense output."""
+        """The state at time(s) ``t`` (scalar or 1-D array) from the dense output.
+
+        ``t`` must lie in the span the solver covered, from tspan[0] to the last accepted step (tspan[1],
+        or the time a callback terminated the solve): the interpolant does not extrapolate. Outside jit a
+        time outside that span raises ValueError (as DifferentialEquations.jl does); inside jit, where
+        values cannot be inspected, those entries are NaN.
+        """
         if self.dense is None:
             raise ValueError(
                 "this solution has no dense output (saveat or save_everystep=False was given); "
@@ -105,8 +111,27 @@ class ODESolution:
         t = jnp.asarray(t, self.t.dtype)
         if jnp.ndim(t) > 1:
             raise ValueError(f"sol(t): t must be a scalar or a 1-D array; got shape {t.shape}")
-        values = interpolate_dense(self.alg, self.f, self.p, self.dense, jnp.atleast_1d(t))
+        times = jnp.atleast_1d(t)
+        inside = self._inside_span(times)
+        values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
+        values = jnp.where(inside[:, None], values, jnp.nan)
         return self.spec.unravel(values[0] if jnp.ndim(t) == 0 else values)
+
+    def _inside_span(self, times):
+        """Mask of ``times`` inside the covered span (end points included, with a few ulps of slack);
+        raises ValueError when the values are concrete and one lies outside."""
+        ts, n = self.dense.ts, self.dense.n_steps
+        start, end = ts[0], ts[jnp.clip(n, 0, ts.shape[0] - 1)]
+        lo, hi = jnp.minimum(start, end), jnp.maximum(start, end)
+        slack = 8 * jnp.finfo(ts.dtype).eps * jnp.maximum(jnp.maximum(jnp.abs(lo), jnp.abs(hi)), 1.0)
+        inside = (times >= lo - slack) & (times <= hi + slack)
+        if is_concrete(times, lo, hi) and not bool(jnp.all(inside)):
+            bad = np.asarray(times)[~np.asarray(inside)]
+            raise ValueError(
+                f"sol(t): t = {bad[0]:.6g} lies outside the solution's span [{float(start):.6g}, {float(end):.6g}]; "
+                "the dense output does not extrapolate. Solve over a longer tspan to evaluate there "
+                "(inside jit such times give NaN).")
+        return inside
 
     def __repr__(self):
         code = self.retcode
