@@ -84,7 +84,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     """
     alg = _check_algorithm(alg)
     controller = _check_controller(controller)
-    t0, t1 = check_tspan(prob.tspan)
+    tspan = t0, t1 = check_tspan(prob.tspan)
     check_u0(prob.u0)
     dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
     tdtype = jnp.finfo(dtype).dtype
@@ -99,7 +99,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
 
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
-    saveat = _check_saveat(saveat, t0, t1, direction, tdtype)
+    saveat = _check_saveat(saveat, tspan, tdtype)
     if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
         raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
     event_plan, callback_data = _callbacks.plan(callback, spec, int(max_events))
@@ -430,9 +430,13 @@ def _check_positive_scalar(name, value, dtype, allow_none=False, allow_zero=Fals
     return arr
 
 
-def _check_saveat(saveat, t0, t1, direction, dtype):
+def _check_saveat(saveat, tspan, dtype):
+    """saveat as a 1-D array of times (a scalar is a spacing from t0). ``tspan`` is the problem's own (t0, t1)
+    (not yet converted to arrays, which inside jit would be tracers), so a spacing and the range checks work
+    under an outer jit too, e.g. in a vmapped ensemble."""
     if saveat is None:
         return None
+    t0, t1 = tspan
     if jnp.ndim(saveat) == 0:
         if not is_concrete(saveat, t0, t1):
             raise ValueError("saveat: a scalar spacing needs a concrete tspan; pass an array of times instead")
@@ -441,16 +445,16 @@ def _check_saveat(saveat, t0, t1, direction, dtype):
             raise ValueError(f"saveat: a scalar saveat is a spacing and must be positive; got {saveat!r}")
         a, b = float(t0), float(t1)
         n = int(math.floor(abs(b - a) / spacing * (1 + 1e-12)))
-        times = a + float(direction) * spacing * np.arange(n + 1)
+        times = a + math.copysign(spacing, b - a) * np.arange(n + 1)
         if abs(times[-1] - b) > 1e-12 * max(abs(a), abs(b), spacing):
             times = np.append(times, b)
         times[-1] = b if abs(times[-1] - b) <= 1e-12 * max(abs(a), abs(b), spacing) else times[-1]
         return jnp.asarray(times, dtype)
     if jnp.ndim(saveat) != 1 or jnp.shape(saveat)[0] == 0:
         raise ValueError(f"saveat must be a non-empty 1-D array of times (or a scalar spacing); got shape {jnp.shape(saveat)}")
-    times = jnp.asarray(saveat, dtype)
-    if is_concrete(times, t0, t1):
-        arr, a, b, d = np.asarray(times), float(t0), float(t1), float(direction)
+    if is_concrete(saveat, t0, t1):
+        arr, a, b = np.asarray(saveat, dtype), float(t0), float(t1)
+        d = 1.0 if b > a else -1.0
         if not np.all(np.isfinite(arr)):
             raise ValueError("saveat must hold finite times")
         slack = 1e-12 * max(abs(a), abs(b), 1.0)
@@ -458,7 +462,7 @@ def _check_saveat(saveat, t0, t1, direction, dtype):
             raise ValueError(f"saveat times must lie within tspan ({a}, {b}); got values from {arr.min()} to {arr.max()}")
         if np.any(d * np.diff(arr) < 0):
             raise ValueError(f"saveat must be sorted in the direction of integration ({'increasing' if d > 0 else 'decreasing'})")
-    return times
+    return jnp.asarray(saveat, dtype)
 
 
 def _check_tstops(tstops, t0, t1, direction, dtype):

@@ -42,7 +42,7 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         raise ValueError(f"sensealg: {sensealg!r} does not handle delay equations; use "
                          "ForwardDiffSensitivity() (forward-mode AD through the solver) or leave it unset")
     sensealg = ForwardDiffSensitivity()
-    t0, t1 = check_tspan(prob.tspan)
+    tspan = t0, t1 = check_tspan(prob.tspan)
     check_u0(prob.u0)
     dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
     tdtype = jnp.finfo(dtype).dtype
@@ -57,7 +57,7 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
 
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
-    saveat = _check_saveat(saveat, t0, t1, jnp.ones((), tdtype), tdtype)
+    saveat = _check_saveat(saveat, tspan, tdtype)
     stops = _check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
     stops = [] if stops is None else [stops]
     if track_discontinuities:

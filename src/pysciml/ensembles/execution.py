@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..solve import DEFAULT_MAX_STEPS, solve
-from .problem import EnsembleProblem
+from .problem import EnsembleProblem, check_prob_func_is_pure
 from .solution import EnsembleSolution
 
 
@@ -27,9 +27,11 @@ class EnsembleVmap:
         per_problem = self._compiled.setdefault(eprob, {})
         key = (alg, static, tuple(sorted(arrays)))
         if key not in per_problem:
+            check_prob_func_is_pure(eprob)
+
             def batch(indices, arrays):
                 def one(i):
-                    sol = solve(eprob.prob_func(eprob.prob, i, 0), alg, **dict(static), **arrays)
+                    sol = solve(eprob.member(i, 0), alg, **dict(static), **arrays)
                     return eprob.output_func(sol, i)
                 return jax.vmap(one)(indices)
             per_problem[key] = jax.jit(batch)
@@ -52,7 +54,7 @@ class EnsembleSerial:
     need concrete Python values."""
 
     def run_batch(self, eprob, alg, indices, options):
-        outputs = [eprob.output_func(solve(eprob.prob_func(eprob.prob, int(i), 0), alg, **options), int(i))
+        outputs = [eprob.output_func(solve(eprob.member(int(i), 0), alg, **options), int(i))
                    for i in indices]
         return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outputs)
 
