@@ -78,6 +78,19 @@ def test_pytree_state():
     np.testing.assert_allclose(dense(0.25)["v"], [np.cos(0.25), -np.sin(0.25)], rtol=1e-8)
 
 
+def test_lists_of_numbers_are_arrays_and_lists_of_arrays_are_pytrees():
+    as_list = ps.ODEProblem(LV.f, [1.0, 1.0], LV.tspan, LV.p)
+    assert isinstance(as_list.u0, jax.Array) and as_list.u0.shape == (2,)
+    np.testing.assert_allclose(ps.solve(as_list, ps.Tsit5(), **TOL).u[-1], lv_final(LV.p), rtol=1e-12)
+    assert ps.ODEProblem(lambda u, p, t: -u, ((1, 2), (3, 4)), (0.0, 1.0)).u0.shape == (2, 2)
+    assert LV.remake(u0=(1.0, 1.0)).u0.shape == (2,)
+    # a tuple of arrays of different shapes is a pytree state
+    rhs = lambda u, p, t: (-u[0], -2.0 * u[1])
+    tree = ps.ODEProblem(rhs, (jnp.ones(3), jnp.ones((2, 2))), (0.0, 1.0))
+    sol = ps.solve(tree, ps.Tsit5(), save_everystep=False, **TOL)
+    np.testing.assert_allclose(sol.u[1][-1], np.full((2, 2), np.exp(-2.0)), rtol=1e-8)
+
+
 def test_float32_state_solves_in_float32():
     prob, exact = exact_decay_problem((0.0, 1.0))
     sol = ps.solve(prob.remake(u0=prob.u0.astype(jnp.float32)), ps.Tsit5(), rtol=1e-5, atol=1e-6)

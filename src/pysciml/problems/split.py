@@ -10,7 +10,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from .ode import check_tspan, check_u0, problem_pytree
+from .ode import as_state, check_tspan, check_u0, problem_pytree
 
 
 class SplitFunction:
@@ -63,6 +63,7 @@ class SplitODEProblem:
         if self.jac is not None and not callable(self.jac):
             raise TypeError(f"SplitODEProblem: jac must be callable as jac(u, p, t); got {type(self.jac).__name__}")
         object.__setattr__(self, "tspan", check_tspan(self.tspan))
+        object.__setattr__(self, "u0", as_state(self.u0))
         check_u0(self.u0)
 
     @property
