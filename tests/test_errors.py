@@ -71,6 +71,43 @@ def test_bad_algorithm_choices():
         ps.solve({"f": LV.f})
 
 
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(reltol=1e-6), r"solve\(\) got an unexpected keyword argument: 'reltol' is DifferentialEquations.jl's "
+                        r"spelling: in pysciml use rtol"),
+    (dict(abstol=1e-8), "in pysciml use atol"),
+    (dict(maxiters=10), "in pysciml use max_steps"),
+    (dict(qmax=5.0), r"controller=PIController\(qmax=...\)"),
+    (dict(progress=True), "'progress' .* has no pysciml counterpart"),
+    (dict(rtoll=1e-3), "'rtoll' is not an option \\(did you mean 'rtol'\\?\\)"),
+    (dict(trajectories=4), "solve: option\\(s\\) trajectories do not apply to ODEProblem"),
+    (dict(track_discontinuities=False), "do not apply to ODEProblem"),
+])
+def test_unknown_and_julia_keywords_name_solve_and_the_pysciml_spelling(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        ps.solve(LV, ps.Tsit5(), **kwargs)
+
+
+def test_solve_has_a_real_signature_and_options_table():
+    import inspect
+
+    params = inspect.signature(ps.solve).parameters
+    assert list(params)[:3] == ["prob", "alg", "ensemble_alg"]
+    options = [name for name, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    for name in options:   # every option is in the docstring's table
+        assert name in ps.solve.__doc__, name
+    assert params["rtol"].default == 1e-3 and params["atol"].default == 1e-6
+    # every problem type's implementation has the same defaults as the public signature
+    from pysciml.solve import _solver_for
+    for kind, impl in _solver_for.registry.items():
+        for name, p in inspect.signature(impl).parameters.items():
+            if name in options and p.default is not p.empty:
+                assert p.default == params[name].default, (kind, name)
+    with pytest.raises(TypeError, match="ensemble_alg=EnsembleVmap\\(\\) is for an EnsembleProblem"):
+        ps.solve(LV, ps.Tsit5(), ps.EnsembleVmap())
+    for word in ("mlp(x, params)", "init(jax.random.key(0))"):
+        assert word in ps.nn.MLP.__doc__
+
+
 def test_errors_are_raised_before_compilation(monkeypatch):
     import importlib
 

@@ -5,7 +5,9 @@ Every check on values runs before compilation and only when the values are concr
 pure function usable under `jax.jit`, `jax.vmap` and `jax.jvp`. Compiled loops are cached per right-hand
 side, method, controller and static options, so repeated solves (new p, u0, tspan) do not recompile.
 """
+import difflib
 import functools
+import inspect
 import math
 import warnings
 
@@ -54,34 +56,141 @@ def default_algorithm(n_states, rtol, has_mass):
 
 
 @functools.singledispatch
-def solve(prob, *args, **kwargs):
-    """Solve a problem: `solve(ODEProblem | SplitODEProblem, alg=None, **options)` or
-    `solve(EnsembleProblem, alg, ensemble_alg, ...)`."""
-    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem or EnsembleProblem; got "
+def _solver_for(prob, *args, **kwargs):
+    """The per-problem-type implementation of `solve` (registered with ``solve.register``)."""
+    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem, DDEProblem or EnsembleProblem; got "
                     f"{type(prob).__name__}")
 
 
-@solve.register(SplitODEProblem)   # f = f1 + f2 as a SplitFunction: IMEX methods use the parts (see _flat_rhs)
-@solve.register(ODEProblem)
+def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
+          save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
+          max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None, callback=None,
+          max_events=DEFAULT_MAX_EVENTS, track_discontinuities=True, trajectories=None, batch_size=None,
+          **unknown):
+    """Solve ``prob`` with ``alg``: ``solve(ODEProblem | SplitODEProblem | DDEProblem, alg=None, **options)``,
+    ``solve(EnsembleProblem, alg, ensemble_alg, trajectories=N, **options)``. Returns an `ODESolution`
+    (``sol.t``, ``sol.u``, ``sol(t)``, ``sol.retcode``, ``sol.stats``, ``sol.plot()``) or an `EnsembleSolution`.
+
+    ``alg``: a method instance such as ``Tsit5()`` (a class or its name as a string also works); None picks
+    one for the problem (`default_algorithm`: AutoTsit5(Rosenbrock23()), AutoVern7(Rodas5P()) below
+    rtol 1e-6, AutoTsit5(KenCarp4()) above 50 states, Rodas5P() with a mass matrix; for DDEs
+    MethodOfSteps(Tsit5())). ``ensemble_alg``: `EnsembleVmap()` (default) or `EnsembleSerial()`.
+
+    =====================  ==========  ============================================================================
+    option                 default     meaning
+    =====================  ==========  ============================================================================
+    rtol, atol             1e-3, 1e-6  relative / absolute tolerance; scalars or shaped like u0
+    dt                     None        first step; required for fixed-step methods and adaptive=False
+    adaptive               None        None: adaptive when the method has an error estimate
+    saveat                 None        times to save at (1-D array), or a spacing (scalar) from t0
+    save_everystep         None        save every accepted step (the default when saveat is None)
+    save_start             True        include t0 in the saved points
+    dense                  None        keep every step's stages so sol(t) works anywhere in the span
+                                       (default: with save_everystep, when the stages fit in 512 MiB)
+    tstops                 None        times the solver must step onto exactly
+    dtmin, dtmax           None        step-size bounds (default: about 10 ulps of t, and |t1 − t0|)
+    max_steps              10_000      most attempted steps (also the size of save-every-step buffers)
+    controller             None        PIController() (default) or PIDController()
+    sensealg               None        how jax.grad through this solve works (pysciml.sensitivity); default:
+                                       forward mode up to 100 states + parameters, then DiscreteAdjoint()
+                                       (explicit, Rosenbrock) or InterpolatingAdjoint() (Newton-based)
+    callback               None        a callback or CallbackSet (pysciml.callbacks); ODEs only
+    max_events             1_000       most continuous events logged per solve (then ReturnCode.MaxEvents)
+    track_discontinuities  True        DDEs: step onto the breaking points of the lags
+    trajectories           None        ensembles: number of members (required)
+    batch_size             None        ensembles: members per compiled batch (default: all at once)
+    =====================  ==========  ============================================================================
+
+    Julia spellings are refused with the pysciml name (``reltol`` → ``rtol``, ``abstol`` → ``atol``,
+    ``maxiters`` → ``max_steps``; see ``JULIA_NAMES``), as is an option that does not apply to the problem
+    type. Outside jit a failed solve warns; ``sol.retcode`` says why. `solve` is a pure function: it works
+    under `jax.jit`, `jax.vmap` and `jax.grad`, and compiled loops are reused across solves.
+    """
+    if unknown:
+        raise TypeError(unknown_options_message(unknown))
+    options = dict(rtol=rtol, atol=atol, dt=dt, adaptive=adaptive, saveat=saveat, save_everystep=save_everystep,
+                   save_start=save_start, dense=dense, tstops=tstops, dtmin=dtmin, dtmax=dtmax,
+                   max_steps=max_steps, controller=controller, sensealg=sensealg, callback=callback,
+                   max_events=max_events, track_discontinuities=track_discontinuities,
+                   trajectories=trajectories, batch_size=batch_size)
+    implementation = _solver_for.dispatch(type(prob))
+    accepted, any_keyword = _keywords_of(implementation)
+    given = {name: value for name, value in options.items() if not _is_default(value, _SOLVE_DEFAULTS[name])}
+    refused = [name for name in given if name not in accepted and not any_keyword]
+    if refused:
+        takes = sorted(accepted - {"prob", "alg", "ensemble_alg"})
+        raise TypeError(f"solve: option(s) {', '.join(refused)} do not apply to {type(prob).__name__}; "
+                        f"it takes {', '.join(takes)}")
+    if ensemble_alg is not None:
+        if "ensemble_alg" not in accepted:
+            raise TypeError(f"solve: ensemble_alg={ensemble_alg!r} is for an EnsembleProblem; got a "
+                            f"{type(prob).__name__} (to solve many members, wrap it: EnsembleProblem(prob, prob_func))")
+        return implementation(prob, alg, ensemble_alg, **given)
+    return implementation(prob, alg, **given)
+
+
+solve.register = _solver_for.register
+solve.dispatch = _solver_for.dispatch
+_SOLVE_DEFAULTS = {name: param.default for name, param in inspect.signature(solve).parameters.items()
+                   if param.kind == param.KEYWORD_ONLY}
+
+
+def _is_default(value, default):
+    """True when an option was left at its default (so it need not apply to the problem type). Identity for
+    None and objects; equality only for plain Python scalars, never for arrays or tracers."""
+    if value is default:
+        return True
+    return (type(value) is type(default) and isinstance(value, (bool, int, float, str)) and value == default)
+
+
+@functools.lru_cache(maxsize=None)
+def _keywords_of(implementation):
+    params = inspect.signature(implementation).parameters.values()
+    names = frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+# Keyword arguments of DifferentialEquations.jl's solve and what to write in pysciml (None: no counterpart).
+JULIA_NAMES = {
+    "reltol": "rtol", "abstol": "atol", "maxiters": "max_steps", "d_discontinuities": "tstops",
+    "save_on": "save_everystep=False (with saveat=None: only the end points)",
+    "save_end": None, "save_idxs": "index sol.u[:, idxs] after solving",
+    "qmin": "controller=PIController(qmin=...)", "qmax": "controller=PIController(qmax=...)",
+    "gamma": "controller=PIController(safety=...)", "beta1": "controller=PIController(beta1=...)",
+    "beta2": "controller=PIController(beta2=...)", "qsteady_min": None, "qsteady_max": None,
+    "u0": "prob.remake(u0=...)", "p": "prob.remake(p=...)", "tspan": "prob.remake(tspan=...)",
+    "prob_func": "EnsembleProblem(prob, prob_func=...)", "output_func": "EnsembleProblem(prob, output_func=...)",
+    "reduction": "EnsembleProblem(prob, reduction=...)", "seed": "EnsembleProblem(prob, key=seed)",
+    "alg_hints": "an algorithm, e.g. Rodas5P() for a stiff problem", "internalnorm": None, "force_dtmin": None,
+    "unstable_check": None, "isoutofdomain": None, "verbose": None, "progress": None, "alias_u0": None,
+    "initializealg": None, "dense_errors": None, "timeseries_errors": None,
+}
+
+
+def unknown_options_message(unknown):
+    """The TypeError text for keyword arguments `solve` does not know: the pysciml spelling of Julia
+    keywords, a close match for typos, and the list of options."""
+    parts = []
+    for name in unknown:
+        if name in JULIA_NAMES:
+            hint = JULIA_NAMES[name]
+            parts.append(f"'{name}' is DifferentialEquations.jl's spelling: in pysciml use {hint}" if hint else
+                         f"'{name}' (a DifferentialEquations.jl option) has no pysciml counterpart")
+        else:
+            close = difflib.get_close_matches(name, list(_SOLVE_DEFAULTS), n=1)
+            parts.append(f"'{name}' is not an option" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return ("solve() got an unexpected keyword argument: " + "; ".join(parts)
+            + f". Options: {', '.join(_SOLVE_DEFAULTS)} (see help(pysciml.solve)).")
+
+
+@_solver_for.register(SplitODEProblem)   # f = f1 + f2 as a SplitFunction: IMEX methods use the parts (see _flat_rhs)
+@_solver_for.register(ODEProblem)
 def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
                save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
                max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None, callback=None,
                max_events=DEFAULT_MAX_EVENTS) -> ODESolution:
-    """Integrate ``prob`` with ``alg`` (default: chosen for the problem, see `default_algorithm`).
-
-    rtol, atol: relative and absolute tolerances, scalars or shaped like u0. dt: first step (required for
-    fixed-step methods and adaptive=False). saveat: times to save at (array), or a spacing (scalar).
-    save_everystep: save every accepted step (default when saveat is None). dense: keep the stages of
-    every step so sol(t) works anywhere (default with save_everystep). tstops: times the solver must step
-    onto exactly. dtmin, dtmax: step size bounds. max_steps: limit on attempted steps (also the size of the
-    save-every-step buffers). controller: `PIController()` (default) or `PIDController()`.
-    sensealg: how gradients through this solve are computed (see `pysciml.sensitivity`); by default
-    forward mode for up to 100 states + parameters, above that `DiscreteAdjoint()` for explicit and
-    Rosenbrock methods and `InterpolatingAdjoint()` for Newton-based ones.
-    callback: a callback or `CallbackSet` (see `pysciml.callbacks`); max_events: the most continuous events
-    one solve may log (beyond it the solve stops with ReturnCode.MaxEvents). With callbacks, gradients use
-    ForwardDiffSensitivity (the continuous adjoints refuse them).
-    """
+    """`solve` for ODE and split ODE problems (the options are described in `solve`'s table). With callbacks,
+    gradients use ForwardDiffSensitivity (the continuous adjoints refuse them)."""
     alg = _check_algorithm(alg)
     controller = _check_controller(controller)
     tspan = t0, t1 = check_tspan(prob.tspan)
