@@ -166,3 +166,28 @@ def test_every_return_code_has_an_actionable_message():
         assert len(code.message) > 20
     assert ps.ReturnCode.Terminated.successful and not ps.ReturnCode.Unstable.successful
     assert str(ps.ReturnCode.Success) == "ReturnCode.Success"
+
+
+def test_forgotten_p_and_julia_in_place_f_are_explained():
+    def lv(u, p, t):
+        a, b, c, d = p
+        x, y = u
+        return jnp.array([a * x - b * x * y, -c * y + d * x * y])
+
+    with pytest.raises(TypeError, match=r"failed with p=None .*pass them as ODEProblem\(f, u0, tspan, p\)"):
+        ps.solve(ps.ODEProblem(lv, jnp.ones(2), (0.0, 1.0)), ps.Tsit5())
+
+    def lv_in_place(du, u, p, t):
+        du[0] = u[0]
+
+    with pytest.raises(TypeError, match=r"Julia's in-place form f!\(du, u, p, t\).*out of place"):
+        ps.ODEProblem(lv_in_place, jnp.ones(2), (0.0, 1.0), LV.p)
+    with pytest.raises(TypeError, match=r"f2 takes four arguments"):
+        ps.SplitODEProblem(lambda u, p, t: -u, lv_in_place, jnp.ones(2), (0.0, 1.0))
+    with pytest.raises(TypeError, match=r"must accept three arguments, f\(u, p, t\); it takes \(u, t\)"):
+        ps.ODEProblem(lambda u, t: -u, jnp.ones(2), (0.0, 1.0))
+    with pytest.raises(TypeError, match="f returned None"):
+        ps.solve(ps.ODEProblem(lambda u, p, t: None, jnp.ones(2), (0.0, 1.0)), ps.Tsit5())
+    # optional extra arguments and *args are fine
+    ps.ODEProblem(lambda u, p, t, scale=1.0: -scale * u, jnp.ones(2), (0.0, 1.0))
+    ps.ODEProblem(lambda *args: -args[0], jnp.ones(2), (0.0, 1.0))

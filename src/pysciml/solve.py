@@ -396,7 +396,16 @@ def _check_rhs_output(f, spec, p_layout, p, t0):
     except TypeError:   # an unhashable f: check every time
         key = None
     flat = jax.ShapeDtypeStruct((spec.size,), spec.dtype)
-    out = jax.eval_shape(lambda v: f(spec.unravel(v), p, jnp.asarray(t0, jnp.finfo(spec.dtype).dtype)), flat)
+    try:
+        out = jax.eval_shape(lambda v: f(spec.unravel(v), p, jnp.asarray(t0, jnp.finfo(spec.dtype).dtype)), flat)
+    except (TypeError, IndexError, KeyError, AttributeError) as error:
+        if p is None:   # the usual cause: f reads parameters the problem was not given
+            raise TypeError(f"f(u, p, t) failed with p=None ({type(error).__name__}: {error}). The problem has no "
+                            "parameters: pass them as ODEProblem(f, u0, tspan, p) or prob.remake(p=...)") from error
+        raise
+    if out is None:
+        raise TypeError("f returned None: f(u, p, t) must return du/dt (out of place; JAX arrays cannot be "
+                        "written in place as in Julia's f!(du, u, p, t)), e.g. `return jnp.array([...])`")
     got_leaves, got_tree = jax.tree_util.tree_flatten(out)
     got_shapes = tuple(tuple(x.shape) for x in got_leaves)
     if got_tree != spec.treedef or got_shapes != spec.shapes:

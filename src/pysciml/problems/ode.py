@@ -72,12 +72,38 @@ class ODEProblem:
     def __post_init__(self):
         if not callable(self.f):
             raise TypeError(f"ODEProblem: f must be callable as f(u, p, t); got {type(self.f).__name__}")
+        check_rhs_signature(self.f)
         if self.jac is not None and not callable(self.jac):
             raise TypeError(f"ODEProblem: jac must be callable as jac(u, p, t); got {type(self.jac).__name__}")
         object.__setattr__(self, "tspan", check_tspan(self.tspan))
         object.__setattr__(self, "u0", as_state(self.u0))
         check_u0(self.u0)
         object.__setattr__(self, "jac_prototype", _check_jac_prototype(self.jac_prototype, self.u0))
+
+
+def check_rhs_signature(f, name="f", form="f(u, p, t)"):
+    """Refuse right-hand sides that cannot be called as f(u, p, t): Julia's in-place f!(du, u, p, t) (four
+    required arguments) and functions of fewer arguments (e.g. f(u, t)). Callables whose signature cannot be
+    read are accepted (the output check in `solve` still runs)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        return
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) == 4:
+        raise TypeError(
+            f"{name} takes four arguments ({', '.join(p.name for p in required)}): that is Julia's in-place form "
+            f"{name}!(du, u, p, t). pysciml's {name} is out of place, {form} -> du/dt: return the derivative, "
+            "e.g. `return jnp.array([a * x - b * x * y, ...])` (JAX arrays cannot be written in place)")
+    if len(positional) < 3:
+        raise TypeError(f"{name} must accept three arguments, {form}; it takes "
+                        f"({', '.join(p.name for p in positional)}). Add the unused ones, e.g. "
+                        f"`def {name}(u, p, t)` for a problem without parameters")
 
 
 def check_tspan(tspan):
