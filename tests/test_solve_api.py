@@ -98,6 +98,21 @@ def test_float32_state_solves_in_float32():
     np.testing.assert_allclose(sol.u[-1], exact(1.0), rtol=1e-4)
 
 
+def test_tolerance_below_float32_precision_warns_before_solving():
+    prob, _ = exact_decay_problem((0.0, 1.0))
+    f32 = prob.remake(u0=prob.u0.astype(jnp.float32))
+    with pytest.warns(UserWarning, match=r"rtol=1e-10 is below the precision of float32.*float64.*rtol >= 1e-06"):
+        with pytest.raises(ValueError, match="max_steps"):   # stop right after the warning: no solve needed
+            ps.solve(f32, ps.Tsit5(), rtol=1e-10, max_steps=0)
+    with pytest.warns(UserWarning, match="below the precision of float64"):
+        with pytest.raises(ValueError, match="max_steps"):
+            ps.solve(prob, ps.Tsit5(), rtol=1e-17, max_steps=0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ps.solve(f32, ps.Tsit5(), rtol=1e-5, atol=1e-6, save_everystep=False)   # reachable: no warning
+
+
 def test_integer_u0_is_promoted():
     prob = ps.ODEProblem(lambda u, p, t: -u, jnp.array([1, 2]), (0.0, 1.0))
     sol = ps.solve(prob, **TOL)

@@ -435,6 +435,7 @@ def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, s
     """The step-control options of a solve, checked and with their defaults: (adaptive, max_steps, rtol,
     atol, dt, dtmin, dtmax). Shared by every problem type's `solve`."""
     tdtype = jnp.finfo(dtype).dtype
+    _warn_below_precision(rtol, dtype)
     adaptive = alg.adaptive if adaptive is None else bool(adaptive)
     if adaptive and not alg.adaptive:
         raise ValueError(f"alg: {alg!r} is a fixed-step method without an error estimate; pass dt=... "
@@ -452,6 +453,30 @@ def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, s
     dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
     dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
     return adaptive, int(max_steps), rtol, atol, dt, dtmin, dtmax
+
+
+_PRECISION_FACTOR = 4   # rtol below this many machine epsilons: the error estimate is rounding noise
+
+
+def _warn_below_precision(rtol, dtype):
+    """Warn (before solving) when rtol is below what the state's floating-point type can resolve: the
+    local error estimates are then rounding noise, the step size collapses and the solve ends in MaxIters.
+    The raw (not yet converted) rtol is inspected, so the warning also comes under jit for a constant rtol."""
+    leaves = jax.tree_util.tree_leaves(rtol)
+    if not leaves or not is_concrete(*leaves):
+        return
+    try:
+        smallest = min(float(np.min(np.asarray(leaf))) for leaf in leaves)
+    except (TypeError, ValueError):   # not numbers: _check_tolerance reports it
+        return
+    eps = float(jnp.finfo(dtype).eps)
+    if 0 < smallest < _PRECISION_FACTOR * eps:
+        name = jnp.dtype(dtype).name
+        advice = ("solve in float64 (u0 = jnp.asarray(u0, jnp.float64)) or " if jnp.finfo(dtype).bits < 64 else "")
+        warnings.warn(
+            f"rtol={smallest:g} is below the precision of {name} (machine epsilon {eps:.3g}): the error "
+            f"estimates would be rounding noise and the solve would crawl until max_steps. {advice.capitalize()}"
+            f"use rtol >= {10 * eps:.0e} for {name}.", UserWarning, stacklevel=5)
 
 
 def _algorithm_names():
