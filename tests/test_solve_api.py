@@ -138,6 +138,17 @@ def test_saveat_array_spacing_and_save_start():
     np.testing.assert_allclose(both(3.3), dense(3.3), rtol=1e-12)
     with pytest.raises(ValueError, match="dense output"):
         sol(3.3)
+    # save_start=False drops t0 from saveat too (DifferentialEquations.jl), eagerly and under jit
+    no_start = ps.solve(LV, ps.Tsit5(), saveat=ts, save_start=False, **TOL)
+    np.testing.assert_allclose(no_start.t, ts[1:])
+    np.testing.assert_allclose(no_start.u, sol.u[1:], rtol=1e-12)
+    np.testing.assert_allclose(ps.solve(LV, ps.Tsit5(), saveat=2.5, save_start=False, **TOL).t, [2.5, 5.0, 7.5, 10.0])
+    jitted = jax.jit(lambda p: ps.solve(LV.remake(p=p), ps.Tsit5(), saveat=np.asarray(ts), save_start=False, **TOL).u)
+    np.testing.assert_allclose(jitted(LV.p), sol.u[1:], rtol=1e-12)
+    later = ps.solve(LV, ps.Tsit5(), saveat=ts[3:], save_start=False, **TOL)   # t0 not in saveat: nothing to drop
+    np.testing.assert_allclose(later.t, ts[3:])
+    with pytest.raises(ValueError, match="save_start=False with a traced saveat"):
+        jax.jit(lambda s: ps.solve(LV, ps.Tsit5(), saveat=s, save_start=False).u)(ts)
 
 
 def test_tstops_are_hit_exactly_and_do_not_disturb_accuracy():
@@ -185,6 +196,47 @@ def test_dense_output_refuses_to_extrapolate():
     back(7.0)
     with pytest.raises(ValueError, match="outside"):
         back(4.0)
+
+
+def count_compilations(run):
+    """The number of XLA compilations while run() executes (jax.monitoring's backend-compile event)."""
+    from jax._src import dispatch, monitoring
+
+    count = [0]
+
+    def listener(event, duration, **kwargs):
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            count[0] += 1
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run()
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    return count[0]
+
+
+def test_eager_solves_do_not_recompile_for_a_new_step_count():
+    """Outside jit, the fixed-size output buffers are trimmed to the steps taken; done with eager jax slices
+    this compiled one program per step count (~60 ms per solve)."""
+    tree = ps.ODEProblem(lambda u, p, t: {"a": -p * u["a"], "b": p * u["a"][None, :]},
+                         {"a": jnp.ones(2), "b": jnp.zeros((1, 2))}, (0.0, 1.0), 1.0)
+
+    def run(t1):
+        sol = ps.solve(LV.remake(tspan=(0.0, t1)), ps.Tsit5(), rtol=1e-6, atol=1e-8)
+        tree_sol = ps.solve(tree.remake(tspan=(0.0, t1)), ps.Tsit5(), rtol=1e-6, atol=1e-8, save_start=False)
+        return sol, sol.u, sol(0.5), tree_sol.u, tree_sol(0.5)
+
+    first = run(3.0)       # compiles the loops
+    assert count_compilations(lambda: run(3.0)) == 0
+    counts = {first[0].t.shape[0]}
+    for t1 in (5.0, 7.0):
+        again = []
+        assert count_compilations(lambda: again.append(run(t1))) == 0
+        sol, _, _, tree_u, _ = again[0]
+        counts.add(sol.t.shape[0])
+        assert tree_u["b"].shape[1:] == (1, 2)
+    assert len(counts) == 3   # three different step counts, no compilation after the first
 
 
 def test_statistics_are_consistent():

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._core.dtypes import state_dtype
 from ._core.retcode import ReturnCode
-from ._core.trees import FlatSpec, is_concrete
+from ._core.trees import FlatSpec, host_slice, is_concrete
 from . import callbacks as _callbacks
 from .controllers import PIController, PIDController
 from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
@@ -208,6 +208,7 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
 
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
+    drop_t0 = not save_start and _saveat_starts_at_t0(saveat, tspan)
     saveat = _check_saveat(saveat, tspan, tdtype)
     if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
         raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
@@ -255,10 +256,11 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         if saveat is not None:
             ts, us = saveat, interpolate_dense(alg, rhs, prob.p, dense_output, saveat)
             n_saved = jnp.asarray(saveat.shape[0])
-    if concrete:
+    first = 1 if not save_start and (saveat is None or drop_t0) else 0
+    if concrete:   # trimmed on the host: an eager slice would compile once per step count
         n = int(n_saved)
-        ts, us = ts[:n], us[:n]
-    if not save_start and saveat is None:
+        ts, us = host_slice(ts, first, n), host_slice(us, first, n)
+    elif first:
         ts, us = ts[1:], us[1:]
     events, saved_values = _event_outputs(out, callback_data, event_plan, concrete)
     sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, prob.p, f=rhs, alg=alg, spec=spec,
@@ -284,7 +286,7 @@ def _event_outputs(out, callback_data, plan, concrete):
     times = out.event_t
     if concrete and is_concrete(n):
         k = int(n)
-        times, index, component = times[:k], index[:k], component[:k]
+        times, index, component = (host_slice(x, 0, k) for x in (times, index, component))
     events = EventLog(times, index, component, n, counts)
     saving = [i for i, cb in enumerate(plan.callbacks) if cb[0] == "saving"]
     saved = tuple(SavedValues(jnp.asarray(callback_data[i], times.dtype), values)
@@ -606,6 +608,22 @@ def _check_saveat(saveat, tspan, dtype):
         if np.any(d * np.diff(arr) < 0):
             raise ValueError(f"saveat must be sorted in the direction of integration ({'increasing' if d > 0 else 'decreasing'})")
     return jnp.asarray(saveat, dtype)
+
+
+def _saveat_starts_at_t0(saveat, tspan):
+    """Whether the saveat times begin at t0 (so that save_start=False drops that first point, as in
+    DifferentialEquations.jl). Decided before tracing; a traced saveat cannot be inspected, so it is refused
+    with save_start=False."""
+    if saveat is None:
+        return False
+    if jnp.ndim(saveat) == 0:
+        return True   # a spacing: the grid starts at t0
+    t0 = tspan[0]
+    if not is_concrete(saveat, t0):
+        raise ValueError("save_start=False with a traced saveat: whether saveat begins at t0 cannot be known "
+                         "at trace time; leave t0 out of saveat instead")
+    first, start = float(np.asarray(saveat)[0]), float(t0)
+    return abs(first - start) <= 1e-12 * max(abs(start), 1.0)
 
 
 def _check_tstops(tstops, t0, t1, direction, dtype):

@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.trees import host_slice
 from ..integrate import ODESolution
 
 
@@ -105,6 +106,6 @@ def _trimmed(member):
     if member.t.shape[0] != dense.ts.shape[0] or isinstance(dense.n_steps, jax.core.Tracer):
         return member
     n = int(dense.n_steps) + 1
-    return ODESolution(member.t[:n], member._u_flat[:n], member._retcode, member.stats, dense, member.p,
+    return ODESolution(host_slice(member.t, 0, n), host_slice(member._u_flat, 0, n), member._retcode, member.stats, dense, member.p,
                        f=member.f, alg=member.alg, spec=member.spec, events=member.events,
                        saved_values=member.saved_values)
