@@ -147,3 +147,22 @@ def test_scalar_saveat_spacing_works_as_in_solve():
         ens = ps.solve(eprob, ps.Tsit5(), ensemble_alg, trajectories=16, saveat=0.5, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(ens.t[0], [0.0, 0.5, 1.0, 1.5, 2.0])
         np.testing.assert_allclose(ens.u, EXACT, rtol=1e-8)
+
+
+def test_output_func_can_ask_for_a_rerun_with_the_next_repeat():
+    """SciML's output_func(sol, i) -> (value, rerun): trajectory i is solved again with repeat + 1 until it
+    stops asking. Here each rerun doubles, triples... the decay rate until u(2)[0] < 0.2."""
+    eprob = ps.EnsembleProblem(DECAY, prob_func=lambda prob, i, repeat: prob.remake(p=RATES[i] * (1 + repeat)),
+                               output_func=lambda sol, i: ((sol.p, sol.u[-1, 0]), sol.u[-1, 0] >= 0.2))
+    repeats = np.array([next(r for r in range(10) if np.exp(-2 * float(k) * (1 + r)) < 0.2) for k in RATES])
+    assert len(set(repeats)) > 1   # some members rerun, some not, some more than once
+    for ensemble_alg in (ps.EnsembleVmap(), ps.EnsembleSerial()):
+        ens = ps.solve(eprob, ps.Tsit5(), ensemble_alg, trajectories=16, batch_size=8, **OPTIONS)
+        rates, finals = ens.u
+        np.testing.assert_allclose(rates, np.asarray(RATES) * (1 + repeats), rtol=1e-14)
+        np.testing.assert_allclose(finals, np.exp(-2 * rates), rtol=1e-8)
+    stubborn = ps.EnsembleProblem(DECAY, output_func=lambda sol, i: (sol.u[-1, 0], True))
+    with pytest.raises(RuntimeError, match="still ask for a rerun after 100"):
+        ps.solve(stubborn, ps.Tsit5(), ps.EnsembleSerial(), trajectories=1, **OPTIONS)
+    with pytest.raises(ValueError, match="outside jax.jit"):
+        jax.jit(lambda: ps.solve(eprob, ps.Tsit5(), trajectories=4, **OPTIONS).u)()

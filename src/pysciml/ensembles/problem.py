@@ -29,7 +29,11 @@ class EnsembleProblem:
     trajectory and attempt, the same under `EnsembleVmap` and `EnsembleSerial`). Do not draw with
     ``np.random`` or ``random``: `EnsembleVmap` traces prob_func once, so such a draw would be shared by
     every trajectory (solve detects a prob_func that returns different problems for the same i and refuses it).
-    output_func(sol, i) -> what to keep of each solution (default: the solution itself).
+    output_func(sol, i) -> what to keep of each solution (default: the solution itself), or SciML's pair
+    ``(value, rerun)`` with rerun a bool: True solves trajectory i again with ``repeat`` + 1 (e.g. a
+    prob_func that draws again from its key, which changes with repeat), until it returns False (at most
+    100 reruns). Under `EnsembleVmap` rerun decisions are taken outside jit. Outputs that are themselves a
+    (array, bool) pair must be wrapped (in a list or dict) to be kept as they are.
     reduction(acc, batch, indices) -> (acc, converged): folds each batch of outputs into ``acc``, starting
     from ``u_init``; a batch that returns converged=True stops the ensemble early. Without a reduction the
     outputs are stacked along a leading trajectory axis.
