@@ -112,26 +112,14 @@ class ODESolution:
         if jnp.ndim(t) > 1:
             raise ValueError(f"sol(t): t must be a scalar or a 1-D array; got shape {t.shape}")
         times = jnp.atleast_1d(t)
-        inside = self._inside_span(times)
-        values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
-        values = jnp.where(inside[:, None], values, jnp.nan)
-        return self.spec.unravel(values[0] if jnp.ndim(t) == 0 else values)
-
-    def _inside_span(self, times):
-        """Mask of ``times`` inside the covered span (end points included, with a few ulps of slack);
-        raises ValueError when the values are concrete and one lies outside."""
         ts, n = self.dense.ts, self.dense.n_steps
-        start, end = ts[0], ts[jnp.clip(n, 0, ts.shape[0] - 1)]
-        lo, hi = jnp.minimum(start, end), jnp.maximum(start, end)
-        slack = 8 * jnp.finfo(ts.dtype).eps * jnp.maximum(jnp.maximum(jnp.abs(lo), jnp.abs(hi)), 1.0)
-        inside = (times >= lo - slack) & (times <= hi + slack)
-        if is_concrete(times, lo, hi) and not bool(jnp.all(inside)):
-            bad = np.asarray(times)[~np.asarray(inside)]
-            raise ValueError(
-                f"sol(t): t = {bad[0]:.6g} lies outside the solution's span [{float(start):.6g}, {float(end):.6g}]; "
-                "the dense output does not extrapolate. Solve over a longer tspan to evaluate there "
-                "(inside jit such times give NaN).")
-        return inside
+        if is_concrete(times, ts, n):   # checked on the host (no extra compilation per len(t))
+            _check_inside_span(np.asarray(times), np.asarray(ts), int(n))
+            values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
+        else:
+            values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
+            values = jnp.where(_inside_span(jnp, times, ts, n)[:, None], values, jnp.nan)
+        return self.spec.unravel(values[0] if jnp.ndim(t) == 0 else values)
 
     def __repr__(self):
         code = self.retcode
@@ -155,6 +143,25 @@ class ODESolution:
         ax.set_xlabel("t")
         ax.legend()
         return ax
+
+
+def _inside_span(xp, times, ts, n):
+    """Mask of ``times`` inside the span covered by the steps ts[0..n] (end points included, with a few ulps
+    of slack), with numpy or jax.numpy as ``xp``."""
+    start, end = ts[0], ts[xp.clip(n, 0, ts.shape[0] - 1)]
+    lo, hi = xp.minimum(start, end), xp.maximum(start, end)
+    slack = 8 * xp.finfo(ts.dtype).eps * xp.maximum(xp.maximum(xp.abs(lo), xp.abs(hi)), 1.0)
+    return (times >= lo - slack) & (times <= hi + slack)
+
+
+def _check_inside_span(times, ts, n):
+    inside = _inside_span(np, times, ts, n)
+    if not np.all(inside):
+        start, end = ts[0], ts[min(max(n, 0), ts.shape[0] - 1)]
+        raise ValueError(
+            f"sol(t): t = {times[~inside][0]:.6g} lies outside the solution's span [{start:.6g}, {end:.6g}]; "
+            "the dense output does not extrapolate. Solve over a longer tspan to evaluate there "
+            "(inside jit such times give NaN).")
 
 
 def _shapes(tree):
