@@ -237,3 +237,32 @@ def test_bad_input_is_refused_before_compiling():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ps.ContinuousCallback(height, bounce)     # a valid one raises nothing
+
+
+def test_each_callback_in_a_set_keeps_its_own_root_finder(monkeypatch):
+    """first_crossing with per-component methods: on a linear condition Illinois lands on the root (the
+    secant is exact), bisection stops at the far end of a bracket of width tol; then solve passes every
+    callback's own setting (a vector callback's for each of its components)."""
+    from pysciml.callbacks import first_crossing
+
+    thetas = jnp.linspace(0.0, 1.0, 3)
+    g = lambda th: jnp.stack([th - 0.3, th - 0.6])
+    values = jax.vmap(g)(thetas)
+    direction, tol = jnp.zeros(2), 0.01
+    illinois = first_crossing(g, thetas, values, direction, tol, ("illinois", "bisection"))
+    bisection = first_crossing(g, thetas, values, direction, tol, ("bisection", "illinois"))
+    assert float(illinois.theta) == pytest.approx(0.3, abs=1e-12)
+    assert 0.3 < float(bisection.theta) <= 0.3 + tol and float(bisection.theta) != pytest.approx(0.3, abs=1e-6)
+    g_late = lambda th: jnp.stack([th - 0.6, th - 0.3])   # component 1 first: its own method is used
+    late = first_crossing(g_late, thetas, jax.vmap(g_late)(thetas), direction, tol, ("bisection", "illinois"))
+    assert int(late.component) == 1 and float(late.theta) == pytest.approx(0.3, abs=1e-12)
+
+    import importlib
+    events = importlib.import_module("pysciml.integrate.events")
+    seen = []
+    real = events.first_crossing
+    monkeypatch.setattr(events, "first_crossing", lambda *a: seen.append(a[5]) or real(*a))
+    walls = ps.VectorContinuousCallback(lambda u, p, t: jnp.stack([u[0] - 2.0, u[0] + 2.0]),
+                                        lambda u, p, t, j: u, 2, rootfind="bisection")
+    ps.solve(ball_problem(t1=0.5), ps.Tsit5(), callback=ps.CallbackSet(BALL, walls))
+    assert seen and all(s == ("illinois", "bisection", "bisection") for s in seen)

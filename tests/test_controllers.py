@@ -1,4 +1,7 @@
 """Step-size control: the initial step estimate, PI and PID controllers, and their decisions."""
+import functools
+import math
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -43,3 +46,79 @@ def test_pi_decisions():
     assert not bool(nan.accept) and float(nan.factor) == pytest.approx(0.2)
     after_reject = c.decide(jnp.asarray(0.01), bad.state, 4)
     assert bool(after_reject.accept) and float(after_reject.factor) <= 1.0   # no growth right after a rejection
+
+
+# --- the step-size formulas themselves, against hand computations from the published controllers ---------
+# An error sequence (order q = 4, k = 5) with accepted steps, rejections (1.7, 4.0, 1e4), a step right
+# after a rejection, a tiny error that hits qmax and a huge one that hits qmin.
+ERRORS = (0.3, 0.02, 1.7, 0.5, 1e-7, 0.9, 4.0, 1e4, 0.1, 0.6)
+ORDER, H0 = 4, 0.1
+
+
+def reference_pi_steps(errors, beta=0.04, safe=0.9, fac1=0.2, fac2=10.0, k=ORDER + 1):
+    """Step sizes of Gustafsson's PI controller exactly as in Hairer's dopri5.f (Hairer, Nørsett & Wanner I,
+    §II.4 and Hairer & Wanner II, §IV.2): on acceptance hnew = h·min(fac2, max(fac1, safe·err^(−expo1)·
+    facold^beta)), expo1 = 1/k − 0.75·beta, facold = max(err, 1e-4) (1e-4 before the first step), and no
+    growth right after a rejection; on rejection the standard controller HNW I eq. (4.13),
+    hnew = h·max(fac1, safe·err^(−1/k)) (pysciml's documented choice; dopri5.f uses expo1 there too)."""
+    h, facold, rejected, steps = H0, 1e-4, False, [H0]
+    expo1 = 1.0 / k - 0.75 * beta
+    for err in errors:
+        if err <= 1.0:
+            factor = min(fac2, max(fac1, safe * err ** -expo1 * facold ** beta))
+            if rejected:
+                factor = min(factor, 1.0)
+            facold, rejected = max(err, 1e-4), False
+        else:
+            factor, rejected = min(1.0, max(fac1, safe * err ** (-1.0 / k))), True
+        h *= factor
+        steps.append(h)
+    return np.array(steps)
+
+
+def reference_pid_steps(errors, betas=(1 / 18, 1 / 9, 1 / 18), safe=0.9, qmin=0.2, qmax=10.0, k=ORDER + 1):
+    """Söderlind's digital filter (G. Söderlind, ACM TOMS 29 (2003) 1–26, eq. (16) with α = 0; H312PID:
+    kβ = (1/18, 1/9, 1/18) from its Table) with the limiter ρ(x) = 1 + atan(x − 1) (Söderlind & Wang,
+    J. Comput. Appl. Math. 185 (2006) 225–243): h_{n+1} = h_n·ρ(∏_j (1/err_{n−j})^(β_j/k)); past errors of
+    accepted steps only, 1e-4 before the first; rejection and the bounds as for PI."""
+    h, past, rejected, steps = H0, [1e-4, 1e-4], False, [H0]
+    for err in errors:
+        if err <= 1.0:
+            raw = err ** (-betas[0] / k) * past[0] ** (-betas[1] / k) * past[1] ** (-betas[2] / k)
+            factor = min(1.0 if rejected else qmax, max(qmin, 1.0 + math.atan(raw - 1.0)))
+            past, rejected = [max(err, 1e-4), past[0]], False
+        else:
+            factor, rejected = min(1.0, max(qmin, safe * err ** (-1.0 / k))), True
+        h *= factor
+        steps.append(h)
+    return np.array(steps)
+
+
+def controller_steps(controller, errors=ERRORS, order=ORDER):
+    """The step sizes the controller's decisions give for an error sequence (h_{n+1} = h_n · factor)."""
+    state, h, steps = controller.init(jnp.float64), H0, [H0]
+    for err in errors:
+        decision = controller.decide(jnp.asarray(err), state, order)
+        assert bool(decision.accept) == (err <= 1.0)
+        state, h = decision.state, h * float(decision.factor)
+        steps.append(h)
+    return np.array(steps)
+
+
+def deviation_from_reference(controller, reference):
+    """Largest relative difference between the controller's step sequence and the hand computation."""
+    return float(np.max(np.abs(controller_steps(controller) / reference(ERRORS) - 1.0)))
+
+
+def test_pi_step_sequence_matches_the_published_formula():
+    assert deviation_from_reference(ps.PIController(), reference_pi_steps) < 1e-12
+    # the sequence exercises the bounds: one step grows by qmax, one shrinks by qmin
+    ratios = np.diff(np.log(reference_pi_steps(ERRORS)))
+    assert np.isclose(ratios, np.log(10.0)).any() and np.isclose(ratios, np.log(0.2)).any()
+
+
+def test_pid_step_sequence_matches_the_published_formula():
+    assert deviation_from_reference(ps.PIDController(), reference_pid_steps) < 1e-12
+    # (0.7, −0.4, 0) is the PI filter in Söderlind's form
+    pi_as_pid = functools.partial(reference_pid_steps, betas=(0.7, -0.4, 0.0))
+    assert deviation_from_reference(ps.PIDController(0.7, -0.4, 0.0), pi_as_pid) < 1e-12

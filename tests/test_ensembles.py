@@ -1,4 +1,5 @@
 """Ensembles: vmap and serial execution agree, each member has its own steps, summaries are right."""
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -23,9 +24,9 @@ def vmapped():
 
 
 def test_vmap_ensemble_is_exact_and_members_step_independently(vmapped):
-    assert vmapped.u.u.shape == (16, 5, 2)
-    np.testing.assert_allclose(vmapped.u.u, EXACT, rtol=1e-8)
-    steps = np.asarray(vmapped.u.stats["naccept"])
+    assert vmapped.u.shape == (16, 5, 2)
+    np.testing.assert_allclose(vmapped.u, EXACT, rtol=1e-8)
+    steps = np.asarray(vmapped.outputs.stats["naccept"])
     assert steps[-1] > steps[0]   # faster decay needs more steps: each member has its own step sizes
     assert np.all(np.asarray(vmapped.retcode) == ps.ReturnCode.Success) and bool(np.all(vmapped.success))
 
@@ -33,7 +34,7 @@ def test_vmap_ensemble_is_exact_and_members_step_independently(vmapped):
 def test_serial_matches_vmap_with_batches(vmapped):
     serial = ps.solve(ps.EnsembleProblem(DECAY, prob_func=by_rate), ps.Tsit5(), ps.EnsembleSerial(),
                       trajectories=16, batch_size=5, **OPTIONS)
-    np.testing.assert_allclose(serial.u.u, vmapped.u.u, rtol=1e-12)
+    np.testing.assert_allclose(serial.u, vmapped.u, rtol=1e-12)
 
 
 def test_summaries(vmapped):
@@ -83,4 +84,85 @@ def test_repeated_ensemble_solves_reuse_the_compiled_batch(vmapped):
     cached = ps.EnsembleVmap._compiled[eprob]
     again = ps.solve(eprob, ps.Tsit5(), trajectories=16, **OPTIONS)
     assert ps.EnsembleVmap._compiled[eprob] is cached and len(cached) == 1
-    np.testing.assert_array_equal(first.u.u, again.u.u)
+    np.testing.assert_array_equal(first.u, again.u)
+
+
+def random_rate(prob, i, repeat, key):
+    return prob.remake(p=jax.random.uniform(key, minval=0.5, maxval=1.5))
+
+
+def test_prob_func_with_a_key_draws_per_trajectory_and_serial_matches_vmap():
+    eprob = ps.EnsembleProblem(DECAY, prob_func=random_rate, key=jax.random.key(7))
+    vm = ps.solve(eprob, ps.Tsit5(), ps.EnsembleVmap(), trajectories=6, **OPTIONS)
+    rates = np.array([float(jax.random.uniform(jax.random.fold_in(jax.random.fold_in(jax.random.key(7), i), 0),
+                                               minval=0.5, maxval=1.5)) for i in range(6)])
+    assert len(np.unique(rates)) == 6
+    exact = np.exp(-rates[:, None, None] * np.asarray(TIMES)[None, :, None]) * np.array([1.0, 2.0])
+    np.testing.assert_allclose(vm.u, exact, rtol=1e-8)
+    serial = ps.solve(eprob, ps.Tsit5(), ps.EnsembleSerial(), trajectories=6, **OPTIONS)
+    np.testing.assert_allclose(serial.u, vm.u, rtol=1e-12)
+    # an integer seed works too, and another seed gives other draws
+    other = ps.solve(ps.EnsembleProblem(DECAY, prob_func=random_rate, key=8), ps.Tsit5(), trajectories=6, **OPTIONS)
+    assert not np.allclose(other.u, vm.u)
+
+
+def test_prob_func_drawing_from_numpy_random_is_refused_under_vmap():
+    rng = np.random.default_rng(0)
+    eprob = ps.EnsembleProblem(DECAY, prob_func=lambda prob, i, repeat: prob.remake(p=rng.uniform(0.5, 1.5)))
+    with pytest.raises(ValueError, match=r"outside JAX.*prob_func\(prob, i, repeat, key\)"):
+        ps.solve(eprob, ps.Tsit5(), ps.EnsembleVmap(), trajectories=4, **OPTIONS)
+    # the serial ensemble calls prob_func per trajectory with a concrete i, so it may draw on the host
+    serial = ps.solve(eprob, ps.Tsit5(), ps.EnsembleSerial(), trajectories=3, **OPTIONS)
+    assert len(np.unique(np.asarray(serial.u)[:, -1, 0])) == 3
+    with pytest.raises(TypeError, match="key must be a jax.random key"):
+        ps.EnsembleProblem(DECAY, key="seed")
+
+
+def test_ensemble_solution_indexes_like_an_array_and_is_a_pytree(vmapped):
+    assert np.asarray(vmapped).shape == (16, 5, 2) and len(vmapped) == 16
+    member = vmapped[3]
+    assert isinstance(member, ps.ODESolution) and member.u.shape == (5, 2)
+    np.testing.assert_allclose(member.u, EXACT[3], rtol=1e-8)
+    np.testing.assert_allclose(vmapped[-1].u, EXACT[-1], rtol=1e-8)
+    part = vmapped[2:5]
+    assert isinstance(part, ps.EnsembleSolution) and part.u.shape == (3, 5, 2)
+    assert [s.u.shape for s in vmapped[:2]] == [(5, 2), (5, 2)]
+    with pytest.raises(IndexError, match="out of range"):
+        vmapped[16]
+    # returned from jax.jit
+    eprob = ps.EnsembleProblem(DECAY, prob_func=by_rate)
+    jitted = jax.jit(lambda: ps.solve(eprob, ps.Tsit5(), trajectories=16, **OPTIONS))()
+    assert isinstance(jitted, ps.EnsembleSolution)
+    np.testing.assert_allclose(jitted.u, vmapped.u, rtol=1e-12)
+    # save every step: each member trimmed to its own steps
+    steps = ps.solve(eprob, ps.Tsit5(), trajectories=2, rtol=1e-6, atol=1e-8, max_steps=100)
+    own = ps.solve(by_rate(DECAY, 1, 0), ps.Tsit5(), rtol=1e-6, atol=1e-8, max_steps=100)
+    np.testing.assert_allclose(steps[1].t, own.t, rtol=1e-12)
+    np.testing.assert_allclose(steps[1](1.3), own(1.3), rtol=1e-12)
+
+
+def test_scalar_saveat_spacing_works_as_in_solve():
+    eprob = ps.EnsembleProblem(DECAY, prob_func=by_rate)
+    for ensemble_alg in (ps.EnsembleVmap(), ps.EnsembleSerial()):
+        ens = ps.solve(eprob, ps.Tsit5(), ensemble_alg, trajectories=16, saveat=0.5, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(ens.t[0], [0.0, 0.5, 1.0, 1.5, 2.0])
+        np.testing.assert_allclose(ens.u, EXACT, rtol=1e-8)
+
+
+def test_output_func_can_ask_for_a_rerun_with_the_next_repeat():
+    """SciML's output_func(sol, i) -> (value, rerun): trajectory i is solved again with repeat + 1 until it
+    stops asking. Here each rerun doubles, triples... the decay rate until u(2)[0] < 0.2."""
+    eprob = ps.EnsembleProblem(DECAY, prob_func=lambda prob, i, repeat: prob.remake(p=RATES[i] * (1 + repeat)),
+                               output_func=lambda sol, i: ((sol.p, sol.u[-1, 0]), sol.u[-1, 0] >= 0.2))
+    repeats = np.array([next(r for r in range(10) if np.exp(-2 * float(k) * (1 + r)) < 0.2) for k in RATES])
+    assert len(set(repeats)) > 1   # some members rerun, some not, some more than once
+    for ensemble_alg in (ps.EnsembleVmap(), ps.EnsembleSerial()):
+        ens = ps.solve(eprob, ps.Tsit5(), ensemble_alg, trajectories=16, batch_size=8, **OPTIONS)
+        rates, finals = ens.u
+        np.testing.assert_allclose(rates, np.asarray(RATES) * (1 + repeats), rtol=1e-14)
+        np.testing.assert_allclose(finals, np.exp(-2 * rates), rtol=1e-8)
+    stubborn = ps.EnsembleProblem(DECAY, output_func=lambda sol, i: (sol.u[-1, 0], True))
+    with pytest.raises(RuntimeError, match="still ask for a rerun after 100"):
+        ps.solve(stubborn, ps.Tsit5(), ps.EnsembleSerial(), trajectories=1, **OPTIONS)
+    with pytest.raises(ValueError, match="outside jax.jit"):
+        jax.jit(lambda: ps.solve(eprob, ps.Tsit5(), trajectories=4, **OPTIONS).u)()

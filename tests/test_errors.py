@@ -71,6 +71,43 @@ def test_bad_algorithm_choices():
         ps.solve({"f": LV.f})
 
 
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(reltol=1e-6), r"solve\(\) got an unexpected keyword argument: 'reltol' is DifferentialEquations.jl's "
+                        r"spelling: in pysciml use rtol"),
+    (dict(abstol=1e-8), "in pysciml use atol"),
+    (dict(maxiters=10), "in pysciml use max_steps"),
+    (dict(qmax=5.0), r"controller=PIController\(qmax=...\)"),
+    (dict(progress=True), "'progress' .* has no pysciml counterpart"),
+    (dict(rtoll=1e-3), "'rtoll' is not an option \\(did you mean 'rtol'\\?\\)"),
+    (dict(trajectories=4), "solve: option\\(s\\) trajectories do not apply to ODEProblem"),
+    (dict(track_discontinuities=False), "do not apply to ODEProblem"),
+])
+def test_unknown_and_julia_keywords_name_solve_and_the_pysciml_spelling(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        ps.solve(LV, ps.Tsit5(), **kwargs)
+
+
+def test_solve_has_a_real_signature_and_options_table():
+    import inspect
+
+    params = inspect.signature(ps.solve).parameters
+    assert list(params)[:3] == ["prob", "alg", "ensemble_alg"]
+    options = [name for name, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    for name in options:   # every option is in the docstring's table
+        assert name in ps.solve.__doc__, name
+    assert params["rtol"].default == 1e-3 and params["atol"].default == 1e-6
+    # every problem type's implementation has the same defaults as the public signature
+    from pysciml.solve import _solver_for
+    for kind, impl in _solver_for.registry.items():
+        for name, p in inspect.signature(impl).parameters.items():
+            if name in options and p.default is not p.empty:
+                assert p.default == params[name].default, (kind, name)
+    with pytest.raises(TypeError, match="ensemble_alg=EnsembleVmap\\(\\) is for an EnsembleProblem"):
+        ps.solve(LV, ps.Tsit5(), ps.EnsembleVmap())
+    for word in ("mlp(x, params)", "init(jax.random.key(0))"):
+        assert word in ps.nn.MLP.__doc__
+
+
 def test_errors_are_raised_before_compilation(monkeypatch):
     import importlib
 
@@ -129,3 +166,28 @@ def test_every_return_code_has_an_actionable_message():
         assert len(code.message) > 20
     assert ps.ReturnCode.Terminated.successful and not ps.ReturnCode.Unstable.successful
     assert str(ps.ReturnCode.Success) == "ReturnCode.Success"
+
+
+def test_forgotten_p_and_julia_in_place_f_are_explained():
+    def lv(u, p, t):
+        a, b, c, d = p
+        x, y = u
+        return jnp.array([a * x - b * x * y, -c * y + d * x * y])
+
+    with pytest.raises(TypeError, match=r"failed with p=None .*pass them as ODEProblem\(f, u0, tspan, p\)"):
+        ps.solve(ps.ODEProblem(lv, jnp.ones(2), (0.0, 1.0)), ps.Tsit5())
+
+    def lv_in_place(du, u, p, t):
+        du[0] = u[0]
+
+    with pytest.raises(TypeError, match=r"Julia's in-place form f!\(du, u, p, t\).*out of place"):
+        ps.ODEProblem(lv_in_place, jnp.ones(2), (0.0, 1.0), LV.p)
+    with pytest.raises(TypeError, match=r"f2 takes four arguments"):
+        ps.SplitODEProblem(lambda u, p, t: -u, lv_in_place, jnp.ones(2), (0.0, 1.0))
+    with pytest.raises(TypeError, match=r"must accept three arguments, f\(u, p, t\); it takes \(u, t\)"):
+        ps.ODEProblem(lambda u, t: -u, jnp.ones(2), (0.0, 1.0))
+    with pytest.raises(TypeError, match="f returned None"):
+        ps.solve(ps.ODEProblem(lambda u, p, t: None, jnp.ones(2), (0.0, 1.0)), ps.Tsit5())
+    # optional extra arguments and *args are fine
+    ps.ODEProblem(lambda u, p, t, scale=1.0: -scale * u, jnp.ones(2), (0.0, 1.0))
+    ps.ODEProblem(lambda *args: -args[0], jnp.ones(2), (0.0, 1.0))

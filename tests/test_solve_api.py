@@ -78,11 +78,39 @@ def test_pytree_state():
     np.testing.assert_allclose(dense(0.25)["v"], [np.cos(0.25), -np.sin(0.25)], rtol=1e-8)
 
 
+def test_lists_of_numbers_are_arrays_and_lists_of_arrays_are_pytrees():
+    as_list = ps.ODEProblem(LV.f, [1.0, 1.0], LV.tspan, LV.p)
+    assert isinstance(as_list.u0, jax.Array) and as_list.u0.shape == (2,)
+    np.testing.assert_allclose(ps.solve(as_list, ps.Tsit5(), **TOL).u[-1], lv_final(LV.p), rtol=1e-12)
+    assert ps.ODEProblem(lambda u, p, t: -u, ((1, 2), (3, 4)), (0.0, 1.0)).u0.shape == (2, 2)
+    assert LV.remake(u0=(1.0, 1.0)).u0.shape == (2,)
+    # a tuple of arrays of different shapes is a pytree state
+    rhs = lambda u, p, t: (-u[0], -2.0 * u[1])
+    tree = ps.ODEProblem(rhs, (jnp.ones(3), jnp.ones((2, 2))), (0.0, 1.0))
+    sol = ps.solve(tree, ps.Tsit5(), save_everystep=False, **TOL)
+    np.testing.assert_allclose(sol.u[1][-1], np.full((2, 2), np.exp(-2.0)), rtol=1e-8)
+
+
 def test_float32_state_solves_in_float32():
     prob, exact = exact_decay_problem((0.0, 1.0))
     sol = ps.solve(prob.remake(u0=prob.u0.astype(jnp.float32)), ps.Tsit5(), rtol=1e-5, atol=1e-6)
     assert sol.u.dtype == jnp.float32 and sol.t.dtype == jnp.float32
     np.testing.assert_allclose(sol.u[-1], exact(1.0), rtol=1e-4)
+
+
+def test_tolerance_below_float32_precision_warns_before_solving():
+    prob, _ = exact_decay_problem((0.0, 1.0))
+    f32 = prob.remake(u0=prob.u0.astype(jnp.float32))
+    with pytest.warns(UserWarning, match=r"rtol=1e-10 is below the precision of float32.*float64.*rtol >= 1e-06"):
+        with pytest.raises(ValueError, match="max_steps"):   # stop right after the warning: no solve needed
+            ps.solve(f32, ps.Tsit5(), rtol=1e-10, max_steps=0)
+    with pytest.warns(UserWarning, match="below the precision of float64"):
+        with pytest.raises(ValueError, match="max_steps"):
+            ps.solve(prob, ps.Tsit5(), rtol=1e-17, max_steps=0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ps.solve(f32, ps.Tsit5(), rtol=1e-5, atol=1e-6, save_everystep=False)   # reachable: no warning
 
 
 def test_integer_u0_is_promoted():
@@ -110,6 +138,17 @@ def test_saveat_array_spacing_and_save_start():
     np.testing.assert_allclose(both(3.3), dense(3.3), rtol=1e-12)
     with pytest.raises(ValueError, match="dense output"):
         sol(3.3)
+    # save_start=False drops t0 from saveat too (DifferentialEquations.jl), eagerly and under jit
+    no_start = ps.solve(LV, ps.Tsit5(), saveat=ts, save_start=False, **TOL)
+    np.testing.assert_allclose(no_start.t, ts[1:])
+    np.testing.assert_allclose(no_start.u, sol.u[1:], rtol=1e-12)
+    np.testing.assert_allclose(ps.solve(LV, ps.Tsit5(), saveat=2.5, save_start=False, **TOL).t, [2.5, 5.0, 7.5, 10.0])
+    jitted = jax.jit(lambda p: ps.solve(LV.remake(p=p), ps.Tsit5(), saveat=np.asarray(ts), save_start=False, **TOL).u)
+    np.testing.assert_allclose(jitted(LV.p), sol.u[1:], rtol=1e-12)
+    later = ps.solve(LV, ps.Tsit5(), saveat=ts[3:], save_start=False, **TOL)   # t0 not in saveat: nothing to drop
+    np.testing.assert_allclose(later.t, ts[3:])
+    with pytest.raises(ValueError, match="save_start=False with a traced saveat"):
+        jax.jit(lambda s: ps.solve(LV, ps.Tsit5(), saveat=s, save_start=False).u)(ts)
 
 
 def test_tstops_are_hit_exactly_and_do_not_disturb_accuracy():
@@ -138,6 +177,66 @@ def test_dense_output_inside_jit_and_padding():
     n = int(n_accept) + 1
     np.testing.assert_allclose(ts[:n], eager.t)
     assert np.all(np.asarray(ts[n:]) == 10.0)
+
+
+def test_dense_output_refuses_to_extrapolate():
+    """sol(t) outside the covered span raises outside jit (DifferentialEquations.jl's rule) and is NaN
+    inside jit; the end points themselves are inside."""
+    sol = ps.solve(LV, ps.Tsit5(), **TOL)
+    np.testing.assert_allclose(sol(10.0), sol.u[-1], rtol=1e-12)
+    np.testing.assert_allclose(sol(0.0), LV.u0, rtol=1e-14)
+    for t in (12.0, -0.5, jnp.array([1.0, 10.5])):
+        with pytest.raises(ValueError, match=r"sol\(t\): t = .* outside the solution's span \[0, 10\]"):
+            sol(t)
+    inside_jit = jax.jit(lambda t: ps.solve(LV, ps.Tsit5(), **TOL)(t))(jnp.array([5.0, 12.0, -1.0]))
+    np.testing.assert_allclose(inside_jit[0], sol(5.0), rtol=1e-12)
+    assert np.all(np.isnan(np.asarray(inside_jit[1:])))
+    # backwards in time: the span is [t1, t0]
+    back = ps.solve(LV.remake(tspan=(10.0, 5.0)), ps.Tsit5(), **TOL)
+    back(7.0)
+    with pytest.raises(ValueError, match="outside"):
+        back(4.0)
+
+
+def count_compilations(run):
+    """The number of XLA compilations while run() executes (jax.monitoring's backend-compile event)."""
+    from jax._src import dispatch, monitoring
+
+    count = [0]
+
+    def listener(event, duration, **kwargs):
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            count[0] += 1
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run()
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    return count[0]
+
+
+def test_eager_solves_do_not_recompile_for_a_new_step_count():
+    """Outside jit, the fixed-size output buffers are trimmed to the steps taken; done with eager jax slices
+    this compiled one program per step count (~60 ms per solve)."""
+    tree = ps.ODEProblem(lambda u, p, t: {"a": -p * u["a"], "b": p * u["a"][None, :]},
+                         {"a": jnp.ones(2), "b": jnp.zeros((1, 2))}, (0.0, 1.0), 1.0)
+
+    def run(t1):
+        sol = ps.solve(LV.remake(tspan=(0.0, t1)), ps.Tsit5(), rtol=1e-6, atol=1e-8)
+        tree_sol = ps.solve(tree.remake(tspan=(0.0, t1)), ps.Tsit5(), rtol=1e-6, atol=1e-8, save_start=False)
+        return sol, sol.u, sol(0.5), tree_sol.u, tree_sol(0.5)
+
+    first = run(3.0)       # compiles the loops
+    assert count_compilations(lambda: run(3.0)) == 0
+    counts = {first[0].t.shape[0]}
+    for t1 in (5.0, 7.0):
+        again = []
+        assert count_compilations(lambda: again.append(run(t1))) == 0
+        sol, _, _, tree_u, _ = again[0]
+        counts.add(sol.t.shape[0])
+        assert tree_u["b"].shape[1:] == (1, 2)
+    assert len(counts) == 3   # three different step counts, no compilation after the first
 
 
 def test_statistics_are_consistent():

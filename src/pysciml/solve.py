@@ -5,7 +5,9 @@ Every check on values runs before compilation and only when the values are concr
 pure function usable under `jax.jit`, `jax.vmap` and `jax.jvp`. Compiled loops are cached per right-hand
 side, method, controller and static options, so repeated solves (new p, u0, tspan) do not recompile.
 """
+import difflib
 import functools
+import inspect
 import math
 import warnings
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from ._core.dtypes import state_dtype
 from ._core.retcode import ReturnCode
-from ._core.trees import FlatSpec, is_concrete
+from ._core.trees import FlatSpec, host_slice, is_concrete
 from . import callbacks as _callbacks
 from .controllers import PIController, PIDController
 from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
@@ -54,37 +56,144 @@ def default_algorithm(n_states, rtol, has_mass):
 
 
 @functools.singledispatch
-def solve(prob, *args, **kwargs):
-    """Solve a problem: `solve(ODEProblem | SplitODEProblem, alg=None, **options)` or
-    `solve(EnsembleProblem, alg, ensemble_alg, ...)`."""
-    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem or EnsembleProblem; got "
+def _solver_for(prob, *args, **kwargs):
+    """The per-problem-type implementation of `solve` (registered with ``solve.register``)."""
+    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem, DDEProblem or EnsembleProblem; got "
                     f"{type(prob).__name__}")
 
 
-@solve.register(SplitODEProblem)   # f = f1 + f2 as a SplitFunction: IMEX methods use the parts (see _flat_rhs)
-@solve.register(ODEProblem)
+def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
+          save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
+          max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None, callback=None,
+          max_events=DEFAULT_MAX_EVENTS, track_discontinuities=True, trajectories=None, batch_size=None,
+          **unknown):
+    """Solve ``prob`` with ``alg``: ``solve(ODEProblem | SplitODEProblem | DDEProblem, alg=None, **options)``,
+    ``solve(EnsembleProblem, alg, ensemble_alg, trajectories=N, **options)``. Returns an `ODESolution`
+    (``sol.t``, ``sol.u``, ``sol(t)``, ``sol.retcode``, ``sol.stats``, ``sol.plot()``) or an `EnsembleSolution`.
+
+    ``alg``: a method instance such as ``Tsit5()`` (a class or its name as a string also works); None picks
+    one for the problem (`default_algorithm`: AutoTsit5(Rosenbrock23()), AutoVern7(Rodas5P()) below
+    rtol 1e-6, AutoTsit5(KenCarp4()) above 50 states, Rodas5P() with a mass matrix; for DDEs
+    MethodOfSteps(Tsit5())). ``ensemble_alg``: `EnsembleVmap()` (default) or `EnsembleSerial()`.
+
+    =====================  ==========  ============================================================================
+    option                 default     meaning
+    =====================  ==========  ============================================================================
+    rtol, atol             1e-3, 1e-6  relative / absolute tolerance; scalars or shaped like u0
+    dt                     None        first step; required for fixed-step methods and adaptive=False
+    adaptive               None        None: adaptive when the method has an error estimate
+    saveat                 None        times to save at (1-D array), or a spacing (scalar) from t0
+    save_everystep         None        save every accepted step (the default when saveat is None)
+    save_start             True        include t0 in the saved points
+    dense                  None        keep every step's stages so sol(t) works anywhere in the span
+                                       (default: with save_everystep, when the stages fit in 512 MiB)
+    tstops                 None        times the solver must step onto exactly
+    dtmin, dtmax           None        step-size bounds (default: about 10 ulps of t, and |t1 − t0|)
+    max_steps              10_000      most attempted steps (also the size of save-every-step buffers)
+    controller             None        PIController() (default) or PIDController()
+    sensealg               None        how jax.grad through this solve works (pysciml.sensitivity); default:
+                                       forward mode up to 100 states + parameters, then DiscreteAdjoint()
+                                       (explicit, Rosenbrock) or InterpolatingAdjoint() (Newton-based)
+    callback               None        a callback or CallbackSet (pysciml.callbacks); ODEs only
+    max_events             1_000       most continuous events logged per solve (then ReturnCode.MaxEvents)
+    track_discontinuities  True        DDEs: step onto the breaking points of the lags
+    trajectories           None        ensembles: number of members (required)
+    batch_size             None        ensembles: members per compiled batch (default: all at once)
+    =====================  ==========  ============================================================================
+
+    Julia spellings are refused with the pysciml name (``reltol`` → ``rtol``, ``abstol`` → ``atol``,
+    ``maxiters`` → ``max_steps``; see ``JULIA_NAMES``), as is an option that does not apply to the problem
+    type. Outside jit a failed solve warns; ``sol.retcode`` says why. `solve` is a pure function: it works
+    under `jax.jit`, `jax.vmap` and `jax.grad`, and compiled loops are reused across solves.
+    """
+    if unknown:
+        raise TypeError(unknown_options_message(unknown))
+    options = dict(rtol=rtol, atol=atol, dt=dt, adaptive=adaptive, saveat=saveat, save_everystep=save_everystep,
+                   save_start=save_start, dense=dense, tstops=tstops, dtmin=dtmin, dtmax=dtmax,
+                   max_steps=max_steps, controller=controller, sensealg=sensealg, callback=callback,
+                   max_events=max_events, track_discontinuities=track_discontinuities,
+                   trajectories=trajectories, batch_size=batch_size)
+    implementation = _solver_for.dispatch(type(prob))
+    accepted, any_keyword = _keywords_of(implementation)
+    given = {name: value for name, value in options.items() if not _is_default(value, _SOLVE_DEFAULTS[name])}
+    refused = [name for name in given if name not in accepted and not any_keyword]
+    if refused:
+        takes = sorted(accepted - {"prob", "alg", "ensemble_alg"})
+        raise TypeError(f"solve: option(s) {', '.join(refused)} do not apply to {type(prob).__name__}; "
+                        f"it takes {', '.join(takes)}")
+    if ensemble_alg is not None:
+        if "ensemble_alg" not in accepted:
+            raise TypeError(f"solve: ensemble_alg={ensemble_alg!r} is for an EnsembleProblem; got a "
+                            f"{type(prob).__name__} (to solve many members, wrap it: EnsembleProblem(prob, prob_func))")
+        return implementation(prob, alg, ensemble_alg, **given)
+    return implementation(prob, alg, **given)
+
+
+solve.register = _solver_for.register
+solve.dispatch = _solver_for.dispatch
+_SOLVE_DEFAULTS = {name: param.default for name, param in inspect.signature(solve).parameters.items()
+                   if param.kind == param.KEYWORD_ONLY}
+
+
+def _is_default(value, default):
+    """True when an option was left at its default (so it need not apply to the problem type). Identity for
+    None and objects; equality only for plain Python scalars, never for arrays or tracers."""
+    if value is default:
+        return True
+    return (type(value) is type(default) and isinstance(value, (bool, int, float, str)) and value == default)
+
+
+@functools.lru_cache(maxsize=None)
+def _keywords_of(implementation):
+    params = inspect.signature(implementation).parameters.values()
+    names = frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+# Keyword arguments of DifferentialEquations.jl's solve and what to write in pysciml (None: no counterpart).
+JULIA_NAMES = {
+    "reltol": "rtol", "abstol": "atol", "maxiters": "max_steps", "d_discontinuities": "tstops",
+    "save_on": "save_everystep=False (with saveat=None: only the end points)",
+    "save_end": None, "save_idxs": "index sol.u[:, idxs] after solving",
+    "qmin": "controller=PIController(qmin=...)", "qmax": "controller=PIController(qmax=...)",
+    "gamma": "controller=PIController(safety=...)", "beta1": "controller=PIController(beta1=...)",
+    "beta2": "controller=PIController(beta2=...)", "qsteady_min": None, "qsteady_max": None,
+    "u0": "prob.remake(u0=...)", "p": "prob.remake(p=...)", "tspan": "prob.remake(tspan=...)",
+    "prob_func": "EnsembleProblem(prob, prob_func=...)", "output_func": "EnsembleProblem(prob, output_func=...)",
+    "reduction": "EnsembleProblem(prob, reduction=...)", "seed": "EnsembleProblem(prob, key=seed)",
+    "alg_hints": "an algorithm, e.g. Rodas5P() for a stiff problem", "internalnorm": None, "force_dtmin": None,
+    "unstable_check": None, "isoutofdomain": None, "verbose": None, "progress": None, "alias_u0": None,
+    "initializealg": None, "dense_errors": None, "timeseries_errors": None,
+}
+
+
+def unknown_options_message(unknown):
+    """The TypeError text for keyword arguments `solve` does not know: the pysciml spelling of Julia
+    keywords, a close match for typos, and the list of options."""
+    parts = []
+    for name in unknown:
+        if name in JULIA_NAMES:
+            hint = JULIA_NAMES[name]
+            parts.append(f"'{name}' is DifferentialEquations.jl's spelling: in pysciml use {hint}" if hint else
+                         f"'{name}' (a DifferentialEquations.jl option) has no pysciml counterpart")
+        else:
+            close = difflib.get_close_matches(name, list(_SOLVE_DEFAULTS), n=1)
+            parts.append(f"'{name}' is not an option" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return ("solve() got an unexpected keyword argument: " + "; ".join(parts)
+            + f". Options: {', '.join(_SOLVE_DEFAULTS)} (see help(pysciml.solve)).")
+
+
+@_solver_for.register(SplitODEProblem)   # f = f1 + f2 as a SplitFunction: IMEX methods use the parts (see _flat_rhs)
+@_solver_for.register(ODEProblem)
 def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
                save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
                max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None, callback=None,
                max_events=DEFAULT_MAX_EVENTS) -> ODESolution:
-    """Integrate ``prob`` with ``alg`` (default: chosen for the problem, see `default_algorithm`).
-
-    rtol, atol: relative and absolute tolerances, scalars or shaped like u0. dt: first step (required for
-    fixed-step methods and adaptive=False). saveat: times to save at (array), or a spacing (scalar).
-    save_everystep: save every accepted step (default when saveat is None). dense: keep the stages of
-    every step so sol(t) works anywhere (default with save_everystep). tstops: times the solver must step
-    onto exactly. dtmin, dtmax: step size bounds. max_steps: limit on attempted steps (also the size of the
-    save-every-step buffers). controller: `PIController()` (default) or `PIDController()`.
-    sensealg: how gradients through this solve are computed (see `pysciml.sensitivity`); by default
-    forward mode for up to 100 states + parameters, above that `DiscreteAdjoint()` for explicit and
-    Rosenbrock methods and `InterpolatingAdjoint()` for Newton-based ones.
-    callback: a callback or `CallbackSet` (see `pysciml.callbacks`); max_events: the most continuous events
-    one solve may log (beyond it the solve stops with ReturnCode.MaxEvents). With callbacks, gradients use
-    ForwardDiffSensitivity (the continuous adjoints refuse them).
-    """
+    """`solve` for ODE and split ODE problems (the options are described in `solve`'s table). With callbacks,
+    gradients use ForwardDiffSensitivity (the continuous adjoints refuse them)."""
     alg = _check_algorithm(alg)
     controller = _check_controller(controller)
-    t0, t1 = check_tspan(prob.tspan)
+    tspan = t0, t1 = check_tspan(prob.tspan)
     check_u0(prob.u0)
     dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
     tdtype = jnp.finfo(dtype).dtype
@@ -99,7 +208,8 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
 
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
-    saveat = _check_saveat(saveat, t0, t1, direction, tdtype)
+    drop_t0 = not save_start and _saveat_starts_at_t0(saveat, tspan)
+    saveat = _check_saveat(saveat, tspan, tdtype)
     if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
         raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
     event_plan, callback_data = _callbacks.plan(callback, spec, int(max_events))
@@ -146,10 +256,11 @@ def _solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         if saveat is not None:
             ts, us = saveat, interpolate_dense(alg, rhs, prob.p, dense_output, saveat)
             n_saved = jnp.asarray(saveat.shape[0])
-    if concrete:
+    first = 1 if not save_start and (saveat is None or drop_t0) else 0
+    if concrete:   # trimmed on the host: an eager slice would compile once per step count
         n = int(n_saved)
-        ts, us = ts[:n], us[:n]
-    if not save_start and saveat is None:
+        ts, us = host_slice(ts, first, n), host_slice(us, first, n)
+    elif first:
         ts, us = ts[1:], us[1:]
     events, saved_values = _event_outputs(out, callback_data, event_plan, concrete)
     sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, prob.p, f=rhs, alg=alg, spec=spec,
@@ -175,7 +286,7 @@ def _event_outputs(out, callback_data, plan, concrete):
     times = out.event_t
     if concrete and is_concrete(n):
         k = int(n)
-        times, index, component = times[:k], index[:k], component[:k]
+        times, index, component = (host_slice(x, 0, k) for x in (times, index, component))
     events = EventLog(times, index, component, n, counts)
     saving = [i for i, cb in enumerate(plan.callbacks) if cb[0] == "saving"]
     saved = tuple(SavedValues(jnp.asarray(callback_data[i], times.dtype), values)
@@ -287,7 +398,16 @@ def _check_rhs_output(f, spec, p_layout, p, t0):
     except TypeError:   # an unhashable f: check every time
         key = None
     flat = jax.ShapeDtypeStruct((spec.size,), spec.dtype)
-    out = jax.eval_shape(lambda v: f(spec.unravel(v), p, jnp.asarray(t0, jnp.finfo(spec.dtype).dtype)), flat)
+    try:
+        out = jax.eval_shape(lambda v: f(spec.unravel(v), p, jnp.asarray(t0, jnp.finfo(spec.dtype).dtype)), flat)
+    except (TypeError, IndexError, KeyError, AttributeError) as error:
+        if p is None:   # the usual cause: f reads parameters the problem was not given
+            raise TypeError(f"f(u, p, t) failed with p=None ({type(error).__name__}: {error}). The problem has no "
+                            "parameters: pass them as ODEProblem(f, u0, tspan, p) or prob.remake(p=...)") from error
+        raise
+    if out is None:
+        raise TypeError("f returned None: f(u, p, t) must return du/dt (out of place; JAX arrays cannot be "
+                        "written in place as in Julia's f!(du, u, p, t)), e.g. `return jnp.array([...])`")
     got_leaves, got_tree = jax.tree_util.tree_flatten(out)
     got_shapes = tuple(tuple(x.shape) for x in got_leaves)
     if got_tree != spec.treedef or got_shapes != spec.shapes:
@@ -317,6 +437,7 @@ def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, s
     """The step-control options of a solve, checked and with their defaults: (adaptive, max_steps, rtol,
     atol, dt, dtmin, dtmax). Shared by every problem type's `solve`."""
     tdtype = jnp.finfo(dtype).dtype
+    _warn_below_precision(rtol, dtype)
     adaptive = alg.adaptive if adaptive is None else bool(adaptive)
     if adaptive and not alg.adaptive:
         raise ValueError(f"alg: {alg!r} is a fixed-step method without an error estimate; pass dt=... "
@@ -334,6 +455,30 @@ def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, s
     dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
     dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
     return adaptive, int(max_steps), rtol, atol, dt, dtmin, dtmax
+
+
+_PRECISION_FACTOR = 4   # rtol below this many machine epsilons: the error estimate is rounding noise
+
+
+def _warn_below_precision(rtol, dtype):
+    """Warn (before solving) when rtol is below what the state's floating-point type can resolve: the
+    local error estimates are then rounding noise, the step size collapses and the solve ends in MaxIters.
+    The raw (not yet converted) rtol is inspected, so the warning also comes under jit for a constant rtol."""
+    leaves = jax.tree_util.tree_leaves(rtol)
+    if not leaves or not is_concrete(*leaves):
+        return
+    try:
+        smallest = min(float(np.min(np.asarray(leaf))) for leaf in leaves)
+    except (TypeError, ValueError):   # not numbers: _check_tolerance reports it
+        return
+    eps = float(jnp.finfo(dtype).eps)
+    if 0 < smallest < _PRECISION_FACTOR * eps:
+        name = jnp.dtype(dtype).name
+        advice = ("solve in float64 (u0 = jnp.asarray(u0, jnp.float64)) or " if jnp.finfo(dtype).bits < 64 else "")
+        warnings.warn(
+            f"rtol={smallest:g} is below the precision of {name} (machine epsilon {eps:.3g}): the error "
+            f"estimates would be rounding noise and the solve would crawl until max_steps. {advice.capitalize()}"
+            f"use rtol >= {10 * eps:.0e} for {name}.", UserWarning, stacklevel=5)
 
 
 def _algorithm_names():
@@ -430,9 +575,13 @@ def _check_positive_scalar(name, value, dtype, allow_none=False, allow_zero=Fals
     return arr
 
 
-def _check_saveat(saveat, t0, t1, direction, dtype):
+def _check_saveat(saveat, tspan, dtype):
+    """saveat as a 1-D array of times (a scalar is a spacing from t0). ``tspan`` is the problem's own (t0, t1)
+    (not yet converted to arrays, which inside jit would be tracers), so a spacing and the range checks work
+    under an outer jit too, e.g. in a vmapped ensemble."""
     if saveat is None:
         return None
+    t0, t1 = tspan
     if jnp.ndim(saveat) == 0:
         if not is_concrete(saveat, t0, t1):
             raise ValueError("saveat: a scalar spacing needs a concrete tspan; pass an array of times instead")
@@ -441,16 +590,16 @@ def _check_saveat(saveat, t0, t1, direction, dtype):
             raise ValueError(f"saveat: a scalar saveat is a spacing and must be positive; got {saveat!r}")
         a, b = float(t0), float(t1)
         n = int(math.floor(abs(b - a) / spacing * (1 + 1e-12)))
-        times = a + float(direction) * spacing * np.arange(n + 1)
+        times = a + math.copysign(spacing, b - a) * np.arange(n + 1)
         if abs(times[-1] - b) > 1e-12 * max(abs(a), abs(b), spacing):
             times = np.append(times, b)
         times[-1] = b if abs(times[-1] - b) <= 1e-12 * max(abs(a), abs(b), spacing) else times[-1]
         return jnp.asarray(times, dtype)
     if jnp.ndim(saveat) != 1 or jnp.shape(saveat)[0] == 0:
         raise ValueError(f"saveat must be a non-empty 1-D array of times (or a scalar spacing); got shape {jnp.shape(saveat)}")
-    times = jnp.asarray(saveat, dtype)
-    if is_concrete(times, t0, t1):
-        arr, a, b, d = np.asarray(times), float(t0), float(t1), float(direction)
+    if is_concrete(saveat, t0, t1):
+        arr, a, b = np.asarray(saveat, dtype), float(t0), float(t1)
+        d = 1.0 if b > a else -1.0
         if not np.all(np.isfinite(arr)):
             raise ValueError("saveat must hold finite times")
         slack = 1e-12 * max(abs(a), abs(b), 1.0)
@@ -458,7 +607,23 @@ def _check_saveat(saveat, t0, t1, direction, dtype):
             raise ValueError(f"saveat times must lie within tspan ({a}, {b}); got values from {arr.min()} to {arr.max()}")
         if np.any(d * np.diff(arr) < 0):
             raise ValueError(f"saveat must be sorted in the direction of integration ({'increasing' if d > 0 else 'decreasing'})")
-    return times
+    return jnp.asarray(saveat, dtype)
+
+
+def _saveat_starts_at_t0(saveat, tspan):
+    """Whether the saveat times begin at t0 (so that save_start=False drops that first point, as in
+    DifferentialEquations.jl). Decided before tracing; a traced saveat cannot be inspected, so it is refused
+    with save_start=False."""
+    if saveat is None:
+        return False
+    if jnp.ndim(saveat) == 0:
+        return True   # a spacing: the grid starts at t0
+    t0 = tspan[0]
+    if not is_concrete(saveat, t0):
+        raise ValueError("save_start=False with a traced saveat: whether saveat begins at t0 cannot be known "
+                         "at trace time; leave t0 out of saveat instead")
+    first, start = float(np.asarray(saveat)[0]), float(t0)
+    return abs(first - start) <= 1e-12 * max(abs(start), 1.0)
 
 
 def _check_tstops(tstops, t0, t1, direction, dtype):

@@ -8,14 +8,14 @@ import jax
 import jax.numpy as jnp
 
 from ._core.dtypes import state_dtype
-from ._core.trees import FlatSpec, is_concrete
+from ._core.trees import FlatSpec, host_slice, is_concrete
 from .delay import DelayRHS, MethodOfSteps, breaking_points
 from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution
 from .integrate.solution import interpolate_dense
 from .problems.dde import DDEProblem
 from .problems.ode import check_tspan, check_u0
 from .sensitivity import ForwardDiffSensitivity, SolveContext, differentiable_solve
-from .solve import (DEFAULT_MAX_STEPS, _check_controller, _check_saveat, _check_tstops, _compiled_loop, _describe,
+from .solve import (DEFAULT_MAX_STEPS, _check_controller, _check_saveat, _saveat_starts_at_t0, _check_tstops, _compiled_loop, _describe,
                     _warn_failure, check_step_options, solve)
 from .solvers.base import Algorithm
 
@@ -42,7 +42,7 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         raise ValueError(f"sensealg: {sensealg!r} does not handle delay equations; use "
                          "ForwardDiffSensitivity() (forward-mode AD through the solver) or leave it unset")
     sensealg = ForwardDiffSensitivity()
-    t0, t1 = check_tspan(prob.tspan)
+    tspan = t0, t1 = check_tspan(prob.tspan)
     check_u0(prob.u0)
     dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
     tdtype = jnp.finfo(dtype).dtype
@@ -57,7 +57,8 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
 
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
-    saveat = _check_saveat(saveat, t0, t1, jnp.ones((), tdtype), tdtype)
+    drop_t0 = not save_start and _saveat_starts_at_t0(saveat, tspan)
+    saveat = _check_saveat(saveat, tspan, tdtype)
     stops = _check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
     stops = [] if stops is None else [stops]
     if track_discontinuities:
@@ -81,9 +82,10 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         ts, us = saveat, interpolate_dense(alg, rhs, prob.p, dense_output, saveat)
         n_saved = jnp.asarray(saveat.shape[0])
     concrete = is_concrete(ts, n_saved)
-    if concrete:
-        ts, us = ts[:int(n_saved)], us[:int(n_saved)]
-    if not save_start and saveat is None:
+    first = 1 if not save_start and (saveat is None or drop_t0) else 0
+    if concrete:   # trimmed on the host: an eager slice would compile once per step count
+        ts, us = host_slice(ts, first, int(n_saved)), host_slice(us, first, int(n_saved))
+    elif first:
         ts, us = ts[1:], us[1:]
     sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, prob.p, f=rhs, alg=alg, spec=spec)
     if concrete and is_concrete(out.retcode) and not sol.success:

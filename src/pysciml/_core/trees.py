@@ -8,6 +8,7 @@ from math import prod
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,24 @@ class FlatSpec:
     def unravel(self, vector):
         """Inverse of `ravel` on the last axis; leading (batch or time) axes are kept."""
         lead = vector.shape[:-1]
+        if self.is_single_array and lead + self.shapes[0] == vector.shape:
+            return vector
+        if isinstance(vector, jax.Array) and not isinstance(vector, jax.core.Tracer):
+            # Outside jit, reshape and slice on the host: eager slices and reshapes compile one XLA program
+            # per shape, i.e. per step count of a solve.
+            host = np.asarray(vector)
+            return jax.tree_util.tree_unflatten(self.treedef, [jax.device_put(leaf) for leaf in self._split(host, lead)])
+        return jax.tree_util.tree_unflatten(self.treedef, self._split(vector, lead))
+
+    def _split(self, vector, lead):
         if self.is_single_array:
-            return vector.reshape(lead + self.shapes[0])
+            return [vector.reshape(lead + self.shapes[0])]
         leaves, start = [], 0
         for shape in self.shapes:
             size = prod(shape)
             leaves.append(vector[..., start:start + size].reshape(lead + shape))
             start += size
-        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+        return leaves
 
 
 def linear_combination(base, h, coeffs, vectors):
@@ -65,3 +76,15 @@ def linear_combination(base, h, coeffs, vectors):
 def is_concrete(*values) -> bool:
     """True when no value is a JAX tracer, i.e. we are outside jit/vmap/grad and may inspect values."""
     return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
+
+
+def host_slice(x, start, stop):
+    """``x[start:stop]`` along the first axis; a concrete array is sliced on the host and put back on the
+    device. Slicing a `jax.Array` outside jit compiles one XLA program per result shape, so trimming the
+    fixed-size output buffers of a solve to the number of saved steps this way would recompile (tens of ms)
+    on every solve with a new step count; a host slice and a device put compile nothing."""
+    if x is None:
+        return None
+    if isinstance(x, jax.core.Tracer):   # e.g. states under jax.jvp while the times are concrete
+        return x[start:stop]
+    return jax.device_put(np.asarray(x)[start:stop])

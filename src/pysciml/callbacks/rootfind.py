@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 MAX_ITERATIONS = 100
@@ -37,7 +38,8 @@ def sign_changes(values, direction):
 
 def _narrow(phi, a, b, fa, fb, tol, method):
     """Shrink the bracket [a, b] (phi(a) and phi(b) on opposite sides of zero, phi(b) possibly 0) until
-    b − a ≤ tol; returns the far end b."""
+    b − a ≤ tol; returns the far end b. ``method``: "illinois", "bisection", or a (traced) bool array
+    that is True for bisection (components of different callbacks searched in one vmap)."""
     before = jnp.sign(fa)
 
     def more(state):
@@ -47,13 +49,15 @@ def _narrow(phi, a, b, fa, fb, tol, method):
     def body(state):
         a, b, fa, fb, side, i = state
         mid = 0.5 * (a + b)
-        if method == "bisection":
+        if isinstance(method, str) and method == "bisection":
             c = mid
         else:
             secant = b - fb * (b - a) / (fb - fa)
             c = jnp.where((secant > a) & (secant < b) & jnp.isfinite(secant), secant, mid)
             # Every few iterations bisect, so a slow end cannot stall the bracket.
             c = jnp.where(i % 8 == 7, mid, c)
+            if not isinstance(method, str):
+                c = jnp.where(method, mid, c)
         fc = phi(c)
         keeps_sign = jnp.sign(fc) == before
         # Illinois: when the same end moves twice in a row, halve the value kept at the other end.
@@ -70,8 +74,12 @@ def _narrow(phi, a, b, fa, fb, tol, method):
 
 def first_crossing(g, thetas, values, direction, tol, method="illinois") -> Crossing:
     """The earliest crossing of any component of ``g`` (θ ↦ (m,) conditions) in the step, given its
-    values (K+1, m) at the sample points ``thetas`` (K+1,). Pure; differentiate it only through
-    the implicit function theorem (the caller's job)."""
+    values (K+1, m) at the sample points ``thetas`` (K+1,). ``method``: the root finder, one name for every
+    component or a sequence of m names (each callback of a set keeps its own). Pure; differentiate it only
+    through the implicit function theorem (the caller's job)."""
+    if not isinstance(method, str):
+        method = tuple(method)
+        method = method[0] if len(set(method)) == 1 else np.array([name == "bisection" for name in method])
     crosses, up = sign_changes(values, direction)
     any_in = jnp.any(crosses, axis=0)                         # (m,)
     k = jnp.argmax(crosses, axis=0)                           # first interval per component
@@ -80,7 +88,8 @@ def first_crossing(g, thetas, values, direction, tol, method="illinois") -> Cros
 
     def locate(j, kj):
         phi = lambda theta: g(theta)[j]
-        return _narrow(phi, thetas[kj], thetas[kj + 1], values[kj, j], values[kj + 1, j], tol, method)
+        how = method if isinstance(method, str) else jnp.asarray(method)[j]
+        return _narrow(phi, thetas[kj], thetas[kj + 1], values[kj, j], values[kj + 1, j], tol, how)
 
     def search():
         if m == 1:        # one condition: no batching of the iteration (a smaller program to compile)

@@ -1,24 +1,59 @@
 """`EnsembleSolution`: the stacked outputs of an ensemble and per-time statistics across trajectories."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._core.trees import host_slice
 from ..integrate import ODESolution
 
 
+@jax.tree_util.register_pytree_node_class
 class EnsembleSolution:
-    """u: the outputs (stacked solutions: ``sol.u`` has shape (trajectories, len(t), ...)) or the reduced
-    value. mean/var/std/quantile summarise the states across trajectories at each saved time — or, with
-    ``t=...``, at any times, through each trajectory's dense output."""
+    """The result of solving an `EnsembleProblem`; a pytree, so it can be returned from `jax.jit`.
 
-    def __init__(self, u, converged=False):
-        self.u = u
+    u: with the default output_func, the states of every trajectory stacked like an array,
+    (trajectories, len(t), *u0.shape) (``np.asarray(ens)`` gives the same); otherwise the stacked outputs of
+    output_func, or the reduced value when the problem has a reduction. ens[i]: trajectory i's solution (or
+    output); ens[a:b] or ens[index_array]: an `EnsembleSolution` of those trajectories; len(ens), iteration.
+    outputs: the stacked outputs themselves (one `ODESolution` whose arrays have a leading trajectory axis).
+    t, retcode, success: per trajectory. mean/var/std/quantile summarise the states across trajectories at each
+    saved time — or, with ``t=...``, at any times, through each trajectory's dense output (NaN outside a
+    trajectory's span). Without saveat every trajectory keeps max_steps + 1 entries, padded with its final
+    time and state; ens[i] trims them to the steps taken.
+    """
+
+    def __init__(self, outputs, converged=False):
+        self.outputs = outputs
         self.converged = converged
 
+    # --- pytree protocol ------------------------------------------------------------------------------
+    def tree_flatten(self):
+        return (self.outputs,), bool(self.converged)
+
+    @classmethod
+    def tree_unflatten(cls, converged, children):
+        return cls(children[0], converged)
+
+    # --- array-like view -------------------------------------------------------------------------------
+    @property
+    def u(self):
+        return self.outputs.u if isinstance(self.outputs, ODESolution) else self.outputs
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.u, dtype=dtype)
+
     def __len__(self):
-        return jax.tree_util.tree_leaves(self.u)[0].shape[0]
+        return jax.tree_util.tree_leaves(self.outputs)[0].shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
     def __getitem__(self, i):
-        return jax.tree_util.tree_map(lambda x: x[i], self.u)
+        if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"EnsembleSolution: index {i} out of range for {len(self)} trajectories")
+            return _trimmed(jax.tree_util.tree_map(lambda x: x[i], self.outputs))
+        return EnsembleSolution(jax.tree_util.tree_map(lambda x: x[i], self.outputs), self.converged)
 
     @property
     def t(self):
@@ -53,11 +88,24 @@ class EnsembleSolution:
         return jax.tree_util.tree_map(lambda x: jnp.quantile(x, jnp.asarray(q), axis=0), self.states(t))
 
     def _solutions(self) -> ODESolution:
-        if not isinstance(self.u, ODESolution):
+        if not isinstance(self.outputs, ODESolution):
             raise TypeError("this ensemble kept custom outputs (output_func/reduction), not solutions: "
                             "summaries need the default output_func")
-        return self.u
+        return self.outputs
 
     def __repr__(self):
-        return f"EnsembleSolution({len(self)} trajectories)" if isinstance(self.u, ODESolution) else \
-            f"EnsembleSolution(u={type(self.u).__name__})"
+        return f"EnsembleSolution({len(self)} trajectories)" if isinstance(self.outputs, ODESolution) else \
+            f"EnsembleSolution(u={type(self.outputs).__name__})"
+
+
+def _trimmed(member):
+    """A member solution without the padding of the shared save-every-step buffer (when concrete)."""
+    if not isinstance(member, ODESolution) or member.dense is None:
+        return member
+    dense = member.dense
+    if member.t.shape[0] != dense.ts.shape[0] or isinstance(dense.n_steps, jax.core.Tracer):
+        return member
+    n = int(dense.n_steps) + 1
+    return ODESolution(host_slice(member.t, 0, n), host_slice(member._u_flat, 0, n), member._retcode, member.stats, dense, member.p,
+                       f=member.f, alg=member.alg, spec=member.spec, events=member.events,
+                       saved_values=member.saved_values)

@@ -131,8 +131,9 @@ def hold_for_event(plan, alg, ev, t, u, dt, stages, t_new, u_new, accept):
     values = values.at[0].set(_restart_side(ev, values, lambda th: g_of(th, su, sdt, sk, sp)))
     eps = jnp.finfo(dt.dtype).eps
     tol = 4 * eps * (1.0 + jnp.maximum(jnp.abs(t), jnp.abs(t_new)) / jnp.maximum(jnp.abs(sdt), eps))
+    methods = tuple(cb[5] for _, cb in cbs for _ in range(cb[8] or 1))   # each callback's own root finder
     crossing = first_crossing(lambda th: g_of(th, su, sdt, sk, sp), thetas, values, jnp.asarray(dirs), tol,
-                              cbs[0][1][5])
+                              methods)
     hit = accept & ~ev.pending & crossing.found
     maxed = hit & (ev.n_logged >= plan.max_events)
     found = hit & ~maxed

@@ -103,7 +103,13 @@ class ODESolution:
         return bool(ok) if is_concrete(code) and jnp.ndim(code) == 0 else ok
 
     def __call__(self, t) -> Any:
-        """The state at time(s) ``t`` (scalar or 1-D array) from the dense output."""
+        """The state at time(s) ``t`` (scalar or 1-D array) from the dense output.
+
+        ``t`` must lie in the span the solver covered, from tspan[0] to the last accepted step (tspan[1],
+        or the time a callback terminated the solve): the interpolant does not extrapolate. Outside jit a
+        time outside that span raises ValueError (as DifferentialEquations.jl does); inside jit, where
+        values cannot be inspected, those entries are NaN.
+        """
         if self.dense is None:
             raise ValueError(
                 "this solution has no dense output (saveat or save_everystep=False was given); "
@@ -111,7 +117,14 @@ class ODESolution:
         t = jnp.asarray(t, self.t.dtype)
         if jnp.ndim(t) > 1:
             raise ValueError(f"sol(t): t must be a scalar or a 1-D array; got shape {t.shape}")
-        values = interpolate_dense(self.alg, self.f, self.p, self.dense, jnp.atleast_1d(t))
+        times = jnp.atleast_1d(t)
+        ts, n = self.dense.ts, self.dense.n_steps
+        if is_concrete(times, ts, n):   # checked on the host (no extra compilation per len(t))
+            _check_inside_span(np.asarray(times), np.asarray(ts), int(n))
+            values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
+        else:
+            values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
+            values = jnp.where(_inside_span(jnp, times, ts, n)[:, None], values, jnp.nan)
         return self.spec.unravel(values[0] if jnp.ndim(t) == 0 else values)
 
     def __repr__(self):
@@ -136,6 +149,25 @@ class ODESolution:
         ax.set_xlabel("t")
         ax.legend()
         return ax
+
+
+def _inside_span(xp, times, ts, n):
+    """Mask of ``times`` inside the span covered by the steps ts[0..n] (end points included, with a few ulps
+    of slack), with numpy or jax.numpy as ``xp``."""
+    start, end = ts[0], ts[xp.clip(n, 0, ts.shape[0] - 1)]
+    lo, hi = xp.minimum(start, end), xp.maximum(start, end)
+    slack = 8 * xp.finfo(ts.dtype).eps * xp.maximum(xp.maximum(xp.abs(lo), xp.abs(hi)), 1.0)
+    return (times >= lo - slack) & (times <= hi + slack)
+
+
+def _check_inside_span(times, ts, n):
+    inside = _inside_span(np, times, ts, n)
+    if not np.all(inside):
+        start, end = ts[0], ts[min(max(n, 0), ts.shape[0] - 1)]
+        raise ValueError(
+            f"sol(t): t = {times[~inside][0]:.6g} lies outside the solution's span [{start:.6g}, {end:.6g}]; "
+            "the dense output does not extrapolate. Solve over a longer tspan to evaluate there "
+            "(inside jit such times give NaN).")
 
 
 def _shapes(tree):

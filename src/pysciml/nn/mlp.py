@@ -16,8 +16,18 @@ from .init import init_weight
 class MLP:
     """Fully connected network in_size → hidden[0] → … → out_size.
 
+    Call convention: the parameters live outside the network.
+
+        mlp = MLP(2, (16, 16), 2, activation="tanh")
+        params = mlp.init(jax.random.key(0))       # ((W1, b1), (W2, b2), (W3, b3)), W: (fan_in, fan_out)
+        y = mlp(x, params)                         # x: (2,) or (batch, 2) -> (2,) or (batch, 2)
+
+    Note the order: ``mlp(x, params)``, input first (Flax's ``model.apply(params, x)`` is the reverse).
+    In a neural ODE the network is the right-hand side: ``f = lambda u, p, t: mlp(u, p)`` with
+    ``ODEProblem(f, u0, tspan, params)``; `pysciml.nn.ravel` flattens params to one vector if needed.
+
     ``activation`` is a name ("tanh", "relu", "gelu", "softplus", "sigmoid", "rbf") or a callable, applied
-    after every hidden layer; the output layer is linear unless ``final_activation`` is given. ``init``
+    after every hidden layer; the output layer is linear unless ``final_activation`` is given. ``init_scheme``
     defaults to He for rectifiers and Glorot otherwise (normal law).
     """
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.trees import is_concrete
-from .ode import check_tspan, check_u0, problem_pytree
+from .ode import as_state, check_tspan, check_u0, problem_pytree
 
 
 @problem_pytree(dynamic=("u0", "tspan", "p", "constant_lags"), static=("f", "h", "dependent_lags", "neutral"))
@@ -43,6 +43,7 @@ class DDEProblem:
         if not callable(self.h):
             raise TypeError(f"DDEProblem: h must be the history function h(p, t); got {type(self.h).__name__}")
         object.__setattr__(self, "tspan", check_tspan(self.tspan))
+        object.__setattr__(self, "u0", as_state(self.u0))
         check_u0(self.u0)
         object.__setattr__(self, "constant_lags", _check_constant_lags(self.constant_lags))
         lags = self.dependent_lags

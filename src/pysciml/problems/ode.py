@@ -50,7 +50,8 @@ class ODEProblem:
     """An initial value problem M du/dt = f(u, p, t), u(t0) = u0, for t from tspan[0] to tspan[1].
 
     f: pure JAX function returning an array (or pytree) shaped like u0. u0: an array or a pytree of arrays
-    (integers are promoted to float64; float32 states are solved in float32). tspan: (t0, t1), t1 < t0
+    (integers are promoted to float64; float32 states are solved in float32); a list or tuple of numbers,
+    such as ``[1.0, 1.0]``, is an array, while a list or tuple of arrays is a pytree state. tspan: (t0, t1), t1 < t0
     integrates backwards. p: parameters of any pytree form (or None). jac: optional ∂f/∂u as
     jac(u, p, t) -> (n, n) array (n = number of states) for implicit methods; by default forward-mode AD.
     mass_matrix: M in M du/dt = f(u, p, t), an (n, n) array; a singular M makes an index-1 DAE (zero rows
@@ -71,11 +72,38 @@ class ODEProblem:
     def __post_init__(self):
         if not callable(self.f):
             raise TypeError(f"ODEProblem: f must be callable as f(u, p, t); got {type(self.f).__name__}")
+        check_rhs_signature(self.f)
         if self.jac is not None and not callable(self.jac):
             raise TypeError(f"ODEProblem: jac must be callable as jac(u, p, t); got {type(self.jac).__name__}")
         object.__setattr__(self, "tspan", check_tspan(self.tspan))
+        object.__setattr__(self, "u0", as_state(self.u0))
         check_u0(self.u0)
         object.__setattr__(self, "jac_prototype", _check_jac_prototype(self.jac_prototype, self.u0))
+
+
+def check_rhs_signature(f, name="f", form="f(u, p, t)"):
+    """Refuse right-hand sides that cannot be called as f(u, p, t): Julia's in-place f!(du, u, p, t) (four
+    required arguments) and functions of fewer arguments (e.g. f(u, t)). Callables whose signature cannot be
+    read are accepted (the output check in `solve` still runs)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        return
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) == 4:
+        raise TypeError(
+            f"{name} takes four arguments ({', '.join(p.name for p in required)}): that is Julia's in-place form "
+            f"{name}!(du, u, p, t). pysciml's {name} is out of place, {form} -> du/dt: return the derivative, "
+            "e.g. `return jnp.array([a * x - b * x * y, ...])` (JAX arrays cannot be written in place)")
+    if len(positional) < 3:
+        raise TypeError(f"{name} must accept three arguments, {form}; it takes "
+                        f"({', '.join(p.name for p in positional)}). Add the unused ones, e.g. "
+                        f"`def {name}(u, p, t)` for a problem without parameters")
 
 
 def check_tspan(tspan):
@@ -93,6 +121,22 @@ def check_tspan(tspan):
     if is_concrete(t0, t1) and float(t0) == float(t1):
         raise ValueError(f"tspan must have t0 != t1; got t0 = t1 = {float(t0)}")
     return (t0, t1)
+
+
+def as_state(u0):
+    """u0 with lists and tuples of plain numbers made arrays: ``[1.0, 1.0]`` is the state vector
+    ``jnp.array([1.0, 1.0])`` (as in Julia), and nested lists of numbers make a matrix. A list or tuple that
+    holds arrays stays a pytree state (e.g. ``(position_array, velocity_array)``), as do dicts."""
+    if isinstance(u0, (list, tuple)) and _numbers_only(u0):
+        return jnp.asarray(u0)
+    return u0
+
+
+def _numbers_only(seq):
+    if len(seq) == 0:
+        return False
+    return all(_numbers_only(x) if isinstance(x, (list, tuple)) else
+               isinstance(x, (int, float, complex, np.number)) and not isinstance(x, bool) for x in seq)
 
 
 def check_u0(u0):

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from .ode import check_tspan, check_u0, problem_pytree
+from .ode import as_state, check_rhs_signature, check_tspan, check_u0, problem_pytree
 
 
 class SplitFunction:
@@ -60,9 +60,11 @@ class SplitODEProblem:
             if not callable(getattr(self, name)):
                 raise TypeError(f"SplitODEProblem: {name} must be callable as {name}(u, p, t); "
                                 f"got {type(getattr(self, name)).__name__}")
+            check_rhs_signature(getattr(self, name), name, f"{name}(u, p, t)")
         if self.jac is not None and not callable(self.jac):
             raise TypeError(f"SplitODEProblem: jac must be callable as jac(u, p, t); got {type(self.jac).__name__}")
         object.__setattr__(self, "tspan", check_tspan(self.tspan))
+        object.__setattr__(self, "u0", as_state(self.u0))
         check_u0(self.u0)
 
     @property
