@@ -139,3 +139,18 @@ def test_step_loop_touches_no_large_buffer_and_has_no_nested_loop(options):
     body = _step_loop_body(run, PROB.p)
     assert _largest_array_bytes(body) <= SMALL_BUFFER_BYTES
     assert not any(" while(" in line or " conditional(" in line for line in body)
+
+
+def test_many_saves_per_step_at_an_event_time_report_the_state_before_the_affect():
+    """Regression: when a step passes more requested times than the step loop fills, the outer loop fills
+    them from the step's record; a requested time at a dose (an affect at the step's end) must get the state
+    before the dose, as the in-step fill and the every-step solution do."""
+    doses = jnp.array([1.0, 2.0])
+    prob = ps.ODEProblem(lambda u, p, t: -0.5 * u, jnp.array([1.0]), (0.0, 3.0))
+    bolus = ps.PresetTimeCallback(doses, lambda u, p, t: u + 1.0)
+    ts = np.linspace(0.0, 3.0, 301)                   # ~100 requested times per step of a linear decay
+    sol = ps.solve(prob, ps.Tsit5(), rtol=1e-8, atol=1e-10, saveat=ts, callback=bolus)
+    before = lambda d: (np.asarray(doses)[None, :] < ts[:, None]) * np.exp(-0.5 * (ts[:, None] - np.asarray(doses)))
+    exact = np.exp(-0.5 * ts) + before(doses).sum(axis=1)
+    assert sol.stats["naccept"] < 60                  # several saves per step: the outer fill is exercised
+    np.testing.assert_allclose(np.asarray(sol.u[:, 0]), exact, rtol=1e-7)

@@ -131,7 +131,7 @@ class _Arrays(NamedTuple):
     accumulated: object
     events: object = None      # integrate.events.EventState (with cfg.events)
     save_base: jnp.ndarray | None = None   # chunked saving: slot of the big buffers where the chunk starts
-    last_step: jnp.ndarray | None = None   # chunked "saveat": (t, dt, u, stages) of the step just taken, flat,
+    last_step: jnp.ndarray | None = None   # chunked "saveat": (t, dt, u, u_new, stages) of the step just taken, flat,
     #                                        for the requested times past the window (see _fill_saveat)
 
 
@@ -237,7 +237,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             ts_buf = lax.dynamic_slice_in_dim(window_times, save_base, rows + _SAVES_PER_STEP)
             us_buf = jnp.zeros((rows + _SAVES_PER_STEP - 1, n), dtype)
             n_all = alg.n_stages + len(alg.interpolant.c_extra)
-            last_step = jnp.zeros((2 + (1 + n_all) * n,), dtype)
+            last_step = jnp.zeros((2 + (2 + n_all) * n,), dtype)
         else:
             big = (ts_buf, us_buf, stage_buf)
             ts_buf = jnp.full((rows,), t0, dtype)
@@ -391,9 +391,11 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                 # Requested times the last step passed without a slot for them (the inner loop stops at
                 # once then): its record fills them.
                 passed = direction * (arrays.ts[count] - sc.t) <= 0
-                t_s, dt_s, u_s, stages_s = _unflatten_step(arrays.last_step, n, sc.t.dtype)
+                # The step's own end state, not arrays.u: an event's affect may have changed the state at
+                # the step's end since, and a requested time there reports the state before the affect.
+                t_s, dt_s, u_s, u_end, stages_s = _unflatten_step(arrays.last_step, n, sc.t.dtype)
                 base, big_us = fill_step_times(alg.interpolant, x.saveat, base, big_us, passed, t_s, dt_s, sc.t,
-                                               u_s, arrays.u, stages_s, direction)
+                                               u_s, u_end, stages_s, direction)
                 arrays = arrays._replace(ts=lax.dynamic_slice_in_dim(window_times, base, rows + _SAVES_PER_STEP))
             sc = sc._replace(save_index=jnp.zeros_like(count))
             return packer.pack(sc), arrays._replace(save_base=base), (big_ts, big_us, big_stages)
@@ -572,11 +574,12 @@ def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, w
                                 result.u, stages, direction)
     # Every step leaves its record, unconditionally (a select would cost more): when the step passed more
     # requested times than it had slots for, the step loop stops and the outer loop fills them from it.
-    record = jnp.concatenate([jnp.stack([c.t, dt]).astype(us_buf.dtype), c.u, stages.ravel()])
+    record = jnp.concatenate([jnp.stack([c.t, dt]).astype(us_buf.dtype), c.u, result.u, stages.ravel()])
     return index, us_buf, n_interp, record
 
 
 def _unflatten_step(record, n, tdtype):
-    """(t, dt, u, stages) of a step recorded by _fill_saveat."""
+    """(t, dt, u at the start, u at the end (before any event's affect), stages) of a step recorded by
+    _fill_saveat."""
     t, dt = record[0].real.astype(tdtype), record[1].real.astype(tdtype)
-    return t, dt, record[2:2 + n], record[2 + n:].reshape(-1, n)
+    return t, dt, record[2:2 + n], record[2 + n:2 + 2 * n], record[2 + 2 * n:].reshape(-1, n)
