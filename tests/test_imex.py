@@ -211,8 +211,10 @@ def test_convergence_failure_when_newton_cannot_converge():
 
     # A relay with a large gain, u' = −K sgn(u) from u = 0: the solution slides along the jump, and the
     # Newton iterates alternate between the two branches, 2Kγh apart, far above the tolerance for every
-    # step above dtmin. Under jit the code is an array (and nothing is warned).
-    relay = ps.ODEProblem(lambda u, p, t: -p * jnp.where(u >= 0.0, 1.0, -1.0), jnp.array([0.0]), (0.0, 1.0))
+    # step above the smallest step the loop allows (10 rounding units of t, so the span starts at t = 1:
+    # at t = 0 steps may shrink to 1e-300, where Newton converges and the solve creeps on to MaxIters).
+    # Under jit the code is an array (and nothing is warned).
+    relay = ps.ODEProblem(lambda u, p, t: -p * jnp.where(u >= 0.0, 1.0, -1.0), jnp.array([0.0]), (1.0, 2.0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         code = jax.jit(lambda gain: ps.solve(relay.remake(p=gain), ps.TRBDF2(), save_everystep=False).retcode)(1e9)

@@ -332,7 +332,8 @@ def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, s
     dtmax = _check_positive_scalar("dtmax", dtmax, tdtype, allow_none=True)
     dtmin = _check_positive_scalar("dtmin", dtmin, tdtype, allow_none=True, allow_zero=True)
     dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
-    dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
+    # No user bound: the loop's floor relative to the current t applies (controllers.step_floor).
+    dtmin = jnp.zeros((), tdtype) if dtmin is None else dtmin
     return adaptive, int(max_steps), rtol, atol, dt, dtmin, dtmax
 
 

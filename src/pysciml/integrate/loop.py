@@ -27,7 +27,7 @@ from jax import lax
 
 from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
-from ..controllers import initial_step
+from ..controllers import initial_step, step_floor
 from ..interpolation import fill_step_times, full_stages
 from . import events as ev_hooks
 
@@ -231,7 +231,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             # discrete solution on its accepted steps (the controller's reaction to a parameter change is
             # piecewise and, where f jumps in t, wildly wrong); only landings on stops follow the stops.
             dt_next = lax.stop_gradient(direction * jnp.minimum(jnp.abs(dt_next), x.dtmax))
-            too_small = ~accept & (jnp.abs(dt_next) < x.dtmin)
+            too_small = ~accept & (jnp.abs(dt_next) < step_floor(c.t, x.dtmin))
             # A NaN/Inf step is rejected and retried smaller; it is a failure only once dt underflows.
             unstable = too_small & ~jnp.isfinite(result.error)
         else:
