@@ -32,7 +32,7 @@ from ..problems import ODEProblem
 from .problems import hires, pollu, POLLU_REFERENCE, robertson, van_der_pol
 
 
-class TestSetProblem(NamedTuple):
+class IVPTestProblem(NamedTuple):
     """One problem of the test set: the problem on its published interval, the published reference at
     its end, and its absolute-tolerance rule ``atol(rtol)`` (a scalar or one value per component)."""
     name: str
@@ -80,15 +80,15 @@ VDPOL_REFERENCE = np.array([0.1706167732170483e1, -0.8928097010247975e0])
 E5_REFERENCE = np.array([0.1152903278711829e-290, 0.8867655517642120e-22, 0.8854814626268838e-22, 0.0])
 
 
-def testset_problems() -> dict:
+def stiff_testset() -> dict:
     """The stiff problems by name: HIRES, POLLU, OREGO, ROBER (t ≤ 1e11), VDPOL (ε = 1e-6), E5."""
     return {
-        "hires": TestSetProblem("hires", hires(), HIRES_REFERENCE, lambda rtol: 1e-4 * rtol),
-        "pollu": TestSetProblem("pollu", pollu(), POLLU_REFERENCE, lambda rtol: rtol),
-        "orego": TestSetProblem("orego", orego(), OREGO_REFERENCE, lambda rtol: 1e-6 * rtol),
-        "rober": TestSetProblem("rober", robertson((0.0, 1e11)), ROBER_REFERENCE, lambda rtol: 1e-6 * rtol),
-        "vdpol": TestSetProblem("vdpol", van_der_pol(1e6, (0.0, 2.0)), VDPOL_REFERENCE, lambda rtol: rtol),
-        "e5": TestSetProblem("e5", e5(), E5_REFERENCE, lambda rtol: 1.7e-24),
+        "hires": IVPTestProblem("hires", hires(), HIRES_REFERENCE, lambda rtol: 1e-4 * rtol),
+        "pollu": IVPTestProblem("pollu", pollu(), POLLU_REFERENCE, lambda rtol: rtol),
+        "orego": IVPTestProblem("orego", orego(), OREGO_REFERENCE, lambda rtol: 1e-6 * rtol),
+        "rober": IVPTestProblem("rober", robertson((0.0, 1e11)), ROBER_REFERENCE, lambda rtol: 1e-6 * rtol),
+        "vdpol": IVPTestProblem("vdpol", van_der_pol(1e6, (0.0, 2.0)), VDPOL_REFERENCE, lambda rtol: rtol),
+        "e5": IVPTestProblem("e5", e5(), E5_REFERENCE, lambda rtol: 1.7e-24),
     }
 
 

@@ -1,0 +1,103 @@
+"""The stiff problems of the IVP test set (pysciml.testing.testset): every stiff method reaches the published
+reference to the digits its tolerance promises (mescd ≥ −log10(rtol) − 1.5) with a Success return code, and
+Robertson's problem on the test set's interval [0, 1e11] runs to the end at tiny atol (issue 12: it stopped
+with DtLessThanMin while the step floor was 10·eps·1e11 ≈ 2e-5 instead of relative to the current t).
+
+The cheap cases are here (one compile per method and problem); the whole matrix (6 problems × 11 methods ×
+rtol 1e-4 … 1e-10) is `benchmarks/testset.py`.
+"""
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pysciml as ps
+from pysciml._core.trees import FlatSpec
+from pysciml.controllers import step_floor
+from pysciml.solve import check_step_options
+from pysciml.testing.testset import (digits_bound, mixed_digits, relative_digits, stiff_testset)
+
+PROBLEMS = stiff_testset()
+
+# The one registry of stiff methods for this file (the defaults included: solve(prob) picks one).
+STIFF_METHODS = {
+    "Rosenbrock23": ps.Rosenbrock23, "Rodas4": ps.Rodas4, "Rodas5P": ps.Rodas5P, "TRBDF2": ps.TRBDF2,
+    "KenCarp4": ps.KenCarp4, "Kvaerno5": ps.Kvaerno5, "RadauIIA5": ps.RadauIIA5, "FBDF": ps.FBDF,
+    "AutoTsit5(Rosenbrock23())": lambda: ps.AutoTsit5(ps.Rosenbrock23()),
+    "AutoVern7(Rodas5P())": lambda: ps.AutoVern7(ps.Rodas5P()),
+    "default": lambda: None,
+}
+
+
+def _solve(name, method, rtol, atol=None):
+    tp = PROBLEMS[name]
+    atol = tp.atol(rtol) if atol is None else atol
+    sol = ps.solve(tp.problem, STIFF_METHODS[method](), rtol=rtol, atol=atol, save_everystep=False,
+                   max_steps=100_000)
+    return sol, mixed_digits(sol.u[-1], tp.reference, rtol, atol)
+
+
+# --- the cause: the smallest step allowed is relative to the current t ------------------------------------
+
+def test_step_floor_is_relative_to_the_current_time():
+    eps = np.finfo(np.float64).eps
+    assert float(step_floor(jnp.asarray(1e10), 0.0)) == pytest.approx(10 * eps * 1e10, rel=1e-12)
+    assert float(step_floor(jnp.asarray(-1e10), 0.0)) == pytest.approx(10 * eps * 1e10, rel=1e-12)
+    # Near t = 0 a tiny step is allowed (Robertson's first steps at atol 1e-20 are ~1e-11), never 0.
+    assert float(step_floor(jnp.asarray(0.0), 0.0)) == np.finfo(np.float64).tiny
+    assert float(step_floor(jnp.asarray(1e-3), 0.0)) < 1e-17
+    assert float(step_floor(jnp.asarray(1e10), 1e-3)) == 1e-3       # the user's dtmin, when larger, holds
+
+
+def test_default_dtmin_no_longer_scales_with_the_end_of_the_interval():
+    # The old default, 10·eps·max(|t0|, |t1|), is 2.2e-5 on [0, 1e11]: a rejected step near t = 0 (where
+    # steps of 1e-9 are needed) ended the solve. Now the floor follows t.
+    _, _, _, _, _, dtmin, _ = check_step_options(ps.Rodas5P(), None, None, 100, 1e-8, 1e-14, None, None,
+                                                 FlatSpec.of(jnp.zeros(3), jnp.float64), jnp.float64,
+                                                 jnp.asarray(0.0), jnp.asarray(1e11))
+    assert float(dtmin) == 0.0
+
+
+# --- Robertson on [0, 1e11] at tiny atol: the issue's failing cases ----------------------------------------
+
+@pytest.mark.parametrize("method", ["Rodas5P", "Rodas4", "RadauIIA5", "FBDF", "KenCarp4"])
+@pytest.mark.parametrize("atol", [1e-14, 1e-20])
+def test_robertson_to_1e11_at_tiny_atol(method, atol):
+    sol, digits = _solve("rober", method, 1e-8, atol)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert float(sol.t[-1]) == 1e11
+    assert digits >= digits_bound(1e-8), digits
+    # y2 ≈ 8.3e-14 at the end: with atol 1e-20 it is resolved relatively too.
+    if atol == 1e-20 and method in ("Rodas5P", "RadauIIA5"):
+        assert relative_digits(sol.u[-1], PROBLEMS["rober"].reference) >= 6.0
+
+
+# --- the test set at rtol 1e-6 with its own atol ----------------------------------------------------------
+
+# (problem, method) pairs that meet the bound at rtol 1e-6; the others are listed in benchmarks/testset.py's
+# table (OREGO's error amplification and the order-2 methods need tighter rtol than the bound assumes).
+CHEAP = [("hires", m) for m in ("Rodas4", "Rodas5P", "KenCarp4", "Kvaerno5", "RadauIIA5", "FBDF")] + \
+        [("vdpol", m) for m in ("Rodas5P", "RadauIIA5")] + \
+        [("rober", m) for m in ("Rodas5P", "Kvaerno5", "default")] + \
+        [("orego", m) for m in ("Rodas5P", "RadauIIA5")]
+
+
+@pytest.mark.parametrize("name,method", CHEAP)
+def test_testset_digits_at_rtol_1e6(name, method):
+    sol, digits = _solve(name, method, 1e-6)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert digits >= digits_bound(1e-6), digits
+
+
+@pytest.mark.parametrize("name", ["pollu", "e5"])
+def test_testset_digits_rodas5p_rtol_1e8(name):
+    sol, digits = _solve(name, "Rodas5P", 1e-8)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert digits >= digits_bound(1e-8), digits
+
+
+def test_mixed_digits_is_the_test_sets_measure():
+    ref = np.array([1.0, 1e-12])
+    # Relative error 1e-7 in the large component; the small one is measured against atol/rtol = 1e-4.
+    assert mixed_digits(ref * [1 + 1e-7, 1.0], ref, 1e-6, 1e-10) == pytest.approx(7.0 + np.log10(1.0001), abs=1e-9)
+    assert mixed_digits(ref + [0.0, 1e-9], ref, 1e-6, 1e-10) == pytest.approx(5.0, abs=1e-3)
+    assert relative_digits(ref + [0.0, 1e-15], ref) == pytest.approx(3.0, abs=1e-6)
