@@ -12,7 +12,7 @@ import pytest
 
 import pysciml as ps
 from pysciml._core.trees import FlatSpec
-from pysciml.controllers import step_floor
+from pysciml.controllers import initial_step, step_floor
 from pysciml.solve import check_step_options
 from pysciml.testing.testset import (digits_bound, mixed_digits, relative_digits, stiff_testset)
 
@@ -55,6 +55,30 @@ def test_default_dtmin_no_longer_scales_with_the_end_of_the_interval():
                                                  FlatSpec.of(jnp.zeros(3), jnp.float64), jnp.float64,
                                                  jnp.asarray(0.0), jnp.asarray(1e11))
     assert float(dtmin) == 0.0
+
+
+def test_initial_step_at_tiny_atol_is_small_but_sane():
+    # Hairer's estimate with atol 1e-20: y2 starts at 0 and grows at 0.04/s, so a step meeting atol on y2
+    # is ~1e-11 relative to its scale; it must be positive and finite (no 0/0 from the zero components).
+    prob = PROBLEMS["rober"].problem
+    u0, p = prob.u0, prob.p
+    f0 = prob.f(u0, p, 0.0)
+    dt = float(initial_step(prob.f, jnp.asarray(0.0), u0, f0, p, 4, 1.0, jnp.asarray(1e-8), jnp.asarray(1e-20),
+                            jnp.asarray(1e11)))
+    assert 1e-14 < dt < 1e-8
+
+
+@pytest.mark.parametrize("method", ["Rodas5P", "RadauIIA5"])
+def test_robertson_late_start_near_1e10_at_atol_1e20(method):
+    # From t0 = 1e10 (state of the published solution's regime) the floor is 10·eps·1e10 ≈ 2e-5 and the
+    # steps are ~1e9: the solve runs on to 1e11 and agrees with the published end point.
+    tp = PROBLEMS["rober"]
+    start = ps.solve(tp.problem.remake(tspan=(0.0, 1e10)), STIFF_METHODS[method](), rtol=1e-10, atol=1e-20,
+                     save_everystep=False, max_steps=100_000)
+    late = tp.problem.remake(u0=start.u[-1], tspan=(1e10, 1e11))
+    sol = ps.solve(late, STIFF_METHODS[method](), rtol=1e-8, atol=1e-20, save_everystep=False)
+    assert start.success and sol.success
+    assert mixed_digits(sol.u[-1], tp.reference, 1e-8, 1e-20) >= digits_bound(1e-8)
 
 
 # --- Robertson on [0, 1e11] at tiny atol: the failing cases ----------------------------------------
