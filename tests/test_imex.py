@@ -153,9 +153,12 @@ def robertson_dae(u, p, t):
 
 # Measured relative errors of the DAE form at rtol 1e-6, in units of rtol (the ODE form gives the same
 # to 4 digits with the same steps): TRBDF2 72, KenCarp4 9.5, Kvaerno5 2.6.
-@pytest.mark.parametrize("method,multiple", [(ps.TRBDF2, 200), (ps.KenCarp4, 30), (ps.Kvaerno5, 10)],
+# TRBDF2 (order 2) controls its steps with rtol^(3/2) (tolerance proportionality): more steps, and an
+# error within the same multiple as the order-4/5 methods.
+@pytest.mark.parametrize("method,multiple,max_steps", [(ps.TRBDF2, 10, 10_000), (ps.KenCarp4, 30, 1000),
+                                                       (ps.Kvaerno5, 10, 1000)],
                          ids=lambda m: getattr(m, "__name__", str(m)))
-def test_robertson_as_dae_matches_the_ode_form(stiff_references, method, multiple):
+def test_robertson_as_dae_matches_the_ode_form(stiff_references, method, multiple, max_steps):
     # y3 = 0.3 is inconsistent with the conservation law: solve() corrects it before integrating
     prob = ps.ODEProblem(robertson_dae, jnp.array([1.0, 0.0, 0.3]), (0.0, 1e5), jnp.array([0.04, 3e7, 1e4]),
                          mass_matrix=jnp.diag(jnp.array([1.0, 1.0, 0.0])))
@@ -165,7 +168,7 @@ def test_robertson_as_dae_matches_the_ode_form(stiff_references, method, multipl
     reference = stiff_references["robertson"]      # the ODE form, solved by scipy's Radau at rtol 1e-10
     assert (np.abs(np.asarray(sol.u[-1]) - reference) / reference).max() < multiple * tol
     assert abs(float(np.asarray(sol.u[-1]).sum()) - 1.0) < 1e-12
-    assert int(sol.stats["nsteps"]) < 1000
+    assert int(sol.stats["nsteps"]) < max_steps
 
 
 M = jnp.array([[2.0, 1.0], [0.5, 3.0]])
