@@ -105,9 +105,13 @@ def test_step_tolerances_of_order_2_methods_are_rtol_to_the_3_2():
     for method in (ps.TRBDF2(), ps.Rosenbrock23(), ps.AutoTsit5(ps.Rosenbrock23())):
         rtol, atol = method.step_tolerances(jnp.asarray(1e-6), jnp.asarray(1e-10))
         assert float(rtol) == pytest.approx(1e-9, rel=1e-12) and float(atol) == pytest.approx(1e-13, rel=1e-12)
-    for method in (ps.Rodas4(), ps.Rodas5P(), ps.KenCarp4(), ps.Kvaerno5(), ps.RadauIIA5(), ps.FBDF(), ps.Tsit5(),
+    for method in (ps.Rodas4(), ps.Rodas5P(), ps.KenCarp4(), ps.Kvaerno5(), ps.RadauIIA5(), ps.Tsit5(),
                    ps.AutoVern7(ps.Rodas5P())):
         assert method.step_tolerances(1e-6, 1e-10) == (1e-6, 1e-10)
+    # BDF of order k estimates its own O(h^(k+1)) error: rtol^((k+1)/k) for the highest order.
+    assert ps.FBDF().tolerance_exponent == 1.2 and ps.FBDF(max_order=2).tolerance_exponent == 1.5
+    rtol, atol = ps.FBDF().step_tolerances(jnp.asarray(1e-5), jnp.asarray(1e-10))
+    assert float(rtol) == pytest.approx(1e-6, rel=1e-12) and float(atol) == pytest.approx(1e-11, rel=1e-12)
     rtol, atol = ps.TRBDF2().step_tolerances(jnp.asarray(0.0), jnp.asarray(1e-8))   # pure absolute control
     assert float(rtol) == 0.0 and float(atol) == 1e-8
 
@@ -121,6 +125,28 @@ def test_order_2_methods_meet_the_digit_bound(name, method, rtol):
     sol, digits = _solve(name, method, rtol)
     assert sol.retcode == ps.ReturnCode.Success
     assert digits >= digits_bound(rtol), digits
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["KenCarp4", "FBDF"])
+def test_orego_meets_the_digit_bound_at_rtol_1e8(method):
+    # Before (measured): KenCarp4 6.04 digits with the (I − γhJ)⁻¹-filtered error estimate, FBDF 5.82
+    # with its steps controlled at rtol itself; bound 6.5. Now 6.75 and 7.16.
+    sol, digits = _solve("orego", method, 1e-8)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert digits >= digits_bound(1e-8), digits
+
+
+def test_kencarp4_embedded_method_is_bounded_at_infinity():
+    # The reason KenCarp4 (like Kvaerno5) needs no error filter, and TRBDF2 does: R̂(z) of the embedded
+    # method at z = −1e8.
+    def r_hat(tab, z=-1e8):
+        a, s = tab.matrix(), len(tab.b)
+        b_hat = np.asarray(tab.b) - np.asarray(tab.b_error)
+        return 1 + z * b_hat @ np.linalg.solve(np.eye(s) - z * a, np.ones(s))
+    assert abs(r_hat(ps.KenCarp4.tableau)) < 0.2 and abs(r_hat(ps.Kvaerno5.tableau)) < 1.0
+    assert abs(r_hat(ps.TRBDF2.tableau)) > 1e6
+    assert not ps.KenCarp4.filter_error and not ps.Kvaerno5.filter_error and ps.TRBDF2.filter_error
 
 
 # --- the test set at rtol 1e-6 with its own atol ----------------------------------------------------------
