@@ -6,6 +6,8 @@ with DtLessThanMin while the step floor was 10·eps·1e11 ≈ 2e-5 instead of re
 The cheap cases are here (one compile per method and problem); the whole matrix (6 problems × 11 methods ×
 rtol 1e-4 … 1e-10) is `benchmarks/testset.py`.
 """
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -114,6 +116,22 @@ def test_step_tolerances_of_order_2_methods_are_rtol_to_the_3_2():
     assert float(rtol) == pytest.approx(1e-6, rel=1e-12) and float(atol) == pytest.approx(1e-11, rel=1e-12)
     rtol, atol = ps.TRBDF2().step_tolerances(jnp.asarray(0.0), jnp.asarray(1e-8))   # pure absolute control
     assert float(rtol) == 0.0 and float(atol) == 1e-8
+
+
+def test_too_tight_rtol_for_an_order_2_method_warns_before_solving():
+    # rtol 1e-10 → steps controlled at 1e-15, below 100 rounding units: the solve cannot meet it (it ends
+    # with a failure code, never a Success short of the tolerance); the warning says why before it runs.
+    prob = ps.ODEProblem(lambda u, p, t: -u, jnp.array([1.0]), (0.0, 1e-3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sol = ps.solve(prob, ps.TRBDF2(), rtol=1e-10, atol=1e-12, save_everystep=False, max_steps=10)
+    messages = [str(w.message) for w in caught]
+    assert "rtol=1e-10 is too tight for TRBDF2(): an order-2 method controls its steps with rtol^1.5 = 1.0e-15" \
+        in messages[0]
+    assert not sol.success
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ps.solve(prob, ps.Rodas5P(), rtol=1e-10, atol=1e-12, save_everystep=False)
 
 
 @pytest.mark.slow

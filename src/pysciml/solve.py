@@ -331,6 +331,7 @@ def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, s
         raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
     rtol = _check_tolerance("rtol", rtol, spec, dtype)
     atol = _check_tolerance("atol", atol, spec, dtype)
+    _warn_unreachable_tolerance(alg, adaptive, rtol, dtype)
     dt = _check_positive_scalar("dt", dt, tdtype, allow_none=True)
     dtmax = _check_positive_scalar("dtmax", dtmax, tdtype, allow_none=True)
     dtmin = _check_positive_scalar("dtmin", dtmin, tdtype, allow_none=True, allow_zero=True)
@@ -338,6 +339,28 @@ def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, s
     # No user bound: the loop's floor relative to the current t applies (controllers.step_floor).
     dtmin = jnp.zeros((), tdtype) if dtmin is None else dtmin
     return adaptive, int(max_steps), rtol, atol, dt, dtmin, dtmax
+
+
+# Below this many rounding units, a scaled local error estimate is dominated by rounding: steps shrink
+# until dtmin or max_steps end the solve.
+_RESOLVABLE_ROUNDING_UNITS = 100
+
+
+def _warn_unreachable_tolerance(alg, adaptive, rtol, dtype):
+    """Warn when a low-order method's step control (rtol^e, `Algorithm.tolerance_exponent`) asks for a
+    relative accuracy the float type cannot resolve: the solve will end with DtLessThanMin or MaxIters,
+    and a higher-order method reaches that rtol."""
+    e = getattr(alg, "tolerance_exponent", 1.0)
+    if not adaptive or e == 1.0 or not is_concrete(rtol):
+        return
+    smallest = float(jnp.min(jnp.where(rtol > 0, rtol, jnp.inf)))
+    floor = _RESOLVABLE_ROUNDING_UNITS * float(jnp.finfo(dtype).eps)
+    if math.isfinite(smallest) and smallest ** e < floor:
+        warnings.warn(f"rtol={smallest:g} is too tight for {alg!r}: an order-{alg.order} method controls its "
+                      f"steps with rtol^{e:g} = {smallest ** e:.1e} (tolerance proportionality), below "
+                      f"{_RESOLVABLE_ROUNDING_UNITS} rounding units of {jnp.dtype(dtype).name}; expect DtLessThanMin "
+                      f"or MaxIters. Use a higher-order method (Rodas5P, RadauIIA5) for this rtol.",
+                      RuntimeWarning, stacklevel=4)
 
 
 def _algorithm_names():
