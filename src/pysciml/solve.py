@@ -42,9 +42,9 @@ def default_algorithm(n_states, rtol, has_mass):
     problems run at explicit speed and stiff ones do not stall. Vern7/Rodas5P for tight tolerances,
     Tsit5/Rodas5P otherwise, Tsit5/KenCarp4 for large systems; Rodas5P for mass matrices (DAEs).
     The stiff half is Rodas5P, not DifferentialEquations.jl's Rosenbrock23, even at loose tolerances: on
-    the stiff IVP test set (benchmarks/testset.py) the order-2 Rosenbrock23 reports Success with 1.5 to 2.5
-    digits fewer than rtol asks (OREGO at rtol 1e-4: 1.9 digits), while Rodas5P meets −log10(rtol) − 1.5
-    in fewer steps. Pass an algorithm explicitly to skip the stiffness checks (Tsit5 is about 1.5x faster
+    the stiff IVP test set (benchmarks/testset.py) the order-2 Rosenbrock23 meets −log10(rtol) − 1.5 digits
+    only with its steps controlled at rtol^(3/2) (tolerance proportionality; with rtol itself it reported
+    Success 1.5 to 2.5 digits short), which costs it 5 to 40 times the steps of Rodas5P. Pass an algorithm explicitly to skip the stiffness checks (Tsit5 is about 1.5x faster
     on problems known to be non-stiff)."""
     from .solvers import AutoTsit5, AutoVern7, KenCarp4, Rodas5P
 
