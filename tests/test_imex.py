@@ -153,9 +153,12 @@ def robertson_dae(u, p, t):
 
 # Measured relative errors of the DAE form at rtol 1e-6, in units of rtol (the ODE form gives the same
 # to 4 digits with the same steps): TRBDF2 72, KenCarp4 9.5, Kvaerno5 2.6.
-@pytest.mark.parametrize("method,multiple", [(ps.TRBDF2, 200), (ps.KenCarp4, 30), (ps.Kvaerno5, 10)],
+# TRBDF2 (order 2) controls its steps with rtol^(3/2) (tolerance proportionality): more steps, and an
+# error within the same multiple as the order-4/5 methods.
+@pytest.mark.parametrize("method,multiple,max_steps", [(ps.TRBDF2, 10, 10_000), (ps.KenCarp4, 30, 1000),
+                                                       (ps.Kvaerno5, 10, 1000)],
                          ids=lambda m: getattr(m, "__name__", str(m)))
-def test_robertson_as_dae_matches_the_ode_form(stiff_references, method, multiple):
+def test_robertson_as_dae_matches_the_ode_form(stiff_references, method, multiple, max_steps):
     # y3 = 0.3 is inconsistent with the conservation law: solve() corrects it before integrating
     prob = ps.ODEProblem(robertson_dae, jnp.array([1.0, 0.0, 0.3]), (0.0, 1e5), jnp.array([0.04, 3e7, 1e4]),
                          mass_matrix=jnp.diag(jnp.array([1.0, 1.0, 0.0])))
@@ -165,7 +168,7 @@ def test_robertson_as_dae_matches_the_ode_form(stiff_references, method, multipl
     reference = stiff_references["robertson"]      # the ODE form, solved by scipy's Radau at rtol 1e-10
     assert (np.abs(np.asarray(sol.u[-1]) - reference) / reference).max() < multiple * tol
     assert abs(float(np.asarray(sol.u[-1]).sum()) - 1.0) < 1e-12
-    assert int(sol.stats["nsteps"]) < 1000
+    assert int(sol.stats["nsteps"]) < max_steps
 
 
 M = jnp.array([[2.0, 1.0], [0.5, 3.0]])
@@ -211,9 +214,15 @@ def test_convergence_failure_when_newton_cannot_converge():
 
     # A relay with a large gain, u' = −K sgn(u) from u = 0: the solution slides along the jump, and the
     # Newton iterates alternate between the two branches, 2Kγh apart, far above the tolerance for every
-    # step above dtmin. Under jit the code is an array (and nothing is warned).
-    relay = ps.ODEProblem(lambda u, p, t: -p * jnp.where(u >= 0.0, 1.0, -1.0), jnp.array([0.0]), (0.0, 1.0))
+    # step above the smallest step the loop allows (10 rounding units of t, so the span starts at t = 1:
+    # at t = 0 steps may shrink to 1e-300, where Newton converges and the solve creeps on to MaxIters).
+    # Under jit the code is an array (and nothing is warned).
+    relay = ps.ODEProblem(lambda u, p, t: -p * jnp.where(u >= 0.0, 1.0, -1.0), jnp.array([0.0]), (1.0, 2.0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        code = jax.jit(lambda gain: ps.solve(relay.remake(p=gain), ps.TRBDF2(), save_everystep=False).retcode)(1e9)
+        # rtol 1e-2, atol 1e-5: TRBDF2 controls with rtol^(3/2), atol·rtol^(1/2) = 1e-3, 1e-6 (the defaults),
+        # where every step's Newton iteration fails (at tighter tolerances an error-estimate rejection can
+        # come last, and the code is DtLessThanMin).
+        code = jax.jit(lambda gain: ps.solve(relay.remake(p=gain), ps.TRBDF2(), rtol=1e-2, atol=1e-5,
+                                             save_everystep=False).retcode)(1e9)
     assert int(code) == ps.ReturnCode.ConvergenceFailure

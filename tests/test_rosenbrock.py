@@ -60,16 +60,18 @@ def test_convergence_order_and_dense_output(method):
     assert convergence_order(steps, dense_errors) == pytest.approx(expected_dense, abs=0.3)
 
 
-@pytest.mark.parametrize("method,tol,multiple", [(ps.Rodas5P, 1e-6, 10), (ps.Rodas5P, 1e-8, 10),
-                                                 (ps.Rodas4, 1e-7, 10), (ps.Rosenbrock23, 1e-5, 30)],
-                         ids=str)
-def test_robertson_to_1e5(stiff_references, method, tol, multiple):
+# Rosenbrock23 controls its steps with rtol^(3/2) (tolerance proportionality of an order-2 method), so it
+# takes more steps than the order-4/5 methods and meets the same error multiple.
+@pytest.mark.parametrize("method,tol,multiple,max_accepted", [
+    (ps.Rodas5P, 1e-6, 10, 1000), (ps.Rodas5P, 1e-8, 10, 1000), (ps.Rodas4, 1e-7, 10, 1000),
+    (ps.Rosenbrock23, 1e-5, 10, 10_000)], ids=str)
+def test_robertson_to_1e5(stiff_references, method, tol, multiple, max_accepted):
     atol = robertson_atol(tol)
     sol = ps.solve(ROBERTSON, method(), rtol=tol, atol=atol, save_everystep=False, max_steps=100_000)
     assert sol.retcode == ps.ReturnCode.Success
     relative = np.abs(np.asarray(sol.u[-1]) - stiff_references["robertson"]) / np.abs(stiff_references["robertson"])
     assert relative.max() < multiple * tol
-    assert int(sol.stats["naccept"]) < 1000          # a stiff solver takes few steps on Robertson
+    assert int(sol.stats["naccept"]) < max_accepted  # a stiff solver takes few steps on Robertson
 
 
 @pytest.mark.parametrize("method,tol", [(ps.Rodas5P, 1e-6), (ps.Rodas4, 1e-6)], ids=str)

@@ -42,17 +42,20 @@ def default_algorithm(n_states, rtol, has_mass):
     """The method used when ``alg`` is None, chosen like DifferentialEquations.jl's default: an explicit
     method that switches to a stiff one when the problem turns out stiff (`AutoSwitch`), so non-stiff
     problems run at explicit speed and stiff ones do not stall. Vern7/Rodas5P for tight tolerances,
-    Tsit5/Rosenbrock23 otherwise, Tsit5/KenCarp4 for large systems; Rodas5P for mass matrices (DAEs).
-    Pass an algorithm explicitly to skip the stiffness checks (Tsit5 is about 1.5x faster on problems
-    known to be non-stiff)."""
-    from .solvers import AutoTsit5, AutoVern7, KenCarp4, Rodas5P, Rosenbrock23
+    Tsit5/Rodas5P otherwise, Tsit5/KenCarp4 for large systems; Rodas5P for mass matrices (DAEs).
+    The stiff half is Rodas5P, not DifferentialEquations.jl's Rosenbrock23, even at loose tolerances: on
+    the stiff IVP test set (benchmarks/testset.py) the order-2 Rosenbrock23 meets −log10(rtol) − 1.5 digits
+    only with its steps controlled at rtol^(3/2) (tolerance proportionality; with rtol itself it reported
+    Success 1.5 to 2.5 digits short), which costs it 5 to 40 times the steps of Rodas5P. Pass an algorithm explicitly to skip the stiffness checks (Tsit5 is about 1.5x faster
+    on problems known to be non-stiff)."""
+    from .solvers import AutoTsit5, AutoVern7, KenCarp4, Rodas5P
 
     if has_mass:
         return Rodas5P()
     if n_states > LARGE_SYSTEM:
         return AutoTsit5(KenCarp4())
     tight = is_concrete(rtol) and float(jnp.min(rtol)) < TIGHT_RTOL
-    return AutoVern7(Rodas5P()) if tight else AutoTsit5(Rosenbrock23())
+    return AutoVern7(Rodas5P()) if tight else AutoTsit5(Rodas5P())
 
 
 @functools.singledispatch
@@ -449,11 +452,13 @@ def check_step_options(alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, s
         raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
     rtol = _check_tolerance("rtol", rtol, spec, dtype)
     atol = _check_tolerance("atol", atol, spec, dtype)
+    _warn_unreachable_tolerance(alg, adaptive, rtol, dtype)
     dt = _check_positive_scalar("dt", dt, tdtype, allow_none=True)
     dtmax = _check_positive_scalar("dtmax", dtmax, tdtype, allow_none=True)
     dtmin = _check_positive_scalar("dtmin", dtmin, tdtype, allow_none=True, allow_zero=True)
     dtmax = jnp.abs(t1 - t0) if dtmax is None else dtmax
-    dtmin = 10 * jnp.finfo(tdtype).eps * jnp.maximum(jnp.abs(t0), jnp.abs(t1)) if dtmin is None else dtmin
+    # No user bound: the loop's floor relative to the current t applies (controllers.step_floor).
+    dtmin = jnp.zeros((), tdtype) if dtmin is None else dtmin
     return adaptive, int(max_steps), rtol, atol, dt, dtmin, dtmax
 
 
@@ -479,6 +484,28 @@ def _warn_below_precision(rtol, dtype):
             f"rtol={smallest:g} is below the precision of {name} (machine epsilon {eps:.3g}): the error "
             f"estimates would be rounding noise and the solve would crawl until max_steps. {advice.capitalize()}"
             f"use rtol >= {10 * eps:.0e} for {name}.", UserWarning, stacklevel=5)
+
+
+# Below this many rounding units, a scaled local error estimate is dominated by rounding: steps shrink
+# until dtmin or max_steps end the solve.
+_RESOLVABLE_ROUNDING_UNITS = 100
+
+
+def _warn_unreachable_tolerance(alg, adaptive, rtol, dtype):
+    """Warn when a low-order method's step control (rtol^e, `Algorithm.tolerance_exponent`) asks for a
+    relative accuracy the float type cannot resolve: the solve will end with DtLessThanMin or MaxIters,
+    and a higher-order method reaches that rtol."""
+    e = getattr(alg, "tolerance_exponent", 1.0)
+    if not adaptive or e == 1.0 or not is_concrete(rtol):
+        return
+    smallest = float(jnp.min(jnp.where(rtol > 0, rtol, jnp.inf)))
+    floor = _RESOLVABLE_ROUNDING_UNITS * float(jnp.finfo(dtype).eps)
+    if math.isfinite(smallest) and smallest ** e < floor:
+        warnings.warn(f"rtol={smallest:g} is too tight for {alg!r}: an order-{alg.order} method controls its "
+                      f"steps with rtol^{e:g} = {smallest ** e:.1e} (tolerance proportionality), below "
+                      f"{_RESOLVABLE_ROUNDING_UNITS} rounding units of {jnp.dtype(dtype).name}; expect DtLessThanMin "
+                      f"or MaxIters. Use a higher-order method (Rodas5P, RadauIIA5) for this rtol.",
+                      RuntimeWarning, stacklevel=4)
 
 
 def _algorithm_names():

@@ -33,7 +33,7 @@ from jax import lax
 
 from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
-from ..controllers import initial_step
+from ..controllers import initial_step, step_floor
 from ..interpolation import fill_step_times, fill_window, full_stages
 from . import events as ev_hooks
 
@@ -183,7 +183,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     if plan is not None:
         u0, p0, ev = ev_hooks.init(plan, x.callback_data, x.u0, x.p, t0, direction)
         x = x._replace(u0=u0, p=p0)
-    error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, x.rtol, x.atol)
+    rtol, atol = alg.step_tolerances(x.rtol, x.atol)      # tolerance proportionality (order-2 methods)
+    error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, rtol, atol)
     if cfg.history and not (cfg.save == "steps" and cfg.dense):
         raise ValueError("LoopConfig: history=True needs save='steps' with dense=True")
     step_rhs = (lambda ts, us, stages, index: f.with_history(StepHistory(ts, us, stages, index - 1))
@@ -199,7 +200,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     else:
         f0 = alg.initial_derivative(f_start, t0, x.u0, x.p, solver_state)
         n_init_evals += (0 if alg.initial_evals else 1) + 1
-        dt = initial_step(f_start, t0, x.u0, f0, x.p, alg.controller_order, direction, x.rtol, x.atol, x.dtmax)
+        dt = initial_step(f_start, t0, x.u0, f0, x.p, alg.controller_order, direction, rtol, atol, x.dtmax)
         dt = lax.stop_gradient(dt)
 
     stops = None
@@ -286,7 +287,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             # discrete solution on its accepted steps (the controller's reaction to a parameter change is
             # piecewise and, where f jumps in t, wildly wrong); only landings on stops follow the stops.
             dt_next = lax.stop_gradient(direction * jnp.minimum(jnp.abs(dt_next), x.dtmax))
-            too_small = ~accept & (jnp.abs(dt_next) < x.dtmin)
+            too_small = ~accept & (jnp.abs(dt_next) < step_floor(c.t, x.dtmin))
             # A NaN/Inf step is rejected and retried smaller; it is a failure only once dt underflows.
             unstable = too_small & ~jnp.isfinite(result.error)
         else:

@@ -127,7 +127,8 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
     dtype = u0.dtype
     direction = jnp.where(t1 >= t0, 1.0, -1.0).astype(dtype)
     tab = alg.interpolant
-    error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, others.rtol, others.atol)
+    rtol, atol = alg.step_tolerances(others.rtol, others.atol)     # as the forward loop controlled the steps
+    error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, rtol, atol)
     ct_us = ct_us.astype(dtype)
 
     # Cotangents that reach u0, t0, t1 directly, and those of values interpolated inside steps.

@@ -106,6 +106,11 @@ class AutoSwitch(Algorithm):
         return self.nonstiff.controller_order
 
     @property
+    def tolerance_exponent(self):
+        # One error norm serves both parts: the stricter transform (the order-2 stiff part's) for both.
+        return max(self.nonstiff.tolerance_exponent, self.stiff.tolerance_exponent)
+
+    @property
     def n_stages(self):
         return self.nonstiff.n_stages + self.stiff.n_stages
 

@@ -3,7 +3,9 @@ from .convergence import convergence_order
 from .gradients import GradientReport, check_gradients
 from .problems import (POLLU_REFERENCE, brusselator_2d, exact_decay_problem, hires, lorenz, lotka_volterra,
                        nonlinear_exact_problem, pleiades, pollu, robertson, robertson_atol, van_der_pol)
+from .testset import IVPTestProblem, digits_bound, e5, mixed_digits, orego, relative_digits, stiff_testset
 
-__all__ = ["GradientReport", "POLLU_REFERENCE", "brusselator_2d", "check_gradients", "convergence_order",
-           "exact_decay_problem", "hires", "lorenz", "lotka_volterra", "nonlinear_exact_problem", "pleiades", "pollu",
-           "robertson", "robertson_atol", "van_der_pol"]
+__all__ = ["GradientReport", "IVPTestProblem", "POLLU_REFERENCE", "brusselator_2d", "check_gradients",
+           "convergence_order", "digits_bound", "e5", "exact_decay_problem", "hires", "lorenz", "lotka_volterra",
+           "mixed_digits", "nonlinear_exact_problem", "orego", "pleiades", "pollu", "relative_digits", "robertson",
+           "robertson_atol", "stiff_testset", "van_der_pol"]

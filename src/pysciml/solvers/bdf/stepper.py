@@ -107,6 +107,14 @@ class FBDF(Algorithm):
         return self.max_order
 
     @property
+    def tolerance_exponent(self):
+        # A BDF step of order k estimates its own O(h^(k+1)) local error (no local extrapolation), so its
+        # global error is ∝ tol^(k/(k+1)) (see `Algorithm.tolerance_exponent`): control with rtol^((k+1)/k)
+        # for the highest order. Measured on OREGO before: 0.8 digits per decade of rtol, Success 0.2–1
+        # digit short of −log10(rtol) − 1.5 at rtol 1e-6 … 1e-10 (as scipy's BDF).
+        return (self.max_order + 1) / self.max_order
+
+    @property
     def dense_order(self):
         return self.max_order
 
