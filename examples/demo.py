@@ -52,18 +52,35 @@ def truth(ts):
     return ps.solve(prob, ps.Vern9(), rtol=1e-12, atol=1e-12, saveat=ts).u
 
 
-def noisy_data(seed=0):
-    """31 samples on [0, 3] with 5% noise (of each state's mean), drawn from ``seed``."""
-    ts = jnp.linspace(0.0, 3.0, 31)
+# sampling designs (end time, spacing): the UDE paper's 31 samples on [0, 3], and the SciML showcase's
+# ("Automatically Discover Missing Physics", SciMLDocs docs/src/showcase/missing_physics.md: tspan (0, 5),
+# saveat 0.25; its noise_magnitude 5e-3 is --noise 0.005)
+DESIGNS = {"demo": (3.0, 0.1), "showcase": (5.0, 0.25)}
+
+
+def sample_times(design="demo"):
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {sorted(DESIGNS)}, got {design!r}")
+    end, step = DESIGNS[design]
+    return jnp.linspace(0.0, end, int(round(end / step)) + 1)
+
+
+def noisy_data(seed=0, noise=0.05, design="demo"):
+    """Samples of the ``design`` (default 31 on [0, 3]) with Gaussian noise of standard deviation ``noise`` times
+    each state's mean (default 5%), drawn from ``seed``."""
+    if not noise >= 0:
+        raise ValueError(f"noise must be a fraction >= 0 of each state's mean, got {noise!r}")
+    ts = sample_times(design)
     clean = truth(ts)
     rng = np.random.default_rng(seed)
-    return ts, clean + 0.05 * jnp.mean(clean, axis=0) * rng.standard_normal(clean.shape)
+    return ts, clean + noise * jnp.mean(clean, axis=0) * rng.standard_normal(clean.shape)
 
 
-def recover(seed=0, small=False, log=print):
-    """The whole workflow for the noise draw ``seed``: train the UDE, choose the terms by SINDy, refit their
-    coefficients on the data, extrapolate. Returns a dict of figures (and the arrays the plots need)."""
-    ts, noisy = noisy_data(seed)
+def recover(seed=0, small=False, log=print, noise=0.05, design="demo"):
+    """The whole workflow for the noise draw ``seed`` at ``noise`` (fraction of each state's mean) on the sampling
+    ``design``: train the UDE, choose the terms by SINDy, refit their coefficients on the data, extrapolate.
+    Returns a dict of figures (and the arrays the plots need)."""
+    ts, noisy = noisy_data(seed, noise, design)
 
     # --- the UDE: known terms + a network for the interactions ------------------------------------------
     model = ude.UDE(known, ps.nn.MLP(2, (5, 5, 5), 2, activation="rbf"))
@@ -79,7 +96,7 @@ def recover(seed=0, small=False, log=print):
         f"in {train_s:.1f} s (compilation included); final loss {result.loss:.3e}")
 
     # --- SINDy on the network's output along the trained model's trajectory -----------------------------
-    dense_t = jnp.linspace(0.0, 3.0, 301)
+    dense_t = jnp.linspace(0.0, float(ts[-1]), 301)
     states = loss.predict(params, dense_t)
     outputs = model.network_term(states, params)            # exact values of the learned term, no differencing
     library = sindy.PolynomialLibrary(degree=2, include_bias=True)
@@ -140,29 +157,35 @@ def recover(seed=0, small=False, log=print):
     err_eq, err_sindy, err_nn = error(from_equations), error(from_sindy), error(from_network)
     log(f"\nExtrapolation to t = 20 (max error / max |u|): recovered equations {err_eq:.3g} (SINDy's own "
         f"choice without the refit {err_sindy:.3g}), trained UDE (network) {err_nn:.3g}")
-    return dict(seed=seed, extrapolation_error=float(err_eq), before_refit_error=float(err_sindy),
+    return dict(seed=seed, noise=noise, design=design, extrapolation_error=float(err_eq), before_refit_error=float(err_sindy),
                 network_error=float(err_nn), terms=n_terms(refitted), other_terms=others,
                 xy=[float(xy[0]), float(xy[1])], train_loss=float(result.loss), refit_loss=refitted.loss,
                 refit_iterations=refitted.iterations, train_s=train_s,
                 arrays=dict(ts=ts, noisy=noisy, loss=loss, params=params, dense_t=dense_t, states=states,
                             outputs=outputs, long_t=long_t, reference=reference, from_equations=from_equations,
-                            from_network=from_network))
+                            from_network=from_network, noise=noise))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="coarser extrapolation grid (for CI)")
     parser.add_argument("--seed", type=int, default=0, help="noise draw (benchmarks/ude.py --seeds sweeps it)")
+    parser.add_argument("--noise", type=float, default=0.05,
+                        help="noise standard deviation as a fraction of each state's mean (default 0.05)")
+    parser.add_argument("--design", choices=sorted(DESIGNS), default="demo",
+                        help="sampling: demo = [0, 3] every 0.1; showcase = [0, 5] every 0.25 (SciML's showcase)")
     parser.add_argument("--out", default=".", help="folder for the PNG files")
     args = parser.parse_args()
+    if not args.noise >= 0:
+        parser.error(f"--noise must be a fraction >= 0 of each state's mean, got {args.noise}")
     start = time.perf_counter()
-    out = recover(args.seed, args.small)
+    out = recover(args.seed, args.small, noise=args.noise, design=args.design)
     plot(args.out, **out["arrays"])
     print(f"total {time.perf_counter() - start:.1f} s")
 
 
 def plot(out, ts, noisy, loss, params, dense_t, states, outputs, long_t, reference, from_equations,
-         from_network):
+         from_network, noise):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -173,7 +196,7 @@ def plot(out, ts, noisy, loss, params, dense_t, states, outputs, long_t, referen
         ax.plot(ts, noisy[:, k], "o", ms=4, color=f"C{k}", label=f"data {name}")
         ax.plot(dense_t, states[:, k], "-", color=f"C{k}", label=f"UDE {name}")
     ax.set_xlabel("t")
-    ax.set_title("Training data (5% noise) and the trained UDE")
+    ax.set_title(f"Training data ({noise:.1%} noise) and the trained UDE")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "lv_fit.png", dpi=110)
@@ -194,7 +217,7 @@ def plot(out, ts, noisy, loss, params, dense_t, states, outputs, long_t, referen
         ax.plot(long_t, reference[:, k], "k-", lw=2, label="truth")
         ax.plot(long_t, from_equations[:, k], "C2--", label="UDE + SINDy equations")
         ax.plot(long_t, from_network[:, k], "C3:", label="UDE (network)")
-        ax.axvspan(0, 3, color="0.9", label="training window")
+        ax.axvspan(0, float(ts[-1]), color="0.9", label="training window")
         ax.set_ylabel(name)
         ax.set_ylim(-0.5, 1.5 * reference[:, k].max())
     axes[0].legend(fontsize=8, loc="upper right")
