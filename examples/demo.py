@@ -161,7 +161,8 @@ def recover(seed=0, small=False, log=print, noise=0.05, design="demo"):
     err_eq, err_sindy, err_nn = error(from_equations), error(from_sindy), error(from_network)
     log(f"\nExtrapolation to t = 20 (max error / max |u|): recovered equations {err_eq:.3g} (SINDy's own "
         f"choice without the refit {err_sindy:.3g}), trained UDE (network) {err_nn:.3g}")
-    return dict(seed=seed, noise=noise, design=design, criterion="ebic", extrapolation_error=float(err_eq), before_refit_error=float(err_sindy),
+    return dict(seed=seed, noise=noise, design=design, criterion="ebic", extrapolation_error=float(err_eq),
+                before_refit_error=float(err_sindy),
                 network_error=float(err_nn), terms=n_terms(refitted), other_terms=others,
                 xy=[float(xy[0]), float(xy[1])], train_loss=float(result.loss), refit_loss=refitted.loss,
                 refit_iterations=refitted.iterations, train_s=train_s,
