@@ -13,9 +13,10 @@
     DeepXDE's PINN inverse example takes 139 s for 2% error (benchmarks/pinn.py, RESULTS.md "Physics-informed
     networks"; not re-run here).
 (e) --seeds N: the demo's whole workflow (UDE, SINDy, refit on the data, extrapolation to t = 20) for noise
-    draws 0..N-1 (--noise, --design), with two yardsticks per draw: the refit of the true terms (the least-squares estimate the
-    workflow can at best reach) and, once, the Cramér–Rao bound of that estimate (the spread of any unbiased
-    estimator on these 31 samples) with the distribution of extrapolation errors it implies. Raw rows go to
+    draws 0..N-1 (--noise, --design), with two yardsticks per draw: the refit of the true terms (the
+    least-squares estimate the workflow can at best reach) and, once, the Cramér–Rao bound of that estimate
+    (the spread of any unbiased estimator on these samples) with the distribution of extrapolation errors it
+    implies. Raw rows go to
     results/ude_seeds.jsonl (appended; rows carry noise and design).
 (b) SINDy vs PySINDy is in benchmarks/sindy.py.
 
@@ -244,8 +245,8 @@ def cramer_rao(noise=0.05, design="demo", samples=400):
     errors = np.max(np.abs(np.asarray(extrapolate(draws)) - np.asarray(reference)), axis=(1, 2)) / float(
         jnp.max(jnp.abs(reference)))
     std = np.sqrt(np.diag(np.asarray(cov)))
-    return dict(part="e", lib="Cramér–Rao bound", noise=noise, design=design, relative_std=dict(zip(("beta", "gamma", "x0", "y0"),
-                                                                       (std / np.asarray(truth_v)).tolist())),
+    return dict(part="e", lib="Cramér–Rao bound", noise=noise, design=design,
+                relative_std=dict(zip(("beta", "gamma", "x0", "y0"), (std / np.asarray(truth_v)).tolist())),
                 median_error=float(np.median(errors)), p_error_le_005=float(np.mean(errors <= 0.05)),
                 quantiles=dict(zip(("10%", "50%", "90%"), np.quantile(errors, [0.1, 0.5, 0.9]).tolist())))
 

@@ -22,4 +22,5 @@ from .sweep import LambdaSweep, SweepRow, extended_bic, information_criteria, la
 
 __all__ = ["ConcatLibrary", "CustomLibrary", "FiniteDifference", "FourierLibrary", "LambdaSweep", "Library",
            "PolynomialLibrary", "Refit", "SINDy", "SR3", "STLSQ", "SmoothedFiniteDifference", "SweepRow",
-           "TensorLibrary", "derivatives_from", "extended_bic", "information_criteria", "lambda_sweep", "forward", "refit"]
+           "TensorLibrary", "derivatives_from", "extended_bic", "information_criteria", "lambda_sweep", "forward",
+           "refit"]
