@@ -225,6 +225,17 @@ def write_jsonl(name: str, meta: dict, rows) -> Path:
     return path
 
 
+def append_jsonl(name: str, meta: dict, rows) -> Path:
+    """Like write_jsonl, but appended to results/<name>.jsonl: runs accumulate, each led by its metadata line."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.jsonl"
+    with path.open("a") as fh:
+        fh.write(json.dumps({"meta": meta}) + "\n")
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    return path
+
+
 def time_cell(row) -> str:
     """'median [min–max]' in ms for a result row (keys median_s, min_s, max_s)."""
     return f"{fmt(row['median_s'] * 1e3)} [{fmt(row['min_s'] * 1e3)}–{fmt(row['max_s'] * 1e3)}]"

@@ -13,15 +13,16 @@
     DeepXDE's PINN inverse example takes 139 s for 2% error (benchmarks/pinn.py, RESULTS.md "Physics-informed
     networks"; not re-run here).
 (e) --seeds N: the demo's whole workflow (UDE, SINDy, refit on the data, extrapolation to t = 20) for noise
-    draws 0..N-1, with two yardsticks per draw: the refit of the true terms (the least-squares estimate the
-    workflow can at best reach) and, once, the Cramér–Rao bound of that estimate (the spread of any unbiased
-    estimator on these 31 samples) with the distribution of extrapolation errors it implies. Raw rows go to
-    results/ude_seeds.jsonl.
+    draws 0..N-1 (--noise, --design), with two yardsticks per draw: the refit of the true terms (the
+    least-squares estimate the workflow can at best reach) and, once, the Cramér–Rao bound of that estimate
+    (the spread of any unbiased estimator on these samples) with the distribution of extrapolation errors it
+    implies. Raw rows go to
+    results/ude_seeds.jsonl (appended; rows carry noise and design).
 (b) SINDy vs PySINDy is in benchmarks/sindy.py.
 
 One pinned core, float64, medians over repeats, compile times apart.
 
-    python benchmarks/ude.py [--write] [--parts dca] [--seeds N]
+    python benchmarks/ude.py [--write] [--parts dca] [--seeds N [--noise 0.05] [--design demo|showcase]]
 """
 import argparse
 import sys
@@ -223,13 +224,13 @@ def part_d(repeats=15):
     return rows
 
 
-def cramer_rao(samples=400):
-    """The Cramér–Rao bound of (β, γ, x0, y0) for the demo's data (31 samples on [0, 3], noise 5% of each state's
-    mean, α and δ known), by the Fisher information JᵀΣ⁻¹J with J by forward mode through the solve; and the
-    extrapolation errors to t = 20 of estimates drawn from N(truth, bound)."""
-    ts, _ = demo.noisy_data(0)
+def cramer_rao(noise=0.05, design="demo", samples=400):
+    """The Cramér–Rao bound of (β, γ, x0, y0) for the demo's data (default 31 samples on [0, 3], noise 5% of each
+    state's mean, α and δ known), by the Fisher information JᵀΣ⁻¹J with J by forward mode through the solve; and
+    the extrapolation errors to t = 20 of estimates drawn from N(truth, bound)."""
+    ts = demo.sample_times(design)
     clean = demo.truth(ts)
-    sigma = 0.05 * jnp.mean(clean, axis=0)
+    sigma = noise * jnp.mean(clean, axis=0)
     rhs = lambda u, p, t: jnp.array([demo.ALPHA * u[0] - p[0] * u[0] * u[1], p[1] * u[0] * u[1] - demo.DELTA * u[1]])
     long_t = jnp.linspace(0.0, 20.0, 201)
     trajectory = lambda v, times: ps.solve(ps.ODEProblem(rhs, v[2:], (0.0, times[-1]), v[:2]), ps.Tsit5(),
@@ -244,15 +245,15 @@ def cramer_rao(samples=400):
     errors = np.max(np.abs(np.asarray(extrapolate(draws)) - np.asarray(reference)), axis=(1, 2)) / float(
         jnp.max(jnp.abs(reference)))
     std = np.sqrt(np.diag(np.asarray(cov)))
-    return dict(part="e", lib="Cramér–Rao bound", relative_std=dict(zip(("beta", "gamma", "x0", "y0"),
-                                                                       (std / np.asarray(truth_v)).tolist())),
+    return dict(part="e", lib="Cramér–Rao bound", noise=noise, design=design,
+                relative_std=dict(zip(("beta", "gamma", "x0", "y0"), (std / np.asarray(truth_v)).tolist())),
                 median_error=float(np.median(errors)), p_error_le_005=float(np.mean(errors <= 0.05)),
                 quantiles=dict(zip(("10%", "50%", "90%"), np.quantile(errors, [0.1, 0.5, 0.9]).tolist())))
 
 
-def part_e(seeds):
+def part_e(seeds, noise=0.05, design="demo", first=0):
     from pysciml import sindy
-    bound = cramer_rao()
+    bound = cramer_rao(noise, design)
     print(f"Cramér–Rao bound: relative std {bound['relative_std']}; extrapolation error of estimates at the bound: "
           f"median {bound['median_error']:.3f}, P(<= 0.05) = {bound['p_error_le_005']:.2f}", flush=True)
     library = sindy.PolynomialLibrary(degree=2, include_bias=True)
@@ -266,16 +267,17 @@ def part_e(seeds):
     extrapolate = jax.jit(lambda p: ps.solve(ps.ODEProblem(equations, demo.U0, (0.0, 20.0), p), ps.Tsit5(),
                                              rtol=1e-8, atol=1e-8, saveat=long_t, max_steps=100_000).u)
     rows = [bound]
-    for seed in range(seeds):
+    for seed in range(first, first + seeds):
         start = time.perf_counter()
-        out = demo.recover(seed, small=False, log=lambda *a: None)
+        out = demo.recover(seed, small=False, log=lambda *a: None, noise=noise, design=design)
         out.pop("arrays")
-        ts, noisy = demo.noisy_data(seed)
+        ts, noisy = demo.noisy_data(seed, noise, design)
         oracle = sindy.refit(true_terms, ts, noisy, known=demo.known, fit_u0=True)
         oracle_error = float(np.max(np.abs(np.asarray(extrapolate(oracle.model.coefficients)) - reference))
                              / np.max(np.abs(reference)))
         row = dict(part="e", lib="demo workflow", **out, true_terms_refit_error=oracle_error,
                    true_terms_xy=np.asarray(oracle.model.coefficients)[:, names.index("x*y")].tolist(),
+                   cr_median_error=bound["median_error"],
                    seconds=time.perf_counter() - start, load=H.load_average())
         rows.append(row)
         print(f"seed {seed}: {row['terms']} terms (others {row['other_terms'] or 'none'}), extrapolation error "
@@ -290,14 +292,24 @@ def main():
     parser.add_argument("--write", action="store_true", help="write RESULTS.md and results/ude.jsonl")
     parser.add_argument("--parts", default="dca", help="which of the parts a, c, d to run (default all)")
     parser.add_argument("--seeds", type=int, default=0, help="(e) run the demo workflow for this many noise draws")
+    parser.add_argument("--first-seed", type=int, default=0, help="(e) the first noise draw (default 0)")
+    parser.add_argument("--noise", type=float, default=0.05,
+                        help="(e) noise standard deviation as a fraction of each state's mean (default 0.05)")
+    parser.add_argument("--design", choices=sorted(demo.DESIGNS), default="demo",
+                        help="(e) sampling: demo = [0, 3] every 0.1; showcase = [0, 5] every 0.25")
     args = parser.parse_args()
+    if not args.noise > 0:
+        parser.error(f"--noise must be a fraction > 0 of each state's mean (the bound needs noise), got {args.noise}")
     load0 = H.load_average()
     if args.seeds:
-        rows = part_e(args.seeds)
+        rows = part_e(args.seeds, args.noise, args.design, args.first_seed)
         errors = [r["extrapolation_error"] for r in rows[1:]]
-        print(f"extrapolation error to t = 20 over {len(errors)} seeds: max {max(errors):.3f}, median "
-              f"{np.median(errors):.3f}; <= 0.05 for {sum(e <= 0.05 for e in errors)} of {len(errors)}")
-        H.write_jsonl("ude_seeds", H.machine_info(PACKAGES) | {"load": (load0, H.load_average())}, rows)
+        print(f"extrapolation error to t = 20 over {len(errors)} seeds (noise {args.noise}, design {args.design}): "
+              f"max {max(errors):.3f}, median {np.median(errors):.3f}; <= 0.05 for "
+              f"{sum(e <= 0.05 for e in errors)} of {len(errors)}")
+        # appended: each run is a meta line and its rows, tagged with noise and design, so sweeps accumulate
+        H.append_jsonl("ude_seeds", H.machine_info(PACKAGES) | {"load": (load0, H.load_average()),
+                                                                "noise": args.noise, "design": args.design}, rows)
     if not args.parts:
         return
     rows = [row for part in "dca" if part in args.parts for row in {"d": part_d, "c": part_c, "a": part_a}[part]()]

@@ -2,6 +2,7 @@
 from noisy data, the λ sweep and its information criteria, SR3, sympy/JAX output equivalence, library
 names, derivative estimates against exact formulas and scipy, and input errors."""
 import dataclasses
+import math
 import warnings
 
 import jax
@@ -261,6 +262,8 @@ def test_refit_recovers_the_coefficients_and_initial_state_through_the_solve(lv_
     np.testing.assert_allclose(out.u0, LV_U0, rtol=1e-7)
     # criteria of the trajectory fit: m = 62 residuals, k = 3 active terms + 2 initial states
     assert out.bic - out.aic == pytest.approx(5 * (np.log(62) - 2))
+    # extended BIC: the search over the 12 coefficients is charged for the 3 active ones (u0 is not searched)
+    assert out.ebic - out.bic == pytest.approx(2 * np.log(math.comb(12, 3)), rel=1e-12)
 
 
 def test_refit_of_noisy_data_is_the_least_squares_estimate(lv_record):
@@ -295,6 +298,19 @@ def test_forward_selection_on_the_trajectory_finds_the_missing_terms(lv_record):
     xi = np.asarray(best.model.coefficients)
     assert set(zip(*np.nonzero(xi))) == {(0, 4), (1, 4)}
     np.testing.assert_allclose(xi[:, 4], [-0.9, 0.8], rtol=0.03)
+    # the extended BIC takes the same path and stops there too
+    epath = sindy.forward(pool, ts, noisy_X, known=lv_known, fit_u0=True, max_steps=2000, criterion="ebic")
+    assert len(epath) == 3 and min(epath, key=lambda r: r.ebic) is epath[1]
+    np.testing.assert_array_equal(epath[1].model.coefficients, best.model.coefficients)
+
+
+def test_extended_bic_charges_the_search_by_the_binomial_count():
+    """Chen & Chen (2008), eq. (2): EBIC_γ = BIC + 2γ log C(p, k); against math.comb."""
+    for p, k in ((12, 0), (12, 2), (12, 3), (12, 12), (40, 7)):
+        assert sindy.extended_bic(-100.0, k, p) == pytest.approx(-100.0 + 2 * np.log(math.comb(p, k)), rel=1e-13)
+    assert sindy.extended_bic(5.0, 3, 12, gamma=0.5) == pytest.approx(5.0 + np.log(math.comb(12, 3)), rel=1e-13)
+    with pytest.raises(ValueError, match="k must be between 0 and p"):
+        sindy.extended_bic(0.0, 13, 12)
 
 
 def test_finite_differences_are_second_order_and_exact_for_quadratics():

@@ -18,8 +18,9 @@ from .libraries import (ConcatLibrary, CustomLibrary, FourierLibrary, Library, P
 from .model import SINDy
 from .optimizers import SR3, STLSQ
 from .refit import Refit, forward, refit
-from .sweep import LambdaSweep, SweepRow, information_criteria, lambda_sweep
+from .sweep import LambdaSweep, SweepRow, extended_bic, information_criteria, lambda_sweep
 
 __all__ = ["ConcatLibrary", "CustomLibrary", "FiniteDifference", "FourierLibrary", "LambdaSweep", "Library",
            "PolynomialLibrary", "Refit", "SINDy", "SR3", "STLSQ", "SmoothedFiniteDifference", "SweepRow",
-           "TensorLibrary", "derivatives_from", "information_criteria", "lambda_sweep", "forward", "refit"]
+           "TensorLibrary", "derivatives_from", "extended_bic", "information_criteria", "lambda_sweep", "forward",
+           "refit"]

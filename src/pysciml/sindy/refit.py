@@ -32,7 +32,7 @@ from ..optim import LevenbergMarquardt, least_squares
 from ..problems import ODEProblem
 from ..solve import solve
 from ._checks import check_data
-from .sweep import LambdaSweep, information_criteria
+from .sweep import LambdaSweep, extended_bic, information_criteria
 
 
 class Refit(NamedTuple):
@@ -45,6 +45,8 @@ class Refit(NamedTuple):
     aic: float            # information criteria of the trajectory fit (as `sindy.information_criteria`,
     aicc: float           # m = X.size residuals, k = active terms, plus n when u0 is fitted)
     bic: float
+    ebic: float           # extended BIC: bic + 2 log C(P, k) for k active among the model's P coefficients
+                          # (`sindy.extended_bic`); the one to choose by after a search over terms
 
 
 def refit(model, t, X, *, known=None, u0=None, fit_u0=False, alg=None, rtol=1e-8, atol=1e-8, max_steps=10_000,
@@ -83,12 +85,13 @@ def forward(model, t, X, *, criterion="bic", known=None, u0=None, fit_u0=False, 
     decreasing (the last entry is then one worse than the one before). Choose with
     ``min(path, key=lambda r: r.bic)``.
 
-    ``criterion``: "aic", "aicc" or "bic" (of the trajectory fit, see `Refit`); the other arguments as for
+    ``criterion``: "aic", "aicc", "bic" or "ebic" (of the trajectory fit, see `Refit`; "ebic" charges for the
+    search, see `extended_bic`); the other arguments as for
     `refit`. Each round is one vmapped, compiled refit of every candidate, padded to a fixed batch so that one
     compilation serves all rounds. A new term starts from zero, the others from the previous round's values.
     """
-    if criterion not in ("aic", "aicc", "bic"):
-        raise ValueError(f"criterion must be one of 'aic', 'aicc', 'bic'; got {criterion!r}")
+    if criterion not in ("aic", "aicc", "bic", "ebic"):
+        raise ValueError(f"criterion must be one of 'aic', 'aicc', 'bic', 'ebic'; got {criterion!r}")
     pool = np.asarray(model._fitted()) != 0
     t, X, u0 = _check(pool.shape[0], t, X, known, u0, optimizer)
     width = int(pool.sum())
@@ -154,8 +157,9 @@ def _refit_batch(base, batch, t, X, known, u0, fit_u0, solver, masks=None):
         k = int(masks[i].sum()) + (n if fit_u0 else 0)
         aic, aicc, bic = (float(c) for c in information_criteria(loss * m, k, m)) if math.isfinite(loss) else \
             (math.inf,) * 3
+        ebic = extended_bic(bic, int(masks[i].sum()), masks[i].size) if math.isfinite(loss) else math.inf
         out.append(Refit(dataclasses.replace(base, coefficients=jnp.asarray(xi)), jnp.asarray(start), loss,
-                         float(initial[i]), int(state.k[i]), bool(state.converged[i]), aic, aicc, bic))
+                         float(initial[i]), int(state.k[i]), bool(state.converged[i]), aic, aicc, bic, ebic))
     return tuple(out)
 
 

@@ -67,6 +67,18 @@ def information_criteria(rss, k, m):
     return aic, aicc, fit + k * math.log(m)
 
 
+def extended_bic(bic, k, p, gamma=1.0):
+    """Extended BIC (Chen & Chen 2008, "Extended Bayesian information criteria for model selection with large
+    model spaces", Biometrika 95(3), 759–771): ``bic + 2 γ log C(p, k)`` for ``k`` active terms chosen among ``p``
+    candidates. Plain BIC's prior counts every model size alike, so a search over the C(p, k) models of each size
+    (forward selection, a λ sweep) admits a spurious term whenever the best of the p − k left improves the fit by
+    log m, far likelier than for one term given in advance; the binomial term charges for that search. γ = 1 is
+    their choice, consistent for any p growing polynomially in m."""
+    if not 0 <= k <= p:
+        raise ValueError(f"k must be between 0 and p = {p} active terms; got {k}")
+    return bic + 2.0 * gamma * (math.lgamma(p + 1) - math.lgamma(k + 1) - math.lgamma(p - k + 1))
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _sweep(library, optimizer, X, x_dot, thresholds):
     reg = prepare(library(X), x_dot)
