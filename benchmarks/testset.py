@@ -17,9 +17,11 @@ defaults (`solve(prob)`, AutoTsit5(Rosenbrock23()), AutoVern7(Rodas5P())). max_s
     python benchmarks/testset.py --quick         # rtol 1e-6 on hires, rober, vdpol; fewer samples
     python benchmarks/testset.py --problems orego --rtols 1e-4 --libs pysciml
 
-Raw rows go to results/testset.jsonl.
+Raw rows go to results/testset.jsonl (or --out NAME). `--report a.jsonl,b.jsonl` rebuilds the tables from
+saved raw rows (e.g. a full pysciml run and a peers run), `--write` puts them into RESULTS.md.
 """
 import argparse
+import json
 import sys
 import time
 from types import SimpleNamespace
@@ -158,10 +160,15 @@ def table(rows, name):
     return H.markdown_table(headers, out)
 
 
-def report(rows, names, info, cfg, elapsed, loads):
-    lines = [f"## Stiff IVP test set (`benchmarks/testset.py`)\n", H.machine_markdown(info, (min(loads), max(loads))),
+HEADING = "Stiff IVP test set (`benchmarks/testset.py`)"
+
+
+def report(rows, names, info, cfg, elapsed, loads, runs=None):
+    lines = [H.machine_markdown(info, (min(loads), max(loads))),
              f"- rtol {', '.join(f'{r:g}' for r in cfg.rtols)}; atol by the test set's rule (see "
-             "`pysciml.testing.testset`); {} samples; whole script {:.1f} min\n".format(cfg.repeats, elapsed / 60),
+             "`pysciml.testing.testset`); {} samples; whole script {:.1f} min\n".format(cfg.repeats, elapsed / 60)
+             if runs is None else f"- rtol {', '.join(f'{r:g}' for r in cfg.rtols)}; atol by the test set's rule "
+             f"(see `pysciml.testing.testset`); assembled from {runs}\n",
              "- digits = mescd against the published reference; bound = −log10(rtol) − 1.5; **short** = Success "
              "below the bound\n"]
     ours = [r for r in rows if r["lib"] == "pysciml" and r["status"] == "ok"]
@@ -181,7 +188,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="rtol 1e-6 on three problems, 3 short samples")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--methods", default=None, help="pysciml methods, separated by ';' (default: all eleven)")
+    ap.add_argument("--out", default=NAME, help="raw rows to results/OUT.jsonl")
+    ap.add_argument("--report", default=None, help="comma-separated results/*.jsonl files: only rebuild the tables")
+    ap.add_argument("--write", action="store_true", help="write the tables into benchmarks/RESULTS.md")
     args = ap.parse_args()
+    if args.report:
+        return rebuild(args.report.split(","), args.write)
 
     probs = problems()
     names = args.problems.split(",") if args.problems else list(QUICK_PROBLEMS if args.quick else probs)
@@ -211,8 +223,33 @@ def main():
                       f"{'  SHORT' if row['short'] else ''}", file=sys.stderr, flush=True)
     text = report(rows, names, info, cfg, time.perf_counter() - start, loads)
     print(text)
-    path = H.write_jsonl(NAME, dict(info, rtols=rtols, quick=cfg.quick, repeats=cfg.repeats, problems=names), rows)
+    path = H.write_jsonl(args.out, dict(info, rtols=rtols, quick=cfg.quick, repeats=cfg.repeats, problems=names,
+                                        loads=[min(loads), max(loads)]), rows)
     print(f"# raw rows: {path}", file=sys.stderr)
+    if args.write:
+        H.write_section(HEADING, text)
+
+
+def rebuild(paths, write):
+    """The report of saved runs (each file: a metadata line, then rows), in one table per problem."""
+    rows, metas = [], []
+    for path in paths:
+        with open(path) as fh:
+            lines = [json.loads(line) for line in fh if line.strip()]
+        metas.append(dict(lines[0]["meta"], file=path))
+        rows += lines[1:]
+    names = list(dict.fromkeys(r["problem"] for r in rows))
+    rtols = sorted({r["rtol"] for r in rows}, reverse=True)
+    rows.sort(key=lambda r: (names.index(r["problem"]), -r["rtol"], r["lib"] != "pysciml"))
+    loads = [x for m in metas for x in (m.get("loads") or m["load_average"][:1])]
+    runs = "; ".join(f"`{m['file'].split('/')[-1]}` ({m['date'][:16]}, load {min(m.get('loads') or m['load_average'][:1]):.1f}"
+                     f"–{max(m.get('loads') or m['load_average'][:1]):.1f}, {m['repeats']} samples, "
+                     f"{'quick' if m['quick'] else 'full'})" for m in metas)
+    cfg = SimpleNamespace(rtols=rtols, repeats=None)
+    text = report(rows, names, metas[0], cfg, 0.0, loads, runs=runs)
+    print(text)
+    if write:
+        H.write_section(HEADING, text)
 
 
 if __name__ == "__main__":
