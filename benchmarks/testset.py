@@ -175,6 +175,14 @@ def report(rows, names, info, cfg, elapsed, loads, runs=None):
     short = [r for r in ours if r["short"]]
     lines.append(f"- pysciml: {len(ours) - len(short)} of {len([r for r in rows if r['lib'] == 'pysciml'])} runs "
                  f"meet the bound; {len(short)} report Success below it\n")
+    counts = []
+    for key in dict.fromkeys((r["lib"], r["method"]) for r in rows):
+        runs = [r for r in rows if (r["lib"], r["method"]) == key]
+        ok = [r for r in runs if r["status"] == "ok"]
+        n_short = sum(r["short"] for r in ok)
+        counts.append([*key, len(runs), len(ok) - n_short, n_short, len(runs) - len(ok)])
+    lines.append("\n" + H.markdown_table(["lib", "method", "runs", "meet the bound", "Success below it",
+                                          "failed (return code)"], counts))
     for name in names:
         lines.append(f"\n### {name}\n\n" + table(rows, name))
     return "\n".join(lines)
