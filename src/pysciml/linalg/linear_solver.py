@@ -9,6 +9,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
+from .compensated import w_residual
 from .jacobian import jacobian
 from .w_matrix import factor_w, solve_w
 
@@ -35,6 +36,11 @@ class LinearSolver:
         """x with W x = rhs."""
         raise NotImplementedError
 
+    def solve_accurately(self, factors, jac, gamma_h, mass, rhs):
+        """x with W x = rhs to about the working precision relative to x itself, where the strategy can
+        (see `compensated`); by default the same as `solve`."""
+        return self.solve(factors, rhs)
+
 
 @dataclasses.dataclass(frozen=True)
 class DenseLU(LinearSolver):
@@ -52,3 +58,8 @@ class DenseLU(LinearSolver):
 
     def solve(self, factors, rhs):
         return solve_w(factors, rhs)
+
+    def solve_accurately(self, factors, jac, gamma_h, mass, rhs):
+        # One refinement step with a double-double residual of W = M/(γh) − J (see `compensated`).
+        x = solve_w(factors, rhs)
+        return x + solve_w(factors, w_residual(rhs, x, jac, 1.0 / gamma_h, mass))
