@@ -6,12 +6,13 @@ accurate Rodas methods solve to full order), and one f evaluation plus one trian
 exact Jacobian of the step's start for their order, so it is not reused across steps (the Newton-based
 families reuse theirs). Stage sums are unrolled at trace time, skipping zero coefficients.
 
-Stages are solved with `LinearSolver.solve_accurately` (for dense LU: one refinement step with a
-double-double residual). The plain solve's rounding, eps·|W||U| in the right-hand side's units, is not damped
-along the slow directions of J (a null vector c of J: cᵀU = γh·cᵀr) and grows there by γh per stage: on E5 of
-the stiff test set it broke the invariant y2 − y3 − y4 = 0 by ~1e-20 per step at h ~ 1e4, which the end
+Stages are solved with `LinearSolver.solve_accurately` (with `DenseLU(refine=True)`: one refinement step
+with a double-double residual; otherwise the plain solve). The plain solve's rounding, eps·|W||U| in the
+right-hand side's units, is not damped along the slow directions of J (a null vector c of J: cᵀU = γh·cᵀr)
+and grows there by γh per stage: on E5 of the stiff test set it broke the invariant y2 − y3 − y4 = 0 by ~1e-20 per step at h ~ 1e4, which the end
 state (y2 ≈ y3 ≈ 1/(MCt) ~ 1e-22) cannot absorb. Implicit (Newton) methods do not need this: their stages lie
-near the slow manifold, where the residuals they solve for are small.
+near the slow manifold and their last Newton corrections are small (ESDIRK's Newton solves use
+`solve_accurately` too: KenCarp4's loose Newton tolerance leaves E5 short without it).
 """
 from typing import ClassVar
 
