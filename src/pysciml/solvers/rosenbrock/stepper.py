@@ -12,7 +12,9 @@ right-hand side's units, is not damped along the slow directions of J (a null ve
 and grows there by γh per stage: on E5 of the stiff test set it broke the invariant y2 − y3 − y4 = 0 by ~1e-20 per step at h ~ 1e4, which the end
 state (y2 ≈ y3 ≈ 1/(MCt) ~ 1e-22) cannot absorb. Implicit (Newton) methods do not need this: their stages lie
 near the slow manifold and their last Newton corrections are small (ESDIRK's Newton solves use
-`solve_accurately` too: KenCarp4's loose Newton tolerance leaves E5 short without it).
+`solve_accurately` too: KenCarp4's loose Newton tolerance leaves E5 short without it). What refinement
+cannot remove: the rounding of J itself (E5's forward-mode J33 = fl(J23 − J43) leaves cᵀJ ≈ ±4e-13), which
+enters as γh·(cᵀJ)U per stage and keeps Rodas4 short of E5's digit bound at rtol 1e-4 and 1e-6.
 """
 from typing import ClassVar
 
