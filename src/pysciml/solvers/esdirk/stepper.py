@@ -136,7 +136,8 @@ class Esdirk(WithLinearSolver, TableauMethod):
 
             def body(s, base=base, t_stage=t_stage):
                 z, prev, it, eta, theta_max, _, _ = s
-                dz = linsolve.solve(factors, implicit(z, p, t_stage) - times_mass(z - base) / gamma_h)
+                residual = implicit(z, p, t_stage) - times_mass(z - base) / gamma_h
+                dz = linsolve.solve_accurately(factors, jac, gamma_h, mass, residual)
                 z = z + dz
                 norm = error_norm(dz, u, z)
                 theta = norm / jnp.maximum(prev, tiny)

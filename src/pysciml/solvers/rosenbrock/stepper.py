@@ -5,6 +5,16 @@ W = M/(γh) − J (M the mass matrix, I by default; a singular M gives an index-
 accurate Rodas methods solve to full order), and one f evaluation plus one triangular solve per stage. Rosenbrock methods need the
 exact Jacobian of the step's start for their order, so it is not reused across steps (the Newton-based
 families reuse theirs). Stage sums are unrolled at trace time, skipping zero coefficients.
+
+Stages are solved with `LinearSolver.solve_accurately` (with `DenseLU(refine=True)`: one refinement step
+with a double-double residual; otherwise the plain solve). The plain solve's rounding, eps·|W||U| in the
+right-hand side's units, is not damped along the slow directions of J (a null vector c of J: cᵀU = γh·cᵀr)
+and grows there by γh per stage: on E5 of the stiff test set it broke the invariant y2 − y3 − y4 = 0 by ~1e-20 per step at h ~ 1e4, which the end
+state (y2 ≈ y3 ≈ 1/(MCt) ~ 1e-22) cannot absorb. Implicit (Newton) methods do not need this: their stages lie
+near the slow manifold and their last Newton corrections are small (ESDIRK's Newton solves use
+`solve_accurately` too: KenCarp4's loose Newton tolerance leaves E5 short without it). What refinement
+cannot remove: the rounding of J itself (E5's forward-mode J33 = fl(J23 − J43) leaves cᵀJ ≈ ±4e-13), which
+enters as γh·(cᵀJ)U per stage and keeps Rodas4 short of E5's digit bound at rtol 1e-4 and 1e-6.
 """
 from typing import ClassVar
 
@@ -48,7 +58,7 @@ class Rosenbrock(WithLinearSolver, TableauMethod):
                 rhs = rhs + (history if mass is None else mass @ history)
             if f_t is not None and tab.gamma_i[i] != 0.0:
                 rhs = rhs + (tab.gamma_i[i] * dt) * f_t
-            increments.append(linsolve.solve(factors, rhs))
+            increments.append(linsolve.solve_accurately(factors, jac, tab.gamma * dt, mass, rhs))
         u_new = linear_combination(u, 1.0, tab.m, increments)
         error = error_norm(linear_combination(None, 1.0, tab.m_error, increments), u, u_new)
         # Stored as U_j / h so the common dense-output form u0 + h Σ b_j(θ) k_j applies.
