@@ -245,7 +245,8 @@ def rebuild(paths, write):
         with open(path) as fh:
             lines = [json.loads(line) for line in fh if line.strip()]
         metas.append(dict(lines[0]["meta"], file=path))
-        rows += lines[1:]
+        seen = {(r["problem"], r["rtol"], r["lib"], r["method"]) for r in rows}
+        rows += [r for r in lines[1:] if (r["problem"], r["rtol"], r["lib"], r["method"]) not in seen]  # first wins
     names = list(dict.fromkeys(r["problem"] for r in rows))
     rtols = sorted({r["rtol"] for r in rows}, reverse=True)
     rows.sort(key=lambda r: (names.index(r["problem"]), -r["rtol"], r["lib"] != "pysciml"))
