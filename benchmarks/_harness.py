@@ -214,11 +214,12 @@ def write_section(heading: str, body: str, path: Path = RESULTS_MD) -> None:
     path.write_text(text.rstrip() + "\n")
 
 
-def write_jsonl(name: str, meta: dict, rows) -> Path:
-    """Raw rows of the latest run to results/<name>.jsonl; the first line is the run's metadata."""
+def write_jsonl(name: str, meta: dict, rows, mode: str = "w") -> Path:
+    """Raw rows of the latest run to results/<name>.jsonl; the first line is the run's metadata. ``mode="a"``
+    appends instead (see `append_jsonl`)."""
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.jsonl"
-    with path.open("w") as fh:
+    with path.open(mode) as fh:
         fh.write(json.dumps({"meta": meta}) + "\n")
         for row in rows:
             fh.write(json.dumps(row) + "\n")
@@ -227,13 +228,7 @@ def write_jsonl(name: str, meta: dict, rows) -> Path:
 
 def append_jsonl(name: str, meta: dict, rows) -> Path:
     """Like write_jsonl, but appended to results/<name>.jsonl: runs accumulate, each led by its metadata line."""
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"{name}.jsonl"
-    with path.open("a") as fh:
-        fh.write(json.dumps({"meta": meta}) + "\n")
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-    return path
+    return write_jsonl(name, meta, rows, mode="a")
 
 
 def time_cell(row) -> str:

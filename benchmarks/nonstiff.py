@@ -555,13 +555,18 @@ def run_saving(args, cfg, info):
         rows += save_rows(prob, cfg)
     if not args.no_ensemble:
         rows += ensemble_rows(cfg)
-    text = save_report(rows, info, cfg, time.perf_counter() - start)
+    _publish(SAVE_NAME, SAVE_HEADING, save_report(rows, info, cfg, time.perf_counter() - start), rows, info, cfg,
+             args.write)
+
+
+def _publish(name, heading, text, rows, info, cfg, write):
+    """Print the tables, keep the raw rows in results/<name>.jsonl and, with --write, the section in RESULTS.md."""
     print(text)
     meta = dict(info, rtol=cfg.rtol, atol=cfg.atol, quick=cfg.quick, repeats=cfg.repeats)
-    path = H.write_jsonl(SAVE_NAME, meta, rows)
+    path = H.write_jsonl(name, meta, rows)
     print(f"# raw rows: {path}", file=sys.stderr)
-    if args.write:
-        H.write_section(SAVE_HEADING, text)
+    if write:
+        H.write_section(heading, text)
         print(f"# written to {H.RESULTS_MD}", file=sys.stderr)
 
 
@@ -605,13 +610,7 @@ def main():
     text = report(rows, info, cfg, time.perf_counter() - start)
     for row in rows:
         row.pop("call", None)
-    print(text)
-    meta = dict(info, rtol=cfg.rtol, atol=cfg.atol, quick=cfg.quick, repeats=cfg.repeats)
-    path = H.write_jsonl(NAME, meta, rows)
-    print(f"# raw rows: {path}", file=sys.stderr)
-    if args.write:
-        H.write_section(HEADING, text)
-        print(f"# written to {H.RESULTS_MD}", file=sys.stderr)
+    _publish(NAME, HEADING, text, rows, info, cfg, args.write)
 
 
 if __name__ == "__main__":
