@@ -31,7 +31,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
 from ..controllers import initial_step, step_floor
 from ..interpolation import fill_step_times, fill_window, full_stages
@@ -184,7 +183,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         u0, p0, ev = ev_hooks.init(plan, x.callback_data, x.u0, x.p, t0, direction)
         x = x._replace(u0=u0, p=p0)
     rtol, atol = alg.step_tolerances(x.rtol, x.atol)      # tolerance proportionality (order-2 methods)
-    error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, rtol, atol)
+    error_norm = alg.error_norm(x.rtol, x.atol)
     if cfg.history and not (cfg.save == "steps" and cfg.dense):
         raise ValueError("LoopConfig: history=True needs save='steps' with dense=True")
     step_rhs = (lambda ts, us, stages, index: f.with_history(StepHistory(ts, us, stages, index - 1))

@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._core.norms import scaled_error_norm
 from .._core.retcode import ReturnCode
 from ..interpolation import full_stages, stage_weights
 from ..linalg import DenseLU
@@ -127,8 +126,7 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
     dtype = u0.dtype
     direction = jnp.where(t1 >= t0, 1.0, -1.0).astype(dtype)
     tab = alg.interpolant
-    rtol, atol = alg.step_tolerances(others.rtol, others.atol)     # as the forward loop controlled the steps
-    error_norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, rtol, atol)
+    error_norm = alg.error_norm(others.rtol, others.atol)     # as the forward loop controlled the steps
     ct_us = ct_us.astype(dtype)
 
     # Cotangents that reach u0, t0, t1 directly, and those of values interpolated inside steps.

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from .._core.norms import scaled_error_norm
 from . import discrete
 
 
@@ -37,7 +36,7 @@ def step_stages(ctx, split, others, p_rest, t, h, u, p_diff, stored):
     """The stages of the step of size h from (t, u), recomputed as the forward solve computed them."""
     p = split.merge_p(p_diff, p_rest)
     state = discrete._replay_state(ctx.alg, ctx.rhs, t, u, p, _mode(ctx.alg, stored))
-    error_norm = lambda err, a, b: scaled_error_norm(err, a, b, others.rtol, others.atol)
+    error_norm = ctx.alg.error_norm(others.rtol, others.atol)   # the forward loop's step control
     return ctx.alg.step(ctx.rhs, t, u, h, p, state, error_norm, others.mass).stages
 
 

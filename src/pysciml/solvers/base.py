@@ -9,6 +9,8 @@ from typing import ClassVar, NamedTuple
 
 import jax.numpy as jnp
 
+from .._core.norms import scaled_error_norm
+
 
 class StepResult(NamedTuple):
     u: jnp.ndarray          # candidate state at t + dt
@@ -76,6 +78,12 @@ class Algorithm:
             return rtol, atol
         factor = jnp.where(rtol > 0, rtol, 1.0) ** (e - 1.0)
         return rtol * factor, atol * factor
+
+    def error_norm(self, rtol, atol):
+        """The scaled error norm ``norm(err, u, u_new)`` the method's steps are controlled with for the user's
+        tolerances (through `step_tolerances`): one definition for the loop and every replay of its steps."""
+        rtol, atol = self.step_tolerances(rtol, atol)
+        return lambda err, u, u_new: scaled_error_norm(err, u, u_new, rtol, atol)
 
     def init(self, f, t0, u0, p):
         raise NotImplementedError
