@@ -9,6 +9,7 @@ Rodas5P; history lookups from hints equal to a plain search; no max_steps-sized 
 right-hand sides so they share compiled solves.
 """
 import math
+import os
 import re
 
 import jax
@@ -136,6 +137,14 @@ def mg_reference():
 def test_mackey_glass_matches_tight_reference(mg_reference):
     err = np.max(np.abs(np.asarray(mg_solve(MG_P)) - mg_reference))
     assert 1e-11 < err < 1e-6, err   # a genuine error, within a hundred tolerances over 100 time units
+
+
+def test_mackey_glass_reference_agrees_with_stored_jitcdde(mg_reference):
+    """jitcdde's solution stored by tests/data/make_peer_references.py: runs without jitcdde installed."""
+    ref = np.load(os.path.join(os.path.dirname(__file__), "data", "mackey_glass_jitcdde.npz"))
+    later = MG_TIMES > 17.0
+    np.testing.assert_array_equal(MG_TIMES[later], ref["times"])
+    np.testing.assert_allclose(mg_reference[later], ref["values"], rtol=0, atol=1e-8)
 
 
 def test_mackey_glass_reference_agrees_with_jitcdde(mg_reference):

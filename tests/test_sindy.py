@@ -3,6 +3,7 @@ from noisy data, the λ sweep and its information criteria, SR3, sympy/JAX outpu
 names, derivative estimates against exact formulas and scipy, and input errors."""
 import dataclasses
 import math
+import os
 import warnings
 
 import jax
@@ -43,18 +44,23 @@ def true_coefficients(system):
     return xi
 
 
+SYSTEMS = {"lorenz": (lorenz, [-8.0, 8.0, 27.0], 2001), "lv": (lotka_volterra, [1.0, 1.0], 401)}
+
+
+def _trajectory(name):
+    f, u0, n = SYSTEMS[name]
+    t = jnp.linspace(0.0, 10.0, n)
+    sol = ps.solve(ps.ODEProblem(f, jnp.array(u0), (0.0, 10.0)), ps.Tsit5(), rtol=1e-10, atol=1e-12,
+                   saveat=t, max_steps=100_000)
+    assert sol.retcode == ps.ReturnCode.Success
+    return t, sol.u, sindy.derivatives_from(f, sol.u, t)
+
+
 @pytest.fixture(scope="module")
 def data():
     """Trajectories from ps.solve at rtol 1e-10 with their exact derivatives f(X): Lorenz on [0, 10]
     (2001 samples) and Lotka–Volterra on [0, 10] (401 samples)."""
-    out = {}
-    for name, f, u0, n in (("lorenz", lorenz, [-8.0, 8.0, 27.0], 2001), ("lv", lotka_volterra, [1.0, 1.0], 401)):
-        t = jnp.linspace(0.0, 10.0, n)
-        sol = ps.solve(ps.ODEProblem(f, jnp.array(u0), (0.0, 10.0)), ps.Tsit5(), rtol=1e-10, atol=1e-12,
-                       saveat=t, max_steps=100_000)
-        assert sol.retcode == ps.ReturnCode.Success
-        out[name] = (t, sol.u, sindy.derivatives_from(f, sol.u, t))
-    return out
+    return {name: _trajectory(name) for name in SYSTEMS}
 
 
 def names_of(system):
@@ -335,28 +341,55 @@ def test_smoothing_equals_scipy_savgol():
                                rtol=1e-12, atol=1e-12)
 
 
-def test_stlsq_and_sr3_match_pysindy(data):
-    """Same library, x_dot and settings: the same coefficients as PySINDy's STLSQ (threshold, ridge alpha,
-    unbiased refit) and SR3 (λ = threshold²/(2ν) for L0, threshold/ν for L1; run to convergence)."""
-    pysindy = pytest.importorskip("pysindy")
-    t, X, _ = data["lorenz"]
+NU = 0.01
+
+
+def SINDY_PEER_CASES(pysindy):
+    """(PySINDy optimiser, ours) pairs with the same settings: STLSQ (threshold, ridge alpha, unbiased refit) and
+    SR3 (λ = threshold²/(2ν) for L0, threshold/ν for L1; run to convergence)."""
+    ours = [sindy.STLSQ(threshold=0.1, alpha=0.0), sindy.STLSQ(threshold=0.5, alpha=0.05),
+            sindy.SR3(threshold=0.1, nu=NU, regularizer="l0", unbias=False),
+            sindy.SR3(threshold=0.1, nu=NU, regularizer="l1", unbias=False)]
+    if pysindy is None:
+        return [(None, o) for o in ours]
+    theirs = [pysindy.STLSQ(threshold=0.1, alpha=0.0), pysindy.STLSQ(threshold=0.5, alpha=0.05),
+              pysindy.SR3(reg_weight_lam=0.1 ** 2 / (2 * NU), regularizer="L0", relax_coeff_nu=NU, tol=1e-14,
+                          max_iter=10_000),
+              pysindy.SR3(reg_weight_lam=0.1 / NU, regularizer="L1", relax_coeff_nu=NU, tol=1e-14, max_iter=10_000)]
+    return list(zip(theirs, ours))
+
+
+def peer_inputs(data=None):
+    """The noisy Lorenz samples and their finite-difference derivatives both libraries are fitted to."""
+    t, X, _ = (data or {"lorenz": _trajectory("lorenz")})["lorenz"]
     x_noisy = noisy(X, 0.02, seed=5)
-    dX = np.asarray(sindy.FiniteDifference()(x_noisy, t))
-    nu = 0.01
-    cases = [(pysindy.STLSQ(threshold=0.1, alpha=0.0), sindy.STLSQ(threshold=0.1, alpha=0.0)),
-             (pysindy.STLSQ(threshold=0.5, alpha=0.05), sindy.STLSQ(threshold=0.5, alpha=0.05)),
-             (pysindy.SR3(reg_weight_lam=0.1 ** 2 / (2 * nu), regularizer="L0", relax_coeff_nu=nu, tol=1e-14,
-                          max_iter=10_000), sindy.SR3(threshold=0.1, nu=nu, regularizer="l0", unbias=False)),
-             (pysindy.SR3(reg_weight_lam=0.1 / nu, regularizer="L1", relax_coeff_nu=nu, tol=1e-14, max_iter=10_000),
-              sindy.SR3(threshold=0.1, nu=nu, regularizer="l1", unbias=False))]
-    for theirs, ours in cases:
+    return t, x_noisy, np.asarray(sindy.FiniteDifference()(x_noisy, t))
+
+
+def assert_same_coefficients(xi, theirs):
+    np.testing.assert_array_equal(xi != 0, theirs != 0)
+    np.testing.assert_allclose(xi, theirs, rtol=1e-7, atol=1e-9)
+
+
+def test_stlsq_and_sr3_match_stored_pysindy_coefficients():
+    """PySINDy's coefficients on stored inputs (tests/data/make_peer_references.py): runs without PySINDy."""
+    ref = np.load(os.path.join(os.path.dirname(__file__), "data", "sindy_pysindy.npz"))
+    for (_, ours), theirs in zip(SINDY_PEER_CASES(None), ref["coefficients"], strict=True):
+        xi = np.asarray(sindy.SINDy(POLY2, ours).fit(ref["x_noisy"], x_dot=ref["x_dot"]).coefficients)
+        assert_same_coefficients(xi, theirs)
+
+
+def test_stlsq_and_sr3_match_pysindy(data):
+    """The same comparison run live against an installed PySINDy (bench extra)."""
+    pysindy = pytest.importorskip("pysindy")
+    t, x_noisy, dX = peer_inputs(data)
+    for theirs, ours in SINDY_PEER_CASES(pysindy):
         peer = pysindy.SINDy(feature_library=pysindy.PolynomialLibrary(degree=2, include_bias=True), optimizer=theirs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             peer.fit(np.asarray(x_noisy), t=np.asarray(t), x_dot=dX)
         xi = np.asarray(sindy.SINDy(POLY2, ours).fit(x_noisy, x_dot=dX).coefficients)
-        np.testing.assert_array_equal(xi != 0, peer.coefficients() != 0)
-        np.testing.assert_allclose(xi, peer.coefficients(), rtol=1e-7, atol=1e-9)
+        assert_same_coefficients(xi, peer.coefficients())
 
 
 def test_bad_input_errors(data):
