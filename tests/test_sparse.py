@@ -111,19 +111,32 @@ def test_linear_solvers_agree_on_w():
 
 @pytest.fixture(scope="module")
 def brusselator8():
-    prob = brusselator_2d(8, tspan=(0.0, 1.5))        # across the forcing switched on at t = 1.1
-    reference = ps.solve(prob, ps.Rodas5P(), rtol=1e-6, atol=1e-8, save_everystep=False)
-    return prob, np.asarray(reference.u[-1])
+    """The 8×8 Brusselator across the forcing switched on at t = 1.1, and an independent reference: scipy's
+    Radau at rtol 1e-11 (from t = 1.1 on, restarted there so no step straddles the switch)."""
+    from scipy.integrate import solve_ivp
+    prob = brusselator_2d(8, tspan=(0.0, 1.5))
+    shape = prob.u0.shape
+    f = jax.jit(lambda t, y: prob.f(y.reshape(shape), prob.p, t).ravel())
+    jac = jax.jit(jax.jacfwd(lambda y, t: prob.f(y.reshape(shape), prob.p, t).ravel()))
+    y = np.asarray(prob.u0).ravel()
+    for span in ((0.0, 1.1), (1.1, 1.5)):
+        y = solve_ivp(lambda t, y: np.asarray(f(t, y)), span, y, method="Radau", rtol=1e-11, atol=1e-13,
+                      jac=lambda t, y: np.asarray(jac(y, t))).y[:, -1]
+    return prob, y.reshape(shape)
 
 
-@pytest.mark.parametrize("alg", [ps.Rodas5P(linsolve=SparseGMRES(block_size=16)), ps.Rodas5P(linsolve="krylov"),
-                                 ps.KenCarp4(linsolve=KrylovGMRES(tol=1e-6))], ids=repr)
-def test_sparse_and_krylov_solutions_match_dense(brusselator8, alg):
-    prob, reference = brusselator8
-    sol = ps.solve(prob, alg, rtol=1e-6, atol=1e-8, save_everystep=False)
+def assert_within_tolerance(sol, reference, rtol=1e-6, atol=1e-8, factor=2.0):
+    """The global error, in units of the requested tolerance, below ``factor`` (measured: 0.04–0.21)."""
     assert sol.success
-    scale = 1e-8 + 1e-6 * np.abs(reference)
-    assert np.max(np.abs(np.asarray(sol.u[-1]) - reference) / scale) < 20.0
+    scale = atol + rtol * np.abs(reference)
+    assert np.max(np.abs(np.asarray(sol.u[-1]) - reference) / scale) < factor
+
+
+@pytest.mark.parametrize("alg", [ps.Rodas5P(), ps.Rodas5P(linsolve=SparseGMRES(block_size=16)),
+                                 ps.Rodas5P(linsolve="krylov"), ps.KenCarp4(linsolve=KrylovGMRES(tol=1e-6))], ids=repr)
+def test_sparse_and_krylov_solutions_match_an_independent_reference(brusselator8, alg):
+    prob, reference = brusselator8
+    assert_within_tolerance(ps.solve(prob, alg, rtol=1e-6, atol=1e-8, save_everystep=False), reference)
 
 
 def test_equal_linear_solvers_share_compiled_loops(brusselator8):
@@ -199,13 +212,9 @@ def test_bad_jac_prototype_and_linsolve_raise_clear_errors():
     assert prob.remake(jac_prototype=pattern).jac_prototype == SparsityPattern(pattern)
 
 
-def test_fbdf_newton_krylov_matches_its_dense_newton(brusselator8):
-    """CVODE's classic combination: BDF with matrix-free GMRES gives the dense solver's solution."""
-    prob, _ = brusselator8
-    dense = ps.solve(prob, ps.FBDF(), rtol=1e-6, atol=1e-8, save_everystep=False)
-    krylov = ps.solve(prob, ps.FBDF(linsolve=KrylovGMRES(tol=1e-7)), rtol=1e-6, atol=1e-8, save_everystep=False)
-    assert dense.success and krylov.success
-    reference = np.asarray(dense.u[-1])
-    scale = 1e-8 + 1e-6 * np.abs(reference)
-    assert np.max(np.abs(np.asarray(krylov.u[-1]) - reference) / scale) < 20.0
+def test_fbdf_newton_krylov_matches_an_independent_reference(brusselator8):
+    """CVODE's classic combination: BDF with matrix-free GMRES, like the dense Newton, within tolerance of scipy."""
+    prob, reference = brusselator8
+    for alg in (ps.FBDF(), ps.FBDF(linsolve=KrylovGMRES(tol=1e-7))):
+        assert_within_tolerance(ps.solve(prob, alg, rtol=1e-6, atol=1e-8, save_everystep=False), reference)
     assert ps.FBDF(linsolve="krylov") != ps.FBDF() and "linsolve" in repr(ps.FBDF(linsolve="krylov"))
