@@ -14,8 +14,9 @@ from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
 from .problems import DDEProblem, ODEProblem, SplitODEProblem
 from .delay import MethodOfSteps
 from . import testing
-from .sensitivity import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
-                          InterpolatingAdjoint, QuadratureAdjoint)
+from .sensitivity import (AdjointLSS, BacksolveAdjoint, Cos2Windowing, CosWindowing, DiscreteAdjoint,
+                          ForwardDiffSensitivity, ForwardLSS, ForwardSensitivity, GaussAdjoint, InterpolatingAdjoint,
+                          NILSAS, NILSS, QuadratureAdjoint, TimeDilation)
 from .solve import solve
 from . import solve_dde  # noqa: F401  (registers solve(DDEProblem, ...))
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
@@ -36,6 +37,8 @@ __all__ = [
     # sensitivity
     "BacksolveAdjoint", "DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint",
     "QuadratureAdjoint",
+    # shadowing sensitivities of long-time averages (chaotic systems)
+    "AdjointLSS", "Cos2Windowing", "CosWindowing", "ForwardLSS", "NILSAS", "NILSS", "TimeDilation",
     # callbacks
     "CallbackSet", "ContinuousCallback", "DiscreteCallback", "Effect", "PeriodicCallback", "PresetTimeCallback",
     "SavingCallback", "TerminateSteadyState", "VectorContinuousCallback", "terminate",
