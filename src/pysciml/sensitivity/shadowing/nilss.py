@@ -9,7 +9,9 @@ projected shadowing tangent reads a_{k+1} = R_k a_k + Qᵀ P⊥ v_end; the a_k m
 (`segments`). Removing the component ξ_k f at an interface is an impulsive time dilation −ξ_k, whose effect
 on the average is −ξ_k (g(t_k) − ḡ)/T; with the loss's cotangent this is −(ξ_k/h)·(Q_k − Q̄) (`common`). So
 
-    d⟨g⟩/dp = Σ_i ū_i·(v_i + W_i a_{k(i)}) − Σ_{interfaces} (ξ_k / h) (Q_{t_k} − Q̄).
+    d⟨g⟩/dp = Σ_i ū_i·(v_i + W_i a_{k(i)}) − Σ_{k=1}^{K} (ξ_k / h) (Q_{t_k} − Q̄),
+
+the last segment's end counted as an interface (invariance under a reparametrisation of time).
 """
 import jax
 import jax.numpy as jnp
@@ -26,7 +28,9 @@ def gradient(sensealg, flow, traj):
     points = jnp.arange(K)[:, None] * S + jnp.arange(S + 1)  # (K, S + 1) point indices of each segment
     fs, ct = traj.fs[points], traj.ct[points]
     trapezoid = traj.h * jnp.concatenate([jnp.array([0.5]), jnp.ones(S - 1), jnp.array([0.5])]).astype(dtype)
-    owned = jnp.ones((K, S + 1), dtype).at[:, -1].set(0.0).at[-1, -1].set(1.0)  # each point counted once
+    # An interface point's cotangent is shared half and half by the end of one segment and the (projected)
+    # start of the next, as the trapezoidal rule would weigh the two one-sided tangents of ∫ ∇g·v dt.
+    owned = jnp.ones((K, S + 1), dtype).at[:, 0].set(0.5).at[:, -1].set(0.5).at[0, 0].set(1.0).at[-1, -1].set(1.0)
 
     def segment(carry, data):
         w0, v0 = carry
@@ -58,5 +62,7 @@ def gradient(sensealg, flow, traj):
     a = segment_least_squares(C, d, R[:-1], beta[:-1])          # (K, r, P)
     grad = jnp.sum(along[:, r:], axis=0) + jnp.einsum("kr,krp->p", along[:, :r], a)
     xi_total = xi[:, r:] + jnp.einsum("kr,krp->kp", xi[:, :r], a)  # (K, P)
-    interfaces = traj.dilation[(jnp.arange(1, K) * S)]
-    return grad - (interfaces @ xi_total[:-1]) / traj.h
+    # The final point counts as an interface too: the shadowing tangent is defined up to a multiple of f
+    # there, and dropping it keeps the result invariant under a reparametrisation of time.
+    interfaces = traj.dilation[(jnp.arange(1, K + 1) * S)]
+    return grad - (interfaces @ xi_total) / traj.h
