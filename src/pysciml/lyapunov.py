@@ -17,11 +17,12 @@ from .sensitivity import ForwardDiffSensitivity
 from .solve import solve
 
 
-def lyapunov_spectrum(prob, alg=None, *, k=None, interval=None, transient=0.0, rtol=1e-8, atol=1e-8, seed=0):
+def lyapunov_spectrum(prob, alg=None, *, k=None, interval=None, transient=0.0, rtol=1e-8, atol=1e-8, max_steps=1_000_000,
+                      seed=0):
     """The k largest Lyapunov exponents (descending) of ``prob``'s flow, averaged over its tspan after
     ``transient`` time units (spent getting onto the attractor). ``interval``: time between
     re-orthonormalisations (default: 1/1000 of the averaging span, at most 0.1). ``alg``, ``rtol``,
-    ``atol``: the solver of the trajectory and its flow maps. The statistical error falls like
+    ``atol``, ``max_steps``: the solver of the trajectory and its flow maps. The statistical error falls like
     1/√(averaging span); for Lorenz-63 over 100 time units the largest exponent is within about 0.05.
 
     >>> lyapunov_spectrum(ODEProblem(lorenz, u0, (0.0, 200.0), p), Tsit5(), transient=20.0)
@@ -49,9 +50,11 @@ def lyapunov_spectrum(prob, alg=None, *, k=None, interval=None, transient=0.0, r
     m = max(1, int(round(span / interval)))
     start = t0 + transient
     if transient > 0:
-        u0 = solve(prob.remake(tspan=(t0, start)), alg, rtol=rtol, atol=atol, save_everystep=False).u[-1]
+        u0 = solve(prob.remake(tspan=(t0, start)), alg, rtol=rtol, atol=atol, save_everystep=False,
+                   max_steps=max_steps).u[-1]
     ts = start + interval * np.arange(m + 1)
-    traj = solve(prob.remake(u0=u0, tspan=(start, float(ts[-1]))), alg, rtol=rtol, atol=atol, saveat=ts)
+    traj = solve(prob.remake(u0=u0, tspan=(start, float(ts[-1]))), alg, rtol=rtol, atol=atol, saveat=ts,
+                 max_steps=max_steps)
 
     def flow(u, t):
         sol = solve(prob.remake(u0=u, tspan=(t, t + interval)), alg, rtol=rtol, atol=atol,
