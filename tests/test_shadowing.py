@@ -208,3 +208,18 @@ def test_bad_input_is_refused_before_compiling():
         ps.TimeDilation(-1.0)
     with pytest.raises(TypeError, match="g must be the observable"):
         ps.AdjointLSS(g=3.0)
+
+
+@pytest.mark.slow
+def test_example_runs(tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "shadowing_lorenz.py"
+    done = subprocess.run([sys.executable, str(script), "--small", "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "shadowing_lorenz.png").stat().st_size > 10_000
+    line = next(line for line in done.stdout.splitlines() if line.startswith("NILSS d<z>/drho"))
+    shadow, plain = float(line.split(":")[1].split(";")[0]), float(line.split("plain AD:")[1].split()[0])
+    assert 0.9 < shadow < 1.1 and abs(plain) > 100 * shadow
