@@ -17,8 +17,8 @@ from .sensitivity import ForwardDiffSensitivity
 from .solve import solve
 
 
-def lyapunov_spectrum(prob, alg=None, *, k=None, interval=None, transient=0.0, rtol=1e-8, atol=1e-8, max_steps=1_000_000,
-                      seed=0):
+def lyapunov_spectrum(prob, alg=None, *, k=None, interval=None, transient=0.0, rtol=1e-8, atol=1e-8,
+                      max_steps=1_000_000, seed=0):
     """The k largest Lyapunov exponents (descending) of ``prob``'s flow, averaged over its tspan after
     ``transient`` time units (spent getting onto the attractor). ``interval``: time between
     re-orthonormalisations (default: 1/1000 of the averaging span, at most 0.1). ``alg``, ``rtol``,
@@ -33,7 +33,8 @@ def lyapunov_spectrum(prob, alg=None, *, k=None, interval=None, transient=0.0, r
     t0, t1 = (float(t) for t in prob.tspan)
     transient = float(transient)
     if not 0.0 <= transient < t1 - t0:
-        raise ValueError(f"lyapunov_spectrum: transient must lie in [0, t1 − t0) = [0, {t1 - t0:g}); got {transient!r}")
+        raise ValueError(f"lyapunov_spectrum: transient must lie in [0, t1 − t0) = [0, {t1 - t0:g}); "
+                         f"got {transient!r}")
     span = t1 - t0 - transient
     if interval is None:
         interval = min(span / 1000.0, 0.1)

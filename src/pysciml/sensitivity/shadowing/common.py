@@ -144,7 +144,8 @@ class FlowMaps:
 
     def __init__(self, ctx, split, x, p_rest, p_shapes):
         cfg = ctx.cfg._replace(save="ends", dense=False, has_tstops=False, events=None)
-        self._ctx, self._split, self._x, self._p_rest, self._p_shapes = ctx._replace(cfg=cfg), split, x, p_rest, p_shapes
+        self._ctx, self._split, self._x = ctx._replace(cfg=cfg), split, x
+        self._p_rest, self._p_shapes = p_rest, p_shapes
 
     def phi(self, u, t0, t1, pvec):
         p = self._split.merge_p(unflatten(pvec, self._p_shapes), self._p_rest)
