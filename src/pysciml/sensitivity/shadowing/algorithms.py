@@ -18,7 +18,7 @@ intervals vmapped; n + P + 2 directions, since the interval solves see every inp
 - NILSS: nus + P tangents propagated; a dense KKT system of size (2·nseg − 1)·nus;
 - NILSAS: M + 1 adjoints propagated; a dense KKT system of size (2·nseg − 1)·M; one VJP per interval.
 
-The interval Jacobians dominate for small systems (Lorenz: about 70 % of the run time), so the adjoint
+The interval Jacobians take nearly all of the run time for small systems (Lorenz), so the adjoint
 forms pay off through the P right-hand sides and tangents they save, not yet through the Jacobians; they
 suit systems of tens of states with few to moderate numbers of parameters (the Φ_i are dense n×n).
 """
