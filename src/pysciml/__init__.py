@@ -14,9 +14,11 @@ from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
 from .problems import DDEProblem, ODEProblem, SplitODEProblem
 from .delay import MethodOfSteps
 from . import testing
-from .sensitivity import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
-                          InterpolatingAdjoint, QuadratureAdjoint)
+from .sensitivity import (AdjointLSS, BacksolveAdjoint, Cos2Windowing, CosWindowing, DiscreteAdjoint,
+                          ForwardDiffSensitivity, ForwardLSS, ForwardSensitivity, GaussAdjoint, InterpolatingAdjoint,
+                          NILSAS, NILSS, QuadratureAdjoint, TimeDilation)
 from .solve import solve
+from .lyapunov import lyapunov_spectrum
 from . import solve_dde  # noqa: F401  (registers solve(DDEProblem, ...))
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
                       KenCarp4, Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
@@ -36,6 +38,8 @@ __all__ = [
     # sensitivity
     "BacksolveAdjoint", "DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint", "InterpolatingAdjoint",
     "QuadratureAdjoint",
+    # shadowing sensitivities of long-time averages (chaotic systems)
+    "AdjointLSS", "Cos2Windowing", "lyapunov_spectrum", "CosWindowing", "ForwardLSS", "NILSAS", "NILSS", "TimeDilation",
     # callbacks
     "CallbackSet", "ContinuousCallback", "DiscreteCallback", "Effect", "PeriodicCallback", "PresetTimeCallback",
     "SavingCallback", "TerminateSteadyState", "VectorContinuousCallback", "terminate",

@@ -12,8 +12,11 @@ from .algorithms import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivi
 from .discrete import discrete_adjoint_solve
 from .forward import forward_solve
 from .inputs import flat_size
+from .shadowing import (AdjointLSS, Cos2Windowing, CosWindowing, ForwardLSS, NILSAS, NILSS, TimeDilation,
+                        shadowing_solve)
 
-__all__ = ["BacksolveAdjoint", "DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint",
+__all__ = ["AdjointLSS", "Cos2Windowing", "CosWindowing", "ForwardLSS", "NILSAS", "NILSS", "TimeDilation",
+           "BacksolveAdjoint", "DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint",
            "InterpolatingAdjoint", "QuadratureAdjoint", "SensitivityAlgorithm", "SolveContext",
            "check_sensealg", "default_sensealg", "differentiable_solve"]
 
@@ -54,6 +57,8 @@ def differentiable_solve(sensealg, ctx, inputs):
         return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(inputs)
     if sensealg.kind == "forward":
         return forward_solve(sensealg, ctx, inputs)
+    if sensealg.kind == "shadowing":
+        return shadowing_solve(sensealg, ctx, inputs)
     if sensealg.kind == "discrete":
         return discrete_adjoint_solve(sensealg, ctx, inputs)
     return adjoint_solve(sensealg, ctx, inputs)

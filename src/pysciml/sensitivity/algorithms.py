@@ -111,6 +111,8 @@ def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False)
                         f"got {sensealg!r}")
     if isinstance(sensealg, ForwardDiffSensitivity):
         return
+    if sensealg.kind == "shadowing":     # shadowing/: time averages over the saved points
+        return sensealg.check(save_mode, has_mass, has_callbacks)
     name = type(sensealg).__name__
     if isinstance(sensealg, DiscreteAdjoint) and alg is not None and not discrete.supports(alg):
         raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} computes "

@@ -1,0 +1,148 @@
+"""The shadowing sensitivity methods a user picks with ``solve(..., sensealg=...)`` for the derivative of a
+long-time average ⟨g⟩ = (1/N) Σ_i g(u(t_i)) over the saved points of a chaotic solve.
+
+In a chaotic system the derivative of the *finite-time* average (what AD, DiscreteAdjoint or any adjoint of
+the trajectory computes) grows like exp(λ₁T) and says nothing about how the long-time average moves. These
+methods instead differentiate along a *shadowing* trajectory: the perturbed trajectory that stays close to
+the original one for all time (Wang 2014; Ni & Wang 2017; Ni & Talnikar 2019). The gradient is the
+derivative of the infinite-time average, up to an error that decays like 1/√T. The gradient with respect to
+u0 is zero (an ergodic average does not depend on where it starts), and so are those with respect to the
+span's ends.
+
+Cost of one gradient (m saved intervals, n states, P parameters). All four first differentiate the flow
+map between consecutive save times by forward sensitivities (ForwardDiffSensitivity on each interval, all
+intervals vmapped; n + P + 2 directions, since the interval solves see every input), then:
+
+- ForwardLSS: a block-tridiagonal solve (m blocks of n×n) with P right-hand sides;
+- AdjointLSS: the same solve with one right-hand side, then one VJP per interval;
+- NILSS: nus + P tangents propagated; a dense KKT system of size (2·nseg − 1)·nus;
+- NILSAS: M + 1 adjoints propagated; a dense KKT system of size (2·nseg − 1)·M; one VJP per interval.
+
+The interval Jacobians take nearly all of the run time for small systems (Lorenz), so the adjoint
+forms pay off through the P right-hand sides and tangents they save, not yet through the Jacobians; they
+suit systems of tens of states with few to moderate numbers of parameters (the Φ_i are dense n×n).
+"""
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+
+from ..algorithms import SensitivityAlgorithm
+
+
+@dataclass(frozen=True)
+class TimeDilation:
+    """LSS regularizer: the shadowing trajectory may run at a slightly different speed; ``alpha`` weighs the
+    time dilation η against the tangent v in the least-squares cost ∫ |v|² + α²η² dt (Wang 2014, eq. 9)."""
+    alpha: float = 10.0
+
+    def __post_init__(self):
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not self.alpha > 0:
+            raise ValueError(f"TimeDilation: alpha must be a positive number; got {self.alpha!r}")
+
+
+@dataclass(frozen=True)
+class CosWindowing:
+    """LSS regularizer: no time dilation; the average is weighted by the window w(τ) = 1 − cos 2πτ, which
+    vanishes at both ends where the undilated shadowing tangent is largest."""
+
+    @staticmethod
+    def window(tau):
+        return 1.0 - jnp.cos(2 * jnp.pi * tau)
+
+
+@dataclass(frozen=True)
+class Cos2Windowing:
+    """LSS regularizer: no time dilation; window w(τ) = (1 − cos 2πτ)², smoother at the ends."""
+
+    @staticmethod
+    def window(tau):
+        return (1.0 - jnp.cos(2 * jnp.pi * tau)) ** 2
+
+
+def _check_observable(name, g):
+    if g is not None and not callable(g):
+        raise TypeError(f"{name}: g must be the observable g(u, p) of the time average, or None; got {g!r}")
+
+
+def _check_count(name, field, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: {field} must be a positive integer; got {value!r}")
+
+
+class ShadowingAlgorithm(SensitivityAlgorithm):
+    """Base of the shadowing methods: the loss must be a time average over the saved points (see module)."""
+    kind = "shadowing"
+
+    def check(self, save_mode, has_mass, has_callbacks):
+        """Refuse, before compiling, solves whose loss cannot be a time average over saved points."""
+        name = type(self).__name__
+        if save_mode != "saveat":
+            raise ValueError(f"sensealg={name}(...) differentiates a time average over the saved points: pass "
+                             "saveat= an evenly spaced grid of times (and no save_everystep or dense)")
+        if has_mass or has_callbacks:
+            raise ValueError(f"sensealg={name}(...) serves ODEs without mass matrices or callbacks; use "
+                             "ForwardDiffSensitivity() for those")
+
+
+@dataclass(frozen=True)
+class ForwardLSS(ShadowingAlgorithm):
+    """Least-squares shadowing, forward (tangent) form: min Σ|v_i|² + α²Σ η_i² subject to the linearised
+    flow map between saved points, v_{i+1} = Φ_i v_i + ∂φ_i/∂p + η_i Δt f(u_{i+1}), one column per
+    parameter, solved through the block-tridiagonal Schur complement. ``g``: the observable g(u, p), when
+    given the backward pass checks that the loss is its time average (NaN gradient and a warning if not)."""
+    regularizer: object = TimeDilation()
+    g: object = None
+
+    def __post_init__(self):
+        if not isinstance(self.regularizer, (TimeDilation, CosWindowing, Cos2Windowing)):
+            raise TypeError(f"{type(self).__name__}: regularizer must be TimeDilation(alpha), CosWindowing() or "
+                            f"Cos2Windowing(); got {self.regularizer!r}")
+        _check_observable(type(self).__name__, self.g)
+
+
+@dataclass(frozen=True)
+class AdjointLSS(ForwardLSS):
+    """Least-squares shadowing, adjoint form: the same discrete least-squares problem as `ForwardLSS`
+    (equal gradients up to round-off), solved once for the loss instead of once per parameter."""
+
+
+@dataclass(frozen=True)
+class NILSS(ShadowingAlgorithm):
+    """Non-intrusive least-squares shadowing (Ni & Wang 2017): the saved points form ``nseg`` segments of
+    ``nstep`` intervals (len(saveat) = nseg·nstep + 1); ``nus`` homogeneous tangents (at least the number of
+    positive Lyapunov exponents, see `pysciml.lyapunov_spectrum`) and one inhomogeneous tangent per
+    parameter are propagated, re-orthogonalised (and projected off f) at segment ends, and the shadowing
+    tangent is the combination minimising Σ ∫|v⊥|² dt subject to continuity: a small dense KKT system."""
+    nseg: int
+    nstep: int
+    nus: int | None = None
+    seed: int = 0
+    g: object = None
+
+    def __post_init__(self):
+        _check_count("NILSS", "nseg", self.nseg)
+        _check_count("NILSS", "nstep", self.nstep)
+        if self.nus is None:
+            raise ValueError("NILSS: nus (the number of unstable directions) is required; count the positive "
+                             "exponents of pysciml.lyapunov_spectrum(prob) (Lorenz-63: nus=1)")
+        _check_count("NILSS", "nus", self.nus)
+        _check_observable("NILSS", self.g)
+
+
+@dataclass(frozen=True)
+class NILSAS(ShadowingAlgorithm):
+    """Non-intrusive least-squares adjoint shadowing (Ni & Talnikar 2019): ``M`` homogeneous adjoints (at
+    least the number of positive Lyapunov exponents) and one inhomogeneous adjoint driven by the loss,
+    integrated backwards over ``nseg`` segments of ``nstep`` intervals with their component along f fixed by
+    the time-average condition; cost independent of the number of parameters."""
+    nseg: int
+    nstep: int
+    M: int = 1
+    seed: int = 0
+    g: object = None
+
+    def __post_init__(self):
+        _check_count("NILSAS", "nseg", self.nseg)
+        _check_count("NILSAS", "nstep", self.nstep)
+        _check_count("NILSAS", "M", self.M)
+        _check_observable("NILSAS", self.g)
