@@ -1,6 +1,7 @@
 """Layer 6: ensembles of trajectories — many solves of one problem with varied u0, p or tspan."""
+from .dask import EnsembleDask
 from .execution import EnsembleSerial, EnsembleVmap
 from .problem import EnsembleProblem
 from .solution import EnsembleSolution
 
-__all__ = ["EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap"]
+__all__ = ["EnsembleDask", "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap"]
