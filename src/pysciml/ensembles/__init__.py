@@ -2,6 +2,7 @@
 from .dask import EnsembleDask
 from .execution import EnsembleSerial, EnsembleVmap
 from .problem import EnsembleProblem
+from .sharded import EnsembleSharded
 from .solution import EnsembleSolution
 
-__all__ = ["EnsembleDask", "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap"]
+__all__ = ["EnsembleDask", "EnsembleProblem", "EnsembleSerial", "EnsembleSharded", "EnsembleSolution", "EnsembleVmap"]

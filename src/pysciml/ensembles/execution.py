@@ -45,7 +45,7 @@ class EnsembleVmap:
                     asks.append(asked)
                     return value, jnp.asarray(rerun, bool)
                 return jax.vmap(one)(indices, repeats)
-            per_problem[key] = (jax.jit(batch), asks)
+            per_problem[key] = (self._compile(batch), asks)
         compiled, asks = per_problem[key]
         indices = np.asarray(indices)
         repeats = np.zeros(indices.shape, np.int64)
@@ -67,6 +67,8 @@ class EnsembleVmap:
             reruns = np.zeros(indices.shape, bool)
             reruns[pending] = np.asarray(new_reruns[:k])
         raise RuntimeError(_too_many_reruns(indices[np.flatnonzero(reruns)]))
+
+    _compile = staticmethod(jax.jit)   # EnsembleSharded overrides it: the same batch, split across devices
 
     def __repr__(self):
         return "EnsembleVmap()"
