@@ -7,8 +7,9 @@ Why this shape:
   compiles once per worker and payload (twice on the worker that gets a shorter last batch: the batches are
   exactly `EnsembleVmap`'s, unpadded, so the results equal `EnsembleVmap` with the same batch_size bitwise; padding
   would change which members share a SIMD vector, and with it the last bits).
-- A batch's task key is derived from the payload hash and its first index: a batch that Dask reruns (worker lost,
-  task retried) has the same key and is stored by its index, so nothing is lost or counted twice.
+- A batch's task key is made of the payload hash, the solve call and the batch's first index: a batch that Dask
+  reruns (worker lost, task retried) keeps its key and is stored by its index, so nothing is lost or counted
+  twice.
 - A trajectory's random key is `fold_in(key, i)` with the global index i (`EnsembleProblem.member`), so it does
   not depend on which worker ran it or on the batch size.
 - With a reduction, at most ``max_in_flight`` batches are submitted ahead of the next batch to reduce, and batches
@@ -17,6 +18,7 @@ Why this shape:
 import dataclasses
 import hashlib
 import math
+import uuid
 import weakref
 from collections import OrderedDict
 
@@ -109,6 +111,7 @@ class EnsembleDask:
         batch_size = min(batch_size, trajectories)
         _check_batch_memory(eprob, alg, batch_size, options)
         token = hashlib.sha256(payload).hexdigest()[:24]
+        call = uuid.uuid4().hex[:12]   # a solve's own task keys: no clash with a previous, still cancelling, solve
         starts = list(range(0, trajectories, batch_size))
         stops = [min(s + batch_size, trajectories) for s in starts]
         progress = _Progress(self.progress, trajectories)
@@ -116,7 +119,7 @@ class EnsembleDask:
 
         def submit(b):
             return client.submit(_solve_batch, payload, token, starts[b], stops[b],
-                                 key=f"pysciml-ensemble-{token}-{starts[b]}", retries=self.retries)
+                                 key=f"pysciml-ensemble-{token}-{call}-{starts[b]}", retries=self.retries)
 
         try:
             if eprob.reduction is None:
