@@ -48,9 +48,13 @@ class EnsembleGPUKernel:
 
     interpret: None (interpret mode unless the default backend is a GPU), True or False.
 
-    GPU status: checked only in interpret mode (no GPU was available when it was written). The kernel body
-    holds (n,)-shaped states and (stages, n) stage arrays; Pallas' Triton lowering needs power-of-two array
-    shapes, so a GPU run may need the state padded to a power of two (e.g. Lorenz 3 -> 4) before it lowers.
+    GPU status: correct in interpret mode; not yet compilable for a GPU. Lowered for CUDA on a CPU machine
+    (``jax.export.export(..., platforms=["cuda"])``, Triton backend), Pallas refuses the kernel because Triton
+    needs every array to have a power-of-two number of elements, and the kernel holds the (n,) state (Lorenz:
+    3), the (stages, n) stage matrix and whatever arrays the user's f builds (``jnp.array([...])`` of 3
+    entries); the Mosaic GPU backend refuses the 12-byte row copies (it moves whole warpgroups of bytes).
+    What is missing is a scalarising pass: re-trace f and the step into per-component scalar operations (or
+    lane vectors of a block of trajectories) before lowering, so no (n,)-shaped value reaches Triton.
     """
 
     def __init__(self, interpret=None):
@@ -172,7 +176,7 @@ def _run(eprob, alg, config, interpret, indices, arrays):
     us, counts = pl.pallas_call(
         kernel, grid=(n_traj,), in_specs=in_specs, out_specs=[row((n_save, n)), row((4,))],
         out_shape=[jax.ShapeDtypeStruct((n_traj, n_save, n), dtype), jax.ShapeDtypeStruct((n_traj, 4), jnp.int32)],
-        interpret=interpret, name="pysciml_ensemble_kernel",
+        interpret=interpret, name="pysciml_ensemble_kernel", compiler_params=_triton_params(),
     )(u0, t0, t1, jnp.broadcast_to(dtmax, (n_traj,)).astype(dtype), saveat, jnp.stack(scalars), *p_leaves)
 
     retcode, n_steps, n_accepted, n_interp = counts[:, 0], counts[:, 1], counts[:, 2], counts[:, 3]
@@ -292,3 +296,10 @@ def _evaluate(tab, u, h, stages, theta):
         term = b * stages[j]
         total = term if total is None else total + term
     return u + (h * theta) * total
+
+
+def _triton_params():
+    """Triton, one warp per program: a program is one trajectory's scalar-sized work (the Mosaic GPU lowering,
+    Pallas' other GPU backend, copies whole warpgroups of bytes and refuses a 3-float state)."""
+    from jax.experimental.pallas import triton as pl_triton
+    return pl_triton.CompilerParams(num_warps=1, num_stages=1)
