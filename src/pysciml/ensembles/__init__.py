@@ -6,4 +6,5 @@ from .problem import EnsembleProblem
 from .sharded import EnsembleSharded
 from .solution import EnsembleSolution
 
-__all__ = ["EnsembleDask", "EnsembleGPUKernel", "EnsembleProblem", "EnsembleSerial", "EnsembleSharded", "EnsembleSolution", "EnsembleVmap"]
+__all__ = ["EnsembleDask", "EnsembleGPUKernel", "EnsembleProblem", "EnsembleSerial", "EnsembleSharded",
+           "EnsembleSolution", "EnsembleVmap"]

@@ -104,7 +104,7 @@ class EnsembleDask:
         """Called by `solve(eprob, alg, EnsembleDask(...), trajectories=N, **options)`."""
         payload = _pickled(eprob, alg, options)   # before any cluster starts: an unpicklable problem fails fast
         client = self.client
-        n_workers = max(len(client.scheduler_info(n_workers=-1).get("workers", {})), 1)
+        n_workers = max(len(client.nthreads()), 1)
         if batch_size is None:
             batch_size = self.batch_size or math.ceil(trajectories / (4 * n_workers))
         _check_positive("batch_size", batch_size)

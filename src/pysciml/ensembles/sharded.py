@@ -27,7 +27,8 @@ class EnsembleSharded(EnsembleVmap):
         if devices is not None:
             devices = tuple(devices)
             if not devices or not all(isinstance(d, jax.Device) for d in devices):
-                raise TypeError(f"EnsembleSharded: devices must be a non-empty sequence of jax devices; got {devices!r}")
+                raise TypeError(f"EnsembleSharded: devices must be a non-empty sequence of jax devices; got "
+                                f"{devices!r}")
         self.devices = devices
         self._compiled = self._caches.setdefault(devices, weakref.WeakKeyDictionary())
 
