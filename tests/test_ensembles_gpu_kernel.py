@@ -24,7 +24,8 @@ def sweep(dtype):
 
 def both(eprob, alg, **options):
     vmapped = ps.solve(eprob, alg, ps.EnsembleVmap(), trajectories=N, **options)
-    kernel = ps.solve(eprob, alg, ps.EnsembleGPUKernel(interpret=True), trajectories=N, **options)
+    # blocks of 4 lanes: two programs, and lanes that finish before their block's last one
+    kernel = ps.solve(eprob, alg, ps.EnsembleGPUKernel(interpret=True, block=4), trajectories=N, **options)
     return vmapped, kernel
 
 
@@ -66,8 +67,28 @@ def test_refuses_what_the_kernel_cannot_do():
         ps.solve(eprob, ps.Rodas5P(), kernel, trajectories=2, saveat=jnp.linspace(0, 1, 3))
     with pytest.raises(TypeError, match="option.*tstops.*not supported"):
         ps.solve(eprob, ps.Tsit5(), kernel, trajectories=2, saveat=jnp.linspace(0, 1, 3), tstops=[0.5])
+    with pytest.raises(TypeError, match="own step, error estimate"):
+        ps.solve(eprob, ps.DP8(), kernel, trajectories=2, saveat=jnp.linspace(0, 1, 3))
+    with pytest.raises(ValueError, match="block must be a power of two"):
+        ps.EnsembleGPUKernel(block=12)
     with pytest.raises(ValueError, match="pass saveat=... or save_everystep=False"):
         ps.solve(eprob, ps.Tsit5(), kernel, trajectories=2)
     tree = ps.EnsembleProblem(ps.ODEProblem(lambda u, p, t: {"x": -u["x"]}, {"x": jnp.ones(2)}, (0.0, 1.0)))
     with pytest.raises(TypeError, match="1-D floating array"):
         ps.solve(tree, ps.Tsit5(), kernel, trajectories=2, saveat=jnp.linspace(0, 1, 3))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_kernel_lowers_to_triton_for_cuda(dtype):
+    """No GPU needed: exporting for CUDA runs Pallas' Triton lowering, which refuses arrays whose size is not a
+    power of two (the kernel keeps each state component in a lane vector of trajectories, see _lanes)."""
+    from pysciml.ensembles.gpu_kernel import _check, _run
+    import jax
+    eprob, alg = sweep(dtype), ps.Tsit5()
+    config = _check(eprob, alg, dict(rtol=1e-6, atol=1e-6, saveat=jnp.linspace(0.0, 1.0, 5)))
+    kernel = jax.jit(lambda indices, arrays: _run(eprob, alg, config, False, 32, indices, arrays))
+    triton = "__gpu$xla.gpu.triton"
+    exported = jax.export.export(kernel, platforms=["cuda"],
+                                 disabled_checks=[jax.export.DisabledSafetyCheck.custom_call(triton)])(
+        jnp.arange(N), config.arrays)
+    assert triton in exported.mlir_module()
