@@ -60,6 +60,24 @@ def test_float32_adaptive_pid_and_output_func():
     np.testing.assert_allclose(np.asarray(kernel.u), np.asarray(vmapped.u), rtol=1e-5, atol=1e-5)
 
 
+def lotka_volterra(u, p, t):
+    a, b, c, d = p
+    return jnp.stack([a * u[0] - b * u[0] * u[1], -c * u[1] + d * u[0] * u[1]])
+
+
+def test_vector_parameters_per_member_and_an_odd_count():
+    scale = jnp.linspace(0.8, 1.2, 5)
+    prob = ps.ODEProblem(lotka_volterra, jnp.array([1.0, 1.0]), (0.0, 5.0), jnp.array([1.5, 1.0, 3.0, 1.0]))
+    eprob = ps.EnsembleProblem(prob, prob_func=lambda prob, i, repeat: prob.remake(p=prob.p * scale[i]))
+    options = dict(saveat=jnp.linspace(0.0, 5.0, 4), rtol=1e-8, atol=1e-10)
+    vmapped = ps.solve(eprob, ps.Tsit5(), trajectories=5, **options)
+    kernel = ps.solve(eprob, ps.Tsit5(), ps.EnsembleGPUKernel(interpret=True, block=4), trajectories=5, **options)
+    np.testing.assert_array_equal(np.asarray(kernel.outputs.stats["naccept"]),
+                                  np.asarray(vmapped.outputs.stats["naccept"]))
+    np.testing.assert_allclose(np.asarray(kernel.u), np.asarray(vmapped.u), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(kernel.outputs.p), np.asarray(vmapped.outputs.p), rtol=0)
+
+
 def test_refuses_what_the_kernel_cannot_do():
     eprob = sweep(jnp.float64)
     kernel = ps.EnsembleGPUKernel(interpret=True)

@@ -1,16 +1,21 @@
-"""`EnsembleGPUKernel`: the whole solve of one trajectory in one Pallas program instance (DiffEqGPU's
-EnsembleGPUKernel idea): trajectory i is program i of a grid of N, runs its own step loop to the end with its own
-step sizes, and writes its saved states into its own slice of the output. No program waits for another, unlike
-`EnsembleVmap`, whose vmapped while loop runs every member until the slowest one is done.
+"""`EnsembleGPUKernel`: the whole adaptive solve of each trajectory inside one Pallas kernel (DiffEqGPU's
+EnsembleGPUKernel idea). A program instance takes a block of trajectories, one per lane (on a GPU a warp of 32:
+one thread per trajectory, as in DiffEqGPU), and runs the step loop until its last lane is done; every lane keeps
+its own t, dt, accept/reject and save index and writes its saved states into its own column of the output. Unlike
+`EnsembleVmap`, whose vmapped while loop runs the whole batch until the slowest member is done and launches one
+kernel per operation, a block waits only for its own slowest lane and the whole solve is one launch.
 
-The loop below is the integration loop's step logic (landing on t1, PI/PID control, step floor, dtmax, return
-codes) specialised to what a kernel can hold: explicit Runge-Kutta methods, a 1-D state, no callbacks, tstops,
-mass matrices or dense output. It is made of the library's own pieces (the method's `step`, the controller's
-`decide`, `initial_step`, `step_floor`, the interpolant's `fill_step_times`), so its results equal
-`EnsembleVmap`'s to round-off: same steps, same accept/reject decisions.
+The loop is the integration loop's step logic (landing on t1, PI/PID control, step floor, dtmax, return codes;
+see integrate.loop.integrate) for what a kernel can hold: explicit Runge-Kutta methods, a 1-D state, no callbacks,
+tstops, mass matrices or dense output. The explicit RK step, the scaled error norm, the initial step and the
+interpolant are written per state component (each a lane vector), because Pallas' Triton lowering accepts only
+arrays with a power-of-two number of elements: an (n,) state never appears, and the user's f is re-evaluated on
+lanes by `_lanes` (its traced jaxpr with every small array held as an object array of lane vectors). The
+controller's `decide` and `step_floor` are the library's own (they are elementwise). Results equal `EnsembleVmap`'s
+to round-off with the same steps.
 
-On a machine without a GPU the kernel runs in Pallas interpret mode (slow: for tests). It has been checked in
-interpret mode only; see the docstring of `EnsembleGPUKernel` for what a GPU lowering needs.
+Without a GPU the kernel runs in Pallas interpret mode (slow: for tests). Its Triton lowering is checked on CPU by
+exporting for CUDA; it has not been compiled by Triton or run on a GPU yet.
 """
 import weakref
 
@@ -21,7 +26,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 
 from .._core.retcode import ReturnCode
-from ..controllers import PIController, PIDController, initial_step, step_floor
+from ..controllers import PIController, PIDController, step_floor
 from ..integrate import ODESolution
 from ..problems import ODEProblem
 from ..solvers.explicit.erk import ExplicitRK
@@ -38,23 +43,21 @@ _DEFAULTS = dict(rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None, save
 
 
 class EnsembleGPUKernel:
-    """Each trajectory's whole solve in one Pallas program instance (grid = trajectories).
+    """Each trajectory's whole solve inside one kernel launch: blocks of ``block`` trajectories per program
+    instance, one per lane.
 
     Supports explicit Runge-Kutta methods (`Tsit5`, `DP5`, `BS3`, `Vern7`, `Vern9`, ... adaptive, or fixed
-    steps with ``adaptive=False, dt=...``), ODEProblems with a 1-D array state in float32 or float64, and the
-    options rtol, atol (scalars), dt, adaptive, saveat (1-D array) or save_everystep=False (the start and end
-    points only), max_steps, dtmin, dtmax, controller. output_func is applied to each member's solution after the kernel
-    (reruns are not supported). The solutions have no dense output (``sol(t)``): pass saveat.
+    steps with ``adaptive=False, dt=...``), ODEProblems with a 1-D array state in float32 or float64 (p any
+    pytree of arrays; f made of elementwise and small structural operations, see `_lanes`), and the options
+    rtol, atol (scalars), dt, adaptive, saveat (1-D array) or save_everystep=False (the start and end points
+    only), max_steps, dtmin, dtmax, controller. output_func is applied to each member's solution after the
+    kernel (reruns are not supported). The solutions have no dense output (``sol(t)``): pass saveat.
 
     interpret: None (interpret mode unless the default backend is a GPU), True or False.
+    block: trajectories per program, a power of two (default 32 on a GPU, a warp; 8 in interpret mode).
 
-    GPU status: correct in interpret mode; not yet compilable for a GPU. Lowered for CUDA on a CPU machine
-    (``jax.export.export(..., platforms=["cuda"])``, Triton backend), Pallas refuses the kernel because Triton
-    needs every array to have a power-of-two number of elements, and the kernel holds the (n,) state (Lorenz:
-    3), the (stages, n) stage matrix and whatever arrays the user's f builds (``jnp.array([...])`` of 3
-    entries); the Mosaic GPU backend refuses the 12-byte row copies (it moves whole warpgroups of bytes).
-    What is missing is a scalarising pass: re-trace f and the step into per-component scalar operations (or
-    lane vectors of a block of trajectories) before lowering, so no (n,)-shaped value reaches Triton.
+    GPU status: lowers to Triton IR (checked on CPU with ``jax.export.export(..., platforms=["cuda"])``); not yet
+    compiled by Triton or timed on a GPU (benchmarks/ensembles.py has the DiffEqGPU comparison ready).
     """
 
     def __init__(self, interpret=None, block=None):
@@ -62,7 +65,8 @@ class EnsembleGPUKernel:
             raise TypeError(f"EnsembleGPUKernel: interpret must be None, True or False; got {interpret!r}")
         if block is not None and (not isinstance(block, (int, np.integer)) or isinstance(block, bool) or block <= 0
                                   or block & (block - 1)):
-            raise ValueError(f"EnsembleGPUKernel: block must be a power of two (trajectories per program); got {block!r}")
+            raise ValueError(f"EnsembleGPUKernel: block must be a power of two (trajectories per program); got "
+                             f"{block!r}")
         self.interpret, self.block = interpret, block
 
     _compiled = weakref.WeakKeyDictionary()   # ensemble problem -> {(alg, options, interpret): compiled batch}
@@ -171,7 +175,8 @@ def _run(eprob, alg, config, interpret, block, indices, arrays):
     else:
         saveat = jnp.stack([t0, t1])
     n_save = saveat.shape[0]
-    scalars = jnp.stack([arrays["rtol"], arrays["atol"]] + [arrays.get(k, jnp.zeros((), dtype)) for k in ("dt", "dtmin")])
+    scalars = jnp.stack([arrays["rtol"], arrays["atol"]]
+                        + [arrays.get(k, jnp.zeros((), dtype)) for k in ("dt", "dtmin")])
     dtmax = jnp.broadcast_to(arrays.get("dtmax", jnp.abs(t1 - t0)), (padded,)).astype(dtype)   # solve's default
     has_dt = "dt" in arrays
 
