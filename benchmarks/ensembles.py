@@ -89,16 +89,36 @@ def diffrax_solver(n, dtype="float64", adaptive=True, dt=1e-3, tol=RTOL):
     term = diffrax.ODETerm(lambda t, u, p: lorenz_jax(u, p, t))
     control = diffrax.PIDController(rtol=tol, atol=tol) if adaptive else diffrax.ConstantStepSize()
     u0 = jnp.array([1.0, 0.0, 0.0], dtype)
+    # times in the state's dtype: with float64 enabled, Python-float times would run the float32 case in float64
+    t0, t1, dt = (jnp.asarray(x, dtype) for x in (0.0, 1.0, dt))
 
     @jax.jit
     def run(rhos):
         def one(r):
-            sol = diffrax.diffeqsolve(term, diffrax.Tsit5(), 0.0, 1.0, dt if not adaptive else None, u0, args=r,
+            sol = diffrax.diffeqsolve(term, diffrax.Tsit5(), t0, t1, dt if not adaptive else None, u0, args=r,
                                       stepsize_controller=control, saveat=diffrax.SaveAt(t1=True),
-                                      max_steps=100_000 if adaptive else int(round(1.0 / dt)) + 1)
+                                      max_steps=100_000 if adaptive else int(round(1.0 / float(dt))) + 1)
             return sol.ys[-1]
         return jax.vmap(one)(rhos)
     return lambda: run(rhos).block_until_ready()
+
+
+def diffrax_reference(rhos):
+    """Final Lorenz states in float64 by diffrax Dopri8 at rtol = atol = 1e-12 (the GPU part's reference)."""
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+    term = diffrax.ODETerm(lambda t, u, p: lorenz_jax(u, p, t))
+    one = lambda r: diffrax.diffeqsolve(term, diffrax.Dopri8(), 0.0, 1.0, None, jnp.array([1.0, 0.0, 0.0]), args=r,
+                                        stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-12),
+                                        saveat=diffrax.SaveAt(t1=True), max_steps=100_000).ys[-1]
+    return jax.jit(jax.vmap(one))(jnp.asarray(rhos, jnp.float64))
+
+
+def _ready(out):
+    jax_array = out.u if hasattr(out, "outputs") else out
+    jax_array.block_until_ready()
+    return out
 
 
 def blocked(ens):
@@ -163,8 +183,10 @@ def cpu_part(n, max_workers, repeats):
     return rows
 
 
-def gpu_part(max_n, repeats):
-    """The DiffEqGPU paper's Lorenz setup (float32) and a float64 Robertson ensemble, on the GPU jax sees."""
+def gpu_part(max_n, repeats, interpret=False):
+    """The DiffEqGPU paper's Lorenz setup (float32) and a float64 Robertson ensemble, on the GPU jax sees
+    (``interpret=True``: a dry run of this function on CPU, the kernel in Pallas interpret mode)."""
+    import diffrax
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -179,11 +201,13 @@ def gpu_part(max_n, repeats):
                        ("adaptive 1e-8", dict(rtol=1e-8, atol=1e-8, save_everystep=False))):
         for n in sizes:
             eprob = pysciml_ensemble(n, "float32")
+            subset = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(int))
+            # reference final states: diffrax Dopri8 in float64 at 1e-12 (independent of pysciml)
+            reference = np.asarray(diffrax_reference(rho(n)[subset]))
             runs = {
-                "EnsembleGPUKernel": lambda: ps.solve(eprob, ps.Tsit5(), ps.EnsembleGPUKernel(interpret=False),
-                                                      trajectories=n, **opts).u.block_until_ready(),
-                "EnsembleVmap": lambda: ps.solve(eprob, ps.Tsit5(), ps.EnsembleVmap(), trajectories=n,
-                                                 **opts).u.block_until_ready(),
+                "EnsembleGPUKernel": lambda: ps.solve(eprob, ps.Tsit5(), ps.EnsembleGPUKernel(interpret=interpret),
+                                                      trajectories=n, **opts),
+                "EnsembleVmap": lambda: ps.solve(eprob, ps.Tsit5(), ps.EnsembleVmap(), trajectories=n, **opts),
                 "diffrax vmap": diffrax_solver(n, "float32", adaptive="adaptive" in mode),
             }
             for name, fn in runs.items():
@@ -193,10 +217,14 @@ def gpu_part(max_n, repeats):
                         start = time.perf_counter()
                         fn()
                         first = time.perf_counter() - start
-                        s, _ = timed(fn, repeats)
+                        s, out = timed(lambda: _ready(fn()), repeats)
+                    finals = np.asarray(out.u)[:, -1] if hasattr(out, "outputs") else np.asarray(out)
+                    success = float(np.mean(np.asarray(out.retcode) == 0)) if hasattr(out, "outputs") else None
+                    err = float(np.max(np.abs(finals[subset] - reference)))
                     rows.append(dict(part="gpu", device=device, mode=mode, name=name, trajectories=n, seconds=s,
-                                     first_call_s=first))
-                    print(f"{device} {mode:14s} N={n:8d} {name:18s} {s * 1e3:10.2f} ms", flush=True)
+                                     first_call_s=first, max_err=err, success=success))
+                    print(f"{device} {mode:14s} N={n:8d} {name:18s} {s * 1e3:10.2f} ms  err {err:.2e}  "
+                          f"success {success}", flush=True)
                 except Exception as exc:   # noqa: BLE001  (report and go on: one failure must not hide the rest)
                     rows.append(dict(part="gpu", device=device, mode=mode, name=name, trajectories=n,
                                      error=f"{type(exc).__name__}: {str(exc)[:300]}"))
@@ -204,7 +232,6 @@ def gpu_part(max_n, repeats):
                           flush=True)
 
     # float64 Robertson (stiff): EnsembleVmap with Rodas5P against diffrax Kvaerno5, k1 varied by +-10 %
-    import diffrax
     for n in [s for s in sizes if s <= 65536]:
         k1 = jnp.linspace(0.036, 0.044, n)
 
@@ -240,6 +267,8 @@ def main():
     ap.add_argument("--small", action="store_true", help="N = 256, 2 repeats: a quick check")
     ap.add_argument("--gpu-max", type=int, default=8_388_608, help="largest GPU ensemble")
     ap.add_argument("--skip-cpu", action="store_true")
+    ap.add_argument("--gpu-dry-run", action="store_true",
+                    help="run the GPU part on CPU (N <= 64, the kernel interpreted) to check the script")
     args = ap.parse_args()
     if args.small:
         args.n, args.repeats = 256, 2
@@ -255,10 +284,12 @@ def main():
     rows = [] if args.skip_cpu else cpu_part(args.n, workers, args.repeats)
     if jax.default_backend() == "gpu":
         rows += gpu_part(args.gpu_max, args.repeats)
+    elif args.gpu_dry_run:
+        rows += gpu_part(64, 1, interpret=True)
     else:
         print("GPU part skipped: jax.default_backend() is", jax.default_backend())
     info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    path = H.write_jsonl("ensembles", dict(info, args=vars(args)), rows)
+    path = H.write_jsonl("ensembles_dry_run" if args.gpu_dry_run else "ensembles", dict(info, args=vars(args)), rows)
     cpu = [r for r in rows if r["part"] == "cpu"]
     if cpu:
         print(H.markdown_table(["method", "workers", "trajectories/s", "max error", "load", "note"],
