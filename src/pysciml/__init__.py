@@ -8,7 +8,8 @@ from ._core import ReturnCode
 from .callbacks import (CallbackSet, ContinuousCallback, DiscreteCallback, Effect, PeriodicCallback, PresetTimeCallback,
                         SavingCallback, TerminateSteadyState, VectorContinuousCallback, terminate)
 from .controllers import PIController, PIDController
-from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, EnsembleVmap
+from .ensembles import (EnsembleDask, EnsembleGPUKernel, EnsembleProblem, EnsembleSerial, EnsembleSharded,
+                        EnsembleSolution, EnsembleVmap)
 from .integrate import ODESolution
 from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
 from .problems import DDEProblem, ODEProblem, SplitODEProblem
@@ -44,7 +45,8 @@ __all__ = [
     "CallbackSet", "ContinuousCallback", "DiscreteCallback", "Effect", "PeriodicCallback", "PresetTimeCallback",
     "SavingCallback", "TerminateSteadyState", "VectorContinuousCallback", "terminate",
     # ensembles
-    "EnsembleProblem", "EnsembleSerial", "EnsembleSolution", "EnsembleVmap",
+    "EnsembleDask", "EnsembleGPUKernel", "EnsembleProblem", "EnsembleSerial", "EnsembleSharded", "EnsembleSolution",
+    "EnsembleVmap",
 ]
 __version__ = "0.1.0"
 

@@ -45,7 +45,7 @@ class EnsembleVmap:
                     asks.append(asked)
                     return value, jnp.asarray(rerun, bool)
                 return jax.vmap(one)(indices, repeats)
-            per_problem[key] = (jax.jit(batch), asks)
+            per_problem[key] = (self._compile(batch), asks)
         compiled, asks = per_problem[key]
         indices = np.asarray(indices)
         repeats = np.zeros(indices.shape, np.int64)
@@ -67,6 +67,8 @@ class EnsembleVmap:
             reruns = np.zeros(indices.shape, bool)
             reruns[pending] = np.asarray(new_reruns[:k])
         raise RuntimeError(_too_many_reruns(indices[np.flatnonzero(reruns)]))
+
+    _compile = staticmethod(jax.jit)   # EnsembleSharded overrides it: the same batch, split across devices
 
     def __repr__(self):
         return "EnsembleVmap()"
@@ -124,10 +126,13 @@ def _solve_ensemble(eprob: EnsembleProblem, alg=None, ensemble_alg=None, *, traj
                     **options):
     """Solve ``trajectories`` members of ``eprob`` in batches of ``batch_size`` (default: all at once)."""
     ensemble_alg = EnsembleVmap() if ensemble_alg is None else ensemble_alg
-    if not isinstance(ensemble_alg, (EnsembleVmap, EnsembleSerial)):
-        raise TypeError(f"ensemble_alg: expected EnsembleVmap() or EnsembleSerial(); got {ensemble_alg!r}")
+    if not (hasattr(ensemble_alg, "run_batch") or hasattr(ensemble_alg, "run_ensemble")):
+        raise TypeError("ensemble_alg: expected EnsembleVmap(), EnsembleSerial(), EnsembleSharded(), EnsembleDask() "
+                        f"or EnsembleGPUKernel(); got {ensemble_alg!r}")
     if not isinstance(trajectories, (int, np.integer)) or trajectories <= 0:
         raise ValueError(f"trajectories must be a positive integer; got {trajectories!r}")
+    if hasattr(ensemble_alg, "run_ensemble"):   # backends that schedule their own batches (EnsembleDask)
+        return ensemble_alg.run_ensemble(eprob, alg, trajectories, batch_size, options)
     batch_size = trajectories if batch_size is None else batch_size
     if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
