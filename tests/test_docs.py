@@ -17,7 +17,7 @@ DOCS = ROOT / "docs"
 SKIP_MARK = "<!-- docs-test: skip -->"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 # pages whose blocks take more than ~30 s on one busy core (training loops); they still run in CI
-SLOW_PAGES = {"getting-started/first-ude.md", "tutorials/ode-methods.md", "tutorials/ude-sindy.md", "tutorials/pinns.md"}
+SLOW_PAGES = {"getting-started/first-ude.md", "tutorials/ode-methods.md", "tutorials/sensitivity.md", "tutorials/ude-sindy.md", "tutorials/pinns.md"}
 
 
 def python_blocks(text):
