@@ -73,3 +73,24 @@ def test_site_builds_strict(tmp_path):
         assert (site / page).exists(), page
     # the benchmarks page is RESULTS.md itself, included at build time
     assert "benchmarks/nonstiff.py" in (site / "benchmarks" / "index.html").read_text()
+
+
+def test_docstring_checker_flags_what_is_missing():
+    sys.path.insert(0, str(DOCS))
+    try:
+        from check_docstrings import problems
+    finally:
+        sys.path.remove(str(DOCS))
+
+    def complete(u, rtol=1e-3):
+        """Scale ``u`` by ``rtol``; returns the scaled array."""
+
+    def incomplete(u, rtol=1e-3):
+        """Scale u."""
+
+    def bare(u):
+        pass
+
+    assert problems(complete, "function") == []
+    assert problems(incomplete, "function") == ["parameters not described: rtol", "return value not described"]
+    assert problems(bare, "function") == ["no docstring"]
