@@ -17,7 +17,8 @@ DOCS = ROOT / "docs"
 SKIP_MARK = "<!-- docs-test: skip -->"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 # pages whose blocks take more than ~30 s on one busy core (training loops); they still run in CI
-SLOW_PAGES = {"getting-started/first-ude.md", "tutorials/ode-methods.md", "tutorials/sensitivity.md", "tutorials/ude-sindy.md", "tutorials/pinns.md"}
+SLOW_PAGES = {"getting-started/first-ude.md", "tutorials/ode-methods.md", "tutorials/sensitivity.md", "tutorials/ude-sindy.md",
+              "tutorials/pinns.md", "tutorials/delay.md", "tutorials/ensembles.md"}
 
 
 def python_blocks(text):
@@ -35,13 +36,16 @@ def python_blocks(text):
     return blocks
 
 
-def _pages():
+def pages(tutorials):
+    """The pages with python blocks: the tutorials (tests/test_docs_tutorials.py) or all the others (here);
+    two files, so that `pytest -n 2 --dist loadfile` can run them on different workers."""
     pages = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
+    pages = [p for p in pages if p.startswith("tutorials/") == tutorials]
     return [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PAGES else p
             for p in pages if python_blocks((DOCS / p).read_text())]
 
 
-def _env():
+def env():
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
                 MPLBACKEND="Agg", NO_MKDOCS_2_WARNING="1")
 
@@ -52,21 +56,25 @@ def test_fence_parser_finds_blocks_and_honours_the_skip_mark():
     assert python_blocks(text) == ["a = 1", "b = a + 1"]
 
 
-@pytest.mark.parametrize("page", _pages())
-def test_code_blocks_run(page, tmp_path):
+def run_page(page, tmp_path):
     blocks = python_blocks((DOCS / page).read_text())
     # each block starts with a marker line so a traceback names the block that failed
     script = "\n".join(f"# --- {page}: block {i + 1}\n{block}\n" for i, block in enumerate(blocks))
     (tmp_path / "page.py").write_text(script)
-    done = subprocess.run([sys.executable, "page.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "page.py"], cwd=tmp_path, env=env(), capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, f"{page} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+
+
+@pytest.mark.parametrize("page", pages(tutorials=False))
+def test_code_blocks_run(page, tmp_path):
+    run_page(page, tmp_path)
 
 
 @pytest.mark.slow
 def test_site_builds_strict(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900)
+                          cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-6000:]
     site = tmp_path / "site"
     for page in ("index.html", "api/solve/index.html", "benchmarks/index.html", "figures/stiff_work_precision.png"):
