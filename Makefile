@@ -1,9 +1,11 @@
 # Two commands from a fresh clone: `make demo` and `make test`. Each creates .venv when it is missing.
+# `make docs` builds the documentation site into site/ (warnings are errors); `make docs-serve` serves it
+# at http://127.0.0.1:8000 and rebuilds on changes.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench
+.PHONY: demo test bench docs docs-serve
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +29,11 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/dde.py
 	$(PY) benchmarks/sindy.py
 	$(PY) benchmarks/ude.py
+
+docs: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
