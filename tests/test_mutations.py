@@ -66,8 +66,8 @@ def test_perturbed_controller_coefficients_fail_the_step_sequence_check(mutant, 
 
 
 def test_a_monkeypatched_controller_constant_fails_the_step_sequence_check(monkeypatch):
-    pid = importlib.import_module("pysciml.controllers.pid")
-    monkeypatch.setattr(pid, "_LOG_FLOOR", np.log(1e-3))   # the error assumed before the first step
+    base = importlib.import_module("pysciml.controllers.base")
+    monkeypatch.setattr(base, "LOG_FLOOR", np.log(1e-3))   # the error assumed before the first step
     assert deviation_from_reference(ps.PIController(), reference_pi_steps) > 1e-3
     assert deviation_from_reference(ps.PIDController(), reference_pid_steps) > 1e-3
 

@@ -1,5 +1,7 @@
 """Gradients through solve: every sensitivity method against finite differences, analytic sensitivities
 and each other; stiff adjoints; pytree (network) parameters; memory of the backsolve adjoint; bad input."""
+import dataclasses
+
 import jax
 import jax.extend
 import jax.numpy as jnp
@@ -160,3 +162,26 @@ def test_adjoint_of_a_sparse_newton_solve_uses_the_transposed_pattern():
     np.testing.assert_allclose(got, exact, rtol=1e-4)
     with pytest.raises(ValueError, match="GaussAdjoint"):
         ps.solve(prob, ps.KenCarp4(linsolve="sparse"), saveat=jnp.array([0.5]), sensealg=ps.InterpolatingAdjoint())
+
+
+@dataclasses.dataclass(frozen=True)
+class _ThroughTheLoop(ps.sensitivity.SensitivityAlgorithm):
+    """A new method is one class: here plain forward-mode AD through the loop it is handed."""
+
+    def run(self, ctx, inputs):
+        return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(inputs)
+
+
+def test_a_new_sensitivity_method_is_one_subclass():
+    prob, _ = exact_decay_problem((0.0, 1.0))
+    times = jnp.linspace(0.0, 1.0, 5)
+
+    def final(p):
+        return ps.solve(prob.remake(p=p), ps.Tsit5(), saveat=times, sensealg=_ThroughTheLoop(), rtol=1e-10,
+                        atol=1e-12).u[-1]
+
+    p = 0.7   # u(1) = u0 exp(−p): du/dp = −u0 exp(−p)
+    np.testing.assert_allclose(jax.jacfwd(final)(p), -np.array([1.0, 2.0]) * np.exp(-p), rtol=1e-8)
+    with pytest.raises(ValueError, match="_ThroughTheLoop.*callbacks"):   # the base class's default check
+        ps.solve(prob, ps.Tsit5(), sensealg=_ThroughTheLoop(),
+                 callback=ps.DiscreteCallback(lambda u, p, t: t > 0.5, lambda u, p, t: u))
