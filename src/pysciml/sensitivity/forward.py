@@ -28,7 +28,8 @@ from jax.flatten_util import ravel_pytree
 
 from ..integrate import LoopConfig
 from ..integrate.loop import LoopOutput
-from .inputs import InputSplit, controlled_tolerance, leaf_shapes, ravel, unflatten, zero_cotangent
+from .._core.trees import ravel
+from .inputs import InputSplit, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
 from .stages import stage_tangents
 
 FLOAT_FIELDS = ("ts", "us", "stages", "t_final", "event_t", "saved")
