@@ -72,6 +72,7 @@ def test_a_monkeypatched_controller_constant_fails_the_step_sequence_check(monke
     assert deviation_from_reference(ps.PIDController(), reference_pid_steps) > 1e-3
 
 
+@pytest.mark.slow
 def test_perturbed_adjoint_quadrature_weights_fail_the_gradient_check(monkeypatch):
     prob, _ = exact_decay_problem((0.0, 1.0))
     times = jnp.linspace(0.0, 1.0, 5)

@@ -81,6 +81,7 @@ def test_symbolic_and_plain_descriptions_give_the_same_residual(poisson):
     assert np.max(np.abs(next(iter(a.values())))) > 1e-3              # a non-trivial residual was compared
 
 
+@pytest.mark.slow
 def test_heat_equation_matches_its_exact_solution():
     eq = sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))
     conditions = [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(0, t), 0), sp.Eq(u(1, t), 0)]
@@ -111,6 +112,7 @@ def burgers_reference(times, n=128):
     return grid, np.asarray(sol.u)
 
 
+@pytest.mark.slow
 def test_burgers_against_method_of_lines_reference():
     eq = sp.Eq(u(x, t).diff(t) + u(x, t) * u(x, t).diff(x), BURGERS_NU * u(x, t).diff(x, 2))
     conditions = [sp.Eq(u(x, 0), -sp.sin(sp.pi * x)), sp.Eq(u(-1, t), 0), sp.Eq(u(1, t), 0)]
@@ -124,6 +126,7 @@ def test_burgers_against_method_of_lines_reference():
     assert np.linalg.norm(predicted - reference) / np.linalg.norm(reference) < 2e-2
 
 
+@pytest.mark.slow
 def test_neumann_and_robin_conditions():
     """u'' = −π² cos(πx) on [0, 1] with u'(0) = 0 (Neumann) and u'(1) + u(1) = −1 (Robin): u = cos(πx)."""
     v = sp.Function("v")
@@ -136,6 +139,7 @@ def test_neumann_and_robin_conditions():
     assert sol.relative_l2(lambda z: np.cos(np.pi * z[:, 0]), points[:, None]) < 1e-3
 
 
+@pytest.mark.slow
 def test_periodic_conditions():
     """−u'' + u = (1 + 4π²) sin(2πx) + 1 on [0, 1], u and u' periodic: u = sin(2πx) + 1."""
     eq = sp.Eq(-u(x).diff(x, 2) + u(x), (1 + 4 * sp.pi ** 2) * sp.sin(2 * sp.pi * x) + 1)
@@ -161,6 +165,7 @@ def sine_problem():
     (pinn.GridTraining(1 / 32), pinn.LearningRateAnnealing(every=10)),
     (pinn.GridTraining(1 / 32), pinn.ReLoBRaLo()),
 ], ids=["grid", "stochastic", "quadrature", "refinement", "annealing", "relobralo"])
+@pytest.mark.slow
 def test_strategies_and_adaptive_weights_train(strategy, weighting):
     # Annealing puts weights of 1e2–1e5 on the point conditions once they are nearly met, as the method does,
     # which slows the equation's own loss under Adam: L-BFGS finishes that case.
@@ -212,6 +217,7 @@ def test_bad_input_names_the_part():
         pinn.QuasiRandomTraining(16, sampler="grid")
 
 
+@pytest.mark.slow
 def test_lorenz_inverse_problem_recovers_parameters_within_one_percent():
     """σ, ρ, β of Lorenz (10, 15, 8/3; x(0) = (−8, 7, 27), DeepXDE's example values) from 25 noise-free
     observations, starting from 1, 1, 1. The time span is [0, 1] instead of the example's [0, 3] to keep the

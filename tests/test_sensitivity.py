@@ -10,10 +10,9 @@ import pytest
 
 import pysciml as ps
 from pysciml.testing import check_gradients, exact_decay_problem, lotka_volterra, robertson
+from helpers import SENSITIVITY
 
-ADJOINTS = [ps.DiscreteAdjoint(), ps.BacksolveAdjoint(), ps.InterpolatingAdjoint(), ps.InterpolatingAdjoint(checkpointing=True),
-            ps.QuadratureAdjoint(), ps.GaussAdjoint()]
-METHODS = [ps.ForwardDiffSensitivity(), ps.ForwardSensitivity()] + ADJOINTS
+METHODS = SENSITIVITY
 TIGHT = dict(rtol=1e-10, atol=1e-12)
 
 LV = lotka_volterra((0.0, 5.0))
@@ -25,6 +24,7 @@ def lv_loss(p, sensealg):
     return jnp.sum(sol.u ** 2)
 
 
+@pytest.mark.slow
 def test_every_method_matches_finite_differences_on_lotka_volterra():
     report = check_gradients(lv_loss, LV.p, METHODS + [ps.InterpolatingAdjoint(seminorm=True)], rtol=1e-5)
     assert not report.skipped and len(report.gradients) == 9
@@ -86,6 +86,7 @@ def _mlp(params, u):
     return params["w2"] @ hidden + params["b2"]
 
 
+@pytest.mark.slow
 def test_neural_ode_with_pytree_parameters():
     key1, key2 = jax.random.split(jax.random.key(0))
     params = {"w1": 0.5 * jax.random.normal(key1, (8, 2)), "b1": jnp.zeros(8),
@@ -147,6 +148,7 @@ def test_bad_sensealg_is_refused_before_compiling():
         ps.solve(dae, ps.Rodas5P(), save_everystep=False, sensealg=ps.InterpolatingAdjoint())
 
 
+@pytest.mark.slow
 def test_adjoint_of_a_sparse_newton_solve_uses_the_transposed_pattern():
     """GaussAdjoint with KenCarp4's sparse linear solver (Brusselator N = 4, pattern detected): the adjoint
     solve gets Jᵀ's pattern and agrees with the exact discrete gradient of a Rosenbrock solve; the adjoints

@@ -9,7 +9,7 @@ from .callbacks import (CallbackSet, ContinuousCallback, DiscreteCallback, Effec
                         SavingCallback, TerminateSteadyState, VectorContinuousCallback, terminate)
 from .controllers import PIController, PIDController
 from .ensembles import EnsembleProblem, EnsembleSerial, EnsembleSolution, EnsembleVmap
-from .integrate import ODESolution
+from .solution import ODESolution
 from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
 from .problems import DDEProblem, ODEProblem, SplitODEProblem
 from .delay import MethodOfSteps

@@ -20,8 +20,9 @@ from ._core.retcode import ReturnCode
 from ._core.trees import FlatSpec, host_slice, is_concrete
 from . import callbacks as _callbacks
 from .controllers import Controller, PIController
-from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
-from .integrate.solution import EventLog, SavedValues, interpolate_dense
+from .integrate import LoopConfig, LoopInputs, integrate
+from .interpolation import DenseOutput, interpolate_dense
+from .solution import EventLog, ODESolution, SavedValues
 from .linalg import consistent_initial_state
 from .linalg.sparsity_detection import detect_pattern
 from .problems import ODEProblem, SplitFunction, SplitODEProblem

@@ -19,10 +19,9 @@ from jax import lax
 
 from .._core.retcode import ReturnCode
 from .._core.trees import ravel
-from ..integrate import DenseOutput, LoopConfig
+from ..integrate import LoopConfig
 from ..integrate.loop import LoopOutput
-from ..integrate.solution import evaluate_dense, interpolate_dense
-from ..interpolation import evaluate_step, full_stages
+from ..interpolation import DenseOutput, evaluate_dense, evaluate_step, full_stages, interpolate_dense
 from ..linalg import SparsityPattern
 from .inputs import InputSplit, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
 from .stages import pull_stage_cotangents
