@@ -8,12 +8,11 @@ recorded at every iteration beside the value (the PINN's per-term losses). Optio
 ``prepare``/``finish`` around every Adam step (resampling points, adapting weights, traced), and
 ``after_chunk`` on the host between chunks (adding points), ``residuals`` for `LevenbergMarquardt`.
 
-Each stage (`Adam`, then usually `LBFGS`; `LevenbergMarquardt` for least-squares losses) is compiled once
-and runs in chunks of ``chunk`` iterations (`lax.scan`); between chunks the host only updates the progress
+Each stage is compiled once and runs in chunks of ``chunk`` iterations (`lax.scan`); between chunks the host only updates the progress
 bar, calls the callback and, every ``checkpoint_every`` iterations, writes the state to disk, so an
 interrupted fit resumes where it stopped and ends bitwise where an uninterrupted one would. The compiled
-chunks are kept for the last few (loss, stage, parameter shapes): fitting the same loss again (another
-start, a refit) does not compile again.
+chunks are kept for the last few (objective, stage, parameter shapes): fitting the same loss again
+(another start, a refit) does not compile again.
 """
 import functools
 import math
@@ -28,7 +27,6 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .._core.trees import select
-
 from .lbfgs import lbfgs_pending, lbfgs_step
 from .levenberg_marquardt import lm_pending, lm_step, residuals_and_jacobian
 from .stages import LBFGS, Adam, LevenbergMarquardt
@@ -345,9 +343,9 @@ class _Fit:
         first, state, track = 0, None, None
         if saved is not None:
             history, stages, stopped = [saved["history"]], saved["stages"], saved["stopped"]
-            auxes = [] if saved["aux_history"] is None else [saved["aux_history"]]
+            auxes = [] if saved.get("aux_history") is None else [saved["aux_history"]]   # .get: older files
             first, params = saved["stage"], _strong(saved["params"])
-            ctx = None if saved["context"] is None else _strong(saved["context"])
+            ctx = None if saved.get("context") is None else _strong(saved["context"])
             state = None if saved["state"] is None else _strong(saved["state"])
             track = None if saved["track"] is None else _strong(saved["track"])
         best = (math.inf, params) if saved is None else (saved["best"], _strong(saved["best_params"]))

@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from .._core.trees import ravel
 from ..integrate import LoopConfig
 from ..integrate.loop import LoopOutput
-from .._core.trees import ravel
 from .inputs import InputSplit, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
 from .stages import stage_tangents
 
