@@ -17,6 +17,7 @@ demo: $(VENV)/.installed
 	$(PY) examples/demo.py
 
 test: $(VENV)/.installed
+	$(VENV)/bin/lint-imports    # the layering of DESIGN.md (pyproject.toml [tool.importlinter]): imports point down
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 bench: $(VENV)/.installed

@@ -77,7 +77,7 @@ def pysciml_poisson(adam, lbfgs, dx=0.05):
     stages = tuple(s for s in (ps.pinn.Adam(1e-3, adam) if adam else None,
                                ps.pinn.LBFGS(lbfgs) if lbfgs else None) if s is not None)
     start = time.perf_counter()
-    sol = ps.pinn.solve(system, ps.nn.MLP(2, (16, 16), 1), ps.pinn.GridTraining(dx), optimizers=stages,
+    sol = ps.pinn.train(system, ps.nn.MLP(2, (16, 16), 1), ps.pinn.GridTraining(dx), optimizers=stages,
                         key=jax.random.key(0), progress=False)
     seconds = time.perf_counter() - start
     return seconds, sol.relative_l2(poisson_exact, TEST_POINTS)
@@ -93,7 +93,7 @@ def pysciml_lorenz_pinn(ts, data, adam, lbfgs):
                                observations=ps.pinn.Observations(ts[:, None], data))
     u0 = jnp.asarray(LORENZ_U0)
     start = time.perf_counter()
-    sol = ps.pinn.solve(system, ps.nn.MLP(1, (40, 40, 40), 3), ps.pinn.GridTraining(3 / 399),
+    sol = ps.pinn.train(system, ps.nn.MLP(1, (40, 40, 40), 3), ps.pinn.GridTraining(3 / 399),
                         optimizers=(ps.pinn.Adam(1e-3, adam), ps.pinn.LBFGS(lbfgs)), weights=[1, 1, 1, 100],
                         output_transform=lambda z, out: u0 + 10 * z[0] * out, key=jax.random.key(0), progress=False)
     seconds = time.perf_counter() - start

@@ -40,7 +40,7 @@ from scipy.integrate import solve_ivp  # noqa: E402
 jax = H.setup_jax()
 import jax.numpy as jnp  # noqa: E402
 import pysciml as ps  # noqa: E402
-from pysciml.testing import POLLU_REFERENCE  # noqa: E402
+from pysciml.testing import POLLU_REFERENCE, hires_jacobian, hires_terms  # noqa: E402
 from pysciml.testing.problems import _POLLU_REACTIONS as POLLU_REACTIONS  # noqa: E402  (published data)
 
 try:
@@ -102,33 +102,15 @@ def vanderpol_jac(u, p):
 
 
 def hires(ops):
-    """HIRES (Hairer–Wanner II, IV.10), 8 states; p = (k,) the fast rate 280 of the y6·y8 reaction."""
+    """HIRES (Hairer–Wanner II, IV.10), 8 states; p = (k,) the fast rate 280 of the y6·y8 reaction. The
+    equations are pysciml.testing's (one definition for the tests, the benchmarks and every peer)."""
     def f(u, p, t):
-        y1, y2, y3, y4, y5, y6, y7, y8 = (u[i] for i in range(8))
-        r = p[0] * y6 * y8
-        return ops.vec([-1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007,
-                        1.71 * y1 - 8.75 * y2,
-                        -10.03 * y3 + 0.43 * y4 + 0.035 * y5,
-                        8.32 * y2 + 1.71 * y3 - 1.12 * y4,
-                        -1.745 * y5 + 0.43 * y6 + 0.43 * y7,
-                        -r + 0.69 * y4 + 1.71 * y5 - 0.43 * y6 + 0.69 * y7,
-                        r - 1.81 * y7,
-                        -r + 1.81 * y7])
+        return ops.vec(hires_terms(u, p[0]))
     return f
 
 
 def hires_jac(u, p):
-    k, y6, y8 = p[0], u[5], u[7]
-    J = np.zeros((8, 8))
-    J[0, :3] = -1.71, 0.43, 8.32
-    J[1, :2] = 1.71, -8.75
-    J[2, 2:5] = -10.03, 0.43, 0.035
-    J[3, 1:4] = 8.32, 1.71, -1.12
-    J[4, 4:7] = -1.745, 0.43, 0.43
-    J[5, 3:8] = 0.69, 1.71, -0.43 - k * y8, 0.69, -k * y6
-    J[6, 5:8] = k * y8, -1.81, k * y6
-    J[7, 5:8] = -k * y8, 1.81, -k * y6
-    return J
+    return hires_jacobian(u, p[0])
 
 
 def _pollu_tables():

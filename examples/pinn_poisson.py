@@ -39,7 +39,7 @@ def main():
 
     adam, lbfgs = (100, 200) if args.small else (1000, 3000)
     start = time.perf_counter()
-    sol = ps.pinn.solve(poisson_system(), ps.nn.MLP(2, (16, 16), 1), ps.pinn.GridTraining(0.05),
+    sol = ps.pinn.train(poisson_system(), ps.nn.MLP(2, (16, 16), 1), ps.pinn.GridTraining(0.05),
                         optimizers=(ps.pinn.Adam(1e-2, adam), ps.pinn.LBFGS(lbfgs)), key=jax.random.key(0),
                         progress=not args.small)
     seconds = time.perf_counter() - start

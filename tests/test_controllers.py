@@ -122,3 +122,33 @@ def test_pid_step_sequence_matches_the_published_formula():
     # (0.7, −0.4, 0) is the PI filter in Söderlind's form
     pi_as_pid = functools.partial(reference_pid_steps, betas=(0.7, -0.4, 0.0))
     assert deviation_from_reference(ps.PIDController(0.7, -0.4, 0.0), pi_as_pid) < 1e-12
+
+
+class _IController(ps.controllers.Controller):
+    """The elementary controller factor = 0.9·err^(−1/k) (Hairer, Nørsett & Wanner I, II.4): a new controller
+    is one subclass of Controller, taken by solve without further registration."""
+
+    def __hash__(self):
+        return hash(_IController)
+
+    def __eq__(self, other):
+        return type(other) is _IController
+
+    def decide(self, error, state, order):
+        k = order + 1
+        accept = jnp.isfinite(error) & (error <= 1.0)
+        factor = jnp.clip(0.9 * jnp.where(jnp.isfinite(error), jnp.maximum(error, 1e-10), 1e10) ** (-1.0 / k),
+                          0.2, 10.0)
+        return ps.controllers.Decision(accept, factor, state)
+
+
+def test_a_new_controller_is_one_subclass():
+    prob = lorenz((0.0, 1.0))
+    ref = ps.solve(prob, ps.Vern9(), rtol=1e-13, atol=1e-13, save_everystep=False).u[-1]
+    sol = ps.solve(prob, ps.Tsit5(), rtol=1e-7, atol=1e-7, controller=_IController(), save_everystep=False)
+    pi = ps.solve(prob, ps.Tsit5(), rtol=1e-7, atol=1e-7, save_everystep=False)
+    assert sol.retcode == ps.ReturnCode.Success
+    assert np.abs(np.asarray(sol.u[-1] - ref)).max() < 100 * 1e-7 * 30
+    assert int(sol.stats["naccept"]) != int(pi.stats["naccept"])    # its own decisions were used
+    with pytest.raises(TypeError, match="controller"):
+        ps.solve(prob, ps.Tsit5(), controller=object())

@@ -166,3 +166,19 @@ def test_output_func_can_ask_for_a_rerun_with_the_next_repeat():
         ps.solve(stubborn, ps.Tsit5(), ps.EnsembleSerial(), trajectories=1, **OPTIONS)
     with pytest.raises(ValueError, match="outside jax.jit"):
         jax.jit(lambda: ps.solve(eprob, ps.Tsit5(), trajectories=4, **OPTIONS).u)()
+
+
+class _Reversed(ps.ensembles.EnsembleAlgorithm):
+    """A backend that solves the members of a batch last to first: one subclass implementing run_batch."""
+
+    def run_batch(self, eprob, alg, indices, options):
+        outs = [ps.solve(eprob.member(int(i), 0), alg, **options).u for i in indices[::-1]]
+        return jnp.stack(outs[::-1])
+
+
+def test_a_new_backend_is_one_subclass_of_ensemble_algorithm(vmapped):
+    eprob = ps.EnsembleProblem(DECAY, prob_func=by_rate)
+    got = ps.solve(eprob, ps.Tsit5(), _Reversed(), trajectories=16, batch_size=7, **OPTIONS)
+    np.testing.assert_allclose(got.u, EXACT, rtol=1e-8)
+    with pytest.raises(TypeError, match="ensemble_alg"):
+        ps.solve(eprob, ps.Tsit5(), object(), trajectories=2, **OPTIONS)

@@ -46,7 +46,7 @@ def zero_on_unit_square(z, out):
 
 @pytest.fixture(scope="module")
 def poisson():
-    return pinn.solve(poisson_symbolic(boundary=False), ps.nn.MLP(2, (16, 16), 1), pinn.GridTraining(0.1),
+    return pinn.train(poisson_symbolic(boundary=False), ps.nn.MLP(2, (16, 16), 1), pinn.GridTraining(0.1),
                       optimizers=(pinn.LBFGS(300),), output_transform=zero_on_unit_square, progress=False)
 
 
@@ -71,8 +71,8 @@ def test_solution_is_callable_on_points_and_grids(poisson):
 def test_symbolic_and_plain_descriptions_give_the_same_residual(poisson):
     net = ps.nn.MLP(2, (16, 16), 1)
     same = dict(optimizers=(), params=poisson.theta["net"], progress=False)
-    symbolic = pinn.solve(poisson_symbolic(), net, pinn.GridTraining(0.25), **same)
-    plain = pinn.solve(poisson_plain(), net, pinn.GridTraining(0.25), **same)
+    symbolic = pinn.train(poisson_symbolic(), net, pinn.GridTraining(0.25), **same)
+    plain = pinn.train(poisson_plain(), net, pinn.GridTraining(0.25), **same)
     points = RNG.random((50, 2))
     a, b = symbolic.residuals(points), plain.residuals(points)
     assert len(a) == len(b) == 5
@@ -81,11 +81,12 @@ def test_symbolic_and_plain_descriptions_give_the_same_residual(poisson):
     assert np.max(np.abs(next(iter(a.values())))) > 1e-3              # a non-trivial residual was compared
 
 
+@pytest.mark.slow
 def test_heat_equation_matches_its_exact_solution():
     eq = sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))
     conditions = [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(0, t), 0), sp.Eq(u(1, t), 0)]
     system = pinn.PDESystem([eq], conditions, {x: (0, 1), t: (0, 0.5)}, [x, t], [u])
-    sol = pinn.solve(system, ps.nn.MLP(2, (16, 16), 1), pinn.QuasiRandomTraining(256, 32, sampler="lhs"),
+    sol = pinn.train(system, ps.nn.MLP(2, (16, 16), 1), pinn.QuasiRandomTraining(256, 32, sampler="lhs"),
                      optimizers=(pinn.LBFGS(500),), progress=False)
     exact = lambda z: np.exp(-np.pi ** 2 * z[:, 1]) * np.sin(np.pi * z[:, 0])
     assert sol.relative_l2(exact, RNG.random((2000, 2)) * [1.0, 0.5]) < 2e-2
@@ -111,11 +112,12 @@ def burgers_reference(times, n=128):
     return grid, np.asarray(sol.u)
 
 
+@pytest.mark.slow
 def test_burgers_against_method_of_lines_reference():
     eq = sp.Eq(u(x, t).diff(t) + u(x, t) * u(x, t).diff(x), BURGERS_NU * u(x, t).diff(x, 2))
     conditions = [sp.Eq(u(x, 0), -sp.sin(sp.pi * x)), sp.Eq(u(-1, t), 0), sp.Eq(u(1, t), 0)]
     system = pinn.PDESystem([eq], conditions, {x: (-1, 1), t: (0, 0.5)}, [x, t], [u])
-    sol = pinn.solve(system, ps.nn.MLP(2, (20, 20), 1), pinn.QuasiRandomTraining(512, 64, sampler="halton"),
+    sol = pinn.train(system, ps.nn.MLP(2, (20, 20), 1), pinn.QuasiRandomTraining(512, 64, sampler="halton"),
                      optimizers=(pinn.LBFGS(800),), progress=False)
     times = np.array([0.0, 0.25, 0.5])
     grid, reference = burgers_reference(times)
@@ -124,24 +126,26 @@ def test_burgers_against_method_of_lines_reference():
     assert np.linalg.norm(predicted - reference) / np.linalg.norm(reference) < 2e-2
 
 
+@pytest.mark.slow
 def test_neumann_and_robin_conditions():
     """u'' = −π² cos(πx) on [0, 1] with u'(0) = 0 (Neumann) and u'(1) + u(1) = −1 (Robin): u = cos(πx)."""
     v = sp.Function("v")
     eq = sp.Eq(v(x).diff(x, 2), -sp.pi ** 2 * sp.cos(sp.pi * x))
     conditions = [sp.Eq(v(x).diff(x).subs(x, 0), 0), sp.Eq(v(x).diff(x).subs(x, 1) + v(1), -1)]
     system = pinn.PDESystem([eq], conditions, {x: (0, 1)}, [x], [v])
-    sol = pinn.solve(system, ps.nn.MLP(1, (16,), 1), pinn.QuadratureTraining(24), optimizers=(pinn.LBFGS(1000),),
+    sol = pinn.train(system, ps.nn.MLP(1, (16,), 1), pinn.QuadratureTraining(24), optimizers=(pinn.LBFGS(1000),),
                      progress=False)
     points = np.linspace(0, 1, 101)
     assert sol.relative_l2(lambda z: np.cos(np.pi * z[:, 0]), points[:, None]) < 1e-3
 
 
+@pytest.mark.slow
 def test_periodic_conditions():
     """−u'' + u = (1 + 4π²) sin(2πx) + 1 on [0, 1], u and u' periodic: u = sin(2πx) + 1."""
     eq = sp.Eq(-u(x).diff(x, 2) + u(x), (1 + 4 * sp.pi ** 2) * sp.sin(2 * sp.pi * x) + 1)
     periodic = [sp.Eq(u(0), u(1)), sp.Eq(u(x).diff(x).subs(x, 0), u(x).diff(x).subs(x, 1))]
     system = pinn.PDESystem([eq], periodic, {x: (0, 1)}, [x], [u])
-    sol = pinn.solve(system, ps.nn.MLP(1, (16, 16), 1), pinn.GridTraining(0.02), optimizers=(pinn.LBFGS(1000),),
+    sol = pinn.train(system, ps.nn.MLP(1, (16, 16), 1), pinn.GridTraining(0.02), optimizers=(pinn.LBFGS(1000),),
                      progress=False)
     points = np.linspace(0, 1, 101)[:, None]
     assert sol.relative_l2(lambda z: np.sin(2 * np.pi * z[:, 0]) + 1, points) < 1e-3
@@ -161,12 +165,13 @@ def sine_problem():
     (pinn.GridTraining(1 / 32), pinn.LearningRateAnnealing(every=10)),
     (pinn.GridTraining(1 / 32), pinn.ReLoBRaLo()),
 ], ids=["grid", "stochastic", "quadrature", "refinement", "annealing", "relobralo"])
+@pytest.mark.slow
 def test_strategies_and_adaptive_weights_train(strategy, weighting):
     # Annealing puts weights of 1e2–1e5 on the point conditions once they are nearly met, as the method does,
     # which slows the equation's own loss under Adam: L-BFGS finishes that case.
     annealing = isinstance(weighting, pinn.LearningRateAnnealing)
     stages = (pinn.Adam(2e-2, 200),) + ((pinn.LBFGS(100),) if annealing else ())
-    sol = pinn.solve(sine_problem(), ps.nn.MLP(1, (12,), 1), strategy, optimizers=stages, weighting=weighting,
+    sol = pinn.train(sine_problem(), ps.nn.MLP(1, (12,), 1), strategy, optimizers=stages, weighting=weighting,
                      progress=False)
     total = sol.history["total"]
     assert len(total) == sum(stage.steps for stage in stages) and total[-1] < 1e-2 * total[0]
@@ -203,15 +208,16 @@ def test_bad_input_names_the_part():
         pinn.PDESystem([eq], [], domains, [x, y], [u], observations=pinn.Observations(np.zeros((3, 2)), np.zeros((4, 1))))
     system = pinn.PDESystem([eq], [sp.Eq(u(0, y), 0)], domains, [x, y], [u])
     with pytest.raises(ValueError, match=r"network output has shape \(2,\).*must be \(1,\)"):
-        pinn.solve(system, ps.nn.MLP(2, (4,), 2), optimizers=(), progress=False)
+        pinn.train(system, ps.nn.MLP(2, (4,), 2), optimizers=(), progress=False)
     with pytest.raises(ValueError, match="cannot evaluate it on a point of 2 independent"):
-        pinn.solve(system, ps.nn.MLP(3, (4,), 1), optimizers=(), progress=False)
+        pinn.train(system, ps.nn.MLP(3, (4,), 1), optimizers=(), progress=False)
     with pytest.raises(ValueError, match="weights must have one entry per term"):
-        pinn.solve(system, ps.nn.MLP(2, (4,), 1), optimizers=(), weights=[1.0], progress=False)
+        pinn.train(system, ps.nn.MLP(2, (4,), 1), optimizers=(), weights=[1.0], progress=False)
     with pytest.raises(ValueError, match="sampler must be one of"):
         pinn.QuasiRandomTraining(16, sampler="grid")
 
 
+@pytest.mark.slow
 def test_lorenz_inverse_problem_recovers_parameters_within_one_percent():
     """σ, ρ, β of Lorenz (10, 15, 8/3; x(0) = (−8, 7, 27), DeepXDE's example values) from 25 noise-free
     observations, starting from 1, 1, 1. The time span is [0, 1] instead of the example's [0, 3] to keep the
@@ -228,7 +234,7 @@ def test_lorenz_inverse_problem_recovers_parameters_within_one_percent():
            sp.Eq(Z(t).diff(t), X(t) * Y(t) - beta * Z(t))]
     system = pinn.PDESystem(eqs, [], {t: (0, 1)}, [t], [X, Y, Z], parameters={sigma: 1.0, rho: 1.0, beta: 1.0},
                             observations=pinn.Observations(times[:, None], np.asarray(data)))
-    sol = pinn.solve(system, ps.nn.MLP(1, (32, 32), 3), pinn.GridTraining(0.01),
+    sol = pinn.train(system, ps.nn.MLP(1, (32, 32), 3), pinn.GridTraining(0.01),
                      optimizers=(pinn.LBFGS(2000),), weights=[1, 1, 1, 100],
                      output_transform=lambda z, out: u0 + 10 * z[0] * out, progress=False)
     found = np.array([sol.parameters[name] for name in ("sigma", "rho", "beta")])
@@ -238,6 +244,13 @@ def test_lorenz_inverse_problem_recovers_parameters_within_one_percent():
 def test_equinox_module_trains_as_the_network():
     import equinox as eqx
     module = eqx.nn.MLP(1, 1, 12, 1, activation=jnp.tanh, key=jax.random.key(3))
-    sol = pinn.solve(sine_problem(), module, pinn.GridTraining(1 / 32), optimizers=(pinn.LBFGS(100),), progress=False)
+    sol = pinn.train(sine_problem(), module, pinn.GridTraining(1 / 32), optimizers=(pinn.LBFGS(100),), progress=False)
     assert sol.history["total"][-1] < 1e-4 * sol.history["total"][0]
     assert sol.relative_l2(lambda z: np.sin(np.pi * z[:, 0]), np.linspace(0, 1, 51)[:, None]) < 1e-2
+
+
+def test_pinn_solve_is_a_deprecated_alias_of_train():
+    system = poisson_plain()
+    with pytest.warns(DeprecationWarning, match="pinn.train"):
+        sol = pinn.solve(system, ps.nn.MLP(2, (4,), 1), optimizers=(), progress=False)
+    assert isinstance(sol, pinn.PINNSolution) and len(sol.history["total"]) == 0

@@ -78,6 +78,7 @@ def test_seed_reproducibility_of_network_initialization():
 
 # --- models through the solver ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_ude_recovers_a_missing_term():
     """Logistic growth u' = u − u²: the known part is u, the network learns −u² on the visited range."""
     ts = jnp.linspace(0.0, 6.0, 31)
@@ -104,6 +105,7 @@ def long_oscillation():
     return ts, data
 
 
+@pytest.mark.slow
 def test_multiple_shooting_and_collocation_converge_where_single_shooting_stalls(long_oscillation):
     ts, data = long_oscillation
     start = jnp.array([0.7])
@@ -135,6 +137,7 @@ def _lorenz_data():
     return prob, ts, ps.solve(prob, ps.Vern9(), rtol=1e-13, atol=1e-13, saveat=ts).u
 
 
+@pytest.mark.slow
 def test_lorenz_parameter_estimation_from_noise_free_data():
     prob, ts, data = _lorenz_data()
     loss = ude.TrajectoryLoss(prob.f, ts, data, u0=prob.u0, rtol=1e-11, atol=1e-11)

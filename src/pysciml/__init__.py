@@ -10,7 +10,7 @@ from .callbacks import (CallbackSet, ContinuousCallback, DiscreteCallback, Effec
 from .controllers import PIController, PIDController
 from .ensembles import (EnsembleDask, EnsembleGPUKernel, EnsembleProblem, EnsembleSerial, EnsembleSharded,
                         EnsembleSolution, EnsembleVmap)
-from .integrate import ODESolution
+from .solution import ODESolution
 from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
 from .problems import DDEProblem, ODEProblem, SplitODEProblem
 from .delay import MethodOfSteps

@@ -19,9 +19,10 @@ from ._core.dtypes import state_dtype
 from ._core.retcode import ReturnCode
 from ._core.trees import FlatSpec, host_slice, is_concrete
 from . import callbacks as _callbacks
-from .controllers import PIController, PIDController
-from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution, integrate
-from .integrate.solution import EventLog, SavedValues, interpolate_dense
+from .controllers import Controller, PIController
+from .integrate import LoopConfig, LoopInputs, integrate
+from .interpolation import DenseOutput, interpolate_dense
+from .solution import EventLog, ODESolution, SavedValues
 from .linalg import consistent_initial_state
 from .linalg.sparsity_detection import detect_pattern
 from .problems import ODEProblem, SplitFunction, SplitODEProblem
@@ -537,7 +538,7 @@ def _check_algorithm(alg):
 def _check_controller(controller):
     if controller is None:
         return PIController()
-    if not isinstance(controller, (PIController, PIDController)):
+    if not isinstance(controller, Controller):
         raise TypeError(f"controller: expected PIController(...) or PIDController(...); got {controller!r}")
     return controller
 

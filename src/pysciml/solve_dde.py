@@ -10,8 +10,9 @@ import jax.numpy as jnp
 from ._core.dtypes import state_dtype
 from ._core.trees import FlatSpec, host_slice, is_concrete
 from .delay import DelayRHS, MethodOfSteps, breaking_points
-from .integrate import DenseOutput, LoopConfig, LoopInputs, ODESolution
-from .integrate.solution import interpolate_dense
+from .integrate import LoopConfig, LoopInputs
+from .interpolation import DenseOutput, interpolate_dense
+from .solution import ODESolution
 from .problems.dde import DDEProblem
 from .problems.ode import check_tspan, check_u0
 from .sensitivity import ForwardDiffSensitivity, SolveContext, differentiable_solve

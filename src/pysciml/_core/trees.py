@@ -1,4 +1,5 @@
-"""Flattening of pytree states to one vector, so every solver works on a flat array.
+"""Tree helpers, one copy each: flattening of pytree states to one vector (so every solver works on a flat
+array), `ravel` of any tree, `select` between two trees under a traced flag.
 
 `FlatSpec` is hashable (it holds only shapes, dtypes and the tree structure), so functions built from it
 can be static arguments of `jax.jit` and repeated solves reuse compiled code.
@@ -32,9 +33,7 @@ class FlatSpec:
 
     def ravel(self, tree):
         """The leaves of ``tree`` concatenated into one vector of the spec's dtype."""
-        leaves = jax.tree_util.tree_leaves(tree)
-        flat = [jnp.ravel(jnp.asarray(x)).astype(self.dtype) for x in leaves]
-        return flat[0] if len(flat) == 1 else jnp.concatenate(flat)
+        return ravel(tree, self.dtype)
 
     def unravel(self, vector):
         """Inverse of `ravel` on the last axis; leading (batch or time) axes are kept."""
@@ -57,6 +56,20 @@ class FlatSpec:
             leaves.append(vector[..., start:start + size].reshape(lead + shape))
             start += size
         return leaves
+
+
+def ravel(tree, dtype):
+    """The leaves of ``tree`` as one vector of ``dtype`` (an empty tree gives an empty vector). Unlike
+    `jax.flatten_util.ravel_pytree` it builds no unravel closure: the hot paths only need the vector."""
+    flat = [jnp.ravel(jnp.asarray(x)).astype(dtype) for x in jax.tree_util.tree_leaves(tree)]
+    if not flat:
+        return jnp.zeros((0,), dtype)
+    return flat[0] if len(flat) == 1 else jnp.concatenate(flat)
+
+
+def select(flag, new, old):
+    """``new`` where the traced boolean ``flag`` holds, else ``old``, leaf by leaf (trees of one structure)."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)
 
 
 def linear_combination(base, h, coeffs, vectors):

@@ -1,6 +1,8 @@
-"""Layer 2: step-size controllers and the initial step estimate."""
+"""Layer 2: step-size controllers (subclasses of `Controller`) and the initial step estimate."""
+from .base import Controller, ControllerState, Decision
 from .initial_step import initial_step
-from .pid import PIController, PIDController
+from .pi import PIController
+from .pid import PIDController
 from .step_floor import step_floor
 
-__all__ = ["PIController", "PIDController", "initial_step", "step_floor"]
+__all__ = ["Controller", "ControllerState", "Decision", "PIController", "PIDController", "initial_step", "step_floor"]

@@ -1,10 +1,10 @@
-"""Layers 1–2: delay differential equations. The delayed state from the solution's own dense steps
-(`history`), the right-hand side that reads it (`rhs`), discontinuity breaking points
+"""Layers 1–2: delay differential equations. The right-hand side that reads the delayed state from the
+solution's own dense steps (`rhs`, with `pysciml.interpolation.history`), discontinuity breaking points
 (`discontinuities`) and `MethodOfSteps`, which turns an ODE method into a DDE method."""
 from .discontinuities import breaking_points, lag_multiplicities
-from .history import CurrentStep, delayed_state, lag_values, locate
+from ..interpolation.history import CurrentStep, delayed_state, locate
 from .method_of_steps import MethodOfSteps
-from .rhs import DelayRHS
+from .rhs import DelayRHS, lag_values
 
 __all__ = ["CurrentStep", "DelayRHS", "MethodOfSteps", "breaking_points", "delayed_state", "lag_multiplicities",
            "lag_values", "locate"]

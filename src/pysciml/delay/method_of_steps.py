@@ -17,7 +17,7 @@ from jax import lax
 
 from ..interpolation import full_stages
 from ..solvers.base import Algorithm, StepResult
-from .history import CurrentStep
+from ..interpolation.history import CurrentStep
 
 SUPPORTED_FAMILIES = ("explicit", "rosenbrock")
 

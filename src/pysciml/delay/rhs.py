@@ -7,8 +7,8 @@ is iterating on (`with_current_step`) and the step indices near t − τ to star
 """
 import jax.numpy as jnp
 
+from ..interpolation.history import CurrentStep, delayed_state, locate
 from ..problems.dde import DDEProblem
-from .history import CurrentStep, delayed_state, lag_values, locate
 
 
 class DelayRHS:
@@ -87,3 +87,10 @@ class DelayRHS:
 
     def __hash__(self):
         return hash(self._key())
+
+
+def lag_values(constant_lags, dependent_lags, u, p, t, dtype):
+    """The delays at (u, t): the constant lags, then the state-dependent lags evaluated there."""
+    values = [constant_lags.astype(dtype).reshape(-1)]
+    values += [jnp.asarray(lag(u, p, t), dtype).reshape(1) for lag in dependent_lags]
+    return jnp.concatenate(values)

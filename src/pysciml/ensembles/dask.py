@@ -25,14 +25,16 @@ from collections import OrderedDict
 import jax
 import numpy as np
 
-from .execution import EnsembleVmap, _check_batch_memory
+from .base import EnsembleAlgorithm
+from .execution import _check_batch_memory
+from .vmap import EnsembleVmap
 from .solution import EnsembleSolution
 
 _WORKER_CACHE = OrderedDict()   # on a worker: payload hash -> (eprob, alg, options)
 _WORKER_CACHE_SIZE = 4
 
 
-class EnsembleDask:
+class EnsembleDask(EnsembleAlgorithm):
     """Solve an ensemble on a Dask cluster: batches of ``batch_size`` trajectories, each solved by one compiled,
     vmapped solve on a worker (compiled once per worker), results gathered in trajectory order.
 
@@ -48,6 +50,8 @@ class EnsembleDask:
     connect_timeout: seconds to wait for a scheduler given by address.
     Requires the ``distributed`` extra: ``pip install pysciml[distributed]``.
     """
+
+    schedules_batches = True   # batches go to workers and are reduced as they arrive: see run_ensemble
 
     def __init__(self, client=None, batch_size=None, *, n_workers=None, threads_per_worker=1, progress=False,
                  retries=2, max_in_flight=None, connect_timeout=10.0):

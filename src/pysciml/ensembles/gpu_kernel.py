@@ -27,12 +27,12 @@ from jax.experimental import pallas as pl
 
 from .._core.retcode import ReturnCode
 from ..controllers import PIController, PIDController, step_floor
-from ..integrate import ODESolution
+from ..solution import ODESolution
 from ..problems import ODEProblem
 from ..solvers.explicit.erk import ExplicitRK
 from .._core.trees import FlatSpec, linear_combination
 from . import _lanes
-from .execution import split_output
+from .base import EnsembleAlgorithm, split_output
 from .problem import _keep_solution
 
 _RUNNING = -1
@@ -42,7 +42,7 @@ _DEFAULTS = dict(rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None, save
                  dtmin=None, dtmax=None, controller=None)
 
 
-class EnsembleGPUKernel:
+class EnsembleGPUKernel(EnsembleAlgorithm):
     """Each trajectory's whole solve inside one kernel launch: blocks of ``block`` trajectories per program
     instance, one per lane.
 

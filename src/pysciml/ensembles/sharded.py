@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from .execution import EnsembleVmap
+from .vmap import EnsembleVmap
 
 _AXIS = "trajectories"
 

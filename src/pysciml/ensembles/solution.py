@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.trees import host_slice
-from ..integrate import ODESolution
+from ..solution import ODESolution
 
 
 @jax.tree_util.register_pytree_node_class

@@ -1,5 +1,5 @@
-"""Layer 3 (private): the integration loop and the solution type it fills."""
+"""Layer 3 (private): the integration loop. It fills buffers (`LoopOutput`); `solve` turns them into the
+solution users hold (`pysciml.solution`)."""
 from .loop import LoopConfig, LoopInputs, integrate
-from .solution import DenseOutput, ODESolution
 
-__all__ = ["DenseOutput", "LoopConfig", "LoopInputs", "ODESolution", "integrate"]
+__all__ = ["LoopConfig", "LoopInputs", "integrate"]

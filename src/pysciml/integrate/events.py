@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._core.trees import select
 from ..callbacks import Effect, first_crossing
 from ..interpolation import evaluate_step, fill_step_times
 
@@ -53,9 +54,6 @@ def _apply(plan, fn, u, p, t, *extra):
     return plan.spec.ravel(out), p, jnp.asarray(False)
 
 
-def _select(fire, new, old):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(fire, a, b), new, old)
-
 
 def conditions(plan, u, p, t):
     """All continuous condition components at (u, t), concatenated, (m,)."""
@@ -71,7 +69,7 @@ def init(plan, data, u0, p, t0, direction):
     for i, cb in plan.of_kind("preset"):
         fire = jnp.any(data[i].astype(dtype) == t0)
         new_u, new_p, _ = _apply(plan, cb[1], u0, p, t0)
-        u0, p = _select(fire, new_u, u0), _select(fire, new_p, p)
+        u0, p = select(fire, new_u, u0), select(fire, new_p, p)
         counts = counts.at[i].add(fire.astype(jnp.int32))
     m = len(plan.components)
     saved, saved_index = [], []
@@ -185,7 +183,7 @@ def after_step(plan, data, alg, f, ev, t, u, dt, stages, t_new, u_new, g_end, ac
     def run(i, cb, fire, fn):
         nonlocal cur, p, terminate, counts, jumped, save_post
         new_u, new_p, stop = _apply(plan, fn, cur, p, t_new)
-        cur, p = _select(fire, new_u, cur), _select(fire, new_p, p)
+        cur, p = select(fire, new_u, cur), select(fire, new_p, p)
         terminate = terminate | (fire & stop)
         counts = counts.at[i].add(fire.astype(jnp.int32))
         jumped = jumped | fire
@@ -203,7 +201,7 @@ def after_step(plan, data, alg, f, ev, t, u, dt, stages, t_new, u_new, g_end, ac
             if fn is not None:
                 fire = mine & (ev.pending_up == up)
                 new_u, new_p, stop = _apply(plan, fn, cur, p, t_new, *extra)
-                cur, p = _select(fire, new_u, cur), _select(fire, new_p, p)
+                cur, p = select(fire, new_u, cur), select(fire, new_p, p)
                 terminate = terminate | (fire & stop)
         counts = counts.at[i].add(mine.astype(jnp.int32))
         save_post = save_post | (mine & cb[6][1])

@@ -33,7 +33,7 @@ from jax import lax
 
 from .._core.retcode import ReturnCode
 from ..controllers import initial_step, step_floor
-from ..interpolation import fill_step_times, fill_window, full_stages
+from ..interpolation import StepHistory, fill_step_times, fill_window, full_stages
 from . import events as ev_hooks
 
 _RUNNING = -1
@@ -96,15 +96,6 @@ class LoopOutput(NamedTuple):
     event_t: jnp.ndarray | None = None   # (max_events,) continuous event times (with cfg.events)
     event_info: object = None    # (index, component, n_logged, counts) of the events (with cfg.events)
     saved: tuple | None = None   # SavingCallback values (with cfg.events)
-
-
-class StepHistory(NamedTuple):
-    """Read-only view of the accepted steps so far ("steps" mode with dense): step i spans
-    [ts[i], ts[i+1]] from us[i] with stages[i], for i < n_steps; entries past n_steps are unused."""
-    ts: jnp.ndarray
-    us: jnp.ndarray
-    stages: jnp.ndarray
-    n_steps: jnp.ndarray
 
 
 class _Scalars(NamedTuple):

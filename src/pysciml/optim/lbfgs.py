@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._core.trees import select
+
 
 class LBFGSState(NamedTuple):
     v: jax.Array        # the point
@@ -54,10 +56,7 @@ def lbfgs_step(evaluate, transformation, stage, state):
     ls = (alpha, v, value, grad, state.aux, jnp.asarray(False), 0)
     _, trial, trial_value, trial_grad, trial_aux, ok, _ = jax.lax.while_loop(
         lambda ls: ~ls[5] & (ls[6] < stage.max_linesearch_steps), search, ls)
-    new = LBFGSState(trial, trial_value, trial_grad, trial_aux, _select(pending, state.memory, new_memory),
+    new = LBFGSState(trial, trial_value, trial_grad, trial_aux, select(pending, state.memory, new_memory),
                      state.k + jnp.where(pending, 0, 1))
-    return _select(ok, new, state), ok
+    return select(ok, new, state), ok
 
-
-def _select(flag, new, old):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._core.trees import select
+
 
 class LMState(NamedTuple):
     x: jax.Array          # the point
@@ -82,7 +84,7 @@ def lm_step(evaluate, stage, state):
             ~pending & _small_step(stage, h * d, x * d, cost, actual, predicted))
         accepted = (x + h, r_t, jac_t, cost_t, converged)
         return (jnp.where(ok, mu_ok, mu * nu), jnp.where(ok, 2.0, 2.0 * nu), ok,
-                _select(ok, accepted, best), n + 1)
+                select(ok, accepted, best), n + 1)
 
     carry = (state.mu, state.nu, jnp.asarray(False), (x, r, jac, cost, state.converged), 0)
     mu, nu, ok, (x_new, r_new, jac_new, cost_new, converged), n = jax.lax.while_loop(
@@ -92,7 +94,7 @@ def lm_step(evaluate, stage, state):
                   state.k + jnp.where(pending, 0, 1), state.evaluations + n)
     # a failed search keeps the point but remembers the larger damping it reached
     failed = state._replace(mu=mu, nu=nu, evaluations=state.evaluations + n)
-    return _select(ok, new, failed), ok
+    return select(ok, new, failed), ok
 
 
 def _small_step(stage, scaled_step, scaled_x, cost, actual, predicted):
@@ -121,6 +123,3 @@ def least_squares(residual, x, stage):
                                   (lm_pending(evaluate, stage, x), jnp.asarray(True)))
     return state
 
-
-def _select(flag, new, old):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)

@@ -1,23 +1,22 @@
-"""Layer 4: sensitivity analysis. Each method receives the integration loop (through `SolveContext`) and
-wraps it in a custom differentiation rule; `integrate/` never imports this package."""
+"""Layer 4: sensitivity analysis. Each method is a `SensitivityAlgorithm` (see `base`): it receives the
+integration loop (through `SolveContext`) and wraps it in a custom differentiation rule; `integrate/` never
+imports this package."""
 from typing import Callable, NamedTuple
 
 import jax
 
 from .._core.trees import is_concrete
 from . import discrete
-from .adjoint import adjoint_solve
-from .algorithms import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
-                         InterpolatingAdjoint, QuadratureAdjoint, SensitivityAlgorithm, check_sensealg)
-from .discrete import discrete_adjoint_solve
-from .forward import forward_solve
+from .algorithms import (BacksolveAdjoint, ContinuousAdjoint, DiscreteAdjoint, ForwardDiffSensitivity,
+                         ForwardMethod, ForwardSensitivity, GaussAdjoint, InterpolatingAdjoint, QuadratureAdjoint, check_sensealg)
+from .base import SensitivityAlgorithm
 from .inputs import flat_size
-from .shadowing import (AdjointLSS, Cos2Windowing, CosWindowing, ForwardLSS, NILSAS, NILSS, TimeDilation,
-                        shadowing_solve)
+from .shadowing import AdjointLSS, Cos2Windowing, CosWindowing, ForwardLSS, NILSAS, NILSS, TimeDilation
 
-__all__ = ["AdjointLSS", "Cos2Windowing", "CosWindowing", "ForwardLSS", "NILSAS", "NILSS", "TimeDilation",
-           "BacksolveAdjoint", "DiscreteAdjoint", "ForwardDiffSensitivity", "ForwardSensitivity", "GaussAdjoint",
-           "InterpolatingAdjoint", "QuadratureAdjoint", "SensitivityAlgorithm", "SolveContext",
+__all__ = ["AdjointLSS", "BacksolveAdjoint", "ContinuousAdjoint", "Cos2Windowing", "CosWindowing", "DiscreteAdjoint",
+           "ForwardDiffSensitivity", "ForwardLSS", "ForwardMethod", "ForwardSensitivity", "GaussAdjoint",
+           "InterpolatingAdjoint", "NILSAS", "NILSS", "QuadratureAdjoint", "SensitivityAlgorithm", "SolveContext",
+           "TimeDilation",
            "check_sensealg", "default_sensealg", "differentiable_solve"]
 
 FORWARD_MODE_LIMIT = 100   # states + parameters up to which forward mode is the default
@@ -55,10 +54,4 @@ def differentiable_solve(sensealg, ctx, inputs):
     being traced (a plain eager solve) the loop runs directly."""
     if is_concrete(inputs.u0, inputs.t0, inputs.t1, inputs.p):
         return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(inputs)
-    if sensealg.kind == "forward":
-        return forward_solve(sensealg, ctx, inputs)
-    if sensealg.kind == "shadowing":
-        return shadowing_solve(sensealg, ctx, inputs)
-    if sensealg.kind == "discrete":
-        return discrete_adjoint_solve(sensealg, ctx, inputs)
-    return adjoint_solve(sensealg, ctx, inputs)
+    return sensealg.run(ctx, inputs)

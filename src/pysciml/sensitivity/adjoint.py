@@ -18,13 +18,12 @@ import numpy as np
 from jax import lax
 
 from .._core.retcode import ReturnCode
-from ..integrate import DenseOutput, LoopConfig
+from .._core.trees import ravel
+from ..integrate import LoopConfig
 from ..integrate.loop import LoopOutput
-from ..integrate.solution import evaluate_dense, interpolate_dense
-from ..interpolation import evaluate_step, full_stages
+from ..interpolation import DenseOutput, evaluate_dense, evaluate_step, full_stages, interpolate_dense
 from ..linalg import SparsityPattern
-from .algorithms import BacksolveAdjoint, GaussAdjoint, InterpolatingAdjoint, QuadratureAdjoint
-from .inputs import InputSplit, controlled_tolerance, leaf_shapes, ravel, unflatten, zero_cotangent
+from .inputs import InputSplit, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
 from .stages import pull_stage_cotangents
 
 
@@ -49,16 +48,11 @@ def adjoint_solve(sensealg, ctx, inputs):
     return run(*split.split(inputs))
 
 
-def _keeps_trajectory(sensealg):
-    return (isinstance(sensealg, (QuadratureAdjoint, GaussAdjoint))
-            or (isinstance(sensealg, InterpolatingAdjoint) and not sensealg.checkpointing))
-
-
 def _forward_pass(sensealg, ctx, split, diff, rest):
     """The solve's outputs, and the dense trajectory when the method integrates along it. The loops are
     the cached compiled ones (shared with plain solves and between methods)."""
     x = split.merge(diff, rest)
-    if not _keeps_trajectory(sensealg):
+    if not sensealg.keeps_trajectory:
         return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(x), None
     dense = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg._replace(save="steps", dense=True))(x)
     return _outputs_from_dense(ctx, x, dense)
@@ -268,36 +262,55 @@ class _Backward:
 
     def _solve_segment(self, lam, mu, t_hi, t_lo, u_hi, u_lo):
         """Carry (λ, μ) from t_hi back to t_lo; u_hi, u_lo are the forward states there."""
-        n, sensealg = self.n, self.sensealg
-        success = lambda o: o.retcode == ReturnCode.Success
-        if isinstance(sensealg, BacksolveAdjoint):
-            res, _ = self._segment("ulm", jnp.concatenate([u_hi, lam, mu]), t_hi, t_lo, None)
-            a = res.us[-1]
-            return a[n:2 * n], a[2 * n:], success(res)
-        if isinstance(sensealg, InterpolatingAdjoint):
-            trajectory, ok = self.trajectory, jnp.asarray(True)
-            if sensealg.checkpointing:
-                cfg = self._cfg("steps")
-                x = self.others._replace(u0=u_lo, t0=t_lo, t1=t_hi, p=self.split.merge_p(self.p_diff, self.p_rest),
-                                         saveat=None, tstops=None)
-                local = self.ctx.make_loop(self.ctx.rhs, self.ctx.alg, cfg)(x)
-                trajectory = DenseOutput(local.ts, local.us, local.stages, local.n_saved - 1)
-                ok = success(local)
-            res, _ = self._segment("lm", jnp.concatenate([lam, mu]), t_hi, t_lo, trajectory)
-            a = res.us[-1]
-            return a[:n], a[n:], ok & success(res)
-        if isinstance(sensealg, GaussAdjoint):
-            adj = _AdjointRHS(self.ctx.rhs, self.ctx.alg, self.split, n, "l")
-            res, _ = self._segment("l", lam, t_hi, t_lo, self.trajectory, self._quadrature(adj), mu)
-            return res.us[-1], res.accumulated, success(res)
-        # QuadratureAdjoint: λ with dense output, then the parameter integral over its steps.
-        res, adj = self._segment("l", lam, t_hi, t_lo, self.trajectory, save="steps")
-        quadrature = self._quadrature(adj)
-        q = (self.p_diff, self.p_rest, self.trajectory)
+        return self.sensealg.segment(self, lam, mu, t_hi, t_lo, u_hi, u_lo)
 
-        def add_step(i, acc):
-            h = res.ts[i + 1] - res.ts[i]
-            return quadrature(acc, True, res.ts[i], h, res.us[i], res.stages[i], q)
 
-        mu = lax.fori_loop(0, res.n_saved - 1, add_step, mu)
-        return res.us[res.n_saved - 1], mu, success(res)
+# --- how each continuous adjoint carries one segment back (called by its class's `segment`) ----------------
+def _success(out):
+    return out.retcode == ReturnCode.Success
+
+
+def backsolve_segment(bw, lam, mu, t_hi, t_lo, u_hi):
+    """BacksolveAdjoint: [u, λ, μ] integrated backwards together from the forward state at t_hi."""
+    n = bw.n
+    res, _ = bw._segment("ulm", jnp.concatenate([u_hi, lam, mu]), t_hi, t_lo, None)
+    a = res.us[-1]
+    return a[n:2 * n], a[2 * n:], _success(res)
+
+
+def interpolating_segment(bw, lam, mu, t_hi, t_lo, u_lo, checkpointing):
+    """InterpolatingAdjoint: [λ, μ] along the stored dense trajectory, or along a dense re-solve of the
+    segment from its checkpoint u_lo (``checkpointing``)."""
+    n = bw.n
+    trajectory, ok = bw.trajectory, jnp.asarray(True)
+    if checkpointing:
+        cfg = bw._cfg("steps")
+        x = bw.others._replace(u0=u_lo, t0=t_lo, t1=t_hi, p=bw.split.merge_p(bw.p_diff, bw.p_rest),
+                               saveat=None, tstops=None)
+        local = bw.ctx.make_loop(bw.ctx.rhs, bw.ctx.alg, cfg)(x)
+        trajectory = DenseOutput(local.ts, local.us, local.stages, local.n_saved - 1)
+        ok = _success(local)
+    res, _ = bw._segment("lm", jnp.concatenate([lam, mu]), t_hi, t_lo, trajectory)
+    a = res.us[-1]
+    return a[:n], a[n:], ok & _success(res)
+
+
+def gauss_segment(bw, lam, mu, t_hi, t_lo):
+    """GaussAdjoint: λ alone, the parameter integral accumulated by the loop on each accepted step."""
+    adj = _AdjointRHS(bw.ctx.rhs, bw.ctx.alg, bw.split, bw.n, "l")
+    res, _ = bw._segment("l", lam, t_hi, t_lo, bw.trajectory, bw._quadrature(adj), mu)
+    return res.us[-1], res.accumulated, _success(res)
+
+
+def quadrature_segment(bw, lam, mu, t_hi, t_lo):
+    """QuadratureAdjoint: λ with dense output, then the parameter integral over its steps."""
+    res, adj = bw._segment("l", lam, t_hi, t_lo, bw.trajectory, save="steps")
+    quadrature = bw._quadrature(adj)
+    q = (bw.p_diff, bw.p_rest, bw.trajectory)
+
+    def add_step(i, acc):
+        h = res.ts[i + 1] - res.ts[i]
+        return quadrature(acc, True, res.ts[i], h, res.us[i], res.stages[i], q)
+
+    mu = lax.fori_loop(0, res.n_saved - 1, add_step, mu)
+    return res.us[res.n_saved - 1], mu, _success(res)

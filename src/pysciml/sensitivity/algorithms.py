@@ -30,23 +30,39 @@ reaches the stored stages of its step, which `stages` pulls back exactly through
 state (the continuous adjoint carries it on from there). Step times are chosen by the controller and are
 not differentiated, except the first (t0) and the last (t1).
 """
+import abc
 from dataclasses import dataclass
 
 from . import discrete
+from .adjoint import adjoint_solve, backsolve_segment, gauss_segment, interpolating_segment, quadrature_segment
+from .base import SensitivityAlgorithm
+from .discrete import discrete_adjoint_solve
+from .forward import ad_jacobian, forward_solve, sensitivity_equations_jacobian
 
 
-class SensitivityAlgorithm:
-    """Base of every sensitivity method. Instances are frozen dataclasses, hashable and equal by value."""
+class ForwardMethod(SensitivityAlgorithm):
+    """A forward method: a `jax.custom_jvp` rule (see `forward`) that computes the whole sensitivity matrix
+    of the outputs; a subclass says how (`jacobian`)."""
 
-    kind = "abstract"       # "forward" | "adjoint"
+    def run(self, ctx, inputs):
+        return forward_solve(self, ctx, inputs)
+
+    @abc.abstractmethod
+    def jacobian(self, ctx, split, diff, rest):
+        """(outputs, {field: Jacobian of that float output field, trailing axis the flat inputs})."""
 
 
 @dataclass(frozen=True)
-class ForwardDiffSensitivity(SensitivityAlgorithm):
+class ForwardDiffSensitivity(ForwardMethod):
     """Forward-mode AD through the solver: the exact derivative of the discrete solution, all
     directions at once (the Jacobian is formed, so reverse mode works as well). Works with every save
-    mode, dense output and mass matrices."""
-    kind = "forward"
+    mode, dense output, mass matrices and callbacks."""
+
+    def check(self, alg, save_mode, has_mass, has_callbacks):
+        pass
+
+    def jacobian(self, ctx, split, diff, rest):
+        return ad_jacobian(ctx, split, diff, rest)
 
 
 @dataclass(frozen=True)
@@ -55,7 +71,6 @@ class DiscreteAdjoint(SensitivityAlgorithm):
     ``checkpoints`` states are stored during the solve (default √max_steps); the reverse pass re-runs the
     steps between two checkpoints and pulls the cotangent back through them one step at a time."""
     checkpoints: int | None = None
-    kind = "discrete"
 
     def __post_init__(self):
         if self.checkpoints is not None and (isinstance(self.checkpoints, bool) or not isinstance(
@@ -63,77 +78,113 @@ class DiscreteAdjoint(SensitivityAlgorithm):
             raise ValueError(f"DiscreteAdjoint: checkpoints must be a positive integer or None; got "
                              f"{self.checkpoints!r}")
 
+    def check(self, alg, save_mode, has_mass, has_callbacks):
+        # Every save mode, dense output and mass matrices (with Rosenbrock methods) are served.
+        if alg is not None and not discrete.supports(alg):
+            raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} "
+                             "computes by iteration (Newton, or an iterative linear solver); use an explicit or "
+                             "Rosenbrock method with linsolve='lu' (e.g. Rodas5P()), or a continuous adjoint "
+                             "such as GaussAdjoint() or InterpolatingAdjoint()")
+        if has_callbacks:
+            raise ValueError("sensealg=DiscreteAdjoint() cannot differentiate through callbacks (its replay of "
+                             "the accepted steps does not re-locate events); use ForwardDiffSensitivity(), "
+                             "which differentiates the solver and its event times exactly")
+
+    def run(self, ctx, inputs):
+        return discrete_adjoint_solve(self, ctx, inputs)
+
 
 @dataclass(frozen=True)
-class ForwardSensitivity(SensitivityAlgorithm):
+class ForwardSensitivity(ForwardMethod):
     """The forward sensitivity equations S' = (∂f/∂u) S + ∂f/∂p solved alongside u (Jacobian–vector
     products, never the Jacobian), with error control on u and S together."""
-    kind = "forward"
+
+    def jacobian(self, ctx, split, diff, rest):
+        return sensitivity_equations_jacobian(ctx, split, diff, rest)
+
+
+class ContinuousAdjoint(SensitivityAlgorithm):
+    """An adjoint ODE solved backwards from save point to save point (see `adjoint`). A subclass says how
+    one segment is carried back (`segment`) and whether the forward pass keeps its dense trajectory."""
+
+    keeps_trajectory = False      # the forward pass stores its dense output for the backward solves
+    adjoint_has_parameters = False  # the parameter integral is a block of the adjoint state (couples all states)
+
+    def check(self, alg, save_mode, has_mass, has_callbacks):
+        name = type(self).__name__
+        if has_callbacks:
+            super().check(alg, save_mode, has_mass, has_callbacks)
+        if self.adjoint_has_parameters and _needs_sparsity(alg):
+            raise ValueError(f"sensealg={name}() integrates the parameter integral with the adjoint, which "
+                             f"couples every state and gives the sparse linear solver of {alg!r} nothing to "
+                             "color; use GaussAdjoint() or QuadratureAdjoint() (adjoint of the states only, "
+                             "transposed sparsity), or linsolve='krylov'")
+        super().check(alg, save_mode, has_mass, has_callbacks)
+
+    def run(self, ctx, inputs):
+        return adjoint_solve(self, ctx, inputs)
+
+    @abc.abstractmethod
+    def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        """Carry (λ, μ) from t_hi back to t_lo (u_hi, u_lo: the forward states there) with the pieces of
+        ``backward`` (an `adjoint._Backward`); return (λ, μ, success)."""
 
 
 @dataclass(frozen=True)
-class BacksolveAdjoint(SensitivityAlgorithm):
+class BacksolveAdjoint(ContinuousAdjoint):
     """Adjoint ODE integrated backwards together with the state itself: O(1) memory."""
     seminorm: bool = False
-    kind = "adjoint"
+    adjoint_has_parameters = True
+
+    def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        return backsolve_segment(backward, lam, mu, t_hi, t_lo, u_hi)
 
 
 @dataclass(frozen=True)
-class InterpolatingAdjoint(SensitivityAlgorithm):
+class InterpolatingAdjoint(ContinuousAdjoint):
     """Adjoint ODE backwards along the forward solution's dense output (``checkpointing=False``), or
     along local dense re-solves started from the states saved at the save points (``True``)."""
     checkpointing: bool = False
     seminorm: bool = False
-    kind = "adjoint"
+    adjoint_has_parameters = True
+
+    @property
+    def keeps_trajectory(self):
+        return not self.checkpointing
+
+    def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        return interpolating_segment(backward, lam, mu, t_hi, t_lo, u_lo, self.checkpointing)
 
 
 @dataclass(frozen=True)
-class QuadratureAdjoint(SensitivityAlgorithm):
+class QuadratureAdjoint(ContinuousAdjoint):
     """Adjoint ODE for λ only (n states, cheap for stiff problems with many parameters), stored with
     dense output; the parameter gradient ∫ λᵀ ∂f/∂p dt is then computed by Gauss–Legendre quadrature on
     every step of the adjoint solution."""
-    kind = "adjoint"
+    keeps_trajectory = True
+
+    def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        return quadrature_segment(backward, lam, mu, t_hi, t_lo)
 
 
 @dataclass(frozen=True)
-class GaussAdjoint(SensitivityAlgorithm):
+class GaussAdjoint(ContinuousAdjoint):
     """Adjoint ODE for λ only; the parameter integral is accumulated step by step during the adjoint
     solve by Gauss–Legendre quadrature on each step's interpolant (no storage of λ)."""
-    kind = "adjoint"
+    keeps_trajectory = True
+
+    def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        return gauss_segment(backward, lam, mu, t_hi, t_lo)
 
 
 def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False):
     """Refuse combinations a method cannot serve, before anything compiles."""
     if sensealg is None:
         return
-    if not isinstance(sensealg, SensitivityAlgorithm) or type(sensealg) is SensitivityAlgorithm:
+    if not isinstance(sensealg, SensitivityAlgorithm):
         raise TypeError(f"sensealg: expected a sensitivity method such as pysciml.InterpolatingAdjoint(); "
                         f"got {sensealg!r}")
-    if isinstance(sensealg, ForwardDiffSensitivity):
-        return
-    if sensealg.kind == "shadowing":     # shadowing/: time averages over the saved points
-        return sensealg.check(save_mode, has_mass, has_callbacks)
-    name = type(sensealg).__name__
-    if isinstance(sensealg, DiscreteAdjoint) and alg is not None and not discrete.supports(alg):
-        raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} computes "
-                         "by iteration (Newton, or an iterative linear solver); use an explicit or Rosenbrock "
-                         "method with linsolve='lu' (e.g. Rodas5P()), or a continuous adjoint such as "
-                         "GaussAdjoint() or InterpolatingAdjoint()")
-    if has_callbacks:
-        why = ("its replay of the accepted steps does not re-locate events" if isinstance(sensealg, DiscreteAdjoint)
-               else "its continuous equations do not jump with the state at events")
-        raise ValueError(f"sensealg={name}() cannot differentiate through callbacks ({why}); use "
-                         "ForwardDiffSensitivity(), which differentiates the solver and its event times exactly")
-    if isinstance(sensealg, DiscreteAdjoint):
-        return     # every save mode, dense output and mass matrices (with Rosenbrock methods)
-    if isinstance(sensealg, (BacksolveAdjoint, InterpolatingAdjoint)) and _needs_sparsity(alg):
-        raise ValueError(f"sensealg={name}() integrates the parameter integral with the adjoint, which couples "
-                         f"every state and gives the sparse linear solver of {alg!r} nothing to color; use "
-                         "GaussAdjoint() or QuadratureAdjoint() (adjoint of the states only, transposed "
-                         "sparsity), or linsolve='krylov'")
-    if has_mass:
-        raise ValueError(f"sensealg={name}() does not handle mass matrices (DAEs); use "
-                         "ForwardDiffSensitivity(), or DiscreteAdjoint() with a Rosenbrock method")
+    sensealg.check(alg, save_mode, has_mass, has_callbacks)
 
 
 def _needs_sparsity(alg):

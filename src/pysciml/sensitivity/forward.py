@@ -26,10 +26,10 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from .._core.trees import ravel
 from ..integrate import LoopConfig
 from ..integrate.loop import LoopOutput
-from .algorithms import ForwardDiffSensitivity
-from .inputs import InputSplit, controlled_tolerance, leaf_shapes, ravel, unflatten, zero_cotangent
+from .inputs import InputSplit, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
 from .stages import stage_tangents
 
 FLOAT_FIELDS = ("ts", "us", "stages", "t_final", "event_t", "saved")
@@ -59,11 +59,20 @@ def forward_solve(sensealg, ctx, inputs):
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def _jacobian(sensealg, ctx, split, diff, rest):
     """The outputs and the Jacobian of their float fields (trailing axis: the flat inputs)."""
+    return sensealg.jacobian(ctx, split, diff, rest)
+
+
+def sensitivity_equations_jacobian(ctx, split, diff, rest):
+    """ForwardSensitivity: the continuous sensitivity equations beside the plain solve's outputs."""
     loop = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)
-    if not isinstance(sensealg, ForwardDiffSensitivity):
-        return _sensitivity_equations(ctx, split, diff, rest, loop(split.merge(diff, rest)))
+    return _sensitivity_equations(ctx, split, diff, rest, loop(split.merge(diff, rest)))
+
+
+def ad_jacobian(ctx, split, diff, rest):
+    """ForwardDiffSensitivity: the derivative of the discrete solve (see the module's notes)."""
     if _internal_differentiation(ctx):
         return _sensitivity_equations(ctx, split, diff, rest, None)
+    loop = ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)
     flat, unravel = ravel_pytree(diff)
 
     def outputs(x):

@@ -54,12 +54,6 @@ def flat_size(tree) -> int:
     return sum(int(np.prod(jnp.shape(x))) for x in jax.tree_util.tree_leaves(tree))
 
 
-def ravel(tree, dtype):
-    """The leaves of ``tree`` as one vector (empty trees give an empty vector)."""
-    leaves = [jnp.ravel(x).astype(dtype) for x in jax.tree_util.tree_leaves(tree)]
-    return jnp.concatenate(leaves) if leaves else jnp.zeros((0,), dtype)
-
-
 def zero_cotangent(x):
     """A zero (co)tangent for ``x``: zeros for floats, float0 for integers and booleans."""
     if _is_float(x):

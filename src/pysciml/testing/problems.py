@@ -94,20 +94,44 @@ def robertson_atol(rtol):
     return jnp.array([rtol * 1e-2, min(rtol * 1e-2, 1e-10), rtol * 1e-2])
 
 
-def _hires_rhs(u, p, t):
+HIRES_U0 = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0057)
+
+
+def hires_terms(u, k):
+    """The 8 components of HIRES's right-hand side as a list, with k the rate of the fast y6·y8 reaction
+    (280): arithmetic only, so the one definition serves JAX (`hires`), numpy (scipy references) and the
+    benchmarks' peers (torch)."""
     y1, y2, y3, y4, y5, y6, y7, y8 = (u[i] for i in range(8))
-    r = p * y6 * y8
-    return jnp.stack([-1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007, 1.71 * y1 - 8.75 * y2,
-                      -10.03 * y3 + 0.43 * y4 + 0.035 * y5, 8.32 * y2 + 1.71 * y3 - 1.12 * y4,
-                      -1.745 * y5 + 0.43 * y6 + 0.43 * y7, -r + 0.69 * y4 + 1.71 * y5 - 0.43 * y6 + 0.69 * y7,
-                      r - 1.81 * y7, -r + 1.81 * y7])
+    r = k * y6 * y8
+    return [-1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007, 1.71 * y1 - 8.75 * y2,
+            -10.03 * y3 + 0.43 * y4 + 0.035 * y5, 8.32 * y2 + 1.71 * y3 - 1.12 * y4,
+            -1.745 * y5 + 0.43 * y6 + 0.43 * y7, -r + 0.69 * y4 + 1.71 * y5 - 0.43 * y6 + 0.69 * y7,
+            r - 1.81 * y7, -r + 1.81 * y7]
+
+
+def hires_jacobian(u, k):
+    """∂f/∂u of `hires_terms` at u (numpy, for reference solvers such as scipy's Radau)."""
+    y6, y8 = float(u[5]), float(u[7])
+    J = np.zeros((8, 8))
+    J[0, :3] = -1.71, 0.43, 8.32
+    J[1, :2] = 1.71, -8.75
+    J[2, 2:5] = -10.03, 0.43, 0.035
+    J[3, 1:4] = 8.32, 1.71, -1.12
+    J[4, 4:7] = -1.745, 0.43, 0.43
+    J[5, 3:8] = 0.69, 1.71, -0.43 - k * y8, 0.69, -k * y6
+    J[6, 5:8] = k * y8, -1.81, k * y6
+    J[7, 5:8] = -k * y8, 1.81, -k * y6
+    return J
+
+
+def _hires_rhs(u, p, t):
+    return jnp.stack(hires_terms(u, p))
 
 
 def hires(tspan=(0.0, 321.8122)):
     """HIRES (Hairer & Wanner, Solving ODEs II, IV.10): 8 states of plant-physiology kinetics, stiff; p is
     the rate 280 of the fast y6·y8 reaction."""
-    u0 = jnp.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0057])
-    return ODEProblem(_hires_rhs, u0, tspan, 280.0)
+    return ODEProblem(_hires_rhs, jnp.array(HIRES_U0), tspan, 280.0)
 
 
 def _van_der_pol_rhs(u, p, t):

@@ -24,39 +24,10 @@ suit systems of tens of states with few to moderate numbers of parameters (the �
 """
 from dataclasses import dataclass
 
-import jax.numpy as jnp
-
-from ..algorithms import SensitivityAlgorithm
-
-
-@dataclass(frozen=True)
-class TimeDilation:
-    """LSS regularizer: the shadowing trajectory may run at a slightly different speed; ``alpha`` weighs the
-    time dilation η against the tangent v in the least-squares cost ∫ |v|² + α²η² dt (Wang 2014, eq. 9)."""
-    alpha: float = 10.0
-
-    def __post_init__(self):
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not self.alpha > 0:
-            raise ValueError(f"TimeDilation: alpha must be a positive number; got {self.alpha!r}")
-
-
-@dataclass(frozen=True)
-class CosWindowing:
-    """LSS regularizer: no time dilation; the average is weighted by the window w(τ) = 1 − cos 2πτ, which
-    vanishes at both ends where the undilated shadowing tangent is largest."""
-
-    @staticmethod
-    def window(tau):
-        return 1.0 - jnp.cos(2 * jnp.pi * tau)
-
-
-@dataclass(frozen=True)
-class Cos2Windowing:
-    """LSS regularizer: no time dilation; window w(τ) = (1 − cos 2πτ)², smoother at the ends."""
-
-    @staticmethod
-    def window(tau):
-        return (1.0 - jnp.cos(2 * jnp.pi * tau)) ** 2
+from ..base import SensitivityAlgorithm
+from . import lss, nilsas, nilss
+from .common import shadowing_solve
+from .regularizers import Cos2Windowing, CosWindowing, TimeDilation
 
 
 def _check_observable(name, g):
@@ -71,9 +42,7 @@ def _check_count(name, field, value):
 
 class ShadowingAlgorithm(SensitivityAlgorithm):
     """Base of the shadowing methods: the loss must be a time average over the saved points (see module)."""
-    kind = "shadowing"
-
-    def check(self, save_mode, has_mass, has_callbacks):
+    def check(self, alg, save_mode, has_mass, has_callbacks):
         """Refuse, before compiling, solves whose loss cannot be a time average over saved points."""
         name = type(self).__name__
         if save_mode != "saveat":
@@ -82,6 +51,9 @@ class ShadowingAlgorithm(SensitivityAlgorithm):
         if has_mass or has_callbacks:
             raise ValueError(f"sensealg={name}(...) serves ODEs without mass matrices or callbacks; use "
                              "ForwardDiffSensitivity() for those")
+
+    def run(self, ctx, inputs):
+        return shadowing_solve(self, ctx, inputs, type(self).gradient)
 
 
 @dataclass(frozen=True)
@@ -92,6 +64,7 @@ class ForwardLSS(ShadowingAlgorithm):
     given the backward pass checks that the loss is its time average (NaN gradient and a warning if not)."""
     regularizer: object = TimeDilation()
     g: object = None
+    gradient = staticmethod(lss.forward_gradient)
 
     def __post_init__(self):
         if not isinstance(self.regularizer, (TimeDilation, CosWindowing, Cos2Windowing)):
@@ -104,6 +77,7 @@ class ForwardLSS(ShadowingAlgorithm):
 class AdjointLSS(ForwardLSS):
     """Least-squares shadowing, adjoint form: the same discrete least-squares problem as `ForwardLSS`
     (equal gradients up to round-off), solved once for the loss instead of once per parameter."""
+    gradient = staticmethod(lss.adjoint_gradient)
 
 
 @dataclass(frozen=True)
@@ -118,6 +92,7 @@ class NILSS(ShadowingAlgorithm):
     nus: int | None = None
     seed: int = 0
     g: object = None
+    gradient = staticmethod(nilss.gradient)
 
     def __post_init__(self):
         _check_count("NILSS", "nseg", self.nseg)
@@ -140,6 +115,7 @@ class NILSAS(ShadowingAlgorithm):
     M: int = 1
     seed: int = 0
     g: object = None
+    gradient = staticmethod(nilsas.gradient)
 
     def __post_init__(self):
         _check_count("NILSAS", "nseg", self.nseg)

@@ -19,7 +19,8 @@ from ..._core.retcode import ReturnCode
 from ..._core.trees import is_concrete
 from ..algorithms import ForwardDiffSensitivity
 from ..forward import forward_solve
-from ..inputs import InputSplit, leaf_shapes, ravel, unflatten, zero_cotangent
+from ..._core.trees import ravel
+from ..inputs import InputSplit, leaf_shapes, unflatten, zero_cotangent
 
 TIME_AVERAGE_RTOL = 1e-6     # how far the cotangent may be from (c/N)∇g(u_i) when g is given
 

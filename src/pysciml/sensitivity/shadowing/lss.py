@@ -16,7 +16,7 @@ S μ = B W⁻¹ (w ū, θ) once and returns Σ_i μ_iᵀ ∂φ_i/∂p (one VJP p
 """
 import jax.numpy as jnp
 
-from .algorithms import TimeDilation
+from .regularizers import TimeDilation
 from .blocktridiag import solve_spd_block_tridiagonal
 
 

@@ -1,25 +1,18 @@
-"""`ODESolution`: saved times and states, dense output, return code and statistics of one solve.
+"""Layer 5: the solution types users hold. `ODESolution`: saved times and states, dense output, return
+code and statistics of one solve; `EventLog` and `SavedValues` (callbacks).
 
-It is a pytree, so it can be returned from `jax.jit` and stacked by `jax.vmap` (ensembles).
+It is a pytree, so it can be returned from `jax.jit` and stacked by `jax.vmap` (ensembles). `solve`
+builds it from the loop's outputs; the loop itself never sees it (its imports point down only).
 """
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._core.retcode import ReturnCode
-from .._core.trees import is_concrete
-from ..interpolation import evaluate_step, full_stages, locate_step
-
-
-class DenseOutput(NamedTuple):
-    """Every accepted step: boundaries ``ts`` (steps + 1), states ``us`` and the method's stages."""
-    ts: jnp.ndarray
-    us: jnp.ndarray
-    stages: jnp.ndarray
-    n_steps: jnp.ndarray
+from ._core.retcode import ReturnCode
+from ._core.trees import is_concrete
+from .interpolation import interpolate_dense
 
 
 class EventLog(NamedTuple):
@@ -172,19 +165,3 @@ def _check_inside_span(times, ts, n):
 
 def _shapes(tree):
     return jax.tree_util.tree_map(lambda x: tuple(np.shape(x)), tree)
-
-
-def evaluate_dense(alg, f, p, dense: DenseOutput, t):
-    """The state at one time ``t`` from the stored steps, with the method's own interpolant."""
-    direction = jnp.where(dense.ts[-1] >= dense.ts[0], 1.0, -1.0)
-    interpolant = alg.interpolant
-    i = locate_step(dense.ts, dense.n_steps, direction, t)
-    t0, h = dense.ts[i], dense.ts[i + 1] - dense.ts[i]
-    stages = full_stages(interpolant, f, p, t0, h, dense.us[i], dense.stages[i])
-    return evaluate_step(interpolant, dense.us[i], h, stages, (t - t0) / jnp.where(h == 0, 1.0, h))
-
-
-@partial(jax.jit, static_argnums=(0, 1))
-def interpolate_dense(alg, f, p, dense: DenseOutput, times):
-    """States at ``times`` (1-D) from the stored steps, with the method's own interpolant."""
-    return jax.vmap(lambda t: evaluate_dense(alg, f, p, dense, t))(times)

@@ -19,6 +19,7 @@ def lv_loss(p, sensealg, **options):
     return jnp.sum(sol.u ** 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alg,save", [(ps.Tsit5(), "saveat"), (ps.Tsit5(), "dense"), (ps.Vern7(), "saveat"),
                                       (ps.AutoTsit5(ps.Rosenbrock23()), "ends")], ids=repr)
 def test_discrete_adjoint_is_the_exact_derivative_of_the_discrete_solution(alg, save):
@@ -50,6 +51,7 @@ def _robertson_dae(u, p, t):
     return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2 ** 2 - k3 * y2 * y3, y1 + y2 + y3 - 1.0])
 
 
+@pytest.mark.slow
 def test_discrete_adjoint_of_a_dae_matches_finite_differences():
     """Robertson with its conservation law as an algebraic equation (mass matrix diag(1, 1, 0)), Rosenbrock23:
     the discrete adjoint agrees with finite differences (the DAE and ODE forms agree: test_rosenbrock)."""
@@ -68,6 +70,7 @@ def test_discrete_adjoint_of_a_dae_matches_finite_differences():
     assert len(report.gradients) == 1
 
 
+@pytest.mark.slow
 def test_discrete_adjoint_memory_is_set_by_its_checkpoints():
     """√max_steps checkpoints by default: no buffer of max_steps states, only of step times."""
     max_steps = 40_000
@@ -104,6 +107,7 @@ def test_discrete_adjoint_refuses_newton_methods_and_bad_checkpoints():
         ps.DiscreteAdjoint(checkpoints=0)
 
 
+@pytest.mark.slow
 def test_forward_and_discrete_adjoint_agree_across_a_jump_in_f():
     """f switches on a source at t = 1.1 (as the Brusselator's forcing): step sizes react to the jump, and
     differentiating the controller's reaction gave wrong forward-mode gradients. Both exact-discrete methods

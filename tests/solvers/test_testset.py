@@ -17,17 +17,12 @@ from pysciml._core.trees import FlatSpec
 from pysciml.controllers import initial_step, step_floor
 from pysciml.solve import check_step_options
 from pysciml.testing.testset import (digits_bound, mixed_digits, relative_digits, stiff_testset)
+from helpers import COMPOSITE, STIFF
 
 PROBLEMS = stiff_testset()
 
-# The one registry of stiff methods for this file (the defaults included: solve(prob) picks one).
-STIFF_METHODS = {
-    "Rosenbrock23": ps.Rosenbrock23, "Rodas4": ps.Rodas4, "Rodas5P": ps.Rodas5P, "TRBDF2": ps.TRBDF2,
-    "KenCarp4": ps.KenCarp4, "Kvaerno5": ps.Kvaerno5, "RadauIIA5": ps.RadauIIA5, "FBDF": ps.FBDF,
-    "AutoTsit5(Rosenbrock23())": lambda: ps.AutoTsit5(ps.Rosenbrock23()),
-    "AutoVern7(Rodas5P())": lambda: ps.AutoVern7(ps.Rodas5P()),
-    "default": lambda: None,
-}
+# Stiff methods by name, from the registry in helpers (the default included: solve(prob) picks one).
+STIFF_METHODS = {**{m.__name__: m for m in STIFF}, **COMPOSITE, "default": lambda: None}
 
 
 def _solve(name, method, rtol, atol=None):

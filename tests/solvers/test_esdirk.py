@@ -10,8 +10,9 @@ from pysciml.solvers.esdirk import TRBDF2, KenCarp4, Kvaerno5
 from pysciml.solvers.esdirk.tableau import EsdirkTableau
 from pysciml.solvers.rk_conditions import order_defects
 from pysciml.testing import convergence_order, nonlinear_exact_problem, robertson, robertson_atol, van_der_pol
+from helpers import ESDIRK
 
-METHODS = [TRBDF2, KenCarp4, Kvaerno5]
+METHODS = ESDIRK
 
 
 

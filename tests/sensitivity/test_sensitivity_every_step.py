@@ -9,11 +9,10 @@ import pytest
 
 import pysciml as ps
 from pysciml.testing import lotka_volterra
+from helpers import SENSITIVITY, name
 
-METHODS = [ps.ForwardDiffSensitivity(), ps.ForwardSensitivity(), ps.DiscreteAdjoint(), ps.BacksolveAdjoint(),
-           ps.InterpolatingAdjoint(), ps.InterpolatingAdjoint(checkpointing=True), ps.QuadratureAdjoint(),
-           ps.GaussAdjoint()]
-IDS = [repr(m) for m in METHODS]
+METHODS = SENSITIVITY
+IDS = [name(m) for m in METHODS]
 TIGHT = dict(rtol=1e-10, atol=1e-12)
 
 # --- u' = -k u: every loss has a closed-form gradient ----------------------------------------------------

@@ -9,8 +9,9 @@ import pysciml as ps
 from pysciml.solvers.rk_conditions import rosenbrock_order_defects
 from pysciml.solvers.rosenbrock.tableau import RosenbrockTableau
 from pysciml.testing import convergence_order, nonlinear_exact_problem, robertson, robertson_atol, van_der_pol
+from helpers import ROSENBROCK
 
-METHODS = [ps.Rosenbrock23, ps.Rodas4, ps.Rodas5P]
+METHODS = ROSENBROCK
 
 
 

@@ -5,6 +5,7 @@ import pytest
 
 import pysciml as ps
 from pysciml.testing import convergence_order, nonlinear_exact_problem
+from helpers import EXPLICIT, name
 
 PROB, EXACT = nonlinear_exact_problem((0.0, 10.0))
 # Steps per unit span chosen so errors sit between the pre-asymptotic range and round-off.
@@ -26,7 +27,7 @@ def measured_orders(method):
     return convergence_order(steps, errors), convergence_order(steps, dense_errors)
 
 
-@pytest.mark.parametrize("method", list(BASE_STEPS), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("method", EXPLICIT, ids=name)
 def test_convergence_order(method):
     order, dense_order = measured_orders(method)
     nominal = method.tableau.order

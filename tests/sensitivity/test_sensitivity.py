@@ -1,5 +1,7 @@
 """Gradients through solve: every sensitivity method against finite differences, analytic sensitivities
 and each other; stiff adjoints; pytree (network) parameters; memory of the backsolve adjoint; bad input."""
+import dataclasses
+
 import jax
 import jax.extend
 import jax.numpy as jnp
@@ -8,10 +10,9 @@ import pytest
 
 import pysciml as ps
 from pysciml.testing import check_gradients, exact_decay_problem, lotka_volterra, robertson
+from helpers import SENSITIVITY
 
-ADJOINTS = [ps.DiscreteAdjoint(), ps.BacksolveAdjoint(), ps.InterpolatingAdjoint(), ps.InterpolatingAdjoint(checkpointing=True),
-            ps.QuadratureAdjoint(), ps.GaussAdjoint()]
-METHODS = [ps.ForwardDiffSensitivity(), ps.ForwardSensitivity()] + ADJOINTS
+METHODS = SENSITIVITY
 TIGHT = dict(rtol=1e-10, atol=1e-12)
 
 LV = lotka_volterra((0.0, 5.0))
@@ -23,6 +24,7 @@ def lv_loss(p, sensealg):
     return jnp.sum(sol.u ** 2)
 
 
+@pytest.mark.slow
 def test_every_method_matches_finite_differences_on_lotka_volterra():
     report = check_gradients(lv_loss, LV.p, METHODS + [ps.InterpolatingAdjoint(seminorm=True)], rtol=1e-5)
     assert not report.skipped and len(report.gradients) == 9
@@ -84,6 +86,7 @@ def _mlp(params, u):
     return params["w2"] @ hidden + params["b2"]
 
 
+@pytest.mark.slow
 def test_neural_ode_with_pytree_parameters():
     key1, key2 = jax.random.split(jax.random.key(0))
     params = {"w1": 0.5 * jax.random.normal(key1, (8, 2)), "b1": jnp.zeros(8),
@@ -145,6 +148,7 @@ def test_bad_sensealg_is_refused_before_compiling():
         ps.solve(dae, ps.Rodas5P(), save_everystep=False, sensealg=ps.InterpolatingAdjoint())
 
 
+@pytest.mark.slow
 def test_adjoint_of_a_sparse_newton_solve_uses_the_transposed_pattern():
     """GaussAdjoint with KenCarp4's sparse linear solver (Brusselator N = 4, pattern detected): the adjoint
     solve gets Jᵀ's pattern and agrees with the exact discrete gradient of a Rosenbrock solve; the adjoints
@@ -160,3 +164,26 @@ def test_adjoint_of_a_sparse_newton_solve_uses_the_transposed_pattern():
     np.testing.assert_allclose(got, exact, rtol=1e-4)
     with pytest.raises(ValueError, match="GaussAdjoint"):
         ps.solve(prob, ps.KenCarp4(linsolve="sparse"), saveat=jnp.array([0.5]), sensealg=ps.InterpolatingAdjoint())
+
+
+@dataclasses.dataclass(frozen=True)
+class _ThroughTheLoop(ps.sensitivity.SensitivityAlgorithm):
+    """A new method is one class: here plain forward-mode AD through the loop it is handed."""
+
+    def run(self, ctx, inputs):
+        return ctx.make_loop(ctx.rhs, ctx.alg, ctx.cfg)(inputs)
+
+
+def test_a_new_sensitivity_method_is_one_subclass():
+    prob, _ = exact_decay_problem((0.0, 1.0))
+    times = jnp.linspace(0.0, 1.0, 5)
+
+    def final(p):
+        return ps.solve(prob.remake(p=p), ps.Tsit5(), saveat=times, sensealg=_ThroughTheLoop(), rtol=1e-10,
+                        atol=1e-12).u[-1]
+
+    p = 0.7   # u(1) = u0 exp(−p): du/dp = −u0 exp(−p)
+    np.testing.assert_allclose(jax.jacfwd(final)(p), -np.array([1.0, 2.0]) * np.exp(-p), rtol=1e-8)
+    with pytest.raises(ValueError, match="_ThroughTheLoop.*callbacks"):   # the base class's default check
+        ps.solve(prob, ps.Tsit5(), sensealg=_ThroughTheLoop(),
+                 callback=ps.DiscreteCallback(lambda u, p, t: t > 0.5, lambda u, p, t: u))

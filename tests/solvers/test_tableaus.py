@@ -5,8 +5,9 @@ import pytest
 import pysciml as ps
 from pysciml.solvers.rk_conditions import order_defects, trees_of_order
 from pysciml.solvers.tableau import ButcherTableau
+from helpers import EXPLICIT
 
-ALL_METHODS = [ps.Euler, ps.Midpoint, ps.Heun, ps.RK4, ps.BS3, ps.DP5, ps.Tsit5, ps.Vern7, ps.Vern9, ps.DP8]
+ALL_METHODS = EXPLICIT
 
 
 def test_number_of_rooted_trees_matches_oeis_a000081():

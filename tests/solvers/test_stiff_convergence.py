@@ -9,8 +9,9 @@ from scipy.linalg import expm
 
 import pysciml as ps
 from pysciml.testing import convergence_order, van_der_pol
+from helpers import ONE_STEP_STIFF
 
-METHODS = [ps.Rosenbrock23, ps.Rodas4, ps.Rodas5P, ps.TRBDF2, ps.KenCarp4, ps.Kvaerno5, ps.RadauIIA5]
+METHODS = ONE_STEP_STIFF
 
 # u' = A u with eigenvalues −1, −2 (smooth) and −1000 (stiff: h|λ| from 50 to 100 below).
 _Q = np.linalg.qr(np.array([[1.0, 0.3, 0.2], [0.1, 1.0, 0.4], [0.2, 0.1, 1.0]]))[0]

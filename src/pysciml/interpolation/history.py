@@ -1,4 +1,5 @@
-"""The delayed state u(s): the user's history before t0, the solution's own dense output after it.
+"""Interpolation of the solution so far, for delay equations: the delayed state u(s) is the user's history
+before t0, the solution's own dense output after it.
 
 The solution so far lives in the integration loop's "steps" buffers (`StepHistory`: step boundaries,
 states and the stages of every accepted step, static size max_steps + 1). A lookup finds the step holding
@@ -17,15 +18,42 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax import lax
 
-from ..interpolation import evaluate_step
+from .base import Interpolant
+from .local import evaluate_step
 
 
-class CurrentStep(NamedTuple):
-    """A candidate step [t, t + dt] from u with all the stages its interpolant needs."""
+class _StepFields(NamedTuple):
     t: jnp.ndarray
     u: jnp.ndarray
     dt: jnp.ndarray
     stages: jnp.ndarray
+
+
+class CurrentStep(_StepFields, Interpolant):
+    """A candidate step [t, t + dt] from u with all the stages its interpolant needs (read past its end,
+    it extrapolates)."""
+    __slots__ = ()
+
+    def step_at(self, s, hints=None):
+        return self.t, self.u, self.dt, self.stages
+
+
+class _HistoryFields(NamedTuple):
+    ts: jnp.ndarray
+    us: jnp.ndarray
+    stages: jnp.ndarray
+    n_steps: jnp.ndarray
+
+
+class StepHistory(_HistoryFields, Interpolant):
+    """Read-only view of the loop's accepted steps so far ("steps" mode with dense): step i spans
+    [ts[i], ts[i+1]] from us[i] with stages[i] (complete), for i < n_steps; entries past n_steps are unused.
+    Time runs forward; the step holding s is searched from ``hints`` (see `locate`), or by bisection."""
+    __slots__ = ()
+
+    def step_at(self, s, hints=None):
+        i = _step_holding(self, hints, s)
+        return self.ts[i], self.us[i], self.ts[i + 1] - self.ts[i], self.stages[i]
 
 
 WINDOW = 8    # steps searched forward from a hint before falling back to bisection
@@ -80,23 +108,14 @@ def delayed_state(interpolant, history, current, user_history, s, hints=None):
     history: the loop's `StepHistory` view (ts[0] is t0); current: a `CurrentStep` or None; hints: step
     indices near s to search from (see `locate`), or None to bisect.
     """
-    ts, us, stages, n_steps = history.ts, history.us, history.stages, history.n_steps
-    t0 = ts[0]
-    i = _step_holding(history, hints, s)
-    # One interpolant evaluation, on the stored step i or (past the last accepted step) the current one.
-    # Before the first accepted step, step 0 has zero length (ts[1] = t0): the value is u0.
-    start, u_start, h, k = ts[i], us[i], ts[i + 1] - ts[i], stages[i]
+    # One interpolant evaluation, on the stored step holding s or (past the last accepted step) the current
+    # one. Before the first accepted step, step 0 has zero length (ts[1] = t0): the value is u0.
+    step = history.step_at(s, hints)
     if current is not None:
-        past = s > ts[n_steps]
-        start, u_start = jnp.where(past, current.t, start), jnp.where(past, current.u, u_start)
-        h, k = jnp.where(past, current.dt, h), jnp.where(past, current.stages, k)
+        past = s > history.ts[history.n_steps]
+        step = tuple(jnp.where(past, a, b) for a, b in zip(current.step_at(s), step))
+    start, u_start, h, k = step
     value = evaluate_step(interpolant, u_start, h, k, (s - start) / jnp.where(h == 0, 1.0, h))
+    t0 = history.ts[0]
     before = user_history(jnp.minimum(s, t0))
     return jnp.where(s <= t0, before, value)
-
-
-def lag_values(constant_lags, dependent_lags, u, p, t, dtype):
-    """The delays at (u, t): the constant lags, then the state-dependent lags evaluated there."""
-    values = [constant_lags.astype(dtype).reshape(-1)]
-    values += [jnp.asarray(lag(u, p, t), dtype).reshape(1) for lag in dependent_lags]
-    return jnp.concatenate(values)

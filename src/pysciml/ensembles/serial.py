@@ -1,0 +1,24 @@
+"""`EnsembleSerial`: one solve after another."""
+import jax
+import jax.numpy as jnp
+
+from ..solve import solve
+from .base import MAX_RERUNS, EnsembleAlgorithm, split_output, too_many_reruns
+
+
+class EnsembleSerial(EnsembleAlgorithm):
+    """One solve after another (each compiled once and reused): for debugging and for prob_funcs that
+    need concrete Python values. A trajectory whose output_func returns ``(value, True)`` is solved again
+    with repeat + 1 until it returns rerun=False."""
+
+    def run_batch(self, eprob, alg, indices, options):
+        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *(self._one(eprob, alg, int(i), options)
+                                                                  for i in indices))
+
+    @staticmethod
+    def _one(eprob, alg, i, options):
+        for repeat in range(MAX_RERUNS + 1):
+            value, rerun, _ = split_output(eprob.output_func(solve(eprob.member(i, repeat), alg, **options), i))
+            if not bool(rerun):
+                return value
+        raise RuntimeError(too_many_reruns([i]))
