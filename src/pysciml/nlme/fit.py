@@ -40,45 +40,62 @@ def _check(model, population, method):
     return method
 
 
+def _compiled(model, method):
+    """value_and_grad of the population objective for (model, method), compiled once per model and method and
+    reused for every population of the same padded shape (the data are arguments, not constants).
+
+    The free parameters come as one row per subject, U (N, P), each subject reading its own row: the gradient
+    with respect to U then holds every subject's own gradient (for the sandwich estimator) and its column sums
+    are the population gradient, from one reverse pass."""
+    cache = model.__dict__.setdefault("_compiled", {})
+    if method.name not in cache:
+        space = model.space
+
+        def total(U, etas, subjects):
+            thetas = jax.vmap(space.from_free)(U)
+            ofv_i, eta_hat, conv = jax.vmap(lambda th, s, e: subject_ofv(model, method, th, s, e))(thetas, subjects,
+                                                                                                  etas)
+            return jnp.sum(ofv_i), (eta_hat, conv, ofv_i)
+        cache[method.name] = jax.jit(jax.value_and_grad(total, has_aux=True))
+    return cache[method.name]
+
+
 class Objective:
     """The compiled population objective of (model, population, method); ``obj(params)`` evaluates it at
     natural parameter values (a dict; missing names take the model's initial values), like NONMEM's
-    ``$EST MAXEVAL=0``."""
+    ``$EST MAXEVAL=0``. ``obj.evaluate(u, etas)`` -> (value, population gradient, per-subject gradients,
+    EBEs, converged flags, per-subject values) at free coordinates ``u``."""
 
     def __init__(self, model, population, method):
         self.method = _check(model, population, method)
         model.check(population)
         self.model, self.population = model, population
-        space, subjects = model.space, population.subjects
-
-        def per_subject(free, etas):
-            theta = space.from_free(free)
-            return jax.vmap(lambda s, e: subject_ofv(model, self.method, theta, s, e))(subjects, etas)
-
-        def total(free, etas):
-            ofv_i, eta_hat, conv = per_subject(free, etas)
-            return jnp.sum(ofv_i), (eta_hat, conv, ofv_i)
-
-        self.per_subject = jax.jit(per_subject)
-        self.value_and_grad = jax.jit(jax.value_and_grad(total, has_aux=True))
-        self.value = jax.jit(total)
-        self._hessian = None
-        self._jac_subjects = jax.jit(jax.jacfwd(lambda u, e: per_subject(u, e)[0]))
+        self._vg = _compiled(model, self.method)
         self.zero_etas = jnp.zeros((len(population), model.n_eta))
 
     def free(self, params=None):
         return self.model.space.to_free({k: jnp.asarray(v, float) for k, v in
                                          self.model.space.initial(params).items()})
 
-    def __call__(self, params=None, etas=None):
-        value, _ = self.value(self.free(params), self.zero_etas if etas is None else etas)
-        return float(value)
+    def evaluate(self, u, etas):
+        U = jnp.broadcast_to(jnp.asarray(u), (len(self.population), self.model.space.size))
+        (value, (eta_hat, conv, ofv_i)), G = self._vg(U, etas, self.population.subjects)
+        G = np.asarray(G)
+        return float(value), G.sum(axis=0), G, eta_hat, np.asarray(conv), np.asarray(ofv_i)
 
-    def hessian(self, free, etas):
-        """Exact Hessian in the free coordinates (forward over reverse through the implicit EBE derivative)."""
-        if self._hessian is None:
-            self._hessian = jax.jit(jax.jacfwd(lambda u, e: jax.grad(lambda v: self.value(v, e)[0])(u)))
-        return np.asarray(self._hessian(free, etas))
+    def __call__(self, params=None, etas=None):
+        return self.evaluate(self.free(params), self.zero_etas if etas is None else etas)[0]
+
+    def hessian(self, u, etas, step=1e-4):
+        """Hessian in the free coordinates by central differences of the exact gradient (symmetrised)."""
+        u = np.asarray(u, float)
+        P = u.size
+        H = np.empty((P, P))
+        for j in range(P):
+            h = step * max(1.0, abs(u[j]))
+            e = np.zeros(P); e[j] = h
+            H[:, j] = (self.evaluate(u + e, etas)[1] - self.evaluate(u - e, etas)[1]) / (2 * h)
+        return 0.5 * (H + H.T)
 
 
 @dataclass
@@ -124,15 +141,14 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     space = model.space
     free = np.asarray(obj.free(init))
     state = {"etas": obj.zero_etas, "n": 0}
-    value0, _ = obj.value(jnp.asarray(free), state["etas"])
-    if not np.isfinite(float(value0)):
-        raise ValueError(f"fit: the objective is not finite at the initial estimates ({float(value0)}); check the "
+    value0 = obj.evaluate(free, state["etas"])[0]
+    if not np.isfinite(value0):
+        raise ValueError(f"fit: the objective is not finite at the initial estimates ({value0}); check the "
                          "initial values, the dosing and that predictions are positive for proportional/log errors")
 
     def fun(u):
-        (v, (eta_hat, conv, _)), g = obj.value_and_grad(jnp.asarray(u), state["etas"])
+        v, g, _, eta_hat, _, _ = obj.evaluate(u, state["etas"])
         state["n"] += 1
-        v, g = float(v), np.asarray(g)
         if np.isfinite(v) and np.all(np.isfinite(g)):
             state["etas"] = eta_hat
         else:
@@ -147,7 +163,7 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     H = None
     for _ in range(4):
         v, g = fun(u)
-        H = obj.hessian(jnp.asarray(u), state["etas"])
+        H = obj.hessian(u, state["etas"])
         try:
             step = np.linalg.solve(H, -g)
         except np.linalg.LinAlgError:
@@ -159,8 +175,7 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
             u = u + step
         else:
             break
-    (value, (eta_hat, conv, ofv_i)), grad = obj.value_and_grad(jnp.asarray(u), state["etas"])
-    value, grad = float(value), np.asarray(grad)
+    value, grad, G_i, eta_hat, conv, ofv_i = obj.evaluate(u, state["etas"])
     theta = space.from_free(jnp.asarray(u))
     estimates = np.asarray(space.natural_vector(theta))
     names = space.entry_names()
@@ -173,14 +188,14 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
         messages.append(f"outer optimisation stopped with |gradient| {np.max(np.abs(grad)):.2e} ({res.message})")
     se_r = se_s = np.full(estimates.shape, np.nan)
     if se:
-        H = obj.hessian(jnp.asarray(u), eta_hat) if H is None else obj.hessian(jnp.asarray(u), eta_hat)
+        H = obj.hessian(u, eta_hat)
         J = np.asarray(jax.jacfwd(lambda w: space.natural_vector(space.from_free(w)))(jnp.asarray(u)))
         try:
             if np.any(np.linalg.eigvalsh(0.5 * (H + H.T)) <= 0):
                 raise np.linalg.LinAlgError
             Rinv = np.linalg.inv(0.5 * H)          # −log L = OFV/2: R = H/2
             cov_r = J @ Rinv @ J.T
-            g_i = 0.5 * np.asarray(obj._jac_subjects(jnp.asarray(u), eta_hat))     # (N, P) ∇(−log L_i)
+            g_i = 0.5 * G_i                        # (N, P): ∇(−log L_i)
             cov_s = J @ (Rinv @ (g_i.T @ g_i) @ Rinv) @ J.T
             se_r, se_s = np.sqrt(np.diag(cov_r)), np.sqrt(np.diag(cov_s))
         except np.linalg.LinAlgError:
@@ -189,7 +204,7 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
         warnings.warn(f"fit ({method.name}): {m}", RuntimeWarning, stacklevel=2)
     omega = np.asarray(model.omega(theta))
     eta = np.asarray(eta_hat)
-    shrink = 100.0 * (1.0 - np.std(eta, axis=0, ddof=0) / np.sqrt(np.diagonal(omega))) if method.conditional \
+    shrink = 100.0 * (1.0 - np.std(eta, axis=0, ddof=1) / np.sqrt(np.diagonal(omega))) if method.conditional \
         else np.full(model.n_eta, np.nan)
     tables = diagnostics(model, population, theta, eta_hat)
     n_obs = population.total_obs
@@ -199,27 +214,33 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
 
 
 def diagnostics(model, population, theta, etas):
-    """PRED, IPRED, IWRES, WRES (FO linearisation at η = 0) and CWRES (linearisation at η̂), each (N, M)."""
-    def one(subject, eta_hat):
-        mask = subject.obs_mask
-        ft = lambda e: model.error.transform(jnp.where(mask > 0, model.predict(theta, e, subject), 1.0))
-        y = model.error.transform(jnp.where(mask > 0, subject.dv, 1.0))
-        Omega = model.omega(theta)
-        zero = jnp.zeros_like(eta_hat)
-        pred, ipred = ft(zero), ft(eta_hat)
-        R = lambda e: jnp.where(mask > 0, model.error.variance(theta, model.predict(theta, e, subject)), 1.0)
-
-        def weighted(e, shift):
-            G = jax.jacfwd(ft)(e) * mask[:, None]
-            V = G @ Omega @ G.T + jnp.diag(R(e))
-            L = jnp.linalg.cholesky(V)
-            r = mask * (y - ft(e) + (G @ e if shift else 0.0))
-            return jax.scipy.linalg.solve_triangular(L, r, lower=True) * mask
-
-        iwres = mask * (y - ipred) / jnp.sqrt(R(eta_hat))
-        return pred, ipred, iwres, weighted(zero, False), weighted(eta_hat, True)
-
-    pred, ipred, iwres, wres, cwres = jax.jit(jax.vmap(one))(population.subjects, jnp.asarray(etas))
+    """PRED, IPRED, IWRES, WRES (FO linearisation at η = 0) and CWRES (linearisation at η̂), each (N, M).
+    (The weighted residuals use the Cholesky factor of the linearised covariance; NONMEM's default is its
+    symmetric eigenvalue square root, which rotates the residuals within a subject.)"""
+    cache = model.__dict__.setdefault("_compiled", {})
+    if "diagnostics" not in cache:
+        cache["diagnostics"] = jax.jit(jax.vmap(lambda th, s, e: _diagnostics_one(model, th, s, e), (None, 0, 0)))
+    pred, ipred, iwres, wres, cwres = cache["diagnostics"](theta, population.subjects, jnp.asarray(etas))
     return {"PRED": np.asarray(pred), "IPRED": np.asarray(ipred), "IWRES": np.asarray(iwres),
             "WRES": np.asarray(wres), "CWRES": np.asarray(cwres), "mask": np.asarray(population.subjects.obs_mask),
             "TIME": np.asarray(population.subjects.obs_time), "DV": np.asarray(population.subjects.dv)}
+
+
+def _diagnostics_one(model, theta, subject, eta_hat):
+    mask = subject.obs_mask
+    ft = lambda e: model.error.transform(jnp.where(mask > 0, model.predict(theta, e, subject), 1.0))
+    y = model.error.transform(jnp.where(mask > 0, subject.dv, 1.0))
+    Omega = model.omega(theta)
+    zero = jnp.zeros_like(eta_hat)
+    pred, ipred = ft(zero), ft(eta_hat)
+    R = lambda e: jnp.where(mask > 0, model.error.variance(theta, model.predict(theta, e, subject)), 1.0)
+
+    def weighted(e, shift):
+        G = jax.jacfwd(ft)(e) * mask[:, None]
+        V = G @ Omega @ G.T + jnp.diag(R(e))
+        L = jnp.linalg.cholesky(V)
+        r = mask * (y - ft(e) + (G @ e if shift else 0.0))
+        return jax.scipy.linalg.solve_triangular(L, r, lower=True) * mask
+
+    iwres = mask * (y - ipred) / jnp.sqrt(R(eta_hat))
+    return pred, ipred, iwres, weighted(zero, False), weighted(eta_hat, True)
