@@ -77,17 +77,26 @@ def conditional_objective(model, method, theta, subject):
     return l
 
 
+def _value_grad_hessian(l):
+    """x -> (l, ∇l, ∇²l) from one trace of l (forward over reverse, the value and gradient as auxiliaries)."""
+    def vg(x):
+        v, g = jax.value_and_grad(l)(x)
+        return g, (v, g)
+    jac = jax.jacfwd(vg, has_aux=True)
+    return lambda x: (lambda H, aux: (aux[0], aux[1], H))(*jac(x))
+
+
 def newton_minimize(l, x0, max_iter=60):
     """Minimise a smooth l from x0: Newton steps on the Hessian with its eigenvalues lifted to stay positive.
     Far from the minimum a step is halved until l decreases (Armijo); once the Newton decrement gᵀH⁻¹g is
     below 1e-8·(1 + |l|) the full step is taken (quadratic convergence), and the iteration ends after a full
     step from a decrement below 1e-16·(1 + |l|), where η is exact to round-off (|Δη|² ~ decrement).
     Returns (x, converged)."""
-    grad, hess = jax.grad(l), jax.hessian(l)
+    derivatives = _value_grad_hessian(l)
 
     def step(carry):
-        x, fx, k, done, ok = carry
-        g, H = grad(x), hess(x)
+        x, k, done, ok = carry
+        fx, g, H = derivatives(x)
         w, V = jnp.linalg.eigh(0.5 * (H + H.T))
         floor = 1e-8 * jnp.maximum(jnp.max(jnp.abs(w)), 1e-12)
         w = jnp.maximum(jnp.abs(w), floor)
@@ -104,19 +113,19 @@ def newton_minimize(l, x0, max_iter=60):
 
         def search(c):
             a, _, fn = c
-            return ~local & (~(fn <= fx - 1e-4 * a * decrement) | ~jnp.isfinite(fn)) & (a > 1e-10)
+            first = fn == jnp.inf
+            return first | (~local & (~(fn <= fx - 1e-4 * a * decrement) | ~jnp.isfinite(fn)) & (a > 1e-10))
 
-        a, xn, fn = jax.lax.while_loop(search, try_step, try_step((2.0, x, jnp.inf)))
+        a, xn, fn = jax.lax.while_loop(search, try_step, (2.0, x, jnp.asarray(jnp.inf, x.dtype)))
         improved = local | (jnp.isfinite(fn) & (fn <= fx))
         x_new = jnp.where(improved, xn, x)
-        f_new = jnp.where(improved, fn, fx)
         finished = local & (decrement <= 1e-16 * scale)
-        return x_new, f_new, k + 1, finished | ~improved, finished | ok
+        return x_new, k + 1, finished | ~improved, finished | ok
 
     def cond(carry):
-        return ~carry[3] & (carry[2] < max_iter)
+        return ~carry[2] & (carry[1] < max_iter)
 
-    x, fx, k, done, ok = jax.lax.while_loop(cond, step, (x0, l(x0), 0, False, False))
+    x, k, done, ok = jax.lax.while_loop(cond, step, (x0, 0, False, False))
     return x, ok
 
 
@@ -153,17 +162,24 @@ def subject_ofv(model, method, theta, subject, eta0):
         z = jax.scipy.linalg.solve_triangular(L, r, lower=True)
         return 2.0 * jnp.sum(mask * jnp.log(jnp.diagonal(L))) + z @ z, zero, jnp.asarray(True)
     eta_hat, converged = ebe(model, method, theta, subject, eta0)
-    l = conditional_objective(model, method, theta, subject)
+    Omega_inv = jnp.linalg.inv(Omega)
     if method.exact_hessian:
-        H = 0.5 * jax.hessian(l)(eta_hat)
+        value, _, H2 = _value_grad_hessian(conditional_objective(model, method, theta, subject))(eta_hat)
+        H = 0.5 * H2
     else:
-        fe = f(eta_hat)
-        G = jax.jacfwd(lambda e: ft(f(e)))(eta_hat) * mask[:, None]
-        Re = R(fe) if method.interaction else R(f(jnp.zeros(q)))
-        H = jnp.linalg.inv(Omega) + G.T @ (G / Re[:, None])
+        def outputs(e):
+            fe = f(e)
+            return ft(fe), R(fe)
+        (G, dR), (fte, Re) = jax.jacfwd(lambda e: (outputs(e), outputs(e)), has_aux=True)(eta_hat)
+        G = G * mask[:, None]
+        if not method.interaction:
+            Re = R(f(jnp.zeros(q)))
+        r = y - fte
+        value = jnp.sum(mask * (r * r / Re + jnp.log(Re))) + eta_hat @ Omega_inv @ eta_hat
+        H = Omega_inv + G.T @ (G / Re[:, None])
         if method.interaction:
-            dR = jax.jacfwd(lambda e: R(f(e)))(eta_hat) * mask[:, None]
+            dR = dR * mask[:, None]
             H = H + 0.5 * dR.T @ (dR / (Re * Re)[:, None])
     _, logdet_H = jnp.linalg.slogdet(H)
     _, logdet_O = jnp.linalg.slogdet(Omega)
-    return l(eta_hat) + logdet_O + logdet_H, eta_hat, converged
+    return value + logdet_O + logdet_H, eta_hat, converged
