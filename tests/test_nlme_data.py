@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from pysciml import nlme
-
-THEOPP = "/work/shared/data/theopp.csv"
+from pysciml.nlme.reference import THEOPP_CSV as THEOPP
 
 
 def table(**cols):

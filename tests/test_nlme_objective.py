@@ -8,30 +8,18 @@ import scipy.optimize
 
 from pysciml import nlme
 
-THEOPP = "/work/shared/data/theopp.csv"
+from pysciml.nlme import reference
 
-# --- NONMEM's THEOPP model (NONMEM Users Guide Part V; help file infn2.exa) ----------------------------------
+# NONMEM's THEOPP model at its initial estimates (reference.nonmem_theopp)
 THETA0 = {"ka": 3.0, "k": 0.08, "cl": 0.04}
 OMEGA0 = np.array([[6.0, 0.005, 0.3], [0.005, 0.0002, 0.006], [0.3, 0.006, 0.4]])
 SIGMA0 = 0.4
-
-
-def theopp_pre(th, eta, cov):
-    ka, k = th["ka"] + eta[0], th["k"] + eta[1]
-    cl = th["cl"] * cov["WT"] + eta[2]
-    return {"ka": ka, "k": k, "v": cl / k / cov["WT"]}     # SC = CL/K/WT: the dose is in mg/kg
-
-
-THEOPP_MODEL = nlme.Model(
-    fixed={"ka": nlme.Bounded(3.0, 0.1, 5.0), "k": nlme.Bounded(0.08, 0.008, 0.5), "cl": nlme.Bounded(0.04, 0.004, 0.9),
-           "omega": nlme.FullCov(OMEGA0), "sigma": nlme.Positive(SIGMA0)},
-    omega="omega", pre=theopp_pre, dynamics=nlme.OneCompartment(oral=True),
-    error=nlme.Additive("sigma", variance=True))
+THEOPP_MODEL = reference.nonmem_theopp()
 
 
 @pytest.fixture(scope="module")
 def theopp():
-    return nlme.Population.from_csv(THEOPP, covariates=["WT"])
+    return reference.theophylline(dose_scale=None)
 
 
 def numpy_fo(pop, theta, Omega, sigma2):
@@ -58,8 +46,8 @@ def numpy_fo(pop, theta, Omega, sigma2):
 
 def test_fo_matches_nonmem_and_numpy(theopp):
     ofv = nlme.Objective(THEOPP_MODEL, theopp, nlme.FO())()
-    # NONMEM 7.3, THEOPP control stream at its initial estimates, METHOD=0 MAXEVAL=0: "#OBJV: 110.244"
-    assert abs(ofv - 110.244) < 5e-4
+    # NONMEM 7.3, THEOPP control stream at its initial estimates (FO evaluation): "#OBJV: 110.244"
+    assert abs(ofv - reference.NONMEM_THEOPP_FO_AT_INITIAL) < 5e-4
     np.testing.assert_allclose(ofv, numpy_fo(theopp, THETA0, OMEGA0, SIGMA0), rtol=1e-8)
     # a perturbed fixed effect moves the objective far beyond these tolerances
     assert abs(nlme.Objective(THEOPP_MODEL, theopp, nlme.FO())({"k": 0.0808}) - ofv) > 0.05

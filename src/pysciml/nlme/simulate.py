@@ -20,9 +20,12 @@ def simulate(model, population, params, key, *, residual=True):
     eta = jax.random.normal(k_eta, (N, model.n_eta)) @ jnp.linalg.cholesky(Omega).T
     keys = jax.random.split(k_eps, N)
 
-    def one(subject, e, k):
-        f = model.predict(theta, e, subject)
-        return model.error.sample(k, theta, f) if residual else f
-
-    dv = jax.jit(jax.vmap(one))(population.subjects, eta, keys)
+    cache = model.__dict__.setdefault("_compiled", {})
+    name = f"simulate{residual}"
+    if name not in cache:     # compiled once per model: parameters, data and keys are arguments
+        def one(th, subject, e, k):
+            f = model.predict(th, e, subject)
+            return model.error.sample(k, th, f) if residual else f
+        cache[name] = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0)))
+    dv = cache[name](theta, population.subjects, eta, keys)
     return population.with_dv(dv), np.asarray(eta)
