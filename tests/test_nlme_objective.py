@@ -176,3 +176,11 @@ def test_linear_gaussian_model_is_exact(name):
             2 * np.pi * 0.5) / 0.16 ** (len(y) / 2)
         total += -2 * np.log(scipy.integrate.quad(dens, -6, 6, epsabs=0, epsrel=1e-13, limit=200)[0])
     np.testing.assert_allclose(ofv, total, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_fo_fit_reaches_nonmem_minimum(theopp):
+    # NONMEM's installation test: THEOPP by FO from the control stream's initial estimates ends at 104.561
+    fit = nlme.fit(THEOPP_MODEL, theopp, nlme.FO())
+    assert fit.converged
+    assert abs(fit.ofv - reference.NONMEM_THEOPP_FO_MINIMUM) < 5e-4
