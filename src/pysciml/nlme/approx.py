@@ -135,15 +135,17 @@ def ebe(model, method, theta, subject, eta0):
         return jax.grad(conditional_objective(model, method, theta, subject))(eta)
 
     def solve(_, x0):
-        return newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject), x0)[0]
+        x, ok = newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject), x0)
+        return x, ok.astype(x.dtype)       # a float auxiliary: custom_root gives it a (zero) tangent
 
     def tangent_solve(g, y):
         return jnp.linalg.solve(jax.jacfwd(g)(y), y)
 
-    eta_hat = jax.lax.custom_root(gradient, jax.lax.stop_gradient(eta0), solve, tangent_solve)
-    g = gradient(jax.lax.stop_gradient(eta_hat))
-    converged = jnp.max(jnp.abs(g)) <= 1e-5 * (1.0 + jnp.max(jnp.abs(jax.lax.stop_gradient(eta_hat))))
-    return eta_hat, converged
+    # converged: the Newton decrement fell below 1e-16·(1 + |l|) (scale-free, unlike a gradient test, which
+    # fails for nearly singular Ω whose inverse dominates the curvature)
+    eta_hat, converged = jax.lax.custom_root(gradient, jax.lax.stop_gradient(eta0), solve, tangent_solve,
+                                             has_aux=True)
+    return eta_hat, jax.lax.stop_gradient(converged) > 0.5
 
 
 def subject_ofv(model, method, theta, subject, eta0):
@@ -180,6 +182,7 @@ def subject_ofv(model, method, theta, subject, eta0):
         if method.interaction:
             dR = dR * mask[:, None]
             H = H + 0.5 * dR.T @ (dR / (Re * Re)[:, None])
-    _, logdet_H = jnp.linalg.slogdet(H)
+    sign_H, logdet_H = jnp.linalg.slogdet(H)
     _, logdet_O = jnp.linalg.slogdet(Omega)
-    return value + logdet_O + logdet_H, eta_hat, converged
+    # an indefinite curvature (possible for the exact Hessian away from a minimum) has no Laplace value
+    return jnp.where(sign_H > 0, value + logdet_O + logdet_H, jnp.inf), eta_hat, converged

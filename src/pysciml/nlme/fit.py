@@ -57,6 +57,7 @@ def _compiled(model, method):
                                                                                                   etas)
             return jnp.sum(ofv_i), (eta_hat, conv, ofv_i)
         cache[method.name] = jax.jit(jax.value_and_grad(total, has_aux=True))
+        cache[method.name + "/value"] = jax.jit(total)
     return cache[method.name]
 
 
@@ -84,7 +85,11 @@ class Objective:
         return float(value), G.sum(axis=0), G, eta_hat, np.asarray(conv), np.asarray(ofv_i)
 
     def __call__(self, params=None, etas=None):
-        return self.evaluate(self.free(params), self.zero_etas if etas is None else etas)[0]
+        """The objective value only (compiles no gradient: also for models whose dynamics do not support
+        reverse-mode derivatives)."""
+        value = self.model._compiled[self.method.name + "/value"]
+        U = jnp.broadcast_to(self.free(params), (len(self.population), self.model.space.size))
+        return float(value(U, self.zero_etas if etas is None else etas, self.population.subjects)[0])
 
     def hessian(self, u, etas, step=1e-4):
         """Hessian in the free coordinates by central differences of the exact gradient (symmetrised)."""
