@@ -87,3 +87,30 @@ def test_ode_form_matches_closed_form():
     np.testing.assert_allclose(ode, closed, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(nlme.Objective(ode_model, POP, nlme.FO())(TRUE),
                                nlme.Objective(MODEL, POP, nlme.FO())(TRUE), rtol=1e-9)
+
+
+def test_model_errors_are_raised_before_compiling():
+    bad_pre = nlme.Model(fixed=dict(MODEL.space.domains), omega="omega",
+                         pre=lambda th, eta, cov: {"ka": th["tka"] * cov["AGE"], "cl": 1.0, "v": 1.0},
+                         dynamics=nlme.OneCompartment(), error=nlme.Additive("add_sd"))
+    with pytest.raises(ValueError, match="pre reads 'AGE'"):
+        nlme.Objective(bad_pre, POP, nlme.FOCEI())
+    missing = nlme.Model(fixed=dict(MODEL.space.domains), omega="omega",
+                         pre=lambda th, eta, cov: {"cl": 1.0, "v": 1.0},
+                         dynamics=nlme.OneCompartment(), error=nlme.Additive("add_sd"))
+    with pytest.raises(ValueError, match=r"individual parameter\(s\) \['ka'\]"):
+        nlme.fit(missing, POP, nlme.FOCEI())
+    iv = nlme.Model(fixed=dict(MODEL.space.domains), omega="omega", pre=MODEL.pre,
+                    dynamics=nlme.OneCompartment(oral=False), error=nlme.Additive("add_sd"))
+    pop2 = nlme.Population.from_dataframe({"ID": ["1", "1"], "TIME": ["0", "1"], "AMT": ["5", "."],
+                                           "DV": [".", "1"], "EVID": ["1", "0"], "CMT": ["2", "2"]})
+    with pytest.raises(ValueError, match="a dose into compartment 2, but the model has 1"):
+        nlme.fit(iv, pop2, nlme.FO())
+    with pytest.raises(ValueError, match="omega must name"):
+        nlme.Model(fixed=dict(MODEL.space.domains), omega="add_sd", pre=MODEL.pre, dynamics=nlme.OneCompartment(),
+                   error=nlme.Additive("add_sd"))
+    with pytest.raises(ValueError, match="reads the fixed effect 'prop'"):
+        nlme.Model(fixed=dict(MODEL.space.domains), omega="omega", pre=MODEL.pre, dynamics=nlme.OneCompartment(),
+                   error=nlme.Proportional("prop"))
+    with pytest.raises(TypeError, match="method must be"):
+        nlme.fit(MODEL, POP, "FOCEI")
