@@ -90,7 +90,8 @@ def newton_minimize(l, x0, max_iter=60):
     """Minimise a smooth l from x0: Newton steps on the Hessian with its eigenvalues lifted to stay positive.
     Far from the minimum a step is halved until l decreases (Armijo); once the Newton decrement gᵀH⁻¹g is
     below 1e-8·(1 + |l|) the full step is taken (quadratic convergence), and the iteration ends after a full
-    step from a decrement below 1e-16·(1 + |l|), where η is exact to round-off (|Δη|² ~ decrement).
+    step from a decrement below 1e-16·(1 + |l|), where η is exact to round-off (|Δη|² ~ decrement), or when
+    such a full step no longer lowers l (the round-off floor of an ill-conditioned Hessian).
     Returns (x, converged)."""
     derivatives = _value_grad_hessian(l)
 
@@ -117,9 +118,11 @@ def newton_minimize(l, x0, max_iter=60):
             return first | (~local & (~(fn <= fx - 1e-4 * a * decrement) | ~jnp.isfinite(fn)) & (a > 1e-10))
 
         a, xn, fn = jax.lax.while_loop(search, try_step, (2.0, x, jnp.asarray(jnp.inf, x.dtype)))
-        improved = local | (jnp.isfinite(fn) & (fn <= fx))
+        improved = jnp.isfinite(fn) & (fn <= fx)
         x_new = jnp.where(improved, xn, x)
-        finished = local & (decrement <= 1e-16 * scale)
+        # done: the decrement is at round-off, or a full Newton step from a small decrement no longer lowers l
+        # (round-off floor of an ill-conditioned curvature, e.g. a nearly singular Ω)
+        finished = local & ((decrement <= 1e-16 * scale) | ~improved)
         return x_new, k + 1, finished | ~improved, finished | ok
 
     def cond(carry):
