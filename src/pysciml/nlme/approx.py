@@ -96,7 +96,7 @@ def newton_minimize(l, x0, max_iter=60):
     derivatives = _value_grad_hessian(l)
 
     def step(carry):
-        x, k, done, ok = carry
+        x, k, done, ok, previous = carry
         fx, g, H = derivatives(x)
         w, V = jnp.linalg.eigh(0.5 * (H + H.T))
         floor = 1e-8 * jnp.maximum(jnp.max(jnp.abs(w)), 1e-12)
@@ -119,16 +119,17 @@ def newton_minimize(l, x0, max_iter=60):
 
         a, xn, fn = jax.lax.while_loop(search, try_step, (2.0, x, jnp.asarray(jnp.inf, x.dtype)))
         improved = jnp.isfinite(fn) & (fn <= fx)
-        x_new = jnp.where(improved, xn, x)
-        # done: the decrement is at round-off, or a full Newton step from a small decrement no longer lowers l
-        # (round-off floor of an ill-conditioned curvature, e.g. a nearly singular Ω)
-        finished = local & ((decrement <= 1e-16 * scale) | ~improved)
-        return x_new, k + 1, finished | ~improved, finished | ok
+        # near the optimum the full Newton step is always taken (l's decrease is then below its round-off);
+        # done when the decrement is at round-off or stops shrinking (the round-off floor of an
+        # ill-conditioned curvature, e.g. a nearly singular Ω); quadratic convergence shrinks it by orders
+        x_new = jnp.where(local & jnp.isfinite(fn) | improved, xn, x)
+        finished = local & ((decrement <= 1e-16 * scale) | (decrement >= 0.25 * previous))
+        return x_new, k + 1, finished | ~(improved | local), finished | ok, jnp.where(local, decrement, jnp.inf)
 
     def cond(carry):
         return ~carry[2] & (carry[1] < max_iter)
 
-    x, k, done, ok = jax.lax.while_loop(cond, step, (x0, 0, False, False))
+    x, k, done, ok, _ = jax.lax.while_loop(cond, step, (x0, 0, False, False, jnp.asarray(jnp.inf, x0.dtype)))
     return x, ok
 
 
