@@ -3,7 +3,7 @@
 The objective of the whole population (one compiled program: the per-subject objectives vmapped over
 subjects, the EBE search inside) and its exact gradient go to a quasi-Newton outer optimiser (scipy's BFGS)
 on the free coordinates of the fixed effects, so bounds always hold. The EBEs of one evaluation are the
-starting point of the next. The fit ends with Newton steps on the exact Hessian of the objective, which also
+starting point of the next. The fit ends with Newton steps on the Hessian of the objective (central differences of the exact gradient, as NONMEM differentiates numerically), which also
 gives the standard errors: covariance 2·H⁻¹ (NONMEM's R matrix) or the sandwich R⁻¹SR⁻¹.
 
 The objective value is NONMEM's: −2 log-likelihood without the constant n_obs·log(2π)
@@ -164,7 +164,7 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
 
     res = scipy.optimize.minimize(fun, free, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": gtol})
     u = res.x
-    # Newton polish on the exact Hessian: quadratic convergence from where BFGS stopped
+    # Newton polish on the differenced Hessian: fast local convergence from where BFGS stopped
     H = None
     for _ in range(4):
         v, g = fun(u)
