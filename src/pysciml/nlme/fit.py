@@ -4,7 +4,8 @@ The objective of the whole population (one compiled program: the per-subject obj
 subjects, the EBE search inside) and its exact gradient go to a quasi-Newton outer optimiser (scipy's BFGS)
 on the free coordinates of the fixed effects, so bounds always hold. The EBEs of one evaluation are the
 starting point of the next. The fit ends with Newton steps on the Hessian of the objective (central
-differences of the exact gradient; NONMEM differentiates numerically too), which also gives the standard errors: covariance 2·H⁻¹ (NONMEM's R matrix) or the sandwich R⁻¹SR⁻¹.
+differences of the exact gradient; NONMEM differentiates numerically too), which also gives the standard
+errors: covariance 2·H⁻¹ (NONMEM's R matrix) or the sandwich R⁻¹SR⁻¹.
 
 The objective value is NONMEM's: −2 log-likelihood without the constant n_obs·log(2π)
 (`FitResult.ofv_with_constant` adds it back, i.e. the true −2LL).
