@@ -3,6 +3,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -62,3 +64,15 @@ def test_events_and_delays_example_matches_its_references(tmp_path):
     # a genuine error within a hundred tolerances that shrinks with the tolerance
     loose, tight = (float(line.split("max error")[1].split()[0]) for line in lines if line.startswith("Mackey–Glass"))
     assert 1e-7 < loose < 1e-4 and tight < loose / 10
+
+
+@pytest.mark.slow
+def test_theophylline_example_matches_nlmixr2(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "theophylline.py"), "--small", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    for name in ("theophylline_gof.png", "theophylline_vpc.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    ofv_line = next(line for line in done.stdout.splitlines() if line.startswith("OFV"))
+    ours, published = (float(v) for v in ofv_line.split()[1:3])
+    assert abs(ours - published) < 0.01

@@ -1,0 +1,252 @@
+"""`fit`: population estimation by FO, FOCE, FOCEI, Laplace or LaplaceI, and its result.
+
+The objective of the whole population (one compiled program: the per-subject objectives vmapped over
+subjects, the EBE search inside) and its exact gradient go to a quasi-Newton outer optimiser (scipy's BFGS)
+on the free coordinates of the fixed effects, so bounds always hold. The EBEs of one evaluation are the
+starting point of the next. The fit ends with Newton steps on the Hessian of the objective (central
+differences of the exact gradient; NONMEM differentiates numerically too), which also gives the standard
+errors: covariance 2·H⁻¹ (NONMEM's R matrix) or the sandwich R⁻¹SR⁻¹.
+
+The objective value is NONMEM's: −2 log-likelihood without the constant n_obs·log(2π)
+(`FitResult.ofv_with_constant` adds it back, i.e. the true −2LL).
+"""
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+
+from .approx import FO, Method, subject_ofv
+from .data import Population
+from .model import Model
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def _check(model, population, method):
+    if not isinstance(model, Model):
+        raise TypeError(f"fit: model must be an nlme.Model; got {type(model).__name__}")
+    if not isinstance(population, Population):
+        raise TypeError(f"fit: population must be an nlme.Population; got {type(population).__name__}")
+    if isinstance(method, type) and issubclass(method, Method):
+        method = method()
+    if not isinstance(method, Method):
+        raise TypeError(f"fit: method must be nlme.FO(), FOCE(), FOCEI(), Laplace() or LaplaceI(); got {method!r}")
+    if np.any(np.asarray(population.subjects.dose_ss) > 0) and not hasattr(model.dynamics, "poles_and_coefficients"):
+        raise ValueError("steady-state doses (SS=1) need a closed-form model (OneCompartment, TwoCompartment); "
+                         "the ODE form does not support them yet")
+    return method
+
+
+def _compiled(model, method):
+    """value_and_grad of the population objective for (model, method), compiled once per model and method and
+    reused for every population of the same padded shape (the data are arguments, not constants).
+
+    The free parameters come as one row per subject, U (N, P), each subject reading its own row: the gradient
+    with respect to U then holds every subject's own gradient (for the sandwich estimator) and its column sums
+    are the population gradient, from one reverse pass."""
+    cache = model.__dict__.setdefault("_compiled", {})
+    if method.name not in cache:
+        space = model.space
+
+        def total(U, etas, subjects):
+            thetas = jax.vmap(space.from_free)(U)
+            ofv_i, eta_hat, conv = jax.vmap(lambda th, s, e: subject_ofv(model, method, th, s, e))(thetas, subjects,
+                                                                                                  etas)
+            return jnp.sum(ofv_i), (eta_hat, conv, ofv_i)
+        cache[method.name] = jax.jit(jax.value_and_grad(total, has_aux=True))
+        cache[method.name + "/value"] = jax.jit(total)
+    return cache[method.name]
+
+
+class Objective:
+    """The compiled population objective of (model, population, method); ``obj(params)`` evaluates it at
+    natural parameter values (a dict; missing names take the model's initial values), like NONMEM's
+    ``$EST MAXEVAL=0``. ``obj.evaluate(u, etas)`` -> (value, population gradient, per-subject gradients,
+    EBEs, converged flags, per-subject values) at free coordinates ``u``."""
+
+    def __init__(self, model, population, method):
+        self.method = _check(model, population, method)
+        model.check(population)
+        self.model, self.population = model, population
+        self._vg = _compiled(model, self.method)
+        self.zero_etas = jnp.zeros((len(population), model.n_eta))
+
+    def free(self, params=None):
+        return self.model.space.to_free({k: jnp.asarray(v, float) for k, v in
+                                         self.model.space.initial(params).items()})
+
+    def evaluate(self, u, etas):
+        U = jnp.broadcast_to(jnp.asarray(u), (len(self.population), self.model.space.size))
+        (value, (eta_hat, conv, ofv_i)), G = self._vg(U, etas, self.population.subjects)
+        G = np.asarray(G)
+        return float(value), G.sum(axis=0), G, eta_hat, np.asarray(conv), np.asarray(ofv_i)
+
+    def __call__(self, params=None, etas=None):
+        """The objective value only (compiles no gradient: also for models whose dynamics do not support
+        reverse-mode derivatives)."""
+        value = self.model._compiled[self.method.name + "/value"]
+        U = jnp.broadcast_to(self.free(params), (len(self.population), self.model.space.size))
+        return float(value(U, self.zero_etas if etas is None else etas, self.population.subjects)[0])
+
+    def hessian(self, u, etas, step=1e-4):
+        """Hessian in the free coordinates by central differences of the exact gradient (symmetrised)."""
+        u = np.asarray(u, float)
+        P = u.size
+        H = np.empty((P, P))
+        for j in range(P):
+            h = step * max(1.0, abs(u[j]))
+            e = np.zeros(P); e[j] = h
+            H[:, j] = (self.evaluate(u + e, etas)[1] - self.evaluate(u - e, etas)[1]) / (2 * h)
+        return 0.5 * (H + H.T)
+
+
+@dataclass
+class FitResult:
+    """Estimates and diagnostics of a fit (see `fit`)."""
+    method: str
+    ofv: float
+    ofv_with_constant: float
+    params: dict                    # natural values (Ω as a matrix)
+    names: list                     # names of the reported entries
+    estimates: np.ndarray           # reported entries (θ, the variances/covariances of Ω, error parameters)
+    se: np.ndarray                  # from 2·H⁻¹ (NONMEM's $COV MATRIX=R)
+    se_sandwich: np.ndarray         # R⁻¹SR⁻¹
+    rse: np.ndarray                 # 100·se/|estimate|
+    eta: np.ndarray                 # EBEs (N, q)
+    shrinkage: np.ndarray           # 1 − sd(η̂)/ω, per η (in %)
+    converged: bool
+    message: str
+    n_obs: int
+    n_evaluations: int
+    time_s: float
+    tables: dict = field(repr=False, default_factory=dict)   # PRED, IPRED, IWRES, WRES/CWRES (N, M), mask
+
+    def summary(self):
+        lines = [f"{self.method}: OFV {self.ofv:.4f} (−2LL without n·log2π; with it {self.ofv_with_constant:.4f}), "
+                 f"{self.n_obs} observations, converged={self.converged}, {self.n_evaluations} evaluations, "
+                 f"{self.time_s:.2f} s",
+                 f"{'parameter':<18}{'estimate':>12}{'SE':>12}{'RSE%':>9}{'SE(sandwich)':>14}"]
+        for n, e, s, r, w in zip(self.names, self.estimates, self.se, self.rse, self.se_sandwich):
+            lines.append(f"{n:<18}{e:>12.5g}{s:>12.4g}{r:>9.2f}{w:>14.4g}")
+        lines.append("η shrinkage (%): " + ", ".join(f"{s:.2f}" for s in self.shrinkage))
+        return "\n".join(lines)
+
+
+def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True, verbose=False):
+    """Estimate the fixed effects of ``model`` on ``population`` by ``method`` (`FO`, `FOCE`, `FOCEI`,
+    `Laplace`, `LaplaceI`), starting from the domains' initial values overridden by ``init`` (dict of natural
+    values). Returns a `FitResult`; warns (naming the subjects) when an EBE search does not converge or the
+    Hessian is not positive definite."""
+    start = time.perf_counter()
+    obj = Objective(model, population, method)
+    method = obj.method
+    space = model.space
+    free = np.asarray(obj.free(init))
+    state = {"etas": obj.zero_etas, "n": 0}
+    value0 = obj.evaluate(free, state["etas"])[0]
+    if not np.isfinite(value0):
+        raise ValueError(f"fit: the objective is not finite at the initial estimates ({value0}); check the "
+                         "initial values, the dosing and that predictions are positive for proportional/log errors")
+
+    def fun(u):
+        v, g, _, eta_hat, _, _ = obj.evaluate(u, state["etas"])
+        state["n"] += 1
+        if np.isfinite(v) and np.all(np.isfinite(g)):
+            state["etas"] = eta_hat
+        else:
+            return 1e30, np.zeros_like(u)
+        if verbose:
+            print(f"{state['n']:5d}  OFV {v:.6f}  |g| {np.max(np.abs(g)):.2e}")
+        return v, g
+
+    res = scipy.optimize.minimize(fun, free, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": gtol})
+    u = res.x
+    # Newton polish on the differenced Hessian: fast local convergence from where BFGS stopped
+    H = None
+    for _ in range(4):
+        v, g = fun(u)
+        H = obj.hessian(u, state["etas"])
+        try:
+            step = np.linalg.solve(H, -g)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)) or np.max(np.abs(g)) < 1e-9:
+            break
+        v_new, _ = fun(u + step)
+        if v_new <= v:
+            u = u + step
+        else:
+            break
+    value, grad, G_i, eta_hat, conv, ofv_i = obj.evaluate(u, state["etas"])
+    theta = space.from_free(jnp.asarray(u))
+    estimates = np.asarray(space.natural_vector(theta))
+    names = space.entry_names()
+    messages = []
+    bad = [population.ids[i] for i in np.flatnonzero(~np.asarray(conv))]
+    if bad:
+        messages.append(f"EBE search did not converge for subject(s) {bad}")
+    converged = bool(np.max(np.abs(grad)) < 1e-3) and not bad
+    if not converged and not bad:
+        messages.append(f"outer optimisation stopped with |gradient| {np.max(np.abs(grad)):.2e} ({res.message})")
+    se_r = se_s = np.full(estimates.shape, np.nan)
+    if se:
+        H = obj.hessian(u, eta_hat)
+        J = np.asarray(jax.jacfwd(lambda w: space.natural_vector(space.from_free(w)))(jnp.asarray(u)))
+        try:
+            if np.any(np.linalg.eigvalsh(0.5 * (H + H.T)) <= 0):
+                raise np.linalg.LinAlgError
+            Rinv = np.linalg.inv(0.5 * H)          # −log L = OFV/2: R = H/2
+            cov_r = J @ Rinv @ J.T
+            g_i = 0.5 * G_i                        # (N, P): ∇(−log L_i)
+            cov_s = J @ (Rinv @ (g_i.T @ g_i) @ Rinv) @ J.T
+            se_r, se_s = np.sqrt(np.diag(cov_r)), np.sqrt(np.diag(cov_s))
+        except np.linalg.LinAlgError:
+            messages.append("the Hessian of the objective is not positive definite: no standard errors")
+    for m in messages:
+        warnings.warn(f"fit ({method.name}): {m}", RuntimeWarning, stacklevel=2)
+    omega = np.asarray(model.omega(theta))
+    eta = np.asarray(eta_hat)
+    shrink = 100.0 * (1.0 - np.std(eta, axis=0, ddof=1) / np.sqrt(np.diagonal(omega))) if method.conditional \
+        else np.full(model.n_eta, np.nan)
+    tables = diagnostics(model, population, theta, eta_hat)
+    n_obs = population.total_obs
+    return FitResult(method.name, value, value + n_obs * LOG_2PI, {k: np.asarray(v) for k, v in theta.items()},
+                     names, estimates, se_r, se_s, 100.0 * se_r / np.abs(estimates), eta, shrink, converged,
+                     "; ".join(messages) or "converged", n_obs, state["n"], time.perf_counter() - start, tables)
+
+
+def diagnostics(model, population, theta, etas):
+    """PRED, IPRED, IWRES, WRES (FO linearisation at η = 0) and CWRES (linearisation at η̂), each (N, M).
+    (The weighted residuals use the Cholesky factor of the linearised covariance; NONMEM's default is its
+    symmetric eigenvalue square root, which rotates the residuals within a subject.)"""
+    cache = model.__dict__.setdefault("_compiled", {})
+    if "diagnostics" not in cache:
+        cache["diagnostics"] = jax.jit(jax.vmap(lambda th, s, e: _diagnostics_one(model, th, s, e), (None, 0, 0)))
+    pred, ipred, iwres, wres, cwres = cache["diagnostics"](theta, population.subjects, jnp.asarray(etas))
+    return {"PRED": np.asarray(pred), "IPRED": np.asarray(ipred), "IWRES": np.asarray(iwres),
+            "WRES": np.asarray(wres), "CWRES": np.asarray(cwres), "mask": np.asarray(population.subjects.obs_mask),
+            "TIME": np.asarray(population.subjects.obs_time), "DV": np.asarray(population.subjects.dv)}
+
+
+def _diagnostics_one(model, theta, subject, eta_hat):
+    mask = subject.obs_mask
+    ft = lambda e: model.error.transform(jnp.where(mask > 0, model.predict(theta, e, subject), 1.0))
+    y = model.error.transform(jnp.where(mask > 0, subject.dv, 1.0))
+    Omega = model.omega(theta)
+    zero = jnp.zeros_like(eta_hat)
+    pred, ipred = ft(zero), ft(eta_hat)
+    R = lambda e: jnp.where(mask > 0, model.error.variance(theta, model.predict(theta, e, subject)), 1.0)
+
+    def weighted(e, shift):
+        G = jax.jacfwd(ft)(e) * mask[:, None]
+        V = G @ Omega @ G.T + jnp.diag(R(e))
+        L = jnp.linalg.cholesky(V)
+        r = mask * (y - ft(e) + (G @ e if shift else 0.0))
+        return jax.scipy.linalg.solve_triangular(L, r, lower=True) * mask
+
+    iwres = mask * (y - ipred) / jnp.sqrt(R(eta_hat))
+    return pred, ipred, iwres, weighted(zero, False), weighted(eta_hat, True)

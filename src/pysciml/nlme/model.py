@@ -1,0 +1,90 @@
+"""`Model`: fixed effects with domains, random effects η ~ N(0, Ω), ``pre`` (individual parameters), dynamics
+(closed form or ODE), ``observe`` (predictions from amounts) and a residual error model.
+
+Everything the estimation needs from a model is `predict`: for one subject, the predictions at its observation
+times as a pure function of (fixed effects, η), which is what gets vmapped over subjects and differentiated
+with respect to η and the fixed effects.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import ErrorModel
+from .parameters import DiagonalCov, FullCov, ParameterSpace
+
+
+def _central_concentration(n_states, oral):
+    central = 1 if oral else 0
+
+    def observe(ind, A, cov):
+        return A[central] / ind["v"]
+    return observe
+
+
+class Model:
+    """A nonlinear mixed-effects model.
+
+    ``fixed``: dict name -> domain (`Real`, `Positive`, `Bounded`, `DiagonalCov`, `FullCov`), in the order
+    reported. ``omega``: the name of the fixed effect (a covariance domain) that is Ω; η has its dimension.
+    ``pre(θ, η, cov) -> dict`` of individual parameters (θ: dict of natural values, η: vector, cov: dict of
+    the subject's covariates). ``dynamics``: `OneCompartment`, `TwoCompartment` or `ODE`.
+    ``observe(ind, A, cov)``: the prediction from the amounts ``A`` (one per compartment); default: the
+    central amount over ``ind["v"]``. It may return a vector, one entry per output; an observation's DVID picks
+    its entry. ``error``: `Additive`, `Proportional`, `Combined` or `Exponential`.
+    """
+
+    def __init__(self, fixed, omega, pre, dynamics, error, observe=None):
+        self.space = ParameterSpace(fixed)
+        if omega not in self.space.domains or not isinstance(self.space.domains[omega], (DiagonalCov, FullCov)):
+            raise ValueError(f"Model: omega must name a fixed effect with a covariance domain (DiagonalCov or "
+                             f"FullCov); got {omega!r}")
+        if not callable(pre):
+            raise TypeError(f"Model: pre must be callable pre(theta, eta, cov); got {pre!r}")
+        if not isinstance(error, ErrorModel):
+            raise TypeError(f"Model: error must be an error model (Additive, Proportional, Combined, Exponential); "
+                            f"got {error!r}")
+        for n in error.names:
+            if n not in self.space.domains:
+                raise ValueError(f"Model: the error model reads the fixed effect {n!r}, which is not in fixed "
+                                 f"({self.space.names})")
+        self.omega_name, self.pre, self.dynamics, self.error = omega, pre, dynamics, error
+        self.n_eta = self.space.domains[omega].dim
+        if observe is None:
+            if not hasattr(dynamics, "oral"):
+                raise ValueError("Model: an ODE model needs observe(ind, A, cov) (which compartment, which scale)")
+            observe = _central_concentration(dynamics.n_states, dynamics.oral)
+        self.observe = observe
+
+    def omega(self, theta):
+        return theta[self.omega_name]
+
+    def individual(self, theta, eta, cov):
+        return self.pre(theta, eta, cov)
+
+    def predict(self, theta, eta, subject):
+        """Predictions (M,) at the subject's observation times (one subject: unbatched arrays)."""
+        ind = self.pre(theta, eta, subject.covariates)
+        A = self.dynamics(ind, subject, subject.obs_time)             # (M, S)
+        out = jax.vmap(lambda a: jnp.atleast_1d(self.observe(ind, a, subject.covariates)))(A)   # (M, K)
+        return jnp.take_along_axis(out, jnp.clip(subject.dvid, 0, out.shape[1] - 1)[:, None], axis=1)[:, 0]
+
+    def check(self, population, theta=None):
+        """Errors a fit would hit, found before compiling: compartments, covariates, pre's output names."""
+        subjects = population.subjects
+        S = self.dynamics.n_states
+        bad = np.argwhere(np.asarray(subjects.dose_cmt) >= S)
+        if bad.size:
+            n, j = bad[0]
+            raise ValueError(f"subject {population.ids[n]!r}: a dose into compartment {int(subjects.dose_cmt[n, j]) + 1}"
+                             f", but the model has {S} compartment(s)")
+        theta = self.space.initial() if theta is None else theta
+        first = jax.tree_util.tree_map(lambda x: x[0], subjects)
+        try:
+            ind = jax.eval_shape(lambda: self.pre({k: jnp.asarray(v) for k, v in theta.items()},
+                                                  jnp.zeros(self.n_eta), first.covariates))
+        except KeyError as e:
+            raise ValueError(f"pre reads {e} which is neither a fixed effect ({self.space.names}) nor a covariate "
+                             f"of the population ({list(population.covariate_names)})") from None
+        if not isinstance(ind, dict):
+            raise TypeError(f"pre must return a dict of individual parameters; got {type(ind).__name__}")
+        self.dynamics.check(ind)

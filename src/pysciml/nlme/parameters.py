@@ -1,0 +1,166 @@
+"""Fixed-effect domains and the bound-respecting map between the optimiser's free vector and natural values.
+
+Each domain knows its initial value, how many free coordinates it takes and the smooth bijection from those
+coordinates to its natural value (identity, exp, scaled logistic, log-Cholesky). The outer optimiser works on
+the free vector only, so bounds hold at every iterate without a constrained optimiser.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Domain:
+    size: int
+
+    def to_free(self, value):
+        raise NotImplementedError
+
+    def from_free(self, free):
+        raise NotImplementedError
+
+    def natural_entries(self, value):
+        """The value's entries reported (estimates, standard errors): a flat vector."""
+        return jnp.ravel(jnp.asarray(value))
+
+    def entry_names(self, name):
+        return [name]
+
+
+class Real(Domain):
+    """A real fixed effect, optionally bounded: ``Real(init)``, ``Real(init, lower=0.1, upper=5)``
+    (NONMEM's ``$THETA (0.1, 3, 5)``; a finite bound maps through exp / a scaled logistic)."""
+
+    size = 1
+
+    def __init__(self, init, lower=-np.inf, upper=np.inf):
+        init, lower, upper = float(init), float(lower), float(upper)
+        if not lower < upper:
+            raise ValueError(f"Real: lower must be < upper; got lower={lower}, upper={upper}")
+        if not lower < init < upper:
+            raise ValueError(f"Real: init must lie strictly inside (lower, upper) = ({lower}, {upper}); got {init}")
+        self.init, self.lower, self.upper = init, lower, upper
+
+    def to_free(self, value):
+        lo, hi = self.lower, self.upper
+        v = jnp.asarray(value, float)
+        if np.isfinite(lo) and np.isfinite(hi):
+            x = (v - lo) / (hi - lo)
+            return jnp.reshape(jnp.log(x) - jnp.log1p(-x), (1,))
+        if np.isfinite(lo):
+            return jnp.reshape(jnp.log(v - lo), (1,))
+        if np.isfinite(hi):
+            return jnp.reshape(jnp.log(hi - v), (1,))
+        return jnp.reshape(v, (1,))
+
+    def from_free(self, free):
+        lo, hi = self.lower, self.upper
+        z = free[0]
+        if np.isfinite(lo) and np.isfinite(hi):
+            return lo + (hi - lo) * jax.nn.sigmoid(z)
+        if np.isfinite(lo):
+            return lo + jnp.exp(z)
+        if np.isfinite(hi):
+            return hi - jnp.exp(z)
+        return z
+
+
+def Positive(init):
+    """A positive fixed effect (free coordinate: its log)."""
+    return Real(init, lower=0.0)
+
+
+def Bounded(init, lower, upper):
+    """A fixed effect in (lower, upper)."""
+    return Real(init, lower=lower, upper=upper)
+
+
+class DiagonalCov(Domain):
+    """A diagonal covariance matrix (Ω or Σ) given by its diagonal of variances (free: log variances)."""
+
+    def __init__(self, variances):
+        v = np.atleast_1d(np.asarray(variances, float))
+        if v.ndim != 1 or not np.all(v > 0):
+            raise ValueError(f"DiagonalCov: variances must be a 1-D array of positive numbers; got {variances!r}")
+        self.init = np.diag(v)
+        self.dim = self.size = v.size
+
+    def to_free(self, value):
+        return jnp.log(jnp.diagonal(jnp.asarray(value)))
+
+    def from_free(self, free):
+        return jnp.diag(jnp.exp(free))
+
+    def natural_entries(self, value):
+        return jnp.diagonal(value)
+
+    def entry_names(self, name):
+        return [f"{name}[{i},{i}]" for i in range(self.dim)]
+
+
+class FullCov(Domain):
+    """A full (block) covariance matrix; free coordinates: the log-Cholesky factor (log of its diagonal and
+    its strict lower triangle), so every iterate is positive definite."""
+
+    def __init__(self, matrix):
+        m = np.atleast_2d(np.asarray(matrix, float))
+        if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.allclose(m, m.T):
+            raise ValueError(f"FullCov: matrix must be a symmetric square matrix; got {matrix!r}")
+        try:
+            np.linalg.cholesky(m)
+        except np.linalg.LinAlgError:
+            raise ValueError("FullCov: the initial matrix must be positive definite") from None
+        self.init = m
+        self.dim = m.shape[0]
+        self.size = self.dim * (self.dim + 1) // 2
+        self._rows, self._cols = np.tril_indices(self.dim)
+
+    def to_free(self, value):
+        L = jnp.linalg.cholesky(jnp.asarray(value))
+        L = L.at[np.diag_indices(self.dim)].set(jnp.log(jnp.diagonal(L)))
+        return L[self._rows, self._cols]
+
+    def from_free(self, free):
+        L = jnp.zeros((self.dim, self.dim)).at[self._rows, self._cols].set(free)
+        L = L.at[np.diag_indices(self.dim)].set(jnp.exp(jnp.diagonal(L)))
+        return L @ L.T
+
+    def natural_entries(self, value):
+        return value[self._rows, self._cols]
+
+    def entry_names(self, name):
+        return [f"{name}[{i},{j}]" for i, j in zip(self._rows, self._cols)]
+
+
+class ParameterSpace:
+    """The ordered fixed effects of a model: free vector <-> dict of natural values."""
+
+    def __init__(self, domains):
+        for name, d in domains.items():
+            if not isinstance(d, Domain):
+                raise TypeError(f"Model: fixed effect {name!r} must be a domain (Real, Positive, Bounded, "
+                                f"DiagonalCov, FullCov); got {d!r}")
+        self.domains = dict(domains)
+        self.names = list(domains)
+        offsets = np.cumsum([0] + [d.size for d in domains.values()])
+        self.slices = {n: slice(int(a), int(b)) for n, a, b in zip(self.names, offsets[:-1], offsets[1:])}
+        self.size = int(offsets[-1])
+
+    def initial(self, overrides=None):
+        values = {n: d.init for n, d in self.domains.items()}
+        for n, v in (overrides or {}).items():
+            if n not in self.domains:
+                raise ValueError(f"init: unknown fixed effect {n!r}; the model has {self.names}")
+            values[n] = np.asarray(v, float)
+        return values
+
+    def to_free(self, values):
+        return jnp.concatenate([self.domains[n].to_free(values[n]) for n in self.names])
+
+    def from_free(self, free):
+        return {n: self.domains[n].from_free(free[self.slices[n]]) for n in self.names}
+
+    def natural_vector(self, values):
+        return jnp.concatenate([jnp.atleast_1d(self.domains[n].natural_entries(values[n])) for n in self.names])
+
+    def entry_names(self):
+        return [e for n in self.names for e in self.domains[n].entry_names(n)]

@@ -1,0 +1,119 @@
+"""Closed-form linear compartment models: amounts in every compartment at the observation times.
+
+A linear model's response to a unit bolus into compartment j is a sum of exponentials,
+A_m(τ) = Σ_p C[j, m, p] exp(-λ_p τ). Each model supplies its decay rates λ and coefficients C; one engine
+(`amounts`) then superposes every dose: bolus, zero-order infusion (the bolus response integrated over the
+infusion), steady state (the geometric series over infinitely many past doses, summed in closed form), lag time
+and bioavailability. A steady-state dose resets the system (NONMEM SS=1): doses before it are dropped.
+
+Compartments follow NONMEM's ADVANs: with first-order absorption 1 = depot, 2 = central, 3 = peripheral
+(ADVAN2/ADVAN4); without it 1 = central, 2 = peripheral (ADVAN1/ADVAN3).
+
+Individual parameters are read by name: ``ka`` (absorption), ``cl`` and ``v`` (or ``k`` = cl/v), for two
+compartments also ``q`` and ``vp``; optional ``F`` (bioavailability, multiplies every dose) and ``lag``
+(absorption lag time, delays every dose).
+"""
+import jax.numpy as jnp
+
+
+class ClosedForm:
+    """Base of the closed-form models: ``n_states``, ``poles_and_coefficients(ind) -> (λ (P,), C (S, S, P))``."""
+    n_states: int
+    needs: tuple
+
+    def check(self, ind):
+        missing = [n for n in self.needs if n not in ind and not (n == "k" and "cl" in ind and "v" in ind)]
+        if missing:
+            raise ValueError(f"{type(self).__name__}: pre must return the individual parameter(s) {missing}; "
+                             f"got {sorted(ind)}")
+
+    def __call__(self, ind, subject, times):
+        """Amounts (len(times), n_states) for one subject."""
+        lam, C = self.poles_and_coefficients(ind)
+        return amounts(lam, C, subject, times, ind.get("F", 1.0), ind.get("lag", 0.0))
+
+
+def _elimination(ind):
+    return ind["k"] if "k" in ind else ind["cl"] / ind["v"]
+
+
+def _with_absorption(ka, lam, Cd):
+    """Prepend a depot (first-order absorption at rate ka) to a disposition model (λ (P,), Cd (S, S, P)):
+    depot input ka·exp(-ka τ) convolved with the central-bolus response."""
+    P, S = lam.shape[0], Cd.shape[0]
+    central = Cd[0]                                  # (S, P): response of each state to a central bolus
+    via = ka * central / (ka - lam)                  # coefficient on exp(-λ_p τ)
+    C = jnp.zeros((S + 1, S + 1, P + 1))
+    C = C.at[0, 0, P].set(1.0)                       # depot empties at rate ka
+    C = C.at[0, 1:, :P].set(via)
+    C = C.at[0, 1:, P].set(-jnp.sum(via, axis=1))    # the amounts start at 0
+    C = C.at[1:, 1:, :P].set(Cd)
+    return jnp.concatenate([lam, jnp.reshape(ka, (1,))]), C
+
+
+class OneCompartment(ClosedForm):
+    """One compartment, linear elimination (``cl``, ``v`` or ``k``); ``oral=True`` adds a depot with
+    first-order absorption ``ka`` (NONMEM ADVAN2; ADVAN1 without)."""
+
+    def __init__(self, oral=True):
+        self.oral = bool(oral)
+        self.n_states = 2 if oral else 1
+        self.needs = ("ka", "k") if oral else ("k",)
+
+    def poles_and_coefficients(self, ind):
+        k = _elimination(ind)
+        lam, Cd = jnp.reshape(k, (1,)), jnp.ones((1, 1, 1))
+        return _with_absorption(ind["ka"], lam, Cd) if self.oral else (lam, Cd)
+
+
+class TwoCompartment(ClosedForm):
+    """Two compartments (central ``cl``, ``v``; peripheral ``q``, ``vp``); ``oral=True`` adds a depot with
+    first-order absorption ``ka`` (NONMEM ADVAN4; ADVAN3 without)."""
+
+    def __init__(self, oral=True):
+        self.oral = bool(oral)
+        self.n_states = 3 if oral else 2
+        self.needs = ("ka", "cl", "v", "q", "vp") if oral else ("cl", "v", "q", "vp")
+
+    def poles_and_coefficients(self, ind):
+        k10, k12, k21 = ind["cl"] / ind["v"], ind["q"] / ind["v"], ind["q"] / ind["vp"]
+        s = k10 + k12 + k21
+        root = jnp.sqrt(s * s - 4.0 * k10 * k21)
+        alpha, beta = 0.5 * (s + root), 0.5 * (s - root)
+        d = alpha - beta
+        # central bolus: A1 = [(α-k21) e^-αt + (k21-β) e^-βt]/(α-β), A2 = k12 (e^-βt - e^-αt)/(α-β);
+        # peripheral bolus: the same with k21 -> k10 + k12 and k12 -> k21 (Gibaldi & Perrier, Pharmacokinetics)
+        Cd = jnp.array([[[alpha - k21, k21 - beta], [-k12, k12]],
+                        [[-k21, k21], [alpha - k10 - k12, k10 + k12 - beta]]]) / d
+        lam = jnp.stack([alpha, beta])
+        return _with_absorption(ind["ka"], lam, Cd) if self.oral else (lam, Cd)
+
+
+def amounts(lam, C, subject, times, F=1.0, lag=0.0):
+    """Superpose every dose of ``subject`` at ``times``: (len(times), S) amounts."""
+    t = times[:, None]                                   # (M, 1)
+    td = subject.dose_time[None, :] + lag                # (1, D)
+    amt = F * subject.dose_amt[None, :]
+    rate = subject.dose_rate[None, :]
+    ss = subject.dose_ss[None, :] > 0
+    ii = jnp.where(subject.dose_ii > 0, subject.dose_ii, 1.0)[None, :, None]
+    Cj = C[subject.dose_cmt]                             # (D, S, P): response to a unit dose of each dose
+    tau = t - td                                         # (M, D)
+    given = tau >= 0
+    # a steady-state dose resets the system: only doses at or after the latest SS dose given by t count
+    reset = jnp.max(jnp.where(given & ss, td, -jnp.inf), axis=1, keepdims=True)
+    live = given & (td >= reset)
+    tau = jnp.where(live, tau, 0.0)[..., None]           # (M, D, 1)
+    lam = lam[None, None, :]
+    infusion = (rate > 0)[..., None]
+    duration = jnp.where(rate > 0, amt / jnp.where(rate > 0, rate, 1.0), 0.0)[..., None]
+    u = jnp.clip(tau, 0.0, duration)
+    # bolus: amt e^{-λτ}; infusion: rate ∫_0^u e^{-λ(τ-s)} ds = rate (e^{-λ(τ-u)} - e^{-λτ}) / λ
+    single = jnp.where(infusion, rate[..., None] * (jnp.exp(-lam * (tau - u)) - jnp.exp(-lam * tau)) / lam,
+                       amt[..., None] * jnp.exp(-lam * tau))
+    # steady state adds the doses at td - n·II, n ≥ 1 (each a finished infusion): a geometric series in e^{-λ II}
+    tail = jnp.exp(-lam * ii) / (-jnp.expm1(-lam * ii))
+    past = jnp.where(infusion, rate[..., None] * (jnp.exp(-lam * (tau - duration)) - jnp.exp(-lam * tau)) / lam,
+                     amt[..., None] * jnp.exp(-lam * tau)) * tail
+    per_pole = jnp.where(live[..., None], single + jnp.where(ss[..., None], past, 0.0), 0.0)   # (M, D, P)
+    return jnp.einsum("mdp,dsp->ms", per_pole, Cj)
