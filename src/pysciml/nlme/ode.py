@@ -8,11 +8,14 @@ scale and delay the doses as in the closed forms (a lag time's effect on the dos
 import jax
 import jax.numpy as jnp
 
-import pysciml as ps
+from ..callbacks import PresetTimeCallback
+from ..problems import ODEProblem
+from ..solve import solve
+from ..solvers import Tsit5
 
 
 class ODE:
-    """``ODE(f, n_states, alg=ps.Tsit5(), rtol=1e-8, atol=1e-10)`` with ``f(A, ind, t) -> dA/dt`` (amounts,
+    """``ODE(f, n_states, alg=Tsit5(), rtol=1e-8, atol=1e-10)`` with ``f(A, ind, t) -> dA/dt`` (amounts,
     individual parameters from ``pre``, time). Compartment j of the data (CMT, 1-based) is ``A[j - 1]``."""
 
     def __init__(self, f, n_states, alg=None, *, rtol=1e-8, atol=1e-10, max_steps=4096, sensealg=None):
@@ -21,7 +24,7 @@ class ODE:
         if not (isinstance(n_states, int) and n_states >= 1):
             raise ValueError(f"ODE: n_states must be a positive integer; got {n_states!r}")
         self.f, self.n_states = f, n_states
-        self.alg = ps.Tsit5() if alg is None else alg
+        self.alg = Tsit5() if alg is None else alg
         self.rtol, self.atol, self.max_steps, self.sensealg = rtol, atol, max_steps, sensealg
         self.needs = ()
 
@@ -52,9 +55,9 @@ class ODE:
 
         # tstops: infusion starts and ends (a bolus time is already a preset-callback stop)
         stops = jnp.concatenate([td, td + duration])
-        prob = ps.ODEProblem(rhs, jnp.zeros(S), (t0, t1), (ind,))
-        sol = ps.solve(prob, self.alg, rtol=self.rtol, atol=self.atol, saveat=times, tstops=stops,
-                       callback=ps.PresetTimeCallback(td, affect, save_positions=(False, False)),
+        prob = ODEProblem(rhs, jnp.zeros(S), (t0, t1), (ind,))
+        sol = solve(prob, self.alg, rtol=self.rtol, atol=self.atol, saveat=times, tstops=stops,
+                       callback=PresetTimeCallback(td, affect, save_positions=(False, False)),
                        max_steps=self.max_steps, sensealg=self.sensealg)
         # An observation at a dose time sees the dose (as in the closed forms and NONMEM, dose record first);
         # the solver saves such a point before the callback fires, except at the start of the span
