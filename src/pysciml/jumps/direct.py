@@ -1,0 +1,22 @@
+"""Gillespie's direct method (J. Phys. Chem. 81, 2340, 1977): the waiting time is exponential with the
+total propensity, the reaction is chosen with probability proportional to its propensity."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from .algorithm import JumpAlgorithm, select
+
+
+@dataclasses.dataclass(frozen=True)
+class Direct(JumpAlgorithm):
+    """Exact SSA, direct method."""
+
+    def step(self, prob, key, u, p, t, t1, state):
+        a = prob.propensity(u, p, t)
+        total = jnp.sum(a)
+        k_time, k_pick = jax.random.split(key)
+        tau = jax.random.exponential(k_time, dtype=u.dtype) / total
+        j = select(jnp.cumsum(a), total, jax.random.uniform(k_pick, dtype=u.dtype))
+        t_next = jnp.where(total > 0, t + tau, jnp.inf)
+        return t_next, u + prob.stoichiometry[j], state
