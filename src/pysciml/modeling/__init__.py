@@ -11,6 +11,9 @@ from .system import ODESystem
 from .simplify import SimplifiedSystem, structural_simplify
 from .problem import ODEProblem, parameter_vector
 from .solution import SymbolicSolution, solve
+from .reactions import JumpProblem, Reaction, ReactionSystem
+from .components import Connector, compose, connect
+from . import library
 
-__all__ = ["D", "Eq", "Equation", "ODEProblem", "ODESystem", "SimplifiedSystem", "SymbolicSolution", "parameter_vector",
+__all__ = ["Connector", "compose", "connect", "library", "D", "Eq", "Equation", "JumpProblem", "ODEProblem", "Reaction", "ReactionSystem", "ODESystem", "SimplifiedSystem", "SymbolicSolution", "parameter_vector",
            "parameters", "solve", "structural_simplify", "t", "variables"]

@@ -67,7 +67,7 @@ def structural_simplify(system, guesses=None, tearing=True):
     observed = _resolve_chain({e.lhs: e.rhs for e in system.observed})
     eqs = [_doit(e.residual.xreplace(observed)) for e in system.eqs]
     unknowns = list(system.unknowns)
-    eqs, aliases = _eliminate_aliases(eqs, unknowns)
+    eqs, aliases = _eliminate_aliases(eqs, unknowns, frozenset(point))
     eqs = _drop_trivial(eqs, system)
     unknowns = [u for u in unknowns if u not in aliases]
     _check_structure(eqs, unknowns, system.name)
@@ -84,7 +84,12 @@ def structural_simplify(system, guesses=None, tearing=True):
             final_observed[v] = e
     for (x, k), holder in derivative_states.items():
         final_observed.pop(holder, None)
-    return SimplifiedSystem(system, states, remaining, rhs, residuals, final_observed, derivative_states)
+    out = SimplifiedSystem(system, states, remaining, rhs, residuals, final_observed, derivative_states)
+    for v, e in aliases.items():      # a value given for an eliminated alias ±x becomes x's value
+        coeff, target = sp.sympify(e).as_coeff_Mul()
+        if v in point and is_unknown(target) and coeff in (1, -1) and target not in out.defaults:
+            out.defaults[target] = coeff * point[v]
+    return out
 
 
 # --- 1. aliases and trivial equations --------------------------------------------------------------------
@@ -109,7 +114,12 @@ def _bare_unknowns(expr):
     return unknowns_in(stripped)
 
 
-def _alias(expr, differentiated):
+def _keep_score(v, differentiated, preferred):
+    name = name_of(v)
+    return (v in differentiated, v in preferred, -name.count("."), name)
+
+
+def _alias(expr, differentiated, preferred=frozenset()):
     """(variable, replacement) when expr = 0 is an alias or a constant assignment, else None."""
     terms = sp.Add.make_args(expr)
     if len(terms) > 2 or expr.has(sp.Derivative):
@@ -128,8 +138,9 @@ def _alias(expr, differentiated):
         (ca, a), (cb, b) = signed
         if a == b:
             return None
-        # keep a differentiated unknown (a state) when only one of them is
-        if a in differentiated and b not in differentiated:
+        # eliminate the less natural state: keep a differentiated unknown, then one with a value, then the
+        # one higher in the component tree (fewer dots: mass.s rather than damper.flange_b.s)
+        if _keep_score(a, differentiated, preferred) > _keep_score(b, differentiated, preferred):
             a, ca, b, cb = b, cb, a, ca
         return a, (-cb / ca) * b
     if len(signed) == 1:
@@ -140,7 +151,7 @@ def _alias(expr, differentiated):
     return None
 
 
-def _eliminate_aliases(eqs, unknowns):
+def _eliminate_aliases(eqs, unknowns, preferred=frozenset()):
     eqs = list(eqs)
     aliases = {}
     while True:
@@ -149,7 +160,7 @@ def _eliminate_aliases(eqs, unknowns):
         for i, e in enumerate(eqs):
             if e is None:
                 continue
-            found = _alias(e, differentiated)
+            found = _alias(e, differentiated, preferred)
             if found is None:
                 continue
             var, repl = found
@@ -340,6 +351,9 @@ def _dummy_derivatives(g, parameters, point):
             raise ValueError("index reduction failed: fewer candidate dummy derivatives than differentiated equations")
         H = np.array([[float(sp.diff(eqs[i], node).xreplace(values).evalf()) if node in _derivs(eqs[i]) else 0.0
                        for node in nodes] for i in level_eqs])
+        # Prefer derivatives of unknowns without a given value as dummies (they become algebraic), so
+        # the unknowns the user set initial values for stay states.
+        H = H * np.array([1e-3 if g.vars[j][0] in point else 1.0 for j in candidates])[None, :]
         import scipy.linalg
         _, r, perm = scipy.linalg.qr(H, pivoting=True)
         m = len(level_eqs)
@@ -425,6 +439,7 @@ def _causalize(eqs, states, algebraic, derivative_symbols, system, tearing=True)
         return -rest if c == 1 else (rest if c == -1 else -rest / c)
 
     def eliminate(i, v, expr):
+        expr = sp.sympify(expr)
         solved.append((v, expr))
         active.discard(i)
         remaining.discard(v)
