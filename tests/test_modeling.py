@@ -179,6 +179,7 @@ def msd_chain(n):
     return md.compose([wall] + masses + springs + dampers, conns, name="chain")
 
 
+@pytest.mark.slow
 def test_mass_spring_damper_chain_matches_hand_written_f():
     n = 4
     chain = msd_chain(n)
@@ -223,6 +224,7 @@ def test_thermal_conductor_relaxes_two_capacities_exponentially():
 
 
 # --- index reduction --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cartesian_pendulum_after_index_reduction():
     x, y, vx, vy, lam = md.variables("x y vx vy lam")
     g, L = md.parameters("g L")
