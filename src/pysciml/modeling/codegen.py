@@ -1,10 +1,24 @@
-"""Sympy expressions to pure-JAX functions of (u, p, t): common subexpressions eliminated once
-(`sympy.cse`), the unknowns and parameters bound to plain symbols, the result one array."""
+"""Sympy expressions to pure-JAX functions of (u, p, t) returning one array.
+
+Two strategies, chosen by size:
+- scalar: sympy's CSE over all outputs, one JAX scalar operation per node (small models: circuits,
+  mechanics; shared subexpressions computed once);
+- vectorised: every output is a sum of terms, and terms of the same shape (``k·A·B``: a parameter times
+  two unknowns, whatever their indices) are evaluated together, gathering their unknowns and parameters
+  by index arrays, then scatter-added into the outputs. A mass-action network of any size has a handful of
+  term shapes, so the traced graph stays small (compile time independent of the number of species) and the
+  run time is that of a hand-written vectorised f.
+"""
+from collections import defaultdict
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
 from .symbols import t
+
+VECTORISE_FROM = 24       # outputs from which the vectorised strategy is used (when it groups terms)
 
 
 def plain_symbols(things, prefix):
@@ -12,11 +26,9 @@ def plain_symbols(things, prefix):
     return [sp.Symbol(f"{prefix}{i}") for i in range(len(things))]
 
 
-def lambdify_array(exprs, unknowns, parameters):
-    """A function f(u, p, t) -> array of ``exprs`` (1-D), with u[i] = unknowns[i], p[j] = parameters[j].
-
-    The unknowns (sympy applied functions or symbols) are replaced by plain symbols first so the generated
-    code indexes flat vectors; sympy's CSE runs over all outputs together."""
+def lambdify_array(exprs, unknowns, parameters, strategy="auto"):
+    """A function f(u, p, t) -> 1-D array of ``exprs``, with u[i] = unknowns[i], p[j] = parameters[j].
+    strategy: 'scalar', 'vectorized' or 'auto' (vectorised for many outputs with few term shapes)."""
     us = plain_symbols(unknowns, "u")
     ps = plain_symbols(parameters, "p")
     mapping = dict(zip(unknowns, us))
@@ -25,15 +37,77 @@ def lambdify_array(exprs, unknowns, parameters):
     stray = set().union(*(e.free_symbols for e in body)) - set(us) - set(ps) - {t} if body else set()
     if stray:
         raise ValueError(f"code generation: undefined symbol(s) {sorted(map(str, stray))}")
-    raw = sp.lambdify([us, ps, t], body, modules=[jnp], cse=True, docstring_limit=0)
     n = len(body)
     if n == 0:
         def empty(u, p, tt):
             return jnp.zeros((0,), jnp.result_type(u))
         return empty
+    if strategy == "vectorized" or (strategy == "auto" and n >= VECTORISE_FROM):
+        groups = _term_groups(body, us, ps)
+        n_terms = sum(len(g[3]) for g in groups.values())
+        if strategy == "vectorized" or len(groups) * 4 <= n_terms:
+            return _vectorized(groups, n)
+    return _scalar(body, us, ps)
+
+
+def _scalar(body, us, ps):
+    # Flat arguments: unpacking a traced array of more than 100 entries inside generated code fails in
+    # JAX, and one `unstack` per vector is a single operation in the trace.
+    raw = sp.lambdify(us + ps + [t], body, modules=[jnp], cse=True, docstring_limit=0)
 
     def fn(u, p, tt):
         dtype = jnp.result_type(u)
-        return jnp.stack([jnp.asarray(v, dtype) for v in raw(u, p if len(ps) else np.zeros(0), tt)])
-    fn.n_outputs = n
+        args = list(jnp.unstack(jnp.asarray(u))) + (list(jnp.unstack(jnp.asarray(p))) if ps else [])
+        return jnp.stack([jnp.asarray(v, dtype) for v in raw(*args, tt)])
     return fn
+
+
+def _term_groups(body, us, ps):
+    """{template: (placeholders, [(output, coefficient, u indices, p indices)])}: each additive term of each
+    output with its unknowns/parameters replaced by placeholders in order of first appearance."""
+    u_index = {s: i for i, s in enumerate(us)}
+    p_index = {s: i for i, s in enumerate(ps)}
+    groups = {}
+    for row, expr in enumerate(body):
+        for term in sp.Add.make_args(sp.expand_mul(expr) if expr.is_Mul else expr):
+            if term == 0:
+                continue
+            coeff, rest = term.as_coeff_Mul()
+            order_u, order_p = [], []
+            for node in sp.preorder_traversal(rest):
+                if node in u_index and node not in order_u:
+                    order_u.append(node)
+                elif node in p_index and node not in order_p:
+                    order_p.append(node)
+            holders_u = [sp.Symbol(f"U{k}") for k in range(len(order_u))]
+            holders_p = [sp.Symbol(f"P{k}") for k in range(len(order_p))]
+            template = rest.xreplace(dict(zip(order_u, holders_u)) | dict(zip(order_p, holders_p)))
+            key = sp.srepr(template)
+            entry = groups.setdefault(key, (template, holders_u, holders_p, []))
+            entry[3].append((row, float(coeff), [u_index[s] for s in order_u], [p_index[s] for s in order_p]))
+    return groups
+
+
+def _vectorized(groups, n):
+    parts = []
+    for template, holders_u, holders_p, terms in groups.values():
+        fn = sp.lambdify(holders_u + holders_p + [t], template, modules=[jnp], docstring_limit=0)
+        rows = np.array([r for r, _, _, _ in terms], np.int32)
+        coeffs = np.array([c for _, c, _, _ in terms])
+        u_idx = np.array([ui for _, _, ui, _ in terms], np.int32).reshape(len(terms), len(holders_u)).T
+        p_idx = np.array([pi for _, _, _, pi in terms], np.int32).reshape(len(terms), len(holders_p)).T
+        parts.append((fn, rows, coeffs, u_idx, p_idx))
+    rows_all = np.concatenate([part[1] for part in parts])
+    order = np.argsort(rows_all, kind="stable")
+    sorted_rows = rows_all[order]
+
+    def f(u, p, tt):
+        dtype = jnp.result_type(u)
+        values = []
+        for fn, rows, coeffs, u_idx, p_idx in parts:
+            args = [u[i] for i in u_idx] + [p[j] for j in p_idx]
+            v = fn(*args, tt) if args else fn(tt)
+            values.append(jnp.broadcast_to(jnp.asarray(v, dtype), rows.shape) * coeffs)
+        flat = jnp.concatenate(values)[order]
+        return jax.ops.segment_sum(flat, sorted_rows, num_segments=n, indices_are_sorted=True)
+    return f
