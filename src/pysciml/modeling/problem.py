@@ -5,6 +5,7 @@ symbolically and generated the same way, entry by entry on its exact sparsity pa
 non-zero derivatives), which is handed to the stiff solvers as ``jac_prototype``. Algebraic equations give
 a singular diagonal mass matrix (an index-1 DAE for Rodas/ESDIRK/Radau methods).
 """
+import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
@@ -13,7 +14,7 @@ from .. import problems as _problems
 from ..linalg import SparsityPattern
 from .codegen import lambdify_array
 from .simplify import SimplifiedSystem, structural_simplify
-from .symbols import is_unknown, name_of, t
+from .symbols import _diff_monomial, is_unknown, name_of, t
 from .system import ODESystem
 
 
@@ -25,7 +26,7 @@ class CompiledRHS:
         self.system = system
         self.unknowns = tuple(system.unknowns)
         self.parameters = tuple(system.parameters)
-        self._f = f
+        self._f = jax.jit(f)     # eager calls (solve's output checks) dispatch once, not op by op
         self._observed = {}
 
     def __call__(self, u, p, t):
@@ -78,6 +79,7 @@ def ODEProblem(system, u0=None, tspan=None, p=None, jac=False, sparse=False, gue
             values = lambdify_array(entries, unknowns, params)
             r, c = np.asarray(rows, np.int32), np.asarray(cols, np.int32)
 
+            @jax.jit
             def jacobian(u, p, tt):
                 return jnp.zeros((n, n), jnp.result_type(u)).at[r, c].set(values(u, p, tt)) if r.size else \
                     jnp.zeros((n, n), jnp.result_type(u))
@@ -90,16 +92,25 @@ def ODEProblem(system, u0=None, tspan=None, p=None, jac=False, sparse=False, gue
 def jacobian_entries(exprs, unknowns):
     """Rows, columns and expressions of the structurally non-zero ∂expr_i/∂unknown_j, row by row with
     sorted columns (the order of `SparsityPattern`)."""
-    column = {u: j for j, u in enumerate(unknowns)}
+    # Differentiate with respect to plain symbols (much faster in sympy than functions of t), and only the
+    # additive terms that contain the unknown.
+    plain = [sp.Dummy(f"u{j}") for j in range(len(unknowns))]
+    to_plain, back = dict(zip(unknowns, plain)), dict(zip(plain, unknowns))
+    column = {s: j for j, s in enumerate(plain)}
     rows, cols, entries = [], [], []
     for i, e in enumerate(exprs):
-        present = sorted((column[a] for a in _atoms(e) if a in column))
-        for j in present:
-            d = sp.diff(e, unknowns[j])
+        terms = sp.Add.make_args(sp.sympify(e).xreplace(to_plain))
+        by_column = {}
+        for term in terms:
+            for s in term.free_symbols:
+                if s in column:
+                    by_column.setdefault(column[s], []).append(term)
+        for j in sorted(by_column):
+            d = sp.Add(*[_diff_monomial(term, plain[j]) for term in by_column[j]])
             if d != 0:
                 rows.append(i)
                 cols.append(j)
-                entries.append(d)
+                entries.append(d.xreplace(back))
     return rows, cols, entries
 
 

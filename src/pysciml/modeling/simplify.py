@@ -20,7 +20,7 @@ from collections import defaultdict
 import numpy as np
 import sympy as sp
 
-from .symbols import Equation, derivatives_in, is_unknown, name_of, t, unknowns_in, variable
+from .symbols import Equation, derivatives_in, diff_terms, is_unknown, name_of, t, unknowns_in, variable
 from .system import ODESystem
 
 
@@ -94,7 +94,9 @@ def structural_simplify(system, guesses=None, tearing=True):
 
 # --- 1. aliases and trivial equations --------------------------------------------------------------------
 def _doit(expr):
-    return expr.doit() if expr.has(sp.Derivative) else expr
+    """Evaluate derivatives of expressions (D(−x) after an alias substitution), leaving D(x) alone."""
+    pending = [d for d in expr.atoms(sp.Derivative) if not is_unknown(d.expr)]
+    return expr.xreplace({d: d.doit() for d in pending}) if pending else expr
 
 
 def _resolve_chain(mapping):
@@ -181,7 +183,7 @@ def _eliminate_aliases(eqs, unknowns, preferred=frozenset()):
 def _drop_trivial(eqs, system):
     kept = []
     for e in eqs:
-        e = sp.expand(e) if e.is_Add and len(e.args) < 8 else e
+        e = sp.expand(e) if e.is_Add and len(e.args) <= 4 and not e.has(sp.Derivative) else e
         if e == 0:
             continue
         if not unknowns_in(e):
@@ -430,7 +432,7 @@ def _causalize(eqs, states, algebraic, derivative_symbols, system, tearing=True)
         if not tearing and v not in dsyms:
             return None
         e = eqs[i]
-        c = sp.diff(e, v)
+        c = diff_terms(e, v)
         if c == 0 or v in c.free_symbols or (c.free_symbols & remaining):
             return None
         if const_only and not (c.free_symbols <= params):

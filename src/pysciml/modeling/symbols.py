@@ -130,3 +130,27 @@ def derivatives_in(expr):
 def rename(expr_or_eq, mapping):
     """Replace unknowns (by name) in an expression or equation; mapping: {old unknown: new unknown}."""
     return expr_or_eq.xreplace(mapping)
+
+
+def diff_terms(expr, s):
+    """∂expr/∂s for a symbol s, term by term, with a fast path for monomials c·s^n·(rest free of s) (sympy's
+    general diff is slow on the thousands of terms of a large network)."""
+    out = []
+    for term in sp.Add.make_args(expr):
+        if s not in term.free_symbols:
+            continue
+        out.append(_diff_monomial(term, s))
+    return sp.Add(*out)
+
+
+def _diff_monomial(term, s):
+    factors = sp.Mul.make_args(term)
+    hits = [k for k, f in enumerate(factors) if s in f.free_symbols]
+    if len(hits) == 1:
+        f = factors[hits[0]]
+        rest = factors[:hits[0]] + factors[hits[0] + 1:]
+        if f == s:
+            return sp.Mul(*rest)
+        if f.is_Pow and f.base == s and f.exp.is_number:
+            return sp.Mul(f.exp, s ** (f.exp - 1), *rest)
+    return term.diff(s)

@@ -79,9 +79,15 @@ class ODESystem:
 
     # --- lookup ----------------------------------------------------------------------------------
     def _by_name(self):
-        table = {}
-        for v in self.unknowns + tuple(e.lhs for e in self.observed) + self.parameters:
-            table[name_of(v)] = v
+        """{name: unknown, observed variable or parameter}, built once (systems are not changed after
+        construction)."""
+        table = self.__dict__.get("_names")
+        if table is None or len(table) < len(self.unknowns):
+            table = {}
+            for v in self.unknowns + tuple(e.lhs for e in self.observed) + self.parameters:
+                table[name_of(v)] = v
+            self.__dict__["_names"] = table
+            self.__dict__["_known"] = set(table.values())
         return table
 
     def _resolve(self, key, label):
@@ -92,7 +98,7 @@ class ODESystem:
                 return table[key]
             raise KeyError(f"{label}: {key!r} is not an unknown, observed variable or parameter of {self.name}; "
                            f"known names: {sorted(table)}")
-        if key in table.values():
+        if key in self.__dict__["_known"]:
             return key
         raise KeyError(f"{label}: {key} is not an unknown, observed variable or parameter of {self.name}")
 
