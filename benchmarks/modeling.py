@@ -14,7 +14,7 @@ and pysciml's Gillespie against a plain numpy direct method (and GillesPy2 when 
 2. Gillespie: the dimerisation gene-expression model (G → G + M, M → M + P, 2P ⇌ P2, M → ∅, P → ∅) to
    t = 50, trajectories vmapped (`ps.solve(jprob, Direct(), trajectories=N)`), time per trajectory against a
    plain numpy direct method (one trajectory at a time, the textbook loop) and GillesPy2's fastest solver
-   if `gillespy2` imports.
+   if `gillespy2` imports (its SSACSolver: compiled C++, trajectories one after another).
 
     python benchmarks/modeling.py                 # S = 100, 300, 1000; 10 000 SSA trajectories
     python benchmarks/modeling.py --quick         # S = 100 only, 1000 trajectories
@@ -99,17 +99,24 @@ def network_rows(S, quick):
     pvals = dict(zip(ks, k))
     u0 = {s: 1.0 for s in species}
     stiff = S <= 200
-    prob = md.ODEProblem(rs, u0=u0, tspan=(0.0, 10.0), p=pvals, jac=stiff, sparse=stiff)
+    prob = md.ODEProblem(rs, u0=u0, tspan=(0.0, 10.0), p=pvals)
     out["symbolic_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    # the stiff solve gets the analytic Jacobian and its pattern; the explicit one does not need them (and
+    # `solve` re-checks a user Jacobian's shape on every call, an eager cost of a few ms)
+    jprob = md.ODEProblem(rs, u0=u0, tspan=(0.0, 10.0), p=pvals, jac=True, sparse=True) if stiff else None
+    out["symbolic_with_jacobian_s"] = time.perf_counter() - t + out["symbolic_s"] if stiff else None
     # the generated p is ordered like prob.f.parameters: map the hand-written k into it
     order = [int(str(prm)[1:]) for prm in prob.f.parameters]
     assert np.allclose(np.asarray(prob.p), k[order])
+    prob_plain = prob
     hand = hand_written(S, reactions)
     hprob = ps.ODEProblem(hand, jnp.ones(S), (0.0, 10.0), jnp.asarray(k))
     tol = dict(rtol=1e-6, atol=1e-9)
     algs = [("Tsit5", ps.Tsit5())] + ([("Rodas5P", ps.Rodas5P())] if stiff else [])
     rows = []
     for name, alg in algs:
+        prob = jprob if name == "Rodas5P" else prob_plain
         t = time.perf_counter()
         sol = ps.solve(prob, alg, save_everystep=False, **tol)
         block(sol.u)
@@ -128,7 +135,7 @@ def network_rows(S, quick):
                      "steps": int(sol.stats["nsteps"]), "rel_diff_md_vs_hand": err})
     # scipy + lambdify (numpy), same tolerance
     from scipy.integrate import solve_ivp
-    simple = prob.f.system
+    simple = prob_plain.f.system
     us = [sp.Symbol(f"u{i}") for i in range(S)]
     ps_ = [sp.Symbol(f"p{j}") for j in range(len(simple.parameters))]
     mapping = dict(zip(simple.unknowns, us)) | dict(zip(simple.parameters, ps_))
@@ -136,7 +143,7 @@ def network_rows(S, quick):
     t = time.perf_counter()
     fnp = sp.lambdify([us, ps_], exprs, modules="numpy", cse=True)
     lamb_s = time.perf_counter() - t
-    pnum = np.asarray(prob.p)
+    pnum = np.asarray(prob_plain.p)
     rhs = lambda tt, y: np.asarray(fnp(y, pnum), dtype=float)
     scipy_rows = []
     for name, method in [("Tsit5", "RK45")] + ([("Rodas5P", "Radau")] if stiff else []):
@@ -210,11 +217,40 @@ def gillespie_rows(n_traj, quick):
     out["numpy"] = {"trajectories": n_np, "per_traj_us": numpy_s / n_np * 1e6,
                     "mean_P2": float(np.mean([f[3] for f in finals]))}
     try:
-        import gillespy2  # noqa: F401
-        out["gillespy2"] = "installed, not wired in this script yet"
+        out["gillespy2"] = gillespy2_row(min(n_traj, 1000))
     except ImportError:
         out["gillespy2"] = "not installed"
     return out
+
+
+def gillespy2_row(n_traj):
+    """GillesPy2's SSACSolver (compiled C++ direct method). GillesPy2's propensity for 2P is k·P(P−1), without
+    the 1/2! of Catalyst's and pysciml's convention, so it gets kd/2 to simulate the same process."""
+    import gillespy2
+    r = dict(DIMER_RATES)
+    model = gillespy2.Model(name="dimer")
+    model.add_parameter([gillespy2.Parameter(name=k, expression=v) for k, v in r.items()]
+                        + [gillespy2.Parameter(name="kd_half", expression=r["kd"] / 2)])
+    G, M, P, P2 = (gillespy2.Species(name=n, initial_value=v, mode="discrete") for n, v in (("G", 1), ("M", 0), ("P", 0), ("P2", 0)))
+    model.add_species([G, M, P, P2])
+    model.add_reaction([
+        gillespy2.Reaction(name="tx", reactants={G: 1}, products={G: 1, M: 1}, rate="kt"),
+        gillespy2.Reaction(name="tl", reactants={M: 1}, products={M: 1, P: 1}, rate="kp"),
+        gillespy2.Reaction(name="dim", reactants={P: 2}, products={P2: 1}, rate="kd_half"),
+        gillespy2.Reaction(name="undim", reactants={P2: 1}, products={P: 2}, rate="ku"),
+        gillespy2.Reaction(name="dM", reactants={M: 1}, products={}, rate="dm"),
+        gillespy2.Reaction(name="dP", reactants={P: 1}, products={}, rate="dp")])
+    model.timespan(np.array([0.0, T_END]))
+    t = time.perf_counter()
+    solver = gillespy2.SSACSolver(model=model)
+    build = time.perf_counter() - t
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        res = model.run(solver=solver, number_of_trajectories=n_traj)
+        runs.append(time.perf_counter() - t)
+    return {"trajectories": n_traj, "build_s": build, "per_traj_us": float(np.median(runs)) / n_traj * 1e6,
+            "mean_P2": float(np.mean([x["P2"][-1] for x in res]))}
 
 
 def main():

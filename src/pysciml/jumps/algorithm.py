@@ -14,6 +14,12 @@ class JumpAlgorithm:
         raise NotImplementedError
 
 
+def uniforms(key, n, dtype):
+    """n uniforms in (0, 1] from one key in one call (drawing them separately costs a hash each)."""
+    import jax
+    return 1.0 - jax.random.uniform(key, (n,), dtype)
+
+
 def select(cumulative, total, uniform):
     """Index of the first cumulative propensity above uniform·total (never a reaction of rate zero)."""
     import jax.numpy as jnp

@@ -5,7 +5,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select
+from .algorithm import JumpAlgorithm, select, uniforms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,8 +15,8 @@ class Direct(JumpAlgorithm):
     def step(self, prob, key, u, p, t, t1, state):
         a = prob.propensity(u, p, t)
         total = jnp.sum(a)
-        k_time, k_pick = jax.random.split(key)
-        tau = jax.random.exponential(k_time, dtype=u.dtype) / total
-        j = select(jnp.cumsum(a), total, jax.random.uniform(k_pick, dtype=u.dtype))
+        r = uniforms(key, 2, u.dtype)
+        tau = -jnp.log(r[0]) / total
+        j = select(jnp.cumsum(a), total, 1.0 - r[1])
         t_next = jnp.where(total > 0, t + tau, jnp.inf)
         return t_next, u + prob.stoichiometry[j], state

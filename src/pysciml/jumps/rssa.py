@@ -10,7 +10,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select
+from .algorithm import JumpAlgorithm, select, uniforms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +34,10 @@ class RSSA(JumpAlgorithm):
     def step(self, prob, key, u, p, t, t1, box):
         lo, hi, a_lo, a_hi = box
         total = jnp.sum(a_hi)
-        k_time, k_pick, k_accept = jax.random.split(key, 3)
-        tau = jax.random.exponential(k_time, dtype=u.dtype) / total
-        j = select(jnp.cumsum(a_hi), total, jax.random.uniform(k_pick, dtype=u.dtype))
-        r = jax.random.uniform(k_accept, dtype=u.dtype) * a_hi[j]
+        draws = uniforms(key, 3, u.dtype)
+        tau = -jnp.log(draws[0]) / total
+        j = select(jnp.cumsum(a_hi), total, 1.0 - draws[1])
+        r = (1.0 - draws[2]) * a_hi[j]
         accept = (r <= a_lo[j]) | (r <= prob.propensity(u, p, t)[j])
         u_next = jnp.where(accept, u + prob.stoichiometry[j], u)
         outside = jnp.any((u_next < lo) | (u_next > hi))

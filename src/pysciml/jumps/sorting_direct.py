@@ -6,7 +6,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select
+from .algorithm import JumpAlgorithm, select, uniforms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,9 +19,9 @@ class SortingDirect(JumpAlgorithm):
     def step(self, prob, key, u, p, t, t1, order):
         a = prob.propensity(u, p, t)[order]
         total = jnp.sum(a)
-        k_time, k_pick = jax.random.split(key)
-        tau = jax.random.exponential(k_time, dtype=u.dtype) / total
-        pos = select(jnp.cumsum(a), total, jax.random.uniform(k_pick, dtype=u.dtype))
+        r = uniforms(key, 2, u.dtype)
+        tau = -jnp.log(r[0]) / total
+        pos = select(jnp.cumsum(a), total, 1.0 - r[1])
         j = order[pos]
         before = jnp.maximum(pos - 1, 0)
         swapped = order.at[pos].set(order[before]).at[before].set(j)

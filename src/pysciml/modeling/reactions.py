@@ -11,7 +11,7 @@ import math
 import numpy as np
 import sympy as sp
 
-from ..jumps import JumpProblem as _JumpProblem
+from ..jumps.problem import JumpProblem as _JumpProblem
 from .codegen import lambdify_array
 from .symbols import Equation, is_unknown, name_of, t, unknowns_in
 from .system import ODESystem

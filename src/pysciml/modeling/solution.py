@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import sympy as sp
 
-from .. import solve as _solve
 from .symbols import is_unknown, name_of, t
 
 
@@ -66,4 +65,7 @@ class SymbolicSolution:
 
 def solve(prob, alg=None, *args, **kwargs):
     """`pysciml.solve` for a problem from md.ODEProblem; the solution is indexable by symbol."""
+    # Imported here: modeling (layer 2) must not import the solve pipeline (layer 5) at import time; the
+    # lasting fix is symbol indexing on ODESolution itself (it already keeps f, which carries the system).
+    from ..solve import solve as _solve
     return SymbolicSolution(_solve(prob, alg, *args, **kwargs), prob)
