@@ -2,7 +2,6 @@
 total propensity, the reaction is chosen with probability proportional to its propensity."""
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
 from .algorithm import JumpAlgorithm, select, uniforms

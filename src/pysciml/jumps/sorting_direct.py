@@ -3,7 +3,6 @@ the direct method searching reactions in an order that moves each fired reaction
 frequent reactions are found after few comparisons. Same distribution as `Direct`."""
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
 from .algorithm import JumpAlgorithm, select, uniforms

@@ -9,7 +9,6 @@ Two strategies, chosen by size:
   term shapes, so the traced graph stays small (compile time independent of the number of species) and the
   run time is that of a hand-written vectorised f.
 """
-from collections import defaultdict
 
 import jax
 import jax.numpy as jnp

@@ -5,7 +5,7 @@ name (``resistor.v``, ``resistor.R``) and whose ``connectors`` expose across (po
 flow (through = 0), as in Modelica."""
 import sympy as sp
 
-from .symbols import Equation, name_of, parameter, variable
+from .symbols import Equation, variable
 from .system import ODESystem
 
 
