@@ -42,10 +42,10 @@ def lambdify_array(exprs, unknowns, parameters, strategy="auto"):
             return jnp.zeros((0,), jnp.result_type(u))
         return empty
     if strategy == "vectorized" or (strategy == "auto" and n >= VECTORISE_FROM):
-        groups = _term_groups(body, us, ps)
-        n_terms = sum(len(g[3]) for g in groups.values())
-        if strategy == "vectorized" or len(groups) * 4 <= n_terms:
-            return _vectorized(groups, n)
+        grouped = _term_groups(body, us, ps)
+        n_terms = sum(len(g[3]) for g in grouped[0].values())
+        if strategy == "vectorized" or len(grouped[0]) * 4 <= n_terms:
+            return _vectorized(grouped, n)
     return _scalar(body, us, ps)
 
 
@@ -62,51 +62,59 @@ def _scalar(body, us, ps):
 
 
 def _term_groups(body, us, ps):
-    """{template: (placeholders, [(output, coefficient, u indices, p indices)])}: each additive term of each
-    output with its unknowns/parameters replaced by placeholders in order of first appearance."""
+    """{template: (template, U placeholders, P placeholders, [(u indices, p indices)])} of the distinct
+    additive terms (coefficient aside) of all outputs, each with its unknowns/parameters replaced by
+    placeholders in order of first appearance, and the scatter list [(output, coefficient, group, term)].
+    A term shared by several outputs (a reaction rate in every species it changes) is evaluated once."""
     u_index = {s: i for i, s in enumerate(us)}
     p_index = {s: i for i, s in enumerate(ps)}
-    groups = {}
+    groups, seen, scatter = {}, {}, []
     for row, expr in enumerate(body):
         for term in sp.Add.make_args(sp.expand_mul(expr) if expr.is_Mul else expr):
             if term == 0:
                 continue
             coeff, rest = term.as_coeff_Mul()
-            order_u, order_p = [], []
-            for node in sp.preorder_traversal(rest):
-                if node in u_index and node not in order_u:
-                    order_u.append(node)
-                elif node in p_index and node not in order_p:
-                    order_p.append(node)
-            holders_u = [sp.Symbol(f"U{k}") for k in range(len(order_u))]
-            holders_p = [sp.Symbol(f"P{k}") for k in range(len(order_p))]
-            template = rest.xreplace(dict(zip(order_u, holders_u)) | dict(zip(order_p, holders_p)))
-            key = sp.srepr(template)
-            entry = groups.setdefault(key, (template, holders_u, holders_p, []))
-            entry[3].append((row, float(coeff), [u_index[s] for s in order_u], [p_index[s] for s in order_p]))
-    return groups
+            found = seen.get(rest)
+            if found is None:
+                order_u, order_p = [], []
+                for node in sp.preorder_traversal(rest):
+                    if node in u_index and node not in order_u:
+                        order_u.append(node)
+                    elif node in p_index and node not in order_p:
+                        order_p.append(node)
+                holders_u = [sp.Symbol(f"U{k}") for k in range(len(order_u))]
+                holders_p = [sp.Symbol(f"P{k}") for k in range(len(order_p))]
+                template = rest.xreplace(dict(zip(order_u, holders_u)) | dict(zip(order_p, holders_p)))
+                key = sp.srepr(template)
+                entry = groups.setdefault(key, (template, holders_u, holders_p, []))
+                entry[3].append(([u_index[v] for v in order_u], [p_index[v] for v in order_p]))
+                found = seen[rest] = (key, len(entry[3]) - 1)
+            scatter.append((row, float(coeff), found))
+    return groups, scatter
 
 
-def _vectorized(groups, n):
-    parts = []
-    for template, holders_u, holders_p, terms in groups.values():
+def _vectorized(grouped, n):
+    groups, scatter = grouped
+    parts, offset, start = [], 0, {}
+    for key, (template, holders_u, holders_p, terms) in groups.items():
         fn = sp.lambdify(holders_u + holders_p + [t], template, modules=[jnp], docstring_limit=0)
-        rows = np.array([r for r, _, _, _ in terms], np.int32)
-        coeffs = np.array([c for _, c, _, _ in terms])
-        u_idx = np.array([ui for _, _, ui, _ in terms], np.int32).reshape(len(terms), len(holders_u)).T
-        p_idx = np.array([pi for _, _, _, pi in terms], np.int32).reshape(len(terms), len(holders_p)).T
-        parts.append((fn, rows, coeffs, u_idx, p_idx))
-    rows_all = np.concatenate([part[1] for part in parts])
-    order = np.argsort(rows_all, kind="stable")
-    sorted_rows = rows_all[order]
+        u_idx = np.array([ui for ui, _ in terms], np.int32).reshape(len(terms), len(holders_u)).T
+        p_idx = np.array([pi for _, pi in terms], np.int32).reshape(len(terms), len(holders_p)).T
+        parts.append((fn, len(terms), u_idx, p_idx))
+        start[key] = offset
+        offset += len(terms)
+    scatter = sorted(scatter, key=lambda e: e[0])
+    rows = np.array([r for r, _, _ in scatter], np.int32)
+    coeffs = np.array([c for _, c, _ in scatter])
+    which = np.array([start[key] + k for _, _, (key, k) in scatter], np.int32)
 
     def f(u, p, tt):
         dtype = jnp.result_type(u)
         values = []
-        for fn, rows, coeffs, u_idx, p_idx in parts:
+        for fn, count, u_idx, p_idx in parts:
             args = [u[i] for i in u_idx] + [p[j] for j in p_idx]
             v = fn(*args, tt) if args else fn(tt)
-            values.append(jnp.broadcast_to(jnp.asarray(v, dtype), rows.shape) * coeffs)
-        flat = jnp.concatenate(values)[order]
-        return jax.ops.segment_sum(flat, sorted_rows, num_segments=n, indices_are_sorted=True)
+            values.append(jnp.broadcast_to(jnp.asarray(v, dtype), (count,)))
+        terms = jnp.concatenate(values) if len(values) > 1 else values[0]
+        return jax.ops.segment_sum(terms[which] * coeffs, rows, num_segments=n, indices_are_sorted=True)
     return f
