@@ -76,3 +76,20 @@ def test_theophylline_example_matches_nlmixr2(tmp_path):
     ofv_line = next(line for line in done.stdout.splitlines() if line.startswith("OFV"))
     ours, published = (float(v) for v in ofv_line.split()[1:3])
     assert abs(ours - published) < 0.01
+
+
+def test_rlc_circuit_example_matches_the_analytic_response(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "rlc_circuit.py"), "--small", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "rlc_circuit.png").stat().st_size > 10_000
+    error = float(done.stdout.split("max error vs analytic")[1].split()[0])
+    assert error < 1e-8
+
+
+def test_mass_spring_damper_example_matches_the_hand_written_chain(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "mass_spring_damper.py"), "--small", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mass_spring_damper.png").stat().st_size > 10_000
+    assert float(done.stdout.split("hand-written f:")[1].split()[0]) < 1e-8

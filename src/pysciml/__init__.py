@@ -21,6 +21,8 @@ from .sensitivity import (AdjointLSS, BacksolveAdjoint, Cos2Windowing, CosWindow
 from .solve import solve
 from .lyapunov import lyapunov_spectrum
 from . import solve_dde  # noqa: F401  (registers solve(DDEProblem, ...))
+from .jumps import JumpProblem, Direct, SortingDirect, RSSA, TauLeaping
+from .jumps import solve as _solve_jumps  # noqa: F401  (registers solve(JumpProblem, ...))
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
                       KenCarp4, Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
 
@@ -29,6 +31,8 @@ __all__ = [
     "ODEProblem", "ODESolution", "ReturnCode", "SplitODEProblem", "solve",
     # delay differential equations
     "DDEProblem", "MethodOfSteps",
+    # jump processes
+    "Direct", "JumpProblem", "RSSA", "SortingDirect", "TauLeaping",
     # methods
     "AutoSwitch", "AutoTsit5", "AutoVern7", "BS3", "ButcherTableau", "DP5", "DP8", "Euler", "FBDF", "Heun", "KenCarp4", "Kvaerno5",
     "Midpoint", "RK4", "RadauIIA5", "Rodas4", "Rodas5P", "Rosenbrock23", "TRBDF2", "Tsit5", "Vern7", "Vern9",
@@ -52,9 +56,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    """`pysciml.nn`, `pysciml.pinn`, `pysciml.sindy`, `pysciml.ude`, `pysciml.optim` and `pysciml.nlme` load on first use, so
-    `import pysciml` stays fast."""
-    if name in ("nn", "pinn", "sindy", "ude", "optim", "nlme"):
+    """`pysciml.nn`, `pysciml.pinn`, `pysciml.sindy`, `pysciml.ude`, `pysciml.optim`, `pysciml.nlme` and
+    `pysciml.modeling` load on first use, so `import pysciml` stays fast."""
+    if name in ("nn", "pinn", "sindy", "ude", "optim", "nlme", "modeling"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pysciml' has no attribute {name!r}")

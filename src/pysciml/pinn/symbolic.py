@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from ..modeling.symbols import residual_expr  # one copy, shared with pysciml.modeling
 from .derivatives import derivatives
 from .terms import Term, pin
 
@@ -21,11 +22,6 @@ class Atom:
     output: int          # index of the dependent variable
     directions: tuple    # derivative directions (indices of independent variables), () for the value
     fixed: tuple         # ((index, value), ...) coordinates pinned for this evaluation
-
-
-def residual_expr(eq):
-    """lhs − rhs of an equation (an expression is taken as = 0)."""
-    return eq.lhs - eq.rhs if isinstance(eq, sp.Eq) else sp.sympify(eq)
 
 
 def compile_equation(eq, label, kind, ivs, dvs, params):

@@ -1,0 +1,11 @@
+"""Jump processes (stochastic chemical kinetics): `JumpProblem`, exact SSAs (`Direct`, `SortingDirect`,
+`RSSA`) and `TauLeaping`, all in one JAX loop (`lax.while_loop`), vmapped over per-trajectory keys."""
+from .algorithm import JumpAlgorithm
+from .direct import Direct
+from .problem import JumpProblem
+from .rssa import RSSA
+from .solution import JumpSolution
+from .sorting_direct import SortingDirect
+from .tau_leaping import TauLeaping
+
+__all__ = ["Direct", "JumpAlgorithm", "JumpProblem", "JumpSolution", "RSSA", "SortingDirect", "TauLeaping"]

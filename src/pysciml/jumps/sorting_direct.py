@@ -1,0 +1,28 @@
+"""Sorting direct method (McCollum, Peterson, Cox, Simpson & Samatova, Comput. Biol. Chem. 30, 39, 2006):
+the direct method searching reactions in an order that moves each fired reaction one place forward, so
+frequent reactions are found after few comparisons. Same distribution as `Direct`."""
+import dataclasses
+
+import jax.numpy as jnp
+
+from .algorithm import JumpAlgorithm, select, uniforms
+
+
+@dataclasses.dataclass(frozen=True)
+class SortingDirect(JumpAlgorithm):
+    """Exact SSA, sorting direct method."""
+
+    def init(self, prob, u, p, t):
+        return jnp.arange(prob.stoichiometry.shape[0])
+
+    def step(self, prob, key, u, p, t, t1, order):
+        a = prob.propensity(u, p, t)[order]
+        total = jnp.sum(a)
+        r = uniforms(key, 2, u.dtype)
+        tau = -jnp.log(r[0]) / total
+        pos = select(jnp.cumsum(a), total, 1.0 - r[1])
+        j = order[pos]
+        before = jnp.maximum(pos - 1, 0)
+        swapped = order.at[pos].set(order[before]).at[before].set(j)
+        t_next = jnp.where(total > 0, t + tau, jnp.inf)
+        return t_next, u + prob.stoichiometry[j], jnp.where(total > 0, swapped, order)

@@ -1,0 +1,182 @@
+"""Reaction networks: `Reaction` (rate, substrates → products, stoichiometry, mass-action or custom rate
+law) and `ReactionSystem`, converted to the mass-action ODE (`to_ode_system`, or `md.ODEProblem` directly)
+and to a jump process (`JumpProblem`, for `pysciml.Direct`, `SortingDirect`, `RSSA`, `TauLeaping`).
+
+Rate laws follow Catalyst's conventions: a mass-action reaction k, 2A + B → C has the ODE rate
+k·A²·B/2! and the propensity k·A(A−1)/2!·B (combinatoric factors on by default); a custom law (mass_action=False)
+is used as written in both. The chemical Langevin SDE awaits the SDE layer.
+"""
+import math
+
+import numpy as np
+import sympy as sp
+
+from ..jumps.problem import JumpProblem as _JumpProblem
+from .codegen import lambdify_array
+from .symbols import Equation, is_unknown, name_of, t, unknowns_in
+from .system import ODESystem
+
+
+class Reaction:
+    """rate, substrates → products. ``substoich``/``prodstoich``: positive integers (default 1 each).
+    mass_action=True: ``rate`` is the rate constant (an expression in parameters, t, even species);
+    False: ``rate`` is the whole rate law."""
+
+    def __init__(self, rate, substrates, products, substoich=None, prodstoich=None, mass_action=True):
+        self.rate = sp.sympify(rate)
+        if self.rate.is_number and float(self.rate) < 0:
+            raise ValueError(f"Reaction: the rate must be non-negative; got {self.rate}")
+        self.substrates = self._species(substrates, "substrates")
+        self.products = self._species(products, "products")
+        self.substoich = self._stoich(substoich, self.substrates, "substoich")
+        self.prodstoich = self._stoich(prodstoich, self.products, "prodstoich")
+        if not self.substrates and not self.products:
+            raise ValueError("Reaction: give at least one substrate or product")
+        self.mass_action = bool(mass_action)
+
+    @staticmethod
+    def _species(items, label):
+        items = [] if items is None else list(items) if isinstance(items, (list, tuple)) else [items]
+        for s in items:
+            if not is_unknown(s):
+                raise TypeError(f"Reaction: {label} must be species from md.variables (functions of t); got {s!r}")
+        if len(set(items)) != len(items):
+            raise ValueError(f"Reaction: {label} repeats a species; use the stoichiometry instead")
+        return tuple(items)
+
+    @staticmethod
+    def _stoich(values, species, label):
+        if values is None:
+            return (1,) * len(species)
+        values = tuple(values)
+        if len(values) != len(species):
+            raise ValueError(f"Reaction: {label} needs one entry per species ({len(species)}); got {len(values)}")
+        for v in values:
+            if int(v) != v or v <= 0:
+                raise ValueError(f"Reaction: {label} must hold positive integers; got {values}")
+        return tuple(int(v) for v in values)
+
+    def net(self):
+        """{species: net change}."""
+        out = {}
+        for s, n in zip(self.substrates, self.substoich):
+            out[s] = out.get(s, 0) - n
+        for s, n in zip(self.products, self.prodstoich):
+            out[s] = out.get(s, 0) + n
+        return out
+
+    def ode_rate(self, combinatoric=True):
+        if not self.mass_action:
+            return self.rate
+        law = self.rate
+        for s, n in zip(self.substrates, self.substoich):
+            law = law * s ** n / (math.factorial(n) if combinatoric else 1)
+        return law
+
+    def propensity(self, combinatoric=True):
+        if not self.mass_action:
+            return self.rate
+        law = self.rate
+        for s, n in zip(self.substrates, self.substoich):
+            falling = sp.Mul(*[s - k for k in range(n)])
+            law = law * falling / (math.factorial(n) if combinatoric else 1)
+        return law
+
+    def __repr__(self):
+        side = lambda sp_, st: " + ".join(f"{n if n > 1 else ''}{name_of(s)}" for s, n in zip(sp_, st)) or "∅"
+        return f"{self.rate}, {side(self.substrates, self.substoich)} --> {side(self.products, self.prodstoich)}"
+
+
+class ReactionSystem:
+    """Reactions over species (default: every species in the reactions, in order of appearance)."""
+
+    def __init__(self, reactions, name="reactions", defaults=None, species=None, combinatoric=True):
+        self.reactions = tuple(reactions)
+        if not self.reactions:
+            raise ValueError("ReactionSystem: reactions must not be empty")
+        for r in self.reactions:
+            if not isinstance(r, Reaction):
+                raise TypeError(f"ReactionSystem: expected md.Reaction items; got {type(r).__name__}")
+        found = []
+        for r in self.reactions:
+            for s in r.substrates + r.products + tuple(sorted(unknowns_in(r.rate), key=str)):
+                if s not in found:
+                    found.append(s)
+        if species is not None:
+            species = list(species)
+            stray = [name_of(s) for s in found if s not in species]
+            if stray:
+                raise ValueError(f"ReactionSystem: reactions use {stray}, which are not among the species")
+            found = species
+        self.species = tuple(found)
+        self.name = name
+        self.combinatoric = combinatoric
+        self.defaults = dict(defaults or {})
+        symbols = set()
+        for r in self.reactions:
+            symbols |= r.rate.free_symbols
+        symbols.discard(t)
+        self.parameters = tuple(sorted(symbols, key=sp.default_sort_key))
+
+    def stoichiometry(self):
+        """(net (R, S), substrate (R, S)) integer matrices."""
+        index = {s: j for j, s in enumerate(self.species)}
+        net = np.zeros((len(self.reactions), len(self.species)), np.int64)
+        sub = np.zeros_like(net)
+        for i, r in enumerate(self.reactions):
+            for s, n in r.net().items():
+                net[i, index[s]] = n
+            for s, n in zip(r.substrates, r.substoich):
+                sub[i, index[s]] = n
+        return net, sub
+
+    def to_ode_system(self):
+        """The reaction-rate equations D(s) = Σ_r net[r, s] · rate_r (mass action where declared)."""
+        net, _ = self.stoichiometry()
+        rates = [r.ode_rate(self.combinatoric) for r in self.reactions]
+        eqs = []
+        for j, s in enumerate(self.species):
+            rhs = sp.Add(*[int(net[i, j]) * rates[i] for i in np.nonzero(net[:, j])[0]])
+            eqs.append(Equation(sp.Derivative(s, t), rhs))
+        return ODESystem(eqs, name=self.name, defaults=self.defaults, unknowns=list(self.species),
+                         parameters=list(self.parameters))
+
+    def __repr__(self):
+        return "\n".join([f"ReactionSystem {self.name}: {len(self.species)} species, {len(self.reactions)} reactions"]
+                         + [f"  {r}" for r in self.reactions])
+
+
+def JumpProblem(system, u0=None, tspan=None, p=None, key=0):
+    """A `pysciml.JumpProblem` of the network: counts u0 {species or name: count}, p {parameter: value}
+    (defaults fill gaps; missing ones are named), propensities generated as one JAX function."""
+    from .problem import _number, parameter_vector
+    if not isinstance(system, ReactionSystem):
+        raise TypeError(f"md.JumpProblem: expected a ReactionSystem; got {type(system).__name__}")
+    if tspan is None:
+        raise ValueError("md.JumpProblem: tspan=(t0, t1) is required")
+    ode = system.to_ode_system()
+    counts, missing = [], []
+    given = {ode._resolve(k, "u0"): v for k, v in dict(u0 or {}).items()}
+    for s in system.species:
+        value = given.get(s, ode.defaults.get(s))
+        if value is None:
+            missing.append(name_of(s))
+            continue
+        value = _number(value, "u0", s)
+        if value < 0 or value != round(value):
+            raise ValueError(f"md.JumpProblem: u0: {name_of(s)} must be a non-negative integer count; got {value}")
+        counts.append(value)
+    if missing:
+        raise ValueError(f"md.JumpProblem: u0 is missing count(s) for {missing} (no default either)")
+    p_vec = parameter_vector(ode, p)
+    values = {prm: sp.Float(float(v)) for prm, v in zip(system.parameters, np.asarray(p_vec))}
+    for r in system.reactions:
+        if r.mass_action:
+            k = sp.sympify(r.rate.xreplace(values))
+            if k.is_number and float(k) < 0:
+                raise ValueError(f"md.JumpProblem: the rate of {r} is {float(k)} < 0; rates must be non-negative")
+    propensity = lambdify_array([r.propensity(system.combinatoric) for r in system.reactions],
+                                list(system.species), list(system.parameters))
+    monotone = all(r.mass_action and not unknowns_in(r.rate) for r in system.reactions)
+    net, _ = system.stoichiometry()
+    return _JumpProblem(propensity, np.asarray(counts), tspan, p_vec, net, key=key, monotone=monotone)

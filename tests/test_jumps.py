@@ -1,0 +1,123 @@
+"""Jump processes: the birth–death process's ensemble matches its analytic Poisson law (transient and
+stationary), the exact SSAs agree with each other on a nonlinear network (two-sample tests, fixed seeds),
+tau-leaping is close, runs are reproducible from a key, and bad input is refused."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import pysciml as ps
+import pysciml.modeling as md
+
+BIRTH, DEATH = 10.0, 1.0          # stationary law Poisson(BIRTH / DEATH)
+LAM = BIRTH / DEATH
+N = 2000
+TS = jnp.array([0.0, 1.0, 20.0, 25.0, 30.0, 35.0, 40.0])   # stationary samples from t = 20, e^-5 apart
+
+
+def birth_death(u, p, t):
+    return jnp.array([p[0], p[1] * u[0]])
+
+
+@pytest.fixture(scope="module")
+def bd_problem():
+    return ps.JumpProblem(birth_death, [0], (0.0, 40.0), jnp.array([BIRTH, DEATH]), [[1], [-1]], key=7, monotone=True)
+
+
+def check_poisson(samples, lam, label):
+    n = samples.size
+    assert abs(samples.mean() - lam) < 4 * np.sqrt(lam / n), f"{label}: mean {samples.mean()}"
+    assert abs(samples.var() - lam) < 4 * np.sqrt((lam + 2 * lam ** 2) / n), f"{label}: variance {samples.var()}"
+    # chi-square goodness of fit on the bulk of the pmf (tails pooled)
+    lo, hi = max(int(lam - 2.5 * np.sqrt(lam)), 1), int(lam + 2.5 * np.sqrt(lam))
+    counts = np.array([np.sum(samples < lo)] + [np.sum(samples == k) for k in range(lo, hi + 1)] + [np.sum(samples > hi)])
+    probs = np.array([stats.poisson.cdf(lo - 1, lam)] + [stats.poisson.pmf(k, lam) for k in range(lo, hi + 1)]
+                     + [stats.poisson.sf(hi, lam)])
+    assert stats.chisquare(counts, probs * n).pvalue > 1e-3, label
+
+
+@pytest.mark.parametrize("alg", [ps.Direct(), ps.SortingDirect(), ps.RSSA()], ids=lambda a: type(a).__name__)
+def test_birth_death_matches_the_poisson_law(bd_problem, alg):
+    sol = ps.solve(bd_problem, alg, saveat=TS, trajectories=N)
+    assert sol.u.shape == (N, TS.size, 1) and sol.success
+    u = np.asarray(sol.u[..., 0])
+    assert np.all(u[:, 0] == 0)                                  # saved at t0: the initial counts
+    check_poisson(u[:, 1], LAM * (1 - np.exp(-DEATH * 1.0)), f"{alg} transient")   # Poisson at every t from 0
+    check_poisson(u[:, 2:].ravel(), LAM, f"{alg} stationary")
+
+
+@pytest.mark.slow
+def test_tau_leaping_is_close_to_the_exact_law(bd_problem):
+    sol = ps.solve(bd_problem, ps.TauLeaping(0.05), saveat=TS, trajectories=N)
+    u = np.asarray(sol.u[:, 2:, 0]).ravel()
+    # explicit tau-leaping keeps the mean of a linear network; its stationary variance is λ/(1 − γ dt/2) here
+    assert abs(u.mean() - LAM) < 4 * np.sqrt(LAM / u.size)
+    assert abs(u.var() / (LAM / (1 - DEATH * 0.05 / 2)) - 1) < 0.08
+    assert np.all(u >= 0)
+
+
+def dimerisation():
+    G, M, P, P2 = md.variables("G M P P2")
+    kt, kp, kd, ku, dm, dp = md.parameters("kt kp kd ku dm dp")
+    rs = md.ReactionSystem([
+        md.Reaction(kt, [G], [G, M]), md.Reaction(kp, [M], [M, P]), md.Reaction(kd, [P], [P2], substoich=[2]),
+        md.Reaction(ku, [P2], [P], prodstoich=[2]), md.Reaction(dm, [M], None), md.Reaction(dp, [P], None)])
+    p = {kt: 2.0, kp: 2.0, kd: 0.05, ku: 0.5, dm: 0.5, dp: 0.2}
+    return md.JumpProblem(rs, u0={G: 1, M: 0, P: 0, P2: 0}, tspan=(0.0, 10.0), p=p, key=11)
+
+
+@pytest.mark.slow
+def test_exact_algorithms_give_the_same_distribution_on_a_nonlinear_network():
+    prob = dimerisation()
+    assert prob.monotone
+    finals = {}
+    for key, alg in ((1, ps.Direct()), (2, ps.SortingDirect()), (3, ps.RSSA())):
+        sol = ps.solve(prob.remake(key=jax.random.key(key)), alg, saveat=jnp.array([10.0]), trajectories=N)
+        finals[type(alg).__name__] = np.asarray(sol.u[:, 0, :])
+    for name in ("SortingDirect", "RSSA"):
+        for species in (1, 2, 3):
+            a, b = finals["Direct"][:, species], finals[name][:, species]
+            assert stats.mannwhitneyu(a, b).pvalue > 1e-3, (name, species)
+            assert stats.ks_2samp(a, b).pvalue > 1e-3, (name, species)
+    # and a wrong rate is detected by the same tests: ku halved shifts the dimer count
+    wrong = ps.solve(prob.remake(p=prob.p.at[4].multiply(0.5), key=jax.random.key(4)), ps.Direct(),
+                     saveat=jnp.array([10.0]), trajectories=N)
+    assert stats.ks_2samp(finals["Direct"][:, 3], np.asarray(wrong.u[:, 0, 3])).pvalue < 1e-6
+
+
+def test_runs_are_reproducible_and_vmappable_over_keys(bd_problem):
+    ts = jnp.array([0.0, 2.0, 5.0])
+    one = ps.solve(bd_problem, ps.Direct(), saveat=ts)
+    again = ps.solve(bd_problem, ps.Direct(), saveat=ts)
+    np.testing.assert_array_equal(one.u, again.u)
+    keys = jax.random.split(bd_problem.key, 8)
+    manual = jax.vmap(lambda k: ps.solve(bd_problem.remake(key=k), ps.Direct(), saveat=ts).u)(keys)
+    ensemble = ps.solve(bd_problem, ps.Direct(), saveat=ts, trajectories=8)
+    np.testing.assert_array_equal(manual, ensemble.u)
+    assert len({tuple(np.asarray(r).ravel()) for r in ensemble.u}) > 1      # members differ
+
+
+def test_max_steps_is_a_return_code_with_a_warning(bd_problem):
+    with pytest.warns(RuntimeWarning, match="max_steps"):
+        sol = ps.solve(bd_problem, ps.Direct(), max_steps=5)
+    assert sol.retcode == ps.ReturnCode.MaxIters
+
+
+def test_bad_input_is_refused(bd_problem):
+    with pytest.raises(ValueError, match="non-negative integer counts"):
+        ps.JumpProblem(birth_death, [-1], (0.0, 1.0), jnp.array([1.0, 1.0]), [[1], [-1]])
+    with pytest.raises(ValueError, match=r"stoichiometry must have shape \(R, 1\)"):
+        ps.JumpProblem(birth_death, [1], (0.0, 1.0), jnp.array([1.0, 1.0]), [1, -1])
+    with pytest.raises(ValueError, match=r"propensity must return shape \(3,\)"):
+        ps.JumpProblem(birth_death, [1], (0.0, 1.0), jnp.array([1.0, 1.0]), [[1], [-1], [2]])
+    with pytest.raises(ValueError, match="non-negative"):
+        ps.JumpProblem(birth_death, [1], (0.0, 1.0), jnp.array([-1.0, 1.0]), [[1], [-1]])
+    with pytest.raises(ValueError, match="RSSA needs propensities"):
+        ps.solve(bd_problem.remake(monotone=False), ps.RSSA())
+    with pytest.raises(ValueError, match="dt applies to TauLeaping only"):
+        ps.solve(bd_problem, ps.Direct(), dt=0.1)
+    with pytest.raises(ValueError, match="inside tspan"):
+        ps.solve(bd_problem, ps.Direct(), saveat=jnp.array([0.0, 50.0]))
+    with pytest.raises(TypeError, match="needs a jump algorithm"):
+        ps.solve(bd_problem, ps.Tsit5())
