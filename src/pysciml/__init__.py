@@ -46,9 +46,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    """`pysciml.nn`, `pysciml.pinn`, `pysciml.sindy`, `pysciml.ude` and `pysciml.optim` load on first use, so
+    """`pysciml.nn`, `pysciml.pinn`, `pysciml.sindy`, `pysciml.ude`, `pysciml.optim` and `pysciml.bayes` load on first use, so
     `import pysciml` stays fast."""
-    if name in ("nn", "pinn", "sindy", "ude", "optim"):
+    if name in ("nn", "pinn", "sindy", "ude", "optim", "bayes"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pysciml' has no attribute {name!r}")
