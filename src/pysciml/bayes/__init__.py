@@ -19,6 +19,11 @@ owns the loop, so chunking, checkpoints and shared compiled kernels across data 
 come out in ArviZ's layout (`Posterior.to_dict`), with R-hat/ESS computed here (`bayes.diagnostics`), so ArviZ
 stays optional.
 """
+try:
+    import blackjax  # noqa: F401
+except ImportError as e:          # the samplers come from BlackJAX, an optional dependency
+    raise ImportError("pysciml.bayes needs BlackJAX: pip install 'pysciml[bayes]' (or pip install blackjax)") from e
+
 from . import diagnostics
 from .approximate import MAP, Laplace, MAPResult, MeanFieldVI, find_map
 from .likelihoods import Gaussian, Likelihood, LogNormal as LogNormalNoise, Poisson
