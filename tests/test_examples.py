@@ -62,3 +62,15 @@ def test_events_and_delays_example_matches_its_references(tmp_path):
     # a genuine error within a hundred tolerances that shrinks with the tolerance
     loose, tight = (float(line.split("max error")[1].split()[0]) for line in lines if line.startswith("Mackey–Glass"))
     assert 1e-7 < loose < 1e-4 and tight < loose / 10
+
+
+def test_bayesian_ude_example_runs_and_writes_its_bands(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "bayesian_ude.py"), "--small", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "bayesian_ude.png").stat().st_size > 10_000
+    line = next(line for line in done.stdout.splitlines() if line.startswith("true trajectory inside"))
+    width = float(line.split("mean band width")[1].split(";")[0])
+    # the fit follows the data closely (noise sd 0.1); the band's coverage of the truth is NOT yet nominal
+    # (SGLD from the MAP explores only the directions the data constrain), see the issue-18 report
+    assert 0 < width < 0.2
