@@ -94,6 +94,7 @@ def linear():
     return model, mean, cov
 
 
+@pytest.mark.slow
 def test_nuts_matches_the_conjugate_posterior_within_monte_carlo_error(linear):
     model, mean, cov = linear
     post = bayes.sample(model, bayes.NUTS(), num_warmup=300, num_samples=500, chains=4, key=1)
@@ -147,6 +148,7 @@ def test_sgld_draws_follow_the_conjugate_posterior_roughly(linear):
     assert np.all(np.abs(u0.std(0) / sd - 1) < 0.3)
 
 
+@pytest.mark.slow
 def test_a_checkpointed_run_resumes_with_identical_draws(linear, tmp_path, monkeypatch):
     model, _, _ = linear
     args = dict(num_warmup=50, num_samples=40, chains=2, key=5, chunk=10)
@@ -231,6 +233,7 @@ def test_bad_input_is_refused_with_the_argument_named():
 
 # --- a failed solve is a divergence, not a crash -----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_failing_solve_gives_minus_infinity_and_a_zero_gradient():
     """u' = k u² from u(0) = 1 blows up at t = 1/k: for k > 1 the solve over [0, 1] fails."""
     prob = ps.ODEProblem(lambda u, p, t: p * u ** 2, jnp.array([1.0]), (0.0, 1.0), jnp.array([0.5]))
