@@ -93,3 +93,15 @@ def test_mass_spring_damper_example_matches_the_hand_written_chain(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "mass_spring_damper.png").stat().st_size > 10_000
     assert float(done.stdout.split("hand-written f:")[1].split()[0]) < 1e-8
+
+
+def test_bayesian_ude_example_runs_and_writes_its_bands(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "bayesian_ude.py"), "--small", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "bayesian_ude.png").stat().st_size > 10_000
+    line = next(line for line in done.stdout.splitlines() if line.startswith("true trajectory inside"))
+    width = float(line.split("mean band width")[1].split(";")[0])
+    # the fit follows the data closely (noise sd 0.1); the band's coverage of the truth is NOT yet nominal
+    # (SGLD from the MAP explores only the directions the data constrain), see the issue-18 report
+    assert 0 < width < 0.2

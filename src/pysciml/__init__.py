@@ -56,9 +56,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    """`pysciml.nn`, `pysciml.pinn`, `pysciml.sindy`, `pysciml.ude`, `pysciml.optim`, `pysciml.nlme` and
-    `pysciml.modeling` load on first use, so `import pysciml` stays fast."""
-    if name in ("nn", "pinn", "sindy", "ude", "optim", "nlme", "modeling"):
+    """`pysciml.nn`, `pysciml.pinn`, `pysciml.sindy`, `pysciml.ude`, `pysciml.optim`, `pysciml.nlme`,
+    `pysciml.modeling` and `pysciml.bayes` load on first use, so `import pysciml` stays fast."""
+    if name in ("nn", "pinn", "sindy", "ude", "optim", "nlme", "modeling", "bayes"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pysciml' has no attribute {name!r}")

@@ -1,0 +1,143 @@
+"""`Posterior`: draws of a model's parameters with their sampler statistics, summaries and diagnostics.
+
+Draws are kept as unconstrained vectors θ (chains, draws, dim) and shown as named constrained values
+(``post["p"]`` has shape (chains, draws, *shape)). ``to_dict()`` gives ArviZ's layout
+(``arviz.from_dict(**post.to_dict())``) without depending on ArviZ; ``to_arviz()`` builds the InferenceData.
+"""
+import numpy as np
+
+from . import diagnostics
+
+
+class Posterior:
+    """Posterior draws of ``model``.
+
+    theta        (chains, draws, dim) unconstrained draws
+    sample_stats name -> (chains, draws) sampler statistics (NUTS: diverging, acceptance_rate, tree_depth,
+                 n_steps, lp, energy, step_size)
+    method       how the draws were made ("NUTS", "Laplace", "MeanFieldVI", "SGLD")
+    """
+
+    def __init__(self, model, theta, sample_stats=None, method="NUTS", info=None):
+        theta = np.asarray(theta, dtype=float)
+        if theta.ndim != 3 or theta.shape[-1] != model.dim:
+            raise ValueError(f"Posterior: theta must be (chains, draws, {model.dim}); got {theta.shape}")
+        self.model, self.theta, self.method = model, theta, method
+        self.sample_stats = {k: np.asarray(v) for k, v in (sample_stats or {}).items()}
+        self.info = info or {}
+        self._samples = None
+
+    @property
+    def samples(self):
+        """name -> (chains, draws, *shape) constrained draws."""
+        if self._samples is None:
+            self._samples = {k: np.asarray(v) for k, v in self.model.values(self.theta).items()}
+        return self._samples
+
+    def __getitem__(self, name):
+        if name not in self.samples:
+            raise KeyError(f"Posterior: no variable {name!r}; variables are {list(self.samples)}")
+        return self.samples[name]
+
+    @property
+    def num_chains(self):
+        return self.theta.shape[0]
+
+    @property
+    def num_draws(self):
+        return self.theta.shape[1]
+
+    @property
+    def divergences(self):
+        """Number of divergent transitions after warmup (0 for methods that do not diverge)."""
+        return int(np.sum(self.sample_stats.get("diverging", 0)))
+
+    def mean(self, name):
+        return self[name].mean(axis=(0, 1))
+
+    def std(self, name):
+        return self[name].std(axis=(0, 1), ddof=1)
+
+    def interval(self, name, level=0.9):
+        """Equal-tailed credible interval (lower, upper) of each element of ``name``."""
+        if not 0 < level < 1:
+            raise ValueError(f"interval: level must be in (0, 1); got {level!r}")
+        q = (1 - level) / 2
+        lo, hi = np.quantile(self[name], [q, 1 - q], axis=(0, 1))
+        return lo, hi
+
+    def rhat(self, name):
+        return self._per_element(name, diagnostics.rhat)
+
+    def ess_bulk(self, name):
+        return self._per_element(name, diagnostics.ess_bulk)
+
+    def ess_tail(self, name):
+        return self._per_element(name, diagnostics.ess_tail)
+
+    def _per_element(self, name, fn):
+        x = self[name]
+        flat = x.reshape(x.shape[0], x.shape[1], -1)
+        return np.array([fn(flat[:, :, i]) for i in range(flat.shape[-1])]).reshape(x.shape[2:])
+
+    def summary(self, names=None, level=0.9):
+        """Rows (variable[index], mean, sd, interval, R-hat, bulk and tail ESS) as a list of dicts; ``print(
+        post.summary_table())`` shows them."""
+        rows = []
+        q = (1 - level) / 2
+        for name in names or self.samples:
+            x = self[name]
+            flat = x.reshape(x.shape[0], x.shape[1], -1)
+            for i in range(flat.shape[-1]):
+                d = flat[:, :, i]
+                label = name if x.ndim == 2 else f"{name}[{','.join(map(str, np.unravel_index(i, x.shape[2:])))}]"
+                lo, hi = np.quantile(d, [q, 1 - q])
+                rows.append({"name": label, "mean": d.mean(), "sd": d.std(ddof=1), "lower": lo, "upper": hi,
+                             "rhat": diagnostics.rhat(d), "ess_bulk": diagnostics.ess_bulk(d),
+                             "ess_tail": diagnostics.ess_tail(d)})
+        return rows
+
+    def summary_table(self, names=None, level=0.9):
+        lines = [f"{'':<18}{'mean':>11}{'sd':>10}{f'{(1-level)/2:.0%}':>10}{f'{(1+level)/2:.0%}':>10}"
+                 f"{'r_hat':>8}{'ess_bulk':>10}{'ess_tail':>10}"]
+        for r in self.summary(names, level):
+            lines.append(f"{r['name']:<18}{r['mean']:>11.4g}{r['sd']:>10.3g}{r['lower']:>10.4g}{r['upper']:>10.4g}"
+                         f"{r['rhat']:>8.3f}{r['ess_bulk']:>10.0f}{r['ess_tail']:>10.0f}")
+        lines.append(f"{self.method}: {self.num_chains} chain(s) x {self.num_draws} draws"
+                     + (f", {self.divergences} divergent" if "diverging" in self.sample_stats else ""))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"Posterior({self.method}, {self.num_chains} chains x {self.num_draws} draws, variables="
+                f"{list(self.samples)}, divergences={self.divergences})")
+
+    # --- ArviZ ---------------------------------------------------------------------------------------------------
+    def to_dict(self):
+        """ArviZ's layout: {"posterior": name -> (chain, draw, ...), "sample_stats": ..., "observed_data": ...};
+        ``arviz.from_dict(**post.to_dict())`` builds InferenceData."""
+        return {"posterior": dict(self.samples), "sample_stats": dict(self.sample_stats),
+                "observed_data": {"y": np.asarray(self.model.data)}}
+
+    def to_arviz(self):
+        try:
+            import arviz
+        except ImportError as e:        # ArviZ is optional: to_dict() needs nothing
+            raise ImportError("to_arviz needs ArviZ (pip install arviz); to_dict() gives the same data") from e
+        return arviz.from_dict(**self.to_dict())
+
+    # --- persistence ---------------------------------------------------------------------------------------------
+    def save(self, path):
+        np.savez(path, theta=self.theta, method=self.method,
+                 **{f"stat_{k}": v for k, v in self.sample_stats.items()})
+
+    @classmethod
+    def load(cls, model, path):
+        with np.load(path) as f:
+            stats = {k[5:]: f[k] for k in f.files if k.startswith("stat_")}
+            return cls(model, f["theta"], stats, str(f["method"]))
+
+    # --- predictions -----------------------------------------------------------------------------------------
+    def predict(self, times=None, draws=200, key=0, noise=False, ensemble_alg=None):
+        """Posterior predictive at ``times`` through an `EnsembleProblem` (see `bayes.predictive`)."""
+        from .predictive import posterior_predictive
+        return posterior_predictive(self, times=times, draws=draws, key=key, noise=noise, ensemble_alg=ensemble_alg)
