@@ -17,7 +17,6 @@ from . import testing
 from .sensitivity import (BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, ForwardSensitivity, GaussAdjoint,
                           InterpolatingAdjoint, QuadratureAdjoint)
 from .solve import solve
-from . import solve_dde  # noqa: F401  (registers solve(DDEProblem, ...))
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
                       KenCarp4, Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
 

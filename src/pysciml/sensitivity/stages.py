@@ -20,13 +20,14 @@ import jax.numpy as jnp
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from ..solvers.composite import AutoSwitch
 from . import discrete
 
 
 def _mode(alg, stored):
     """Which half of a switching method took the step, read off its stored stages (the inactive half's
     slots are zero); False for single methods."""
-    if getattr(alg, "family", None) != "composite":
+    if not isinstance(alg, AutoSwitch):
         return jnp.asarray(False)
     n_exp = alg.nonstiff.n_stages
     return ~jnp.any(stored[:n_exp] != 0) & jnp.any(stored[n_exp:] != 0)

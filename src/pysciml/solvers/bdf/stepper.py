@@ -36,7 +36,7 @@ import numpy as np
 from jax import lax
 
 from ...linalg import DenseLU, algebraic_mask, as_linear_solver, time_derivative
-from ..base import Algorithm, StepResult
+from ..base import Multistep, StepResult
 from . import history as hist
 from .coefficients import BDF_KAPPA, MAX_ORDER, NDF_KAPPA, corrector_constants, dense_weights
 
@@ -69,12 +69,11 @@ class BdfState(NamedTuple):
     max_order_used: jnp.ndarray  # and the highest order of an accepted step
 
 
-class FBDF(Algorithm):
+class FBDF(Multistep):
     """Variable-order, variable-step BDF (orders 1..``max_order`` ≤ 5) in the quasi-constant-step form
     of ode15s, with Jacobian and factorization reuse; ``ndf=True`` uses Klopfenstein–Shampine numerical
     differentiation formulas (ode15s's default) instead of the BDFs."""
 
-    family = "bdf"
     supports_mass_matrix = True
     adaptive = True
     controller_order = 1           # the first step is order 1 (used for the initial step estimate)

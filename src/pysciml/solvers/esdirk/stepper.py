@@ -43,7 +43,7 @@ from jax import lax
 from ..._core.trees import linear_combination
 from ...linalg import consistent_derivative
 from ...problems.split import SplitFunction
-from ..base import StepResult, TableauMethod
+from ..base import NewtonImplicit, StepResult, TableauMethod
 from ..implicit import WithLinearSolver
 from .tableau import EsdirkTableau
 
@@ -60,12 +60,11 @@ class EsdirkState(NamedTuple):
     nf2: jnp.ndarray | None = None             # IMEX: f2 evaluations
 
 
-class Esdirk(WithLinearSolver, TableauMethod):
+class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
     """An ESDIRK method defined by ``tableau``; subclasses only set the tableau. ``linsolve``: the linear
     solver for W (see `WithLinearSolver`)."""
 
     tableau: ClassVar[EsdirkTableau]
-    family: ClassVar[str] = "esdirk"
     supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
     initial_evals = 1               # f(u0) for the first stage

@@ -10,15 +10,14 @@ from typing import ClassVar
 import jax.numpy as jnp
 
 from ..._core.trees import linear_combination as _combine
-from ..base import StepResult, TableauMethod
+from ..base import ExplicitRungeKutta, StepResult, TableauMethod
 from ..tableau import ButcherTableau
 
 
-class ExplicitRK(TableauMethod):
+class ExplicitRK(TableauMethod, ExplicitRungeKutta):
     """An explicit Runge–Kutta method defined by ``tableau``; subclasses only set the tableau."""
 
     tableau: ClassVar[ButcherTableau]
-    family: ClassVar[str] = "explicit"
 
     @property
     def adaptive(self) -> bool:

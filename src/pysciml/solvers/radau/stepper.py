@@ -42,7 +42,7 @@ import numpy as np
 from jax import lax
 
 from ...linalg import factor_w, jacobian, solve_w
-from ..base import Algorithm, StepResult
+from ..base import NewtonImplicit, StepResult
 from .coefficients import RADAU_IIA5, RadauCoefficients
 
 
@@ -60,12 +60,11 @@ class RadauState(NamedTuple):
     nf: jnp.ndarray          # f evaluations made by the steps
 
 
-class RadauIIA5(Algorithm):
+class RadauIIA5(NewtonImplicit):
     """Radau IIA of order 5 (3 stages): L-stable and stiffly accurate, for stiff problems at tight
     tolerances and index-1 DAEs with a mass matrix."""
 
     coefficients: ClassVar[RadauCoefficients] = RADAU_IIA5
-    family: ClassVar[str] = "radau"
     supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
     order = 5

@@ -22,17 +22,16 @@ import jax.numpy as jnp
 
 from ..._core.trees import linear_combination
 from ...linalg import time_derivative
-from ..base import StepResult, TableauMethod
+from ..base import LinearlyImplicit, StepResult, TableauMethod
 from ..implicit import WithLinearSolver
 from .tableau import RosenbrockTableau
 
 
-class Rosenbrock(WithLinearSolver, TableauMethod):
+class Rosenbrock(WithLinearSolver, TableauMethod, LinearlyImplicit):
     """A Rosenbrock method defined by ``tableau``; subclasses only set the tableau. ``linsolve``: the
     linear solver for W (see `WithLinearSolver`)."""
 
     tableau: ClassVar[RosenbrockTableau]
-    family: ClassVar[str] = "rosenbrock"
     supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
 
