@@ -216,7 +216,7 @@ def _event_outputs(out, callback_data, plan, concrete):
         k = int(n)
         times, index, component = (host_slice(x, 0, k) for x in (times, index, component))
     events = EventLog(times, index, component, n, counts)
-    saving = [i for i, cb in enumerate(plan.callbacks) if cb[0] == "saving"]
+    saving = [i for i, _ in plan.of_kind("saving")]
     saved = tuple(SavedValues(jnp.asarray(callback_data[i], times.dtype), values)
                   for i, values in zip(saving, out.saved))
     return events, saved
