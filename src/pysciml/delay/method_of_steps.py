@@ -18,6 +18,7 @@ from jax import lax
 from ..interpolation import full_stages
 from ..solvers.base import NON_ITERATIVE, Algorithm, StepResult, Wrapped
 from .history import CurrentStep
+from ..problems.terms import as_terms
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ class MethodOfSteps(Wrapped):
     def initial_derivative(self, f, t0, u0, p, state):
         return self.alg.initial_derivative(f, t0, u0, p, state[0])
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        f = as_terms(f)
+        mass = f.mass
         inner_state, n_evals, n_passes, hints = state
         lags = f.lag_values(u, p, t)
         hints = f.locate_lags(t - lags, hints)
@@ -90,8 +93,8 @@ class MethodOfSteps(Wrapped):
         overlaps = jnp.abs(dt) > jnp.min(lags) * (1 + 1e-10)
 
         def run_pass(current):
-            g = f.with_current_step(current)
-            result = self.alg.step(g, t, u, dt, p, inner_state, error_norm, mass)
+            g = as_terms(f.with_current_step(current), mass)
+            result = self.alg.step(g, t, u, dt, p, inner_state, error_norm)
             return result._replace(stages=full_stages(self.alg.interpolant, g, p, t, dt, u, result.stages))
 
         def more(carry):   # overlaps again: under vmap the cond becomes a select that runs the loop too

@@ -27,6 +27,7 @@ from jax import lax
 from .._core.retcode import ReturnCode
 from ..interpolation import full_stages, stage_weights
 from ..linalg import DenseLU
+from ..problems.terms import as_terms
 from ..solvers.base import NON_ITERATIVE
 from ..solvers.composite import AutoSwitch
 from .inputs import InputSplit, zero_cotangent
@@ -164,7 +165,8 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
     def advance(u, pd, t, dt, k):
         p = split.merge_p(pd, p_rest)
         state = _replay_state(alg, f, t, u, p, modes[k])
-        result = alg.step(f, t, u, dt, p, state, error_norm, others.mass)
+        terms = as_terms(f, others.mass)
+        result = alg.step(terms, t, u, terms.control(t, dt), p, state, error_norm)
         return result.u, result.stages
 
     weights_at = jax.vmap(lambda theta: stage_weights(tab, theta, dtype))   # (points,) → (points, stages)

@@ -85,7 +85,7 @@ def _internal_differentiation(ctx):
     state and its tangents, with nothing but the method's stages differentiated."""
     cfg = ctx.cfg
     return (isinstance(ctx.alg, ExplicitRungeKutta) and cfg.adaptive and cfg.save in ("ends", "saveat")
-            and cfg.events is None and not cfg.history and cfg.accumulate is None)
+            and cfg.events is None and not getattr(ctx.rhs, "reads_history", False) and cfg.accumulate is None)
 
 
 @dataclass(frozen=True)

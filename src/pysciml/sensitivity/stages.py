@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from ..problems.terms import as_terms
 from ..solvers.composite import AutoSwitch
 from . import discrete
 
@@ -38,7 +39,8 @@ def step_stages(ctx, split, others, p_rest, t, h, u, p_diff, stored):
     p = split.merge_p(p_diff, p_rest)
     state = discrete._replay_state(ctx.alg, ctx.rhs, t, u, p, _mode(ctx.alg, stored))
     error_norm = ctx.alg.error_norm(others.rtol, others.atol)   # the forward loop's step control
-    return ctx.alg.step(ctx.rhs, t, u, h, p, state, error_norm, others.mass).stages
+    terms = as_terms(ctx.rhs, others.mass)
+    return ctx.alg.step(terms, t, u, terms.control(t, h), p, state, error_norm).stages
 
 
 def pull_stage_cotangents(ctx, split, others, p_rest, p_diff, out, ct_stages):

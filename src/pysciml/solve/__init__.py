@@ -20,7 +20,7 @@ solve.register(DDEProblem)(dde.solve_dde)
 
 # The names tests and benchmarks reach for (the compile cache, the flat right-hand side).
 _compiled_loop = compiled_loop
-_FlatRHS = ode.FlatRHS
+_FlatRHS = ode.FlatRHS   # (pysciml.problems.FlatRHS)
 
 __all__ = ["DEFAULT_MAX_EVENTS", "DEFAULT_MAX_STEPS", "JULIA_NAMES", "check_step_options", "default_algorithm",
            "solve", "unknown_options_message"]

@@ -61,7 +61,7 @@ def solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     tstops = jnp.sort(jnp.clip(jnp.concatenate(stops), t0, t1)) if stops else None
 
     cfg = LoopConfig(adaptive=adaptive, save="steps", dense=True, max_steps=int(max_steps),
-                     has_tstops=tstops is not None, given_dt=dt is not None, history=True)
+                     has_tstops=tstops is not None, given_dt=dt is not None)
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=(prob.p, lags), rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=None, tstops=tstops)

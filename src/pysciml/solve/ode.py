@@ -9,12 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._core.trees import FlatSpec, is_concrete
+from .._core.trees import is_concrete
 from .. import callbacks as _callbacks
 from ..integrate import LoopConfig, LoopInputs, ODESolution
 from ..linalg import consistent_initial_state
 from ..linalg.sparsity_detection import detect_pattern
-from ..problems import ODEProblem, SplitFunction
+from ..problems import FlatRHS, ODEProblem, SplitFunction
 from ..sensitivity import ForwardDiffSensitivity, check_sensealg, default_sensealg
 from . import checks, pipeline
 from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT, default_algorithm
@@ -87,30 +87,6 @@ def _concatenate_times(tstops, preset, dtype):
 
 
 # --- the right-hand side on flat states ------------------------------------------------------------------
-
-class FlatRHS:
-    """f on flat state vectors: unravel → f → ravel (a reshape for array states), with the user's
-    Jacobian, if any, as ``jac`` on flat vectors and the Jacobian's sparsity pattern, if known, as
-    ``sparsity``. Hashable by (f, jac, spec, sparsity)."""
-
-    def __init__(self, f, spec: FlatSpec, user_jac=None, sparsity=None):
-        self.f, self.spec, self.user_jac, self.sparsity = f, spec, user_jac, sparsity
-        self.jac = None if user_jac is None else self._flat_jac
-
-    def __call__(self, u, p, t):
-        return self.spec.ravel(self.f(self.spec.unravel(u), p, t))
-
-    def _flat_jac(self, u, p, t):
-        n = self.spec.size
-        return jnp.reshape(jnp.asarray(self.user_jac(self.spec.unravel(u), p, t), self.spec.dtype), (n, n))
-
-    def __eq__(self, other):
-        return (isinstance(other, FlatRHS) and self.f is other.f and self.user_jac is other.user_jac
-                and self.spec == other.spec and self.sparsity == other.sparsity)
-
-    def __hash__(self):
-        return hash((id(self.f), id(self.user_jac), self.spec, self.sparsity))
-
 
 def flat_rhs(f, spec, p, t0, jac=None, sparsity=None):
     """Check once per (f, state layout, parameter layout) that f (and jac) return the right shapes. A split

@@ -102,9 +102,12 @@ class Algorithm(abc.ABC):
         return f(u0, p, t0)
 
     @abc.abstractmethod
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
-        """One step from (t, u) of size dt; ``error_norm(err, u, u_new)`` scales an error vector;
-        ``mass`` is the mass matrix M of M du/dt = f (None: the identity)."""
+    def step(self, f, t, u, control, p, state, error_norm) -> StepResult:
+        """One step from (t, u). ``f``: the right-hand side as `problems.Terms` (called as f(u, p, t); ``f.mass``
+        the mass matrix M of M du/dt = f, None for the identity; a plain callable is taken as terms without
+        a mass matrix, see `as_terms`). ``control``: what drives the step, ``f.control(t, dt)`` — the step
+        size dt for ODE methods (which name it ``dt``); a method for terms with noise receives (dt, ΔW).
+        ``error_norm(err, u, u_new)`` scales an error vector."""
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
         """Method-specific counters (Jacobians, factorizations) derived from the step counts."""

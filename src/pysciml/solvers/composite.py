@@ -25,6 +25,7 @@ from ..linalg import jacobian
 from ..interpolation import full_stages
 from .base import ExplicitRungeKutta, LinearlyImplicit, Multistep, NewtonImplicit, StepResult, Wrapped
 from .explicit import Tsit5, Vern7
+from ..problems.terms import as_terms
 
 
 class _Interpolant(NamedTuple):
@@ -142,8 +143,8 @@ class AutoSwitch(Wrapped):
     def initial_derivative(self, f, t0, u0, p, state):
         return state.fsal
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None):
-        if mass is not None:
+    def step(self, f, t, u, dt, p, state, error_norm):
+        if as_terms(f).mass is not None:
             raise ValueError("AutoSwitch: a mass matrix needs a purely implicit method such as Rodas5P()")
         explicit, implicit = self.nonstiff, self.stiff
         boundary = explicit.tableau.stability_boundary

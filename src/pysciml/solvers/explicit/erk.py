@@ -44,7 +44,7 @@ class ExplicitRK(TableauMethod, ExplicitRungeKutta):
     def initial_derivative(self, f, t0, u0, p, state):
         return state if self.tableau.fsal else f(u0, p, t0)
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
         """One step from (t, u) of size dt. ``error_norm(err, u, u_new)`` scales an error vector.
         Explicit methods have no mass matrix (`solve` refuses one)."""
         tab = self.tableau

@@ -25,6 +25,7 @@ from ...linalg import time_derivative
 from ..base import LinearlyImplicit, StepResult, TableauMethod
 from ..implicit import WithLinearSolver
 from .tableau import RosenbrockTableau
+from ...problems.terms import as_terms
 
 
 class Rosenbrock(WithLinearSolver, TableauMethod, LinearlyImplicit):
@@ -42,7 +43,9 @@ class Rosenbrock(WithLinearSolver, TableauMethod, LinearlyImplicit):
     def init(self, f, t0, u0, p):
         return None
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        f = as_terms(f)
+        mass = f.mass
         tab = self.tableau
         linsolve = self.linsolve
         jac = linsolve.jacobian(f, u, p, t)
