@@ -4,7 +4,7 @@ import pytest
 
 import pysciml as ps
 from pysciml.solvers.rk_conditions import order_defects, trees_of_order
-from pysciml.solvers.tableau import ButcherTableau
+from pysciml.solvers.explicit.tableau import ButcherTableau
 
 ALL_METHODS = [ps.Euler, ps.Midpoint, ps.Heun, ps.RK4, ps.BS3, ps.DP5, ps.Tsit5, ps.Vern7, ps.Vern9, ps.DP8]
 

@@ -3,8 +3,7 @@ implicit methods (dense LU, sparse W with preconditioned GMRES, matrix-free Newt
 from .dae import algebraic_mask, consistent_derivative, consistent_initial_state
 from .jacobian import compressed_jacobian, jacobian, time_derivative
 from .krylov import KrylovGMRES
-from .linear_solver import DenseLU, LinearSolver
-from .linsolve import as_linear_solver
+from .linear_solver import DenseLU, LinearSolver, as_linear_solver
 from .newton import NewtonResult, next_eta, simplified_newton
 from .sparse_w import SparseGMRES
 from .sparsity import SparsityPattern, as_sparsity_pattern, greedy_column_coloring

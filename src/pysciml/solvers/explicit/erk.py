@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from ..._core.trees import linear_combination as _combine
 from ..base import ExplicitRungeKutta, StepResult, TableauMethod
-from ..tableau import ButcherTableau
+from .tableau import ButcherTableau
 
 
 class ExplicitRK(TableauMethod, ExplicitRungeKutta):
