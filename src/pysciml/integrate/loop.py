@@ -27,8 +27,8 @@ at the end of an accepted step with the method's restart. Without callbacks none
 
 The loop knows no problem type: it binds the right-hand side to the solve's traced data (`problems.Terms`:
 the mass matrix; a right-hand side that ``reads_history`` is also bound to the accepted steps before
-every step, as delay equations need) and hands each step ``terms.control(t, dt)``: dt for ODEs, (dt, ΔW)
-for terms with noise.
+every step, as delay equations need) and hands each step ``terms.control(t, dt, p)``: dt for ODEs,
+(dt, ΔW) for terms with noise.
 """
 from typing import NamedTuple
 
@@ -274,7 +274,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
         dt = jnp.where(lands, remaining, c.dt)
         step_terms = step_rhs(c.ts, c.us, c.stages, c.save_index)
-        result = alg.step(step_terms, c.t, c.u, step_terms.control(c.t, dt), p, c.solver_state, error_norm)
+        result = alg.step(step_terms, c.t, c.u, step_terms.control(c.t, dt, p), p, c.solver_state, error_norm)
         if stops is not None or plan is not None:
             result = _skip_if_empty(result, dt == 0, c.u, c.solver_state)
         t_new = jnp.where(lands, target, c.t + dt)

@@ -2,9 +2,10 @@
 
 A problem type hands the loop a `RightHandSide`: f(u, p, t) on flat state vectors, with the Jacobian
 (``jac``) and its sparsity pattern where known. It is static (hashable: it keys the compiled loop). The
-loop binds it to the solve's traced data as `Terms` — today the mass matrix; an SDE's noise path joins
-here — and a solver's `step` receives those terms and a *control*: ``terms.control(t, dt)``, which is dt
-for ODE terms and would be (dt, ΔW) for terms with noise. A right-hand side that reads the solution's own
+loop binds it to the solve's traced data (`RightHandSide.bind`: `Terms` with the mass matrix; a right-hand
+side with noise returns its own terms type), and a solver's `step` receives those terms and a *control*,
+``terms.control(t, dt, p)``: dt for ODE terms, (dt, ΔW) for terms with noise (whose path, stateless like
+a virtual Brownian tree, reads its key from the loop's parameters, as a DDE's lags travel in p). A right-hand side that reads the solution's own
 past (delay equations) says so with ``reads_history``; the loop then binds it to its accepted steps
 before every step (``with_history``). Nothing in the loop or the solvers is specific to one problem type.
 """
@@ -27,6 +28,10 @@ class RightHandSide:
         """This right-hand side reading the solution's accepted steps (an `integrate.loop.StepHistory`)."""
         raise TypeError(f"{type(self).__name__} does not read the solution's history")
 
+    def bind(self, mass=None) -> "Terms":
+        """This right-hand side bound to the solve's traced data, as the solvers receive it."""
+        return Terms(self, mass)
+
 
 class Terms:
     """What a solver's `step` receives: the right-hand side ``f`` bound to the solve's traced data (the mass
@@ -44,14 +49,17 @@ class Terms:
     def __getattr__(self, name):
         return getattr(self.f, name)
 
-    def control(self, t, dt):
-        """What drives the step from t: dt for an ODE (terms with noise add the increment ΔW over [t, t + dt])."""
+    def control(self, t, dt, p):
+        """What drives the step from t with the loop's parameters p: dt for an ODE (terms with noise add the
+        increment ΔW over [t, t + dt])."""
         return dt
 
 
 def as_terms(f, mass=None) -> Terms:
-    """``f`` bound to ``mass`` as `Terms` (terms are returned as they are)."""
-    return f if isinstance(f, Terms) else Terms(f, mass)
+    """``f`` bound to ``mass`` (`RightHandSide.bind`; a plain callable as `Terms`); terms as they are."""
+    if isinstance(f, Terms):
+        return f
+    return f.bind(mass) if isinstance(f, RightHandSide) else Terms(f, mass)
 
 
 class FlatRHS(RightHandSide):

@@ -166,7 +166,7 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
         p = split.merge_p(pd, p_rest)
         state = _replay_state(alg, f, t, u, p, modes[k])
         terms = as_terms(f, others.mass)
-        result = alg.step(terms, t, u, terms.control(t, dt), p, state, error_norm)
+        result = alg.step(terms, t, u, terms.control(t, dt, p), p, state, error_norm)
         return result.u, result.stages
 
     weights_at = jax.vmap(lambda theta: stage_weights(tab, theta, dtype))   # (points,) → (points, stages)

@@ -40,7 +40,7 @@ def step_stages(ctx, split, others, p_rest, t, h, u, p_diff, stored):
     state = discrete._replay_state(ctx.alg, ctx.rhs, t, u, p, _mode(ctx.alg, stored))
     error_norm = ctx.alg.error_norm(others.rtol, others.atol)   # the forward loop's step control
     terms = as_terms(ctx.rhs, others.mass)
-    return ctx.alg.step(terms, t, u, terms.control(t, h), p, state, error_norm).stages
+    return ctx.alg.step(terms, t, u, terms.control(t, h, p), p, state, error_norm).stages
 
 
 def pull_stage_cotangents(ctx, split, others, p_rest, p_diff, out, ct_stages):

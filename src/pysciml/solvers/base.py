@@ -105,7 +105,7 @@ class Algorithm(abc.ABC):
     def step(self, f, t, u, control, p, state, error_norm) -> StepResult:
         """One step from (t, u). ``f``: the right-hand side as `problems.Terms` (called as f(u, p, t); ``f.mass``
         the mass matrix M of M du/dt = f, None for the identity; a plain callable is taken as terms without
-        a mass matrix, see `as_terms`). ``control``: what drives the step, ``f.control(t, dt)`` — the step
+        a mass matrix, see `as_terms`). ``control``: what drives the step, ``f.control(t, dt, p)`` — the step
         size dt for ODE methods (which name it ``dt``); a method for terms with noise receives (dt, ΔW).
         ``error_norm(err, u, u_new)`` scales an error vector."""
 
