@@ -1,5 +1,5 @@
 """Before/after timing of a refactor, side by side: Lotka–Volterra with Tsit5 and Robertson with Rodas5P,
-per-solve time and compile time, for two source trees (``--before`` and ``--after`` src folders).
+per-solve time (eager, and the loop alone under jax.jit) and compile time, for two source trees (``--before`` and ``--after`` src folders).
 
 Each tree runs in its own worker process (pinned to the same core when ``--cpu`` is given); this process
 drives them in interleaved rounds, so both see the same machine load, and prints medians and the
@@ -34,17 +34,28 @@ def run(prob, alg, opts):
     jax.block_until_ready(sol.u)
     return sol
 
-for case in CASES.values():      # warm: compile once
+# The loop alone: the whole solve under jax.jit (as benchmarks/nonstiff.py and stiff.py time it), so the
+# checks and the solution's assembly are traced once and only the compiled loop runs per call.
+JITTED = {}
+def run_jitted(name, prob, alg, opts):
+    if name not in JITTED:
+        JITTED[name] = jax.jit(lambda u0, p: ps.solve(prob.remake(u0=u0, p=p), alg, **opts).u[-1])
+    jax.block_until_ready(JITTED[name](prob.u0, prob.p))
+
+for name, case in CASES.items():      # warm: compile once
     run(*case)
+    run_jitted(name, *case)
 print("ready", flush=True)
 for line in sys.stdin:
     cmd, name, n = line.split("|")
+    jitted = name.endswith(" jit")
+    name = name.removesuffix(" jit")
     prob, alg, opts = CASES[name]
     if cmd == "solve":
         times = []
         for _ in range(int(n)):
             start = time.perf_counter()
-            run(prob, alg, opts)
+            run_jitted(name, prob, alg, opts) if jitted else run(prob, alg, opts)
             times.append(time.perf_counter() - start)
         print(json.dumps(times), flush=True)
     else:
@@ -83,11 +94,12 @@ def main():
     load0 = os.getloadavg()
     workers = {"before": start(args.before, args.cpu), "after": start(args.after, args.cpu)}
     names = ["LV Tsit5", "LV Tsit5 saveat", "ROBER Rodas5P"]
-    solve = {(w, n): [] for w in workers for n in names}
+    timed = names + [n + " jit" for n in names]
+    solve = {(w, n): [] for w in workers for n in timed}
     compile_ = {(w, n): [] for w in workers for n in names}
     for r in range(args.rounds):
         order = list(workers) if r % 2 == 0 else list(workers)[::-1]
-        for name in names:
+        for name in timed:
             for w in order:
                 solve[w, name] += ask(workers[w], "solve", name, args.per_round)
     for r in range(args.compiles):
@@ -101,12 +113,15 @@ def main():
     load1 = os.getloadavg()
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f} (1 min); cpu {args.cpu}; "
           f"{args.rounds}x{args.per_round} solves, {args.compiles} compiles per case and tree")
-    print(f"{'case':18s} {'before µs':>10s} {'after µs':>10s} {'ratio':>6s}   {'before comp s':>13s} "
+    print(f"{'case (jit: loop only)':22s} {'before µs':>10s} {'after µs':>10s} {'ratio':>6s}   {'before comp s':>13s} "
           f"{'after comp s':>12s} {'ratio':>6s}")
-    for name in names:
+    for name in timed:
         b, a = (statistics.median(solve[w, name]) * 1e6 for w in ("before", "after"))
-        cb, ca = (statistics.median(compile_[w, name]) for w in ("before", "after"))
-        print(f"{name:18s} {b:10.1f} {a:10.1f} {a / b:6.3f}   {cb:13.3f} {ca:12.3f} {ca / cb:6.3f}")
+        line = f"{name:22s} {b:10.1f} {a:10.1f} {a / b:6.3f}"
+        if name in names:
+            cb, ca = (statistics.median(compile_[w, name]) for w in ("before", "after"))
+            line += f"   {cb:13.3f} {ca:12.3f} {ca / cb:6.3f}"
+        print(line)
 
 
 if __name__ == "__main__":
