@@ -17,7 +17,7 @@ class NewtonResult(NamedTuple):
     z: jnp.ndarray             # the last iterate
     iterations: jnp.ndarray    # corrections computed (each one f evaluation and one linear solve)
     eta: jnp.ndarray           # η at the end: the next iteration's starting estimate (see `next_eta`)
-    theta: jnp.ndarray         # the last convergence rate (0 before two iterations)
+    theta: jnp.ndarray | None  # the last convergence rate (0 before two iterations); geometric_rate only
     theta_max: jnp.ndarray     # the largest rate seen (including the ``theta_max`` passed in)
     converged: jnp.ndarray     # bool
 
@@ -40,18 +40,21 @@ def simplified_newton(correction: Callable, size: Callable, z0, eta, kappa, max_
     def cond(s):
         return ~s[-2] & ~s[-1] & (s[2] < max_iters)
 
+    # The loop carries only what the rate estimate needs: the last ratio and rate for the geometric mean
+    # (a scalar more per iteration costs a kernel on XLA:CPU; the other methods' graphs stay as small).
     def body(s):
-        z, prev, it, eta, ratio_prev, theta, theta_max, _, _ = s
+        z, prev, it, eta, theta_max, rates, _, _ = s
         dz = correction(z)
         z = z + dz
         norm = size(dz, z)
         later = it > 0
         ratio = norm / jnp.maximum(prev, tiny)
         if geometric_rate:
-            rate = jnp.where(it == 1, ratio, jnp.sqrt(ratio * ratio_prev))
+            ratio_prev, theta = rates
+            theta = jnp.where(later, jnp.where(it == 1, ratio, jnp.sqrt(ratio * ratio_prev)), theta)
+            rates = (ratio, theta)
         else:
-            rate = ratio
-        theta = jnp.where(later, rate, theta)
+            theta = ratio
         diverging = later & (theta >= divergence)
         eta = jnp.where(later & ~diverging, theta / jnp.maximum(1.0 - theta, tiny), eta)
         theta_max = jnp.where(later, jnp.maximum(theta_max, theta), theta_max)
@@ -59,13 +62,13 @@ def simplified_newton(correction: Callable, size: Callable, z0, eta, kappa, max_
         hopeless = later & ~diverging & (theta ** left * eta * norm > kappa) if stop_when_slow else False
         failed = ~jnp.isfinite(norm) | diverging | hopeless
         done = ~failed & ((eta * norm <= kappa) | (norm <= 1e-10 * kappa))
-        return z, norm, it + 1, eta, ratio, theta, theta_max, done, failed
+        return z, norm, it + 1, eta, theta_max, rates, done, failed
 
     zero = jnp.zeros((), real)
-    start = (z0, jnp.ones((), real), jnp.zeros((), jnp.int32), jnp.asarray(eta, real), zero, zero,
-             jnp.asarray(theta_max, real), jnp.asarray(False), jnp.asarray(False))
-    z, _, iterations, eta, _, theta, theta_max, done, _ = lax.while_loop(cond, body, start)
-    return NewtonResult(z, iterations, eta, theta, theta_max, done)
+    start = (z0, jnp.ones((), real), jnp.zeros((), jnp.int32), jnp.asarray(eta, real), jnp.asarray(theta_max, real),
+             (zero, zero) if geometric_rate else (), jnp.asarray(False), jnp.asarray(False))
+    z, _, iterations, eta, theta_max, rates, done, _ = lax.while_loop(cond, body, start)
+    return NewtonResult(z, iterations, eta, rates[1] if geometric_rate else None, theta_max, done)
 
 
 def next_eta(eta, dtype):
