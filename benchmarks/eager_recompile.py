@@ -27,7 +27,7 @@ def main():
     import pysciml as ps
     from pysciml.testing import lotka_volterra
 
-    solve_module = importlib.import_module("pysciml.solve")
+    solve_module = importlib.import_module("pysciml.solve.pipeline")
     host = solve_module.host_slice
     variants = {"eager jax slice (before)": lambda x, a, b: x[a:b], "host slice (now)": host}
     compiles = [0]

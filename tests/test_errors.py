@@ -111,12 +111,12 @@ def test_solve_has_a_real_signature_and_options_table():
 def test_errors_are_raised_before_compilation(monkeypatch):
     import importlib
 
-    solve_module = importlib.import_module("pysciml.solve")
+    pipeline = importlib.import_module("pysciml.solve.pipeline")
 
     def fail(*args):
         raise AssertionError("compiled before validating")
 
-    monkeypatch.setattr(solve_module, "_compiled_loop", fail)
+    monkeypatch.setattr(pipeline, "compiled_loop", fail)
     with pytest.raises(ValueError, match="rtol"):
         ps.solve(LV, ps.Tsit5(), rtol=-1.0)
 

@@ -20,9 +20,7 @@ from .sensitivity import (AdjointLSS, BacksolveAdjoint, Cos2Windowing, CosWindow
                           NILSAS, NILSS, QuadratureAdjoint, TimeDilation)
 from .solve import solve
 from .lyapunov import lyapunov_spectrum
-from . import solve_dde  # noqa: F401  (registers solve(DDEProblem, ...))
 from .jumps import JumpProblem, Direct, SortingDirect, RSSA, TauLeaping
-from .jumps import solve as _solve_jumps  # noqa: F401  (registers solve(JumpProblem, ...))
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
                       KenCarp4, Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
 

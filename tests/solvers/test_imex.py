@@ -192,12 +192,12 @@ def test_nonsingular_mass_matrix_matches_the_inverse_form():
 
 def test_imex_with_a_mass_matrix_is_refused():
     from pysciml._core.norms import scaled_error_norm
-    from pysciml.problems.split import SplitFunction
+    from pysciml.problems import SplitFunction, Terms
     f, alg = SplitFunction(linear_stiff_part, nonlinear_part), ps.KenCarp4()
     norm = lambda err, u, u_new: scaled_error_norm(err, u, u_new, 1e-6, 1e-6)
     state = alg.init(f, 0.0, SPLIT.u0, None)
     with pytest.raises(ValueError, match="does not take a mass matrix"):
-        alg.step(f, 0.0, SPLIT.u0, 0.1, None, state, norm, mass=M)
+        alg.step(Terms(f, M), 0.0, SPLIT.u0, 0.1, None, state, norm)
 
 
 # --- Newton failure -----------------------------------------------------------------------------------------

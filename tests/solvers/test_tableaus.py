@@ -4,7 +4,7 @@ import pytest
 
 import pysciml as ps
 from pysciml.solvers.rk_conditions import order_defects, trees_of_order
-from pysciml.solvers.tableau import ButcherTableau
+from pysciml.solvers.explicit.tableau import ButcherTableau
 from helpers import EXPLICIT
 
 ALL_METHODS = EXPLICIT

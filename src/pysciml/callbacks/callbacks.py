@@ -86,6 +86,48 @@ def _check_times(owner, name, times):
     return times
 
 
+# --- the static parts of each kind, as the loop sees them (hashable: part of the compiled loop's key) -----
+
+class ContinuousStatic(NamedTuple):
+    kind: str                 # "continuous"
+    condition: object
+    affect: object            # on up-crossings (and down-crossings without affect_neg)
+    affect_neg: object
+    direction: float          # crossings counted: +1 up, −1 down, 0 both
+    rootfind: str
+    save_positions: tuple     # (before, after)
+    interp_points: int        # condition evaluations inside each step when looking for crossings
+    length: int | None        # components of a vector condition (None: a scalar condition)
+
+
+class DiscreteStatic(NamedTuple):
+    kind: str                 # "discrete"
+    condition: object
+    affect: object
+    save_positions: tuple
+
+
+class PresetStatic(NamedTuple):
+    kind: str                 # "preset"
+    affect: object
+    save_positions: tuple
+
+
+class PeriodicStatic(NamedTuple):
+    kind: str                 # "periodic"
+    affect: object
+    save_positions: tuple
+
+
+class SteadyStatic(NamedTuple):
+    kind: str                 # "steady"
+
+
+class SavingStatic(NamedTuple):
+    kind: str                 # "saving"
+    save_func: object
+
+
 class Callback:
     """Base of every callback."""
 
@@ -125,8 +167,8 @@ class ContinuousCallback(Callback):
         self.interp_points = _check_count(owner, "interp_points", interp_points, 0)
 
     def static(self):
-        return ("continuous", self.condition, self.affect, self.affect_neg, self.direction, self.rootfind,
-                self.save_positions, self.interp_points, None)
+        return ContinuousStatic("continuous", self.condition, self.affect, self.affect_neg, self.direction,
+                                self.rootfind, self.save_positions, self.interp_points, None)
 
     def __repr__(self):
         return f"ContinuousCallback({getattr(self.condition, '__name__', self.condition)!r})"
@@ -142,7 +184,7 @@ class VectorContinuousCallback(ContinuousCallback):
         self.length = _check_count(type(self).__name__, "len", len, 1)
 
     def static(self):
-        return super().static()[:-1] + (self.length,)
+        return super().static()._replace(length=self.length)
 
 
 class DiscreteCallback(Callback):
@@ -156,7 +198,7 @@ class DiscreteCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
-        return ("discrete", self.condition, self.affect, self.save_positions)
+        return DiscreteStatic("discrete", self.condition, self.affect, self.save_positions)
 
 
 class PresetTimeCallback(Callback):
@@ -172,7 +214,7 @@ class PresetTimeCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
-        return ("preset", self.affect, self.save_positions)
+        return PresetStatic("preset", self.affect, self.save_positions)
 
     def data(self):
         return self.times
@@ -190,7 +232,7 @@ class PeriodicCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
-        return ("periodic", self.affect, self.save_positions)
+        return PeriodicStatic("periodic", self.affect, self.save_positions)
 
     def data(self):
         return jnp.asarray(self.dt)
@@ -206,7 +248,7 @@ class TerminateSteadyState(Callback):
         self.reltol = _check_positive(owner, "reltol", reltol)
 
     def static(self):
-        return ("steady",)
+        return SteadyStatic("steady")
 
     def data(self):
         return jnp.asarray(self.abstol), jnp.asarray(self.reltol)
@@ -224,7 +266,7 @@ class SavingCallback(Callback):
         self.saveat = _check_times(owner, "saveat", saveat)
 
     def static(self):
-        return ("saving", self.save_func)
+        return SavingStatic("saving", self.save_func)
 
     def data(self):
         return self.saveat

@@ -19,14 +19,14 @@ class EventPlan(NamedTuple):
 
     def of_kind(self, kind):
         """(position in the set, static tuple) of the callbacks of one kind."""
-        return [(i, cb) for i, cb in enumerate(self.callbacks) if cb[0] == kind]
+        return [(i, cb) for i, cb in enumerate(self.callbacks) if cb.kind == kind]
 
     @property
     def components(self):
         """(callback position, component within it) of every continuous condition component, in order."""
         out = []
         for i, cb in self.of_kind("continuous"):
-            out.extend((i, j) for j in range(cb[8] or 1))
+            out.extend((i, j) for j in range(cb.length or 1))
         return out
 
 
@@ -57,7 +57,7 @@ def check_outputs(callback, spec, p, t0):
     u = spec.unravel(jnp.zeros((spec.size,), spec.dtype))
     t = jnp.zeros((), jnp.finfo(spec.dtype).dtype) + t0
     for cb in flatten(callback):
-        kind, name = cb.static()[0], type(cb).__name__
+        kind, name = cb.static().kind, type(cb).__name__
 
         def shape_of(fn, *extra):
             try:
@@ -79,7 +79,7 @@ def check_outputs(callback, spec, p, t0):
                                  f"Effect(u, p, terminate); got {jax.tree_util.tree_map(lambda x: x.shape, out)}")
 
         if kind == "continuous":
-            length = cb.static()[8]
+            length = cb.static().length
             out = shape_of(cb.condition)
             expected = () if length is None else (length,)
             if tuple(getattr(out, "shape", (None,))) != expected:

@@ -16,10 +16,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..interpolation import full_stages
-from ..solvers.base import Algorithm, StepResult
+from ..solvers.base import NON_ITERATIVE, Algorithm, StepResult, Wrapped
 from ..interpolation.history import CurrentStep
-
-SUPPORTED_FAMILIES = ("explicit", "rosenbrock")
+from ..problems.terms import as_terms
 
 
 @dataclass(frozen=True)
@@ -30,21 +29,20 @@ class StoredInterpolant:
     a_extra: tuple = ()
 
 
-class MethodOfSteps(Algorithm):
+class MethodOfSteps(Wrapped):
     """A delay differential equation method built on ``alg``: an explicit Runge–Kutta method (Tsit5, Vern7,
     DP5, BS3, RK4, ...) or a Rosenbrock method (Rodas5P, Rodas4, Rosenbrock23) for stiff DDEs.
 
     max_iters: passes of the fixed-point iteration on steps longer than the smallest lag; fixedpoint_tol:
     the change between passes (in units of rtol/atol) at which it stops."""
 
-    family = "delay"
 
     def __init__(self, alg, max_iters: int = 10, fixedpoint_tol: float = 0.1):
         if isinstance(alg, type) and issubclass(alg, Algorithm):
             alg = alg()
         if not isinstance(alg, Algorithm):
             raise TypeError(f"MethodOfSteps: alg must be an ODE method such as pysciml.Tsit5(); got {alg!r}")
-        if isinstance(alg, MethodOfSteps) or getattr(alg, "family", None) not in SUPPORTED_FAMILIES:
+        if not isinstance(alg, NON_ITERATIVE):
             raise ValueError(f"MethodOfSteps: {alg!r} is not supported; wrap an explicit Runge–Kutta method "
                              "(Tsit5, Vern7, DP5, BS3, RK4, ...) or a Rosenbrock method (Rodas5P, Rodas4, "
                              "Rosenbrock23)")
@@ -53,6 +51,7 @@ class MethodOfSteps(Algorithm):
         if not isinstance(fixedpoint_tol, (int, float)) or not 0 < fixedpoint_tol < 1:
             raise ValueError(f"MethodOfSteps: fixedpoint_tol must be a number in (0, 1); got {fixedpoint_tol!r}")
         self.alg, self.max_iters, self.fixedpoint_tol = alg, max_iters, float(fixedpoint_tol)
+        self.wrapped = (alg,)
         self.interpolant = StoredInterpolant(tuple(tuple(row) for row in alg.interpolant.dense_weights))
         self.n_extra = len(alg.interpolant.c_extra)
 
@@ -84,7 +83,9 @@ class MethodOfSteps(Algorithm):
     def initial_derivative(self, f, t0, u0, p, state):
         return self.alg.initial_derivative(f, t0, u0, p, state[0])
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        f = as_terms(f)
+        mass = f.mass
         inner_state, n_evals, n_passes, hints = state
         lags = f.lag_values(u, p, t)
         hints = f.locate_lags(t - lags, hints)
@@ -92,8 +93,8 @@ class MethodOfSteps(Algorithm):
         overlaps = jnp.abs(dt) > jnp.min(lags) * (1 + 1e-10)
 
         def run_pass(current):
-            g = f.with_current_step(current)
-            result = self.alg.step(g, t, u, dt, p, inner_state, error_norm, mass)
+            g = as_terms(f.with_current_step(current), mass)
+            result = self.alg.step(g, t, u, dt, p, inner_state, error_norm)
             return result._replace(stages=full_stages(self.alg.interpolant, g, p, t, dt, u, result.stages))
 
         def more(carry):   # overlaps again: under vmap the cond becomes a select that runs the loop too

@@ -1,7 +1,7 @@
 """`DelayRHS`: a DDE's f(u, h, p, t) as the flat right-hand side f(u, q, t) the integration loop runs.
 
 The loop's parameters are q = (p, constant_lags). The loop binds its own accepted steps to the right-hand
-side before every step (`with_history`, the loop's ``history`` hook); `MethodOfSteps` may add the step it
+side before every step (`with_history`, as for every `RightHandSide` that ``reads_history``); `MethodOfSteps` may add the step it
 is iterating on (`with_current_step`) and the step indices near t − τ to start lookups from
 (`with_hints`). Unbound (before the loop), h is the user's history function alone.
 """
@@ -9,9 +9,10 @@ import jax.numpy as jnp
 
 from ..interpolation.history import CurrentStep, delayed_state, locate
 from ..problems.dde import DDEProblem
+from ..problems.terms import RightHandSide
 
 
-class DelayRHS:
+class DelayRHS(RightHandSide):
     """f on flat state vectors with the delayed state supplied by `delayed_state`.
 
     Hashable by (f, h, dependent lags, state layout, interpolant) when unbound, so the compiled loop is
@@ -19,6 +20,7 @@ class DelayRHS:
 
     jac = None          # implicit methods differentiate f with forward-mode AD (history held fixed)
     sparsity = None
+    reads_history = True
 
     def __init__(self, prob: DDEProblem, spec, interpolant):
         self.f, self.h, self.dependent_lags = prob.f, prob.h, prob.dependent_lags

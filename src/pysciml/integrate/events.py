@@ -57,7 +57,7 @@ def _apply(plan, fn, u, p, t, *extra):
 
 def conditions(plan, u, p, t):
     """All continuous condition components at (u, t), concatenated, (m,)."""
-    values = [jnp.atleast_1d(cb[1](plan.spec.unravel(u), p, t)).astype(u.dtype)
+    values = [jnp.atleast_1d(cb.condition(plan.spec.unravel(u), p, t)).astype(u.dtype)
               for _, cb in plan.of_kind("continuous")]
     return jnp.concatenate(values) if values else jnp.zeros((0,), u.dtype)
 
@@ -68,14 +68,14 @@ def init(plan, data, u0, p, t0, direction):
     counts = jnp.zeros((len(plan.callbacks),), jnp.int32)
     for i, cb in plan.of_kind("preset"):
         fire = jnp.any(data[i].astype(dtype) == t0)
-        new_u, new_p, _ = _apply(plan, cb[1], u0, p, t0)
+        new_u, new_p, _ = _apply(plan, cb.affect, u0, p, t0)
         u0, p = select(fire, new_u, u0), select(fire, new_p, p)
         counts = counts.at[i].add(fire.astype(jnp.int32))
     m = len(plan.components)
     saved, saved_index = [], []
     for i, cb in plan.of_kind("saving"):
         times = data[i].astype(dtype)
-        first = jnp.ravel(cb[1](plan.spec.unravel(u0), p, t0)).astype(dtype)
+        first = jnp.ravel(cb.save_func(plan.spec.unravel(u0), p, t0)).astype(dtype)
         at_start = direction * (times - t0) <= 0
         saved.append(jnp.where(at_start[:, None], first[None, :], jnp.zeros((times.shape[0], first.shape[0]), dtype)))
         saved_index.append(jnp.sum(at_start).astype(jnp.int32))
@@ -115,7 +115,7 @@ def hold_for_event(plan, alg, ev, t, u, dt, stages, t_new, u_new, accept):
     if not plan.of_kind("continuous"):
         return jnp.asarray(False), jnp.asarray(False), ev.g, ev
     cbs = plan.of_kind("continuous")
-    n_inner = max(cb[7] for _, cb in cbs)
+    n_inner = max(cb.interp_points for _, cb in cbs)
     thetas = jnp.linspace(0.0, 1.0, n_inner + 2, dtype=dt.dtype)
     p = ev.p
     u_at = lambda theta, u0, h, k: evaluate_step(alg.interpolant, u0, h, k, theta)
@@ -125,11 +125,11 @@ def hold_for_event(plan, alg, ev, t, u, dt, stages, t_new, u_new, accept):
     su, sdt, sk, sp = sg(u), sg(dt), sg(stages), sg(p)
     inner = jax.vmap(lambda th: g_of(th, su, sdt, sk, sp))(thetas[1:-1])
     values = jnp.concatenate([sg(ev.g)[None], inner, sg(g_end)[None]])
-    dirs = np.concatenate([np.full(cb[8] or 1, cb[4]) for _, cb in cbs])
+    dirs = np.concatenate([np.full(cb.length or 1, cb.direction) for _, cb in cbs])
     values = values.at[0].set(_restart_side(ev, values, lambda th: g_of(th, su, sdt, sk, sp)))
     eps = jnp.finfo(dt.dtype).eps
     tol = 4 * eps * (1.0 + jnp.maximum(jnp.abs(t), jnp.abs(t_new)) / jnp.maximum(jnp.abs(sdt), eps))
-    methods = tuple(cb[5] for _, cb in cbs for _ in range(cb[8] or 1))   # each callback's own root finder
+    methods = tuple(cb.rootfind for _, cb in cbs for _ in range(cb.length or 1))   # each callback's own root finder
     crossing = first_crossing(lambda th: g_of(th, su, sdt, sk, sp), thetas, values, jnp.asarray(dirs), tol,
                               methods)
     hit = accept & ~ev.pending & crossing.found
@@ -187,24 +187,24 @@ def after_step(plan, data, alg, f, ev, t, u, dt, stages, t_new, u_new, g_end, ac
         terminate = terminate | (fire & stop)
         counts = counts.at[i].add(fire.astype(jnp.int32))
         jumped = jumped | fire
-        save_post = save_post | (fire & cb[-1][1])   # save_positions: the last static entry
+        save_post = save_post | (fire & cb.save_positions[1])
 
     fired_c = accept & ev.pending & (t_new == ev.pending_t)
     offset = 0
     log = dict(log_t=ev.log_t, log_index=ev.log_index, log_component=ev.log_component, n_logged=ev.n_logged)
     for i, cb in plan.of_kind("continuous"):
-        m = cb[8] or 1
+        m = cb.length or 1
         local = ev.pending_comp - offset
         mine = fired_c & (local >= 0) & (local < m)
-        extra = () if cb[8] is None else (local,)
-        for fn, up in ((cb[2], True), (cb[3], False)):
+        extra = () if cb.length is None else (local,)
+        for fn, up in ((cb.affect, True), (cb.affect_neg, False)):
             if fn is not None:
                 fire = mine & (ev.pending_up == up)
                 new_u, new_p, stop = _apply(plan, fn, cur, p, t_new, *extra)
                 cur, p = select(fire, new_u, cur), select(fire, new_p, p)
                 terminate = terminate | (fire & stop)
         counts = counts.at[i].add(mine.astype(jnp.int32))
-        save_post = save_post | (mine & cb[6][1])
+        save_post = save_post | (mine & cb.save_positions[1])
         at = jnp.minimum(ev.n_logged, plan.max_events - 1)
         for name, value in (("log_t", t_new), ("log_index", i), ("log_component", local)):
             log[name] = log[name].at[at].set(jnp.where(mine, value, log[name][at]))
@@ -214,14 +214,14 @@ def after_step(plan, data, alg, f, ev, t, u, dt, stages, t_new, u_new, g_end, ac
 
     moved = accept & (t_new != t)      # a zero-length landing (a traced stop at the current time) fires nothing
     for i, cb in plan.of_kind("preset"):
-        run(i, cb, moved & jnp.any(data[i].astype(t_new.dtype) == t_new), cb[1])
+        run(i, cb, moved & jnp.any(data[i].astype(t_new.dtype) == t_new), cb.affect)
     periodic_k = ev.periodic_k
     for k, (i, cb) in enumerate(plan.of_kind("periodic")):
         fire = accept & (t_new == t0 + direction * periodic_k[k] * data[i].astype(t_new.dtype))
         periodic_k = periodic_k.at[k].add(fire.astype(jnp.int32))
-        run(i, cb, fire, cb[1])
+        run(i, cb, fire, cb.affect)
     for i, cb in plan.of_kind("discrete"):
-        run(i, cb, moved & jnp.asarray(cb[1](plan.spec.unravel(cur), p, t_new), bool), cb[2])
+        run(i, cb, moved & jnp.asarray(cb.condition(plan.spec.unravel(cur), p, t_new), bool), cb.affect)
     n_evals = ev.n_evals
     for i, _ in plan.of_kind("steady"):
         abstol, reltol = (x.astype(cur.dtype) for x in data[i])
@@ -232,7 +232,7 @@ def after_step(plan, data, alg, f, ev, t, u, dt, stages, t_new, u_new, g_end, ac
 
     saved, saved_index = list(ev.saved), list(ev.saved_index)
     for k, (i, cb) in enumerate(plan.of_kind("saving")):
-        saved_index[k], saved[k] = _fill_saving(plan, alg, cb[1], data[i], saved_index[k], saved[k], ev.p,
+        saved_index[k], saved[k] = _fill_saving(plan, alg, cb.save_func, data[i], saved_index[k], saved[k], ev.p,
                                                 t, u, dt, stages, t_new, u_new, accept, direction)
 
     g = ev.g

@@ -24,6 +24,11 @@ sequence of kernels, and never loops over requested times within a step.
 Callbacks (``cfg.events``) add three hooks, each a small function below the loop (see `events`): the next
 landing target (pending events, periodic times), the search for an event in a trial step, and the affects
 at the end of an accepted step with the method's restart. Without callbacks none of them is traced.
+
+The loop knows no problem type: it binds the right-hand side to the solve's traced data (`problems.Terms`:
+the mass matrix; a right-hand side that ``reads_history`` is also bound to the accepted steps before
+every step, as delay equations need) and hands each step ``terms.control(t, dt, p)``: dt for ODEs,
+(dt, ΔW) for terms with noise.
 """
 from typing import NamedTuple
 
@@ -34,6 +39,7 @@ from jax import lax
 from .._core.retcode import ReturnCode
 from ..controllers import initial_step, step_floor
 from ..interpolation import StepHistory, fill_step_times, fill_window, full_stages
+from ..problems.terms import as_terms
 from . import events as ev_hooks
 
 _RUNNING = -1
@@ -62,8 +68,6 @@ class LoopConfig(NamedTuple):
     accumulate: object = None   # optional acc(acc, accept, t, dt, u, stages, p, solver_state) -> acc, run on
                                 # every attempted step (it keeps its value itself when accept is False)
     events: object = None       # callbacks.EventPlan (None: no callbacks, and the loop carries nothing for them)
-    history: bool = False       # with save == "steps" and dense: each step runs f.with_history(StepHistory),
-    #                             a RHS reading the solution's own accepted steps (delay equations)
 
 
 class LoopInputs(NamedTuple):
@@ -175,10 +179,14 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         x = x._replace(u0=u0, p=p0)
     rtol, atol = alg.step_tolerances(x.rtol, x.atol)      # tolerance proportionality (order-2 methods)
     error_norm = alg.error_norm(x.rtol, x.atol)
-    if cfg.history and not (cfg.save == "steps" and cfg.dense):
-        raise ValueError("LoopConfig: history=True needs save='steps' with dense=True")
-    step_rhs = (lambda ts, us, stages, index: f.with_history(StepHistory(ts, us, stages, index - 1))
-                ) if cfg.history else (lambda *buffers: f)
+    # The right-hand side bound to the solve's traced data (`Terms`); one that reads the solution's own
+    # past (delay equations) is bound to the accepted steps before every step, so it needs them all stored.
+    reads_history = getattr(f, "reads_history", False)
+    if reads_history and not (cfg.save == "steps" and cfg.dense):
+        raise ValueError(f"integrate: {f!r} reads the solution's history; it needs save='steps' with dense=True")
+    terms = as_terms(f, x.mass)
+    step_rhs = (lambda ts, us, stages, index: as_terms(f.with_history(StepHistory(ts, us, stages, index - 1)), x.mass)
+                ) if reads_history else (lambda *buffers: terms)
     f_start = step_rhs(t0[None], x.u0[None], jnp.zeros((1, alg.n_stages) + x.u0.shape, dtype), 1)
 
     solver_state = alg.init(f_start, t0, x.u0, x.p)
@@ -216,7 +224,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
 
     # Chunked saving (see _SMALL_BUFFER_BYTES): the step loop writes into chunks of `rows` slots (for
     # "saveat" a window of the next requested times and their states), the big buffers wait outside it.
-    rows = _chunk_rows(cfg, n, dtype, None if x.saveat is None else x.saveat.shape[0])
+    rows = _chunk_rows(cfg, n, dtype, None if x.saveat is None else x.saveat.shape[0], reads_history)
     save_base = big = window_times = last_step = None
     if rows:
         save_base, save_index = save_index, jnp.zeros((), jnp.int32)
@@ -256,8 +264,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         # Land exactly on the next stop when the proposal reaches it (or would leave a sliver).
         lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
         dt = jnp.where(lands, remaining, c.dt)
-        result = alg.step(step_rhs(c.ts, c.us, c.stages, c.save_index), c.t, c.u, dt, p, c.solver_state,
-                          error_norm, x.mass)
+        step_terms = step_rhs(c.ts, c.us, c.stages, c.save_index)
+        result = alg.step(step_terms, c.t, c.u, step_terms.control(c.t, dt, p), p, c.solver_state, error_norm)
         if stops is not None or plan is not None:
             result = _skip_if_empty(result, dt == 0, c.u, c.solver_state)
         t_new = jnp.where(lands, target, c.t + dt)
@@ -286,7 +294,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             dt_next, too_small = c.dt, jnp.asarray(False)
         if plan is not None:
             events, stages, g_end, accept, controller_state, dt_next, events_maxed = _hold_for_event(
-                plan, alg, f, p, c, dt, t_new, result, accept, controller_state, dt_next)
+                plan, alg, terms, p, c, dt, t_new, result, accept, controller_state, dt_next)
 
         t = jnp.where(accept, t_new, c.t)
         u = jnp.where(accept, result.u, c.u)
@@ -317,7 +325,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         last_step = c.last_step
         if cfg.save == "saveat":
             save_index, us_buf, n_interp, last_step = _fill_saveat(
-                alg, f, p, direction, c, dt, t_new, result, accept, n_interp, window=rows)
+                alg, terms, p, direction, c, dt, t_new, result, accept, n_interp, window=rows)
         elif cfg.save == "steps":
             # Write unconditionally at the next slot; only an accepted step advances the index. The time
             # written depends on the step's outcome (t, not t_new), so the write follows every read of the
@@ -336,11 +344,11 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             accumulated = cfg.accumulate(accumulated, accept, c.t, dt, c.u, result.stages, p, c.solver_state)
 
         if plan is not None:
-            end = ev_hooks.after_step(plan, x.callback_data, alg, f, events, c.t, c.u, dt, stages, t, u, g_end,
+            end = ev_hooks.after_step(plan, x.callback_data, alg, terms, events, c.t, c.u, dt, stages, t, u, g_end,
                                       accept, t0, direction)
             u, events = end.u, end.ev
             end, solver_state, controller_state, retcode = _restart_after_jump(
-                alg, f, controller, end, t, solver_state, controller_state, retcode, events_maxed)
+                alg, terms, controller, end, t, solver_state, controller_state, retcode, events_maxed)
             events = end.ev
             if cfg.save == "steps":
                 capacity = ts_buf.shape[0] if big is None else big[0].shape[0]
@@ -499,12 +507,12 @@ def _skip_if_empty(result, empty, u, solver_state):
     return result._replace(**changes)
 
 
-def _chunk_rows(cfg, n, dtype, n_saveat):
+def _chunk_rows(cfg, n, dtype, n_saveat, reads_history):
     """Slots of the small save chunks (see _SMALL_BUFFER_BYTES; for "saveat" the window, always used), or 0
     to save straight into the big buffers: with no saving, for delay equations (whose steps read the saved
     solution), and, saving every step, for states too large for two rows to fit the small-buffer size
     (their loop is scheduled as a graph anyway)."""
-    if cfg.save == "ends" or cfg.history:
+    if cfg.save == "ends" or reads_history:
         return 0
     rows = _SMALL_BUFFER_BYTES // (max(n, 1) * jnp.dtype(dtype).itemsize)
     if cfg.save == "saveat":

@@ -1,6 +1,7 @@
 """The linear-solver strategy of implicit methods: how J = ∂f/∂u is formed, how W = M/(γh) − J is prepared
 and how W x = b is solved. Steppers call only these three methods, so one stepper serves dense, sparse
-and matrix-free linear algebra (`Rodas5P(linsolve=...)`).
+and matrix-free linear algebra (`Rodas5P(linsolve=...)`); `as_linear_solver` reads the ``linsolve=``
+option (an instance or a name).
 
 Strategies are frozen dataclasses: hashable and equal by configuration, so compiled loops are shared by
 equal methods. Their Jacobians and factors are pytrees, so they can live in solver state.
@@ -73,3 +74,30 @@ class DenseLU(LinearSolver):
         if not self.refine:
             return x
         return x + solve_w(factors, w_residual(rhs, x, jac, 1.0 / gamma_h, mass))
+
+
+def _named():
+    # The strategies defined beside this module import `LinearSolver` from it: looked up on use.
+    from .krylov import KrylovGMRES
+    from .sparse_w import SparseGMRES
+    return {"lu": DenseLU, "dense": DenseLU, "sparse": SparseGMRES, "krylov": KrylovGMRES, "gmres": KrylovGMRES}
+
+
+def as_linear_solver(linsolve) -> LinearSolver:
+    """None → `DenseLU()`; a name ('lu'/'dense', 'sparse', 'krylov'/'gmres') → that strategy with its
+    defaults; a `LinearSolver` instance as is."""
+    if linsolve is None:
+        return DenseLU()
+    if isinstance(linsolve, LinearSolver):
+        return linsolve
+    if isinstance(linsolve, type) and issubclass(linsolve, LinearSolver):
+        return linsolve()
+    if isinstance(linsolve, str):
+        names = _named()
+        kind = names.get(linsolve.lower())
+        if kind is None:
+            raise ValueError(f"linsolve: unknown linear solver {linsolve!r}; use one of "
+                             f"{sorted(names)} or an instance such as KrylovGMRES(tol=1e-6)")
+        return kind()
+    raise TypeError(f"linsolve: expected a name such as 'sparse' or a linear solver such as DenseLU(), "
+                    f"SparseGMRES(), KrylovGMRES(); got {linsolve!r}")

@@ -2,5 +2,7 @@
 from .dde import DDEProblem
 from .ode import ODEProblem
 from .split import SplitFunction, SplitODEProblem
+from .terms import FlatRHS, RightHandSide, Terms, as_terms
 
-__all__ = ["DDEProblem", "ODEProblem", "SplitFunction", "SplitODEProblem"]
+__all__ = ["DDEProblem", "FlatRHS", "ODEProblem", "RightHandSide", "SplitFunction", "SplitODEProblem", "Terms",
+           "as_terms"]

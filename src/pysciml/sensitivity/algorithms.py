@@ -188,5 +188,4 @@ def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False)
 
 
 def _needs_sparsity(alg):
-    solver = getattr(alg, "linsolve", None) or getattr(getattr(alg, "stiff", None), "linsolve", None)
-    return bool(getattr(solver, "needs_sparsity", False))
+    return alg is not None and bool(getattr(alg.linear_solver, "needs_sparsity", False))

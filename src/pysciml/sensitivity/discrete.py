@@ -27,19 +27,18 @@ from jax import lax
 from .._core.retcode import ReturnCode
 from ..interpolation import full_stages, stage_weights
 from ..linalg import DenseLU
+from ..problems.terms import as_terms
+from ..solvers.base import NON_ITERATIVE
+from ..solvers.composite import AutoSwitch
 from .inputs import InputSplit, zero_cotangent
-
-SUPPORTED_FAMILIES = ("explicit", "rosenbrock")
-
 
 def supports(alg) -> bool:
     """Whether ``alg``'s steps can be replayed and differentiated: no Newton iterations, and linear
     solves by dense LU (the iterative ones loop until converged, which reverse mode cannot follow)."""
-    family = getattr(alg, "family", None)
-    if family == "composite":
+    if isinstance(alg, AutoSwitch):
         return supports(alg.nonstiff) and supports(alg.stiff)
-    linsolve = getattr(alg, "linsolve", None)
-    return family in SUPPORTED_FAMILIES and (linsolve is None or isinstance(linsolve, DenseLU))
+    linsolve = alg.linear_solver
+    return isinstance(alg, NON_ITERATIVE) and (linsolve is None or isinstance(linsolve, DenseLU))
 
 
 def segment_length(max_steps: int, checkpoints) -> int:
@@ -89,7 +88,7 @@ def _replay_state(alg, f, t, u, p, mode):
     """The method's state at the start of a step, recomputed from (t, u): an FSAL stage is f(u), and a
     switching method is set to the half that took the step."""
     state = alg.init(f, t, u, p)
-    if alg.family == "composite":
+    if isinstance(alg, AutoSwitch):
         state = state._replace(stiff=mode)
     return state
 
@@ -166,7 +165,8 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
     def advance(u, pd, t, dt, k):
         p = split.merge_p(pd, p_rest)
         state = _replay_state(alg, f, t, u, p, modes[k])
-        result = alg.step(f, t, u, dt, p, state, error_norm, others.mass)
+        terms = as_terms(f, others.mass)
+        result = alg.step(terms, t, u, terms.control(t, dt, p), p, state, error_norm)
         return result.u, result.stages
 
     weights_at = jax.vmap(lambda theta: stage_weights(tab, theta, dtype))   # (points,) → (points, stages)

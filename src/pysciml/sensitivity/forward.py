@@ -29,6 +29,7 @@ from jax.flatten_util import ravel_pytree
 from .._core.trees import ravel
 from ..integrate import LoopConfig
 from ..integrate.loop import LoopOutput
+from ..solvers.base import ExplicitRungeKutta
 from .inputs import InputSplit, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
 from .stages import stage_tangents
 
@@ -92,8 +93,8 @@ def _internal_differentiation(ctx):
     the derivative of their step), saving at given times or the ends, no callbacks. One loop carries the
     state and its tangents, with nothing but the method's stages differentiated."""
     cfg = ctx.cfg
-    return (getattr(ctx.alg, "family", None) == "explicit" and cfg.adaptive and cfg.save in ("ends", "saveat")
-            and cfg.events is None and not cfg.history and cfg.accumulate is None)
+    return (isinstance(ctx.alg, ExplicitRungeKutta) and cfg.adaptive and cfg.save in ("ends", "saveat")
+            and cfg.events is None and not getattr(ctx.rhs, "reads_history", False) and cfg.accumulate is None)
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,15 @@ import jax.numpy as jnp
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from ..problems.terms import as_terms
+from ..solvers.composite import AutoSwitch
 from . import discrete
 
 
 def _mode(alg, stored):
     """Which half of a switching method took the step, read off its stored stages (the inactive half's
     slots are zero); False for single methods."""
-    if getattr(alg, "family", None) != "composite":
+    if not isinstance(alg, AutoSwitch):
         return jnp.asarray(False)
     n_exp = alg.nonstiff.n_stages
     return ~jnp.any(stored[:n_exp] != 0) & jnp.any(stored[n_exp:] != 0)
@@ -37,7 +39,8 @@ def step_stages(ctx, split, others, p_rest, t, h, u, p_diff, stored):
     p = split.merge_p(p_diff, p_rest)
     state = discrete._replay_state(ctx.alg, ctx.rhs, t, u, p, _mode(ctx.alg, stored))
     error_norm = ctx.alg.error_norm(others.rtol, others.atol)   # the forward loop's step control
-    return ctx.alg.step(ctx.rhs, t, u, h, p, state, error_norm, others.mass).stages
+    terms = as_terms(ctx.rhs, others.mass)
+    return ctx.alg.step(terms, t, u, terms.control(t, h, p), p, state, error_norm).stages
 
 
 def pull_stage_cotangents(ctx, split, others, p_rest, p_diff, out, ct_stages):

@@ -9,7 +9,7 @@ from .explicit import __all__ as _explicit
 from .radau import RadauIIA5
 from .rosenbrock import *  # noqa: F401,F403
 from .rosenbrock import __all__ as _rosenbrock
-from .tableau import ButcherTableau
+from .explicit.tableau import ButcherTableau
 
 __all__ = ["Algorithm", "AutoSwitch", "AutoTsit5", "AutoVern7", "ButcherTableau", "FBDF", "RadauIIA5", *_esdirk,
            *_explicit, *_rosenbrock]

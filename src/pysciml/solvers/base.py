@@ -5,6 +5,7 @@ nothing of controllers, saving or events. Dense output has one form for every fa
 `interpolation.dense`): the step's stored stage vectors k_j, optional lazily evaluated extra stages, and
 polynomial weights, exposed as `interpolant`.
 """
+import abc
 from typing import ClassVar, NamedTuple
 
 import jax.numpy as jnp
@@ -28,11 +29,12 @@ class StepResult(NamedTuple):
     #                                 for methods whose step and order selection belong together (BDF)
 
 
-class Algorithm:
+class Algorithm(abc.ABC):
     """Base of every method. Methods carry no per-instance data unless they say so (`_config`): equal by
-    type and configuration, so `jax.jit` caches hit across equal instances."""
+    type and configuration, so `jax.jit` caches hit across equal instances. Every method also belongs to
+    one of the families below (`ExplicitRungeKutta`, `LinearlyImplicit`, `NewtonImplicit`, `Multistep`,
+    `Wrapped`): consumers ask ``isinstance(alg, Family)`` for a capability, never a name."""
 
-    family: ClassVar[str] = "abstract"
     supports_mass_matrix: ClassVar[bool] = False   # can solve M du/dt = f (see `step`'s ``mass``)
 
     def _config(self) -> tuple:
@@ -85,17 +87,27 @@ class Algorithm:
         rtol, atol = self.step_tolerances(rtol, atol)
         return lambda err, u, u_new: scaled_error_norm(err, u, u_new, rtol, atol)
 
+    @property
+    def linear_solver(self):
+        """The `linalg.LinearSolver` of the method's implicit part (``linsolve=``), or None: the one place
+        that answers, for single methods and for composites (which delegate to their stiff half)."""
+        return getattr(self, "linsolve", None)
+
+    @abc.abstractmethod
     def init(self, f, t0, u0, p):
-        raise NotImplementedError
+        """The method's state at (t0, u0)."""
 
     def initial_derivative(self, f, t0, u0, p, state):
         """f(u0), reusing the solver state when it holds it (for the initial step estimate)."""
         return f(u0, p, t0)
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
-        """One step from (t, u) of size dt; ``error_norm(err, u, u_new)`` scales an error vector;
-        ``mass`` is the mass matrix M of M du/dt = f (None: the identity)."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def step(self, f, t, u, control, p, state, error_norm) -> StepResult:
+        """One step from (t, u). ``f``: the right-hand side as `problems.Terms` (called as f(u, p, t); ``f.mass``
+        the mass matrix M of M du/dt = f, None for the identity; a plain callable is taken as terms without
+        a mass matrix, see `as_terms`). ``control``: what drives the step, ``f.control(t, dt, p)`` — the step
+        size dt for ODE methods (which name it ``dt``); a method for terms with noise receives (dt, ΔW).
+        ``error_norm(err, u, u_new)`` scales an error vector."""
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
         """Method-specific counters (Jacobians, factorizations) derived from the step counts."""
@@ -105,6 +117,41 @@ class Algorithm:
         """Counters kept in the final solver state. ``nf_steps``, if given, is the exact number of f
         evaluations made by the steps (replacing nsteps × evals_per_step in ``nf``)."""
         return {}
+
+
+# --- families: capabilities as types ------------------------------------------------------------------
+
+class ExplicitRungeKutta(Algorithm):
+    """Explicit Runge–Kutta methods: a step is a fixed sequence of f evaluations. Their tableau knows its
+    stability boundary (the stiffness hint of a failed solve reads it), and the sensitivity equations
+    stepped by the method itself are the exact derivative of its steps (`ForwardDiffSensitivity`)."""
+
+
+class LinearlyImplicit(Algorithm):
+    """Rosenbrock (linearly implicit) methods: each stage solves one linear system with W = M/(γh) − J,
+    with no iteration to a tolerance."""
+
+
+class NewtonImplicit(Algorithm):
+    """Implicit methods whose stages are solved by a (simplified) Newton iteration to a tolerance (ESDIRK,
+    Radau IIA, BDF): not replayable by reverse-mode AD of the steps."""
+
+
+class Multistep(NewtonImplicit):
+    """Multistep methods (BDF): the state holds past steps, so the method cannot take over from another
+    method mid-solve."""
+
+
+class Wrapped(Algorithm):
+    """Methods built on other methods (`AutoSwitch`, `MethodOfSteps`); ``wrapped`` lists them."""
+
+    wrapped: tuple
+
+
+# One-step families whose step is a fixed sequence of f evaluations and linear solves (no iteration to a
+# tolerance): their steps can be replayed and differentiated exactly (`DiscreteAdjoint`), and repeated as
+# fixed-point passes over delayed values (`MethodOfSteps`).
+NON_ITERATIVE = (ExplicitRungeKutta, LinearlyImplicit)
 
 
 class TableauMethod(Algorithm):

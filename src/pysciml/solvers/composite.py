@@ -23,8 +23,9 @@ from jax import lax
 from .._core.norms import rms_norm
 from ..linalg import jacobian
 from ..interpolation import full_stages
-from .base import Algorithm, StepResult
+from .base import ExplicitRungeKutta, LinearlyImplicit, Multistep, NewtonImplicit, StepResult, Wrapped
 from .explicit import Tsit5, Vern7
+from ..problems.terms import as_terms
 
 
 class _Interpolant(NamedTuple):
@@ -59,25 +60,25 @@ class SwitchState(NamedTuple):
     stiff_steps: jnp.ndarray      # steps taken by the stiff method
 
 
-class AutoSwitch(Algorithm):
+class AutoSwitch(Wrapped):
     """Switch between ``nonstiff`` (an explicit method) and ``stiff`` (an implicit one) as the problem
     demands. `AutoTsit5(Rodas5P())` is the usual choice."""
 
-    family = "composite"
     adaptive = True
 
     def __init__(self, nonstiff, stiff, max_stiff_steps=10, max_nonstiff_steps=3, stiff_tol=0.9):
-        if getattr(nonstiff, "family", None) != "explicit" or not nonstiff.adaptive:
+        if not isinstance(nonstiff, ExplicitRungeKutta) or not nonstiff.adaptive:
             raise TypeError(f"AutoSwitch: nonstiff must be an adaptive explicit method; got {nonstiff!r}")
-        if getattr(stiff, "family", "explicit") in ("explicit", "composite"):
+        if not isinstance(stiff, (LinearlyImplicit, NewtonImplicit)):
             raise TypeError(f"AutoSwitch: stiff must be an implicit method such as Rodas5P(); got {stiff!r}")
-        if stiff.family == "bdf":
+        if isinstance(stiff, Multistep):
             raise TypeError(f"AutoSwitch: {stiff!r} is a multistep method whose history cannot take over "
                             "mid-solve; use a one-step stiff method such as Rodas5P()")
         if nonstiff.tableau.c[-1] != nonstiff.tableau.c[-2]:
             raise ValueError(f"AutoSwitch: {nonstiff!r} needs two final stages at the same time (for its "
                              "eigenvalue estimate); use Tsit5(), DP5(), Vern7() or Vern9()")
         self.nonstiff, self.stiff = nonstiff, stiff
+        self.wrapped = (nonstiff, stiff)
         self.max_stiff_steps, self.max_nonstiff_steps, self.stiff_tol = max_stiff_steps, max_nonstiff_steps, stiff_tol
 
     def _key(self):
@@ -91,6 +92,10 @@ class AutoSwitch(Algorithm):
 
     def __repr__(self):
         return f"AutoSwitch({self.nonstiff!r}, {self.stiff!r})"
+
+    @property
+    def linear_solver(self):
+        return self.stiff.linear_solver
 
     # --- interface -------------------------------------------------------------------------------
     @property
@@ -138,8 +143,8 @@ class AutoSwitch(Algorithm):
     def initial_derivative(self, f, t0, u0, p, state):
         return state.fsal
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None):
-        if mass is not None:
+    def step(self, f, t, u, dt, p, state, error_norm):
+        if as_terms(f).mass is not None:
             raise ValueError("AutoSwitch: a mass matrix needs a purely implicit method such as Rodas5P()")
         explicit, implicit = self.nonstiff, self.stiff
         boundary = explicit.tableau.stability_boundary

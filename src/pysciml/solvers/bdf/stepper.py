@@ -35,10 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...linalg import DenseLU, algebraic_mask, as_linear_solver, time_derivative
-from ..base import Algorithm, StepResult
+from ...linalg import DenseLU, algebraic_mask, as_linear_solver, next_eta, simplified_newton, time_derivative
+from ..base import Multistep, StepResult
 from . import history as hist
 from .coefficients import BDF_KAPPA, MAX_ORDER, NDF_KAPPA, corrector_constants, dense_weights
+from ...problems.terms import as_terms
 
 
 class _Interpolant(NamedTuple):
@@ -69,12 +70,11 @@ class BdfState(NamedTuple):
     max_order_used: jnp.ndarray  # and the highest order of an accepted step
 
 
-class FBDF(Algorithm):
+class FBDF(Multistep):
     """Variable-order, variable-step BDF (orders 1..``max_order`` ≤ 5) in the quasi-constant-step form
     of ode15s, with Jacobian and factorization reuse; ``ndf=True`` uses Klopfenstein–Shampine numerical
     differentiation formulas (ode15s's default) instead of the BDFs."""
 
-    family = "bdf"
     supports_mass_matrix = True
     adaptive = True
     controller_order = 1           # the first step is order 1 (used for the initial step estimate)
@@ -144,7 +144,9 @@ class FBDF(Algorithm):
     def initial_derivative(self, f, t0, u0, p, state):
         return state.history[1]
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        f = as_terms(f)
+        mass = f.mass
         dtype = u.dtype
         const = lambda a: jnp.asarray(a, dtype)
         gamma, alpha, error_const = const(self._gamma), const(self._alpha), const(self._error)
@@ -211,36 +213,15 @@ class FBDF(Algorithm):
     # --- pieces ----------------------------------------------------------------------------------
     def _newton(self, f, p, t_new, u, y_pred, psi, c, mass, factors, correction, eta_old, error_norm):
         dtype = u.dtype
-        tiny = jnp.finfo(dtype).tiny
-        kappa, max_newton = self.kappa, self.max_newton
         apply_mass = (lambda v: v) if mass is None else (lambda v: mass @ v)
 
-        def cond(s):
-            _, _, it, _, _, done, failed = s
-            return ~done & ~failed & (it < max_newton)
+        def step(d):
+            residual = f(y_pred + d, p, t_new) - apply_mass(d + psi) / c
+            return correction * self.linsolve.solve(factors, residual)
 
-        def body(s):
-            d, prev, it, eta, theta_max, _, _ = s
-            y = y_pred + d
-            residual = f(y, p, t_new) - apply_mass(d + psi) / c
-            delta = correction * self.linsolve.solve(factors, residual)
-            d = d + delta
-            norm = error_norm(delta, u, y + delta)
-            theta = norm / jnp.maximum(prev, tiny)
-            later = it > 0
-            eta = jnp.where(later, theta / jnp.maximum(1.0 - theta, tiny), eta)
-            theta_max = jnp.where(later, jnp.maximum(theta_max, theta), theta_max)
-            # Fail on divergence, or when the rate cannot reach the tolerance in the iterations left.
-            hopeless = later & (theta ** (max_newton - 1 - it) * eta * norm > kappa)
-            failed = ~jnp.isfinite(norm) | (later & (theta >= 1.0)) | hopeless
-            done = ~failed & ((eta * norm <= kappa) | (norm <= 1e-10 * kappa))
-            return d, norm, it + 1, eta, theta_max, done, failed
-
-        eta0 = jnp.maximum(eta_old, jnp.finfo(dtype).eps) ** 0.8
-        start = (jnp.zeros_like(y_pred), jnp.asarray(1.0, dtype), jnp.zeros((), jnp.int32), eta0,
-                 jnp.zeros((), dtype), jnp.asarray(False), jnp.asarray(False))
-        d, _, it, eta, theta_max, done, _ = lax.while_loop(cond, body, start)
-        return d, it, jnp.maximum(eta, jnp.finfo(dtype).eps) ** 0.8, theta_max, done
+        newton = simplified_newton(step, lambda delta, d: error_norm(delta, u, y_pred + d), jnp.zeros_like(y_pred),
+                                   next_eta(eta_old, dtype), self.kappa, self.max_newton)
+        return newton.z, newton.iterations, next_eta(newton.eta, dtype), newton.theta_max, newton.converged
 
     def _select(self, history, k, error, n_equal, iterations, error_const, u, y_new, error_norm):
         """(order, step factor, n_equal) after an accepted step: unchanged until k + 1 equal steps,

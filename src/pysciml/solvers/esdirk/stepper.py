@@ -41,11 +41,12 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..._core.trees import linear_combination
-from ...linalg import consistent_derivative
+from ...linalg import consistent_derivative, next_eta, simplified_newton
 from ...problems.split import SplitFunction
-from ..base import StepResult, TableauMethod
+from ..base import NewtonImplicit, StepResult, TableauMethod
 from ..implicit import WithLinearSolver
 from .tableau import EsdirkTableau
+from ...problems.terms import as_terms
 
 
 class EsdirkState(NamedTuple):
@@ -60,12 +61,11 @@ class EsdirkState(NamedTuple):
     nf2: jnp.ndarray | None = None             # IMEX: f2 evaluations
 
 
-class Esdirk(WithLinearSolver, TableauMethod):
+class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
     """An ESDIRK method defined by ``tableau``; subclasses only set the tableau. ``linsolve``: the linear
     solver for W (see `WithLinearSolver`)."""
 
     tableau: ClassVar[EsdirkTableau]
-    family: ClassVar[str] = "esdirk"
     supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
     initial_evals = 1               # f(u0) for the first stage
@@ -82,8 +82,9 @@ class Esdirk(WithLinearSolver, TableauMethod):
     def _parts(self, f):
         """(implicit, explicit) right-hand sides: (f1, f2) for a split f when the tableau has an explicit
         part (IMEX), else (f, None)."""
-        if isinstance(f, SplitFunction) and self.tableau.explicit_a is not None:
-            return f.stiff, f.nonstiff
+        rhs = as_terms(f).f
+        if isinstance(rhs, SplitFunction) and self.tableau.explicit_a is not None:
+            return rhs.stiff, rhs.nonstiff
         return f, None
 
     def init(self, f, t0, u0, p):
@@ -99,7 +100,9 @@ class Esdirk(WithLinearSolver, TableauMethod):
     def initial_derivative(self, f, t0, u0, p, state):
         return state.fsal if state.fsal_explicit is None else state.fsal + state.fsal_explicit
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        f = as_terms(f)
+        mass = f.mass
         implicit, explicit = self._parts(f)
         if explicit is not None and mass is not None:
             raise ValueError(f"{type(self).__name__}: IMEX on a SplitODEProblem does not take a mass matrix; "
@@ -111,9 +114,6 @@ class Esdirk(WithLinearSolver, TableauMethod):
         jac = lax.cond(fresh, lambda: linsolve.jacobian(implicit, u, p, t), lambda: state.jac)
         factors = linsolve.factor(jac, gamma_h, mass)
         times_mass = (lambda v: v) if mass is None else (lambda v: mass @ v)
-        kappa, max_newton = self.kappa, self.max_newton
-        tiny = jnp.finfo(u.dtype).tiny
-
         k1 = state.fsal
         if mass is not None:
             # The first attempted step (no Jacobian computed before): fsal holds f(u0) = M du/dt.
@@ -121,7 +121,7 @@ class Esdirk(WithLinearSolver, TableauMethod):
                           lambda: state.fsal)
         ks, explicit_ks = [k1], [state.fsal_explicit]
         ok = jnp.asarray(True)
-        eta = jnp.maximum(state.eta, jnp.finfo(u.dtype).eps) ** 0.8
+        eta = next_eta(state.eta, u.dtype)
         theta_max = jnp.zeros((), u.dtype)
         iterations = jnp.zeros((), jnp.int32)
         for i in range(1, tab.stages):
@@ -130,31 +130,17 @@ class Esdirk(WithLinearSolver, TableauMethod):
                 base = linear_combination(base, dt, tab.explicit_a[i], explicit_ks)
             t_stage = t + tab.c[i] * dt
 
-            def cond(s):
-                _, _, it, _, _, done, failed = s
-                return ~done & ~failed & (it < max_newton)
-
-            def body(s, base=base, t_stage=t_stage):
-                z, prev, it, eta, theta_max, _, _ = s
+            def correction(z, base=base, t_stage=t_stage):
                 residual = implicit(z, p, t_stage) - times_mass(z - base) / gamma_h
-                dz = linsolve.solve_accurately(factors, jac, gamma_h, mass, residual)
-                z = z + dz
-                norm = error_norm(dz, u, z)
-                theta = norm / jnp.maximum(prev, tiny)
-                later = it > 0
-                eta = jnp.where(later, theta / jnp.maximum(1.0 - theta, tiny), eta)
-                theta_max = jnp.where(later, jnp.maximum(theta_max, theta), theta_max)
-                failed = ~jnp.isfinite(norm) | (later & (theta >= 1.0))
-                done = ~failed & ((eta * norm <= kappa) | (norm <= 1e-10 * kappa))
-                return z, norm, it + 1, eta, theta_max, done, failed
+                return linsolve.solve_accurately(factors, jac, gamma_h, mass, residual)
 
             z0 = base + gamma_h * ks[-1]
-            start = (z0, jnp.asarray(1.0, u.dtype), jnp.zeros((), jnp.int32), eta, theta_max,
-                     jnp.asarray(False), jnp.asarray(False))
-            z, _, it, eta_stage, theta_max, done, _ = lax.while_loop(cond, body, start)
-            ok = ok & done
-            iterations = iterations + it
-            eta = jnp.maximum(eta_stage, jnp.finfo(u.dtype).eps) ** 0.8
+            newton = simplified_newton(correction, lambda dz, z: error_norm(dz, u, z), z0, eta, self.kappa,
+                                       self.max_newton, theta_max=theta_max, stop_when_slow=False)
+            z, theta_max = newton.z, newton.theta_max
+            ok = ok & newton.converged
+            iterations = iterations + newton.iterations
+            eta = next_eta(newton.eta, u.dtype)
             ks.append((z - base) / gamma_h)
             if explicit is not None:
                 explicit_ks.append(explicit(z, p, t_stage))

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..explicit.tableau import hermite_dense_weights
 from ..rk_conditions import additive_order_defects, lower_triangular, order_defects
 
 _TOL = 1e-10
@@ -128,3 +129,14 @@ class EsdirkTableau:
             if max(defects) > _TOL:
                 problems.append(f"{what} order-{order} conditions fail: {['%.1e' % d for d in defects]}")
         return problems
+
+
+def lower_rows(matrix):
+    """Strictly lower-triangular rows (row i has i entries) of a lower-triangular nested list."""
+    return tuple(tuple(float(x) for x in row[:i]) for i, row in enumerate(matrix))
+
+
+def hermite_weights(b):
+    """Cubic Hermite dense output from u0, u1, k_1 = f(u0) and k_s = f(u1) (stiffly accurate)."""
+    weights, _, _ = hermite_dense_weights(b, fsal=True)
+    return weights

@@ -2,7 +2,7 @@
 
 FSAL, so its cubic Hermite dense output (third order) is free: f(u1) is the last stage.
 """
-from ..tableau import ButcherTableau
+from .tableau import ButcherTableau
 from .erk import ExplicitRK
 
 _B = (2 / 9, 1 / 3, 4 / 9, 0.0)

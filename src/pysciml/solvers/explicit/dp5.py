@@ -5,7 +5,7 @@ Solving ODEs I (2nd ed.), II.6, eq. (6.12) and the DOPRI5 code, expanded here in
 """
 import numpy as np
 
-from ..tableau import ButcherTableau
+from .tableau import ButcherTableau
 from .erk import ExplicitRK
 
 _B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._core.trees import linear_combination
-from ..tableau import ButcherTableau
+from .tableau import ButcherTableau
 from .erk import ExplicitRK
 
 _C = (

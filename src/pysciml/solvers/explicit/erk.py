@@ -10,15 +10,14 @@ from typing import ClassVar
 import jax.numpy as jnp
 
 from ..._core.trees import linear_combination as _combine
-from ..base import StepResult, TableauMethod
-from ..tableau import ButcherTableau
+from ..base import ExplicitRungeKutta, StepResult, TableauMethod
+from .tableau import ButcherTableau
 
 
-class ExplicitRK(TableauMethod):
+class ExplicitRK(TableauMethod, ExplicitRungeKutta):
     """An explicit Runge–Kutta method defined by ``tableau``; subclasses only set the tableau."""
 
     tableau: ClassVar[ButcherTableau]
-    family: ClassVar[str] = "explicit"
 
     @property
     def adaptive(self) -> bool:
@@ -45,7 +44,7 @@ class ExplicitRK(TableauMethod):
     def initial_derivative(self, f, t0, u0, p, state):
         return state if self.tableau.fsal else f(u0, p, t0)
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
         """One step from (t, u) of size dt. ``error_norm(err, u, u_new)`` scales an error vector.
         Explicit methods have no mass matrix (`solve` refuses one)."""
         tab = self.tableau

@@ -3,7 +3,7 @@
 They have no error estimate, so they need ``dt``; dense output is cubic Hermite on the step (f(u1) is one
 lazily evaluated extra stage), or the method's own order where that is lower.
 """
-from ..tableau import ButcherTableau
+from .tableau import ButcherTableau
 from .erk import ExplicitRK
 
 EULER = ButcherTableau(name="Euler", order=1, c=(0.0,), a=((),), b=(1.0,), dense_order=1,

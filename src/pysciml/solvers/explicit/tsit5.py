@@ -11,7 +11,7 @@ fourth-order embedded weights b̂ have b̂_7 = 1/66. ``b_error`` = b − b̂ (Or
 "btilde" = b̂ − b, the opposite sign). The dense output is the expanded form of Tsitouras' quartic
 b_j(θ), j = 1..7, needing no extra stages.
 """
-from ..tableau import ButcherTableau
+from .tableau import ButcherTableau
 from .erk import ExplicitRK
 
 # Fifth-order weights = row 7 of a (the FSAL stage f(u1)).

@@ -15,7 +15,7 @@ import.
 Stages are numbered from 1 as in Verner's listing. Stage 10 enters only the error estimate (b_10 = 0);
 extra stage 11 (c = 1) is f(u1), the first of the six stages that the interpolant evaluates lazily.
 """
-from ..tableau import ButcherTableau
+from .tableau import ButcherTableau
 from .erk import ExplicitRK
 
 

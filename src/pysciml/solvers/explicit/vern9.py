@@ -10,7 +10,7 @@ the pair and of the interpolant at import.
 Stages are numbered from 1 as in Verner's listing. Stages 2–7 feed only later stages (b_2 = … = b_7 = 0);
 stage 16 enters only the eighth-order error estimate (b_16 = 0). Extra stage 17 (c = 1) is f(u1).
 """
-from ..tableau import ButcherTableau
+from .tableau import ButcherTableau
 from .erk import ExplicitRK
 
 

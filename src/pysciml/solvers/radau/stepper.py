@@ -41,9 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...linalg import factor_w, jacobian, solve_w
-from ..base import Algorithm, StepResult
+from ...linalg import factor_w, jacobian, next_eta, simplified_newton, solve_w
+from ..base import NewtonImplicit, StepResult
 from .coefficients import RADAU_IIA5, RadauCoefficients
+from ...problems.terms import as_terms
 
 
 class RadauState(NamedTuple):
@@ -60,12 +61,11 @@ class RadauState(NamedTuple):
     nf: jnp.ndarray          # f evaluations made by the steps
 
 
-class RadauIIA5(Algorithm):
+class RadauIIA5(NewtonImplicit):
     """Radau IIA of order 5 (3 stages): L-stable and stiffly accurate, for stiff problems at tight
     tolerances and index-1 DAEs with a mass matrix."""
 
     coefficients: ClassVar[RadauCoefficients] = RADAU_IIA5
-    family: ClassVar[str] = "radau"
     supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
     order = 5
@@ -93,7 +93,9 @@ class RadauIIA5(Algorithm):
     def initial_derivative(self, f, t0, u0, p, state):
         return state.f0
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        f = as_terms(f)
+        mass = f.mass
         co = self.coefficients
         dtype = u.dtype
         const = lambda x: jnp.asarray(np.asarray(x), dtype)
@@ -107,43 +109,25 @@ class RadauIIA5(Algorithm):
         real_lu = factor_w(jac, dt / co.gamma, mass)
         complex_lu = factor_w(jac, dt / complex(co.alpha, co.beta), mass)   # W = (α + iβ)/h M − J
         gamma_h, alpha_h, beta_h = co.gamma / dt, co.alpha / dt, co.beta / dt
-        kappa, max_newton = self.kappa, self.max_newton
-        tiny = jnp.finfo(dtype).tiny
 
         def norm(dw):
             return jnp.sqrt(jnp.mean(jnp.stack([error_norm(x, u, u) for x in dw]) ** 2))
 
-        def cond(s):
-            _, _, it, _, _, _, done, failed = s
-            return ~done & ~failed & (it < max_newton)
-
-        def body(s):
-            w, prev, it, eta, ratio_prev, theta, _, _ = s
+        def correction(w):
             r = T_inv @ f_stages(u + T @ w, p, stage_times)
             mw = apply_mass(w)
             r1 = r[0] - gamma_h * mw[0]
             r2 = r[1] - alpha_h * mw[1] + beta_h * mw[2]
             r3 = r[2] - beta_h * mw[1] - alpha_h * mw[2]
             dw23 = solve_w(complex_lu, r2 + 1j * r3)
-            dw = jnp.stack([solve_w(real_lu, r1), dw23.real, dw23.imag])
-            size = norm(dw)
-            later = it > 0
-            ratio = size / jnp.maximum(prev, tiny)
-            theta = jnp.where(later, jnp.where(it == 1, ratio, jnp.sqrt(ratio * ratio_prev)), theta)
-            diverging = later & (theta >= 0.99)
-            eta = jnp.where(later & ~diverging, theta / (1.0 - theta), eta)
-            remaining = jnp.maximum(max_newton - 2 - it, 0).astype(dtype)
-            too_slow = later & ~diverging & (eta * size * theta ** remaining > kappa)
-            failed = ~jnp.isfinite(size) | diverging | too_slow
-            done = ~failed & (eta * size <= kappa)
-            return w + dw, size, it + 1, eta, ratio, theta, done, failed
+            return jnp.stack([solve_w(real_lu, r1), dw23.real, dw23.imag])
 
+        # Hairer's RADAU5 control: the geometric mean of the last two rates, divergence at 0.99, one
+        # iteration fewer counted as left.
         z0 = self._extrapolate(state, dt)
-        eta0 = jnp.maximum(state.eta, jnp.finfo(dtype).eps) ** 0.8
-        zero = jnp.zeros((), dtype)
-        start = (T_inv @ z0, jnp.ones((), dtype), jnp.zeros((), jnp.int32), eta0, zero, zero,
-                 jnp.asarray(False), jnp.asarray(False))
-        w, _, iterations, eta, _, theta, ok, _ = lax.while_loop(cond, body, start)
+        newton = simplified_newton(correction, lambda dw, w: norm(dw), T_inv @ z0, next_eta(state.eta, dtype),
+                                   self.kappa, self.max_newton, divergence=0.99, geometric_rate=True, lookahead=2)
+        w, iterations, eta, theta, ok = newton.z, newton.iterations, newton.eta, newton.theta, newton.converged
 
         z = T @ w
         u_new = u + z[2]

@@ -22,17 +22,17 @@ import jax.numpy as jnp
 
 from ..._core.trees import linear_combination
 from ...linalg import time_derivative
-from ..base import StepResult, TableauMethod
+from ..base import LinearlyImplicit, StepResult, TableauMethod
 from ..implicit import WithLinearSolver
 from .tableau import RosenbrockTableau
+from ...problems.terms import as_terms
 
 
-class Rosenbrock(WithLinearSolver, TableauMethod):
+class Rosenbrock(WithLinearSolver, TableauMethod, LinearlyImplicit):
     """A Rosenbrock method defined by ``tableau``; subclasses only set the tableau. ``linsolve``: the
     linear solver for W (see `WithLinearSolver`)."""
 
     tableau: ClassVar[RosenbrockTableau]
-    family: ClassVar[str] = "rosenbrock"
     supports_mass_matrix: ClassVar[bool] = True
     adaptive = True
 
@@ -43,7 +43,9 @@ class Rosenbrock(WithLinearSolver, TableauMethod):
     def init(self, f, t0, u0, p):
         return None
 
-    def step(self, f, t, u, dt, p, state, error_norm, mass=None) -> StepResult:
+    def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        f = as_terms(f)
+        mass = f.mass
         tab = self.tableau
         linsolve = self.linsolve
         jac = linsolve.jacobian(f, u, p, t)

@@ -86,3 +86,56 @@ class RosenbrockTableau:
             problems.append("dense output at θ=1 does not reproduce the step's solution")
         if problems:
             raise ValueError(f"tableau {self.name}: " + "; ".join(problems))
+
+
+# --- helpers for writing published methods as data (one file per method: rosenbrock23.py, rodas4.py, ...) ---
+# Sign convention (checked against each source): the stage equations read
+#
+#     (M/(γh) − J) U_i = f(t + α_i h, u + Σ a_ij U_j) + M Σ (C_ij/h) U_j + γ_i h ∂f/∂t,
+#
+# i.e. a PLUS sign in front of the C-term. This is the convention of Hairer & Wanner's RODAS code and of
+# the Rodas tableaus of OrdinaryDiffEq.jl (there W is written J − M/(γh) and the stage is −W⁻¹(rhs), the
+# same thing). Every method file is also checked numerically (convergence order of the step, of the
+# error estimate and of the dense output) outside the test suite.
+#
+# Stiffly accurate Rodas methods: the last stage is evaluated at the argument u + Σ_j a_sj U_j, and the new
+# solution is that argument plus U_s, so m = (a_s1, …, a_s,s−1, 1); the embedded solution is the argument
+# of the last stage, so m − m̂ = e_s (the error estimate is the last stage vector itself).
+# 
+
+def lower_rows(matrix):
+    """Strictly lower-triangular rows (row i has i entries) of a square nested list."""
+    return tuple(tuple(float(x) for x in row[:i]) for i, row in enumerate(matrix))
+
+
+def rodas_dense_weights(m, H):
+    """Expand the Rodas interpolant into polynomial weights b_j(θ) = Σ_k W[j][k−1] θ^k.
+
+    The interpolant (Hairer & Wanner's RODAS and its descendants) is
+
+        u(t + θh) = (1 − θ) u0 + θ (u1 + (1 − θ)(K_1 + θ K_2 + … + θ^(r−1) K_r)),   K_q = Σ_j H[q][j] U_j,
+
+    and with u1 − u0 = Σ_j m_j U_j this is u0 + Σ_j b_j(θ) U_j with
+    b_j(θ) = θ m_j + θ (1 − θ) Σ_q H[q][j] θ^(q−1), a polynomial of degree r + 1 without constant term.
+    Polynomials are numpy coefficient arrays, lowest power first.
+    """
+    m, H = np.asarray(m, float), np.asarray(H, float)
+    r, s = H.shape
+    P = np.polynomial.polynomial
+    theta_one_minus_theta = np.array([0.0, 1.0, -1.0])          # θ(1 − θ)
+    weights = []
+    for j in range(s):
+        poly = np.zeros(r + 2)
+        poly[1] = m[j]
+        extra = P.polymul(theta_one_minus_theta, H[:, j])         # θ(1−θ) Σ_q H[q][j] θ^(q−1)
+        poly[: len(extra)] += extra
+        weights.append(tuple(float(x) for x in poly[1:]))
+    return tuple(weights)
+
+
+def stiffly_accurate_weights(a_last_row):
+    """m = (a_s1, …, a_s,s−1, 1) and m − m̂ = e_s for a stiffly accurate Rodas method."""
+    s = len(a_last_row) + 1
+    m = tuple(float(x) for x in a_last_row) + (1.0,)
+    m_error = (0.0,) * (s - 1) + (1.0,)
+    return m, m_error

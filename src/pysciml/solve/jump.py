@@ -1,4 +1,4 @@
-"""`solve(JumpProblem, alg, saveat=..., trajectories=N)`: joins `pysciml.solve` by registration."""
+"""`solve(JumpProblem, alg, saveat=..., trajectories=N)`: the jump-process problem type (registered in `solve/__init__`)."""
 import warnings
 
 import jax.numpy as jnp
@@ -6,22 +6,20 @@ import numpy as np
 
 from .._core.retcode import ReturnCode
 from .._core.trees import is_concrete
-from ..solve import solve
-from .algorithm import JumpAlgorithm
-from .problem import JumpProblem
-from .simulate import simulate_many, simulate_one
-from .solution import JumpSolution
-from .tau_leaping import TauLeaping
+from ..jumps.algorithm import JumpAlgorithm
+from ..jumps.direct import Direct
+from ..jumps.problem import JumpProblem
+from ..jumps.simulate import simulate_many, simulate_one
+from ..jumps.solution import JumpSolution
+from ..jumps.tau_leaping import TauLeaping
 
 DEFAULT_MAX_JUMPS = 1_000_000
 
 
-@solve.register(JumpProblem)
-def _solve_jump(prob, alg=None, *, saveat=None, dt=None, max_steps=DEFAULT_MAX_JUMPS, trajectories=None):
+def solve_jump(prob: JumpProblem, alg=None, *, saveat=None, dt=None, max_steps=DEFAULT_MAX_JUMPS, trajectories=None):
     """Simulate ``prob`` with ``alg`` (Direct() by default; TauLeaping(dt) or dt=...). saveat: times (1-D,
     inside tspan) or a spacing; default (t0, t1). trajectories=N: N independent trajectories from keys split
     from prob.key, vmapped; the solution's u is then (N, len(t), S)."""
-    from .direct import Direct
     if alg is None:
         alg = Direct() if dt is None else TauLeaping(dt)
     if isinstance(alg, type):

@@ -1,4 +1,4 @@
-"""`solve(DDEProblem, MethodOfSteps(alg), ...)`: delay differential equations through the one loop.
+"""`solve(DDEProblem, MethodOfSteps(alg), ...)`: what delay equations add to the pipeline.
 
 The loop runs in "steps" mode with dense output (the solution is its own history) and its ``history``
 hook, with the problem's discontinuity breaking points added to ``tstops``. Input checks run before
@@ -7,24 +7,20 @@ compilation, as for ODEs; gradients go through forward-mode AD of the loop (`For
 import jax
 import jax.numpy as jnp
 
-from ._core.dtypes import state_dtype
-from ._core.trees import FlatSpec, host_slice, is_concrete
-from .delay import DelayRHS, MethodOfSteps, breaking_points
-from .integrate import LoopConfig, LoopInputs
-from .interpolation import DenseOutput, interpolate_dense
-from .solution import ODESolution
-from .problems.dde import DDEProblem
-from .problems.ode import check_tspan, check_u0
-from .sensitivity import ForwardDiffSensitivity, SolveContext, differentiable_solve
-from .solve import (DEFAULT_MAX_STEPS, _check_controller, _check_saveat, _saveat_starts_at_t0, _check_tstops, _compiled_loop, _describe,
-                    _warn_failure, check_step_options, solve)
-from .solvers.base import Algorithm
+from .._core.trees import is_concrete
+from ..delay import DelayRHS, MethodOfSteps, breaking_points
+from ..integrate import LoopConfig, LoopInputs
+from ..problems.dde import DDEProblem
+from ..sensitivity import ForwardDiffSensitivity
+from ..solution import ODESolution
+from ..solvers.base import Algorithm
+from . import checks, pipeline
+from .defaults import DEFAULT_MAX_STEPS, default_dde_algorithm
 
 
-@solve.register(DDEProblem)
-def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
-               save_start=True, tstops=None, dtmin=None, dtmax=None, max_steps=DEFAULT_MAX_STEPS,
-               controller=None, sensealg=None, track_discontinuities=True) -> ODESolution:
+def solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
+              save_start=True, tstops=None, dtmin=None, dtmax=None, max_steps=DEFAULT_MAX_STEPS,
+              controller=None, sensealg=None, track_discontinuities=True) -> ODESolution:
     """Integrate the delay equation ``prob`` with ``alg`` = `MethodOfSteps`(ODE method) (default:
     MethodOfSteps(Tsit5())).
 
@@ -38,17 +34,13 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
         raise NotImplementedError("DDEProblem: neutral delay equations (f depending on delayed derivatives) "
                                   "are not supported yet")
     alg = _check_dde_algorithm(alg)
-    controller = _check_controller(controller)
+    controller = checks.check_controller(controller)
     if sensealg is not None and not isinstance(sensealg, ForwardDiffSensitivity):
         raise ValueError(f"sensealg: {sensealg!r} does not handle delay equations; use "
                          "ForwardDiffSensitivity() (forward-mode AD through the solver) or leave it unset")
     sensealg = ForwardDiffSensitivity()
-    tspan = t0, t1 = check_tspan(prob.tspan)
-    check_u0(prob.u0)
-    dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
-    tdtype = jnp.finfo(dtype).dtype
-    spec = FlatSpec.of(prob.u0, dtype)
-    t0, t1 = jnp.asarray(t0, tdtype), jnp.asarray(t1, tdtype)
+    s = pipeline.start(prob)
+    spec, dtype, tdtype, t0, t1 = s.spec, s.dtype, s.tdtype, s.t0, s.t1
     if is_concrete(t0, t1) and float(t1) < float(t0):
         raise ValueError(f"tspan: delay equations integrate forward in time; got t1 = {float(t1)} < t0 = {float(t0)}")
     lags = prob.constant_lags.astype(tdtype)
@@ -56,11 +48,10 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     _check_functions(prob, rhs, spec, lags, t0)
     u0 = spec.ravel(prob.u0)
 
-    adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = check_step_options(
+    adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
-    drop_t0 = not save_start and _saveat_starts_at_t0(saveat, tspan)
-    saveat = _check_saveat(saveat, tspan, tdtype)
-    stops = _check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
+    saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
+    stops = checks.check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
     stops = [] if stops is None else [stops]
     if track_discontinuities:
         at_start = [jnp.asarray(lag(prob.u0, prob.p, t0), tdtype).reshape(()) for lag in prob.dependent_lags]
@@ -71,33 +62,17 @@ def _solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, ada
     tstops = jnp.sort(jnp.clip(jnp.concatenate(stops), t0, t1)) if stops else None
 
     cfg = LoopConfig(adaptive=adaptive, save="steps", dense=True, max_steps=int(max_steps),
-                     has_tstops=tstops is not None, given_dt=dt is not None, history=True)
+                     has_tstops=tstops is not None, given_dt=dt is not None)
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=(prob.p, lags), rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=None, tstops=tstops)
-    out = differentiable_solve(sensealg, SolveContext(rhs, alg, controller, cfg, _compiled_loop), inputs)
-
-    ts, us, n_saved = out.ts, out.us, out.n_saved
-    dense_output = DenseOutput(ts, us, out.stages, n_saved - 1)
-    if saveat is not None:
-        ts, us = saveat, interpolate_dense(alg, rhs, prob.p, dense_output, saveat)
-        n_saved = jnp.asarray(saveat.shape[0])
-    concrete = is_concrete(ts, n_saved)
-    first = 1 if not save_start and (saveat is None or drop_t0) else 0
-    if concrete:   # trimmed on the host: an eager slice would compile once per step count
-        ts, us = host_slice(ts, first, int(n_saved)), host_slice(us, first, int(n_saved))
-    elif first:
-        ts, us = ts[1:], us[1:]
-    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, prob.p, f=rhs, alg=alg, spec=spec)
-    if concrete and is_concrete(out.retcode) and not sol.success:
-        _warn_failure(sol, rhs, prob.p, out.t_final, t0)
-    return sol
+    return pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
+                                     saveat=saveat, first=first))
 
 
 def _check_dde_algorithm(alg):
     if alg is None:
-        from .solvers import Tsit5
-        return MethodOfSteps(Tsit5())
+        return default_dde_algorithm()
     if isinstance(alg, MethodOfSteps):
         return alg
     if isinstance(alg, Algorithm) or (isinstance(alg, type) and issubclass(alg, Algorithm)):
@@ -114,13 +89,13 @@ def _check_functions(prob, rhs, spec, lags, t0):
     h_out = jax.eval_shape(lambda s: prob.h(prob.p, s), jax.ShapeDtypeStruct((), t0.dtype))
     if (jax.tree_util.tree_structure(h_out) != spec.treedef
             or tuple(tuple(x.shape) for x in jax.tree_util.tree_leaves(h_out)) != spec.shapes):
-        raise ValueError(f"h returned shape {_describe(jax.tree_util.tree_map(lambda x: tuple(x.shape), h_out))} "
-                         f"but u0 has shape {_describe(expected)}: h(p, t) must return the state at time t ≤ t0")
+        raise ValueError(f"h returned shape {checks.describe(jax.tree_util.tree_map(lambda x: tuple(x.shape), h_out))} "
+                         f"but u0 has shape {checks.describe(expected)}: h(p, t) must return the state at time t ≤ t0")
     out = jax.eval_shape(lambda v: rhs.f(spec.unravel(v), rhs.history_function(), prob.p, t0), flat)
     shapes = tuple(tuple(x.shape) for x in jax.tree_util.tree_leaves(out))
     if jax.tree_util.tree_structure(out) != spec.treedef or shapes != spec.shapes:
-        raise ValueError(f"f returned shape {_describe(jax.tree_util.tree_map(lambda x: tuple(x.shape), out))} "
-                         f"but u0 has shape {_describe(expected)}: f(u, h, p, t) must return du/dt shaped like u")
+        raise ValueError(f"f returned shape {checks.describe(jax.tree_util.tree_map(lambda x: tuple(x.shape), out))} "
+                         f"but u0 has shape {checks.describe(expected)}: f(u, h, p, t) must return du/dt shaped like u")
     for i, lag in enumerate(prob.dependent_lags):
         value = jax.eval_shape(lambda v: lag(spec.unravel(v), prob.p, t0), flat)
         if tuple(getattr(value, "shape", (None,))) not in ((), (1,)):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .rk_conditions import lower_triangular, order_defects
+from ..rk_conditions import lower_triangular, order_defects
 
 _TOL = 1e-10
 

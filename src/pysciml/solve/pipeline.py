@@ -1,0 +1,258 @@
+"""The one solve pipeline: options → loop configuration → run → solution → warnings.
+
+`solve` (the public front) refuses unknown options and options that do not apply, and dispatches on the
+problem's type to the function registered for it (``solve.register``, all in `pysciml.solve`'s
+``__init__``). That function (`ode.solve_ode`, `dde.solve_dde`) supplies only what differs between problem
+types: the right-hand side on flat states and the loop's configuration and inputs, as a `Run`, built from
+the shared pieces here (`start`, `saving`) and in `checks`. `run` then does the rest for every type: the
+loop through the sensitivity method, dense output, saveat interpolation, trimming, the solution and the
+failure warning.
+
+Compiled loops are cached per right-hand side, method, controller and static options (`compiled_loop`),
+so repeated solves (new p, u0, tspan) do not recompile.
+"""
+import functools
+import inspect
+import math
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .._core.dtypes import state_dtype
+from .._core.retcode import ReturnCode
+from .._core.trees import FlatSpec, host_slice, is_concrete
+from ..integrate import integrate
+from ..interpolation import DenseOutput, interpolate_dense
+from ..solution import EventLog, ODESolution, SavedValues
+from ..problems.ode import check_tspan, check_u0
+from ..sensitivity import SolveContext, differentiable_solve
+from ..solvers.base import ExplicitRungeKutta
+from .checks import check_saveat, saveat_starts_at_t0, unknown_options_message
+from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS
+
+
+@functools.singledispatch
+def _solver_for(prob, *args, **kwargs):
+    """The per-problem-type implementation of `solve` (registered with ``solve.register``)."""
+    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem, DDEProblem or EnsembleProblem; got "
+                    f"{type(prob).__name__}")
+
+
+def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
+          save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
+          max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None, callback=None,
+          max_events=DEFAULT_MAX_EVENTS, track_discontinuities=True, trajectories=None, batch_size=None,
+          **unknown):
+    """Solve ``prob`` with ``alg``: ``solve(ODEProblem | SplitODEProblem | DDEProblem, alg=None, **options)``,
+    ``solve(EnsembleProblem, alg, ensemble_alg, trajectories=N, **options)``. Returns an `ODESolution`
+    (``sol.t``, ``sol.u``, ``sol(t)``, ``sol.retcode``, ``sol.stats``, ``sol.plot()``) or an `EnsembleSolution`.
+
+    ``alg``: a method instance such as ``Tsit5()`` (a class or its name as a string also works); None picks
+    one for the problem (`default_algorithm`: AutoTsit5(Rodas5P()), AutoVern7(Rodas5P()) below
+    rtol 1e-6, AutoTsit5(KenCarp4()) above 50 states, Rodas5P() with a mass matrix; for DDEs
+    MethodOfSteps(Tsit5())). ``ensemble_alg``: `EnsembleVmap()` (default) or `EnsembleSerial()`.
+
+    =====================  ==========  ============================================================================
+    option                 default     meaning
+    =====================  ==========  ============================================================================
+    rtol, atol             1e-3, 1e-6  relative / absolute tolerance; scalars or shaped like u0
+    dt                     None        first step; required for fixed-step methods and adaptive=False
+    adaptive               None        None: adaptive when the method has an error estimate
+    saveat                 None        times to save at (1-D array), or a spacing (scalar) from t0
+    save_everystep         None        save every accepted step (the default when saveat is None)
+    save_start             True        include t0 in the saved points
+    dense                  None        keep every step's stages so sol(t) works anywhere in the span
+                                       (default: with save_everystep, when the stages fit in 512 MiB)
+    tstops                 None        times the solver must step onto exactly
+    dtmin, dtmax           None        step-size bounds (default: about 10 ulps of t, and |t1 − t0|)
+    max_steps              10_000      most attempted steps (also the size of save-every-step buffers)
+    controller             None        PIController() (default) or PIDController()
+    sensealg               None        how jax.grad through this solve works (pysciml.sensitivity); default:
+                                       forward mode up to 100 states + parameters, then DiscreteAdjoint()
+                                       (explicit, Rosenbrock) or InterpolatingAdjoint() (Newton-based)
+    callback               None        a callback or CallbackSet (pysciml.callbacks); ODEs only
+    max_events             1_000       most continuous events logged per solve (then ReturnCode.MaxEvents)
+    track_discontinuities  True        DDEs: step onto the breaking points of the lags
+    trajectories           None        ensembles: number of members (required)
+    batch_size             None        ensembles: members per compiled batch (default: all at once)
+    =====================  ==========  ============================================================================
+
+    Julia spellings are refused with the pysciml name (``reltol`` → ``rtol``, ``abstol`` → ``atol``,
+    ``maxiters`` → ``max_steps``; see ``JULIA_NAMES``), as is an option that does not apply to the problem
+    type. Outside jit a failed solve warns; ``sol.retcode`` says why. `solve` is a pure function: it works
+    under `jax.jit`, `jax.vmap` and `jax.grad`, and compiled loops are reused across solves.
+    ``solve.register(ProblemType)`` adds a problem type (see `pysciml.solve`).
+    """
+    if unknown:
+        raise TypeError(unknown_options_message(unknown, _SOLVE_DEFAULTS))
+    options = dict(rtol=rtol, atol=atol, dt=dt, adaptive=adaptive, saveat=saveat, save_everystep=save_everystep,
+                   save_start=save_start, dense=dense, tstops=tstops, dtmin=dtmin, dtmax=dtmax,
+                   max_steps=max_steps, controller=controller, sensealg=sensealg, callback=callback,
+                   max_events=max_events, track_discontinuities=track_discontinuities,
+                   trajectories=trajectories, batch_size=batch_size)
+    implementation = _solver_for.dispatch(type(prob))
+    accepted, any_keyword = _keywords_of(implementation)
+    given = {name: value for name, value in options.items() if not _is_default(value, _SOLVE_DEFAULTS[name])}
+    refused = [name for name in given if name not in accepted and not any_keyword]
+    if refused:
+        takes = sorted(accepted - {"prob", "alg", "ensemble_alg"})
+        raise TypeError(f"solve: option(s) {', '.join(refused)} do not apply to {type(prob).__name__}; "
+                        f"it takes {', '.join(takes)}")
+    if ensemble_alg is not None:
+        if "ensemble_alg" not in accepted:
+            raise TypeError(f"solve: ensemble_alg={ensemble_alg!r} is for an EnsembleProblem; got a "
+                            f"{type(prob).__name__} (to solve many members, wrap it: EnsembleProblem(prob, prob_func))")
+        return implementation(prob, alg, ensemble_alg, **given)
+    return implementation(prob, alg, **given)
+
+
+solve.register = _solver_for.register
+solve.dispatch = _solver_for.dispatch
+_SOLVE_DEFAULTS = {name: param.default for name, param in inspect.signature(solve).parameters.items()
+                   if param.kind == param.KEYWORD_ONLY}
+
+
+def _is_default(value, default):
+    """True when an option was left at its default (so it need not apply to the problem type). Identity for
+    None and objects; equality only for plain Python scalars, never for arrays or tracers."""
+    if value is default:
+        return True
+    return (type(value) is type(default) and isinstance(value, (bool, int, float, str)) and value == default)
+
+
+@functools.lru_cache(maxsize=None)
+def _keywords_of(implementation):
+    params = inspect.signature(implementation).parameters.values()
+    names = frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+# --- the shared front: what every problem type checks the same way ------------------------------------
+
+class Start(NamedTuple):
+    """The problem's span and state layout, checked: ``tspan`` as given (concrete when the user's is, for
+    checks), (t0, t1) as arrays of the time dtype, the flat-state layout and dtypes."""
+    tspan: tuple
+    t0: jnp.ndarray
+    t1: jnp.ndarray
+    spec: FlatSpec
+    dtype: object
+    tdtype: object
+
+
+def start(prob) -> Start:
+    tspan = t0, t1 = check_tspan(prob.tspan)
+    check_u0(prob.u0)
+    dtype = state_dtype(*jax.tree_util.tree_leaves(prob.u0))
+    tdtype = jnp.finfo(dtype).dtype
+    spec = FlatSpec.of(prob.u0, dtype)
+    return Start(tspan, jnp.asarray(t0, tdtype), jnp.asarray(t1, tdtype), spec, dtype, tdtype)
+
+
+def saving(saveat, save_start, tspan, tdtype):
+    """(saveat as an array of times or None, number of leading saved points to drop): save_start=False
+    drops t0 from the saved steps, or from saveat when it begins there (as in DifferentialEquations.jl)."""
+    drop_t0 = not save_start and saveat_starts_at_t0(saveat, tspan)
+    first = 1 if not save_start and (saveat is None or drop_t0) else 0
+    return check_saveat(saveat, tspan, tdtype), first
+
+
+# --- run: loop → solution → warnings -------------------------------------------------------------------
+
+class Run(NamedTuple):
+    """What a problem type hands the pipeline: the loop to run and how to present its result."""
+    rhs: object               # the right-hand side on flat states (hashable: it keys the compile cache)
+    alg: object
+    controller: object
+    cfg: object               # integrate.LoopConfig
+    inputs: object            # integrate.LoopInputs
+    sensealg: object          # the sensitivity method gradients follow
+    spec: FlatSpec            # the user's state layout
+    p: object                 # the problem's parameters (for sol(t) and the failure hint)
+    saveat: object = None     # requested times, interpolated from dense output when cfg.dense
+    first: int = 0            # leading saved points to drop (save_start=False)
+
+
+@functools.lru_cache(maxsize=256)
+def compiled_loop(rhs, alg, controller, cfg):
+    return jax.jit(functools.partial(integrate, rhs, alg, controller, cfg))
+
+
+def run(r: Run) -> ODESolution:
+    """Run the loop for ``r`` (through its sensitivity method) and wrap the result in an `ODESolution`;
+    outside jit, warn when the solve failed."""
+    out = differentiable_solve(r.sensealg, SolveContext(r.rhs, r.alg, r.controller, r.cfg, compiled_loop), r.inputs)
+    ts, us, n_saved = out.ts, out.us, out.n_saved
+    concrete = is_concrete(ts, n_saved)
+    dense_output = None
+    if r.cfg.dense:
+        # Kept at full buffer size (valid steps counted by n_steps) so sol(t) compiles once per shape.
+        dense_output = DenseOutput(ts, us, out.stages, n_saved - 1)
+        if r.saveat is not None:
+            ts, us = r.saveat, interpolate_dense(r.alg, r.rhs, r.p, dense_output, r.saveat)
+            n_saved = jnp.asarray(r.saveat.shape[0])
+    if concrete:   # trimmed on the host: an eager slice would compile once per step count
+        n = int(n_saved)
+        ts, us = host_slice(ts, r.first, n), host_slice(us, r.first, n)
+    elif r.first:
+        ts, us = ts[r.first:], us[r.first:]
+    events, saved_values = _event_outputs(out, r.inputs.callback_data, r.cfg.events, concrete)
+    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, r.p, f=r.rhs, alg=r.alg, spec=r.spec,
+                      events=events, saved_values=saved_values)
+    if concrete and is_concrete(out.retcode) and not sol.success:
+        _warn_failure(sol, r.rhs, r.p, out.t_final, r.inputs.t0)
+    return sol
+
+
+def _event_outputs(out, callback_data, plan, concrete):
+    """The event log and SavingCallback values of a solve with callbacks (trimmed to the events that
+    happened when concrete), or (None, None)."""
+    if plan is None:
+        return None, None
+    index, component, n, counts = out.event_info
+    times = out.event_t
+    if concrete and is_concrete(n):
+        k = int(n)
+        times, index, component = (host_slice(x, 0, k) for x in (times, index, component))
+    events = EventLog(times, index, component, n, counts)
+    saving = [i for i, _ in plan.of_kind("saving")]
+    saved = tuple(SavedValues(jnp.asarray(callback_data[i], times.dtype), values)
+                  for i, values in zip(saving, out.saved))
+    return events, saved
+
+
+# --- failure report ------------------------------------------------------------------------------------
+
+def _warn_failure(sol, rhs, p, t_final, t0):
+    code = sol.retcode
+    text = f"solve stopped at t = {float(t_final):.6g} with {code.name}: {code.message}"
+    if code == ReturnCode.MaxIters and isinstance(sol.alg, ExplicitRungeKutta):
+        hint = _stiffness_hint(sol, rhs, p, t_final, t0)
+        if hint:
+            text += " " + hint
+    warnings.warn(text, RuntimeWarning, stacklevel=5)
+
+
+def _stiffness_hint(sol, rhs, p, t_final, t0):
+    """Estimate |λ_max| of ∂f/∂u at the last state by power iteration with Jacobian–vector products."""
+    u = sol._u_flat[-1]
+    v = jax.random.normal(jax.random.key(0), u.shape, u.dtype)
+    v = v / jnp.linalg.norm(v)
+    rho = 0.0
+    f_at = lambda x: rhs(x, p, t_final)
+    for _ in range(30):
+        w = jax.jvp(f_at, (u,), (v,))[1]
+        rho = float(jnp.linalg.norm(w))
+        if not math.isfinite(rho) or rho == 0.0:
+            return ""
+        v = w / rho
+    n_accept = int(sol.stats["naccept"])
+    mean_step = abs(float(t_final) - float(t0)) / max(n_accept, 1)
+    boundary = sol.alg.tableau.stability_boundary   # explicit methods only (checked by the caller)
+    if rho * mean_step > 0.5 * boundary:
+        return (f"The problem looks stiff: ∂f/∂u has an eigenvalue of magnitude ≈ {rho:.3g}, which limits "
+                f"{sol.alg!r} to steps of about {boundary / rho:.3g} (mean step taken: {mean_step:.3g}). "
+                "Use a stiff (implicit) method.")
+    return ""
