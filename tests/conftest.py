@@ -28,3 +28,14 @@ def stiff_references():
     hires = solve_ivp(lambda t, y: hires_terms(y, 280.0), (0.0, 321.8122), HIRES_U0, method="Radau", rtol=1e-11,
                       atol=1e-15, jac=lambda t, y: hires_jacobian(y, 280.0))
     return {"robertson": np.asarray(rob.y[:, -1]), "vdp": np.asarray(vdp.y[:, -1]), "hires": hires.y[:, -1]}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module. One xdist worker runs dozens of modules and
+    compiles thousands of programs; every executable holds memory mappings, and past the kernel's
+    vm.max_map_count (65530 by default) XLA's next compile segfaults. Modules share compiled problems
+    within themselves (module-level fixtures), not across modules."""
+    yield
+    import jax
+    jax.clear_caches()
