@@ -1,6 +1,10 @@
 """Return codes: why a solve stopped, each with a message that says what to do about it."""
 from enum import IntEnum
 
+import jax.numpy as jnp
+
+from .trees import is_concrete
+
 
 class ReturnCode(IntEnum):
     """Outcome of a solve. Inside ``jit`` it is an int array; outside it converts to this enum."""
@@ -50,3 +54,11 @@ _MESSAGES = {
         "Raise solve(..., max_events=...), or, if the events pile up (a ball coming to rest bounces ever "
         "faster, a Zeno point), make an affect stop it with pysciml.terminate(u) or change the model there."),
 }
+
+
+def as_retcode(code):
+    """A solution's return code for users: the `ReturnCode` member when ``code`` is one concrete value, else
+    the array as it is (traced under jit, or one code per trajectory)."""
+    if is_concrete(code) and jnp.ndim(code) == 0:
+        return ReturnCode(int(code))
+    return code

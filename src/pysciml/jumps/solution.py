@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._core.retcode import ReturnCode
+from .._core.retcode import ReturnCode, as_retcode
 from .._core.trees import is_concrete
 
 
@@ -15,10 +15,7 @@ class JumpSolution:
 
     @property
     def retcode(self):
-        code = self._retcode
-        if is_concrete(code) and jnp.ndim(code) == 0:
-            return ReturnCode(int(code))
-        return code
+        return as_retcode(self._retcode)
 
     @property
     def success(self):
