@@ -41,6 +41,7 @@ from ..controllers import initial_step, step_floor
 from ..interpolation import StepHistory, fill_step_times, fill_window, full_stages
 from ..problems.terms import as_terms
 from . import events as ev_hooks
+from . import fixed_grid
 
 _RUNNING = -1
 
@@ -68,6 +69,8 @@ class LoopConfig(NamedTuple):
     accumulate: object = None   # optional acc(acc, accept, t, dt, u, stages, p, solver_state) -> acc, run on
                                 # every attempted step (it keeps its value itself when accept is False)
     events: object = None       # callbacks.EventPlan (None: no callbacks, and the loop carries nothing for them)
+    fixed_steps: int | None = None   # fixed steps on the grid t0 + k·dt, known before tracing (concrete span and
+                                     # dt, no dtmax below dt): the solve may run as one scan (`fixed_grid`)
 
 
 class LoopInputs(NamedTuple):
@@ -170,6 +173,8 @@ class _ScalarPacker:
 
 def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     """Run the loop for ``f(u, p, t)`` on flat states; see the module docstring."""
+    if fixed_grid.applies(cfg, f, x.u0.shape[0], x.u0.dtype.itemsize, alg.n_stages):
+        return fixed_grid.integrate_fixed_grid(f, alg, cfg, x, LoopOutput)
     dtype = x.u0.dtype
     t0, t1 = x.t0, x.t1
     direction = jnp.where(t1 >= t0, 1.0, -1.0).astype(dtype)
