@@ -76,13 +76,13 @@ def ODEProblem(system, u0=None, tspan=None, p=None, jac=False, sparse=False, gue
         if sparse:
             kwargs["jac_prototype"] = SparsityPattern(_coo(rows, cols, n))
         if jac:
-            values = lambdify_array(entries, unknowns, params)
-            r, c = np.asarray(rows, np.int32), np.asarray(cols, np.int32)
+            # the non-zeros are written straight into the flattened matrix by the generated code's one scatter
+            flat = lambdify_array(entries, unknowns, params, positions=np.asarray(rows, np.int64) * n + np.asarray(cols, np.int64),
+                                  size=n * n)
 
             @jax.jit
             def jacobian(u, p, tt):
-                return jnp.zeros((n, n), jnp.result_type(u)).at[r, c].set(values(u, p, tt)) if r.size else \
-                    jnp.zeros((n, n), jnp.result_type(u))
+                return flat(u, p, tt).reshape(n, n)
             kwargs["jac"] = jacobian
     if simple.residuals:
         kwargs["mass_matrix"] = jnp.diag(jnp.asarray([1.0] * simple.n_differential + [0.0] * len(simple.residuals)))
