@@ -153,7 +153,7 @@ def test_rlc_circuit_from_components_matches_hand_written_f():
     prob = md.ODEProblem(rlc, tspan=(0.0, 5.0), jac=True, sparse=True)
     assert {str(s) for s in prob.f.unknowns} == {"capacitor.v(t)", "inductor.i(t)"}
     ts = jnp.linspace(0.0, 5.0, 11)
-    sol = md.solve(prob, ps.Tsit5(), saveat=ts, **TIGHT)
+    sol = ps.solve(prob, ps.Tsit5(), saveat=ts, **TIGHT)     # plain ps.solve: the problem carries its symbols
 
     def f(u, p, t):       # u = (v_C, i_L): C v' = i, L i' = V − R i − v
         return jnp.array([u[1] / 0.5, (1.5 - 2.0 * u[1] - u[0]) / 0.25])
@@ -164,6 +164,12 @@ def test_rlc_circuit_from_components_matches_hand_written_f():
     np.testing.assert_allclose(sol["ground.g.i"], 0.0, atol=1e-15)
     dense = md.solve(prob, ps.Tsit5(), **TIGHT)
     np.testing.assert_allclose(dense(2.5, idxs=rlc.resistor.v), 2.0 * dense(2.5, idxs="inductor.i"), rtol=1e-12)
+    np.testing.assert_allclose(dense(ts, idxs=[rlc.capacitor.v, rlc.resistor.v]),
+                               np.stack([ref.u[:, 0], 2.0 * ref.u[:, 1]], axis=-1), rtol=1e-8, atol=1e-10)
+    with pytest.raises(TypeError, match="symbolic system"):
+        ref["inductor.i"]
+    with pytest.raises(KeyError, match="not an unknown"):
+        sol[md.variables("elsewhere")]
     check_jacobian_and_pattern(prob, random_points(2))
 
 

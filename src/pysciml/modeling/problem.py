@@ -32,6 +32,32 @@ class CompiledRHS:
     def __call__(self, u, p, t):
         return self._f(u, p, t)
 
+    def symbolic_values(self, sol, key, us, ts):
+        """The values of ``key`` (an unknown, observed variable, kept derivative, parameter, their names, or a
+        list of them) at the states ``us`` (..., n) and times ``ts`` of ``sol``: what ``sol[key]`` and
+        ``sol(t, idxs=key)`` return for a solution of this problem (`pysciml.ODESolution` asks its f)."""
+        if isinstance(key, (list, tuple)):
+            return jnp.stack([self.symbolic_values(sol, k, us, ts) for k in key], axis=-1)
+        var = self._lookup(key)
+        if var in self.unknowns:
+            return us[..., self.unknowns.index(var)]
+        if var in {e.lhs for e in self.system.observed}:
+            g = self.observed_function(var)
+            return jax.vmap(lambda u, tt: g(u, sol.p, tt))(jnp.atleast_2d(us), jnp.atleast_1d(ts)).reshape(jnp.shape(ts))
+        if var in set(self.parameters):
+            return sol.p[list(self.parameters).index(var)]
+        raise KeyError(f"sol[{key}]: not an unknown, observed variable or parameter of {self.system.name}")
+
+    def _lookup(self, key):
+        if isinstance(key, sp.Derivative) and is_unknown(key.expr):
+            holder = self.system.derivative_states.get((key.expr, int(key.derivative_count)))
+            if holder is not None:
+                return holder
+            raise KeyError(f"sol[{key}]: {name_of(key)} is not kept as a state; index its variable instead")
+        if isinstance(key, str):
+            return self.system._resolve(key, "sol[...]")
+        return key
+
     def observed_function(self, var):
         """g(u, p, t) -> value of an observed variable (compiled on first use)."""
         if var not in self._observed:
