@@ -7,6 +7,7 @@ compiled to plain `pysciml` problems (``import pysciml.modeling as md``).
     sol = ps.solve(prob, ps.Rodas5P()); sol[x]      # md.solve: the same, checking prob is symbolic
 """
 from .symbols import D, Eq, Equation, parameters, t, variables
+from .events import ContinuousEvent, DiscreteEvent
 from .system import ODESystem
 from .simplify import SimplifiedSystem, structural_simplify
 from .problem import ODEProblem, parameter_vector
@@ -15,5 +16,5 @@ from .reactions import JumpProblem, Reaction, ReactionSystem
 from .components import Connector, compose, connect
 from . import library
 
-__all__ = ["Connector", "compose", "connect", "library", "D", "Eq", "Equation", "JumpProblem", "ODEProblem", "Reaction", "ReactionSystem", "ODESystem", "SimplifiedSystem", "parameter_vector",
+__all__ = ["Connector", "ContinuousEvent", "DiscreteEvent", "compose", "connect", "library", "D", "Eq", "Equation", "JumpProblem", "ODEProblem", "Reaction", "ReactionSystem", "ODESystem", "SimplifiedSystem", "parameter_vector",
            "parameters", "solve", "structural_simplify", "t", "variables"]

@@ -13,6 +13,7 @@ import sympy as sp
 from .. import problems as _problems
 from ..linalg import SparsityPattern
 from .codegen import lambdify_array
+from .events import lower_events
 from .simplify import SimplifiedSystem, structural_simplify
 from .symbols import _diff_monomial, is_unknown, name_of, t
 from .system import ODESystem
@@ -20,12 +21,15 @@ from .system import ODESystem
 
 class CompiledRHS:
     """f(u, p, t) of a compiled system, carrying what indexing a solution by symbol needs: ``system`` (the
-    simplified system), ``unknowns`` (the order of u), ``parameters`` (the order of p), ``observed(name)``."""
+    simplified system), ``unknowns`` (the order of u), ``parameters`` (the order of p), ``observed(name)``,
+    and ``callback``: the system's events as pysciml callbacks (None without events), which ``ps.solve``
+    applies with any callback it is given."""
 
     def __init__(self, system, f):
         self.system = system
         self.unknowns = tuple(system.unknowns)
         self.parameters = tuple(system.parameters)
+        self.callback = lower_events(system, self.unknowns, self.parameters)
         self._f = jax.jit(f)     # eager calls (solve's output checks) dispatch once, not op by op
         self._observed = {}
 
