@@ -378,3 +378,32 @@ def test_discrete_events_at_times_and_on_a_relation_set_states_and_parameters():
                                    discrete_events=[md.DiscreteEvent([1.0], {y: 0.0})]), u0={x: 1.0}, tspan=(0, 2), p={k: 1.0})
     with pytest.raises(ValueError, match="each target once"):
         md.ContinuousEvent(x, [md.Eq(x, 1), md.Eq(x, 2)])
+
+
+def test_nested_components_two_rc_stages_match_hand_written_f():
+    """A subcircuit (resistor + capacitor to ground, ports p and out) used twice in a ladder driven by 1 V:
+    names gain the instance's prefix, and the ladder equals C1 v1' = (1 − v1)/R1 − (v1 − v2)/R2,
+    C2 v2' = (v1 − v2)/R2; the out port's current is the inner node's, −(v1 − v2)/R2."""
+    def rc(name, R, C):
+        r, c, g = el.Resistor("resistor", R=R), el.Capacitor("capacitor", C=C), el.Ground("ground")
+        return md.compose([r, c, g], [md.connect(r.n, c.p), md.connect(c.n, g.g)], name=name,
+                          connectors={"p": r.p, "out": r.n})
+    V, G = el.ConstantVoltage("source", V=1.0), el.Ground("ground")
+    rc1, rc2 = rc("rc1", 1.0, 0.5), rc("rc2", 2.0, 0.25)
+    ladder = md.compose([V, G, rc1, rc2], [md.connect(V.p, rc1.p), md.connect(rc1.out, rc2.p), md.connect(V.n, G.g)],
+                        name="ladder")
+    prob = md.ODEProblem(ladder, tspan=(0.0, 3.0))
+    assert {str(s) for s in prob.f.unknowns} == {"rc1.capacitor.v(t)", "rc2.capacitor.v(t)"}
+    ts = jnp.linspace(0.0, 3.0, 7)
+    sol = ps.solve(prob, ps.Tsit5(), saveat=ts, **TIGHT)
+
+    def f(u, p, t):
+        i1, i2 = (1.0 - u[0]) / 1.0, (u[0] - u[1]) / 2.0
+        return jnp.array([(i1 - i2) / 0.5, i2 / 0.25])
+    ref = ps.solve(ps.ODEProblem(f, jnp.zeros(2), (0.0, 3.0)), ps.Tsit5(), saveat=ts, **TIGHT)
+    np.testing.assert_allclose(sol[ladder.rc1.capacitor.v], ref.u[:, 0], rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(sol["rc2.capacitor.v"], ref.u[:, 1], rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(sol["rc1.out.i"], -(ref.u[:, 0] - ref.u[:, 1]) / 2.0, rtol=1e-8, atol=1e-11)
+    with pytest.raises(ValueError, match="two ports"):
+        r, c = el.Resistor("resistor"), el.Capacitor("capacitor")
+        md.compose([r, c], [md.connect(r.n, c.p)], name="x", connectors={"a": r.n, "b": c.p})
