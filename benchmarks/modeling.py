@@ -14,10 +14,13 @@ and pysciml's Gillespie against a plain numpy direct method (and GillesPy2 when 
 2. Gillespie: the dimerisation gene-expression model (G → G + M, M → M + P, 2P ⇌ P2, M → ∅, P → ∅) to
    t = 50, trajectories vmapped (`ps.solve(jprob, Direct(), trajectories=N)`), time per trajectory against a
    plain numpy direct method (one trajectory at a time, the textbook loop) and GillesPy2's fastest solver
-   if `gillespy2` imports (its SSACSolver: compiled C++, trajectories one after another).
+   (its SSACSolver: compiled C++, trajectories one after another) run by `jumps_gillespy2.py` in this
+   interpreter or in $GILLESPY2_PYTHON's, interleaved with pysciml's runs.
 
     python benchmarks/modeling.py                 # S = 100, 300, 1000; 10 000 SSA trajectories
     python benchmarks/modeling.py --quick         # S = 100 only, 1000 trajectories
+    python benchmarks/modeling.py --sizes 1000 --trajectories 0     # one network size, no SSA
+    python benchmarks/modeling.py --sizes --trajectories 10000      # SSA only
 """
 import argparse
 import json
@@ -195,13 +198,43 @@ def numpy_direct(rng, t_end):
         x = x + nu[np.searchsorted(np.cumsum(a), rng.random() * a0, side="right")]
 
 
-def gillespie_rows(n_traj, quick):
+def gillespy2_server():
+    """A `jumps_gillespy2.py` process (GillesPy2 in this interpreter, or in $GILLESPY2_PYTHON's), or None.
+    It inherits this process's one-core pinning."""
+    import os
+    import subprocess
+    import sys
+    python = os.environ.get("GILLESPY2_PYTHON", sys.executable)
+    env = dict(os.environ)
+    if "GILLESPY2_PYTHON" in os.environ:    # its build step runs SCons through the base interpreter
+        site = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"], capture_output=True,
+                              text=True).stdout.strip()
+        env["PYTHONPATH"] = site
+    proc = subprocess.Popen([python, str(H.HERE / "jumps_gillespy2.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+    first = proc.stdout.readline()
+    if not first:
+        proc.wait()
+        return None
+    info = json.loads(first)
+
+    def run(n):
+        proc.stdin.write(f"{n}\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+    return info, run, proc
+
+
+def gillespie_rows(n_traj, quick, rounds=3):
+    """pysciml's SSAs; GillesPy2 (when found) in rounds interleaved with pysciml's Direct, the same number
+    of trajectories each, so both see the same machine load; ratio = GillesPy2 time / pysciml time."""
     prob = dimer_problem()
     out = {"trajectories": n_traj}
+    saveat = jnp.array([T_END])
     for alg in (ps.Direct(), ps.SortingDirect(), ps.RSSA()):
-        run = lambda: block(ps.solve(prob, alg, saveat=jnp.array([T_END]), trajectories=n_traj).u)
+        run = lambda: block(ps.solve(prob, alg, saveat=saveat, trajectories=n_traj).u)
         t = time.perf_counter()
-        sol = ps.solve(prob, alg, saveat=jnp.array([T_END]), trajectories=n_traj)
+        sol = ps.solve(prob, alg, saveat=saveat, trajectories=n_traj)
         block(sol.u)
         first = time.perf_counter() - t
         timing = H.time_call(run, repeats=3)
@@ -216,41 +249,29 @@ def gillespie_rows(n_traj, quick):
     numpy_s = time.perf_counter() - t
     out["numpy"] = {"trajectories": n_np, "per_traj_us": numpy_s / n_np * 1e6,
                     "mean_P2": float(np.mean([f[3] for f in finals]))}
-    try:
-        out["gillespy2"] = gillespy2_row(min(n_traj, 1000))
-    except ImportError:
-        out["gillespy2"] = "not installed"
-    return out
-
-
-def gillespy2_row(n_traj):
-    """GillesPy2's SSACSolver (compiled C++ direct method). GillesPy2's propensity for 2P is k·P(P−1), without
-    the 1/2! of Catalyst's and pysciml's convention, so it gets kd/2 to simulate the same process."""
-    import gillespy2
-    r = dict(DIMER_RATES)
-    model = gillespy2.Model(name="dimer")
-    model.add_parameter([gillespy2.Parameter(name=k, expression=v) for k, v in r.items()]
-                        + [gillespy2.Parameter(name="kd_half", expression=r["kd"] / 2)])
-    G, M, P, P2 = (gillespy2.Species(name=n, initial_value=v, mode="discrete") for n, v in (("G", 1), ("M", 0), ("P", 0), ("P2", 0)))
-    model.add_species([G, M, P, P2])
-    model.add_reaction([
-        gillespy2.Reaction(name="tx", reactants={G: 1}, products={G: 1, M: 1}, rate="kt"),
-        gillespy2.Reaction(name="tl", reactants={M: 1}, products={M: 1, P: 1}, rate="kp"),
-        gillespy2.Reaction(name="dim", reactants={P: 2}, products={P2: 1}, rate="kd_half"),
-        gillespy2.Reaction(name="undim", reactants={P2: 1}, products={P: 2}, rate="ku"),
-        gillespy2.Reaction(name="dM", reactants={M: 1}, products={}, rate="dm"),
-        gillespy2.Reaction(name="dP", reactants={P: 1}, products={}, rate="dp")])
-    model.timespan(np.array([0.0, T_END]))
-    t = time.perf_counter()
-    solver = gillespy2.SSACSolver(model=model)
-    build = time.perf_counter() - t
-    runs = []
-    for _ in range(3):
+    server = gillespy2_server()
+    if server is None:
+        out["gillespy2"] = "not installed (set GILLESPY2_PYTHON to an interpreter that has it)"
+        return out
+    info, run_gpy, proc = server
+    run_gpy(min(n_traj, 100))      # warm
+    ratios, gpy_us, ours_us, mean_p2 = [], [], [], []
+    for _ in range(rounds):
         t = time.perf_counter()
-        res = model.run(solver=solver, number_of_trajectories=n_traj)
-        runs.append(time.perf_counter() - t)
-    return {"trajectories": n_traj, "build_s": build, "per_traj_us": float(np.median(runs)) / n_traj * 1e6,
-            "mean_P2": float(np.mean([x["P2"][-1] for x in res]))}
+        block(ps.solve(prob, ps.Direct(), saveat=saveat, trajectories=n_traj).u)
+        ours = time.perf_counter() - t
+        res = run_gpy(n_traj)
+        ratios.append(res["wall_s"] / ours)
+        gpy_us.append(res["wall_s"] / n_traj * 1e6)
+        ours_us.append(ours / n_traj * 1e6)
+        mean_p2.append(res["mean_P2"])
+    proc.stdin.close()
+    proc.wait()
+    out["gillespy2"] = info | {"trajectories": n_traj, "per_traj_us": float(np.median(gpy_us)),
+                               "Direct_per_traj_us_interleaved": float(np.median(ours_us)),
+                               "gillespy2_over_Direct": float(np.median(ratios)), "ratios": ratios,
+                               "mean_P2": float(np.mean(mean_p2))}
+    return out
 
 
 def main():
@@ -258,19 +279,21 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="*")
     parser.add_argument("--trajectories", type=int)
+    parser.add_argument("--out", default="modeling.json", help="file name under benchmarks/results/")
     args = parser.parse_args()
-    sizes = args.sizes or ([100] if args.quick else [100, 300, 1000])
-    n_traj = args.trajectories or (1000 if args.quick else 10_000)
+    sizes = args.sizes if args.sizes is not None else ([100] if args.quick else [100, 300, 1000])
+    n_traj = args.trajectories if args.trajectories is not None else (1000 if args.quick else 10_000)
     results = {"machine": H.machine_info(["jax", "sympy", "scipy", "numpy"]), "load_before": H.load_average()}
     results["networks"] = []
     for S in sizes:
         row = network_rows(S, args.quick)
         results["networks"].append(row)
         print(json.dumps(row, indent=1), flush=True)
-    results["gillespie"] = gillespie_rows(n_traj, args.quick)
-    print(json.dumps(results["gillespie"], indent=1), flush=True)
+    if n_traj:
+        results["gillespie"] = gillespie_rows(n_traj, args.quick)
+        print(json.dumps(results["gillespie"], indent=1), flush=True)
     results["load_after"] = H.load_average()
-    path = H.RESULTS_DIR / "modeling.json"
+    path = H.RESULTS_DIR / args.out
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(results, indent=1, default=str))
     print(f"load {results['load_before']:.1f} -> {results['load_after']:.1f}; wrote {path}")

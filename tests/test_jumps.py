@@ -121,3 +121,32 @@ def test_bad_input_is_refused(bd_problem):
         ps.solve(bd_problem, ps.Direct(), saveat=jnp.array([0.0, 50.0]))
     with pytest.raises(TypeError, match="needs a jump algorithm"):
         ps.solve(bd_problem, ps.Tsit5())
+
+
+def test_the_random_stream_is_xoshiro256pp_and_the_selection_is_searchsorted():
+    """The loop's generator against a transcription of the authors' C reference (xoshiro256plusplus.c) in
+    Python integers; the unrolled (few reactions) and searchsorted (many) selections against numpy."""
+    from pysciml.jumps import rng
+    from pysciml.jumps.algorithm import UNROLL_SELECT, select
+    mask = (1 << 64) - 1
+    rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & mask
+    s = [0x0123456789ABCDEF, 0xFEDCBA9876543210, 0x0F1E2D3C4B5A6978, 0x8796A5B4C3D2E1F0]
+    state = jnp.asarray(np.array(s, np.uint64))
+    expected = []
+    for _ in range(5):
+        expected.append((rotl((s[0] + s[3]) & mask, 23) + s[0]) & mask)
+        t = (s[1] << 17) & mask
+        s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45)  # noqa: E702
+    words, _ = jax.jit(rng.draw, static_argnums=1)(state, 5)
+    assert [int(w) for w in np.asarray(words)] == expected
+    stream = jax.jit(lambda k: jax.lax.scan(lambda st, _: rng.draw(st, 1)[::-1], rng.seed(k), None, 20000)[1])
+    u = np.asarray(rng.unit(stream(jax.random.key(0)).ravel()))
+    assert u.min() > 0 and u.max() <= 1 and stats.kstest(u, "uniform").pvalue > 1e-3
+    gen = np.random.default_rng(5)
+    for R in (6, UNROLL_SELECT + 8):
+        a = gen.uniform(0, 1, R) * (gen.uniform(size=R) > 0.3)
+        xs = np.concatenate([gen.uniform(0, 1, 50), [0.0]])
+        want = np.minimum(np.searchsorted(np.cumsum(a), xs * a.sum(), side="right"), R - 1)
+        got = jax.jit(jax.vmap(select, in_axes=(None, None, 0)))(jnp.asarray(a), jnp.sum(jnp.asarray(a)), jnp.asarray(xs))
+        np.testing.assert_array_equal(np.asarray(got), want)
+        assert np.all(a[want] > 0)

@@ -153,7 +153,7 @@ def test_rlc_circuit_from_components_matches_hand_written_f():
     prob = md.ODEProblem(rlc, tspan=(0.0, 5.0), jac=True, sparse=True)
     assert {str(s) for s in prob.f.unknowns} == {"capacitor.v(t)", "inductor.i(t)"}
     ts = jnp.linspace(0.0, 5.0, 11)
-    sol = md.solve(prob, ps.Tsit5(), saveat=ts, **TIGHT)
+    sol = ps.solve(prob, ps.Tsit5(), saveat=ts, **TIGHT)     # plain ps.solve: the problem carries its symbols
 
     def f(u, p, t):       # u = (v_C, i_L): C v' = i, L i' = V − R i − v
         return jnp.array([u[1] / 0.5, (1.5 - 2.0 * u[1] - u[0]) / 0.25])
@@ -164,6 +164,12 @@ def test_rlc_circuit_from_components_matches_hand_written_f():
     np.testing.assert_allclose(sol["ground.g.i"], 0.0, atol=1e-15)
     dense = md.solve(prob, ps.Tsit5(), **TIGHT)
     np.testing.assert_allclose(dense(2.5, idxs=rlc.resistor.v), 2.0 * dense(2.5, idxs="inductor.i"), rtol=1e-12)
+    np.testing.assert_allclose(dense(ts, idxs=[rlc.capacitor.v, rlc.resistor.v]),
+                               np.stack([ref.u[:, 0], 2.0 * ref.u[:, 1]], axis=-1), rtol=1e-8, atol=1e-10)
+    with pytest.raises(TypeError, match="symbolic system"):
+        ref["inductor.i"]
+    with pytest.raises(KeyError, match="not an unknown"):
+        sol[md.variables("elsewhere")]
     check_jacobian_and_pattern(prob, random_points(2))
 
 
@@ -322,3 +328,82 @@ def test_vectorised_and_scalar_code_agree_on_a_generated_network():
     prob = md.ODEProblem(md.ReactionSystem(rxs), u0={x: 1.0 for x in X}, tspan=(0.0, 1.0),
                          p={k: float(v) for k, v in zip(simple.parameters, p)}, jac=True, sparse=True)
     check_jacobian_and_pattern(prob, random_points(S))
+
+
+# --- events -----------------------------------------------------------------------------------------------
+def test_bouncing_ball_events_hit_the_analytic_bounce_times():
+    """A ball dropped from h with restitution e: the first impact at sqrt(2h/g) with speed v1 = g·t1, then
+    flights of 2·e^k·v1/g; the height between impacts is the free-fall parabola."""
+    x, v = md.variables("x v")
+    g, e = md.parameters("g e")
+    ball = md.ODESystem([md.Eq(md.D(x), v), md.Eq(md.D(v), -g)], name="ball",
+                        continuous_events=[md.ContinuousEvent([md.Eq(x, 0)], [md.Eq(v, -e * v)], direction="down")])
+    h, G, E, T = 10.0, 9.81, 0.8, 8.0
+    prob = md.ODEProblem(ball, u0={x: h, v: 0.0}, tspan=(0.0, T), p={g: G, e: E})
+    sol = ps.solve(prob, ps.Tsit5(), rtol=1e-10, atol=1e-12)
+    t1 = np.sqrt(2 * h / G)
+    v1 = G * t1
+    bounces = t1 + np.cumsum([0.0] + [2 * E ** k * v1 / G for k in range(1, 12)])
+    bounces = bounces[bounces < T]
+    n = int(sol.events.n)
+    assert n == bounces.size == 4
+    np.testing.assert_allclose(np.asarray(sol.events.t[:n]), bounces, rtol=1e-9)
+    # between the 2nd and 3rd impacts: x = w(t − t2) − g(t − t2)²/2 with w = e²·v1
+    ts = np.linspace(bounces[1] + 0.05, bounces[2] - 0.05, 5)
+    w = E ** 2 * v1
+    np.testing.assert_allclose(sol(ts, idxs=x), w * (ts - bounces[1]) - G * (ts - bounces[1]) ** 2 / 2, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(sol(ts, idxs="v"), w - G * (ts - bounces[1]), rtol=1e-7, atol=1e-8)
+
+
+def test_discrete_events_at_times_and_on_a_relation_set_states_and_parameters():
+    """x' = −k·x from 1, k = 0.5: at t = 1 a dose x += 2 and k doubles (one preset event), so x = e^{−t/2}
+    before and (e^{−1/2} + 2)·e^{−(t−1)} after; a relation x < 0.2 then stops the decay (k → 0) at the end
+    of the first step where it holds, so x stays just under 0.2."""
+    x = md.variables("x")
+    k = md.parameters("k")
+    sys = md.ODESystem([md.Eq(md.D(x), -k * x)], name="decay", discrete_events=[
+        md.DiscreteEvent([1.0], {x: x + 2.0, k: 2 * k}), md.DiscreteEvent(x < 0.2, [md.Eq(k, 0)])])
+    prob = md.ODEProblem(sys, u0={x: 1.0}, tspan=(0.0, 4.0), p={k: 0.5})
+    ts = jnp.array([0.5, 1.5, 2.0])
+    sol = ps.solve(prob, ps.Tsit5(), rtol=1e-10, atol=1e-12, saveat=ts, dtmax=0.01)
+    before, after = np.exp(-0.5 * 0.5), (np.exp(-0.5) + 2.0) * np.exp(-1.0 * (ts[1:] - 1.0))
+    np.testing.assert_allclose(np.asarray(sol[x]), np.concatenate([[before], after]), rtol=1e-8)
+    end = ps.solve(prob, ps.Tsit5(), rtol=1e-10, atol=1e-12, save_everystep=False, dtmax=0.01)
+    stop = 1.0 + np.log((np.exp(-0.5) + 2.0) / 0.2)          # where x reaches 0.2 with k = 1
+    # without the event x(4) = 0.2·e^{−(4 − stop)} ≈ 0.13; with it x stops within one step (≤ 0.01) of 0.2
+    assert 0.2 * np.exp(-1.0 * 0.01) <= float(end[x][-1]) < 0.2 and stop < 4.0
+    with pytest.raises(ValueError, match="eliminated"):
+        y = md.variables("y")
+        md.ODEProblem(md.ODESystem([md.Eq(md.D(x), -k * x), md.Eq(y, 2 * x)], name="s",
+                                   discrete_events=[md.DiscreteEvent([1.0], {y: 0.0})]), u0={x: 1.0}, tspan=(0, 2), p={k: 1.0})
+    with pytest.raises(ValueError, match="each target once"):
+        md.ContinuousEvent(x, [md.Eq(x, 1), md.Eq(x, 2)])
+
+
+def test_nested_components_two_rc_stages_match_hand_written_f():
+    """A subcircuit (resistor + capacitor to ground, ports p and out) used twice in a ladder driven by 1 V:
+    names gain the instance's prefix, and the ladder equals C1 v1' = (1 − v1)/R1 − (v1 − v2)/R2,
+    C2 v2' = (v1 − v2)/R2; the out port's current is the inner node's, −(v1 − v2)/R2."""
+    def rc(name, R, C):
+        r, c, g = el.Resistor("resistor", R=R), el.Capacitor("capacitor", C=C), el.Ground("ground")
+        return md.compose([r, c, g], [md.connect(r.n, c.p), md.connect(c.n, g.g)], name=name,
+                          connectors={"p": r.p, "out": r.n})
+    V, G = el.ConstantVoltage("source", V=1.0), el.Ground("ground")
+    rc1, rc2 = rc("rc1", 1.0, 0.5), rc("rc2", 2.0, 0.25)
+    ladder = md.compose([V, G, rc1, rc2], [md.connect(V.p, rc1.p), md.connect(rc1.out, rc2.p), md.connect(V.n, G.g)],
+                        name="ladder")
+    prob = md.ODEProblem(ladder, tspan=(0.0, 3.0))
+    assert {str(s) for s in prob.f.unknowns} == {"rc1.capacitor.v(t)", "rc2.capacitor.v(t)"}
+    ts = jnp.linspace(0.0, 3.0, 7)
+    sol = ps.solve(prob, ps.Tsit5(), saveat=ts, **TIGHT)
+
+    def f(u, p, t):
+        i1, i2 = (1.0 - u[0]) / 1.0, (u[0] - u[1]) / 2.0
+        return jnp.array([(i1 - i2) / 0.5, i2 / 0.25])
+    ref = ps.solve(ps.ODEProblem(f, jnp.zeros(2), (0.0, 3.0)), ps.Tsit5(), saveat=ts, **TIGHT)
+    np.testing.assert_allclose(sol[ladder.rc1.capacitor.v], ref.u[:, 0], rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(sol["rc2.capacitor.v"], ref.u[:, 1], rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(sol["rc1.out.i"], -(ref.u[:, 0] - ref.u[:, 1]) / 2.0, rtol=1e-8, atol=1e-11)
+    with pytest.raises(ValueError, match="two ports"):
+        r, c = el.Resistor("resistor"), el.Capacitor("capacitor")
+        md.compose([r, c], [md.connect(r.n, c.p)], name="x", connectors={"a": r.n, "b": c.p})

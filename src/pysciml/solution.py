@@ -15,6 +15,15 @@ from ._core.trees import is_concrete
 from .interpolation import interpolate_dense
 
 
+def _symbols(rhs):
+    """The symbol map of a solution's right-hand side (its user f, inside the flat wrapper)."""
+    f = getattr(rhs, "f", rhs)
+    if not hasattr(f, "symbolic_values"):
+        raise TypeError("sol[...] / sol(t, idxs=...) index by symbol only solutions of problems built from a symbolic "
+                        "system (pysciml.modeling.ODEProblem); index arrays with sol.u[:, i] or sol(t)[i]")
+    return f
+
+
 class EventLog(NamedTuple):
     """The continuous events of a solve (`sol.events`), in order: times ``t``, the position ``index`` of
     the callback in the set, the ``component`` of a vector callback (0 for a scalar one), the number ``n``
@@ -92,8 +101,16 @@ class ODESolution:
         ok = (code == ReturnCode.Success) | (code == ReturnCode.Terminated)
         return bool(ok) if is_concrete(code) and jnp.ndim(code) == 0 else ok
 
-    def __call__(self, t) -> Any:
-        """The state at time(s) ``t`` (scalar or 1-D array) from the dense output.
+    __iter__ = None     # __getitem__ indexes by symbol, not by position: not a sequence
+
+    def __getitem__(self, key):
+        """``sol[x]``: a variable over ``sol.t``, by symbol or name, for a problem whose f carries a symbol
+        map (`pysciml.modeling`: unknowns, observed variables, parameters)."""
+        return _symbols(self.f).symbolic_values(self, key, self.u, self.t)
+
+    def __call__(self, t, idxs=None) -> Any:
+        """The state at time(s) ``t`` (scalar or 1-D array) from the dense output; ``idxs``: only the
+        variable(s) named, as in ``sol[...]``.
 
         ``t`` must lie in the span the solver covered, from tspan[0] to the last accepted step (tspan[1],
         or the time a callback terminated the solve): the interpolant does not extrapolate. Outside jit a
@@ -115,7 +132,8 @@ class ODESolution:
         else:
             values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
             values = jnp.where(_inside_span(jnp, times, ts, n)[:, None], values, jnp.nan)
-        return self.spec.unravel(values[0] if jnp.ndim(t) == 0 else values)
+        u = self.spec.unravel(values[0] if jnp.ndim(t) == 0 else values)
+        return u if idxs is None else _symbols(self.f).symbolic_values(self, idxs, u, t)
 
     def __repr__(self):
         code = self.retcode

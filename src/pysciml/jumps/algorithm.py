@@ -1,26 +1,34 @@
 """The interface of a jump algorithm: ``init(prob) -> state`` and one ``step`` that returns the time of
 the next state change (t itself after a rejected trial), the new counts and its own state. The loop in
-`simulate` owns saving and termination, so an algorithm is only its step."""
+`simulate` owns saving, termination and the random stream: it hands each step ``draws`` fresh random
+64-bit words (`rng.unit` turns them into uniforms), so an algorithm is only its step."""
+import jax.numpy as jnp
+
+UNROLL_SELECT = 32    # up to this many reactions the selection is an unrolled running sum (no scan, no sort)
 
 
 class JumpAlgorithm:
     exact = True        # an exact stochastic simulation algorithm (False: an approximation, tau-leaping)
+    draws = 2           # random words used per step
 
     def init(self, prob, u, p, t):
         return ()
 
-    def step(self, prob, key, u, p, t, t1, state):
-        """(t_next, u_next, state); t_next = inf when nothing can fire any more."""
+    def step(self, prob, words, u, p, t, t1, state):
+        """(t_next, u_next, state); t_next = inf when nothing can fire any more. words: (draws,) uint64."""
         raise NotImplementedError
 
 
-def uniforms(key, n, dtype):
-    """n uniforms in (0, 1] from one key in one call (drawing them separately costs a hash each)."""
-    import jax
-    return 1.0 - jax.random.uniform(key, (n,), dtype)
-
-
-def select(cumulative, total, uniform):
-    """Index of the first cumulative propensity above uniform·total (never a reaction of rate zero)."""
-    import jax.numpy as jnp
-    return jnp.minimum(jnp.searchsorted(cumulative, uniform * total, side="right"), cumulative.shape[0] - 1)
+def select(a, total, uniform):
+    """Index of the first reaction whose cumulative propensity exceeds uniform·total (never one of rate
+    zero). For few reactions a running sum of compare-and-count is several times faster than
+    cumsum + searchsorted in a vmapped loop on a CPU (measured on the dimerisation model: R = 6)."""
+    x = uniform * total
+    n = a.shape[0]
+    if n <= UNROLL_SELECT:
+        acc, j = a[0], jnp.zeros((), jnp.int32)
+        for k in range(1, n):
+            j = j + (acc <= x)
+            acc = acc + a[k]
+        return j
+    return jnp.minimum(jnp.searchsorted(jnp.cumsum(a), x, side="right"), n - 1)

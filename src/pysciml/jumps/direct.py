@@ -4,18 +4,19 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select, uniforms
+from .algorithm import JumpAlgorithm, select
+from .rng import unit
 
 
 @dataclasses.dataclass(frozen=True)
 class Direct(JumpAlgorithm):
     """Exact SSA, direct method."""
 
-    def step(self, prob, key, u, p, t, t1, state):
+    def step(self, prob, words, u, p, t, t1, state):
         a = prob.propensity(u, p, t)
         total = jnp.sum(a)
-        r = uniforms(key, 2, u.dtype)
+        r = unit(words, u.dtype)
         tau = -jnp.log(r[0]) / total
-        j = select(jnp.cumsum(a), total, 1.0 - r[1])
+        j = select(a, total, 1.0 - r[1])
         t_next = jnp.where(total > 0, t + tau, jnp.inf)
         return t_next, u + prob.stoichiometry[j], state

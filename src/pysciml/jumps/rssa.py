@@ -10,7 +10,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select, uniforms
+from .algorithm import JumpAlgorithm, select
+from .rng import unit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +20,7 @@ class RSSA(JumpAlgorithm):
     ``min_width`` counts)."""
     fluctuation: float = 0.1
     min_width: float = 3.0
+    draws = 3
 
     def _box(self, prob, u, p, t):
         width = jnp.maximum(self.fluctuation * u, self.min_width)
@@ -31,12 +33,12 @@ class RSSA(JumpAlgorithm):
                              "build the problem with monotone=True if yours are, or use Direct()")
         return self._box(prob, u, p, t)
 
-    def step(self, prob, key, u, p, t, t1, box):
+    def step(self, prob, words, u, p, t, t1, box):
         lo, hi, a_lo, a_hi = box
         total = jnp.sum(a_hi)
-        draws = uniforms(key, 3, u.dtype)
+        draws = unit(words, u.dtype)
         tau = -jnp.log(draws[0]) / total
-        j = select(jnp.cumsum(a_hi), total, 1.0 - draws[1])
+        j = select(a_hi, total, 1.0 - draws[1])
         r = (1.0 - draws[2]) * a_hi[j]
         accept = (r <= a_lo[j]) | (r <= prob.propensity(u, p, t)[j])
         u_next = jnp.where(accept, u + prob.stoichiometry[j], u)

@@ -5,7 +5,8 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select, uniforms
+from .algorithm import JumpAlgorithm, select
+from .rng import unit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,12 +16,12 @@ class SortingDirect(JumpAlgorithm):
     def init(self, prob, u, p, t):
         return jnp.arange(prob.stoichiometry.shape[0])
 
-    def step(self, prob, key, u, p, t, t1, order):
+    def step(self, prob, words, u, p, t, t1, order):
         a = prob.propensity(u, p, t)[order]
         total = jnp.sum(a)
-        r = uniforms(key, 2, u.dtype)
+        r = unit(words, u.dtype)
         tau = -jnp.log(r[0]) / total
-        pos = select(jnp.cumsum(a), total, 1.0 - r[1])
+        pos = select(a, total, 1.0 - r[1])
         j = order[pos]
         before = jnp.maximum(pos - 1, 0)
         swapped = order.at[pos].set(order[before]).at[before].set(j)

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from .algorithm import JumpAlgorithm
+from .rng import as_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,6 +15,7 @@ class TauLeaping(JumpAlgorithm):
     """Fixed-step tau-leaping with leap ``dt``."""
     dt: float = None
     exact = False
+    draws = 1           # one word seeds the leap's Poisson draws
 
     def __post_init__(self):
         if self.dt is None or not float(self.dt) > 0:
@@ -22,10 +24,10 @@ class TauLeaping(JumpAlgorithm):
     def init(self, prob, u, p, t):
         return jnp.asarray(self.dt, u.dtype)
 
-    def step(self, prob, key, u, p, t, t1, dt):
+    def step(self, prob, words, u, p, t, t1, dt):
         h = jnp.minimum(dt, t1 - t)
         a = prob.propensity(u, p, t)
-        counts = jax.random.poisson(key, a * h, dtype=jnp.int32).astype(u.dtype)
+        counts = jax.random.poisson(as_key(words[0]), a * h, dtype=jnp.int32).astype(u.dtype)
         u_new = u + counts @ prob.stoichiometry
         ok = jnp.all(u_new >= 0)
         return (jnp.where(ok, t + h, t), jnp.where(ok, u_new, u),

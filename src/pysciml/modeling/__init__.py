@@ -4,16 +4,17 @@ compiled to plain `pysciml` problems (``import pysciml.modeling as md``).
     x, y = md.variables("x y"); a, b = md.parameters("a b")
     sys = md.ODESystem([md.Eq(md.D(x), a * x - x * y), md.Eq(md.D(y), x * y - b * y)])
     prob = md.ODEProblem(sys, u0={x: 1.0, y: 1.0}, tspan=(0.0, 10.0), p={a: 1.5, b: 3.0}, jac=True)
-    sol = md.solve(prob, ps.Rodas5P()); sol[x]
+    sol = ps.solve(prob, ps.Rodas5P()); sol[x]      # md.solve: the same, checking prob is symbolic
 """
 from .symbols import D, Eq, Equation, parameters, t, variables
+from .events import ContinuousEvent, DiscreteEvent
 from .system import ODESystem
 from .simplify import SimplifiedSystem, structural_simplify
 from .problem import ODEProblem, parameter_vector
-from .solution import SymbolicSolution, solve
+from .solution import solve
 from .reactions import JumpProblem, Reaction, ReactionSystem
 from .components import Connector, compose, connect
 from . import library
 
-__all__ = ["Connector", "compose", "connect", "library", "D", "Eq", "Equation", "JumpProblem", "ODEProblem", "Reaction", "ReactionSystem", "ODESystem", "SimplifiedSystem", "SymbolicSolution", "parameter_vector",
+__all__ = ["Connector", "ContinuousEvent", "DiscreteEvent", "compose", "connect", "library", "D", "Eq", "Equation", "JumpProblem", "ODEProblem", "Reaction", "ReactionSystem", "ODESystem", "SimplifiedSystem", "parameter_vector",
            "parameters", "solve", "structural_simplify", "t", "variables"]

@@ -5,7 +5,8 @@ Two strategies, chosen by size:
   mechanics; shared subexpressions computed once);
 - vectorised: every output is a sum of terms, and terms of the same shape (``k·A·B``: a parameter times
   two unknowns, whatever their indices) are evaluated together, gathering their unknowns and parameters
-  by index arrays, then scatter-added into the outputs. A mass-action network of any size has a handful of
+  by index arrays, then scatter-added into the outputs in one scatter (see `_vectorized` for the layout
+  that makes this as fast as hand-written code). A mass-action network of any size has a handful of
   term shapes, so the traced graph stays small (compile time independent of the number of species) and the
   run time is that of a hand-written vectorised f.
 """
@@ -25,9 +26,13 @@ def plain_symbols(things, prefix):
     return [sp.Symbol(f"{prefix}{i}") for i in range(len(things))]
 
 
-def lambdify_array(exprs, unknowns, parameters, strategy="auto"):
+def lambdify_array(exprs, unknowns, parameters, strategy="auto", positions=None, size=None):
     """A function f(u, p, t) -> 1-D array of ``exprs``, with u[i] = unknowns[i], p[j] = parameters[j].
-    strategy: 'scalar', 'vectorized' or 'auto' (vectorised for many outputs with few term shapes)."""
+    strategy: 'scalar', 'vectorized' or 'auto' (vectorised for many outputs with few term shapes).
+    positions, size: return instead a length-``size`` vector of zeros holding exprs[i] at positions[i]
+    (distinct), e.g. the structural non-zeros of a flattened sparse matrix."""
+    if (positions is None) != (size is None):
+        raise ValueError("lambdify_array: give both positions and size, or neither")
     us = plain_symbols(unknowns, "u")
     ps = plain_symbols(parameters, "p")
     mapping = dict(zip(unknowns, us))
@@ -39,14 +44,21 @@ def lambdify_array(exprs, unknowns, parameters, strategy="auto"):
     n = len(body)
     if n == 0:
         def empty(u, p, tt):
-            return jnp.zeros((0,), jnp.result_type(u))
+            return jnp.zeros((0 if size is None else size,), jnp.result_type(u))
         return empty
     if strategy == "vectorized" or (strategy == "auto" and n >= VECTORISE_FROM):
         grouped = _term_groups(body, us, ps)
         n_terms = sum(len(g[3]) for g in grouped[0].values())
         if strategy == "vectorized" or len(grouped[0]) * 4 <= n_terms:
-            return _vectorized(grouped, n)
-    return _scalar(body, us, ps)
+            return _vectorized(grouped, n, positions, size)
+    scalar = _scalar(body, us, ps)
+    if positions is None:
+        return scalar
+    at = np.asarray(positions, np.int32)
+
+    def placed(u, p, tt):
+        return jnp.zeros((size,), jnp.result_type(u)).at[at].set(scalar(u, p, tt), mode="promise_in_bounds")
+    return placed
 
 
 def _scalar(body, us, ps):
@@ -93,28 +105,53 @@ def _term_groups(body, us, ps):
     return groups, scatter
 
 
-def _vectorized(grouped, n):
+def _is_monomial(template):
+    """A product of placeholders (integer powers allowed): cheaper to recompute than to gather."""
+    for factor in sp.Mul.make_args(template):
+        base, exponent = factor.as_base_exp()
+        if not (base.is_Symbol or base.is_number) or not exponent.is_Integer:
+            return False
+    return True
+
+
+def _vectorized(grouped, n, positions=None, size=None):
+    """The output vector (or, with ``positions``, a length-``size`` vector holding output i at positions[i])
+    as one scatter-add of coefficient · term over all (output, term) pairs.
+
+    Two things make this as fast as a hand-written f (measured on a 1000-species network: a row-ordered
+    version ran at 0.55× of it): the pairs are laid out in term order, so every gather reads memory
+    forwards, and a monomial term (k·A·B: mass action) is evaluated per pair from gathered unknowns rather
+    than once and then gathered again, which would put a second, random gather on the critical path."""
     groups, scatter = grouped
-    parts, offset, start = [], 0, {}
+    by_group = {key: [] for key in groups}
+    for row, coeff, (key, k) in scatter:
+        by_group[key].append((k, row, coeff))
+    positions = np.arange(n) if positions is None else np.asarray(positions)
+    size = n if size is None else int(size)
+    parts, rows = [], []
     for key, (template, holders_u, holders_p, terms) in groups.items():
+        pairs = sorted(by_group[key])
+        if not pairs:
+            continue
         fn = sp.lambdify(holders_u + holders_p + [t], template, modules=[jnp], docstring_limit=0)
+        which = np.array([k for k, _, _ in pairs], np.int64)
         u_idx = np.array([ui for ui, _ in terms], np.int32).reshape(len(terms), len(holders_u)).T
         p_idx = np.array([pi for _, pi in terms], np.int32).reshape(len(terms), len(holders_p)).T
-        parts.append((fn, len(terms), u_idx, p_idx))
-        start[key] = offset
-        offset += len(terms)
-    scatter = sorted(scatter, key=lambda e: e[0])
-    rows = np.array([r for r, _, _ in scatter], np.int32)
-    coeffs = np.array([c for _, c, _ in scatter])
-    which = np.array([start[key] + k for _, _, (key, k) in scatter], np.int32)
+        coeffs = np.array([c for _, _, c in pairs])
+        if _is_monomial(template):      # per pair: gather the factors directly
+            parts.append((fn, len(pairs), u_idx[:, which], p_idx[:, which], coeffs, None))
+        else:                           # once per term, then gathered (in order) for each pair
+            parts.append((fn, len(terms), u_idx, p_idx, coeffs, which))
+        rows.extend(positions[row] for _, row, _ in pairs)
+    rows = np.array(rows, np.int32)
 
     def f(u, p, tt):
         dtype = jnp.result_type(u)
         values = []
-        for fn, count, u_idx, p_idx in parts:
+        for fn, count, u_idx, p_idx, coeffs, which in parts:
             args = [u[i] for i in u_idx] + [p[j] for j in p_idx]
-            v = fn(*args, tt) if args else fn(tt)
-            values.append(jnp.broadcast_to(jnp.asarray(v, dtype), (count,)))
+            v = jnp.broadcast_to(jnp.asarray(fn(*args, tt) if args else fn(tt), dtype), (count,))
+            values.append((v if which is None else v[which]) * coeffs)
         terms = jnp.concatenate(values) if len(values) > 1 else values[0]
-        return jax.ops.segment_sum(terms[which] * coeffs, rows, num_segments=n, indices_are_sorted=True)
+        return jnp.zeros((size,), dtype).at[rows].add(terms, mode="promise_in_bounds")
     return f

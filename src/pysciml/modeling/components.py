@@ -2,10 +2,15 @@
 name (``resistor.v``, ``resistor.R``) and whose ``connectors`` expose across (potential) and through
 (flow) variables. `connect` ties connectors (across equal, through summing to zero, Kirchhoff's laws) and
 `compose` flattens components and connections into one system; a connector left unconnected carries no
-flow (through = 0), as in Modelica."""
+flow (through = 0), as in Modelica.
+
+Components nest: ``compose(..., name="rc", connectors={"p": r.p, "n": c.n})`` is itself a component with
+ports p and n; placed in another `compose`, its names gain its own as a prefix (``rc.resistor.v``), so two
+instances of one subcircuit never clash, and ``model.rc.resistor.v`` reads through the hierarchy."""
 import sympy as sp
 
-from .symbols import Equation, variable
+from .events import ContinuousEvent, DiscreteEvent
+from .symbols import Equation, is_unknown, name_of, parameter, variable
 from .system import ODESystem
 
 
@@ -44,13 +49,14 @@ class Connection:
     def __init__(self, connectors):
         self.connectors = tuple(connectors)
 
-    def equations(self):
+    def equations(self, flows=True):
+        """Across equalities, and (flows=True) the flow balance Σ through = 0."""
         first = self.connectors[0]
         eqs = []
         for other in self.connectors[1:]:
             for a in first.across:
                 eqs.append(Equation(first.across[a], other.across[a]))
-        for f in first.through:
+        for f in first.through if flows else ():
             eqs.append(Equation(0, sp.Add(*[c.through[f] for c in self.connectors])))
         return eqs
 
@@ -77,9 +83,21 @@ def component(name, eqs, connectors=(), params=None, defaults=None, observed=())
                      connectors={c.name.split(".")[-1]: c for c in connectors})
 
 
-def compose(systems, connections=(), name="model"):
-    """One flat system from components and `connect` results; unconnected connectors get through = 0."""
-    systems = list(systems)
+def compose(systems, connections=(), name="model", connectors=None):
+    """One flat system from components and `connect` results; unconnected connectors get through = 0.
+    connectors: {port name: a connector of a member} exposed as this system's own ports (left open here,
+    connected where this system is itself a member of a `compose`)."""
+    remap = {}                 # a nested system's ports, as the caller holds them -> renamed
+    flat = []
+    for s in systems:
+        if getattr(s, "_composite", False):
+            renamed = _namespaced(s)
+            remap.update({id(s.connectors[k]): c for k, c in renamed.connectors.items()})
+            s = renamed
+        flat.append(s)
+    systems = flat
+    connections = [Connection([remap.get(id(c), c) for c in conn.connectors]) if isinstance(conn, Connection) else conn
+                   for conn in connections]
     short = {}
     for s in systems:
         if not isinstance(s, ODESystem):
@@ -87,13 +105,15 @@ def compose(systems, connections=(), name="model"):
         if s.name in short:
             raise ValueError(f"compose: two components are named {s.name!r}; names must be unique")
         short[s.name] = s
-    eqs, observed, defaults = [], [], {}
+    eqs, observed, defaults, continuous, discrete = [], [], {}, [], []
     for s in systems:
         eqs += list(s.eqs)
         observed += list(s.observed)
         defaults.update(s.defaults)
+        continuous += list(s.continuous_events)
+        discrete += list(s.discrete_events)
     owned = {c.name for s in systems for c in s.connectors.values()}
-    used = set()
+    used, node_of = set(), {}
     for conn in connections:
         if not isinstance(conn, Connection):
             raise TypeError(f"compose: connections must come from md.connect; got {type(conn).__name__}")
@@ -104,9 +124,74 @@ def compose(systems, connections=(), name="model"):
                 raise ValueError(f"compose: connector {c.name} is connected twice; list all connectors of one "
                                  "node in one md.connect(...)")
             used.add(c.name)
-        eqs += conn.equations()
+            node_of[c.name] = conn
+    # A port on an inner node: its through variable is the node's inner flow sum, whose balance the outer
+    # connection completes (port.i + outside currents = 0); a port on a free connector is that connector.
+    ports, deferred = {}, set()
+    for key, c in dict(connectors or {}).items():
+        if not isinstance(c, Connector) or c.name not in owned:
+            raise ValueError(f"compose: connectors[{key!r}] must be a connector of one of the components {list(short)}")
+        conn = node_of.get(c.name)
+        if conn is None:
+            ports[key] = c
+            continue
+        if id(conn) in deferred:
+            raise ValueError(f"compose: two ports of {name} sit on one node ({c.name}); expose one")
+        deferred.add(id(conn))
+        through = {f: variable(f"{key}.{f}") for f in c.through}
+        eqs += [Equation(through[f], sp.Add(*[m.through[f] for m in conn.connectors])) for f in c.through]
+        ports[key] = Connector(key, dict(c.across), through, c.kind)
+    for conn in connections:
+        eqs += conn.equations(flows=id(conn) not in deferred)
+    exposed = {c.name for c in ports.values()}
     for s in systems:
         for c in s.connectors.values():
-            if c.name not in used:
+            if c.name not in used and c.name not in exposed:
                 eqs += [Equation(v, 0) for v in c.through.values()]
-    return ODESystem(eqs, name=name, observed=observed, defaults=defaults, systems=short)
+    out = ODESystem(eqs, name=name, observed=observed, defaults=defaults, systems=short, connectors=ports,
+                    continuous_events=continuous, discrete_events=discrete)
+    out._composite = True          # its names gain its name as a prefix when it is nested (see `_namespaced`)
+    return out
+
+
+def _namespaced(system):
+    """A composed system with every unknown, parameter and connector renamed ``<system.name>.<name>``."""
+    prefix = system.name
+    rename = {}
+    for v in system.unknowns + tuple(e.lhs for e in system.observed):
+        rename[v] = variable(f"{prefix}.{name_of(v)}")
+    for prm in system.parameters:
+        rename[prm] = parameter(f"{prefix}.{prm}")
+    sub = lambda e: sp.sympify(e).xreplace(rename)
+
+    def port(c):
+        return Connector(f"{prefix}.{c.name}", {k: sub(v) for k, v in c.across.items()},
+                         {k: sub(v) for k, v in c.through.items()}, c.kind)
+
+    def affect(event):
+        return {sub(k): sub(v) for k, v in event.affect}
+    continuous = [ContinuousEvent(sub(e.condition), affect(e), direction=e.direction) for e in system.continuous_events]
+    discrete = [DiscreteEvent(e.times if e.condition is None else sub(e.condition), affect(e))
+                for e in system.discrete_events]
+    inner = {}
+    for key, member in system.systems.items():      # for attribute access (model.rc.resistor.v) only
+        inner[key] = _renamed_view(member, sub, prefix)
+    out = ODESystem([Equation(sub(e.lhs), sub(e.rhs)) for e in system.eqs], name=f"{prefix}",
+                    observed=[Equation(sub(e.lhs), sub(e.rhs)) for e in system.observed],
+                    defaults={sub(k): v for k, v in system.defaults.items()},
+                    unknowns=[sub(v) for v in system.unknowns], parameters=[sub(v) for v in system.parameters],
+                    connectors={k: port(c) for k, c in system.connectors.items()}, systems=inner,
+                    continuous_events=continuous, discrete_events=discrete)
+    out._nested = True
+    return out
+
+
+def _renamed_view(member, sub, prefix):
+    """A member system's renamed copy (equations included) for reading its variables by attribute."""
+    return ODESystem([Equation(sub(e.lhs), sub(e.rhs)) for e in member.eqs], name=f"{prefix}.{member.name}",
+                     observed=[Equation(sub(e.lhs), sub(e.rhs)) for e in member.observed],
+                     unknowns=[sub(v) for v in member.unknowns], parameters=[sub(v) for v in member.parameters],
+                     connectors={k: Connector(f"{prefix}.{c.name}", {a: sub(v) for a, v in c.across.items()},
+                                              {f: sub(v) for f, v in c.through.items()}, c.kind)
+                                 for k, c in member.connectors.items()},
+                     systems={k: _renamed_view(m, sub, prefix) for k, m in member.systems.items()})

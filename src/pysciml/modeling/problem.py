@@ -13,6 +13,7 @@ import sympy as sp
 from .. import problems as _problems
 from ..linalg import SparsityPattern
 from .codegen import lambdify_array
+from .events import lower_events
 from .simplify import SimplifiedSystem, structural_simplify
 from .symbols import _diff_monomial, is_unknown, name_of, t
 from .system import ODESystem
@@ -20,17 +21,46 @@ from .system import ODESystem
 
 class CompiledRHS:
     """f(u, p, t) of a compiled system, carrying what indexing a solution by symbol needs: ``system`` (the
-    simplified system), ``unknowns`` (the order of u), ``parameters`` (the order of p), ``observed(name)``."""
+    simplified system), ``unknowns`` (the order of u), ``parameters`` (the order of p), ``observed(name)``,
+    and ``callback``: the system's events as pysciml callbacks (None without events), which ``ps.solve``
+    applies with any callback it is given."""
 
     def __init__(self, system, f):
         self.system = system
         self.unknowns = tuple(system.unknowns)
         self.parameters = tuple(system.parameters)
+        self.callback = lower_events(system, self.unknowns, self.parameters)
         self._f = jax.jit(f)     # eager calls (solve's output checks) dispatch once, not op by op
         self._observed = {}
 
     def __call__(self, u, p, t):
         return self._f(u, p, t)
+
+    def symbolic_values(self, sol, key, us, ts):
+        """The values of ``key`` (an unknown, observed variable, kept derivative, parameter, their names, or a
+        list of them) at the states ``us`` (..., n) and times ``ts`` of ``sol``: what ``sol[key]`` and
+        ``sol(t, idxs=key)`` return for a solution of this problem (`pysciml.ODESolution` asks its f)."""
+        if isinstance(key, (list, tuple)):
+            return jnp.stack([self.symbolic_values(sol, k, us, ts) for k in key], axis=-1)
+        var = self._lookup(key)
+        if var in self.unknowns:
+            return us[..., self.unknowns.index(var)]
+        if var in {e.lhs for e in self.system.observed}:
+            g = self.observed_function(var)
+            return jax.vmap(lambda u, tt: g(u, sol.p, tt))(jnp.atleast_2d(us), jnp.atleast_1d(ts)).reshape(jnp.shape(ts))
+        if var in set(self.parameters):
+            return sol.p[list(self.parameters).index(var)]
+        raise KeyError(f"sol[{key}]: not an unknown, observed variable or parameter of {self.system.name}")
+
+    def _lookup(self, key):
+        if isinstance(key, sp.Derivative) and is_unknown(key.expr):
+            holder = self.system.derivative_states.get((key.expr, int(key.derivative_count)))
+            if holder is not None:
+                return holder
+            raise KeyError(f"sol[{key}]: {name_of(key)} is not kept as a state; index its variable instead")
+        if isinstance(key, str):
+            return self.system._resolve(key, "sol[...]")
+        return key
 
     def observed_function(self, var):
         """g(u, p, t) -> value of an observed variable (compiled on first use)."""
@@ -76,13 +106,13 @@ def ODEProblem(system, u0=None, tspan=None, p=None, jac=False, sparse=False, gue
         if sparse:
             kwargs["jac_prototype"] = SparsityPattern(_coo(rows, cols, n))
         if jac:
-            values = lambdify_array(entries, unknowns, params)
-            r, c = np.asarray(rows, np.int32), np.asarray(cols, np.int32)
+            # the non-zeros are written straight into the flattened matrix by the generated code's one scatter
+            flat = lambdify_array(entries, unknowns, params, positions=np.asarray(rows, np.int64) * n + np.asarray(cols, np.int64),
+                                  size=n * n)
 
             @jax.jit
             def jacobian(u, p, tt):
-                return jnp.zeros((n, n), jnp.result_type(u)).at[r, c].set(values(u, p, tt)) if r.size else \
-                    jnp.zeros((n, n), jnp.result_type(u))
+                return flat(u, p, tt).reshape(n, n)
             kwargs["jac"] = jacobian
     if simple.residuals:
         kwargs["mass_matrix"] = jnp.diag(jnp.asarray([1.0] * simple.n_differential + [0.0] * len(simple.residuals)))

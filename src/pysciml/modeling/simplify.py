@@ -35,7 +35,8 @@ class SimplifiedSystem(ODESystem):
         params = [p for p in original.parameters]
         super().__init__(eqs, name=original.name, observed=[Equation(v, e) for v, e in observed.items()],
                          defaults={}, unknowns=list(states) + list(algebraic), parameters=params,
-                         connectors=original.connectors, systems=original.systems)
+                         connectors=original.connectors, systems=original.systems,
+                         continuous_events=original.continuous_events, discrete_events=original.discrete_events)
         self.defaults = dict(original.defaults)
         self.original = original
         self.n_differential = len(states)

@@ -6,6 +6,7 @@ any compilation, so a stray symbol or an observed variable that is also solved f
 """
 import sympy as sp
 
+from .events import check_events
 from .symbols import as_equation, is_unknown, name_of, t, unknowns_in
 
 
@@ -21,10 +22,12 @@ class ODESystem:
     parameters the parameters (default: every other symbol but t); when given, any other symbol is an error
     connectors {name: connector} of a component (see `pysciml.modeling.components`)
     systems    subsystems by name (attribute access ``rlc.resistor``)
+    continuous_events, discrete_events   `md.ContinuousEvent` / `md.DiscreteEvent` (see `events`), lowered
+               to callbacks that ``ps.solve`` applies to the compiled problem
     """
 
     def __init__(self, eqs, name="system", observed=(), defaults=None, unknowns=None, parameters=None,
-                 connectors=None, systems=None):
+                 connectors=None, systems=None, continuous_events=(), discrete_events=()):
         if not isinstance(name, str) or not name:
             raise ValueError(f"ODESystem: name must be a non-empty string; got {name!r}")
         self.name = name
@@ -55,7 +58,12 @@ class ODESystem:
             raise ValueError(f"ODESystem {name}: {sorted(map(name_of, both))} are both unknowns and observed; an "
                              "observed variable is computed from the others, not solved for")
         self.unknowns = tuple(unknowns)
-        symbols = set()
+        self.continuous_events, self.discrete_events, symbols, event_unknowns = check_events(
+            continuous_events, discrete_events, name)
+        stray = event_unknowns - set(unknowns) - set(observed_vars)
+        if stray:
+            raise ValueError(f"ODESystem {name}: events use {sorted(map(name_of, stray))}, which are neither unknowns "
+                             "nor observed variables of the system")
         for e in self.eqs + self.observed:
             symbols |= (e.lhs.free_symbols | e.rhs.free_symbols)
         symbols.discard(t)
@@ -104,7 +112,7 @@ class ODESystem:
 
     def __getattr__(self, attr):
         if attr.startswith("_") or attr in ("eqs", "observed", "unknowns", "parameters", "defaults",
-                                            "connectors", "systems", "name"):
+                                            "connectors", "systems", "name", "continuous_events", "discrete_events"):
             raise AttributeError(attr)
         if attr in self.connectors:
             return self.connectors[attr]

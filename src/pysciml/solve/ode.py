@@ -11,6 +11,7 @@ import numpy as np
 
 from .._core.trees import is_concrete
 from .. import callbacks as _callbacks
+from ..callbacks.callbacks import flatten as flatten_callbacks
 from ..integrate import LoopConfig, LoopInputs
 from ..solution import ODESolution
 from ..linalg import consistent_initial_state
@@ -44,6 +45,9 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
     if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
         raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
+    own = getattr(prob.f, "callback", None)    # the events a symbolic problem carries (pysciml.modeling)
+    if own is not None:
+        callback = _callbacks.CallbackSet(own, *flatten_callbacks(callback))
     event_plan, callback_data = _callbacks.plan(callback, spec, int(max_events))
     if event_plan is not None:
         _callbacks.check_outputs(callback, spec, prob.p, t0)
