@@ -165,7 +165,9 @@ class Posterior:
             return cls(model, f["theta"], stats, str(f["method"]))
 
     # --- predictions -----------------------------------------------------------------------------------------
-    def predict(self, times=None, draws=200, key=0, noise=False, ensemble_alg=None):
-        """Posterior predictive at ``times`` through an `EnsembleProblem` (see `bayes.predictive`)."""
+    def predict(self, times=None, draws=200, key=0, noise=False, ensemble_alg=None, linearized=None):
+        """Posterior predictive at ``times`` through an `EnsembleProblem` (see `bayes.posterior_predictive`);
+        ``noise=True`` for bands that new observations should fall in."""
         from .predictive import posterior_predictive
-        return posterior_predictive(self, times=times, draws=draws, key=key, noise=noise, ensemble_alg=ensemble_alg)
+        return posterior_predictive(self, times=times, draws=draws, key=key, noise=noise, ensemble_alg=ensemble_alg,
+                                    linearized=linearized)

@@ -92,8 +92,13 @@ class Prior:
         return jnp.ravel(self.support.inverse(jnp.broadcast_to(value, shape)))
 
     def check_shape(self, shape, where):
-        """Refuse parameters that do not broadcast against the block they cover."""
+        """Refuse parameters that are not finite (bounds of a TruncatedNormal may be infinite) or that do not
+        broadcast against the block they cover."""
         for name, v in vars(self).items():
+            if not (isinstance(self, TruncatedNormal) and name in ("low", "high")) and \
+                    not np.all(np.isfinite(np.asarray(v, dtype=float))):
+                raise ValueError(f"priors[{where!r}]: {type(self).__name__}.{name} must be finite; got "
+                                 f"{np.asarray(v).tolist()!r}")
             vshape = np.shape(v)
             try:
                 if np.broadcast_shapes(vshape, shape) != tuple(shape):
