@@ -38,7 +38,8 @@ def bands(post, t_held, truth, held, linearized, label, rows):
                "held_out_coverage_90": float(np.mean([pred.coverage(h, 0.9) for h in held])),
                "mean_width_90": float(np.mean(hi - lo)), "seconds": time.perf_counter() - start}
         rows.append(row)
-        print(f"  {label:<22} linearized={str(linearized):<5} noise={str(noise):<5} truth {row['truth_coverage_90']:.3f}"
+        print(f"  {label:<22} linearized={str(linearized):<5} noise={str(noise):<5} "
+              f"truth {row['truth_coverage_90']:.3f}"
               f"  held-out obs {row['held_out_coverage_90']:.3f}  width {row['mean_width_90']:.3f}", flush=True)
 
 

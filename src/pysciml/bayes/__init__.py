@@ -8,7 +8,8 @@ conditions, noise scales and network weights, with the likelihood differentiated
     pred = post.predict(times=jnp.linspace(0, 10, 200)); pred.band(0.9); pred.plot()
 
 For UDE + SINDy, `bayes.missing_term_inclusion(post, library)` gives each candidate term's posterior inclusion
-probability (the probability that the mechanism is present). Also `bayes.find_map` (MAP), `bayes.Laplace()`, `bayes.MeanFieldVI()` and `bayes.SGLD()` through `bayes.sample`.
+probability (the probability that the mechanism is present). Also `bayes.find_map` (MAP), `bayes.Laplace()`,
+`bayes.MeanFieldVI()` and `bayes.SGLD()` through `bayes.sample`.
 
 Why BlackJAX (not NumPyro) supplies the samplers: pysciml already owns the model — priors with support
 transforms, the observation model and the solve — and hands over one log density of a flat vector. BlackJAX

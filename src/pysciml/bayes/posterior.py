@@ -79,8 +79,8 @@ class Posterior:
         """Draws (chains, draws, *shape) of the horseshoe's shrinkage factors κ = 1 / (1 + τ²λ²/scale²) of the
         variable ``name`` (which must have a `Horseshoe` prior). ``scale`` is the size an effect would have to
         reach to be told from noise — for a linear regression the coefficient's standard error σ/‖x_j‖, which
-        makes κ the weight of the prior's zero in the posterior mean (Carvalho, Polson & Scott 2010, Biometrika 97, 465;
-        Piironen & Vehtari 2017, Electron. J. Statist. 11, 5018): κ ≈ 0 a term left alone, κ ≈ 1 one shrunk
+        makes κ the weight of the prior's zero in the posterior mean (Carvalho, Polson & Scott 2010, Biometrika
+        97, 465; Piironen & Vehtari 2017, Electron. J. Statist. 11, 5018): κ ≈ 0 a term left alone, κ ≈ 1 one shrunk
         away."""
         from .priors import Horseshoe
         blocks = [b for b in self.model._blocks if b.var == name]

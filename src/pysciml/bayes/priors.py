@@ -340,8 +340,9 @@ class Horseshoe(Prior):
     escape: the posterior shrinkage κ_i = 1/(1 + τ²λ_i²/s²) (s: the scale a term would need to matter) reads as
     one minus an inclusion probability (`Posterior.shrinkage`, `Posterior.inclusion_probability`).
 
-    global_scale  the prior scale τ₀ of τ; Piironen & Vehtari (2017, Electron. J. Statist. 11, §3) advise τ₀ = p₀/(P − p₀)·σ/√N for
-                  p₀ expected non-zero terms among P with N observations of noise σ (the default 1 shrinks little).
+    global_scale  the prior scale τ₀ of τ; Piironen & Vehtari (2017, Electron. J. Statist. 11, §3) advise
+                  τ₀ = p₀/(P − p₀)·σ/√N for p₀ expected non-zero terms among P with N observations of noise σ
+                  (the default 1 shrinks little).
     """
 
     def __init__(self, global_scale=1.0):
