@@ -8,6 +8,7 @@ Success, or NaN) gives −∞, which samplers treat as a divergence and reject; 
 no NaN leaks into an optimiser or a sampler's state.
 """
 import re
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -177,7 +178,9 @@ class Model:
         """Synthetic data from the observation model at ``values`` (default: the problem's own parameters)."""
         p, u0, noise, _ = self.constrain(self.unconstrain(values))
         times = self.times if times is None else _check_times(times, self.problem.tspan)
-        pred, retcode = self.predict(p, u0, times)
+        with warnings.catch_warnings():          # a failed solve is reported below, as an error naming simulate
+            warnings.simplefilter("ignore", RuntimeWarning)
+            pred, retcode = self.predict(p, u0, times)
         if int(retcode) != int(ReturnCode.Success) or not np.all(np.isfinite(np.asarray(pred))):
             raise ValueError(f"simulate: the solve at these values fails ({ReturnCode(int(retcode)).name}); no data "
                              "can be simulated there")
