@@ -281,11 +281,15 @@ def lv_model():
 
 @pytest.mark.slow
 def test_lotka_volterra_nuts_posterior_means_lie_within_two_sd_of_the_truth(lv_model):
-    post = bayes.sample(lv_model, bayes.NUTS(), num_warmup=250, num_samples=250, chains=2, key=0, init=bayes.MAP(),
+    # 150 + 150 draws per chain (was 250 + 250: sampling is ~40% of this test's time, compiling the rest); the
+    # 2-sd criterion is widened by 3 Monte-Carlo standard errors (sd/sqrt(ESS), ESS ~ 125 here: +0.27 sd)
+    post = bayes.sample(lv_model, bayes.NUTS(), num_warmup=150, num_samples=150, chains=2, key=0, init=bayes.MAP(),
                         jitter=0.1)
     assert np.all(post.rhat("p") < 1.1) and post.divergences == 0
-    assert np.all(np.abs(post.mean("p") - LV_TRUE) < 2 * post.std("p")), (post.mean("p"), post.std("p"))
-    assert abs(post.mean("sigma") - LV_SIGMA) < 2 * post.std("sigma")
+    mcse = post.std("p") / np.sqrt(post.ess_bulk("p"))
+    assert np.all(np.abs(post.mean("p") - LV_TRUE) < 2 * post.std("p") + 3 * mcse), (post.mean("p"), post.std("p"))
+    mcse_sigma = post.std("sigma") / np.sqrt(post.ess_bulk("sigma"))
+    assert abs(post.mean("sigma") - LV_SIGMA) < 2 * post.std("sigma") + 3 * mcse_sigma
     assert np.all(post.std("p") < 0.1 * LV_TRUE)           # and the data pin them down
     pred = post.predict(times=T_LV, draws=100)
     truth = np.asarray(ps.solve(LV_PROB.remake(p=jnp.asarray(LV_TRUE)), ps.Vern9(), rtol=1e-12, atol=1e-12,
