@@ -128,6 +128,26 @@ def test_gauss_newton_laplace_is_exact_for_a_linear_gaussian_model(linear):
                                  np.ones((20, 2)), T_LV), bayes.Laplace(hessian="gauss-newton"))
 
 
+def test_linearised_predictive_matches_the_closed_form_predictive(linear):
+    """For y(t) = expm(A t) u0 the Gauss–Newton Laplace posterior is exact and so is its linearised predictive:
+    draws at new times have mean expm(A t) m and covariance expm(A t) C expm(A t)ᵀ (+ σ² with noise), scipy's
+    expm the reference; within 4 Monte-Carlo standard errors of 4000 draws."""
+    model, mean, cov = linear
+    post = bayes.sample(model, bayes.Laplace(hessian="gauss-newton"), num_samples=4000, key=7)
+    t_new = np.array([0.5, 1.7, 2.9])
+    E = [scipy.linalg.expm(A * t) for t in t_new]
+    exact_mean = np.array([e @ mean for e in E])
+    exact_sd = np.sqrt(np.array([np.diag(e @ cov @ e.T) for e in E]))
+    for noise in (False, True):
+        draws = post.predict(times=t_new, draws=4000, noise=noise).draws      # linearised: a GN Laplace posterior
+        sd = np.sqrt(exact_sd ** 2 + noise * SIGMA ** 2)
+        assert np.all(np.abs(draws.mean(0) - exact_mean) < 4 * sd / np.sqrt(4000)), (draws.mean(0), exact_mean)
+        assert np.all(np.abs(draws.std(0) / sd - 1) < 4 * np.sqrt(0.5 / 4000)), (draws.std(0), sd)
+    # the model is linear in u0, so the nonlinear push-forward (one solve per draw) gives the same draws
+    same = post.predict(times=t_new, draws=200, linearized=False).draws
+    np.testing.assert_allclose(post.predict(times=t_new, draws=200).draws, same, rtol=1e-6, atol=1e-8)
+
+
 def test_mean_field_vi_gives_the_mean_and_the_conditional_variances(linear):
     """A mean-field Gaussian fitted to a Gaussian by KL(q||p) has the exact mean and variances 1/P_ii (the
     conditional variances), smaller than the marginal ones when the posterior is correlated."""
