@@ -81,7 +81,7 @@ class Posterior:
         reach to be told from noise — for a linear regression the coefficient's standard error σ/‖x_j‖, which
         makes κ the weight of the prior's zero in the posterior mean (Carvalho, Polson & Scott 2010, Biometrika
         97, 465; Piironen & Vehtari 2017, Electron. J. Statist. 11, 5018): κ ≈ 0 a term left alone, κ ≈ 1 one shrunk
-        away."""
+        away. Returns the draws of κ."""
         from .priors import Horseshoe
         blocks = [b for b in self.model._blocks if b.var == name]
         if not blocks:
@@ -98,7 +98,7 @@ class Posterior:
         return (1.0 / (1.0 + r ** 2)).reshape(self.theta.shape[:2] + b.shape)
 
     def inclusion_probability(self, name, scale):
-        """P(1 − κ > 1/2 | data) for each element of a horseshoe variable: the posterior probability that the
+        """Returns P(1 − κ > 1/2 | data) for each element of the horseshoe variable ``name``: the posterior probability that the
         term is more signal than shrinkage (τλ > scale), read as the probability that it belongs in the model
         (see `shrinkage`). For SINDy candidate terms, `bayes.inclusion_probabilities` gives exact ones."""
         return np.mean(self.shrinkage(name, scale) < 0.5, axis=(0, 1))
@@ -166,8 +166,9 @@ class Posterior:
 
     # --- predictions -----------------------------------------------------------------------------------------
     def predict(self, times=None, draws=200, key=0, noise=False, ensemble_alg=None, linearized=None):
-        """Posterior predictive at ``times`` through an `EnsembleProblem` (see `bayes.posterior_predictive`);
-        ``noise=True`` for bands that new observations should fall in."""
+        """Returns the posterior predictive (`Predictive`) at ``times`` of ``draws`` draws (picked with ``key``),
+        through an `EnsembleProblem` solved with ``ensemble_alg`` or linearised at the mode (``linearized``);
+        ``noise=True`` for bands that new observations should fall in. See `bayes.posterior_predictive`."""
         from .predictive import posterior_predictive
         return posterior_predictive(self, times=times, draws=draws, key=key, noise=noise, ensemble_alg=ensemble_alg,
                                     linearized=linearized)

@@ -68,8 +68,9 @@ class Predictive:
 
 
 def posterior_predictive(post, times=None, draws=200, key=0, noise=False, ensemble_alg=None, linearized=None):
-    """`Predictive` of ``draws`` posterior draws (drawn without replacement) solved at ``times`` (default: a fine
-    grid over the span of the data times) as one `EnsembleProblem`.
+    """Returns the `Predictive` of ``draws`` draws of the posterior ``post`` (picked without replacement with
+    ``key``) solved at ``times`` (default: a fine grid over the span of the data times) as one `EnsembleProblem`
+    (``ensemble_alg``, default `EnsembleVmap`).
 
     noise       True: add observation noise — a prediction band for new observations (what held-out data are
                 compared with); False: the noise-free model output — a credible band of the mean curve, which

@@ -42,6 +42,7 @@ class InclusionResult:
     """probability  (n_terms, n_targets): P(term j in component k of the missing term | data)
     coefficients  (n_terms, n_targets): model-averaged posterior mean of the coefficients
     terms         the library's term names; targets: the components' names
+    patterns      (2^n_terms, n_terms) every inclusion pattern γ, in the order of log_evidence
     log_evidence  (n_targets, 2^n_terms) log p(y | γ) + log p(γ), unnormalised (the last draw's, for inspection)
     """
     probability: np.ndarray
@@ -52,7 +53,8 @@ class InclusionResult:
     log_evidence: np.ndarray
 
     def table(self):
-        """One line per term: its inclusion probability and mean coefficient in each component."""
+        """Returns a printable table, one line per term: its inclusion probability and mean coefficient in each
+        component."""
         w = max(len(t) for t in self.terms) + 2
         head = "".join(f"{'P(' + k + ')':>12}{'coef':>11}" for k in self.targets)
         lines = [f"{'term':<{w}}{head}"]
@@ -62,7 +64,7 @@ class InclusionResult:
         return "\n".join(lines)
 
     def included(self, threshold=0.5):
-        """Names of the terms with inclusion probability above ``threshold`` in each component (the median
+        """Returns component name -> the terms with inclusion probability above ``threshold`` (the median
         probability model of Barbieri & Berger 2004 at 0.5)."""
         return {k: [t for j, t in enumerate(self.terms) if self.probability[j, i] > threshold]
                 for i, k in enumerate(self.targets)}
@@ -124,6 +126,10 @@ def inclusion_probabilities(library, states, targets, *, variables=None, target_
                      term independently in with that probability
     sigma_prior      (a, b) of the InvGamma prior on the residual variance; (0, 0) is Jeffreys' 1/σ²
     max_terms        refuse libraries with more terms (2^P patterns are enumerated)
+    variables        names of the state variables (for the term names; default x0, x1, ...)
+    target_names     names of the components of the missing term (default y0, y1, ...)
+
+    Returns an `InclusionResult`.
     """
     if not isinstance(library, Library):
         raise TypeError(f"inclusion_probabilities: library must be a pysciml.sindy library; got "
@@ -182,8 +188,13 @@ def inclusion_probabilities(library, states, targets, *, variables=None, target_
 def missing_term_inclusion(post, library, times=None, draws=100, key=0, variables=None, **options):
     """Inclusion probabilities of ``library``'s terms in the network term of a UDE posterior: for each of
     ``draws`` posterior draws, the model is solved at ``times`` (default: the data times), the network's output
-    is evaluated along that trajectory, and the probabilities are averaged over the draws. ``options`` go to
-    `inclusion_probabilities` (g, prior_inclusion, sigma_prior, max_terms)."""
+    is evaluated along that trajectory, and the probabilities are averaged over the draws.
+
+    post       a `Posterior` of a model whose right-hand side is a `pysciml.ude.UDE`
+    key        seed or key for picking the draws; variables: the state variables' names
+    options    go to `inclusion_probabilities` (g, prior_inclusion, sigma_prior, max_terms, target_names)
+
+    Returns an `InclusionResult`."""
     from ..ude import UDE
     from .predictive import _constrain_batch
     from ..ensembles import EnsembleProblem, EnsembleVmap
