@@ -7,7 +7,9 @@ conditions, noise scales and network weights, with the likelihood differentiated
     print(post.summary_table()); post.to_arviz()
     pred = post.predict(times=jnp.linspace(0, 10, 200)); pred.band(0.9); pred.plot()
 
-Also `bayes.find_map` (MAP), `bayes.Laplace()`, `bayes.MeanFieldVI()` and `bayes.SGLD()` through `bayes.sample`.
+For UDE + SINDy, `bayes.missing_term_inclusion(post, library)` gives each candidate term's posterior inclusion
+probability (the probability that the mechanism is present). Also `bayes.find_map` (MAP), `bayes.Laplace()`,
+`bayes.MeanFieldVI()` and `bayes.SGLD()` through `bayes.sample`.
 
 Why BlackJAX (not NumPyro) supplies the samplers: pysciml already owns the model — priors with support
 transforms, the observation model and the solve — and hands over one log density of a flat vector. BlackJAX
@@ -34,9 +36,12 @@ from .predictive import Predictive, posterior_predictive
 from .priors import (Beta, Cauchy, Exponential, Gamma, HalfCauchy, HalfNormal, Horseshoe, InverseGamma, LogNormal,
                      Normal, Prior, TruncatedNormal, Uniform)
 from .sample import initial_positions, sample
+from .selection import InclusionResult, inclusion_probabilities, missing_term_inclusion
 from .sgld import SGLD
 
 __all__ = ["Beta", "Cauchy", "Exponential", "Gamma", "Gaussian", "HalfCauchy", "HalfNormal", "Horseshoe",
-           "InverseGamma", "Laplace", "Likelihood", "LogNormal", "LogNormalNoise", "MAP", "MAPResult", "MeanFieldVI",
+           "InclusionResult", "InverseGamma", "Laplace", "Likelihood", "LogNormal", "LogNormalNoise", "MAP",
+           "MAPResult", "MeanFieldVI",
            "Model", "NUTS", "Normal", "Poisson", "Posterior", "Predictive", "Prior", "SGLD", "TruncatedNormal",
-           "Uniform", "diagnostics", "find_map", "initial_positions", "posterior_predictive", "sample"]
+           "Uniform", "diagnostics", "find_map", "inclusion_probabilities", "initial_positions",
+           "missing_term_inclusion", "posterior_predictive", "sample"]

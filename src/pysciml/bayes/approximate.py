@@ -149,7 +149,8 @@ def laplace(model, method=Laplace(), num_samples=1000, key=0, init=None):
     key = jax.random.key(key) if isinstance(key, int) else key
     z = np.asarray(jax.random.normal(key, (num_samples, model.dim)))
     draws = mode.theta + z @ (eigvec / np.sqrt(eigval)).T
-    return Posterior(model, draws[None], {}, "Laplace", info={"mode": mode, "cov": cov, "hessian": hess})
+    return Posterior(model, draws[None], {}, "Laplace", info={"mode": mode, "cov": cov, "hessian": hess,
+                                                        "hessian_method": method.hessian})
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Success, or NaN) gives −∞, which samplers treat as a divergence and reject; 
 no NaN leaks into an optimiser or a sampler's state.
 """
 import re
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -176,7 +177,13 @@ class Model:
     def simulate(self, key, values=None, times=None):
         """Synthetic data from the observation model at ``values`` (default: the problem's own parameters)."""
         p, u0, noise, _ = self.constrain(self.unconstrain(values))
-        pred, retcode = self.predict(p, u0, self.times if times is None else jnp.asarray(times, float))
+        times = self.times if times is None else _check_times(times, self.problem.tspan)
+        with warnings.catch_warnings():          # a failed solve is reported below, as an error naming simulate
+            warnings.simplefilter("ignore", RuntimeWarning)
+            pred, retcode = self.predict(p, u0, times)
+        if int(retcode) != int(ReturnCode.Success) or not np.all(np.isfinite(np.asarray(pred))):
+            raise ValueError(f"simulate: the solve at these values fails ({ReturnCode(int(retcode)).name}); no data "
+                             "can be simulated there")
         return self.likelihood.sample(key, pred, noise)
 
     def __repr__(self):
@@ -309,6 +316,11 @@ def _blocks(problem, priors, likelihood, fixed):
             continue
         gaps = [f"{name}[{i}]" for i in elements if (name, i) not in covered and (name, i) not in fixed_set]
         missing.extend(gaps or [name])
+    held = [f"{name}" if el is None else f"{name}[{el}]" for name, el in sorted(fixed_set, key=str)
+            if not np.all(np.isfinite(np.asarray(leaves["p"][name] if el is None else leaves["p"][name][el])))]
+    if held:
+        raise ValueError(f"problem: the held (not estimated) value(s) {held} are not finite; set them in the problem "
+                         "(remake) or give them a prior")   # (u0 is checked by the problem itself)
     if missing:
         raise ValueError(f"priors: no prior for the free parameter(s) {missing}; give each a prior (e.g. "
                          f"priors={{{missing[0]!r}: bayes.Normal(...)}}) or hold it at the problem's value with "

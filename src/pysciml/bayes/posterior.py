@@ -75,6 +75,34 @@ class Posterior:
     def ess_tail(self, name):
         return self._per_element(name, diagnostics.ess_tail)
 
+    def shrinkage(self, name, scale):
+        """Draws (chains, draws, *shape) of the horseshoe's shrinkage factors κ = 1 / (1 + τ²λ²/scale²) of the
+        variable ``name`` (which must have a `Horseshoe` prior). ``scale`` is the size an effect would have to
+        reach to be told from noise — for a linear regression the coefficient's standard error σ/‖x_j‖, which
+        makes κ the weight of the prior's zero in the posterior mean (Carvalho, Polson & Scott 2010, Biometrika
+        97, 465; Piironen & Vehtari 2017, Electron. J. Statist. 11, 5018): κ ≈ 0 a term left alone, κ ≈ 1 one shrunk
+        away. Returns the draws of κ."""
+        from .priors import Horseshoe
+        blocks = [b for b in self.model._blocks if b.var == name]
+        if not blocks:
+            raise KeyError(f"shrinkage: no variable {name!r}; variables are {list(self.samples)}")
+        if len(blocks) != 1 or not isinstance(blocks[0].prior, Horseshoe):
+            raise ValueError(f"shrinkage: {name!r} needs one Horseshoe prior (it has "
+                             f"{[type(b.prior).__name__ for b in blocks]})")
+        b = blocks[0]
+        scale = np.broadcast_to(np.asarray(scale, dtype=float), b.shape)
+        if not np.all(scale > 0):
+            raise ValueError(f"shrinkage: scale must be positive; got {scale!r}")
+        tau, lam = b.prior.scales(self.theta[..., b.offset:b.offset + b.size], b.shape)
+        r = np.asarray(tau)[..., None] * np.asarray(lam) / scale.ravel()
+        return (1.0 / (1.0 + r ** 2)).reshape(self.theta.shape[:2] + b.shape)
+
+    def inclusion_probability(self, name, scale):
+        """Returns P(1 − κ > 1/2 | data) for each element of the horseshoe variable ``name``: the posterior probability that the
+        term is more signal than shrinkage (τλ > scale), read as the probability that it belongs in the model
+        (see `shrinkage`). For SINDy candidate terms, `bayes.inclusion_probabilities` gives exact ones."""
+        return np.mean(self.shrinkage(name, scale) < 0.5, axis=(0, 1))
+
     def _per_element(self, name, fn):
         x = self[name]
         flat = x.reshape(x.shape[0], x.shape[1], -1)
@@ -137,7 +165,10 @@ class Posterior:
             return cls(model, f["theta"], stats, str(f["method"]))
 
     # --- predictions -----------------------------------------------------------------------------------------
-    def predict(self, times=None, draws=200, key=0, noise=False, ensemble_alg=None):
-        """Posterior predictive at ``times`` through an `EnsembleProblem` (see `bayes.predictive`)."""
+    def predict(self, times=None, draws=200, key=0, noise=False, ensemble_alg=None, linearized=None):
+        """Returns the posterior predictive (`Predictive`) at ``times`` of ``draws`` draws (picked with ``key``),
+        through an `EnsembleProblem` solved with ``ensemble_alg`` or linearised at the mode (``linearized``);
+        ``noise=True`` for bands that new observations should fall in. See `bayes.posterior_predictive`."""
         from .predictive import posterior_predictive
-        return posterior_predictive(self, times=times, draws=draws, key=key, noise=noise, ensemble_alg=ensemble_alg)
+        return posterior_predictive(self, times=times, draws=draws, key=key, noise=noise, ensemble_alg=ensemble_alg,
+                                    linearized=linearized)

@@ -92,8 +92,13 @@ class Prior:
         return jnp.ravel(self.support.inverse(jnp.broadcast_to(value, shape)))
 
     def check_shape(self, shape, where):
-        """Refuse parameters that do not broadcast against the block they cover."""
+        """Refuse parameters that are not finite (bounds of a TruncatedNormal may be infinite) or that do not
+        broadcast against the block they cover."""
         for name, v in vars(self).items():
+            if not (isinstance(self, TruncatedNormal) and name in ("low", "high")) and \
+                    not np.all(np.isfinite(np.asarray(v, dtype=float))):
+                raise ValueError(f"priors[{where!r}]: {type(self).__name__}.{name} must be finite; got "
+                                 f"{np.asarray(v).tolist()!r}")
             vshape = np.shape(v)
             try:
                 if np.broadcast_shapes(vshape, shape) != tuple(shape):
@@ -333,7 +338,12 @@ class Horseshoe(Prior):
     w_i = z_i·τ·λ_i, z_i ~ N(0, 1), λ_i ~ C⁺(0, 1), τ ~ C⁺(0, global_scale). Sampled non-centred (z, log τ,
     log λ), which removes the funnel between the weights and their scales. Most weights shrink to zero, a few
     escape: the posterior shrinkage κ_i = 1/(1 + τ²λ_i²/s²) (s: the scale a term would need to matter) reads as
-    one minus an inclusion probability (`Posterior.inclusion_probability`)."""
+    one minus an inclusion probability (`Posterior.shrinkage`, `Posterior.inclusion_probability`).
+
+    global_scale  the prior scale τ₀ of τ; Piironen & Vehtari (2017, Electron. J. Statist. 11, §3) advise
+                  τ₀ = p₀/(P − p₀)·σ/√N for p₀ expected non-zero terms among P with N observations of noise σ
+                  (the default 1 shrinks little).
+    """
 
     def __init__(self, global_scale=1.0):
         self.global_scale = _positive("global_scale", global_scale, "Horseshoe")
