@@ -44,6 +44,7 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     checks.check_rhs_output(prob.f, spec, checks.p_layout(prob.p), prob.p, s.tspan[0])
     _check_g(prob, spec, noise_type, m)
 
+    given_dt = dt   # as given: concrete when the user's is (the checked one may be traced under jit)
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
@@ -51,11 +52,13 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
 
     noise = prob.noise
     if noise is None:
-        bulk = not adaptive and tstops is None and is_concrete(t0, t1, dt)
+        # Bulk increments need the step count at trace time: the span and dt as given must be concrete.
+        bulk = not adaptive and tstops is None and is_concrete(*s.tspan, given_dt)
         noise = BulkIncrements() if bulk else VirtualBrownianTree()
     if key is None:   # a NoiseGrid without a key: its bridges and areas from a fixed key
         key = jax.random.PRNGKey(0)
-    path, data = noise.prepare(key, t0, t1, m, tdtype, dt)
+    path, data = noise.prepare(key, *(s.tspan if isinstance(noise, BulkIncrements) else (t0, t1)), m, tdtype,
+                               given_dt)
     rhs = SDERHS(prob.f, prob.g, spec, noise_type, prob.interpretation, path)
 
     save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
