@@ -101,4 +101,4 @@ def test_blow_up_is_unstable():
     with pytest.warns(RuntimeWarning, match="Unstable"):
         sol = ps.solve(prob, ps.EM(), dt=0.01, key=KEY)
     assert sol.retcode == ps.ReturnCode.Unstable
-    assert float(sol.t[-1]) < 0.2     # stopped where the solution left the floating-point range (t ≈ 1/8)
+    assert float(sol.t[-1]) < 0.5     # stopped where the solution left the floating-point range
