@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .gaussian import standard_normal
 from .increment import BrownianIncrement
 
 
@@ -44,7 +45,7 @@ def point(a, Wa, Ia, h1, dW1, K1):
     return Wa + dW1, Ia + h1 * Wa + K1 + h1 * dW1 / 2
 
 
-def node_normals(key, x, depth, m, dtype):
+def node_normals(key, x, depth, m, dtype, precision="float32"):
     """Standard normals (depth + 1, 4, m) for the nodes on the way to the point at fraction ``x`` in [0, 1]
     of an interval: level l's node is number floor(x·2^l) of the 2^l nodes at that level, and its normals
     are drawn from fold_in(fold_in(key, l), number). All levels are drawn in one vectorised call before
@@ -52,18 +53,19 @@ def node_normals(key, x, depth, m, dtype):
     Also returns the node numbers (int32 for depth ≤ 30, which `VirtualBrownianTree` enforces)."""
     levels = jnp.arange(depth + 1)
     number = jnp.clip(jnp.floor(x * 2.0 ** levels), 0, 2.0 ** levels - 1).astype(jnp.int32)
-    draw = lambda l, k: jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, l), k), (4, m), dtype)
+    draw = lambda l, k: standard_normal(jax.random.fold_in(jax.random.fold_in(key, l), k), (4, m), dtype,
+                                         precision)
     return jax.vmap(draw)(levels, number), number
 
 
-def descend(key, a, b, Wa, Ia, Wb, Ib, tau, depth):
+def descend(key, a, b, Wa, Ia, Wb, Ib, tau, depth, precision="float32"):
     """(W(τ), I(τ)) for τ in [a, b], given the ends: ``depth`` bisections, then a split of the leaf at τ,
     each drawn from its node's key (`node_normals`). Deterministic in (key, τ): the same τ gives the same
     values whatever else was evaluated, which keeps a path consistent across rejected steps."""
     m = Wa.shape[-1]
     b0, Wb0, Ib0 = b, Wb, Ib
     x = jnp.clip((tau - a) / (b - a), 0.0, 1.0)
-    z, number = node_normals(key, x, depth, m, Wa.dtype)
+    z, number = node_normals(key, x, depth, m, Wa.dtype, precision)
     # the child taken at level l is the parity of the node number at level l + 1 (so the path down the tree
     # and the nodes whose normals were drawn agree, whatever the rounding of the midpoints)
     go_right = jnp.concatenate([number[1:] % 2 == 1, jnp.ones((1,), bool)])

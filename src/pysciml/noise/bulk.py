@@ -7,29 +7,42 @@ import math
 import jax
 import jax.numpy as jnp
 
+from .gaussian import check_precision, standard_normal
 from .increment import BrownianIncrement
 from .path import BrownianPath, Noise
 
 
 class BulkIncrements(Noise):
+    """The fixed-step path (chosen by `solve` for fixed-step solves without stops). ``precision``: of the normals
+    drawn (see `noise.gaussian`; 'float32' is the fast default, 'float64' for full-resolution normals).
+    ``levy_area``: draw the space-time Lévy areas too (False for methods that never read them, whose steps
+    then see H = 0: half the normals, which are most of the cost of a fixed-step solve)."""
+
+    def __init__(self, precision: str = "float32", levy_area: bool = True):
+        self.precision = check_precision(precision, "BulkIncrements")
+        self.levy_area = bool(levy_area)
+
     def prepare(self, key, t0, t1, m, dtype, dt=None):
         t0, t1, dt = float(t0), float(t1), float(dt)
         # The loop lands on t1 when the remainder is within 1e-8·dt of a step: at most ceil(T/dt) steps
         # (one spare row covers rounding in the accumulated times).
-        n = max(math.ceil((t1 - t0) / dt - 1e-8), 1) + 1
-        z = jax.random.normal(key, (n, 2, m), dtype)
-        return BulkPath(m, n), (z, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), jnp.asarray(dt, dtype))
+        steps = max(math.ceil((t1 - t0) / dt - 1e-8), 1)
+        n = steps + 1
+        z = standard_normal(key, (n, 2 if self.levy_area else 1, m), dtype, self.precision)
+        return BulkPath(m, n, steps), (z, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), jnp.asarray(dt, dtype))
 
 
 class BulkPath(BrownianPath):
-    def __init__(self, m, n):
+    def __init__(self, m, n, n_steps=None):
         self.m, self.n = m, n
+        self.n_steps = n - 1 if n_steps is None else n_steps   # the solve's steps: t0 + k·dt, k < n_steps
 
     def increment(self, data, t, dt):
         z, t0, _, step = data
         k = jnp.clip(jnp.round((t - t0) / step).astype(jnp.int32), 0, self.n - 1)
         h = jnp.abs(dt)
-        return BrownianIncrement(jnp.sqrt(h) * z[k, 0], jnp.sqrt(h / 12) * z[k, 1])
+        area = jnp.sqrt(h / 12) * z[k, 1] if z.shape[1] == 2 else jnp.zeros_like(z[k, 0])
+        return BrownianIncrement(jnp.sqrt(h) * z[k, 0], area)
 
     def values(self, data, ts):
         """W at ``ts``, linear between the grid points t0 + k·dt (exact at the steps of the solve)."""

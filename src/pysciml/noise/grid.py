@@ -9,6 +9,7 @@ import numpy as np
 
 from .._core.trees import is_concrete
 from . import bridge
+from .gaussian import check_precision, standard_normal
 from .path import BrownianPath, Noise
 
 
@@ -18,11 +19,11 @@ class NoiseGrid(Noise):
     (or (K,) for one process). The Lévy areas of the grid intervals and the bridges between grid points
     are drawn from `solve`'s key (PRNGKey(0) when none is given: a solve stepping on the grid points uses
     no randomness but the areas, which only strong-order-1.5 methods read). ``depth``: bisections of each
-    grid interval (see `VirtualBrownianTree`)."""
+    grid interval and ``precision`` of the normals drawn (see `VirtualBrownianTree`)."""
 
     needs_key = False
 
-    def __init__(self, t, W, depth: int = 16):
+    def __init__(self, t, W, depth: int = 16, precision: str = "float32"):
         t = jnp.asarray(t)
         W = jnp.asarray(W)
         if t.ndim != 1 or t.shape[0] < 2:
@@ -36,19 +37,20 @@ class NoiseGrid(Noise):
         if is_concrete(W) and not np.all(np.isfinite(np.asarray(W))):
             raise ValueError("NoiseGrid: W must be finite")
         self.t, self.W, self.depth = t, W, depth
+        self.precision = check_precision(precision, "NoiseGrid")
 
     @property
     def m(self):
         return self.W.shape[1]
 
     def tree_flatten(self):   # a pytree (t and W its leaves), so problems holding it pass through jit/vmap
-        return (self.t, self.W), self.depth
+        return (self.t, self.W), (self.depth, self.precision)
 
     @classmethod
-    def tree_unflatten(cls, depth, children):
+    def tree_unflatten(cls, aux, children):
         obj = object.__new__(cls)
         obj.t, obj.W = children
-        obj.depth = depth
+        obj.depth, obj.precision = aux
         return obj
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
@@ -63,25 +65,26 @@ class NoiseGrid(Noise):
                                  f"({float(t0)}, {float(t1)}): the grid must cover the span")
         areas_key, cells_key = jax.random.split(key)
         h = jnp.diff(t)
-        K = jnp.sqrt(h ** 3 / 12)[:, None] * jax.random.normal(areas_key, (t.shape[0] - 1, self.m), dtype)
+        K = jnp.sqrt(h ** 3 / 12)[:, None] * standard_normal(areas_key, (t.shape[0] - 1, self.m), dtype,
+                                                                        self.precision)
         # running integral I(t_i) = ∫_{t_0}^{t_i} W: each interval adds its area plus the trapezoid
         I = jnp.concatenate([jnp.zeros((1, self.m), dtype),
                              jnp.cumsum(K + h[:, None] * (W[:-1] + W[1:]) / 2, axis=0)])
-        return GridPath(self.m, t.shape[0], self.depth), (t, W, I, cells_key)
+        return GridPath(self.m, t.shape[0], self.depth, self.precision), (t, W, I, cells_key)
 
     def __repr__(self):
         return f"NoiseGrid(t: {tuple(self.t.shape)}, W: {tuple(self.W.shape)})"
 
 
 class GridPath(BrownianPath):
-    def __init__(self, m, size, depth):
-        self.m, self.size, self.depth = m, size, depth
+    def __init__(self, m, size, depth, precision="float32"):
+        self.m, self.size, self.depth, self.precision = m, size, depth, precision
 
     def _at(self, data, tau):
         t, W, I, key = data
         i = jnp.clip(jnp.searchsorted(t, tau, side="right") - 1, 0, self.size - 2)
         return bridge.descend(jax.random.fold_in(key, i), t[i], t[i + 1], W[i], I[i], W[i + 1], I[i + 1], tau,
-                              self.depth)
+                              self.depth, self.precision)
 
     def increment(self, data, t, dt):
         W, I = jax.vmap(lambda tau: self._at(data, tau))(jnp.stack([t, t + dt]))

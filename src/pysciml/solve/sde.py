@@ -44,7 +44,7 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     checks.check_rhs_output(prob.f, spec, checks.p_layout(prob.p), prob.p, s.tspan[0])
     _check_g(prob, spec, noise_type, m)
 
-    given_dt = dt   # as given: concrete when the user's is (the checked one may be traced under jit)
+    given_dt, given_dtmax = dt, dtmax   # as given: concrete when the user's is (the checked one may be traced under jit)
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
@@ -54,7 +54,7 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     if noise is None:
         # Bulk increments need the step count at trace time: the span and dt as given must be concrete.
         bulk = not adaptive and tstops is None and is_concrete(*s.tspan, given_dt)
-        noise = BulkIncrements() if bulk else VirtualBrownianTree()
+        noise = BulkIncrements(levy_area=alg.uses_levy_area) if bulk else VirtualBrownianTree()
     if key is None:   # a NoiseGrid without a key: its bridges and areas from a fixed key
         key = jax.random.PRNGKey(0)
     path, data = noise.prepare(key, *(s.tspan if isinstance(noise, BulkIncrements) else (t0, t1)), m, tdtype,
@@ -69,7 +69,8 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
         dense = saveat is None and save_everystep and stage_bytes <= DENSE_MEMORY_LIMIT
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
-                     has_tstops=tstops is not None, given_dt=dt is not None)
+                     has_tstops=tstops is not None, given_dt=dt is not None,
+                     fixed_steps=path.n_steps if isinstance(noise, BulkIncrements) and given_dtmax is None else None)
     inputs = LoopInputs(u0=spec.ravel(prob.u0), t0=t0, t1=t1, p=(prob.p, data), rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=saveat if mode == "saveat" else None, tstops=tstops)

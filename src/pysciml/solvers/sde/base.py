@@ -35,6 +35,7 @@ class StochasticRungeKutta(Algorithm):
     strong_order: ClassVar[float]
     weak_order: ClassVar[float]
     adaptive: ClassVar[bool] = False
+    uses_levy_area: ClassVar[bool] = False   # reads the increment's space-time Lévy area H (strong order 1.5)
     controller_order = 1
     dense_order = 1
     interpolant = LINEAR
