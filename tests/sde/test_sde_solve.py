@@ -4,6 +4,7 @@ differences."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import pysciml as ps
 
@@ -37,10 +38,14 @@ def test_tstops_saveat_and_dense_output():
     np.testing.assert_allclose(saved.W, every.W[::5], rtol=0, atol=1e-15)
 
 
-def test_pathwise_gradient_matches_central_differences():
+@pytest.mark.parametrize("alg,options", [(ps.RKMil(), {}), (ps.EM(), {"tstops": jnp.array([0.5])})],
+                         ids=["RKMil-bulk", "EM-tree"])
+def test_pathwise_gradient_matches_central_differences(alg, options):
+    """Forward-mode gradient of u(1) with a fixed key, on the bulk path and on the tree (whose √h at h = 0
+    once made every tangent NaN), against central differences."""
     prob = ps.SDEProblem(lambda u, p, t: p[0] * u, lambda u, p, t: p[1] * u, jnp.ones(1), (0.0, 1.0),
                          p=jnp.array([0.5, 0.3]))
-    loss = lambda p: ps.solve(prob.remake(p=p), ps.RKMil(), dt=0.01, key=KEY, save_everystep=False).u[-1, 0]
+    loss = lambda p: ps.solve(prob.remake(p=p), alg, dt=0.01, key=KEY, save_everystep=False, **options).u[-1, 0]
     p0 = jnp.array([0.5, 0.3])
     grad = jax.grad(loss)(p0)
     eps = 1e-6
