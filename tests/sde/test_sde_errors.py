@@ -102,3 +102,9 @@ def test_blow_up_is_unstable():
         sol = ps.solve(prob, ps.EM(), dt=0.01, key=KEY)
     assert sol.retcode == ps.ReturnCode.Unstable
     assert float(sol.t[-1]) < 0.5     # stopped where the solution left the floating-point range
+
+
+def test_sde_method_refused_for_odes():
+    prob = ps.ODEProblem(f, jnp.ones(3), (0.0, 1.0))
+    with pytest.raises(TypeError, match=r"alg: EM\(\) is an SDE method; an ODEProblem is solved by an ODE method"):
+        ps.solve(prob, ps.EM(), dt=0.1)

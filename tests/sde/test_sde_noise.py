@@ -92,13 +92,17 @@ def test_adaptive_solves_share_the_path_and_converge_on_it():
 
 def test_bulk_path_increments_and_values():
     from pysciml.noise import BulkIncrements
-    path, data = BulkIncrements().prepare(jax.random.PRNGKey(2), 0.0, 1.0, 2, jnp.float64, 0.3)
+    path, data = BulkIncrements(levy_area=True).prepare(jax.random.PRNGKey(2), 0.0, 1.0, 2, jnp.float64, 0.3)
     # steps 0, 0.3, 0.6, 0.9 and the cut last step of 0.1
     incs = [path.increment(data, jnp.asarray(t), jnp.asarray(h)) for t, h in ((0.0, 0.3), (0.3, 0.3), (0.6, 0.3), (0.9, 0.1))]
     W = path.values(data, jnp.array([0.0, 0.3, 0.6, 0.9, 1.0]))
     np.testing.assert_allclose(np.diff(W, axis=0), np.stack([i.W for i in incs]), rtol=0, atol=1e-15)
     z = np.asarray(data[0])
     np.testing.assert_allclose(incs[3].H, np.sqrt(0.1 / 12) * z[3, 1], rtol=1e-15)
+    # without Lévy areas (methods that do not read them): H is NaN, W the same draws' first row
+    path, data = BulkIncrements(levy_area=False).prepare(jax.random.PRNGKey(2), 0.0, 1.0, 2, jnp.float64, 0.3)
+    inc = path.increment(data, jnp.asarray(0.3), jnp.asarray(0.3))
+    assert np.all(np.isnan(inc.H)) and np.all(np.isfinite(inc.W))
 
 
 def test_noise_grid_reproduces_a_given_path():

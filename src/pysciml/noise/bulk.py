@@ -15,8 +15,9 @@ from .path import BrownianPath, Noise
 class BulkIncrements(Noise):
     """The fixed-step path (chosen by `solve` for fixed-step solves without stops). ``precision``: of the normals
     drawn (see `noise.gaussian`; 'float32' is the fast default, 'float64' for full-resolution normals).
-    ``levy_area``: draw the space-time Lévy areas too (False for methods that never read them, whose steps
-    then see H = 0: half the normals, which are most of the cost of a fixed-step solve)."""
+    ``levy_area``: also draw the space-time Lévy areas H (for methods that read them); without, H is NaN,
+    so that a method reading it by mistake fails loudly. The normals dominate the cost of a small fixed-step
+    solve, so H is only drawn when needed."""
 
     def __init__(self, precision: str = "float32", levy_area: bool = True):
         self.precision = check_precision(precision, "BulkIncrements")
@@ -41,8 +42,8 @@ class BulkPath(BrownianPath):
         z, t0, _, step = data
         k = jnp.clip(jnp.round((t - t0) / step).astype(jnp.int32), 0, self.n - 1)
         h = jnp.abs(dt)
-        area = jnp.sqrt(h / 12) * z[k, 1] if z.shape[1] == 2 else jnp.zeros_like(z[k, 0])
-        return BrownianIncrement(jnp.sqrt(h) * z[k, 0], area)
+        H = jnp.sqrt(h / 12) * z[k, 1] if z.shape[1] == 2 else jnp.full((self.m,), jnp.nan, z.dtype)
+        return BrownianIncrement(jnp.sqrt(h) * z[k, 0], H)
 
     def values(self, data, ts):
         """W at ``ts``, linear between the grid points t0 + k·dt (exact at the steps of the solve)."""

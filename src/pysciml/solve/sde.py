@@ -51,10 +51,13 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     tstops = checks.check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
 
     noise = prob.noise
+    if isinstance(noise, BulkIncrements) and (adaptive or tstops is not None or not is_concrete(*s.tspan, given_dt)):
+        raise ValueError("noise: BulkIncrements serves fixed steps t0 + k·dt only (adaptive=False, no tstops, a "
+                         "concrete dt and tspan); leave noise=None to let solve pick, or use VirtualBrownianTree()")
     if noise is None:
         # Bulk increments need the step count at trace time: the span and dt as given must be concrete.
         bulk = not adaptive and tstops is None and is_concrete(*s.tspan, given_dt)
-        noise = BulkIncrements(levy_area=alg.uses_levy_area) if bulk else VirtualBrownianTree()
+        noise = BulkIncrements(levy_area=alg.levy_area) if bulk else VirtualBrownianTree()
     if key is None:   # a NoiseGrid without a key: its bridges and areas from a fixed key
         key = jax.random.PRNGKey(0)
     path, data = noise.prepare(key, *(s.tspan if isinstance(noise, BulkIncrements) else (t0, t1)), m, tdtype,

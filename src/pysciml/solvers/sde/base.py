@@ -34,8 +34,8 @@ class StochasticRungeKutta(Algorithm):
     interpretations: ClassVar[tuple]      # Interpretation classes it solves
     strong_order: ClassVar[float]
     weak_order: ClassVar[float]
+    levy_area: ClassVar[bool] = False     # reads the increment's space-time Lévy area H (drawn only then)
     adaptive: ClassVar[bool] = False
-    uses_levy_area: ClassVar[bool] = False   # reads the increment's space-time Lévy area H (strong order 1.5)
     controller_order = 1
     dense_order = 1
     interpolant = LINEAR
