@@ -82,8 +82,8 @@ def test_adaptive_solves_share_the_path_and_converge_on_it():
 
     solve = jax.jit(jax.vmap(run, in_axes=(0, None)))
     keys = jax.random.split(jax.random.PRNGKey(3), 20)
-    W_loose, err_loose, rej_loose = solve(keys, 1e-2)
-    W_tight, err_tight, rej_tight = solve(keys, 1e-3)
+    W_loose, err_loose, rej_loose = solve(keys, 1e-3)
+    W_tight, err_tight, rej_tight = solve(keys, 1e-4)
     np.testing.assert_array_equal(W_loose, W_tight)
     assert int(rej_loose.sum()) > 0 and int(rej_tight.sum()) > 0
     ratio = float(jnp.mean(err_loose) / jnp.mean(err_tight))
