@@ -10,9 +10,10 @@ from .callbacks import (CallbackSet, ContinuousCallback, DiscreteCallback, Effec
 from .controllers import PIController, PIDController
 from .ensembles import (EnsembleDask, EnsembleGPUKernel, EnsembleProblem, EnsembleSerial, EnsembleSharded,
                         EnsembleSolution, EnsembleVmap)
-from .solution import ODESolution
+from .solution import ODESolution, SDESolution
 from .linalg import DenseLU, KrylovGMRES, SparseGMRES, jacobian_sparsity
-from .problems import DDEProblem, ODEProblem, SplitODEProblem
+from .problems import DDEProblem, ODEProblem, SDEProblem, SplitODEProblem
+from .noise import NoiseGrid, VirtualBrownianTree
 from .delay import MethodOfSteps
 from . import testing
 from .sensitivity import (AdjointLSS, BacksolveAdjoint, Cos2Windowing, CosWindowing, DiscreteAdjoint,
@@ -21,6 +22,7 @@ from .sensitivity import (AdjointLSS, BacksolveAdjoint, Cos2Windowing, CosWindow
 from .solve import solve
 from .lyapunov import lyapunov_spectrum
 from .jumps import JumpProblem, Direct, SortingDirect, RSSA, TauLeaping
+from .solvers import EM, EulerHeun, LambaEM, RKMil
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
                       KenCarp4, Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
 
@@ -29,6 +31,8 @@ __all__ = [
     "ODEProblem", "ODESolution", "ReturnCode", "SplitODEProblem", "solve",
     # delay differential equations
     "DDEProblem", "MethodOfSteps",
+    # stochastic differential equations
+    "EM", "EulerHeun", "LambaEM", "NoiseGrid", "RKMil", "SDEProblem", "SDESolution", "VirtualBrownianTree",
     # jump processes
     "Direct", "JumpProblem", "RSSA", "SortingDirect", "TauLeaping",
     # methods

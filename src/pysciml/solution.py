@@ -180,3 +180,34 @@ def _check_inside_span(times, ts, n):
 
 def _shapes(tree):
     return jax.tree_util.tree_map(lambda x: tuple(np.shape(x)), tree)
+
+
+@jax.tree_util.register_pytree_node_class
+class SDESolution(ODESolution):
+    """Result of solving an `SDEProblem`: an `ODESolution` (sol(t) interpolates linearly between steps)
+    with ``W``, the Brownian path at the saved times, shape (len(t), m) (W(t0) = 0 unless the path is a
+    user's `NoiseGrid`). Built by `solve` from the `ODESolution` fields (t, u_flat, retcode, stats, dense,
+    p, f, alg, spec, events, saved_values: see there) and W."""
+
+    def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec, events=None, saved_values=None,
+                 W=None):
+        super().__init__(t, u_flat, retcode, stats, dense, p, f=f, alg=alg, spec=spec, events=events,
+                         saved_values=saved_values)
+        self.W = W
+
+    @classmethod
+    def of(cls, sol: ODESolution, W):
+        """Returns the `SDESolution` with the fields of ``sol`` and the path ``W``."""
+        return cls(sol.t, sol._u_flat, sol._retcode, sol.stats, sol.dense, sol.p, f=sol.f, alg=sol.alg,
+                   spec=sol.spec, events=sol.events, saved_values=sol.saved_values, W=W)
+
+    def tree_flatten(self):
+        children, aux = super().tree_flatten()
+        return children + (self.W,), aux
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls.of(ODESolution.tree_unflatten(aux, children[:-1]), children[-1])
+
+    def __repr__(self):
+        return "SDE" + super().__repr__()[3:-1] + f", W: {tuple(np.shape(self.W))})"

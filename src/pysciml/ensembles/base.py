@@ -5,8 +5,9 @@
 applies the problem's reduction; a backend only solves one batch. A new backend (sharded over devices, Dask,
 GPU kernels) is one subclass of `EnsembleAlgorithm` implementing `run_batch`, which must
 
-- solve member ``i`` of the batch as ``solve(eprob.member(i, repeat), alg, **options)`` (the public
-  `pysciml.solve`), starting with repeat = 0;
+- solve member ``i`` of the batch as ``solve(eprob.member(i, repeat), alg, **member_options(options, i,
+  repeat))`` (the public `pysciml.solve`), starting with repeat = 0 (`member_options` gives an SDE member
+  its own Brownian key);
 - pass each solution through ``eprob.output_func(sol, i)`` and read it with `split_output`: while it asks
   for a rerun, solve that member again with repeat + 1, at most `MAX_RERUNS` times (then raise
   `too_many_reruns`);
@@ -16,6 +17,7 @@ A backend that schedules the batches itself (`EnsembleDask`: batches shipped to 
 arrive) sets ``schedules_batches = True`` and implements `run_ensemble` instead, which returns the
 `EnsembleSolution` (or the reduction's value); `solve` still validates the arguments first.
 """
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -40,6 +42,23 @@ class EnsembleAlgorithm:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def member_options(options, i, repeat=0):
+    """The solve options of member ``i``: a ``key`` option (an SDE's Brownian path) becomes
+    jax.random.fold_in(key, i) (and, for a rerun, folded again with ``repeat``), so each trajectory has its
+    own path, the same whatever the batch size or backend."""
+    key = options.get("key")
+    if key is None:
+        return options
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        key = jax.random.PRNGKey(int(key))
+    own = jax.random.fold_in(key, i)
+    again = jax.random.fold_in(own, repeat)
+    typed = jnp.issubdtype(own.dtype, jax.dtypes.prng_key)
+    data = lambda k: jax.random.key_data(k) if typed else k
+    chosen = jnp.where(jnp.asarray(repeat) == 0, data(own), data(again))
+    return {**options, "key": jax.random.wrap_key_data(chosen, impl=jax.random.key_impl(own)) if typed else chosen}
 
 
 def split_output(out):

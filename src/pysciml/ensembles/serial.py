@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 
 from ..solve import solve
-from .base import MAX_RERUNS, EnsembleAlgorithm, split_output, too_many_reruns
+from .base import MAX_RERUNS, EnsembleAlgorithm, member_options, split_output, too_many_reruns
 
 
 class EnsembleSerial(EnsembleAlgorithm):
@@ -18,7 +18,8 @@ class EnsembleSerial(EnsembleAlgorithm):
     @staticmethod
     def _one(eprob, alg, i, options):
         for repeat in range(MAX_RERUNS + 1):
-            value, rerun, _ = split_output(eprob.output_func(solve(eprob.member(i, repeat), alg, **options), i))
+            sol = solve(eprob.member(i, repeat), alg, **member_options(options, i, repeat))
+            value, rerun, _ = split_output(eprob.output_func(sol, i))
             if not bool(rerun):
                 return value
         raise RuntimeError(too_many_reruns([i]))

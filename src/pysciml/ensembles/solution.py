@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.trees import host_slice
-from ..solution import ODESolution
+from ..solution import ODESolution, SDESolution
 
 
 @jax.tree_util.register_pytree_node_class
@@ -106,6 +106,7 @@ def _trimmed(member):
     if member.t.shape[0] != dense.ts.shape[0] or isinstance(dense.n_steps, jax.core.Tracer):
         return member
     n = int(dense.n_steps) + 1
-    return ODESolution(host_slice(member.t, 0, n), host_slice(member._u_flat, 0, n), member._retcode, member.stats, dense, member.p,
-                       f=member.f, alg=member.alg, spec=member.spec, events=member.events,
-                       saved_values=member.saved_values)
+    trimmed = ODESolution(host_slice(member.t, 0, n), host_slice(member._u_flat, 0, n), member._retcode, member.stats,
+                          dense, member.p, f=member.f, alg=member.alg, spec=member.spec, events=member.events,
+                          saved_values=member.saved_values)
+    return SDESolution.of(trimmed, host_slice(member.W, 0, n)) if isinstance(member, SDESolution) else trimmed

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._core.trees import is_concrete
 from ..solve import solve
-from .base import MAX_RERUNS, EnsembleAlgorithm, split_output, too_many_reruns
+from .base import MAX_RERUNS, EnsembleAlgorithm, member_options, split_output, too_many_reruns
 from .problem import check_prob_func_is_pure
 
 
@@ -34,7 +34,7 @@ class EnsembleVmap(EnsembleAlgorithm):
 
             def batch(indices, repeats, arrays):
                 def one(i, repeat):
-                    sol = solve(eprob.member(i, repeat), alg, **dict(static), **arrays)
+                    sol = solve(eprob.member(i, repeat), alg, **member_options({**dict(static), **arrays}, i, repeat))
                     value, rerun, asked = split_output(eprob.output_func(sol, i))
                     asks.append(asked)
                     return value, jnp.asarray(rerun, bool)

@@ -36,7 +36,8 @@ from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS
 @functools.singledispatch
 def _solver_for(prob, *args, **kwargs):
     """The per-problem-type implementation of `solve` (registered with ``solve.register``)."""
-    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem, DDEProblem or EnsembleProblem; got "
+    raise TypeError(f"solve: prob must be an ODEProblem, SplitODEProblem, DDEProblem, SDEProblem, JumpProblem or "
+                    f"EnsembleProblem; got "
                     f"{type(prob).__name__}")
 
 
@@ -44,7 +45,7 @@ def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, a
           save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
           max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None, callback=None,
           max_events=DEFAULT_MAX_EVENTS, track_discontinuities=True, trajectories=None, batch_size=None,
-          **unknown):
+          key=None, **unknown):
     """Solve ``prob`` with ``alg``: ``solve(ODEProblem | SplitODEProblem | DDEProblem, alg=None, **options)``,
     ``solve(EnsembleProblem, alg, ensemble_alg, trajectories=N, **options)``. Returns an `ODESolution`
     (``sol.t``, ``sol.u``, ``sol(t)``, ``sol.retcode``, ``sol.stats``, ``sol.plot()``) or an `EnsembleSolution`.
@@ -77,6 +78,8 @@ def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, a
     track_discontinuities  True        DDEs: step onto the breaking points of the lags
     trajectories           None        ensembles: number of members (required)
     batch_size             None        ensembles: members per compiled batch (default: all at once)
+    key                    None        SDEs: the jax.random key of the Brownian path (ensembles: member i
+                                       gets jax.random.fold_in(key, i))
     =====================  ==========  ============================================================================
 
     Julia spellings are refused with the pysciml name (``reltol`` → ``rtol``, ``abstol`` → ``atol``,
@@ -91,7 +94,7 @@ def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, a
                    save_start=save_start, dense=dense, tstops=tstops, dtmin=dtmin, dtmax=dtmax,
                    max_steps=max_steps, controller=controller, sensealg=sensealg, callback=callback,
                    max_events=max_events, track_discontinuities=track_discontinuities,
-                   trajectories=trajectories, batch_size=batch_size)
+                   trajectories=trajectories, batch_size=batch_size, key=key)
     implementation = _solver_for.dispatch(type(prob))
     accepted, any_keyword = _keywords_of(implementation)
     given = {name: value for name, value in options.items() if not _is_default(value, _SOLVE_DEFAULTS[name])}

@@ -1,0 +1,45 @@
+"""The contract of a Brownian path, as the SDE right-hand side uses it.
+
+A user-facing noise (`VirtualBrownianTree`, `NoiseGrid`; the fixed-step `BulkIncrements` is chosen by
+`solve`) is turned by ``prepare(key, t0, t1, m, dtype, dt)`` into a static, hashable `BrownianPath` (it keys
+the compiled loop) and its traced data, which travel in the loop's parameters (so `solve` is vmappable over
+the key). The path is stateless: ``increment(data, t, dt)`` and ``values(data, ts)`` are pure functions of
+the data and the times.
+"""
+
+
+class BrownianPath:
+    """Static configuration of a path: ``m`` Wiener processes."""
+
+    m: int
+
+    def increment(self, data, t, dt):
+        """The `BrownianIncrement` (ΔW, H) over [t, t + dt]."""
+        raise NotImplementedError
+
+    def values(self, data, ts):
+        """W at the times ``ts`` (1-D), shape (len(ts), m)."""
+        raise NotImplementedError
+
+    def _config(self):
+        return tuple(sorted(vars(self).items()))
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._config() == other._config()
+
+    def __hash__(self):
+        return hash((type(self), self._config()))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._config())})"
+
+
+class Noise:
+    """Base of the noises a user may give `SDEProblem(noise=...)`; ``needs_key``: whether `solve` must be
+    given a key."""
+
+    needs_key = True
+
+    def prepare(self, key, t0, t1, m, dtype, dt=None):
+        """(a static `BrownianPath`, its traced data) for m processes on [t0, t1]."""
+        raise NotImplementedError

@@ -1,0 +1,174 @@
+"""`solve(SDEProblem, alg, dt=..., key=...)`: what stochastic differential equations add to the pipeline.
+
+The right-hand side (`SDERHS`: f, g and the Brownian path) and the path's traced data, which travels in the
+loop's parameters q = (p, data) so that the solve is vmappable over ``key``. The path: increments drawn
+in bulk for a fixed-step solve whose steps are t0 + k·dt (no tstops), a `VirtualBrownianTree` otherwise,
+or the problem's own ``noise``. Everything a user can get wrong is checked here, before compiling.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._core.trees import is_concrete
+from ..integrate import LoopConfig, LoopInputs
+from ..noise import BulkIncrements, GeneralNoise, NoiseGrid, VirtualBrownianTree
+from ..noise.types import AdditiveNoise
+from ..problems.sde import SDEProblem, SDERHS, Stratonovich
+from ..sensitivity import ForwardDiffSensitivity
+from ..solution import SDESolution
+from ..solvers.sde import METHODS, LambaEM, EulerHeun, StochasticRungeKutta
+from . import checks, pipeline
+from .defaults import DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT
+
+
+def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
+              save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
+              max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None) -> SDESolution:
+    """Integrate the SDE ``prob`` with ``alg`` (an SDE method: EM, EulerHeun, RKMil, LambaEM, ...; default
+    LambaEM() for Itô problems, EulerHeun() for Stratonovich ones) on the Brownian path drawn from ``key``
+    (a jax.random key; required unless the problem's noise is a NoiseGrid). Options as for ODEs; sol.W is
+    the path at the saved times. Gradients: forward mode through the solver (ForwardDiffSensitivity)."""
+    alg = _check_algorithm(prob, alg)
+    controller = checks.check_controller(controller)
+    if sensealg is not None and not isinstance(sensealg, ForwardDiffSensitivity):
+        raise ValueError(f"sensealg: {sensealg!r} does not handle SDEs yet; use ForwardDiffSensitivity() "
+                         "(forward-mode AD through the solver on the fixed path) or leave it unset")
+    sensealg = ForwardDiffSensitivity()
+    key = _check_key(key, prob.noise)
+    s = pipeline.start(prob)
+    spec, dtype, tdtype, t0, t1 = s.spec, s.dtype, s.tdtype, s.t0, s.t1
+    if is_concrete(t0, t1) and float(t1) < float(t0):
+        raise ValueError(f"tspan: SDEs integrate forward in time; got t1 = {float(t1)} < t0 = {float(t0)}")
+    noise_type = prob.noise_type
+    m = noise_type.m(spec.size)
+    checks.check_rhs_output(prob.f, spec, checks.p_layout(prob.p), prob.p, s.tspan[0])
+    _check_g(prob, spec, noise_type, m)
+
+    given_dt, given_dtmax = dt, dtmax   # as given: concrete when the user's is (the checked one may be traced under jit)
+    adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
+        alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
+    saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
+    tstops = checks.check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
+
+    noise = prob.noise
+    if isinstance(noise, BulkIncrements) and (adaptive or tstops is not None or not is_concrete(*s.tspan, given_dt)):
+        raise ValueError("noise: BulkIncrements serves fixed steps t0 + k·dt only (adaptive=False, no tstops, a "
+                         "concrete dt and tspan); leave noise=None to let solve pick, or use VirtualBrownianTree()")
+    if noise is None:
+        # Bulk increments need the step count at trace time: the span and dt as given must be concrete.
+        bulk = not adaptive and tstops is None and is_concrete(*s.tspan, given_dt)
+        noise = BulkIncrements(levy_area=alg.levy_area) if bulk else VirtualBrownianTree()
+    if key is None:   # a NoiseGrid without a key: its bridges and areas from a fixed key
+        key = jax.random.PRNGKey(0)
+    path, data = noise.prepare(key, *(s.tspan if isinstance(noise, BulkIncrements) else (t0, t1)), m, tdtype,
+                               given_dt)
+    rhs = SDERHS(prob.f, prob.g, spec, noise_type, prob.interpretation, path)
+
+    save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
+    if saveat is not None and save_everystep:
+        raise ValueError("save_everystep=True and saveat are exclusive: give one of them")
+    stage_bytes = max_steps * alg.n_stages * spec.size * np.dtype(dtype).itemsize
+    if dense is None:
+        dense = saveat is None and save_everystep and stage_bytes <= DENSE_MEMORY_LIMIT
+    mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
+    cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
+                     has_tstops=tstops is not None, given_dt=dt is not None,
+                     fixed_steps=path.n_steps if isinstance(noise, BulkIncrements) and given_dtmax is None else None)
+    inputs = LoopInputs(u0=spec.ravel(prob.u0), t0=t0, t1=t1, p=(prob.p, data), rtol=rtol, atol=atol,
+                        dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
+                        saveat=saveat if mode == "saveat" else None, tstops=tstops)
+    sol = pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
+                                    saveat=saveat if cfg.dense else None, first=first))
+    return SDESolution.of(sol, _path_values(path, data, sol.t))
+
+
+# W at the saved times, compiled once per path and number of times (eagerly, the tree's loops would be
+# dispatched op by op).
+_path_values = jax.jit(lambda path, data, ts: path.values(data, ts), static_argnums=0)
+
+
+def methods_for(noise_type, interpretation):
+    """Names of the SDE methods that solve problems of this noise type and interpretation."""
+    names = []
+    for cls in METHODS:
+        try:
+            alg = cls()
+        except TypeError:   # pragma: no cover (every listed method has defaults)
+            continue
+        if alg.supports_noise(noise_type) and (isinstance(noise_type, AdditiveNoise)
+                                               or alg.interpretation_for(interpretation) is not None):
+            names.append(cls.__name__)
+    return names
+
+
+def _check_algorithm(prob, alg):
+    if alg is None:
+        return EulerHeun() if isinstance(prob.interpretation, Stratonovich) else LambaEM()
+    alg = checks.check_algorithm(alg)
+    nt, interp = prob.noise_type, prob.interpretation
+    if not isinstance(alg, StochasticRungeKutta):
+        raise TypeError(f"alg: {alg!r} is not an SDE method; an SDEProblem ({_describe(nt, interp)}) is solved by "
+                        f"{', '.join(methods_for(nt, interp))}")
+    if not alg.supports_noise(nt):
+        raise ValueError(f"alg: {alg!r} does not handle {_noise_name(nt)} noise (it handles "
+                         f"{', '.join(sorted(_noise_name_of(c) for c in type(alg).noise_types))}); methods for "
+                         f"{_describe(nt, interp)}: {', '.join(methods_for(nt, interp)) or 'none yet'}")
+    # Additive noise: the Itô and Stratonovich solutions coincide, so any interpretation serves.
+    if not isinstance(nt, AdditiveNoise) and alg.interpretation_for(interp) is None:
+        raise ValueError(f"alg: {alg!r} does not solve {type(interp).__name__} SDEs (its interpretation: "
+                         f"{', '.join(c.__name__ for c in type(alg).interpretations) if getattr(alg, 'interpretation', None) is None else type(alg.interpretation).__name__}); "
+                         f"methods for {_describe(nt, interp)}: {', '.join(methods_for(nt, interp)) or 'none yet'}")
+    return alg
+
+
+def _noise_name_of(cls):
+    return cls.__name__.replace("Noise", "").lower()
+
+
+def _noise_name(nt):
+    return _noise_name_of(type(nt))
+
+
+def _describe(nt, interp):
+    return f"{_noise_name(nt)} noise, {type(interp).__name__}"
+
+
+def _check_key(key, noise):
+    if key is None:
+        if noise is None or noise.needs_key:
+            raise ValueError("key: an SDE solve draws its Brownian path from a jax.random key; pass "
+                             "key=jax.random.PRNGKey(seed) (vmap over keys for many paths, or use an "
+                             "EnsembleProblem)")
+        return None
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.PRNGKey(int(key))
+    if isinstance(key, jax.Array) and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()
+                                       or (key.dtype == jnp.uint32 and key.shape == (2,))):
+        return key
+    raise TypeError(f"key: expected one jax.random key (jax.random.PRNGKey(seed) or jax.random.key(seed)) or an "
+                    f"integer seed; got {getattr(key, 'dtype', type(key).__name__)} of shape {jnp.shape(key)} "
+                    "(for many keys, vmap the solve over them)")
+
+
+def _check_g(prob, spec, noise_type, m):
+    """g must return the shape the noise type needs (traced once, before compiling)."""
+    flat = jax.ShapeDtypeStruct((spec.size,), spec.dtype)
+    t0 = jnp.asarray(prob.tspan[0], jnp.finfo(spec.dtype).dtype)
+    out = jax.eval_shape(lambda v: prob.g(spec.unravel(v), prob.p, t0), flat)
+    got = jax.tree_util.tree_map(lambda x: tuple(x.shape), out)
+    expected_flat = noise_type.g_shape(spec.size)
+    name = f"noise_type={_noise_name(noise_type)}" + (f" with m = {m}" if len(expected_flat) == 2 else "")
+    if len(expected_flat) == 2:
+        ok = not isinstance(out, (list, tuple, dict)) and hasattr(out, "shape") and tuple(out.shape) == expected_flat
+        if not ok:
+            raise ValueError(f"g returned shape {checks.describe(got)} but {name} needs shape {expected_flat} "
+                             f"(states × Wiener processes): g(u, p, t) must return that matrix")
+        return
+    expected = spec.shapes[0] if spec.is_single_array else jax.eval_shape(spec.unravel, flat)
+    shapes = tuple(tuple(x.shape) for x in jax.tree_util.tree_leaves(out))
+    if jax.tree_util.tree_structure(out) != spec.treedef or shapes != spec.shapes:
+        hint = ("; for an (n, m) matrix use noise_type='general' with noise_rate_prototype=jnp.zeros((n, m))"
+                if len(getattr(out, "shape", ())) == 2 else "")
+        raise ValueError(f"g returned shape {checks.describe(got)} but {name} needs u0's shape "
+                         f"{checks.describe(expected if not isinstance(expected, jax.ShapeDtypeStruct) else expected.shape)}"
+                         f"{hint}")
