@@ -70,6 +70,8 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
                                               or not is_concrete(*s.tspan, given_dt)):
         raise ValueError("noise: BulkIncrements serves fixed steps t0 + k·dt only (adaptive=False, no tstops or "
                          "callbacks, a concrete dt and tspan); leave noise=None to let solve pick, or use VirtualBrownianTree()")
+    if isinstance(noise, BulkIncrements):
+        noise = noise.with_levy_area(alg.levy_area)
     if noise is None:
         # Bulk increments need the step count at trace time: the span and dt as given must be concrete.
         bulk = not adaptive and tstops is None and event_plan is None and is_concrete(*s.tspan, given_dt)
