@@ -103,6 +103,31 @@ def test_bulk_path_increments_and_values():
     path, data = BulkIncrements(levy_area=False).prepare(jax.random.PRNGKey(2), 0.0, 1.0, 2, jnp.float64, 0.3)
     inc = path.increment(data, jnp.asarray(0.3), jnp.asarray(0.3))
     assert np.all(np.isnan(inc.H)) and np.all(np.isfinite(inc.W))
+    # normals drawn in float32 by default (noise.gaussian), flat, then used in float64; precision="float64"
+    # draws them in float64
+    for precision, draw in (("float32", jnp.float32), ("float64", jnp.float64)):
+        path, data = BulkIncrements(precision, levy_area=False).prepare(jax.random.PRNGKey(2), 0.0, 1.0, 2,
+                                                                         jnp.float64, 0.3)
+        expected = jax.random.normal(jax.random.PRNGKey(2), (10,), draw).reshape(5, 1, 2)[1, 0].astype(jnp.float64)
+        inc = path.increment(data, jnp.asarray(0.3), jnp.asarray(0.3))
+        assert inc.W.dtype == jnp.float64
+        np.testing.assert_allclose(inc.W, np.sqrt(0.3) * expected, rtol=1e-15)
+    with pytest.raises(ValueError, match="precision"):
+        BulkIncrements("half")
+
+
+def test_float32_normals_are_standard_normal():
+    """The float32 draws widened to float64 (noise.gaussian): mean, variance, kurtosis and the tail mass
+    beyond 3σ of 10⁶ draws within 5 standard errors of N(0, 1)'s."""
+    from pysciml.noise.gaussian import standard_normal
+    z = np.asarray(standard_normal(jax.random.PRNGKey(0), (1000, 1000), jnp.float64))
+    n = z.size
+    assert z.dtype == np.float64
+    assert abs(z.mean()) < 5 / np.sqrt(n)
+    assert abs(z.var() - 1) < 5 * np.sqrt(2 / n)
+    assert abs(np.mean(z ** 4) - 3) < 5 * np.sqrt(96 / n)
+    tail = 2 * 0.0013498980316301
+    assert abs(np.mean(np.abs(z) > 3) - tail) < 5 * np.sqrt(tail / n)
 
 
 def test_noise_grid_reproduces_a_given_path():

@@ -12,6 +12,7 @@ from .increment import BrownianIncrement
 from .path import BrownianPath, Noise
 
 
+@jax.tree_util.register_pytree_node_class
 class BulkIncrements(Noise):
     """The fixed-step path (chosen by `solve` for fixed-step solves without stops). ``precision``: of the normals
     drawn (see `noise.gaussian`; 'float32' is the fast default, 'float64' for full-resolution normals).
@@ -22,6 +23,17 @@ class BulkIncrements(Noise):
     def __init__(self, precision: str = "float32", levy_area: bool = True):
         self.precision = check_precision(precision, "BulkIncrements")
         self.levy_area = bool(levy_area)
+
+    def tree_flatten(self):   # no leaves: problems holding it pass through jit/vmap
+        return (), (self.precision, self.levy_area)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*aux)
+
+    def with_levy_area(self, levy_area: bool) -> "BulkIncrements":
+        """Returns this noise drawing the Lévy areas or not (solve asks for what the method reads)."""
+        return BulkIncrements(self.precision, levy_area)
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
         t0, t1, dt = float(t0), float(t1), float(dt)
