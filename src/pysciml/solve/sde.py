@@ -75,7 +75,12 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
                         saveat=saveat if mode == "saveat" else None, tstops=tstops)
     sol = pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
                                     saveat=saveat if cfg.dense else None, first=first))
-    return SDESolution.of(sol, path.values(data, sol.t))
+    return SDESolution.of(sol, _path_values(path, data, sol.t))
+
+
+# W at the saved times, compiled once per path and number of times (eagerly, the tree's loops would be
+# dispatched op by op).
+_path_values = jax.jit(lambda path, data, ts: path.values(data, ts), static_argnums=0)
 
 
 def methods_for(noise_type, interpretation):
