@@ -2,8 +2,8 @@
 second order Runge–Kutta methods for the weak approximation of Itô stochastic differential equations",
 Appl. Numer. Math. 59(3–4), the scheme DRI1 of its Table 2, with minimized error constant), in the
 efficient form of that paper (Rößler's RI class, SIAM J. Numer. Anal. 47(3), 2009, with the Ĥ stages
-driven by b^l(H^(l)) √h). Itô, weak order 2 for any noise type (diagonal, scalar, general), strong
-order 0.5 (1.0 for additive noise). Fixed steps: pass dt.
+driven by b^l(H^(l)) √h). Itô, weak order 2 for any noise type (diagonal, scalar, general); no strong
+(pathwise) order, as its random variables are discrete. Fixed steps: pass dt.
 
 With h the step, b^k the k-th column of the noise matrix (g·e_k through the problem's noise product),
 Î_k three-point and Ĩ_k two-point random variables (below) and Î_(k,l) their iterated-integral stand-ins
@@ -66,7 +66,8 @@ DRI1_TABLEAU = dict(
 
 def weak_order2_conditions(tab) -> np.ndarray:
     """Residuals of the conditions for weak order 2 of Rößler's RI class (Rößler 2009, SIAM J. Numer. Anal.
-    47(3), Theorem 5.1: conditions 1–9 for order 1, 10–59 for order 2). All zero for a valid tableau."""
+    47(3), Theorem 5.1: conditions 1–9 for order 1, 10–59 for order 2; then the consistency c⁽ⁱ⁾ = A⁽ⁱ⁾e).
+    All zero for a valid tableau."""
     a, b1, b2, b3, b4 = (tab[k] for k in ("alpha", "beta1", "beta2", "beta3", "beta4"))
     A0, A1, A2, B0, B1, B2 = (tab[k] for k in ("A0", "A1", "A2", "B0", "B1", "B2"))
     e = np.ones(len(a))
@@ -84,7 +85,8 @@ def weak_order2_conditions(tab) -> np.ndarray:
          b1 @ (A1 @ (B0 @ B1e)), b3 @ (A2 @ (B0 @ B1e)), b4 @ ((B2 @ A1e) * B2e), b1 @ (B1 @ (A1 @ B0e)),
          b3 @ (B2 @ (A1 @ B0e)), b1 @ (B1e * (B1 @ B1e)), b3 @ (B2e * (B2 @ B1e)), b1 @ (B1 @ (B1 @ B1e)),
          b4 @ (B2e * (B2 @ B1e ** 2)), b4 @ (B2e * (B2 @ (B1 @ B1e)))]
-    return np.asarray(r)
+    consistency = [tab["c0"] - A0e, tab["c1"] - A1e, tab["c2"] - A2e]
+    return np.concatenate([np.asarray(r), *consistency])
 
 
 def weak_increments(dW, H, h):
@@ -112,7 +114,9 @@ class DRI1(StochasticRungeKutta):
     """Debrabant–Rößler DRI1: weak order 2 for Itô SDEs with any noise type (fixed step: pass dt)."""
     noise_types = (DiagonalNoise, ScalarNoise, GeneralNoise)
     interpretations = (Ito,)
-    strong_order = 0.5
+    # No pathwise convergence: its three-/two-point variables are moment-matched stand-ins for ΔW, not the
+    # path (a strong error against the exact solution on the path does not shrink with dt).
+    strong_order = 0.0
     weak_order = 2.0
     evals_per_step = 3
 
