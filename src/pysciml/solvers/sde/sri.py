@@ -54,6 +54,14 @@ class SRITableau:
     def stages(self):
         return len(self.alpha)
 
+    @property
+    def drift_used(self):
+        """Stages whose f is read (by α or a later stage; stage 1 always, for the error estimate): SRIW1's
+        stages 3 and 4 evaluate g only."""
+        used = (self.alpha != 0) | np.any(self.A0 != 0, axis=0) | np.any(self.A1 != 0, axis=0)
+        used[0] = True
+        return tuple(bool(x) for x in used)
+
 
 def sri_order_conditions(tab: SRITableau) -> np.ndarray:
     """Residuals of the conditions for strong order 1.5 (Rößler 2010, Theorem 6.2 for diagonal/scalar noise:
@@ -102,11 +110,12 @@ class SRI(StochasticRungeKutta):
 
     @property
     def evals_per_step(self):
-        return self.tableau.stages
+        return sum(self.tableau.drift_used)
 
     def step(self, f, t, u, control, p, state, error_norm):
         dt, inc = control
         tab = self.tableau
+        used = tab.drift_used
         h = jnp.where(dt == 0, 1.0, dt)   # (a zero step changes nothing; keeps the quotients finite)
         sq = jnp.sqrt(h)
         dW = inc.W
@@ -126,7 +135,7 @@ class SRI(StochasticRungeKutta):
                 H1 = H1 + dt * drift1
             if noise1 is not None:
                 H1 = H1 + sq * noise1
-            F.append(f(H0, p, t + tab.c0[i] * dt))
+            F.append(f(H0, p, t + tab.c0[i] * dt) if used[i] else None)
             G.append(f.g(H1, p, t + tab.c1[i] * dt))
         drift = _combine(tab.alpha, F)
         low = high = None
