@@ -54,7 +54,7 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     if noise is None:
         # Bulk increments need the step count at trace time: the span and dt as given must be concrete.
         bulk = not adaptive and tstops is None and is_concrete(*s.tspan, given_dt)
-        noise = BulkIncrements() if bulk else VirtualBrownianTree()
+        noise = BulkIncrements(levy_area=alg.levy_area) if bulk else VirtualBrownianTree()
     if key is None:   # a NoiseGrid without a key: its bridges and areas from a fixed key
         key = jax.random.PRNGKey(0)
     path, data = noise.prepare(key, *(s.tspan if isinstance(noise, BulkIncrements) else (t0, t1)), m, tdtype,
