@@ -119,6 +119,7 @@ class DRI1(StochasticRungeKutta):
     strong_order = 0.0
     weak_order = 2.0
     evals_per_step = 3
+    levy_area = True     # the two-point Ĩ_k = √h sign(H_k)
 
     def step(self, f, t, u, control, p, state, error_norm):
         dt, inc = control

@@ -64,6 +64,7 @@ class SRA(StochasticRungeKutta):
     weak_order = 2.0
     adaptive = True
     tableau: SRATableau
+    levy_area = True     # I_(1,0) = h(ΔW/2 + H)
 
     def __init__(self, delta: float = 1 / 6):
         self.delta = float(delta)

@@ -101,6 +101,7 @@ class SRI(StochasticRungeKutta):
     weak_order = 2.0
     adaptive = True
     tableau: SRITableau
+    levy_area = True     # I_(1,0) = h(ΔW/2 + H)
 
     def __init__(self, delta: float = 1 / 6):
         self.delta = float(delta)
