@@ -1,13 +1,13 @@
 """DRI1: the weak-order-2 stochastic Runge–Kutta method of Debrabant & Rößler (2009, "Families of efficient
 second order Runge–Kutta methods for the weak approximation of Itô stochastic differential equations",
-Appl. Numer. Math. 59(3–4), the scheme DRI1 of its Table 2, with minimized error constant), in the
+Appl. Numer. Math. 59(3–4), the scheme DRI1, with minimized error constant), in the
 efficient form of that paper (Rößler's RI class, SIAM J. Numer. Anal. 47(3), 2009, with the Ĥ stages
 driven by b^l(H^(l)) √h). Itô, weak order 2 for any noise type (diagonal, scalar, general); no strong
 (pathwise) order, as its random variables are discrete. Fixed steps: pass dt.
 
 With h the step, b^k the k-th column of the noise matrix (g·e_k through the problem's noise product),
 Î_k three-point and Ĩ_k two-point random variables (below) and Î_(k,l) their iterated-integral stand-ins
-(Rößler 2009, eq. (2.4)): Î_(k,k) = (Î_k² − h)/2, Î_(k,l) = (Î_kÎ_l − √h Ĩ_k)/2 for k < l and
+(Rößler 2009): Î_(k,k) = (Î_k² − h)/2, Î_(k,l) = (Î_kÎ_l − √h Ĩ_k)/2 for k < l and
 (Î_kÎ_l + √h Ĩ_l)/2 for k > l,
 
     H⁰₁ = u,  H⁰_i = u + h Σ_j A⁰_ij f(H⁰_j) + Σ_j B⁰_ij Σ_l b^l(H^(l)_j) Î_l
@@ -45,7 +45,7 @@ _b2b = 491 / 513 * np.sqrt(221 / 4955)
 _beta2 = np.sqrt(491 / 38) / 6
 _beta4 = np.sqrt(4955 / 221) / 8
 
-# Debrabant & Rößler 2009, Table 2 (DRI1); numbers as tabulated in StochasticDiffEq.jl (constructDRI1).
+# Debrabant & Rößler 2009, DRI1; numbers as tabulated in StochasticDiffEq.jl (constructDRI1).
 DRI1_TABLEAU = dict(
     c0=np.array([0, 1 / 2, 1]),
     c1=np.array([0, 342 / 491, 342 / 491]),
@@ -66,7 +66,8 @@ DRI1_TABLEAU = dict(
 
 def weak_order2_conditions(tab) -> np.ndarray:
     """Residuals of the conditions for weak order 2 of Rößler's RI class (Rößler 2009, SIAM J. Numer. Anal.
-    47(3), Theorem 5.1: conditions 1–9 for order 1, 10–59 for order 2; then the consistency c⁽ⁱ⁾ = A⁽ⁱ⁾e).
+    47(3): conditions 1–9 for order 1, 10–59 for order 2, as checked by StochasticDiffEq.jl's
+    checkRIOrder; then the consistency c⁽ⁱ⁾ = A⁽ⁱ⁾e).
     All zero for a valid tableau."""
     a, b1, b2, b3, b4 = (tab[k] for k in ("alpha", "beta1", "beta2", "beta3", "beta4"))
     A0, A1, A2, B0, B1, B2 = (tab[k] for k in ("A0", "A1", "A2", "B0", "B1", "B2"))
@@ -98,7 +99,7 @@ def weak_increments(dW, H, h):
 
 
 def iterated(three, two, h):
-    """Î_(k,l) (m × m) of Rößler 2009 eq. (2.4) from the three-point Î and two-point Ĩ."""
+    """Î_(k,l) (m × m) of Rößler 2009 from the three-point Î and two-point Ĩ."""
     m = three.shape[0]
     sq = jnp.sqrt(h)
     k = jnp.arange(m)[:, None]

@@ -1,6 +1,6 @@
 """SOSRA: the stability-optimized three-stage SRA scheme of Rackauckas & Nie 2018 ("Stability-optimized high
 order methods and stiffness detection for pathwise stiff stochastic differential equations",
-arXiv:1804.04344, §4, the SOSRA tableau), strong order 1.5 for additive noise, adaptive. Numbers as
+arXiv:1804.04344, the SOSRA tableau), strong order 1.5 for additive noise, adaptive. Numbers as
 tabulated in StochasticDiffEq.jl (constructSOSRA)."""
 from .sra import SRA, SRATableau
 

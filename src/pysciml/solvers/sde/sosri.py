@@ -1,5 +1,5 @@
 """SOSRI: the stability-optimized SRI scheme of Rackauckas & Nie 2018 ("Stability-optimized high order methods
-and stiffness detection for pathwise stiff stochastic differential equations", arXiv:1804.04344, §4, the
+and stiffness detection for pathwise stiff stochastic differential equations", arXiv:1804.04344, the
 SOSRI tableau), strong order 1.5 for diagonal and scalar Itô noise, adaptive; a larger stability region
 than SRIW1 for pathwise stiff problems. Numbers as tabulated in StochasticDiffEq.jl (SOSRIConstantCache /
 constructSRIOpt1); c⁰ = A⁰e and c¹ = A¹e."""

@@ -2,14 +2,14 @@
 coincide), as tableau data run by one stepper (`SRA`); `SRA1` and `SOSRA` are its tableaus.
 
 The scheme (Rößler 2010, "Runge–Kutta methods for the strong approximation of solutions of stochastic
-differential equations", SIAM J. Numer. Anal. 48(3), eq. (5.1)), with h the step and, per Wiener process,
+differential equations", SIAM J. Numer. Anal. 48(3), the SRA class), with h the step and, per Wiener process,
 ΔW = I_(k) and I_(k,0) = h (ΔW_k/2 + H_k) (H the space-time Lévy area of the increment):
 
     H⁰_i = u + h Σ_j A⁰_ij f(H⁰_j) + Σ_j B⁰_ij g(t + c¹_j h) I_(·,0)/h
     u⁺   = u + h Σ_i α_i f(H⁰_i) + Σ_i g(t + c¹_i h) (β⁽¹⁾_i ΔW + β⁽²⁾_i I_(·,0)/h)
 
 f at t + c⁰_i h; g·x is the problem's noise product (diagonal, scalar or general additive forms all served).
-Error estimate (Rackauckas & Nie 2017, DCDS-B 22(7), §3, the natural embedding, as for `SRI`): δ·E_D + E_N
+Error estimate (Rackauckas & Nie 2017, DCDS-B 22(7), the natural embedding, as for `SRI`): δ·E_D + E_N
 with E_N = |Σ_i β⁽²⁾_i g(t + c¹_i h) I_(·,0)/h| (the terms the strong-order-1 embedded scheme drops) and
 E_D = h|Σ_i α_i f(H⁰_i) − f(u)| (the drift's difference to the Euler drift); δ = 1/6 by default.
 """
@@ -45,8 +45,8 @@ class SRATableau:
 
 
 def sra_order_conditions(tab: SRATableau) -> np.ndarray:
-    """Residuals of the conditions for strong order 1.5 with additive noise (Rößler 2010, Theorem 5.2 for
-    deterministic order 2: the 8 conditions, with the consistency c⁰ = A⁰e). All zero for a valid tableau."""
+    """Residuals of the conditions for strong order 1.5 with additive noise (Rößler 2010, with
+    deterministic order 2: the 8 conditions as checked by StochasticDiffEq.jl's checkSRAOrder, with the consistency c⁰ = A⁰e). All zero for a valid tableau."""
     e = np.ones(tab.stages)
     a, b1, b2, A0, B0 = tab.alpha, tab.beta1, tab.beta2, tab.A0, tab.B0
     r = [a @ e - 1, b1 @ e - 1, b2 @ e, a @ (B0 @ e) - 1, a @ (A0 @ e) - 0.5, a @ (B0 @ e) ** 2 - 1.5,

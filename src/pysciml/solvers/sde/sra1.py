@@ -1,5 +1,5 @@
 """SRA1: Rößler's two-stage SRA1 scheme, strong order 1.5 for additive noise (deterministic order 2),
-adaptive. Tableau: Rößler 2010, SIAM J. Numer. Anal. 48(3), Table 5.1 (SRA1); numbers as tabulated in
+adaptive. Tableau: Rößler 2010, SIAM J. Numer. Anal. 48(3), the SRA1 tableau; numbers as tabulated in
 StochasticDiffEq.jl (constructSRA1)."""
 from .sra import SRA, SRATableau
 

@@ -2,8 +2,8 @@
 one stepper (`SRI`); `SRIW1` and `SOSRI` are its tableaus.
 
 The scheme (Rößler 2010, "Runge–Kutta methods for the strong approximation of solutions of stochastic
-differential equations", SIAM J. Numer. Anal. 48(3), eq. (6.1) for diagonal and scalar noise; notation of
-Rackauckas & Nie 2017, DCDS-B 22(7), §2), with h the step, ΔW = I_(1), and per Wiener process the iterated
+differential equations", SIAM J. Numer. Anal. 48(3), the SRI class for diagonal and scalar noise; notation of
+Rackauckas & Nie 2017, DCDS-B 22(7)), with h the step, ΔW = I_(1), and per Wiener process the iterated
 integrals I_(1,1) = (ΔW² − h)/2, I_(1,0) = h (ΔW/2 + H) (H the space-time Lévy area of the increment) and
 I_(1,1,1) = (ΔW³ − 3hΔW)/6:
 
@@ -15,7 +15,7 @@ I_(1,1,1) = (ΔW³ − 3hΔW)/6:
 with f at t + c⁰_i h and g at t + c¹_i h. For diagonal noise every product is componentwise (g_i is taken to
 depend on u_i only, the commutative case the 1.5 order is proved for: the scheme uses no mixed iterated
 integrals). The scheme embeds a strong-order-1 scheme (drop the β⁽³⁾, β⁽⁴⁾ terms, the drift by Euler): the
-error estimate (Rackauckas & Nie 2017, §3, their "natural embedding") is δ·E_D + E_N, with
+error estimate (Rackauckas & Nie 2017, their "natural embedding") is δ·E_D + E_N, with
 E_N = |Σ_i g(H¹_i)(β⁽³⁾_i I_(1,0)/h + β⁽⁴⁾_i I_(1,1,1)/h)| the order-1.5 noise terms and E_D the drift's
 difference to the embedded Euler drift, h|Σ_i α_i f(H⁰_i) − f(u)| (StochasticDiffEq.jl uses h|Σ_{i≤2} f(H⁰_i)|,
 which does not shrink faster than h; ours is the difference of the pair). δ = 1/6 by default, as LambaEM.
@@ -64,8 +64,8 @@ class SRITableau:
 
 
 def sri_order_conditions(tab: SRITableau) -> np.ndarray:
-    """Residuals of the conditions for strong order 1.5 (Rößler 2010, Theorem 6.2 for diagonal/scalar noise:
-    the 25 conditions, with its consistency conditions c⁰ = A⁰e, c¹ = A¹e). All zero for a valid tableau."""
+    """Residuals of the conditions for strong order 1.5 (Rößler 2010, for diagonal/scalar noise; the 25
+    conditions as checked by StochasticDiffEq.jl's checkSRIOrder, with its consistency conditions c⁰ = A⁰e, c¹ = A¹e). All zero for a valid tableau."""
     A0, A1, B0, B1 = tab.A0, tab.A1, tab.B0, tab.B1
     a, b1, b2, b3, b4 = tab.alpha, tab.beta1, tab.beta2, tab.beta3, tab.beta4
     e = np.ones(tab.stages)

@@ -1,9 +1,8 @@
 """SRIW1: Rößler's SRI1W1 scheme, strong order 1.5 for diagonal and scalar Itô noise, adaptive.
 
-Tableau: Rößler 2010, SIAM J. Numer. Anal. 48(3), Table 6.2 (SRI1W1); the numbers as tabulated in
-StochasticDiffEq.jl (constructSRIW1). Four stages, two drift and four diffusion evaluations' worth of
-coefficients (f is evaluated at stages 1–2 only: α₃ = α₄ = 0 and no later stage uses f of stages 3–4, but the
-generic stepper evaluates every stage's f; see `SRI`)."""
+Tableau: Rößler 2010, SIAM J. Numer. Anal. 48(3), the SRI1W1 tableau; the numbers as tabulated in
+StochasticDiffEq.jl (constructSRIW1). Four stages: two drift evaluations (α₃ = α₄ = 0 and no stage reads
+f at stages 3–4, so `SRI` skips them) and four diffusion evaluations per step."""
 from .sri import SRI, SRITableau
 
 SRIW1_TABLEAU = SRITableau.of(
