@@ -61,6 +61,9 @@ def descend(key, a, b, Wa, Ia, Wb, Ib, tau, depth):
     each drawn from its node's key (`node_normals`). Deterministic in (key, τ): the same τ gives the same
     values whatever else was evaluated, which keeps a path consistent across rejected steps."""
     m = Wa.shape[-1]
+    # Times are not differentiated (a path is a function of them; √h at h = 0 would turn a zero tangent
+    # into NaN): the path's values depend on the key alone.
+    a, b, tau = lax.stop_gradient(a), lax.stop_gradient(b), lax.stop_gradient(tau)
     b0, Wb0, Ib0 = b, Wb, Ib
     x = jnp.clip((tau - a) / (b - a), 0.0, 1.0)
     z, number = node_normals(key, x, depth, m, Wa.dtype)

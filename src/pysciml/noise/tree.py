@@ -24,6 +24,7 @@ class VirtualBrownianTree(Noise):
         self.depth = depth
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
+        """Returns (a static `TreePath`, its data (key, t0, t1)) for ``m`` processes (dt is unused)."""
         return TreePath(m, self.depth), (key, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype))
 
     def tree_flatten(self):   # no leaves: problems holding it pass through jit/vmap

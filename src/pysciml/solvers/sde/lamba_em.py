@@ -35,6 +35,7 @@ class LambaEM(StochasticRungeKutta):
         return () if self.delta == 1 / 6 else (("delta", self.delta),)
 
     def step(self, f, t, u, control, p, state, error_norm):
+        """One EM step with its error estimate; returns the `StepResult`."""
         dt, inc = control
         f0, g0 = f(u, p, t), f.g(u, p, t)
         u_new = u + dt * f0 + f.noise(g0, inc.W)
