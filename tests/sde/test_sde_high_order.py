@@ -232,3 +232,26 @@ def test_unsupported_noise_names_the_fitting_methods():
     with pytest.raises(ValueError, match=r"SOSRI\(\) does not solve Stratonovich") as info:
         ps.solve(strat, ps.SOSRI(), key=0)
     assert "EulerHeun" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A zero-length step (the loop may attempt one at the end of the span) leaves u unchanged, even when the
+# increment's Lévy area over an empty interval is not a number
+
+
+@pytest.mark.parametrize("alg,ref", [(ps.SRIW1(), "gbm"), (ps.SOSRI(), "gbm"), (ps.SRA1(), "additive"),
+                                     (ps.SOSRA(), "additive"), (ps.DRI1(), "gbm")], ids=repr)
+def test_zero_step_is_identity(alg, ref):
+    from pysciml.noise import BrownianIncrement
+    from pysciml.problems.sde import SDERHS
+    from pysciml.solve import pipeline
+
+    prob = REFERENCES[ref].prob
+    spec = pipeline.start(prob).spec
+    terms = SDERHS(prob.f, prob.g, spec, prob.noise_type, prob.interpretation, None).bind()
+    u = spec.ravel(prob.u0)
+    m = prob.noise_type.m(spec.size)
+    inc = BrownianIncrement(jnp.zeros(m), jnp.full(m, jnp.nan))
+    result = alg.step(terms, jnp.asarray(0.5), u, (jnp.asarray(0.0), inc), (prob.p, None), (),
+                      lambda err, u0, u1: jnp.max(jnp.abs(err)))
+    np.testing.assert_array_equal(result.u, u)

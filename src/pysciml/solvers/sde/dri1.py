@@ -125,8 +125,9 @@ class DRI1(StochasticRungeKutta):
     def step(self, f, t, u, control, p, state, error_norm):
         dt, inc = control
         T = DRI1_TABLEAU
-        h = jnp.where(dt == 0, 1.0, dt)
-        sq = jnp.sqrt(h)
+        # a zero step leaves u unchanged: the variables use dt itself, only the divisor √h is guarded
+        h = jnp.abs(dt)
+        sq = jnp.sqrt(jnp.where(dt == 0, 1.0, h))
         three, two = weak_increments(inc.W, inc.H, h)
         m = three.shape[0]
         eye = jnp.eye(m, dtype=u.dtype)
@@ -144,7 +145,7 @@ class DRI1(StochasticRungeKutta):
 
         # H^(k)_2, H^(k)_3 for every k at once (row k perturbed along b^k), and b^k at them
         def b_k(stage, k_row, e):
-            H = u + dt * T["A1"][stage, 0] * k1 + sq * T["B1"][stage, 0] * k_row
+            H = u + dt * T["A1"][stage, 0] * k1 + jnp.sqrt(h) * T["B1"][stage, 0] * k_row
             return column(f.g(H, p, t + T["c1"][stage] * dt), e)
         b2 = jax.vmap(lambda row, e: b_k(1, row, e))(b1, eye)        # (m, n)
         b3 = jax.vmap(lambda row, e: b_k(2, row, e))(b1, eye)
@@ -163,7 +164,7 @@ class DRI1(StochasticRungeKutta):
             # Ĥ^(l)_1 = u: Σ_{l≠k} b^k(u) β⁽³⁾_1 Î_k = (m − 1) β⁽³⁾_1 b^k(u) Î_k  (β⁽⁴⁾_1 = 0)
             u_new = u_new + (m - 1) * b3_[0] * (three @ b1)
             for stage in (1, 2):
-                rows = sq * (B2[stage, 0] * b1 + B2[stage, 1] * b2 + B2[stage, 2] * b3)     # (m_l, n)
+                rows = jnp.sqrt(h) * (B2[stage, 0] * b1 + B2[stage, 1] * b2 + B2[stage, 2] * b3)     # (m_l, n)
                 hat = jax.vmap(lambda r: columns(f.g(u + r, p, t + T["c2"][stage] * dt)))(rows)  # (l, k, n)
                 # weight[l, k] = β⁽³⁾ Î_k + β⁽⁴⁾ Î_(k,l)/√h for l ≠ k
                 weight = off * (b3_[stage] * three[None, :] + b4_[stage] * j.T / sq)

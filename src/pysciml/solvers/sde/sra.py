@@ -80,7 +80,7 @@ class SRA(StochasticRungeKutta):
         dt, inc = control
         tab = self.tableau
         dW = inc.W
-        j10 = dW / 2 + inc.H     # I_(k,0)/h
+        j10 = jnp.where(dt == 0, 0.0, dW / 2 + inc.H)     # I_(k,0)/h (a zero step leaves u unchanged)
         F, G = [], []
         for i in range(tab.stages):
             H0 = u

@@ -117,12 +117,14 @@ class SRI(StochasticRungeKutta):
         dt, inc = control
         tab = self.tableau
         used = tab.drift_used
-        h = jnp.where(dt == 0, 1.0, dt)   # (a zero step changes nothing; keeps the quotients finite)
-        sq = jnp.sqrt(h)
+        # A zero step must leave u unchanged: the integrals use dt itself, only the divisors are guarded.
+        zero = dt == 0
+        h = jnp.where(zero, 1.0, dt)
+        sq = jnp.sqrt(jnp.abs(dt))
         dW = inc.W
-        j11 = (dW * dW - h) / (2 * sq)             # I_(1,1)/√h
-        j10 = dW / 2 + inc.H                       # I_(1,0)/h
-        j111 = (dW ** 3 - 3 * h * dW) / (6 * h)    # I_(1,1,1)/h
+        j11 = (dW * dW - dt) / (2 * jnp.sqrt(h))    # I_(1,1)/√h
+        j10 = jnp.where(zero, 0.0, dW / 2 + inc.H)  # I_(1,0)/h
+        j111 = (dW ** 3 - 3 * dt * dW) / (6 * h)    # I_(1,1,1)/h
         F, G = [], []
         for i in range(tab.stages):
             H0, H1 = u, u
