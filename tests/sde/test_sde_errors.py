@@ -2,7 +2,6 @@
 would otherwise trace or run; the functions here raise if they are ever called with real data)."""
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 import pysciml as ps

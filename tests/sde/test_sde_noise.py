@@ -103,6 +103,13 @@ def test_bulk_path_increments_and_values():
     path, data = BulkIncrements(levy_area=False).prepare(jax.random.PRNGKey(2), 0.0, 1.0, 2, jnp.float64, 0.3)
     inc = path.increment(data, jnp.asarray(0.3), jnp.asarray(0.3))
     assert np.all(np.isnan(inc.H)) and np.all(np.isfinite(inc.W))
+    # normals drawn in float32 (cheaper), used in float64
+    path, data = BulkIncrements(levy_area=False, normals=jnp.float32).prepare(jax.random.PRNGKey(2), 0.0, 1.0, 2,
+                                                                               jnp.float64, 0.3)
+    expected = jax.random.normal(jax.random.PRNGKey(2), (5, 1, 2), jnp.float32)[1, 0].astype(jnp.float64)
+    inc = path.increment(data, jnp.asarray(0.3), jnp.asarray(0.3))
+    assert inc.W.dtype == jnp.float64
+    np.testing.assert_allclose(inc.W, np.sqrt(0.3) * expected, rtol=1e-15)
 
 
 def test_noise_grid_reproduces_a_given_path():

@@ -4,8 +4,9 @@ A problem type hands the loop a `RightHandSide`: f(u, p, t) on flat state vector
 (``jac``) and its sparsity pattern where known. It is static (hashable: it keys the compiled loop). The
 loop binds it to the solve's traced data (`RightHandSide.bind`: `Terms` with the mass matrix; a right-hand
 side with noise returns its own terms type), and a solver's `step` receives those terms and a *control*,
-``terms.control(t, dt, p)``: dt for ODE terms, (dt, ΔW) for terms with noise (whose path, stateless like
-a virtual Brownian tree, reads its key from the loop's parameters, as a DDE's lags travel in p). A right-hand side that reads the solution's own
+``terms.control(t, dt, p)``: dt for ODE terms, (dt, BrownianIncrement(ΔW, H)) for terms with noise
+(`problems.sde.SDETerms`, whose path, stateless like a virtual Brownian tree, reads its data from the loop's
+parameters, as a DDE's lags travel in p). A right-hand side that reads the solution's own
 past (delay equations) says so with ``reads_history``; the loop then binds it to its accepted steps
 before every step (``with_history``). Nothing in the loop or the solvers is specific to one problem type.
 """

@@ -13,7 +13,7 @@ from .._core.trees import is_concrete
 from .. import callbacks as _callbacks
 from ..callbacks import Effect
 from ..integrate import LoopConfig, LoopInputs
-from ..noise import BulkIncrements, GeneralNoise, NoiseGrid, VirtualBrownianTree
+from ..noise import BulkIncrements, VirtualBrownianTree
 from ..noise.types import AdditiveNoise
 from ..problems.sde import SDEProblem, SDERHS, Stratonovich
 from ..sensitivity import ForwardDiffSensitivity
@@ -70,6 +70,8 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
                                               or not is_concrete(*s.tspan, given_dt)):
         raise ValueError("noise: BulkIncrements serves fixed steps t0 + k·dt only (adaptive=False, no tstops or "
                          "callbacks, a concrete dt and tspan); leave noise=None to let solve pick, or use VirtualBrownianTree()")
+    if isinstance(noise, BulkIncrements):
+        noise = noise.with_levy_area(alg.levy_area)
     if noise is None:
         # Bulk increments need the step count at trace time: the span and dt as given must be concrete.
         bulk = not adaptive and tstops is None and event_plan is None and is_concrete(*s.tspan, given_dt)
@@ -158,8 +160,9 @@ def _check_algorithm(prob, alg):
                          f"{_describe(nt, interp)}: {', '.join(methods_for(nt, interp)) or 'none yet'}")
     # Additive noise: the Itô and Stratonovich solutions coincide, so any interpretation serves.
     if not isinstance(nt, AdditiveNoise) and alg.interpretation_for(interp) is None:
-        raise ValueError(f"alg: {alg!r} does not solve {type(interp).__name__} SDEs (its interpretation: "
-                         f"{', '.join(c.__name__ for c in type(alg).interpretations) if getattr(alg, 'interpretation', None) is None else type(alg.interpretation).__name__}); "
+        chosen = getattr(alg, "interpretation", None)   # RKMil(interpretation=...) fixes one
+        own = type(chosen).__name__ if chosen is not None else ", ".join(c.__name__ for c in type(alg).interpretations)
+        raise ValueError(f"alg: {alg!r} does not solve {type(interp).__name__} SDEs (its interpretation: {own}); "
                          f"methods for {_describe(nt, interp)}: {', '.join(methods_for(nt, interp)) or 'none yet'}")
     return alg
 

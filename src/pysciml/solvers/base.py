@@ -106,7 +106,8 @@ class Algorithm(abc.ABC):
         """One step from (t, u). ``f``: the right-hand side as `problems.Terms` (called as f(u, p, t); ``f.mass``
         the mass matrix M of M du/dt = f, None for the identity; a plain callable is taken as terms without
         a mass matrix, see `as_terms`). ``control``: what drives the step, ``f.control(t, dt, p)`` — the step
-        size dt for ODE methods (which name it ``dt``); a method for terms with noise receives (dt, ΔW).
+        size dt for ODE methods (which name it ``dt``); an SDE method receives (dt,
+        `noise.BrownianIncrement`(W=ΔW, H)) from `problems.sde.SDETerms`.
         ``error_norm(err, u, u_new)`` scales an error vector."""
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
