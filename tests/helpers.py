@@ -19,6 +19,7 @@ COMPOSITE = {"AutoTsit5(Rosenbrock23())": lambda: ps.AutoTsit5(ps.Rosenbrock23()
 # SDE methods (tests/sde: strong order on geometric Brownian motion in the method's interpretation, against
 # the class's strong_order; adaptive ones are also run at fixed steps)
 SDE = [ps.EM, ps.EulerHeun, ps.RKMil, ps.LambaEM]
+SDE += [ps.SRIW1, ps.SOSRI]   # strong 1.5 (additive-noise SRA1/SOSRA and weak DRI1: tests/sde/test_sde_high_order.py)
 
 # sensitivity methods, as instances
 ADJOINTS = [ps.DiscreteAdjoint(), ps.BacksolveAdjoint(), ps.InterpolatingAdjoint(),

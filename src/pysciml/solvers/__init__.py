@@ -8,6 +8,7 @@ from .explicit import *  # noqa: F401,F403
 from .explicit import __all__ as _explicit
 from .radau import RadauIIA5
 from .sde import EM, LambaEM, RKMil, EulerHeun, StochasticRungeKutta
+from .sde import DRI1, SOSRA, SOSRI, SRA1, SRIW1
 from .rosenbrock import *  # noqa: F401,F403
 from .rosenbrock import __all__ as _rosenbrock
 from .explicit.tableau import ButcherTableau
@@ -15,3 +16,4 @@ from .explicit.tableau import ButcherTableau
 __all__ = ["Algorithm", "AutoSwitch", "AutoTsit5", "AutoVern7", "ButcherTableau", "EM", "EulerHeun", "FBDF", "LambaEM",
            "RKMil", "RadauIIA5", "StochasticRungeKutta", *_esdirk,
            *_explicit, *_rosenbrock]
+__all__ += ["DRI1", "SOSRA", "SOSRI", "SRA1", "SRIW1"]
