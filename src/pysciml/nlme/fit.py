@@ -35,6 +35,10 @@ def _check(model, population, method):
         method = method()
     if not isinstance(method, Method):
         raise TypeError(f"fit: method must be nlme.FO(), FOCE(), FOCEI(), Laplace() or LaplaceI(); got {method!r}")
+    if population.n_censored and not method.conditional:
+        raise ValueError(f"fit: the population has {population.n_censored} censored observation(s) (BLQ/CENS), whose "
+                         "M3 likelihood needs a conditional method (FOCE, FOCEI, Laplace, LaplaceI); FO has none. "
+                         "Use population.drop_censored() for M1")
     if np.any(np.asarray(population.subjects.dose_ss) > 0) and not hasattr(model.dynamics, "poles_and_coefficients"):
         raise ValueError("steady-state doses (SS=1) need a closed-form model (OneCompartment, TwoCompartment); "
                          "the ODE form does not support them yet")
@@ -213,14 +217,16 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     shrink = 100.0 * (1.0 - np.std(eta, axis=0, ddof=1) / np.sqrt(np.diagonal(omega))) if method.conditional \
         else np.full(model.n_eta, np.nan)
     tables = diagnostics(model, population, theta, eta_hat)
-    n_obs = population.total_obs
+    n_obs = population.total_obs - population.n_censored     # censored terms are probabilities: no log 2π
     return FitResult(method.name, value, value + n_obs * LOG_2PI, {k: np.asarray(v) for k, v in theta.items()},
                      names, estimates, se_r, se_s, 100.0 * se_r / np.abs(estimates), eta, shrink, converged,
                      "; ".join(messages) or "converged", n_obs, state["n"], time.perf_counter() - start, tables)
 
 
 def diagnostics(model, population, theta, etas):
-    """PRED, IPRED, IWRES, WRES (FO linearisation at η = 0) and CWRES (linearisation at η̂), each (N, M).
+    """PRED, IPRED, IWRES, WRES (FO linearisation at η = 0) and CWRES (linearisation at η̂), each (N, M);
+    censored observations (CENS ≠ 0) have PRED and IPRED but no residuals (NaN), and are left out of the others'
+    linearised covariance.
     (The weighted residuals use the Cholesky factor of the linearised covariance; NONMEM's default is its
     symmetric eigenvalue square root, which rotates the residuals within a subject.)"""
     cache = model.__dict__.setdefault("_compiled", {})
@@ -229,11 +235,13 @@ def diagnostics(model, population, theta, etas):
     pred, ipred, iwres, wres, cwres = cache["diagnostics"](theta, population.subjects, jnp.asarray(etas))
     return {"PRED": np.asarray(pred), "IPRED": np.asarray(ipred), "IWRES": np.asarray(iwres),
             "WRES": np.asarray(wres), "CWRES": np.asarray(cwres), "mask": np.asarray(population.subjects.obs_mask),
+            "CENS": np.asarray(population.subjects.cens * population.subjects.obs_mask),
             "TIME": np.asarray(population.subjects.obs_time), "DV": np.asarray(population.subjects.dv)}
 
 
 def _diagnostics_one(model, theta, subject, eta_hat):
-    mask = subject.obs_mask
+    censored = (subject.obs_mask > 0) & (subject.cens != 0)
+    mask = subject.obs_mask * (1.0 - censored)
     ft = lambda e: model.error.transform(jnp.where(mask > 0, model.predict(theta, e, subject), 1.0))
     y = model.error.transform(jnp.where(mask > 0, subject.dv, 1.0))
     Omega = model.omega(theta)
@@ -249,4 +257,6 @@ def _diagnostics_one(model, theta, subject, eta_hat):
         return jax.scipy.linalg.solve_triangular(L, r, lower=True) * mask
 
     iwres = mask * (y - ipred) / jnp.sqrt(R(eta_hat))
-    return pred, ipred, iwres, weighted(zero, False), weighted(eta_hat, True)
+    nan = lambda x: jnp.where(censored, jnp.nan, x)
+    ft_all = lambda e: model.error.transform(jnp.where(subject.obs_mask > 0, model.predict(theta, e, subject), 1.0))
+    return ft_all(zero), ft_all(eta_hat), nan(iwres), nan(weighted(zero, False)), nan(weighted(eta_hat, True))
