@@ -9,6 +9,11 @@ The subjects are padded to the largest number of observations and doses, so one 
 arrays in `Subjects` and a whole population goes through `jax.vmap`. Padded observations carry ``mask = 0``;
 padded doses carry ``amt = 0`` (they add nothing) and a time after the last event.
 
+Time-varying covariates: a covariate may change within a subject (and may be missing on later rows: the last
+value is carried forward, LOCF). ``cov_time``/``cov_table`` hold each subject's change points; the value at time t
+is that of the last change at or before t, so a new value applies from its own record's time on
+(`covariates_at`). ``covariates`` keeps the baseline (first-row) values.
+
 Censored observations (Beal's M3): a CENS column (1: below the limit, -1: above it; DV holds the limit, as in
 nlmixr2 and Monolix) or a BLQ column (1: below the limit, read from an LLOQ column, the ``lloq`` argument or DV).
 They stay in the data with ``cens = ±1`` and contribute log P(censored) to the likelihood (`approx`);
@@ -39,6 +44,8 @@ class Subjects(NamedTuple):
     dose_ii: jnp.ndarray      # interdose interval of a steady-state dose
     covariates: dict          # name -> (N,) baseline value (first row of the subject)
     cens: jnp.ndarray         # (N, M): 0 observed, 1 below the limit in DV (BLQ), -1 above it (M3)
+    cov_time: jnp.ndarray     # (N, K): times at which some covariate takes a new value (K = 1: none changes)
+    cov_table: dict           # name -> (N, K): the values from each of those times on (last value carried forward)
 
 
 class Population:
@@ -121,7 +128,8 @@ class Population:
         """Build from a pandas DataFrame or a dict of columns.
 
         ``covariates``: column names carried per subject (baseline: the subject's first row; a covariate must
-        not be missing on that row). ``default_dose_cmt``: compartment of doses when there is no CMT column
+        not be missing on that row; a covariate that changes within a subject is time-varying, with missing values
+        on later rows carried forward). ``default_dose_cmt``: compartment of doses when there is no CMT column
         (NONMEM's ADVAN2/4 default: 1, the depot). ``dose_scale``: a covariate name that multiplies AMT (and
         RATE), e.g. ``"WT"`` when AMT is a weight-adjusted dose in mg/kg but the model wants mg.
         Censoring: a CENS column (1 below / -1 above the limit given in DV) or a BLQ column (1 = below the limit
@@ -292,13 +300,20 @@ class Population:
         censored = np.zeros(n_rows) if cens is None else cens.copy()
         if blq_col is not None:
             censored = blq_col.copy()
+        filled = {}       # covariates with missing values carried forward within each subject (LOCF)
+        for c, values in covs.items():
+            filled[c] = values.copy()
+            for s in order:
+                for a, b in zip(blocks[s][:-1], blocks[s][1:]):
+                    if np.isnan(filled[c][b]):
+                        filled[c][b] = filled[c][a]
         dcmt = (np.full(n_rows, float(default_dose_cmt)) if cmt is None else cmt)
         obs_lists, dose_lists = [], []
         for s in order:
             rows = blocks[s]
-            scale = covs[dose_scale][rows[0]] if dose_scale is not None else 1.0
             obs, doses = [], []
             for i in rows:
+                scale = filled[dose_scale][i] if dose_scale is not None else 1.0   # the weight on the dose's row
                 if evid[i] == 1:
                     n_rep = int(addl[i]) + 1
                     for k in range(n_rep):
@@ -339,10 +354,35 @@ class Population:
                 else:
                     dt[n, j] = t_last + 1.0     # padding: an empty dose after everything
         cov_arrays = {c: jnp.asarray([covs[c][blocks[s][0]] for s in order]) for c in covs}
+        changes = [[(time[i], {c: filled[c][i] for c in covs}) for k, i in enumerate(blocks[s])
+                    if k == 0 or any(filled[c][i] != filled[c][blocks[s][k - 1]] for c in covs)] for s in order]
+        changes = [[ch for j, ch in enumerate(sub) if j + 1 == len(sub) or sub[j + 1][0] > ch[0]] for sub in changes]
+        K = max(len(ch) for ch in changes)
+        cov_time = np.zeros((N, K))
+        cov_table = {c: np.zeros((N, K)) for c in covs}
+        for n, sub in enumerate(changes):
+            t_last = max(obs_time[n].max(), dt[n].max())
+            for k in range(K):
+                t_k, values = sub[min(k, len(sub) - 1)]
+                cov_time[n, k] = t_k if k < len(sub) else t_last + 1.0     # padding: the last values, later
+                for c in covs:
+                    cov_table[c][n, k] = values[c]
         subjects = Subjects(jnp.asarray(obs_time), jnp.asarray(dvs), jnp.asarray(mask), jnp.asarray(dvids),
                             jnp.asarray(dt), jnp.asarray(da), jnp.asarray(dr), jnp.asarray(dc), jnp.asarray(dss),
-                            jnp.asarray(dii), cov_arrays, jnp.asarray(cns))
+                            jnp.asarray(dii), cov_arrays, jnp.asarray(cns), jnp.asarray(cov_time),
+                            {c: jnp.asarray(v) for c, v in cov_table.items()})
         return cls(subjects, order, list(covs), n_obs, obs_rows)
+
+    @property
+    def time_varying(self):
+        """Whether some covariate changes within a subject."""
+        return self.subjects.cov_time.shape[-1] > 1
+
+
+def covariates_at(subject, t):
+    """The covariates of one subject at time ``t`` (a scalar): the last change at or before t (LOCF)."""
+    k = jnp.clip(jnp.sum(subject.cov_time <= t) - 1, 0, subject.cov_time.shape[-1] - 1)
+    return {c: v[k] for c, v in subject.cov_table.items()}
 
 
 def _text(v):

@@ -32,8 +32,24 @@ class ODE:
         pass
 
     def __call__(self, ind, subject, times):
+        table = jax.tree_util.tree_map(lambda x: jnp.reshape(x, (1,)), ind)
+        return self._solve(table, jnp.zeros(1), subject, times, changes=False)
+
+    def varying(self, ind_at, subject, times):
+        """Amounts with parameters that change at the covariate change times (``ind_at(t)``: those in force
+        from t on); the change times are solver stops, so each step sees one set of parameters."""
+        table = jax.vmap(ind_at)(subject.cov_time)
+        return self._solve(table, subject.cov_time, subject, times, changes=True)
+
+    def _solve(self, table, cov_time, subject, times, changes):
         S = self.n_states
-        F, lag = ind.get("F", 1.0), ind.get("lag", 0.0)
+        # the parameters enter the problem as p (a table: one row per covariate change), never closed over,
+        # so every sensitivity method sees them
+        index = lambda t: jnp.clip(jnp.sum(cov_time <= t) - 1, 0, cov_time.shape[0] - 1)
+        row = lambda tab, t: jax.tree_util.tree_map(lambda v: v[index(t)], tab)
+        at_dose = jax.vmap(lambda t: row(table, t))(subject.dose_time)
+        D = subject.dose_time.shape[0]
+        F, lag = at_dose.get("F", jnp.ones(D)), at_dose.get("lag", jnp.zeros(D))
         td = subject.dose_time + jax.lax.stop_gradient(lag)
         amt = F * subject.dose_amt
         rate = subject.dose_rate
@@ -46,16 +62,15 @@ class ODE:
         f = self.f
 
         def rhs(A, p, t):
-            ind_p, = p
+            tab, = p
             running = infusion & (t >= td) & (t < td + duration)
-            return f(A, ind_p, t) + jnp.where(running, rate, 0.0) @ onehot
+            return f(A, row(tab, t), t) + jnp.where(running, rate, 0.0) @ onehot
 
         def affect(A, p, t):
             return A + jnp.where(jnp.abs(t - td) <= 1e-12 * (1 + jnp.abs(t)), bolus, 0.0) @ onehot
 
-        # tstops: infusion starts and ends (a bolus time is already a preset-callback stop)
-        stops = jnp.concatenate([td, td + duration])
-        prob = ODEProblem(rhs, jnp.zeros(S), (t0, t1), (ind,))
+        stops = jnp.concatenate([td, td + duration] + ([cov_time] if changes else []))
+        prob = ODEProblem(rhs, jnp.zeros(S), (t0, t1), (table,))
         sol = solve(prob, self.alg, rtol=self.rtol, atol=self.atol, saveat=times, tstops=stops,
                        callback=PresetTimeCallback(td, affect, save_positions=(False, False)),
                        max_steps=self.max_steps, sensealg=self.sensealg)
