@@ -92,23 +92,30 @@ def conditional_objective(model, method, theta, subject):
     return l
 
 
-def _value_grad_hessian(l):
-    """x -> (l, ∇l, ∇²l) from one trace of l (forward over reverse, the value and gradient as auxiliaries)."""
+def _gradient(l, forward):
+    """∇l by reverse mode, or by forward mode (one tangent per η: cheap for the few η of a subject, and the
+    only mode an ODE solve differentiated through its while loop supports at every nesting level)."""
+    return jax.jacfwd(l) if forward else jax.grad(l)
+
+
+def _value_grad_hessian(l, forward=False):
+    """x -> (l, ∇l, ∇²l) from one trace of l (forward over reverse, or forward over forward, the value and
+    gradient as auxiliaries)."""
     def vg(x):
-        v, g = jax.value_and_grad(l)(x)
+        v, g = (l(x), jax.jacfwd(l)(x)) if forward else jax.value_and_grad(l)(x)
         return g, (v, g)
     jac = jax.jacfwd(vg, has_aux=True)
     return lambda x: (lambda H, aux: (aux[0], aux[1], H))(*jac(x))
 
 
-def newton_minimize(l, x0, max_iter=60):
+def newton_minimize(l, x0, max_iter=60, forward=False):
     """Minimise a smooth l from x0: Newton steps on the Hessian with its eigenvalues lifted to stay positive.
     Far from the minimum a step is halved until l decreases (Armijo); once the Newton decrement gᵀH⁻¹g is
     below 1e-8·(1 + |l|) the full step is taken (quadratic convergence), and the iteration ends after a full
     step from a decrement below 1e-16·(1 + |l|), where η is exact to round-off (|Δη|² ~ decrement), or when
     such a full step no longer lowers l (the round-off floor of an ill-conditioned Hessian).
     Returns (x, converged)."""
-    derivatives = _value_grad_hessian(l)
+    derivatives = _value_grad_hessian(l, forward)
 
     def step(carry):
         x, k, done, ok, previous = carry
@@ -150,11 +157,14 @@ def newton_minimize(l, x0, max_iter=60):
 
 def ebe(model, method, theta, subject, eta0):
     """η̂ = argmin l (differentiable in θ by the implicit function theorem) and whether the search converged."""
+    forward = model.forward_only
+
     def gradient(eta):
-        return jax.grad(conditional_objective(model, method, theta, subject))(eta)
+        return _gradient(conditional_objective(model, method, theta, subject), forward)(eta)
 
     def solve(_, x0):
-        x, ok = newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject), x0)
+        x, ok = newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject), x0,
+                                forward=forward)
         return x, ok.astype(x.dtype)       # a float auxiliary: custom_root gives it a (zero) tangent
 
     def tangent_solve(g, y):
@@ -185,7 +195,8 @@ def subject_ofv(model, method, theta, subject, eta0):
     eta_hat, converged = ebe(model, method, theta, subject, eta0)
     Omega_inv = jnp.linalg.inv(Omega)
     if method.exact_hessian:
-        value, _, H2 = _value_grad_hessian(conditional_objective(model, method, theta, subject))(eta_hat)
+        value, _, H2 = _value_grad_hessian(conditional_objective(model, method, theta, subject),
+                                           model.forward_only)(eta_hat)
         H = 0.5 * H2
     else:
         R0 = None if method.interaction else R(f(jnp.zeros(q)))

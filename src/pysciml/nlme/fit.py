@@ -34,7 +34,8 @@ def _check(model, population, method):
     if isinstance(method, type) and issubclass(method, Method):
         method = method()
     if not isinstance(method, Method):
-        raise TypeError(f"fit: method must be nlme.FO(), FOCE(), FOCEI(), Laplace() or LaplaceI(); got {method!r}")
+        raise TypeError(f"fit: method must be nlme.FO(), FOCE(), FOCEI(), Laplace(), LaplaceI() or SAEM(); got "
+                        f"{method!r}")
     if population.n_censored and not method.conditional:
         raise ValueError(f"fit: the population has {population.n_censored} censored observation(s) (BLQ/CENS), whose "
                          "M3 likelihood needs a conditional method (FOCE, FOCEI, Laplace, LaplaceI); FO has none. "
@@ -61,7 +62,18 @@ def _compiled(model, method):
             ofv_i, eta_hat, conv = jax.vmap(lambda th, s, e: subject_ofv(model, method, th, s, e))(thetas, subjects,
                                                                                                   etas)
             return jnp.sum(ofv_i), (eta_hat, conv, ofv_i)
-        cache[method.name] = jax.jit(jax.value_and_grad(total, has_aux=True))
+
+        def total_forward(U, etas, subjects):
+            # forward mode (ODE dynamics): each subject's gradient by one tangent per free parameter
+            def one(u, s, e):
+                def f(w):
+                    v, eta_hat, conv = subject_ofv(model, method, space.from_free(w), s, e)
+                    return v, (v, eta_hat, conv)
+                return jax.jacfwd(f, has_aux=True)(u)
+            G, (ofv_i, eta_hat, conv) = jax.vmap(one)(U, subjects, etas)
+            return (jnp.sum(ofv_i), (eta_hat, conv, ofv_i)), G
+        cache[method.name] = jax.jit(total_forward if model.forward_only else
+                                     jax.value_and_grad(total, has_aux=True))
         cache[method.name + "/value"] = jax.jit(total)
     return cache[method.name]
 
@@ -146,6 +158,9 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     values). Returns a `FitResult`; warns (naming the subjects) when an EBE search does not converge or the
     Hessian is not positive definite."""
     start = time.perf_counter()
+    if getattr(method, "stochastic", False) or (isinstance(method, type) and getattr(method, "stochastic", False)):
+        from .saem import fit_saem
+        return fit_saem(model, population, _check(model, population, method), init)
     obj = Objective(model, population, method)
     method = obj.method
     space = model.space
@@ -186,6 +201,17 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
         else:
             break
     value, grad, G_i, eta_hat, conv, ofv_i = obj.evaluate(u, state["etas"])
+    converged = bool(np.max(np.abs(grad)) < 1e-3)
+    note = None if converged else (f"outer optimisation stopped with |gradient| {np.max(np.abs(grad)):.2e} "
+                                   f"({res.message})")
+    return result(obj, u, state["etas"], method.name, converged, note, se, state["n"], start)
+
+
+def result(obj, u, etas, name, converged, note, se, n_evaluations, start, stacklevel=3):
+    """The `FitResult` at free coordinates ``u``: the objective of ``obj`` there, its EBEs, standard errors from
+    its Hessian (and sandwich), shrinkage and diagnostic tables; ``note`` (or EBE failures) become warnings."""
+    model, population, method, space = obj.model, obj.population, obj.method, obj.model.space
+    value, grad, G_i, eta_hat, conv, ofv_i = obj.evaluate(u, etas)
     theta = space.from_free(jnp.asarray(u))
     estimates = np.asarray(space.natural_vector(theta))
     names = space.entry_names()
@@ -193,9 +219,9 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     bad = [population.ids[i] for i in np.flatnonzero(~np.asarray(conv))]
     if bad:
         messages.append(f"EBE search did not converge for subject(s) {bad}")
-    converged = bool(np.max(np.abs(grad)) < 1e-3) and not bad
-    if not converged and not bad:
-        messages.append(f"outer optimisation stopped with |gradient| {np.max(np.abs(grad)):.2e} ({res.message})")
+    converged = converged and not bad
+    if note and not bad:
+        messages.append(note)
     se_r = se_s = np.full(estimates.shape, np.nan)
     if se:
         H = obj.hessian(u, eta_hat)
@@ -211,16 +237,16 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
         except np.linalg.LinAlgError:
             messages.append("the Hessian of the objective is not positive definite: no standard errors")
     for m in messages:
-        warnings.warn(f"fit ({method.name}): {m}", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"fit ({name}): {m}", RuntimeWarning, stacklevel=stacklevel)
     omega = np.asarray(model.omega(theta))
     eta = np.asarray(eta_hat)
     shrink = 100.0 * (1.0 - np.std(eta, axis=0, ddof=1) / np.sqrt(np.diagonal(omega))) if method.conditional \
         else np.full(model.n_eta, np.nan)
     tables = diagnostics(model, population, theta, eta_hat)
     n_obs = population.total_obs - population.n_censored     # censored terms are probabilities: no log 2π
-    return FitResult(method.name, value, value + n_obs * LOG_2PI, {k: np.asarray(v) for k, v in theta.items()},
+    return FitResult(name, value, value + n_obs * LOG_2PI, {k: np.asarray(v) for k, v in theta.items()},
                      names, estimates, se_r, se_s, 100.0 * se_r / np.abs(estimates), eta, shrink, converged,
-                     "; ".join(messages) or "converged", n_obs, state["n"], time.perf_counter() - start, tables)
+                     "; ".join(messages) or "converged", n_obs, n_evaluations, time.perf_counter() - start, tables)
 
 
 def diagnostics(model, population, theta, etas):

@@ -56,6 +56,12 @@ class Model:
             observe = _central_concentration(dynamics.n_states, dynamics.oral)
         self.observe = observe
 
+    @property
+    def forward_only(self):
+        """Whether derivatives must be taken in forward mode (ODE dynamics: the solver's adaptive loop can be
+        differentiated forward at any nesting depth, but not transposed for reverse mode)."""
+        return bool(getattr(self.dynamics, "forward_only", False))
+
     def omega(self, theta):
         return theta[self.omega_name]
 

@@ -28,6 +28,8 @@ class ODE:
         self.rtol, self.atol, self.max_steps, self.sensealg = rtol, atol, max_steps, sensealg
         self.needs = ()
 
+    forward_only = True     # nlme differentiates the solves in forward mode (see Model.forward_only)
+
     def check(self, ind):
         pass
 
