@@ -40,9 +40,10 @@ def _check(model, population, method):
         raise ValueError(f"fit: the population has {population.n_censored} censored observation(s) (BLQ/CENS), whose "
                          "M3 likelihood needs a conditional method (FOCE, FOCEI, Laplace, LaplaceI); FO has none. "
                          "Use population.drop_censored() for M1")
-    if np.any(np.asarray(population.subjects.dose_ss) > 0) and not hasattr(model.dynamics, "poles_and_coefficients"):
-        raise ValueError("steady-state doses (SS=1) need a closed-form model (OneCompartment, TwoCompartment); "
-                         "the ODE form does not support them yet")
+    if np.any(np.asarray(population.subjects.dose_ss) > 0) and not (
+            hasattr(model.dynamics, "poles_and_coefficients") or getattr(model.dynamics, "steady_state", False)):
+        raise ValueError("steady-state doses (SS=1) need a closed-form model (OneCompartment, TwoCompartment) or "
+                         "ODE(..., steady_state=True) (a periodic solve per dose)")
     return method
 
 
@@ -152,11 +153,17 @@ class FitResult:
         return "\n".join(lines)
 
 
-def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True, verbose=False):
+def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True, verbose=False, log=None,
+        resume=None):
     """Estimate the fixed effects of ``model`` on ``population`` by ``method`` (`FO`, `FOCE`, `FOCEI`,
-    `Laplace`, `LaplaceI`), starting from the domains' initial values overridden by ``init`` (dict of natural
-    values). Returns a `FitResult`; warns (naming the subjects) when an EBE search does not converge or the
-    Hessian is not positive definite."""
+    `Laplace`, `LaplaceI`, `SAEM`), starting from the domains' initial values overridden by ``init`` (dict of
+    natural values). Returns a `FitResult`; warns (naming the subjects) when an EBE search does not converge or
+    the Hessian is not positive definite.
+
+    ``verbose``: one progress line per objective evaluation (OFV, largest gradient entry, elapsed time).
+    ``log``: a file to which every evaluation is appended (evaluation number, OFV, free coordinates), flushed
+    as it goes, so a long fit that is interrupted loses nothing; ``resume``: such a file, whose best point
+    (lowest OFV) is the starting point instead of ``init``."""
     start = time.perf_counter()
     if getattr(method, "stochastic", False) or (isinstance(method, type) and getattr(method, "stochastic", False)):
         from .saem import fit_saem
@@ -165,7 +172,10 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     method = obj.method
     space = model.space
     free = np.asarray(obj.free(init))
+    if resume is not None:
+        free = _best_logged(resume, free.size)
     state = {"etas": obj.zero_etas, "n": 0}
+    sink = open(log, "a") if log is not None else None
     value0 = obj.evaluate(free, state["etas"])[0]
     if not np.isfinite(value0):
         raise ValueError(f"fit: the objective is not finite at the initial estimates ({value0}); check the "
@@ -179,7 +189,11 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
         else:
             return 1e30, np.zeros_like(u)
         if verbose:
-            print(f"{state['n']:5d}  OFV {v:.6f}  |g| {np.max(np.abs(g)):.2e}")
+            print(f"{state['n']:5d}  OFV {v:.6f}  |g| {np.max(np.abs(g)):.2e}  {time.perf_counter() - start:8.1f} s",
+                  flush=True)
+        if sink is not None:
+            sink.write(" ".join([str(state["n"]), repr(float(v))] + [repr(float(x)) for x in u]) + "\n")
+            sink.flush()
         return v, g
 
     res = scipy.optimize.minimize(fun, free, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": gtol})
@@ -200,11 +214,30 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
             u = u + step
         else:
             break
+    if sink is not None:
+        sink.close()
     value, grad, G_i, eta_hat, conv, ofv_i = obj.evaluate(u, state["etas"])
     converged = bool(np.max(np.abs(grad)) < 1e-3)
     note = None if converged else (f"outer optimisation stopped with |gradient| {np.max(np.abs(grad)):.2e} "
                                    f"({res.message})")
     return result(obj, u, state["etas"], method.name, converged, note, se, state["n"], start)
+
+
+def _best_logged(path, size):
+    """The free coordinates with the lowest OFV in a `fit` log (lines: evaluation, OFV, coordinates)."""
+    best, best_v = None, np.inf
+    with open(path) as fh:
+        for i, line in enumerate(fh):
+            parts = line.split()
+            if len(parts) != size + 2:
+                raise ValueError(f"fit: resume file {path}, line {i + 1}: expected {size + 2} numbers (evaluation, "
+                                 f"OFV and {size} free coordinates of this model); got {len(parts)}")
+            v = float(parts[1])
+            if np.isfinite(v) and v < best_v:
+                best, best_v = np.array([float(x) for x in parts[2:]]), v
+    if best is None:
+        raise ValueError(f"fit: resume file {path} holds no finite evaluation")
+    return best
 
 
 def result(obj, u, etas, name, converged, note, se, n_evaluations, start, stacklevel=3):
