@@ -129,3 +129,15 @@ def test_ode_steady_state_by_periodic_solve():
     oral = nlme.ODE(two_cpt_ode, 3, ps.Tsit5(), rtol=1e-11, atol=1e-12, steady_state=True)
     np.testing.assert_allclose(oral(TWO, s, s.obs_time), nlme.TwoCompartment()(TWO, s, s.obs_time),
                                rtol=1e-8, atol=1e-8)
+
+
+def test_ode_steady_state_must_be_asked_for():
+    rows = {"ID": ["1", "1"], "TIME": ["0", "1"], "AMT": ["100", "."], "DV": [".", "1"], "EVID": ["1", "0"],
+            "CMT": ["1", "1"], "SS": ["1", "0"], "II": ["12", "0"]}
+    pop = nlme.Population.from_dataframe(rows)
+    model = nlme.Model(fixed={"cl": nlme.Positive(2.7), "omega": nlme.DiagonalCov([0.1]), "sd": nlme.Positive(0.1)},
+                       omega="omega", pre=lambda th, eta, cov: {"cl": th["cl"] * jnp.exp(eta[0]), "v": 31.0},
+                       dynamics=nlme.ODE(lambda A, ind, t: -ind["cl"] / ind["v"] * A, 1),
+                       error=nlme.Additive("sd"), observe=lambda ind, A, cov: A[0] / ind["v"])
+    with pytest.raises(ValueError, match=r"ODE\(..., steady_state=True\)"):
+        nlme.Objective(model, pop, nlme.FOCEI())

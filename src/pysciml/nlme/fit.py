@@ -40,10 +40,6 @@ def _check(model, population, method):
         raise ValueError(f"fit: the population has {population.n_censored} censored observation(s) (BLQ/CENS), whose "
                          "M3 likelihood needs a conditional method (FOCE, FOCEI, Laplace, LaplaceI); FO has none. "
                          "Use population.drop_censored() for M1")
-    if np.any(np.asarray(population.subjects.dose_ss) > 0) and not (
-            hasattr(model.dynamics, "poles_and_coefficients") or getattr(model.dynamics, "steady_state", False)):
-        raise ValueError("steady-state doses (SS=1) need a closed-form model (OneCompartment, TwoCompartment) or "
-                         "ODE(..., steady_state=True) (a periodic solve per dose)")
     return method
 
 

@@ -92,6 +92,10 @@ class Model:
             n, j = bad[0]
             raise ValueError(f"subject {population.ids[n]!r}: a dose into compartment {int(subjects.dose_cmt[n, j]) + 1}"
                              f", but the model has {S} compartment(s)")
+        if np.any(np.asarray(subjects.dose_ss) > 0) and not (
+                hasattr(self.dynamics, "poles_and_coefficients") or getattr(self.dynamics, "steady_state", False)):
+            raise ValueError("steady-state doses (SS=1) need a closed-form model (OneCompartment, TwoCompartment) "
+                             "or ODE(..., steady_state=True) (a periodic solve per dose)")
         if population.time_varying and np.any(np.asarray(subjects.dose_ss) > 0):
             n = int(np.argmax(np.any(np.asarray(subjects.dose_ss) > 0, axis=1)))
             raise ValueError(f"subject {population.ids[n]!r}: steady-state doses (SS=1) with time-varying "

@@ -85,12 +85,15 @@ class ODE:
         def affect(A, p, t):
             now = jnp.abs(t - td) <= 1e-12 * (1 + jnp.abs(t))
             # a steady-state dose resets the system to its periodic state (NONMEM SS=1); others add their bolus
-            reset = jnp.any(now & ss)
-            A = jnp.where(reset, jnp.where((now & ss)[:, None], p[1], 0.0).sum(axis=0), A)
+            if self.steady_state:
+                reset = jnp.any(now & ss)
+                A = jnp.where(reset, jnp.where((now & ss)[:, None], p[1], 0.0).sum(axis=0), A)
             return A + jnp.where(now & ~ss, bolus, 0.0) @ onehot
 
         stops = jnp.concatenate([td, td + duration] + ([cov_time] if changes else []))
-        prob = ODEProblem(rhs, jnp.zeros(S), (t0, t1), (table, A_ss))
+        # the periodic states are parameters only when asked for: forward sensitivities cost one direction per
+        # float parameter
+        prob = ODEProblem(rhs, jnp.zeros(S), (t0, t1), (table, A_ss) if self.steady_state else (table,))
         sol = solve(prob, self.alg, rtol=self.rtol, atol=self.atol, saveat=times, tstops=stops,
                        callback=PresetTimeCallback(td, affect, save_positions=(False, False)),
                        max_steps=self.max_steps, sensealg=self.sensealg)
