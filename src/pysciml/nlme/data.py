@@ -12,7 +12,9 @@ padded doses carry ``amt = 0`` (they add nothing) and a time after the last even
 Time-varying covariates: a covariate may change within a subject (and may be missing on later rows: the last
 value is carried forward, LOCF). ``cov_time``/``cov_table`` hold each subject's change points; the value at time t
 is that of the last change at or before t, so a new value applies from its own record's time on
-(`covariates_at`). ``covariates`` keeps the baseline (first-row) values.
+(`covariates_at`). ``covariates`` keeps the baseline (first-row) values. This is rxode2/nlmixr2's default
+(``covsInterpolation = "locf"``); NONMEM instead advances the system to a record with that record's PK values
+(next observation carried backward), so a change takes effect from the previous record's time there.
 
 Censored observations (Beal's M3): a CENS column (1: below the limit, -1: above it; DV holds the limit, as in
 nlmixr2 and Monolix) or a BLQ column (1: below the limit, read from an LLOQ column, the ``lloq`` argument or DV).
