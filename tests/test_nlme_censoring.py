@@ -10,7 +10,6 @@ import scipy.optimize
 import scipy.stats
 
 from pysciml import nlme
-from pysciml.nlme import reference
 
 # --- one η, IV bolus, combined error: three subjects, six observations each ---------------------------------------
 TIMES = [0.5, 1.0, 2.0, 4.0, 8.0, 12.0]

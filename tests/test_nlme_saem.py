@@ -1,7 +1,5 @@
 """nlme.SAEM: the maximum-likelihood estimates of a balanced linear random-effects model (closed form), the
 theophylline fit against nlmixr2's published SAEM and FOCEI results, resuming, and the mu-referencing check."""
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
