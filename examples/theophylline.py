@@ -6,6 +6,8 @@ models:
     values nlmixr2 prints for it (`pysciml.nlme.reference.NLMIXR2_FOCEI`);
   * NONMEM's THEOPP control stream (additive η on KA, K and CL/WT, full Ω, additive error): its FO objective
     at the initial estimates against NONMEM's listing, then fitted by FO, FOCE, FOCEI and Laplace.
+The nlmixr2 model is also fitted by SAEM and compared with nlmixr2's published SAEM fit
+(`reference.NLMIXR2_SAEM`) and with the FOCEI fit.
 Then goodness-of-fit plots (DV vs PRED / IPRED, CWRES vs time) and a visual predictive check from
 `nlme.simulate`.
 
@@ -49,6 +51,27 @@ def nlmixr2_comparison():
     for i, name in enumerate(("ka", "cl", "v")):
         print(f"{'shrink% ' + name:14}{fit.shrinkage[i]:>12.2f}{ref['shrinkage_percent'][i]:>12.2f}")
     return model, pop, fit
+
+
+def saem_comparison(focei):
+    pop = reference.theophylline()
+    model = reference.nlmixr2_one_compartment()
+    t = time.perf_counter()
+    fit = nlme.fit(model, pop, nlme.SAEM())
+    first = time.perf_counter() - t
+    ref = reference.NLMIXR2_SAEM
+    print(f"\nnlmixr2 one-compartment model, SAEM (200 + 300 iterations, 3 chains; {first:.1f} s incl. compilation); "
+          f"FOCEI objective at the SAEM estimates {fit.ofv:.4f} (FOCEI minimum {focei.ofv:.4f})")
+    print(f"{'':14}{'pysciml':>12}{'nlmixr2':>12}{'rel. diff':>11}{'FOCEI':>12}{'rel. diff':>11}")
+    est, foc = dict(zip(fit.names, fit.estimates)), dict(zip(focei.names, focei.estimates))
+    for name, value in ref["estimates"].items():
+        print(f"{name:14}{est[name]:>12.4f}{value:>12.4f}{est[name] / value - 1:>+11.2%}{foc[name]:>12.4f}"
+              f"{est[name] / foc[name] - 1:>+11.2%}")
+    cv = 100 * np.sqrt(np.exp(np.diagonal(fit.params["omega"])) - 1)
+    cv_f = 100 * np.sqrt(np.exp(np.diagonal(focei.params["omega"])) - 1)
+    for i, name in enumerate(("ka", "cl", "v")):
+        print(f"{'BSV CV% ' + name:14}{cv[i]:>12.2f}{ref['bsv_cv_percent'][i]:>12.2f}"
+              f"{cv[i] / ref['bsv_cv_percent'][i] - 1:>+11.2%}{cv_f[i]:>12.2f}{cv[i] / cv_f[i] - 1:>+11.2%}")
 
 
 def nonmem_comparison():
@@ -120,6 +143,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     model, pop, fit = nlmixr2_comparison()
     if not args.small:
+        saem_comparison(fit)
         nonmem_comparison()
     plots(model, pop, fit, out, 50 if args.small else 500)
     print("\n" + fit.summary())

@@ -114,3 +114,21 @@ def test_model_errors_are_raised_before_compiling():
                    error=nlme.Proportional("prop"))
     with pytest.raises(TypeError, match="method must be"):
         nlme.fit(MODEL, POP, "FOCEI")
+
+
+@pytest.mark.slow
+def test_log_and_resume(tmp_path, focei):
+    # a fit interrupted after 4 evaluations leaves them in its log; resuming starts from the best of them
+    log = tmp_path / "fit.log"
+    nlme.fit(MODEL, POP, nlme.FOCEI(), se=False, log=log)
+    lines = log.read_text().splitlines()
+    assert len(lines) >= 10 and all(len(line.split()) == 2 + MODEL.space.size for line in lines)
+    log.write_text("\n".join(lines[:4]) + "\n")                  # the interruption
+    best = min(float(line.split()[1]) for line in lines[:4])
+    assert best > focei.ofv + 0.01
+    resumed = nlme.fit(MODEL, POP, nlme.FOCEI(), se=False, resume=log)
+    assert abs(resumed.ofv - focei.ofv) < 1e-6
+    with pytest.raises(ValueError, match="expected 9 numbers"):
+        bad = tmp_path / "bad.log"
+        bad.write_text("1 2 3\n")
+        nlme.fit(MODEL, POP, nlme.FOCEI(), resume=bad)

@@ -105,3 +105,39 @@ def test_lag_and_bioavailability():
     shifted = model({**ORAL, "lag": 0.5, "F": 0.8}, s, s.obs_time)
     s2 = subject([(0.5, 320.0 * 0.8, 1, 0, 0, 0, 0)], T)
     np.testing.assert_allclose(shifted, model(ORAL, s2, s2.obs_time), rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.slow
+def test_ode_steady_state_by_periodic_solve():
+    # IV bolus SS=1 against the analytic accumulation C_ss(τ) = D/V e^{-kτ}/(1 − e^{-k·II}), values and their
+    # derivatives in (cl, v) (the periodic state is differentiated implicitly, through custom_root)
+    ii, D = 12.0, 100.0
+    iv = nlme.ODE(lambda A, ind, t: -ind["cl"] / ind["v"] * A, 1, ps.Tsit5(), rtol=1e-11, atol=1e-12,
+                  steady_state=True)
+    s = subject([(0.0, D, 1, 0, 1, ii, 0)], T[T < ii])
+    tau = jnp.asarray(T[T < ii])
+    analytic = lambda x: D * jnp.exp(-x[0] / x[1] * tau) / (1 - jnp.exp(-x[0] / x[1] * ii))
+    ode = lambda x: iv({"cl": x[0], "v": x[1]}, s, s.obs_time)[:, 0]
+    x = jnp.array([2.7, 31.0])
+    np.testing.assert_allclose(ode(x), analytic(x), rtol=1e-9)
+    np.testing.assert_allclose(jax.jacfwd(ode)(x), jax.jacfwd(analytic)(x), rtol=1e-7)
+    # oral SS dose at t = 2, an SS infusion into the central compartment at t = 30 (resetting the system) and
+    # an ordinary dose after it, against the closed forms (themselves checked against the many-dose limit)
+    rows = [(2.0, 100.0, 1, 0, 1, 12.0, 0), (30.0, 60.0, 2, 20.0, 1, 8.0, 0), (40.0, 50.0, 1, 0, 0, 0, 0)]
+    times = np.array([2.0, 3.0, 7.0, 13.0, 30.0, 31.0, 34.0, 40.0, 41.0, 47.0])
+    s = subject(rows, times)
+    oral = nlme.ODE(two_cpt_ode, 3, ps.Tsit5(), rtol=1e-11, atol=1e-12, steady_state=True)
+    np.testing.assert_allclose(oral(TWO, s, s.obs_time), nlme.TwoCompartment()(TWO, s, s.obs_time),
+                               rtol=1e-8, atol=1e-8)
+
+
+def test_ode_steady_state_must_be_asked_for():
+    rows = {"ID": ["1", "1"], "TIME": ["0", "1"], "AMT": ["100", "."], "DV": [".", "1"], "EVID": ["1", "0"],
+            "CMT": ["1", "1"], "SS": ["1", "0"], "II": ["12", "0"]}
+    pop = nlme.Population.from_dataframe(rows)
+    model = nlme.Model(fixed={"cl": nlme.Positive(2.7), "omega": nlme.DiagonalCov([0.1]), "sd": nlme.Positive(0.1)},
+                       omega="omega", pre=lambda th, eta, cov: {"cl": th["cl"] * jnp.exp(eta[0]), "v": 31.0},
+                       dynamics=nlme.ODE(lambda A, ind, t: -ind["cl"] / ind["v"] * A, 1),
+                       error=nlme.Additive("sd"), observe=lambda ind, A, cov: A[0] / ind["v"])
+    with pytest.raises(ValueError, match=r"ODE\(..., steady_state=True\)"):
+        nlme.Objective(model, pop, nlme.FOCEI())

@@ -3,7 +3,7 @@
 ``Population.from_csv`` reads NONMEM-style event tables into padded, vmappable subjects; `Model` holds fixed
 effects with domains, random effects η ~ N(0, Ω), ``pre`` (individual parameters), closed-form
 (`OneCompartment`, `TwoCompartment`) or `ODE` dynamics and an error model; `fit` estimates by `FO`, `FOCE`,
-`FOCEI`, `Laplace` or `LaplaceI` with EBEs vmapped over subjects and differentiated implicitly; `simulate`
+`FOCEI`, `Laplace` or `LaplaceI` with EBEs vmapped over subjects and differentiated implicitly, or by `SAEM`; `simulate`
 draws new data. Objective values follow NONMEM (−2LL without n·log 2π).
 """
 from .approx import FO, FOCE, FOCEI, Laplace, LaplaceI, Method
@@ -14,8 +14,9 @@ from .model import Model
 from .ode import ODE
 from .parameters import Bounded, DiagonalCov, FullCov, Positive, Real
 from .pk import OneCompartment, TwoCompartment
+from .saem import SAEM
 from .simulate import simulate
 
 __all__ = ["Additive", "Bounded", "Combined", "DiagonalCov", "Exponential", "FO", "FOCE", "FOCEI", "FitResult",
            "FullCov", "Laplace", "LaplaceI", "Method", "Model", "ODE", "Objective", "OneCompartment", "Population",
-           "Positive", "Proportional", "Real", "Subjects", "TwoCompartment", "diagnostics", "fit", "simulate"]
+           "Positive", "Proportional", "Real", "SAEM", "Subjects", "TwoCompartment", "diagnostics", "fit", "simulate"]

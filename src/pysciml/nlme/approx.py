@@ -14,6 +14,11 @@ where H is (half) the curvature of l at η̂:
            nlmixr2's FOCEi follows)
   Laplace  R at η = 0;  H = ½ ∇²l(η̂) (exact Hessian);   LaplaceI: R at η̂, H = ½ ∇²l(η̂)
 FO linearises around η = 0: OFV_i = log det V + rᵀV⁻¹r, V = GΩGᵀ + diag R, all at η = 0 (Beal & Sheiner).
+
+Censored observations (Beal's M3, J Pharmacokinet Pharmacodyn 2001, 28:481) replace r²/R + log R by
+−2 log Φ(c·r/√R) (c = 1: the limit in DV is a lower limit of quantification, P(y < LLOQ); c = −1: an upper
+one). In the FOCE(I) curvature they add their Gauss–Newton term ½c''(z)∇z∇zᵀ, c''(z) = 2λ(z)(z + λ(z)) with
+λ = φ/Φ (positive: log Φ is concave), the analogue of GᵀR⁻¹G; Laplace differentiates them exactly.
 For FOCE the Laplace form equals NONMEM's log det Ṽ + r̃ᵀṼ⁻¹r̃ at the conditional mode (a matrix identity).
 
 η̂ is found by a damped Newton iteration (modified to a positive definite Hessian) and differentiated
@@ -21,6 +26,8 @@ implicitly through `jax.lax.custom_root`: dη̂/dθ = −(∇²_ηη l)⁻¹ ∇
 """
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
+import jax.scipy.stats
 
 
 class Method:
@@ -54,46 +61,61 @@ class LaplaceI(Method):
 
 
 def _pieces(model, theta, subject):
-    """Closures for one subject: f(η), R(f), transformed data, mask."""
+    """Closures for one subject: f(η), R(f), transformed data, the mask of observed (uncensored) values and the
+    censoring sign c of each observation (0 where observed or padded)."""
     mask = subject.obs_mask
     y = model.error.transform(jnp.where(mask > 0, subject.dv, 1.0))
     f = lambda eta: model.predict(theta, eta, subject)
     ft = lambda fe: model.error.transform(jnp.where(mask > 0, fe, 1.0))
     R = lambda fe: jnp.where(mask > 0, model.error.variance(theta, fe), 1.0)
-    return f, ft, R, y, mask
+    c = mask * subject.cens
+    return f, ft, R, y, mask * (1.0 - jnp.abs(c)), c
+
+
+def data_terms(r, R, observed, c):
+    """−2 log p(y | η) per observation, without log 2π: r²/R + log R where observed, −2 log Φ(c·r/√R) where
+    censored (Beal's M3), 0 on padding."""
+    censored = -2.0 * jax.scipy.special.log_ndtr(c * r / jnp.sqrt(R))
+    return observed * (r * r / R + jnp.log(R)) + jnp.where(c != 0, censored, 0.0)
 
 
 def conditional_objective(model, method, theta, subject):
     """l(η) for the EBE search (the interaction decides whether R moves with η)."""
-    f, ft, R, y, mask = _pieces(model, theta, subject)
+    f, ft, R, y, observed, c = _pieces(model, theta, subject)
     Omega_inv = jnp.linalg.inv(model.omega(theta))
     R0 = None if method.interaction else R(f(jnp.zeros(model.n_eta)))
 
     def l(eta):
         fe = f(eta)
         Re = R(fe) if method.interaction else R0
-        r = y - ft(fe)
-        return jnp.sum(mask * (r * r / Re + jnp.log(Re))) + eta @ Omega_inv @ eta
+        return jnp.sum(data_terms(y - ft(fe), Re, observed, c)) + eta @ Omega_inv @ eta
     return l
 
 
-def _value_grad_hessian(l):
-    """x -> (l, ∇l, ∇²l) from one trace of l (forward over reverse, the value and gradient as auxiliaries)."""
+def _gradient(l, forward):
+    """∇l by reverse mode, or by forward mode (one tangent per η: cheap for the few η of a subject, and the
+    only mode an ODE solve differentiated through its while loop supports at every nesting level)."""
+    return jax.jacfwd(l) if forward else jax.grad(l)
+
+
+def _value_grad_hessian(l, forward=False):
+    """x -> (l, ∇l, ∇²l) from one trace of l (forward over reverse, or forward over forward, the value and
+    gradient as auxiliaries)."""
     def vg(x):
-        v, g = jax.value_and_grad(l)(x)
+        v, g = (l(x), jax.jacfwd(l)(x)) if forward else jax.value_and_grad(l)(x)
         return g, (v, g)
     jac = jax.jacfwd(vg, has_aux=True)
     return lambda x: (lambda H, aux: (aux[0], aux[1], H))(*jac(x))
 
 
-def newton_minimize(l, x0, max_iter=60):
+def newton_minimize(l, x0, max_iter=60, forward=False):
     """Minimise a smooth l from x0: Newton steps on the Hessian with its eigenvalues lifted to stay positive.
     Far from the minimum a step is halved until l decreases (Armijo); once the Newton decrement gᵀH⁻¹g is
     below 1e-8·(1 + |l|) the full step is taken (quadratic convergence), and the iteration ends after a full
     step from a decrement below 1e-16·(1 + |l|), where η is exact to round-off (|Δη|² ~ decrement), or when
     such a full step no longer lowers l (the round-off floor of an ill-conditioned Hessian).
     Returns (x, converged)."""
-    derivatives = _value_grad_hessian(l)
+    derivatives = _value_grad_hessian(l, forward)
 
     def step(carry):
         x, k, done, ok, previous = carry
@@ -135,11 +157,14 @@ def newton_minimize(l, x0, max_iter=60):
 
 def ebe(model, method, theta, subject, eta0):
     """η̂ = argmin l (differentiable in θ by the implicit function theorem) and whether the search converged."""
+    forward = model.forward_only
+
     def gradient(eta):
-        return jax.grad(conditional_objective(model, method, theta, subject))(eta)
+        return _gradient(conditional_objective(model, method, theta, subject), forward)(eta)
 
     def solve(_, x0):
-        x, ok = newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject), x0)
+        x, ok = newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject), x0,
+                                forward=forward)
         return x, ok.astype(x.dtype)       # a float auxiliary: custom_root gives it a (zero) tangent
 
     def tangent_solve(g, y):
@@ -156,8 +181,8 @@ def subject_ofv(model, method, theta, subject, eta0):
     """(OFV_i, η̂_i, converged_i) for one subject."""
     Omega = model.omega(theta)
     q = model.n_eta
-    f, ft, R, y, mask = _pieces(model, theta, subject)
-    if not method.conditional:
+    f, ft, R, y, mask, c = _pieces(model, theta, subject)
+    if not method.conditional:       # (censored data are refused before compiling: FO has no M3 form)
         zero = jnp.zeros(q)
         f0 = f(zero)
         G = jax.jacfwd(lambda e: ft(f(e)))(zero) * mask[:, None]
@@ -170,22 +195,28 @@ def subject_ofv(model, method, theta, subject, eta0):
     eta_hat, converged = ebe(model, method, theta, subject, eta0)
     Omega_inv = jnp.linalg.inv(Omega)
     if method.exact_hessian:
-        value, _, H2 = _value_grad_hessian(conditional_objective(model, method, theta, subject))(eta_hat)
+        value, _, H2 = _value_grad_hessian(conditional_objective(model, method, theta, subject),
+                                           model.forward_only)(eta_hat)
         H = 0.5 * H2
     else:
+        R0 = None if method.interaction else R(f(jnp.zeros(q)))
+
         def outputs(e):
             fe = f(e)
-            return ft(fe), R(fe)
-        (G, dR), (fte, Re) = jax.jacfwd(lambda e: (outputs(e), outputs(e)), has_aux=True)(eta_hat)
+            fte, Re = ft(fe), (R(fe) if method.interaction else R0)
+            z = c * (y - fte) / jnp.sqrt(Re)          # the censored observations' standardised limits
+            return (fte, Re, z), (fte, Re, z)
+        (G, dR, dz), (fte, Re, z) = jax.jacfwd(outputs, has_aux=True)(eta_hat)
         G = G * mask[:, None]
-        if not method.interaction:
-            Re = R(f(jnp.zeros(q)))
         r = y - fte
-        value = jnp.sum(mask * (r * r / Re + jnp.log(Re))) + eta_hat @ Omega_inv @ eta_hat
+        value = jnp.sum(data_terms(r, Re, mask, c)) + eta_hat @ Omega_inv @ eta_hat
         H = Omega_inv + G.T @ (G / Re[:, None])
         if method.interaction:
             dR = dR * mask[:, None]
             H = H + 0.5 * dR.T @ (dR / (Re * Re)[:, None])
+        mills = jnp.exp(jax.scipy.stats.norm.logpdf(z) - jax.scipy.special.log_ndtr(z))
+        weight = jnp.where(c != 0, mills * (z + mills), 0.0)
+        H = H + dz.T @ (dz * weight[:, None])
     sign_H, logdet_H = jnp.linalg.slogdet(H)
     _, logdet_O = jnp.linalg.slogdet(Omega)
     # an indefinite curvature (possible for the exact Hessian away from a minimum) has no Laplace value

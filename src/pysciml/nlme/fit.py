@@ -34,10 +34,12 @@ def _check(model, population, method):
     if isinstance(method, type) and issubclass(method, Method):
         method = method()
     if not isinstance(method, Method):
-        raise TypeError(f"fit: method must be nlme.FO(), FOCE(), FOCEI(), Laplace() or LaplaceI(); got {method!r}")
-    if np.any(np.asarray(population.subjects.dose_ss) > 0) and not hasattr(model.dynamics, "poles_and_coefficients"):
-        raise ValueError("steady-state doses (SS=1) need a closed-form model (OneCompartment, TwoCompartment); "
-                         "the ODE form does not support them yet")
+        raise TypeError(f"fit: method must be nlme.FO(), FOCE(), FOCEI(), Laplace(), LaplaceI() or SAEM(); got "
+                        f"{method!r}")
+    if population.n_censored and not method.conditional:
+        raise ValueError(f"fit: the population has {population.n_censored} censored observation(s) (BLQ/CENS), whose "
+                         "M3 likelihood needs a conditional method (FOCE, FOCEI, Laplace, LaplaceI); FO has none. "
+                         "Use population.drop_censored() for M1")
     return method
 
 
@@ -57,7 +59,18 @@ def _compiled(model, method):
             ofv_i, eta_hat, conv = jax.vmap(lambda th, s, e: subject_ofv(model, method, th, s, e))(thetas, subjects,
                                                                                                   etas)
             return jnp.sum(ofv_i), (eta_hat, conv, ofv_i)
-        cache[method.name] = jax.jit(jax.value_and_grad(total, has_aux=True))
+
+        def total_forward(U, etas, subjects):
+            # forward mode (ODE dynamics): each subject's gradient by one tangent per free parameter
+            def one(u, s, e):
+                def f(w):
+                    v, eta_hat, conv = subject_ofv(model, method, space.from_free(w), s, e)
+                    return v, (v, eta_hat, conv)
+                return jax.jacfwd(f, has_aux=True)(u)
+            G, (ofv_i, eta_hat, conv) = jax.vmap(one)(U, subjects, etas)
+            return (jnp.sum(ofv_i), (eta_hat, conv, ofv_i)), G
+        cache[method.name] = jax.jit(total_forward if model.forward_only else
+                                     jax.value_and_grad(total, has_aux=True))
         cache[method.name + "/value"] = jax.jit(total)
     return cache[method.name]
 
@@ -136,17 +149,29 @@ class FitResult:
         return "\n".join(lines)
 
 
-def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True, verbose=False):
+def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True, verbose=False, log=None,
+        resume=None):
     """Estimate the fixed effects of ``model`` on ``population`` by ``method`` (`FO`, `FOCE`, `FOCEI`,
-    `Laplace`, `LaplaceI`), starting from the domains' initial values overridden by ``init`` (dict of natural
-    values). Returns a `FitResult`; warns (naming the subjects) when an EBE search does not converge or the
-    Hessian is not positive definite."""
+    `Laplace`, `LaplaceI`, `SAEM`), starting from the domains' initial values overridden by ``init`` (dict of
+    natural values). Returns a `FitResult`; warns (naming the subjects) when an EBE search does not converge or
+    the Hessian is not positive definite.
+
+    ``verbose``: one progress line per objective evaluation (OFV, largest gradient entry, elapsed time).
+    ``log``: a file to which every evaluation is appended (evaluation number, OFV, free coordinates), flushed
+    as it goes, so a long fit that is interrupted loses nothing; ``resume``: such a file, whose best point
+    (lowest OFV) is the starting point instead of ``init``."""
     start = time.perf_counter()
+    if getattr(method, "stochastic", False) or (isinstance(method, type) and getattr(method, "stochastic", False)):
+        from .saem import fit_saem
+        return fit_saem(model, population, _check(model, population, method), init)
     obj = Objective(model, population, method)
     method = obj.method
     space = model.space
     free = np.asarray(obj.free(init))
+    if resume is not None:
+        free = _best_logged(resume, free.size)
     state = {"etas": obj.zero_etas, "n": 0}
+    sink = open(log, "a") if log is not None else None
     value0 = obj.evaluate(free, state["etas"])[0]
     if not np.isfinite(value0):
         raise ValueError(f"fit: the objective is not finite at the initial estimates ({value0}); check the "
@@ -160,7 +185,11 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
         else:
             return 1e30, np.zeros_like(u)
         if verbose:
-            print(f"{state['n']:5d}  OFV {v:.6f}  |g| {np.max(np.abs(g)):.2e}")
+            print(f"{state['n']:5d}  OFV {v:.6f}  |g| {np.max(np.abs(g)):.2e}  {time.perf_counter() - start:8.1f} s",
+                  flush=True)
+        if sink is not None:
+            sink.write(" ".join([str(state["n"]), repr(float(v))] + [repr(float(x)) for x in u]) + "\n")
+            sink.flush()
         return v, g
 
     res = scipy.optimize.minimize(fun, free, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": gtol})
@@ -181,7 +210,37 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
             u = u + step
         else:
             break
+    if sink is not None:
+        sink.close()
     value, grad, G_i, eta_hat, conv, ofv_i = obj.evaluate(u, state["etas"])
+    converged = bool(np.max(np.abs(grad)) < 1e-3)
+    note = None if converged else (f"outer optimisation stopped with |gradient| {np.max(np.abs(grad)):.2e} "
+                                   f"({res.message})")
+    return result(obj, u, state["etas"], method.name, converged, note, se, state["n"], start)
+
+
+def _best_logged(path, size):
+    """The free coordinates with the lowest OFV in a `fit` log (lines: evaluation, OFV, coordinates)."""
+    best, best_v = None, np.inf
+    with open(path) as fh:
+        for i, line in enumerate(fh):
+            parts = line.split()
+            if len(parts) != size + 2:
+                raise ValueError(f"fit: resume file {path}, line {i + 1}: expected {size + 2} numbers (evaluation, "
+                                 f"OFV and {size} free coordinates of this model); got {len(parts)}")
+            v = float(parts[1])
+            if np.isfinite(v) and v < best_v:
+                best, best_v = np.array([float(x) for x in parts[2:]]), v
+    if best is None:
+        raise ValueError(f"fit: resume file {path} holds no finite evaluation")
+    return best
+
+
+def result(obj, u, etas, name, converged, note, se, n_evaluations, start, stacklevel=3):
+    """The `FitResult` at free coordinates ``u``: the objective of ``obj`` there, its EBEs, standard errors from
+    its Hessian (and sandwich), shrinkage and diagnostic tables; ``note`` (or EBE failures) become warnings."""
+    model, population, method, space = obj.model, obj.population, obj.method, obj.model.space
+    value, grad, G_i, eta_hat, conv, ofv_i = obj.evaluate(u, etas)
     theta = space.from_free(jnp.asarray(u))
     estimates = np.asarray(space.natural_vector(theta))
     names = space.entry_names()
@@ -189,9 +248,9 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     bad = [population.ids[i] for i in np.flatnonzero(~np.asarray(conv))]
     if bad:
         messages.append(f"EBE search did not converge for subject(s) {bad}")
-    converged = bool(np.max(np.abs(grad)) < 1e-3) and not bad
-    if not converged and not bad:
-        messages.append(f"outer optimisation stopped with |gradient| {np.max(np.abs(grad)):.2e} ({res.message})")
+    converged = converged and not bad
+    if note and not bad:
+        messages.append(note)
     se_r = se_s = np.full(estimates.shape, np.nan)
     if se:
         H = obj.hessian(u, eta_hat)
@@ -207,20 +266,22 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
         except np.linalg.LinAlgError:
             messages.append("the Hessian of the objective is not positive definite: no standard errors")
     for m in messages:
-        warnings.warn(f"fit ({method.name}): {m}", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"fit ({name}): {m}", RuntimeWarning, stacklevel=stacklevel)
     omega = np.asarray(model.omega(theta))
     eta = np.asarray(eta_hat)
     shrink = 100.0 * (1.0 - np.std(eta, axis=0, ddof=1) / np.sqrt(np.diagonal(omega))) if method.conditional \
         else np.full(model.n_eta, np.nan)
     tables = diagnostics(model, population, theta, eta_hat)
-    n_obs = population.total_obs
-    return FitResult(method.name, value, value + n_obs * LOG_2PI, {k: np.asarray(v) for k, v in theta.items()},
+    n_obs = population.total_obs - population.n_censored     # censored terms are probabilities: no log 2π
+    return FitResult(name, value, value + n_obs * LOG_2PI, {k: np.asarray(v) for k, v in theta.items()},
                      names, estimates, se_r, se_s, 100.0 * se_r / np.abs(estimates), eta, shrink, converged,
-                     "; ".join(messages) or "converged", n_obs, state["n"], time.perf_counter() - start, tables)
+                     "; ".join(messages) or "converged", n_obs, n_evaluations, time.perf_counter() - start, tables)
 
 
 def diagnostics(model, population, theta, etas):
-    """PRED, IPRED, IWRES, WRES (FO linearisation at η = 0) and CWRES (linearisation at η̂), each (N, M).
+    """PRED, IPRED, IWRES, WRES (FO linearisation at η = 0) and CWRES (linearisation at η̂), each (N, M);
+    censored observations (CENS ≠ 0) have PRED and IPRED but no residuals (NaN), and are left out of the others'
+    linearised covariance.
     (The weighted residuals use the Cholesky factor of the linearised covariance; NONMEM's default is its
     symmetric eigenvalue square root, which rotates the residuals within a subject.)"""
     cache = model.__dict__.setdefault("_compiled", {})
@@ -229,11 +290,13 @@ def diagnostics(model, population, theta, etas):
     pred, ipred, iwres, wres, cwres = cache["diagnostics"](theta, population.subjects, jnp.asarray(etas))
     return {"PRED": np.asarray(pred), "IPRED": np.asarray(ipred), "IWRES": np.asarray(iwres),
             "WRES": np.asarray(wres), "CWRES": np.asarray(cwres), "mask": np.asarray(population.subjects.obs_mask),
+            "CENS": np.asarray(population.subjects.cens * population.subjects.obs_mask),
             "TIME": np.asarray(population.subjects.obs_time), "DV": np.asarray(population.subjects.dv)}
 
 
 def _diagnostics_one(model, theta, subject, eta_hat):
-    mask = subject.obs_mask
+    censored = (subject.obs_mask > 0) & (subject.cens != 0)
+    mask = subject.obs_mask * (1.0 - censored)
     ft = lambda e: model.error.transform(jnp.where(mask > 0, model.predict(theta, e, subject), 1.0))
     y = model.error.transform(jnp.where(mask > 0, subject.dv, 1.0))
     Omega = model.omega(theta)
@@ -249,4 +312,6 @@ def _diagnostics_one(model, theta, subject, eta_hat):
         return jax.scipy.linalg.solve_triangular(L, r, lower=True) * mask
 
     iwres = mask * (y - ipred) / jnp.sqrt(R(eta_hat))
-    return pred, ipred, iwres, weighted(zero, False), weighted(eta_hat, True)
+    nan = lambda x: jnp.where(censored, jnp.nan, x)
+    ft_all = lambda e: model.error.transform(jnp.where(subject.obs_mask > 0, model.predict(theta, e, subject), 1.0))
+    return ft_all(zero), ft_all(eta_hat), nan(iwres), nan(weighted(zero, False)), nan(weighted(eta_hat, True))

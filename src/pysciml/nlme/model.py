@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .data import covariates_at
 from .errors import ErrorModel
 from .parameters import DiagonalCov, FullCov, ParameterSpace
 
@@ -55,6 +56,12 @@ class Model:
             observe = _central_concentration(dynamics.n_states, dynamics.oral)
         self.observe = observe
 
+    @property
+    def forward_only(self):
+        """Whether derivatives must be taken in forward mode (ODE dynamics: the solver's adaptive loop can be
+        differentiated forward at any nesting depth, but not transposed for reverse mode)."""
+        return bool(getattr(self.dynamics, "forward_only", False))
+
     def omega(self, theta):
         return theta[self.omega_name]
 
@@ -62,10 +69,18 @@ class Model:
         return self.pre(theta, eta, cov)
 
     def predict(self, theta, eta, subject):
-        """Predictions (M,) at the subject's observation times (one subject: unbatched arrays)."""
-        ind = self.pre(theta, eta, subject.covariates)
-        A = self.dynamics(ind, subject, subject.obs_time)             # (M, S)
-        out = jax.vmap(lambda a: jnp.atleast_1d(self.observe(ind, a, subject.covariates)))(A)   # (M, K)
+        """Predictions (M,) at the subject's observation times (one subject: unbatched arrays). With time-varying
+        covariates (a static property of the data's shape) ``pre`` is evaluated at every event time with the
+        covariates in force then (LOCF), and ``observe`` with those at the observation time."""
+        if subject.cov_time.shape[-1] > 1:
+            ind_at = lambda t: self.pre(theta, eta, covariates_at(subject, t))
+            A = self.dynamics.varying(ind_at, subject, subject.obs_time)
+            out = jax.vmap(lambda a, t: jnp.atleast_1d(self.observe(ind_at(t), a, covariates_at(subject, t))))(
+                A, subject.obs_time)
+        else:
+            ind = self.pre(theta, eta, subject.covariates)
+            A = self.dynamics(ind, subject, subject.obs_time)             # (M, S)
+            out = jax.vmap(lambda a: jnp.atleast_1d(self.observe(ind, a, subject.covariates)))(A)   # (M, K)
         return jnp.take_along_axis(out, jnp.clip(subject.dvid, 0, out.shape[1] - 1)[:, None], axis=1)[:, 0]
 
     def check(self, population, theta=None):
@@ -77,6 +92,15 @@ class Model:
             n, j = bad[0]
             raise ValueError(f"subject {population.ids[n]!r}: a dose into compartment {int(subjects.dose_cmt[n, j]) + 1}"
                              f", but the model has {S} compartment(s)")
+        if np.any(np.asarray(subjects.dose_ss) > 0) and not (
+                hasattr(self.dynamics, "poles_and_coefficients") or getattr(self.dynamics, "steady_state", False)):
+            raise ValueError("steady-state doses (SS=1) need a closed-form model (OneCompartment, TwoCompartment) "
+                             "or ODE(..., steady_state=True) (a periodic solve per dose)")
+        if population.time_varying and np.any(np.asarray(subjects.dose_ss) > 0):
+            n = int(np.argmax(np.any(np.asarray(subjects.dose_ss) > 0, axis=1)))
+            raise ValueError(f"subject {population.ids[n]!r}: steady-state doses (SS=1) with time-varying "
+                             "covariates are not supported (the steady state would need the covariates before "
+                             "the data)")
         theta = self.space.initial() if theta is None else theta
         first = jax.tree_util.tree_map(lambda x: x[0], subjects)
         try:

@@ -13,6 +13,7 @@ Individual parameters are read by name: ``ka`` (absorption), ``cl`` and ``v`` (o
 compartments also ``q`` and ``vp``; optional ``F`` (bioavailability, multiplies every dose) and ``lag``
 (absorption lag time, delays every dose).
 """
+import jax
 import jax.numpy as jnp
 
 
@@ -31,6 +32,11 @@ class ClosedForm:
         """Amounts (len(times), n_states) for one subject."""
         lam, C = self.poles_and_coefficients(ind)
         return amounts(lam, C, subject, times, ind.get("F", 1.0), ind.get("lag", 0.0))
+
+    def varying(self, ind_at, subject, times):
+        """Amounts at ``times`` when the individual parameters change with time-varying covariates:
+        ``ind_at(t)`` gives the parameters in force from t on (piecewise constant between records)."""
+        return varying_amounts(self, ind_at, subject, times)
 
 
 def _elimination(ind):
@@ -117,3 +123,44 @@ def amounts(lam, C, subject, times, F=1.0, lag=0.0):
                      amt[..., None] * jnp.exp(-lam * tau)) * tail
     per_pole = jnp.where(live[..., None], single + jnp.where(ss[..., None], past, 0.0), 0.0)   # (M, D, P)
     return jnp.einsum("mdp,dsp->ms", per_pole, Cj)
+
+
+def varying_amounts(model, ind_at, subject, times):
+    """Amounts (len(times), S) with piecewise-constant parameters: the system is carried from one event to the
+    next by its transition matrix Φ(τ) = Σ_p C[:, :, p] e^{-λ_p τ} with the parameters in force at the start of
+    the interval (``ind_at``), running infusions adding rate·Σ_p C (1 - e^{-λ_p τ})/λ_p, boluses added at their
+    time. The events (dose starts, infusion ends, covariate changes, observations) are sorted once; a `scan`
+    over them is the only sequential part. A dose's F and lag are its own record's (``ind_at(dose time)``).
+    Steady-state doses are refused (`Model.check`): their history would need the covariates before the data."""
+    D, K, M = subject.dose_time.shape[0], subject.cov_time.shape[0], times.shape[0]
+    at_dose = jax.vmap(ind_at)(subject.dose_time)
+    F = at_dose.get("F", jnp.ones(D))
+    td = subject.dose_time + at_dose.get("lag", jnp.zeros(D))
+    amt = F * subject.dose_amt
+    rate = subject.dose_rate
+    infusion = rate > 0
+    end = td + jnp.where(infusion, amt / jnp.where(infusion, rate, 1.0), 0.0)
+    # ties keep this order (a stable sort): doses, infusion ends, covariate changes, then observations, so an
+    # observation at a dose time sees the dose (NONMEM: dose record first)
+    t_all = jnp.concatenate([td, end, subject.cov_time, times])
+    order = jnp.argsort(t_all, stable=True)
+    ts = t_all[order]
+    t_prev = jnp.concatenate([ts[:1], ts[:-1]])
+    lam, C = jax.vmap(lambda t: model.poles_and_coefficients(ind_at(t)))(t_prev)   # (E, P), (E, S, S, P)
+    S = C.shape[1]
+    onehot = jax.nn.one_hot(subject.dose_cmt, S)                                    # (D, S)
+    bolus_of = jnp.where(order < D, order, 0)
+    bolus = jnp.where((order < D)[:, None], (jnp.where(infusion, 0.0, amt)[:, None] * onehot)[bolus_of], 0.0)
+
+    def advance(A, k):
+        tau = ts[k] - t_prev[k]
+        decay = jnp.exp(-lam[k] * tau)                                              # (P,)
+        running = infusion & (td <= t_prev[k]) & (end >= ts[k]) & (tau > 0)
+        inflow = jnp.where(running, rate, 0.0) @ onehot                             # (S,) rate into each cmt
+        gain = -jnp.expm1(-lam[k] * tau) / lam[k]
+        A = jnp.einsum("j,jmp,p->m", A, C[k], decay) + jnp.einsum("j,jmp,p->m", inflow, C[k], gain) + bolus[k]
+        return A, A
+
+    _, A_all = jax.lax.scan(advance, jnp.zeros(S, lam.dtype), jnp.arange(ts.shape[0]))
+    position = jnp.argsort(order)                                                   # entry -> sorted index
+    return A_all[position[2 * D + K:]]

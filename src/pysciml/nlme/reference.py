@@ -46,6 +46,16 @@ NLMIXR2_FOCEI = {
 }
 
 
+# nlmixr2 SAEM (nBurn 200, nEm 300, 3 chains) on theo_sd with the same model, as printed in the nlmixr2est README
+# (github.com/nlmixr2/nlmixr2est, README.md at commit 042db2c, rxode2 3.0.2): tka 0.464 (SE 0.195), tcl 1.01 (0.085),
+# tv 3.46 (0.0447), add.sd 0.696, BSV(CV%) 71.1 / 27.4 / 13.1 (CV% = 100·sqrt(exp(ω²) − 1)).
+NLMIXR2_SAEM = {
+    "estimates": {"tka": 0.464, "tcl": 1.01, "tv": 3.46, "add_sd": 0.696},
+    "se": {"tka": 0.195, "tcl": 0.085, "tv": 0.0447},
+    "bsv_cv_percent": [71.1, 27.4, 13.1],
+}
+
+
 def nonmem_theopp():
     """NONMEM's THEOPP control stream (Users Guide Part V; help example infn2.exa), ADVAN2:
     KA = θ1 + η1, K = θ2 + η2, CL = θ3·WT + η3, S2 = CL/K/WT (the dose is in mg/kg), Y = F + ε;
