@@ -26,7 +26,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 
 from .._core.retcode import ReturnCode
-from ..controllers import PIController, PIDController, step_floor
+from ..controllers import PIController, PIDController, step_end, step_floor
 from ..solution import ODESolution
 from ..problems import ODEProblem
 from ..solvers.explicit.erk import ExplicitRK
@@ -320,14 +320,12 @@ def _solve_lanes(f, alg, controller, adaptive, max_steps, has_dt, n, u0, t0, t1,
     def body(c):
         t, dt, u, k_first, ctrl, n_steps, n_accepted, retcode, index, n_interp = c
         active = retcode == _RUNNING
-        remaining = t1 - t
-        lands = direction * (remaining - dt) <= 1e-8 * jnp.abs(dt)   # land on t1 rather than leave a sliver
-        h = jnp.where(lands, remaining, dt)
+        # land on t1 rather than leave a sliver; h is the time advanced (fixed steps: on the grid t0 + n dt)
+        t_new, h, lands = step_end(t, dt, t1, direction, None if adaptive else (t0, n_accepted))
         ks = [k_first if tab.fsal else f(u, t)]
         for ci, row in zip(tab.c[1:], tab.a[1:]):
             ks.append(f(_combine(u, h, row, ks), t + ci * h))
         u_new = _combine(u, h, tab.b, ks)
-        t_new = jnp.where(lands, t1, t + h)
         if adaptive:
             err = tuple(h * e for e in _combine(None, h, tab.b_error, ks))
             error = _error_norm(err, u, u_new, step_rtol, step_atol)
