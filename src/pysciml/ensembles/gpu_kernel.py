@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.experimental import pallas as pl
 
 from .._core.retcode import ReturnCode
 from ..controllers import PIController, PIDController, step_end, step_floor
@@ -152,6 +151,9 @@ def _is_default(name, value):
 def _run(eprob, alg, config, interpret, block, indices, arrays):
     """Gather each member's inputs (trajectory axis last), run the kernel over blocks of ``block`` lanes, and
     build the members' solutions."""
+    # Pallas is imported here, when a kernel is built: importing it costs ~0.3 s and loads its GPU backends
+    # (Mosaic, Triton), which `import pysciml` must not pay for an option most solves never use.
+    from jax.experimental import pallas as pl
     adaptive, controller, max_steps, _ = config.static
     dtype = jnp.result_type(eprob.prob.u0)
     template = eprob.member(jnp.zeros((), indices.dtype), 0)
