@@ -100,8 +100,7 @@ def test_user_jacobian_gives_the_same_solution():
     automatic = ps.solve(ROBERTSON.remake(tspan=(0.0, 100.0)), ps.Rodas5P(), **options)
     with_jac = ROBERTSON.remake(tspan=(0.0, 100.0), jac=counted_jac)
     supplied = ps.solve(with_jac, ps.Rodas5P(), **options)
-    # the two Jacobians differ by rounding (analytic vs AD), which the steps carry to 1.5e-12
-    np.testing.assert_allclose(supplied.u, automatic.u, rtol=1e-11)
+    np.testing.assert_allclose(supplied.u, automatic.u, rtol=1e-12)
     assert int(supplied.stats["njacs"]) == int(supplied.stats["nsteps"])
     # The output check of jac runs once per (jac, layouts, dtype): a repeated solve traces nothing.
     first = len(traces)

@@ -322,7 +322,7 @@ def _solve_lanes(f, alg, controller, adaptive, max_steps, has_dt, n, u0, t0, t1,
     def body(c):
         t, dt, u, k_first, ctrl, n_steps, n_accepted, retcode, index, n_interp = c
         active = retcode == _RUNNING
-        # land on t1 rather than leave a sliver; h is the time advanced (fixed steps: on the grid t0 + n dt)
+        # land on t1 rather than leave a sliver; fixed steps on the grid t0 + n dt (see `step_end`)
         t_new, h, lands = step_end(t, dt, t1, direction, None if adaptive else (t0, n_accepted))
         ks = [k_first if tab.fsal else f(u, t)]
         for ci, row in zip(tab.c[1:], tab.a[1:]):

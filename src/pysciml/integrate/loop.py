@@ -263,8 +263,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         next_stop = t1 if stops is None else stops[c.stop_index]
         p = x.p if plan is None else c.events.p
         target = next_stop if plan is None else ev_hooks.target(plan, x.callback_data, c.events, next_stop, t0, direction)
-        # Land exactly on the next stop when the proposal reaches it (or would leave a sliver); the step
-        # taken, dt, is the time advanced (see `step_end`).
+        # Land exactly on the next stop when the proposal reaches it (or would leave a sliver); fixed steps
+        # run on the grid grid_t + n dt and take the time advanced (see `step_end`).
         grid = None if cfg.adaptive else (c.grid_t, c.grid_n)
         t_new, dt, lands = step_end(c.t, c.dt, target, direction, grid)
         step_terms = step_rhs(c.ts, c.us, c.stages, c.save_index)
