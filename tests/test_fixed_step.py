@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import pysciml as ps
+from pysciml.controllers import fixed_step_count
 
 
 class _DiffraxRK4(diffrax.AbstractERK):
@@ -67,5 +68,6 @@ def test_step_count_is_the_ceiling(dt, n):
     prob = ps.ODEProblem(lambda u, p, t: -u, jnp.ones(1, jnp.float32), (np.float32(0.0), np.float32(1.0)))
     sol = ps.solve(prob, ps.Euler(), dt=dt, adaptive=False)
     assert int(sol.stats["nsteps"]) == n
+    assert fixed_step_count(0.0, 1.0, dt, np.float32) == n     # the host's count, for code that needs it first
     expected = np.minimum(np.arange(n + 1) * np.float32(dt), 1.0).astype(np.float32)
     np.testing.assert_allclose(np.asarray(sol.t), expected, rtol=0, atol=2e-7)

@@ -1,5 +1,8 @@
 """Where the next step ends, and the step actually taken (the integration loop and the GPU kernel share it)."""
+import math
+
 import jax.numpy as jnp
+import numpy as np
 
 from .step_floor import ROUNDING_UNITS
 
@@ -38,3 +41,23 @@ def step_end(t, dt, target, direction, grid=None):
     lands = direction * (target - proposal) <= slack
     t_new = jnp.where(lands, target, proposal)
     return t_new, t_new - t, lands
+
+
+def fixed_step_count(t0, t1, dt, dtype) -> int:
+    """The number of steps `step_end` takes with fixed steps of ``dt`` from ``t0`` to ``t1`` (no stops), computed
+    on the host in ``dtype`` with the same grid and landing rule, for code that must know it before tracing
+    (a noise path drawn in bulk, a scan over the grid)."""
+    dtype = np.dtype(dtype)
+    t0, t1 = dtype.type(t0), dtype.type(t1)
+    direction = dtype.type(1.0 if t1 >= t0 else -1.0)
+    dt = direction * dtype.type(abs(dt))
+    eps = np.finfo(dtype).eps
+    k = max(int(math.floor(float((t1 - t0) / dt))) - 2, 0)   # start a little before the end; walk forward
+    while True:
+        t = t0 if k == 0 else t0 + dtype.type(k) * dt
+        proposal = t0 + dtype.type(k + 1) * dt
+        rounding = ROUNDING_UNITS * eps * max(abs(t), abs(t1))
+        slack = max(_SLIVER * abs(dt), min(rounding, 0.5 * abs(dt)))
+        if direction * (t1 - proposal) <= slack:
+            return k + 1
+        k += 1
