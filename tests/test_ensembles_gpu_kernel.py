@@ -48,7 +48,10 @@ def test_float32_fixed_step_end_points():
     vmapped, kernel = both(sweep(jnp.float32), ps.Tsit5(), adaptive=False, dt=1e-2, save_everystep=False)
     assert kernel.u.shape == (N, 2, 3) and kernel.u.dtype == jnp.float32
     same_steps(vmapped, kernel)
-    np.testing.assert_allclose(np.asarray(kernel.u), np.asarray(vmapped.u), rtol=1e-6, atol=1e-6)
+    assert np.all(np.asarray(kernel.outputs.stats["nsteps"]) == 100)   # on the grid t0 + n dt: no sliver step
+    # float32 round-off of differently ordered operations over 100 steps (|u| up to 20): up to 1e-5 apart
+    # (the same comparison in float64 agrees to 1e-14)
+    np.testing.assert_allclose(np.asarray(kernel.u), np.asarray(vmapped.u), rtol=1e-6, atol=2e-5)
 
 
 def test_float32_adaptive_pid_and_output_func():

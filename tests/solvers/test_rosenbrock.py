@@ -90,11 +90,22 @@ def test_user_jacobian_gives_the_same_solution():
                           [k1, -2 * k2 * y2 - k3 * y3, -k3 * y2],
                           [0.0, 2 * k2 * y2, 0.0]])
 
+    traces = []
+
+    def counted_jac(u, p, t):
+        traces.append(1)
+        return jac(u, p, t)
+
     options = dict(rtol=1e-6, atol=1e-10, save_everystep=False)
     automatic = ps.solve(ROBERTSON.remake(tspan=(0.0, 100.0)), ps.Rodas5P(), **options)
-    supplied = ps.solve(ROBERTSON.remake(tspan=(0.0, 100.0), jac=jac), ps.Rodas5P(), **options)
+    with_jac = ROBERTSON.remake(tspan=(0.0, 100.0), jac=counted_jac)
+    supplied = ps.solve(with_jac, ps.Rodas5P(), **options)
     np.testing.assert_allclose(supplied.u, automatic.u, rtol=1e-12)
     assert int(supplied.stats["njacs"]) == int(supplied.stats["nsteps"])
+    # The output check of jac runs once per (jac, layouts, dtype): a repeated solve traces nothing.
+    first = len(traces)
+    ps.solve(with_jac, ps.Rodas5P(), **options)
+    assert first > 0 and len(traces) == first
     bad = ROBERTSON.remake(jac=lambda u, p, t: jnp.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"jac returned shape \(2, 3\); expected \(3, 3\)"):
         ps.solve(bad, ps.Rodas5P())

@@ -15,8 +15,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jax.extend.core import Literal
 import numpy as np
+
+from .._core.jaxprs import is_literal
 
 _ELEMENTWISE = {
     "abs", "acos", "acosh", "add", "and", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "ceil", "clamp",
@@ -47,7 +48,7 @@ def _eval(jaxpr, consts, args):
     env = {}
 
     def read(v):
-        if isinstance(v, Literal):
+        if is_literal(v):
             return as_lanes(np.asarray(v.val), v.aval.dtype)
         return env[v]
 

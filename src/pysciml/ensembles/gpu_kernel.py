@@ -23,10 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.experimental import pallas as pl
 
 from .._core.retcode import ReturnCode
-from ..controllers import PIController, PIDController, step_floor
+from ..controllers import PIController, PIDController, step_end, step_floor
 from ..solution import ODESolution
 from ..problems import ODEProblem
 from ..solvers.explicit.erk import ExplicitRK
@@ -152,6 +151,9 @@ def _is_default(name, value):
 def _run(eprob, alg, config, interpret, block, indices, arrays):
     """Gather each member's inputs (trajectory axis last), run the kernel over blocks of ``block`` lanes, and
     build the members' solutions."""
+    # Pallas is imported here, when a kernel is built: importing it costs ~0.3 s and loads its GPU backends
+    # (Mosaic, Triton), which `import pysciml` must not pay for an option most solves never use.
+    from jax.experimental import pallas as pl
     adaptive, controller, max_steps, _ = config.static
     dtype = jnp.result_type(eprob.prob.u0)
     template = eprob.member(jnp.zeros((), indices.dtype), 0)
@@ -320,14 +322,12 @@ def _solve_lanes(f, alg, controller, adaptive, max_steps, has_dt, n, u0, t0, t1,
     def body(c):
         t, dt, u, k_first, ctrl, n_steps, n_accepted, retcode, index, n_interp = c
         active = retcode == _RUNNING
-        remaining = t1 - t
-        lands = direction * (remaining - dt) <= 1e-8 * jnp.abs(dt)   # land on t1 rather than leave a sliver
-        h = jnp.where(lands, remaining, dt)
+        # land on t1 rather than leave a sliver; fixed steps on the grid t0 + n dt (see `step_end`)
+        t_new, h, lands = step_end(t, dt, t1, direction, None if adaptive else (t0, n_accepted))
         ks = [k_first if tab.fsal else f(u, t)]
         for ci, row in zip(tab.c[1:], tab.a[1:]):
             ks.append(f(_combine(u, h, row, ks), t + ci * h))
         u_new = _combine(u, h, tab.b, ks)
-        t_new = jnp.where(lands, t1, t + h)
         if adaptive:
             err = tuple(h * e for e in _combine(None, h, tab.b_error, ks))
             error = _error_norm(err, u, u_new, step_rtol, step_atol)

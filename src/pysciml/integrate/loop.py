@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._core.retcode import ReturnCode
-from ..controllers import initial_step, step_floor
+from ..controllers import initial_step, step_end, step_floor
 from ..interpolation import StepHistory, fill_step_times, fill_window, full_stages
 from ..problems.terms import as_terms
 from . import events as ev_hooks
@@ -117,6 +117,8 @@ class _Scalars(NamedTuple):
     stop_index: jnp.ndarray | None     # index of the next tstop (has_tstops only)
     save_index: jnp.ndarray | None     # next free slot of the save buffers (of the chunk, when chunked)
     n_interpolations: jnp.ndarray | None  # steps whose extra dense stages were evaluated ("saveat")
+    grid_t: jnp.ndarray | None = None     # fixed steps: the last stop landed on (t0 at first) ...
+    grid_n: jnp.ndarray | None = None     # ... and the steps since; the next step ends at grid_t + (grid_n+1) dt
 
 
 class _Arrays(NamedTuple):
@@ -255,7 +257,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         n_steps=jnp.zeros((), jnp.int32), n_accepted=jnp.zeros((), jnp.int32),
         retcode=jnp.asarray(_RUNNING, jnp.int32),
         stop_index=jnp.zeros((), jnp.int32) if cfg.has_tstops else None,
-        save_index=save_index, n_interpolations=n_interp)
+        save_index=save_index, n_interpolations=n_interp,
+        grid_t=None if cfg.adaptive else t0, grid_n=None if cfg.adaptive else jnp.zeros((), jnp.int32))
     arrays = _Arrays(u=x.u0, solver_state=solver_state, ts=ts_buf, us=us_buf, stages=stage_buf,
                      accumulated=x.accumulated, events=ev, save_base=save_base, last_step=last_step)
     packer = _ScalarPacker(scalars, dtype)
@@ -265,15 +268,14 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         next_stop = t1 if stops is None else stops[c.stop_index]
         p = x.p if plan is None else c.events.p
         target = next_stop if plan is None else ev_hooks.target(plan, x.callback_data, c.events, next_stop, t0, direction)
-        remaining = target - c.t
-        # Land exactly on the next stop when the proposal reaches it (or would leave a sliver).
-        lands = direction * (remaining - c.dt) <= 1e-8 * jnp.abs(c.dt)
-        dt = jnp.where(lands, remaining, c.dt)
+        # Land exactly on the next stop when the proposal reaches it (or would leave a sliver); fixed steps
+        # run on the grid grid_t + n dt and take the time advanced (see `step_end`).
+        grid = None if cfg.adaptive else (c.grid_t, c.grid_n)
+        t_new, dt, lands = step_end(c.t, c.dt, target, direction, grid)
         step_terms = step_rhs(c.ts, c.us, c.stages, c.save_index)
         result = alg.step(step_terms, c.t, c.u, step_terms.control(c.t, dt, p), p, c.solver_state, error_norm)
         if stops is not None or plan is not None:
             result = _skip_if_empty(result, dt == 0, c.u, c.solver_state)
-        t_new = jnp.where(lands, target, c.t + dt)
 
         if cfg.adaptive:
             if result.dt_factor is None:
@@ -361,8 +363,12 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                     end, t, ts_buf, us_buf, stage_buf, save_index, retcode, cfg.dense, stage_shift,
                     capacity - (0 if c.save_base is None else c.save_base))
 
+        grid_t = grid_n = None
+        if not cfg.adaptive:   # the fixed-step grid restarts at every landing (a stop, an event)
+            grid_t = jnp.where(accept & lands, t, c.grid_t)
+            grid_n = jnp.where(accept & lands, 0, c.grid_n + accept.astype(jnp.int32))
         new_scalars = _Scalars(t, dt_next, controller_state, n_steps, n_accepted, retcode, stop_index,
-                               save_index, n_interp)
+                               save_index, n_interp, grid_t, grid_n)
         return packer.pack(new_scalars), _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated,
                                                  None if plan is None else events, c.save_base, last_step)
 

@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-from jax.extend import core as jcore
 from jax.flatten_util import ravel_pytree
 
+from .._core.jaxprs import is_closed_jaxpr, is_jaxpr, is_literal
 from .sparsity import SparsityPattern
 
 _ELEMENTWISE = frozenset("""
@@ -117,7 +117,7 @@ def _run(jaxpr, consts, args, n):
     env = {}
 
     def read(v):
-        if isinstance(v, jcore.Literal):
+        if is_literal(v):
             return _Info(None, np.asarray(v.val))
         return env[v]
 
@@ -409,9 +409,9 @@ def _sub_jaxpr(eqn):
     """(jaxpr, consts) of a call-like primitive (jit, custom_jvp_call, custom_vjp_call, checkpoint)."""
     for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
         sub = eqn.params.get(key)
-        if isinstance(sub, jcore.ClosedJaxpr) and len(sub.jaxpr.invars) == len(eqn.invars):
+        if is_closed_jaxpr(sub) and len(sub.jaxpr.invars) == len(eqn.invars):
             return sub.jaxpr, sub.consts
-        if isinstance(sub, jcore.Jaxpr) and len(sub.invars) == len(eqn.invars):
+        if is_jaxpr(sub) and len(sub.invars) == len(eqn.invars):
             return sub, []
     return None
 

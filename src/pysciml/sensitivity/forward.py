@@ -48,6 +48,12 @@ def forward_solve(sensealg, ctx, inputs):
         diff, rest = primals
         v = ravel_pytree(tangents[0])[0]
         out, jac = _jacobian(sensealg, ctx, split, diff, rest)
+        if ctx.cfg.save == "saveat":
+            # The saved times are the requested ones, whatever the inputs: their tangent is a plain zero. A
+            # zero computed as S·v would depend on v, so under jax.vmap (EnsembleVmap, members differing in
+            # u0 or p) it would be batched while the primal times are not, and JAX's linearization of the
+            # batched rule then fails (broadcast_in_dim of a batched primal).
+            jac = {k: s for k, s in jac.items() if k != "ts"}
         tangent = jax.tree_util.tree_map(zero_cotangent, out)
         tangent = tangent._replace(**{k: jax.tree_util.tree_map(
             lambda s, o: jnp.tensordot(s, v.astype(s.dtype), axes=1).astype(o.dtype), s, getattr(out, k))

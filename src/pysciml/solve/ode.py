@@ -108,9 +108,10 @@ def flat_rhs(f, spec, p, t0, jac=None, sparsity=None):
             except (TypeError, ValueError) as error:
                 raise type(error)(f"SplitODEProblem {name}: {error}") from None
         return SplitFunction(*parts)
-    checks.check_rhs_output(f, spec, checks.p_layout(p), p, t0)
+    layout = checks.p_layout(p)
+    checks.check_rhs_output(f, spec, layout, p, t0)
     if jac is not None:
-        checks.check_jac_output(jac, spec, p, t0)
+        checks.check_jac_output(jac, spec, layout, p, t0)
     return FlatRHS(f, spec, jac, sparsity)
 
 

@@ -1,0 +1,26 @@
+"""The jaxpr classes (Literal, Jaxpr, ClosedJaxpr) for the interpreters that walk a traced f (sparsity
+detection, the GPU kernel's lanes), without importing ``jax.extend``: importing any part of it imports all
+of it, Pallas and its GPU backends included (about 0.3 s), which ``import pysciml`` must not pay for options
+most solves never use. The classes are read off a tiny traced function at first use."""
+import functools
+
+import jax
+
+
+@functools.cache
+def _classes():
+    closed = jax.make_jaxpr(lambda x: x + 1.0)(1.0)
+    return closed.jaxpr.eqns[0].invars[1].__class__, closed.jaxpr.__class__, closed.__class__
+
+
+def is_literal(v):
+    """True for a jaxpr constant operand (``jax.extend.core.Literal``), False for a variable."""
+    return isinstance(v, _classes()[0])
+
+
+def is_jaxpr(x):
+    return isinstance(x, _classes()[1])
+
+
+def is_closed_jaxpr(x):
+    return isinstance(x, _classes()[2])
