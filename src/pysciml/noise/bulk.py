@@ -39,16 +39,14 @@ class BulkIncrements(Noise):
         t0, t1, dt = float(t0), float(t1), float(dt)
         # The loop lands on t1 when the remainder is within 1e-8·dt of a step: at most ceil(T/dt) steps
         # (one spare row covers rounding in the accumulated times).
-        steps = max(math.ceil((t1 - t0) / dt - 1e-8), 1)
-        n = steps + 1
+        n = max(math.ceil((t1 - t0) / dt - 1e-8), 1) + 1
         z = standard_normal(key, (n, 2 if self.levy_area else 1, m), dtype, self.precision)
-        return BulkPath(m, n, steps), (z, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), jnp.asarray(dt, dtype))
+        return BulkPath(m, n), (z, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), jnp.asarray(dt, dtype))
 
 
 class BulkPath(BrownianPath):
-    def __init__(self, m, n, n_steps=None):
+    def __init__(self, m, n):
         self.m, self.n = m, n
-        self.n_steps = n - 1 if n_steps is None else n_steps   # the solve's steps: t0 + k·dt, k < n_steps
 
     def increment(self, data, t, dt):
         z, t0, _, step = data

@@ -12,6 +12,7 @@ import numpy as np
 from .._core.trees import is_concrete
 from .. import callbacks as _callbacks
 from ..callbacks import Effect
+from ..controllers import fixed_step_count
 from ..integrate import LoopConfig, LoopInputs
 from ..noise import BulkIncrements, VirtualBrownianTree
 from ..noise.types import AdditiveNoise
@@ -91,7 +92,7 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
                      has_tstops=tstops is not None, given_dt=dt is not None, events=event_plan,
-                     fixed_steps=path.n_steps if isinstance(noise, BulkIncrements) and given_dtmax is None else None)
+                     fixed_steps=_fixed_steps(noise, path, given_dtmax, s.tspan, given_dt, tdtype))
     inputs = LoopInputs(u0=spec.ravel(prob.u0), t0=t0, t1=t1, p=(prob.p, data), rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=saveat if mode == "saveat" else None, tstops=tstops, callback_data=callback_data)
@@ -219,3 +220,14 @@ def _check_g(prob, spec, noise_type, m):
         raise ValueError(f"g returned shape {checks.describe(got)} but {name} needs u0's shape "
                          f"{checks.describe(expected if not isinstance(expected, jax.ShapeDtypeStruct) else expected.shape)}"
                          f"{hint}")
+
+
+def _fixed_steps(noise, path, given_dtmax, tspan, dt, tdtype):
+    """The number of fixed steps on the bulk path's grid (the loop's own count, `controllers.fixed_step_count`),
+    so the solve runs as one scan (`integrate.fixed_grid`); None when the path is not the bulk one or a dtmax
+    could shorten the steps."""
+    if not isinstance(noise, BulkIncrements) or given_dtmax is not None:
+        return None
+    n = fixed_step_count(float(tspan[0]), float(tspan[1]), float(dt), tdtype)
+    return n if n <= path.n else None   # the bulk rows cover every step (always, with its spare row)
+
