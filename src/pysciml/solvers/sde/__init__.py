@@ -4,8 +4,10 @@ from .base import StochasticRungeKutta
 from .em import EM
 from .euler_heun import EulerHeun
 from .lamba_em import LambaEM
+from .implicit_em import ImplicitEM, ImplicitEulerHeun
 from .rkmil import RKMil
+from .skencarp import SKenCarp
 
-METHODS = [EM, EulerHeun, RKMil, LambaEM]
+METHODS = [EM, EulerHeun, RKMil, LambaEM, ImplicitEM, ImplicitEulerHeun, SKenCarp]
 
-__all__ = ["EM", "EulerHeun", "LambaEM", "RKMil", "StochasticRungeKutta"]
+__all__ = ["EM", "EulerHeun", "ImplicitEM", "ImplicitEulerHeun", "LambaEM", "RKMil", "SKenCarp", "StochasticRungeKutta"]
