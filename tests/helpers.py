@@ -16,6 +16,10 @@ STIFF = ONE_STEP_STIFF + BDF
 COMPOSITE = {"AutoTsit5(Rosenbrock23())": lambda: ps.AutoTsit5(ps.Rosenbrock23()),
              "AutoVern7(Rodas5P())": lambda: ps.AutoVern7(ps.Rodas5P())}
 
+# SDE methods (tests/sde: strong order on geometric Brownian motion in the method's interpretation, against
+# the class's strong_order; adaptive ones are also run at fixed steps)
+SDE = [ps.EM, ps.EulerHeun, ps.RKMil, ps.LambaEM]
+
 # sensitivity methods, as instances
 ADJOINTS = [ps.DiscreteAdjoint(), ps.BacksolveAdjoint(), ps.InterpolatingAdjoint(),
             ps.InterpolatingAdjoint(checkpointing=True), ps.QuadratureAdjoint(), ps.GaussAdjoint()]

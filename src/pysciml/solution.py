@@ -168,7 +168,8 @@ def _shapes(tree):
 class SDESolution(ODESolution):
     """Result of solving an `SDEProblem`: an `ODESolution` (sol(t) interpolates linearly between steps)
     with ``W``, the Brownian path at the saved times, shape (len(t), m) (W(t0) = 0 unless the path is a
-    user's `NoiseGrid`)."""
+    user's `NoiseGrid`). Built by `solve` from the `ODESolution` fields (t, u_flat, retcode, stats, dense,
+    p, f, alg, spec, events, saved_values: see there) and W."""
 
     def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec, events=None, saved_values=None,
                  W=None):
@@ -178,6 +179,7 @@ class SDESolution(ODESolution):
 
     @classmethod
     def of(cls, sol: ODESolution, W):
+        """Returns the `SDESolution` with the fields of ``sol`` and the path ``W``."""
         return cls(sol.t, sol._u_flat, sol._retcode, sol.stats, sol.dense, sol.p, f=sol.f, alg=sol.alg,
                    spec=sol.spec, events=sol.events, saved_values=sol.saved_values, W=W)
 

@@ -44,33 +44,46 @@ def point(a, Wa, Ia, h1, dW1, K1):
     return Wa + dW1, Ia + h1 * Wa + K1 + h1 * dW1 / 2
 
 
+def node_normals(key, x, depth, m, dtype):
+    """Standard normals (depth + 1, 4, m) for the nodes on the way to the point at fraction ``x`` in [0, 1]
+    of an interval: level l's node is number floor(x·2^l) of the 2^l nodes at that level, and its normals
+    are drawn from fold_in(fold_in(key, l), number). All levels are drawn in one vectorised call before
+    the descent, whose loop is then plain arithmetic (hashing inside the loop tripled compile time).
+    Also returns the node numbers (int32 for depth ≤ 30, which `VirtualBrownianTree` enforces)."""
+    levels = jnp.arange(depth + 1)
+    number = jnp.clip(jnp.floor(x * 2.0 ** levels), 0, 2.0 ** levels - 1).astype(jnp.int32)
+    draw = lambda l, k: jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, l), k), (4, m), dtype)
+    return jax.vmap(draw)(levels, number), number
+
+
 def descend(key, a, b, Wa, Ia, Wb, Ib, tau, depth):
-    """(W(τ), I(τ)) for a in [a, b], given the ends: ``depth`` bisections, each drawn from the key of its
-    node (the left child's key is fold_in(key, 0), the right's fold_in(key, 1)), then a split of the leaf at
-    τ drawn from the leaf's key. Deterministic in (key, τ): the same τ gives the same values whatever else
-    was evaluated, which is what keeps a path consistent across rejected steps."""
+    """(W(τ), I(τ)) for τ in [a, b], given the ends: ``depth`` bisections, then a split of the leaf at τ,
+    each drawn from its node's key (`node_normals`). Deterministic in (key, τ): the same τ gives the same
+    values whatever else was evaluated, which keeps a path consistent across rejected steps."""
     m = Wa.shape[-1]
-    dtype = Wa.dtype
+    # Times are not differentiated (a path is a function of them; √h at h = 0 would turn a zero tangent
+    # into NaN): the path's values depend on the key alone.
+    a, b, tau = lax.stop_gradient(a), lax.stop_gradient(b), lax.stop_gradient(tau)
+    b0, Wb0, Ib0 = b, Wb, Ib
+    x = jnp.clip((tau - a) / (b - a), 0.0, 1.0)
+    z, number = node_normals(key, x, depth, m, Wa.dtype)
+    # the child taken at level l is the parity of the node number at level l + 1 (so the path down the tree
+    # and the nodes whose normals were drawn agree, whatever the rounding of the midpoints)
+    go_right = jnp.concatenate([number[1:] % 2 == 1, jnp.ones((1,), bool)])
 
-    def level(_, carry):
-        a, b, Wa, Ia, Wb, Ib, key = carry
-        h = (b - a) / 2
-        c = a + h
-        z = jax.random.normal(jax.random.fold_in(key, 2), (4, m), dtype)
-        dW1, K1 = split(h, b - c, Wb - Wa, area(a, b, Wa, Ia, Wb, Ib), z)
-        Wc, Ic = point(a, Wa, Ia, h, dW1, K1)
-        right = tau >= c
-        pick = lambda r, l: jnp.where(right, r, l)
-        return (pick(c, a), pick(b, c), pick(Wc, Wa), pick(Ic, Ia), pick(Wb, Wc), pick(Ib, Ic),
-                jax.random.fold_in(key, right.astype(jnp.uint32)))
+    def level(i, carry):
+        a, b, Wa, Ia, Wb, Ib = carry
+        c = jnp.where(i < depth, (a + b) / 2, jnp.clip(tau, a, b))   # the last pass splits the leaf at τ
+        h1 = c - a
+        dW1, K1 = split(h1, b - c, Wb - Wa, area(a, b, Wa, Ia, Wb, Ib), z[i])
+        Wc, Ic = point(a, Wa, Ia, h1, dW1, K1)
+        pick = lambda r, l: jnp.where(go_right[i], r, l)
+        return pick(c, a), pick(b, c), pick(Wc, Wa), pick(Ic, Ia), pick(Wb, Wc), pick(Ib, Ic)
 
-    a, b, Wa, Ia, Wb, Ib, key = lax.fori_loop(0, depth, level, (a, b, Wa, Ia, Wb, Ib, key))
-    h1 = jnp.clip(tau - a, 0.0, b - a)
-    z = jax.random.normal(jax.random.fold_in(key, 2), (4, m), dtype)
-    dW1, K1 = split(h1, b - a - h1, Wb - Wa, area(a, b, Wa, Ia, Wb, Ib), z)
-    W, I = point(a, Wa, Ia, h1, dW1, K1)
-    at_end = tau >= b
-    return jnp.where(at_end, Wb, W), jnp.where(at_end, Ib, I)
+    a, b, Wa, Ia, Wb, Ib = lax.fori_loop(0, depth + 1, level, (a, b, Wa, Ia, Wb, Ib))
+    # after the last pass τ is the left end (τ at the given right end: its values, free of rounding)
+    at_end = tau >= b0
+    return jnp.where(at_end, Wb0, Wa), jnp.where(at_end, Ib0, Ia)
 
 
 def increment(s, u, Ws, Is, Wu, Iu):

@@ -19,11 +19,12 @@ class VirtualBrownianTree(Noise):
     per evaluated time, two times per step."""
 
     def __init__(self, depth: int = 24):
-        if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= 60:
-            raise ValueError(f"VirtualBrownianTree: depth must be an integer in [0, 60]; got {depth!r}")
+        if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= 30:
+            raise ValueError(f"VirtualBrownianTree: depth must be an integer in [0, 30]; got {depth!r}")
         self.depth = depth
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
+        """Returns (a static `TreePath`, its data (key, t0, t1)) for ``m`` processes (dt is unused)."""
         return TreePath(m, self.depth), (key, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype))
 
     def tree_flatten(self):   # no leaves: problems holding it pass through jit/vmap
@@ -44,7 +45,7 @@ class TreePath(BrownianPath):
     def _at(self, data, tau):
         key, t0, t1 = data
         root, tree = jax.random.split(key)
-        z = jax.random.normal(root, (2, self.m), t0.dtype)
+        z = jax.random.normal(root, (2, self.m), t0.dtype)   # W(t1) and the whole span's area
         T = t1 - t0
         W1 = jnp.sqrt(T) * z[0]
         I1 = jnp.sqrt(T ** 3 / 12) * z[1] + T * W1 / 2

@@ -55,7 +55,7 @@ def as_interpretation(value) -> Interpretation:
 class SDEProblem:
     """du = f(u, p, t) dt + g(u, p, t) dW (Itô, the default) or ∘dW (Stratonovich), u(t0) = u0.
 
-    f, g: pure JAX functions, out of place. u0: an array or pytree (as for `ODEProblem`). noise_type:
+    f, g: pure JAX functions, out of place. tspan: (t0, t1) with t1 > t0. u0: an array or pytree (as for `ODEProblem`). noise_type:
     "diagonal" (default: g shaped like u, one Wiener process per state), "scalar" (g shaped like u, one
     process shared by all), "general" (g returns an (n, m) matrix over the flattened state; m from
     ``noise_rate_prototype``, an (n, m) array), "additive" (g independent of u, shaped as diagonal noise, or

@@ -16,6 +16,7 @@ from ..solution import ODESolution
 from ..linalg import consistent_initial_state
 from ..linalg.sparsity_detection import detect_pattern
 from ..problems import FlatRHS, ODEProblem, SplitFunction
+from ..solvers.sde import StochasticRungeKutta
 from ..sensitivity import ForwardDiffSensitivity, check_sensealg, default_sensealg
 from . import checks, pipeline
 from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT, default_algorithm
@@ -28,6 +29,9 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     """`solve` for ODE and split ODE problems (the options are described in `solve`'s table). With callbacks,
     gradients use ForwardDiffSensitivity (the continuous adjoints refuse them)."""
     alg = checks.check_algorithm(alg)
+    if isinstance(alg, StochasticRungeKutta):   # its step expects (dt, ΔW): refuse it before tracing
+        raise TypeError(f"alg: {alg!r} is an SDE method; an ODEProblem is solved by an ODE method such as "
+                        "pysciml.Tsit5() (for noise, build a pysciml.SDEProblem(f, g, u0, tspan))")
     controller = checks.check_controller(controller)
     s = pipeline.start(prob)
     spec, dtype, tdtype, t0, t1 = s.spec, s.dtype, s.tdtype, s.t0, s.t1

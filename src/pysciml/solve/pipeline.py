@@ -73,7 +73,7 @@ def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, a
     sensealg               None        how jax.grad through this solve works (pysciml.sensitivity); default:
                                        forward mode up to 100 states + parameters, then DiscreteAdjoint()
                                        (explicit, Rosenbrock) or InterpolatingAdjoint() (Newton-based)
-    callback               None        a callback or CallbackSet (pysciml.callbacks); ODEs only
+    callback               None        a callback or CallbackSet (pysciml.callbacks); ODEs and SDEs
     max_events             1_000       most continuous events logged per solve (then ReturnCode.MaxEvents)
     track_discontinuities  True        DDEs: step onto the breaking points of the lags
     trajectories           None        ensembles: number of members (required)

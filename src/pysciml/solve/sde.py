@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.trees import is_concrete
+from .. import callbacks as _callbacks
+from ..callbacks import Effect
 from ..integrate import LoopConfig, LoopInputs
 from ..noise import BulkIncrements, GeneralNoise, NoiseGrid, VirtualBrownianTree
 from ..noise.types import AdditiveNoise
@@ -19,12 +21,14 @@ from ..sensitivity import BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitiv
 from ..solution import SDESolution
 from ..solvers.sde import METHODS, LambaEM, EulerHeun, StochasticRungeKutta
 from . import checks, pipeline
-from .defaults import DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT
+from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT
+from .ode import _concatenate_times
 
 
 def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
               save_everystep=None, save_start=True, dense=None, tstops=None, dtmin=None, dtmax=None,
-              max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None) -> SDESolution:
+              max_steps=DEFAULT_MAX_STEPS, controller=None, sensealg=None, callback=None,
+              max_events=DEFAULT_MAX_EVENTS) -> SDESolution:
     """Integrate the SDE ``prob`` with ``alg`` (an SDE method: EM, EulerHeun, RKMil, LambaEM, ...; default
     LambaEM() for Itô problems, EulerHeun() for Stratonovich ones) on the Brownian path drawn from ``key``
     (a jax.random key; required unless the problem's noise is a NoiseGrid). Options as for ODEs; sol.W is
@@ -32,7 +36,9 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     sensealg=ForwardDiffSensitivity() (default; forward mode through the solver, any method),
     DiscreteAdjoint() (reverse mode through the steps of explicit methods, replayed on the same path) or
     BacksolveAdjoint() (Stratonovich or additive-noise SDEs: the adjoint SDE solved backwards on the same
-    virtual Brownian tree, which the solve then uses even for fixed steps; saveat or save_everystep=False)."""
+    virtual Brownian tree, which the solve then uses even for fixed steps; saveat or save_everystep=False).
+    Callbacks see the user's p (and an affect's `Effect` may change it), as for ODEs; events are located on
+    the linear interpolant of the step."""
     alg = _check_algorithm(prob, alg)
     controller = checks.check_controller(controller)
     sensealg = _check_sensealg(sensealg, alg, prob)
@@ -50,16 +56,31 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
+    if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
+        raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
+    event_plan, callback_data = _callbacks.plan(callback, spec, int(max_events))
+    if event_plan is not None:
+        _callbacks.check_outputs(callback, spec, prob.p, t0)
+        preset = _callbacks.preset_times(callback, tdtype)
+        if preset is not None:
+            tstops = preset if tstops is None else _concatenate_times(tstops, preset, tdtype)
+        event_plan = event_plan._replace(callbacks=tuple(_on_user_p(cb) for cb in event_plan.callbacks))
     tstops = checks.check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
 
     noise = prob.noise
     if isinstance(sensealg, BacksolveAdjoint):
         _check_backsolve(noise, saveat, save_everystep, dense)
         noise = VirtualBrownianTree() if noise is None else noise   # queried backwards on the same path
+    if isinstance(noise, BulkIncrements) and (adaptive or tstops is not None or event_plan is not None
+                                              or not is_concrete(*s.tspan, given_dt)):
+        raise ValueError("noise: BulkIncrements serves fixed steps t0 + k·dt only (adaptive=False, no tstops or "
+                         "callbacks, a concrete dt and tspan); leave noise=None to let solve pick, or use VirtualBrownianTree()")
+    if isinstance(noise, BulkIncrements):
+        noise = noise.with_levy_area(alg.levy_area)
     if noise is None:
         # Bulk increments need the step count at trace time: the span and dt as given must be concrete.
-        bulk = not adaptive and tstops is None and is_concrete(*s.tspan, given_dt)
-        noise = BulkIncrements() if bulk else VirtualBrownianTree()
+        bulk = not adaptive and tstops is None and event_plan is None and is_concrete(*s.tspan, given_dt)
+        noise = BulkIncrements(levy_area=alg.levy_area) if bulk else VirtualBrownianTree()
     if key is None:   # a NoiseGrid without a key: its bridges and areas from a fixed key
         key = jax.random.PRNGKey(0)
     path, data = noise.prepare(key, *(s.tspan if isinstance(noise, BulkIncrements) else (t0, t1)), m, tdtype,
@@ -74,13 +95,46 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
         dense = saveat is None and save_everystep and stage_bytes <= DENSE_MEMORY_LIMIT
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
-                     has_tstops=tstops is not None, given_dt=dt is not None)
+                     has_tstops=tstops is not None, given_dt=dt is not None, events=event_plan)
     inputs = LoopInputs(u0=spec.ravel(prob.u0), t0=t0, t1=t1, p=(prob.p, Constant(data)), rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
-                        saveat=saveat if mode == "saveat" else None, tstops=tstops)
+                        saveat=saveat if mode == "saveat" else None, tstops=tstops, callback_data=callback_data)
     sol = pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
                                     saveat=saveat if cfg.dense else None, first=first))
-    return SDESolution.of(sol, path.values(data, sol.t))
+    return SDESolution.of(sol, _path_values(path, data, sol.t))
+
+
+# W at the saved times, compiled once per path and number of times (eagerly, the tree's loops would be
+# dispatched op by op).
+_path_values = jax.jit(lambda path, data, ts: path.values(data, ts), static_argnums=0)
+
+
+class _OnUserP:
+    """A callback's function called with the user's p: the loop's parameters are q = (p, noise data); an
+    affect's new p (`Effect`) goes back with the same noise data. Equal by the wrapped function, so the
+    compiled loop is reused across solves."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, u, q, t, *extra):
+        out = self.fn(u, q[0], t, *extra)
+        if isinstance(out, Effect) and out.p is not None:
+            return out._replace(p=(out.p, q[1]))
+        return out
+
+    def __eq__(self, other):
+        return isinstance(other, _OnUserP) and self.fn is other.fn
+
+    def __hash__(self):
+        return hash(("on-user-p", id(self.fn)))
+
+
+def _on_user_p(static):
+    """A callback's static part with its functions reading the user's p."""
+    functions = {name: _OnUserP(fn) for name, fn in static._asdict().items()
+                 if name in ("condition", "affect", "affect_neg", "save_func") and fn is not None}
+    return static._replace(**functions)
 
 
 def _check_sensealg(sensealg, alg, prob):

@@ -34,6 +34,7 @@ class StochasticRungeKutta(Algorithm):
     interpretations: ClassVar[tuple]      # Interpretation classes it solves
     strong_order: ClassVar[float]
     weak_order: ClassVar[float]
+    levy_area: ClassVar[bool] = False     # reads the increment's space-time Lévy area H (drawn only then)
     adaptive: ClassVar[bool] = False
     controller_order = 1
     dense_order = 1

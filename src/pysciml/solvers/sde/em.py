@@ -14,6 +14,7 @@ class EM(StochasticRungeKutta):
     evals_per_step = 1
 
     def step(self, f, t, u, control, p, state, error_norm):
+        """One EM step; returns the `StepResult` (no error estimate)."""
         dt, inc = control
         u_new = u + dt * f(u, p, t) + f.noise(f.g(u, p, t), inc.W)
         return self.result(u, u_new, dt, state)

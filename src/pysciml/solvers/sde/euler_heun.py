@@ -16,6 +16,7 @@ class EulerHeun(StochasticRungeKutta):
     evals_per_step = 2
 
     def step(self, f, t, u, control, p, state, error_norm):
+        """One Euler–Heun step; returns the `StepResult` (no error estimate)."""
         dt, inc = control
         f0, g0 = f(u, p, t), f.g(u, p, t)
         bar = u + dt * f0 + f.noise(g0, inc.W)

@@ -1,8 +1,17 @@
-"""LambaEM: Euler–Maruyama with an embedded error estimate and adaptive steps (Lamba, Mattingly & Stuart,
-"An adaptive Euler–Maruyama scheme for SDEs: convergence and stability", IMA J. Numer. Anal. 27, 2007;
-the estimate of StochasticDiffEq.jl's LambaEM). With u1 the EM step, the drift's error is dt (f(u1) − f(u))/2
-and the diffusion's (g(u1) − g(u)) ΔW/2; the step is controlled with δ|E_drift| + |E_diffusion| (δ = 1/6).
-Rejected steps are retried on the same Brownian path (the virtual Brownian tree). Itô; any noise type."""
+"""LambaEM: Euler–Maruyama with an error estimate and adaptive steps (after Lamba, Mattingly & Stuart, "An
+adaptive Euler–Maruyama scheme for SDEs: convergence and stability", IMA J. Numer. Anal. 27, 2007, and
+StochasticDiffEq.jl's LambaEM, whose estimate adds a diffusion term to Lamba's drift term).
+
+The estimate is δ|E_drift| + |E_diffusion| (δ = 1/6) with E_drift = dt (f(ū) − f(u))/2 at the drift
+predictor ū = u + f(u) dt, and E_diffusion = (g(ũ) − g(u))·√dt/2 at ũ = u + g(u)·√dt: the size of the
+Milstein term g′g(ΔW² − dt)/2 EM omits, at |ΔW| = √dt. Both read only u and dt, never the increment:
+a step rejected because of its own ΔW (StochasticDiffEq's estimate uses (g(u1) − g(u))ΔW/2) refines the
+partition where the path moved most, and EM on such a partition converges to the wrong limit — measured
+here: 10 % error on geometric Brownian motion (σ = 1) at rtol 1e-4, identical to EM forced onto the same
+step times, and not shrinking with rtol (E[ΔW1·ΔW2 | (ΔW1 + ΔW2)² large] > 0 biases every refined step
+by g′g(ΔW1·ΔW2)). With steps chosen from the past only (an adapted partition) EM converges with its strong
+order 0.5. Itô; any noise type.
+"""
 import jax.numpy as jnp
 
 from ...noise import DiagonalNoise, GeneralNoise, ScalarNoise
@@ -26,11 +35,13 @@ class LambaEM(StochasticRungeKutta):
         return () if self.delta == 1 / 6 else (("delta", self.delta),)
 
     def step(self, f, t, u, control, p, state, error_norm):
+        """One EM step with its error estimate; returns the `StepResult`."""
         dt, inc = control
         f0, g0 = f(u, p, t), f.g(u, p, t)
         u_new = u + dt * f0 + f.noise(g0, inc.W)
-        f1, g1 = f(u_new, p, t + dt), f.g(u_new, p, t + dt)
-        drift = dt * (f1 - f0) / 2
-        diffusion = f.noise(g1 - g0, inc.W) / 2
+        # error estimate from u and dt only (see the module's notes)
+        root = jnp.sqrt(jnp.abs(dt)) * jnp.ones_like(inc.W)
+        drift = dt * (f(u + dt * f0, p, t + dt) - f0) / 2
+        diffusion = f.noise(f.g(u + f.noise(g0, root), p, t + dt) - g0, root) / 2
         err = error_norm(self.delta * jnp.abs(drift) + jnp.abs(diffusion), u, u_new)
         return self.result(u, u_new, dt, state, err)

@@ -25,11 +25,14 @@ class RKMil(StochasticRungeKutta):
         return () if self.interpretation is None else (("interpretation", self.interpretation),)
 
     def interpretation_for(self, interpretation: Interpretation):
+        """Returns the problem's ``interpretation`` when the method solves it (it was built for that one, or
+        for none), else None."""
         if self.interpretation is not None and self.interpretation != interpretation:
             return None
         return interpretation
 
     def step(self, f, t, u, control, p, state, error_norm):
+        """One Milstein step; returns the `StepResult` (no error estimate)."""
         dt, inc = control
         g = lambda v: f.g(v, p, t)
         g0, dgg = jax.jvp(g, (u,), (g(u),))

@@ -82,6 +82,7 @@ class SKenCarp(DriftImplicitSDE):
     strong_order = 1.5
     weak_order = 2.0
     adaptive = True
+    levy_area = True              # ĩ = ΔW/2 + H
     controller_order = 2          # the drift pair's lower order; the noise estimate is O(h^1.5)
     evals_per_step = 8            # f(u), two Newton iterations per implicit stage, g(t), g(t + h)
 
