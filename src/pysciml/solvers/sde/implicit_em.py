@@ -8,11 +8,13 @@ ImplicitEulerHeun (Stratonovich): the noise term is the Euler–Heun one, (g(u) 
 θ = 1 (default) is L-stable in the drift: a stiff linear drift −λu is damped for every h, where EM needs
 h < 2/λ. Strong order 0.5 for any noise (1 for additive noise), weak order 1; any noise type.
 
-Adaptive steps use StochasticDiffEq.jl's embedded estimate for these methods (its sdirk.jl): the drift's
-local error E_d = h² J f(u)/2 and the noise's E_n, the Milstein correction the method omits, with g′g
-approximated by a finite difference along ũ = u + h f(u) + √h g(u)·1:
-E_n = (g(ũ) − g(u))·(ΔW² − h)/(2√h) (Itô; ΔW² for Stratonovich, where ũ = u + √h g(u)·1).
-The step is controlled with δ|E_d| + |E_n| (δ = 1/6, as LambaEM). J f(u) is one Jacobian–vector product.
+Adaptive steps: the drift's local error E_d = h² J f(u)/2 (StochasticDiffEq.jl's ImplicitEM, sdirk.jl) and
+the size of the Milstein term the method omits, g′g(ΔW² − h)/2 at |ΔW| = √h, by a finite difference along
+ũ = u + √h g(u)·1: E_n = (g(ũ) − g(u))·√h/2. Neither reads the increment (as LambaEM's estimate): a step
+rejected because of its own ΔW refines the partition where the path moved most, and order-½ methods on such
+non-adapted partitions converge to the wrong limit (see `lamba_em`); StochasticDiffEq.jl's E_n uses
+(ΔW² − h). The step is controlled with δ|E_d| + |E_n| (δ = 1/6, as LambaEM). J f(u) is one Jacobian–vector
+product.
 """
 import jax
 import jax.numpy as jnp
@@ -67,15 +69,10 @@ class ImplicitEM(DriftImplicitSDE):
         newton = self.solve_stage(f, p, t + dt, base, base + gamma_h * f0, safe_gh, jac, factors, u, error_norm)
         u_new = jnp.where(dt == 0, u, newton.z)
 
-        # Embedded estimate (module docstring).
-        sq = jnp.sqrt(jnp.abs(dt))
-        safe_sq = jnp.where(sq == 0, 1.0, sq)
+        # Error estimate from u and h only (module docstring).
+        root = jnp.sqrt(jnp.abs(dt)) * jnp.ones_like(dW)
         drift_error = dt * dt * jax.jvp(lambda v: f(v, p, t), (u,), (f0,))[1] / 2
-        along = u + sq * f.noise(g0, jnp.ones_like(dW))
-        if not self.heun_noise:
-            along = along + dt * f0
-        square = dW * dW - (0.0 if self.heun_noise else jnp.abs(dt))
-        noise_error = f.noise(f.g(along, p, t) - g0, square) / (2 * safe_sq)
+        noise_error = f.noise(f.g(u + f.noise(g0, root), p, t) - g0, root) / 2
         err = error_norm(self.delta * jnp.abs(drift_error) + jnp.abs(noise_error), u, u_new)
         err = jnp.where(newton.converged, err, jnp.inf)
         result = self.result(u, u_new, dt, state, err)

@@ -22,7 +22,10 @@ Error estimate: the drift's embedded difference Σ (b_i − b̂_i) z_i (KenCarp3
 (g(t) − g(t + h)) ĩ, the term by which the order-1.5 noise differs from g(t + h)ΔW; the step is controlled
 with |E_drift| + |E_noise|. (The released StochasticDiffEq.jl controls with δ Σ z_i + E_noise instead;
 the embedded pair is the estimate the method's construction provides, and it vanishes on linear
-drifts only to the pair's order.) Additive noise only (diagonal, scalar or general form).
+drifts only to the pair's order.) E_noise reads the increment, so rejections refine the partition where
+the path moved; with additive noise there is no g′g term for that to bias (the Riemann sums of a
+deterministic integrand converge on any partition), unlike EM-type methods on multiplicative noise (see
+`lamba_em`). Additive noise only (diagonal, scalar or general form).
 """
 import numpy as np
 import jax.numpy as jnp
