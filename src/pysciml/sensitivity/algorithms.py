@@ -141,7 +141,8 @@ class BacksolveAdjoint(ContinuousAdjoint):
         return backsolve_segment(backward, lam, mu, t_hi, t_lo, u_hi)
 
     def run(self, ctx, inputs):
-        # An SDE (its right-hand side carries a Brownian path): the adjoint SDE on the same path.
+        """The adjoint ODE backwards (see `ContinuousAdjoint.run`); for an SDE (a right-hand side carrying a
+        Brownian path), the adjoint SDE backwards on the same path (`sde_adjoint`)."""
         if getattr(ctx.rhs, "path", None) is not None:
             return sde_backsolve(self, ctx, inputs)
         return super().run(ctx, inputs)

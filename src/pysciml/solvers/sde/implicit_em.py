@@ -55,6 +55,7 @@ class ImplicitEM(DriftImplicitSDE):
         return out
 
     def step(self, f, t, u, control, p, state, error_norm):
+        """One θ-method step (Newton on the drift) with its error estimate; returns the `StepResult`."""
         dt, inc = control
         dW = inc.W
         f0, g0 = f(u, p, t), f.g(u, p, t)
@@ -81,7 +82,8 @@ class ImplicitEM(DriftImplicitSDE):
 
 class ImplicitEulerHeun(ImplicitEM):
     """Drift-implicit Euler–Heun: ImplicitEM's θ-method drift with the Euler–Heun noise term, for
-    Stratonovich SDEs (strong order 0.5 for general noise, 1 with additive noise)."""
+    Stratonovich SDEs (strong order 0.5 for general noise, 1 with additive noise). ``theta``, ``linsolve``,
+    ``delta``: as for `ImplicitEM`."""
     interpretations = (Stratonovich,)
     evals_per_step = 6
     heun_noise = True

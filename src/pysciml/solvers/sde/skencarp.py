@@ -90,6 +90,7 @@ class SKenCarp(DriftImplicitSDE):
     evals_per_step = 8            # f(u), two Newton iterations per implicit stage, g(t), g(t + h)
 
     def step(self, f, t, u, control, p, state, error_norm):
+        """One SKenCarp step (three Newton-solved stages) with its error estimate; returns the `StepResult`."""
         dt, inc = control
         chi = inc.W / 2 + inc.H                  # I_(1,0)/h
         gamma_h = GAMMA * dt
