@@ -22,8 +22,8 @@ from .sensitivity import (AdjointLSS, BacksolveAdjoint, Cos2Windowing, CosWindow
 from .solve import solve
 from .lyapunov import lyapunov_spectrum
 from .jumps import JumpProblem, Direct, SortingDirect, RSSA, TauLeaping
-from .solvers import EM, EulerHeun, LambaEM, RKMil
-from .solvers import DRI1, SOSRA, SOSRI, SRA1, SRIW1
+from .solvers import (DRI1, EM, EulerHeun, ImplicitEM, ImplicitEulerHeun, LambaEM, RKMil, SKenCarp, SOSRA, SOSRI, SRA1,
+                      SRIW1)
 from .solvers import (BS3, DP5, DP8, RK4, TRBDF2, AutoSwitch, AutoTsit5, AutoVern7, ButcherTableau, Euler, FBDF, Heun,
                       KenCarp4, Kvaerno5, Midpoint, RadauIIA5, Rodas4, Rodas5P, Rosenbrock23, Tsit5, Vern7, Vern9)
 
@@ -33,8 +33,8 @@ __all__ = [
     # delay differential equations
     "DDEProblem", "MethodOfSteps",
     # stochastic differential equations
-    "EM", "EulerHeun", "LambaEM", "NoiseGrid", "RKMil", "SDEProblem", "SDESolution", "VirtualBrownianTree",
-    "DRI1", "SOSRA", "SOSRI", "SRA1", "SRIW1",
+    "DRI1", "EM", "EulerHeun", "ImplicitEM", "ImplicitEulerHeun", "LambaEM", "NoiseGrid", "RKMil", "SDEProblem",
+    "SDESolution", "SKenCarp", "SOSRA", "SOSRI", "SRA1", "SRIW1", "VirtualBrownianTree",
     # jump processes
     "Direct", "JumpProblem", "RSSA", "SortingDirect", "TauLeaping",
     # methods

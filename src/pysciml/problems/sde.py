@@ -144,4 +144,7 @@ class SDETerms(Terms):
         return self.f.path.m
 
     def control(self, t, dt, q):
-        return dt, self.f.path.increment(q[1], t, dt)
+        # A Brownian path has no time derivative: the times it is queried at carry no tangent (else the
+        # bridge's √(τ − a) at a node gives NaN tangents, which forward mode multiplies by zero into NaN).
+        stop = jax.lax.stop_gradient
+        return dt, self.f.path.increment(q[1].value, stop(t), stop(dt))   # (q[1]: the path data, a Constant)

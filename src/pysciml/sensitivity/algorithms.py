@@ -37,6 +37,7 @@ from . import discrete
 from .adjoint import adjoint_solve, backsolve_segment, gauss_segment, interpolating_segment, quadrature_segment
 from .base import SensitivityAlgorithm
 from .discrete import discrete_adjoint_solve
+from .sde_adjoint import sde_backsolve
 from .forward import ad_jacobian, forward_solve, sensitivity_equations_jacobian
 
 
@@ -138,6 +139,13 @@ class BacksolveAdjoint(ContinuousAdjoint):
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
         return backsolve_segment(backward, lam, mu, t_hi, t_lo, u_hi)
+
+    def run(self, ctx, inputs):
+        """The adjoint ODE backwards (see `ContinuousAdjoint.run`); for an SDE (a right-hand side carrying a
+        Brownian path), the adjoint SDE backwards on the same path (`sde_adjoint`)."""
+        if getattr(ctx.rhs, "path", None) is not None:
+            return sde_backsolve(self, ctx, inputs)
+        return super().run(ctx, inputs)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from .._core.retcode import ReturnCode
 from ..interpolation import full_stages, stage_weights
 from ..linalg import DenseLU
 from ..problems.terms import as_terms
-from ..solvers.base import NON_ITERATIVE
+from ..solvers.base import NON_ITERATIVE, NewtonImplicit
+from ..solvers.sde import StochasticRungeKutta
 from ..solvers.composite import AutoSwitch
 from .inputs import InputSplit, zero_cotangent
 
@@ -38,7 +39,10 @@ def supports(alg) -> bool:
     if isinstance(alg, AutoSwitch):
         return supports(alg.nonstiff) and supports(alg.stiff)
     linsolve = alg.linear_solver
-    return isinstance(alg, NON_ITERATIVE) and (linsolve is None or isinstance(linsolve, DenseLU))
+    # Explicit SDE steps are a fixed sequence of evaluations given the Brownian path, which the replay
+    # queries again at the same times (pathwise gradients on the same path).
+    explicit_sde = isinstance(alg, StochasticRungeKutta) and not isinstance(alg, NewtonImplicit)
+    return (isinstance(alg, NON_ITERATIVE) or explicit_sde) and (linsolve is None or isinstance(linsolve, DenseLU))
 
 
 def segment_length(max_steps: int, checkpoints) -> int:

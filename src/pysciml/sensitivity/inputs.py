@@ -1,7 +1,8 @@
 """Which loop inputs a gradient flows to: u0, the span ends and the floating-point leaves of p.
 
-Integer or boolean leaves of p (switches, sizes) are carried along untouched; everything else in the loop
-inputs (tolerances, save times, step bounds) is treated as a constant.
+Integer or boolean leaves of p (switches, sizes) and the leaves under a `_core.constant.Constant` node (an
+SDE's Brownian path data) are carried along untouched; everything else in the loop inputs (tolerances,
+save times, step bounds) is treated as a constant.
 """
 import math
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .._core.constant import Constant, is_constant
 
 
 def _is_float(x):
@@ -23,8 +26,12 @@ class InputSplit:
 
     @classmethod
     def of(cls, p):
-        leaves, treedef = jax.tree_util.tree_flatten(p)
-        return cls(treedef, tuple(bool(_is_float(x)) for x in leaves))
+        _, treedef = jax.tree_util.tree_flatten(p)
+        # A Constant node's leaves are marked False; the marks flatten in the same order as p's leaves.
+        marks = jax.tree_util.tree_map(
+            lambda x: Constant(jax.tree_util.tree_map(lambda _: False, x.value)) if is_constant(x)
+            else bool(_is_float(x)), p, is_leaf=is_constant)
+        return cls(treedef, tuple(jax.tree_util.tree_leaves(marks)))
 
     def split_p(self, p):
         leaves = jax.tree_util.tree_leaves(p)

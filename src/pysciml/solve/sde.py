@@ -17,7 +17,8 @@ from ..integrate import LoopConfig, LoopInputs
 from ..noise import BulkIncrements, VirtualBrownianTree
 from ..noise.types import AdditiveNoise
 from ..problems.sde import SDEProblem, SDERHS, Stratonovich
-from ..sensitivity import ForwardDiffSensitivity
+from .._core.constant import Constant
+from ..sensitivity import BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, check_sensealg
 from ..solution import SDESolution
 from ..solvers.sde import METHODS, LambaEM, EulerHeun, StochasticRungeKutta
 from . import checks, pipeline
@@ -32,15 +33,16 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     """Integrate the SDE ``prob`` with ``alg`` (an SDE method: EM, EulerHeun, RKMil, LambaEM, ...; default
     LambaEM() for Itô problems, EulerHeun() for Stratonovich ones) on the Brownian path drawn from ``key``
     (a jax.random key; required unless the problem's noise is a NoiseGrid). Options as for ODEs; sol.W is
-    the path at the saved times. Gradients: forward mode through the solver (ForwardDiffSensitivity).
+    the path at the saved times. Gradients (jax.grad / jax.jacfwd) are pathwise, on the path of ``key``:
+    sensealg=ForwardDiffSensitivity() (default; forward mode through the solver, any method),
+    DiscreteAdjoint() (reverse mode through the steps of explicit methods, replayed on the same path) or
+    BacksolveAdjoint() (Stratonovich or additive-noise SDEs: the adjoint SDE solved backwards on the same
+    virtual Brownian tree, which the solve then uses even for fixed steps; saveat or save_everystep=False).
     Callbacks see the user's p (and an affect's `Effect` may change it), as for ODEs; events are located on
     the linear interpolant of the step."""
     alg = _check_algorithm(prob, alg)
     controller = checks.check_controller(controller)
-    if sensealg is not None and not isinstance(sensealg, ForwardDiffSensitivity):
-        raise ValueError(f"sensealg: {sensealg!r} does not handle SDEs yet; use ForwardDiffSensitivity() "
-                         "(forward-mode AD through the solver on the fixed path) or leave it unset")
-    sensealg = ForwardDiffSensitivity()
+    sensealg = _check_sensealg(sensealg, alg, prob)
     key = _check_key(key, prob.noise)
     s = pipeline.start(prob)
     spec, dtype, tdtype, t0, t1 = s.spec, s.dtype, s.tdtype, s.t0, s.t1
@@ -67,6 +69,9 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     tstops = checks.check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
 
     noise = prob.noise
+    if isinstance(sensealg, BacksolveAdjoint):
+        _check_backsolve(noise, saveat, save_everystep, dense)
+        noise = VirtualBrownianTree() if noise is None else noise   # queried backwards on the same path
     if isinstance(noise, BulkIncrements) and (adaptive or tstops is not None or event_plan is not None
                                               or not is_concrete(*s.tspan, given_dt)):
         raise ValueError("noise: BulkIncrements serves fixed steps t0 + k·dt only (adaptive=False, no tstops or "
@@ -93,7 +98,7 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
                      has_tstops=tstops is not None, given_dt=dt is not None, events=event_plan,
                      fixed_steps=_fixed_steps(noise, path, given_dtmax, s.tspan, given_dt, tdtype))
-    inputs = LoopInputs(u0=spec.ravel(prob.u0), t0=t0, t1=t1, p=(prob.p, data), rtol=rtol, atol=atol,
+    inputs = LoopInputs(u0=spec.ravel(prob.u0), t0=t0, t1=t1, p=(prob.p, Constant(data)), rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=saveat if mode == "saveat" else None, tstops=tstops, callback_data=callback_data)
     sol = pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
@@ -132,6 +137,35 @@ def _on_user_p(static):
     functions = {name: _OnUserP(fn) for name, fn in static._asdict().items()
                  if name in ("condition", "affect", "affect_neg", "save_func") and fn is not None}
     return static._replace(**functions)
+
+
+def _check_sensealg(sensealg, alg, prob):
+    """The sensitivity method of an SDE solve (default ForwardDiffSensitivity), refused before compiling
+    when it cannot serve SDEs or this method/problem."""
+    if sensealg is None:
+        return ForwardDiffSensitivity()
+    if isinstance(sensealg, (ForwardDiffSensitivity, DiscreteAdjoint)):
+        check_sensealg(sensealg, "ends", False, alg)    # DiscreteAdjoint: refuses Newton-based methods
+        return sensealg
+    if isinstance(sensealg, BacksolveAdjoint):
+        if not isinstance(prob.interpretation, Stratonovich) and not isinstance(prob.noise_type, AdditiveNoise):
+            raise ValueError("sensealg=BacksolveAdjoint() solves the adjoint SDE backwards in Stratonovich form; "
+                             "this problem is Itô with multiplicative noise. Use ForwardDiffSensitivity() or "
+                             "DiscreteAdjoint() (pathwise, exact for the discrete solve), or state the problem in "
+                             "Stratonovich form (interpretation='stratonovich', drift f − ½ g′g)")
+        return sensealg
+    raise ValueError(f"sensealg: {sensealg!r} does not handle SDEs; use ForwardDiffSensitivity() (forward mode "
+                     "through the solver), DiscreteAdjoint() (reverse mode through explicit methods' steps) or "
+                     "BacksolveAdjoint() (Stratonovich SDEs: the adjoint SDE backwards on the same Brownian path)")
+
+
+def _check_backsolve(noise, saveat, save_everystep, dense):
+    if noise is not None and not isinstance(noise, (VirtualBrownianTree, NoiseGrid)):
+        raise ValueError(f"sensealg=BacksolveAdjoint() replays the Brownian path backwards, which needs a "
+                         f"VirtualBrownianTree or a NoiseGrid; the problem's noise is {noise!r}")
+    if saveat is None and save_everystep is not False or dense:
+        raise ValueError("sensealg=BacksolveAdjoint() for SDEs differentiates values saved at given times: pass "
+                         "saveat=... or save_everystep=False (the end point), without dense output")
 
 
 def methods_for(noise_type, interpretation):
