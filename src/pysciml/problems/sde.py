@@ -8,6 +8,7 @@ A solver's step receives ``terms.control(t, dt, q)`` = (dt, `BrownianIncrement`(
 import dataclasses
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 
 from ..noise import Noise, NoiseType, as_noise_type

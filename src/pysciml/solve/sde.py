@@ -14,7 +14,7 @@ from .. import callbacks as _callbacks
 from ..callbacks import Effect
 from ..controllers import fixed_step_count
 from ..integrate import LoopConfig, LoopInputs
-from ..noise import BulkIncrements, VirtualBrownianTree
+from ..noise import BulkIncrements, NoiseGrid, VirtualBrownianTree
 from ..noise.types import AdditiveNoise
 from ..problems.sde import SDEProblem, SDERHS, Stratonovich
 from .._core.constant import Constant
