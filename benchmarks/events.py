@@ -168,6 +168,25 @@ def main(argv=None):
     meta["load_end"] = H.load_average()
     path = H.write_jsonl(NAME, meta, rows)
     print(f"wrote {path} (load {meta['load_start']:.1f} -> {meta['load_end']:.1f})")
+    write_markdown(meta, rows, pairs)
+
+
+def write_markdown(meta, rows, pairs):
+    """The RESULTS.md section: every row, then the paired ratios at equal or smaller event-time error."""
+    body = ("Script: `benchmarks/events.py` (the problems and the diffrax set-up are in its docstring); raw data: "
+            "`results/events.jsonl`. One pinned core, float64; one complete event sequence per call.\n\n"
+            + H.machine_markdown(meta, (min(meta["load_start"], meta["load_end"]), max(meta["load_start"], meta["load_end"])))
+            + "\n")
+    table = [[r["problem"], r["lib"], r["method"], f"{r['tol']:.0e}", H.time_cell(r), H.fmt(r["error"]),
+              H.compile_cell(r)] for r in rows if r.get("kind") != "paired"]
+    body += H.markdown_table(["problem", "lib", "method", "rtol = atol", "ms: median [min–max]",
+                              "max event-time error", "JAX trace + compile s"], table)
+    body += "\nPaired (interleaved) ratios diffrax / pysciml, pysciml at equal or smaller event-time error:\n\n"
+    body += H.markdown_table(["problem", "diffrax tol (error)", "pysciml method, tol (error)", "ratio: median [quartiles]"],
+                             [[p["problem"], f"{p['peer_tol']:.0e} ({p['peer_error']:.2g})",
+                               f"{p['pysciml_method']}, {p['pysciml_tol']:.0e} ({p['pysciml_error']:.2g})",
+                               f"{p['ratio_median']:.2f} [{p['ratio_q1']:.2f}–{p['ratio_q3']:.2f}]"] for p in pairs])
+    H.write_section("Events: bouncing ball against diffrax's Event in one jitted program (`benchmarks/events.py`)", body)
 
 
 if __name__ == "__main__":
