@@ -49,3 +49,22 @@ def _release_compiled_programs():
     yield
     import jax
     jax.clear_caches()
+
+
+# The heaviest test files first (minutes of compile and subprocess work each). `pytest -n 2 --dist loadfile`
+# hands files to the two workers in collection order; alphabetical order left the heavy NLME and example files
+# for last, so one worker ran them alone while the other idled. Longest first balances the two (the rest keep
+# their order). Figures: CI durations of session 6.
+HEAVY_FIRST = ("tests/test_examples.py", "tests/test_docs_tutorials.py", "tests/test_docs.py", "tests/test_bayes.py",
+               "tests/test_nlme_fit.py", "tests/test_nlme_saem.py", "tests/test_nlme_pk.py", "tests/test_nlme_ode_fit.py",
+               "tests/sensitivity/test_sensitivity.py", "tests/test_shadowing.py", "tests/test_bayes_selection.py",
+               "tests/sde/test_sde_high_order.py", "tests/sde/test_sde_gradients.py", "tests/sde/test_sde_stiff.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+
+    def key(item):
+        path = item.nodeid.split("::")[0]
+        return rank.get(path, len(rank))
+    items.sort(key=key)   # stable: the order within a file and among the other files is kept
