@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._core.trees import is_concrete
 from .. import callbacks as _callbacks
 from ..callbacks.callbacks import flatten as flatten_callbacks
 from ..integrate import LoopConfig, LoopInputs
@@ -47,17 +46,10 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
-    if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
-        raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
     own = getattr(prob.f, "callback", None)    # the events a symbolic problem carries (pysciml.modeling)
     if own is not None:
         callback = _callbacks.CallbackSet(own, *flatten_callbacks(callback))
-    event_plan, callback_data = _callbacks.plan(callback, spec, int(max_events))
-    if event_plan is not None:
-        _callbacks.check_outputs(callback, spec, prob.p, t0)
-        preset = _callbacks.preset_times(callback, tdtype)
-        if preset is not None:
-            tstops = preset if tstops is None else _concatenate_times(tstops, preset, tdtype)
+    event_plan, callback_data, tstops = pipeline.plan_callbacks(callback, spec, max_events, prob.p, t0, tstops, tdtype)
     tstops = checks.check_tstops(tstops, t0, t1, direction, tdtype)
 
     save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
@@ -86,13 +78,6 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
                         callback_data=callback_data)
     return pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
                                      saveat=saveat if cfg.dense else None, first=first))
-
-
-def _concatenate_times(tstops, preset, dtype):
-    """The user's tstops and the preset callback times in one array (numpy while both are concrete)."""
-    if is_concrete(tstops, preset):
-        return np.concatenate([np.atleast_1d(np.asarray(tstops, dtype)), preset])
-    return jnp.concatenate([jnp.atleast_1d(jnp.asarray(tstops, dtype)), jnp.asarray(preset, dtype)])
 
 
 # --- the right-hand side on flat states ------------------------------------------------------------------

@@ -19,10 +19,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._core.dtypes import state_dtype
 from .._core.retcode import ReturnCode
 from .._core.trees import FlatSpec, host_slice, is_concrete
+from .. import callbacks as _callbacks
 from ..integrate import integrate
 from ..interpolation import DenseOutput, interpolate_dense
 from ..solution import EventLog, ODESolution, SavedValues
@@ -259,3 +261,25 @@ def _stiffness_hint(sol, rhs, p, t_final, t0):
                 f"{sol.alg!r} to steps of about {boundary / rho:.3g} (mean step taken: {mean_step:.3g}). "
                 "Use a stiff (implicit) method.")
     return ""
+
+
+def plan_callbacks(callback, spec, max_events, p, t0, tstops, tdtype):
+    """The solve's callbacks as the loop runs them: (event plan or None, their traced data, tstops with the
+    callbacks' preset times added). Checks max_events and the callbacks' outputs before compiling."""
+    if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
+        raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
+    event_plan, callback_data = _callbacks.plan(callback, spec, int(max_events))
+    if event_plan is not None:
+        _callbacks.check_outputs(callback, spec, p, t0)
+        preset = _callbacks.preset_times(callback, tdtype)
+        if preset is not None:
+            tstops = preset if tstops is None else _concatenate_times(tstops, preset, tdtype)
+    return event_plan, callback_data, tstops
+
+
+def _concatenate_times(tstops, preset, dtype):
+    """The user's tstops and the preset callback times in one array (numpy while both are concrete)."""
+    if is_concrete(tstops, preset):
+        return np.concatenate([np.atleast_1d(np.asarray(tstops, dtype)), preset])
+    return jnp.concatenate([jnp.atleast_1d(jnp.asarray(tstops, dtype)), jnp.asarray(preset, dtype)])
+

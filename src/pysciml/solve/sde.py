@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.trees import is_concrete
-from .. import callbacks as _callbacks
 from ..callbacks import Effect
 from ..controllers import fixed_step_count
 from ..integrate import LoopConfig, LoopInputs
@@ -23,7 +22,6 @@ from ..solution import SDESolution
 from ..solvers.sde import METHODS, LambaEM, EulerHeun, StochasticRungeKutta
 from . import checks, pipeline
 from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT
-from .ode import _concatenate_times
 
 
 def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
@@ -57,14 +55,8 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
-    if not isinstance(max_events, (int, np.integer)) or isinstance(max_events, bool) or max_events <= 0:
-        raise ValueError(f"max_events must be a positive integer; got {max_events!r}")
-    event_plan, callback_data = _callbacks.plan(callback, spec, int(max_events))
+    event_plan, callback_data, tstops = pipeline.plan_callbacks(callback, spec, max_events, prob.p, t0, tstops, tdtype)
     if event_plan is not None:
-        _callbacks.check_outputs(callback, spec, prob.p, t0)
-        preset = _callbacks.preset_times(callback, tdtype)
-        if preset is not None:
-            tstops = preset if tstops is None else _concatenate_times(tstops, preset, tdtype)
         event_plan = event_plan._replace(callbacks=tuple(_on_user_p(cb) for cb in event_plan.callbacks))
     tstops = checks.check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
 
