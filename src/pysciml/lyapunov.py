@@ -1,6 +1,7 @@
 """Lyapunov exponents of an ODE's flow, to choose the number of unstable directions of the shadowing methods
-(`NILSS(nus=...)`, `NILSAS(M=...)`: the count of positive exponents; the zero exponent of an autonomous
-flow, along f, is handled by those methods themselves).
+(`NILSS(nus=...)`: the count of positive exponents, Ni & Wang 2017; `NILSAS(M=...)`: that count + 1,
+Ni & Talnikar 2019; the zero exponent of an autonomous flow, along f, is not counted). Left at None, both
+count them along the solve's own trajectory (`sensitivity.shadowing.unstable`, the same QR method).
 
 The QR method (Benettin, Galgani, Giorgilli & Strelcyn 1980; Shimada & Nagashima 1979): k orthonormal
 tangent vectors are carried through the linearised flow maps Φ_i between renormalisation times and
@@ -10,10 +11,10 @@ maps are the Jacobians of `solve` over each interval (forward sensitivities, all
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from .problems import ODEProblem
 from .sensitivity import ForwardDiffSensitivity
+from .sensitivity.shadowing.unstable import qr_log_growth
 from .solve import solve
 
 
@@ -69,8 +70,4 @@ def lyapunov_spectrum(prob, alg=None, *, k=None, interval=None, transient=0.0, r
 
 @jax.jit
 def _qr_exponents(phis, q0):
-    def step(q, phi):
-        q, r = jnp.linalg.qr(phi @ q)
-        return q, jnp.log(jnp.abs(jnp.diagonal(r)))
-    _, logs = lax.scan(step, q0, phis)
-    return jnp.sort(jnp.sum(logs, axis=0))[::-1]
+    return jnp.sort(jnp.sum(qr_log_growth(phis, q0), axis=0))[::-1]

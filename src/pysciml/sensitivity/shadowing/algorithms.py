@@ -40,6 +40,18 @@ def _check_count(name, field, value):
         raise ValueError(f"{name}: {field} must be a positive integer; got {value!r}")
 
 
+def _check_directions(alg, field):
+    """``nus``/``M``: a count ≥ 0, or None / "auto" (estimated from the Lyapunov exponents, `unstable`)."""
+    name, value = type(alg).__name__, getattr(alg, field)
+    if isinstance(value, str) and value == "auto":
+        object.__setattr__(alg, field, None)      # one spelling, so that equal methods hash equal
+    elif value is not None:
+        if isinstance(value, str) or isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name}: {field} must be a non-negative integer (the number of unstable "
+                             f"directions), or None / \"auto\" to estimate it from the Lyapunov exponents of "
+                             f"the solve's trajectory; got {value!r}")
+
+
 class ShadowingAlgorithm(SensitivityAlgorithm):
     """Base of the shadowing methods: the loss must be a time average over the saved points (see module)."""
     def check(self, alg, save_mode, has_mass, has_callbacks):
@@ -84,41 +96,47 @@ class AdjointLSS(ForwardLSS):
 class NILSS(ShadowingAlgorithm):
     """Non-intrusive least-squares shadowing (Ni & Wang 2017): the saved points form ``nseg`` segments of
     ``nstep`` intervals (len(saveat) = nseg·nstep + 1); ``nus`` homogeneous tangents (at least the number of
-    positive Lyapunov exponents, see `pysciml.lyapunov_spectrum`) and one inhomogeneous tangent per
-    parameter are propagated, re-orthogonalised (and projected off f) at segment ends, and the shadowing
-    tangent is the combination minimising Σ ∫|v⊥|² dt subject to continuity: a small dense KKT system."""
+    positive Lyapunov exponents, the neutral one of an autonomous flow not counted: see
+    `pysciml.lyapunov_spectrum`) and one inhomogeneous tangent per parameter are propagated,
+    re-orthogonalised (and projected off f) at segment ends, and the shadowing tangent is the combination
+    minimising Σ ∫|v⊥|² dt subject to continuity: a small dense KKT system. ``nus=None`` (or "auto") counts
+    the positive exponents transverse to f along the solve's own trajectory at the first gradient (see
+    `shadowing.unstable`; Lorenz-63: 1); ``nus=0`` leaves only the inhomogeneous tangent, an ordinary
+    forward sensitivity projected off f, for systems without unstable directions."""
     nseg: int
     nstep: int
     nus: int | None = None
     seed: int = 0
     g: object = None
     gradient = staticmethod(nilss.gradient)
+    count_field = "nus"
 
     def __post_init__(self):
         _check_count("NILSS", "nseg", self.nseg)
         _check_count("NILSS", "nstep", self.nstep)
-        if self.nus is None:
-            raise ValueError("NILSS: nus (the number of unstable directions) is required; count the positive "
-                             "exponents of pysciml.lyapunov_spectrum(prob) (Lorenz-63: nus=1)")
-        _check_count("NILSS", "nus", self.nus)
+        _check_directions(self, "nus")
         _check_observable("NILSS", self.g)
 
 
 @dataclass(frozen=True)
 class NILSAS(ShadowingAlgorithm):
     """Non-intrusive least-squares adjoint shadowing (Ni & Talnikar 2019): ``M`` homogeneous adjoints (at
-    least the number of positive Lyapunov exponents) and one inhomogeneous adjoint driven by the loss,
-    integrated backwards over ``nseg`` segments of ``nstep`` intervals with their component along f fixed by
-    the time-average condition; cost independent of the number of parameters."""
+    least the number of positive Lyapunov exponents; orthogonal to f here, at most n − 1 of them) and one
+    inhomogeneous adjoint driven by the loss, integrated backwards over ``nseg`` segments of ``nstep``
+    intervals with their component along f fixed by the time-average condition; cost independent of the
+    number of parameters. ``M=None`` (or "auto") takes the paper's M = (positive exponents) + 1, the
+    unstable and neutral adjoint subspace, capped at n − 1, counted along the solve's own trajectory at the
+    first gradient (see `shadowing.unstable`; Lorenz-63: 2)."""
     nseg: int
     nstep: int
-    M: int = 1
+    M: int | None = None
     seed: int = 0
     g: object = None
     gradient = staticmethod(nilsas.gradient)
+    count_field = "M"
 
     def __post_init__(self):
         _check_count("NILSAS", "nseg", self.nseg)
         _check_count("NILSAS", "nstep", self.nstep)
-        _check_count("NILSAS", "M", self.M)
+        _check_directions(self, "M")
         _check_observable("NILSAS", self.g)

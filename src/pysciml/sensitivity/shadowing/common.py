@@ -21,6 +21,7 @@ from ..algorithms import ForwardDiffSensitivity
 from ..forward import forward_solve
 from ..._core.trees import ravel
 from ..inputs import InputSplit, leaf_shapes, unflatten, zero_cotangent
+from . import unstable
 
 TIME_AVERAGE_RTOL = 1e-6     # how far the cotangent may be from (c/N)∇g(u_i) when g is given
 
@@ -73,7 +74,13 @@ def shadowing_solve(sensealg, ctx, inputs, gradient):
     def backward(residuals, ct):
         diff, rest, out = residuals
         u0, t0, t1, p_diff = diff
-        flat = _backward(sensealg, ctx, split, gradient, diff, rest, out, ct.us)
+        alg, phis = sensealg, None
+        if unstable.needs_estimate(sensealg):
+            # Counted here, from the flow maps of this very trajectory (reused below), while the residuals
+            # are still numbers; cached per compiled problem so later gradients skip it.
+            alg, phis = unstable.resolve(sensealg, (ctx, split, out.us.shape), is_concrete(out.us, diff),
+                                         lambda: _state_jacobians(ctx, split, diff, rest, out))
+        flat = _backward(alg, ctx, split, gradient, diff, rest, out, ct.us, phis)
         p_ct = unflatten(flat, leaf_shapes(p_diff))
         # An ergodic average depends on neither the initial state nor (in the limit) the span.
         return (jnp.zeros_like(u0), jnp.zeros_like(t0), jnp.zeros_like(t1), p_ct), \
@@ -83,8 +90,7 @@ def shadowing_solve(sensealg, ctx, inputs, gradient):
     return run(*split.split(inputs))
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _backward(sensealg, ctx, split, gradient, diff, rest, out, ct_us):
+def _trajectory(ctx, split, diff, rest, out, ct_us):
     x = split.merge(diff, rest)
     p_diff, p_rest = diff[3], rest[1]
     us, ts = out.us, out.ts
@@ -95,10 +101,27 @@ def _backward(sensealg, ctx, split, gradient, diff, rest, out, ct_us):
     fs = jax.vmap(lambda u, t: ctx.rhs(u, x.p, t))(us, ts)
     ct = ct_us.astype(dtype)
     traj = Trajectory(ts, us, fs, ct, h, pvec, _dilation(ct, fs, h))
-    flow = FlowMaps(ctx, split, x, p_rest, leaf_shapes(p_diff))
+    return x, traj
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _state_jacobians(ctx, split, diff, rest, out):
+    """The flow maps Φ_i (m, n, n), f on the grid, its spacing and whether the solve reached every save
+    time: what `unstable` counts from."""
+    x, traj = _trajectory(ctx, split, diff, rest, out, jnp.zeros_like(out.us))
+    flow = FlowMaps(ctx, split, x, rest[1], leaf_shapes(diff[3]))
+    solved = (out.retcode == ReturnCode.Success) & (out.n_saved == out.us.shape[0])
+    return flow.jacobians(traj, params=False)[0], traj.fs, traj.h, solved
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _backward(sensealg, ctx, split, gradient, diff, rest, out, ct_us, phis):
+    x, traj = _trajectory(ctx, split, diff, rest, out, ct_us)
+    us = out.us
+    flow = FlowMaps(ctx, split, x, rest[1], leaf_shapes(diff[3]), phis)
     grad = gradient(sensealg, flow, traj)
     solved = (out.retcode == ReturnCode.Success) & (out.n_saved == us.shape[0])
-    averaged, residual = _is_time_average(sensealg, ctx, x.p, us, ct)
+    averaged, residual = _is_time_average(sensealg, ctx, x.p, us, traj.ct)
     jax.debug.callback(partial(_warn, name=type(sensealg).__name__), solved, averaged, residual)
     return jnp.where(solved & averaged, grad, jnp.nan)
 
@@ -143,10 +166,11 @@ class FlowMaps:
     own method and tolerances, and its derivatives: Jacobians by forward sensitivities
     (ForwardDiffSensitivity on each interval, all intervals vmapped) and parameter VJPs."""
 
-    def __init__(self, ctx, split, x, p_rest, p_shapes):
+    def __init__(self, ctx, split, x, p_rest, p_shapes, phis=None):
         cfg = ctx.cfg._replace(save="ends", dense=False, has_tstops=False, events=None)
         self._ctx, self._split, self._x = ctx._replace(cfg=cfg), split, x
         self._p_rest, self._p_shapes = p_rest, p_shapes
+        self._phis = phis           # Φ_i already computed (for counting unstable directions), or None
 
     def phi(self, u, t0, t1, pvec):
         p = self._split.merge_p(unflatten(pvec, self._p_shapes), self._p_rest)
@@ -155,6 +179,12 @@ class FlowMaps:
 
     def jacobians(self, traj, params=True):
         """Φ_i = ∂φ_i/∂u (m, n, n) and, with ``params``, ∂φ_i/∂p (m, n, P)."""
+        if self._phis is not None:
+            if not params:
+                return self._phis, None
+            dphi = jax.vmap(jax.jacfwd(self.phi, argnums=3), in_axes=(0, 0, 0, None))(
+                traj.us[:-1], traj.ts[:-1], traj.ts[1:], traj.pvec)
+            return self._phis, dphi
         argnums = (0, 3) if params else 0
         jac = jax.vmap(jax.jacfwd(self.phi, argnums=argnums), in_axes=(0, 0, 0, None))(
             traj.us[:-1], traj.ts[:-1], traj.ts[1:], traj.pvec)

@@ -14,6 +14,8 @@ def segment_least_squares(C, d, R, beta):
     K, r = C.shape[0], C.shape[1]
     P = d.shape[-1]
     dtype = C.dtype
+    if r == 0:                       # no homogeneous solutions (nus = 0 / M = 0): nothing to combine
+        return jnp.zeros((K, 0, P), dtype)
     block_diag = jnp.einsum("kl,kij->kilj", jnp.eye(K, dtype=dtype), C).reshape(K * r, K * r)
     # Constraint k: +I on a_{k+1}, −R_k on a_k.
     E = (jnp.einsum("kl,ij->kilj", jnp.eye(K - 1, K, 1, dtype=dtype), jnp.eye(r, dtype=dtype))
