@@ -6,6 +6,7 @@ sum is the trace of the Jacobian, −(σ + 1 + β), exactly. A damped oscillator
 cycle has the analytic average ⟨x²⟩ = F² / (2((k − ω²)² + c²ω²)).
 """
 import functools
+import logging
 import math
 
 import jax
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 import pysciml as ps
+from pysciml.sensitivity.shadowing import unstable
 
 # --- Lorenz-63 with a time-scale parameter s (f → s·f): rescaling time cannot move a long-time average,
 # so d⟨z⟩/ds = 0 is a check of each method's treatment of time dilation.
@@ -47,13 +49,39 @@ def lorenz_gradient(sensealg):
     return np.asarray(jax.grad(mean_z)(P_LORENZ, sensealg))
 
 
-LORENZ_METHODS = [ps.ForwardLSS(regularizer=ps.TimeDilation(10.0)), ps.NILSS(K_LORENZ, M_LORENZ // K_LORENZ, 1),
-                  ps.NILSAS(K_LORENZ, M_LORENZ // K_LORENZ, 1)]
+# NILSS and NILSAS with their numbers of unstable directions left to the estimate (nus = 1, M = 2 here).
+LORENZ_METHODS = [ps.ForwardLSS(regularizer=ps.TimeDilation(10.0)), ps.NILSS(K_LORENZ, M_LORENZ // K_LORENZ),
+                  ps.NILSAS(K_LORENZ, M_LORENZ // K_LORENZ)]
+
+
+class _Messages(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@functools.lru_cache(maxsize=None)
+def lorenz_estimate_log():
+    """The estimate's message for the Lorenz trajectory, taken at the first NILSS gradient (a fresh cache)."""
+    logger, handler = logging.getLogger(unstable.__name__), _Messages()
+    unstable.clear_cache()
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        lorenz_gradient(LORENZ_METHODS[1])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return handler.messages
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sensealg", LORENZ_METHODS, ids=lambda a: type(a).__name__)
 def test_lorenz_rho_derivative(sensealg):
+    lorenz_estimate_log()
     grad = lorenz_gradient(sensealg)
     assert 0.95 <= grad[1] <= 1.05, grad
     assert abs(grad[3]) < 0.05, grad          # time rescaling leaves the average where it is
@@ -65,6 +93,18 @@ def test_lorenz_methods_agree():
     wrong transposition or a lost term: each would move one method alone)."""
     grads = np.array([lorenz_gradient(a) for a in LORENZ_METHODS])
     assert np.ptp(grads[:, 0]) < 0.02 and np.ptp(grads[:, 2]) < 0.08, grads
+
+
+@pytest.mark.slow
+def test_lorenz_unstable_directions_estimated():
+    """One positive exponent transverse to f (Sprott: 0.9056; the neutral one along f is not counted) and
+    −14.57: NILSS takes nus = 1 (Ni & Wang 2017), NILSAS M = nus + 1 = 2 (Ni & Talnikar 2019)."""
+    (message,) = lorenz_estimate_log()
+    assert "NILSS(nus=None): 1 unstable direction" in message, message
+    numbers = message.split("exponents [")[1]
+    largest, smallest = (float(x) for x in numbers.split("]")[0].split())
+    assert abs(largest - 0.9056) < 0.3 and abs(smallest + 14.5723) < 0.5, message
+    assert unstable.method_count(LORENZ_METHODS[2], 1, 3) == 2
 
 
 @pytest.mark.slow
@@ -143,14 +183,20 @@ def test_oscillator_matches_analytic(sensealg):
     np.testing.assert_allclose(grad, analytic_gradient(), rtol=0.01, atol=1e-3)
 
 
-def test_oscillator_ordinary_adjoint_agrees():
-    """Where the average is not chaotic, the gradient of the finite-time average (here GaussAdjoint) agrees
-    with the shadowing one up to the decaying transient (O(1/(cT))) for k, c and F; ω moves
-    the phase of the limit cycle, so only shadowing has its derivative right."""
+def test_oscillator_ordinary_adjoint_agrees(caplog):
+    """Every exponent transverse to f is negative (−1, −1 from the damping, −2 towards the limit cycle), so
+    the estimate gives nus = 0 and NILSS reduces to the forward sensitivity projected off f at segment ends:
+    it agrees with the gradient of the finite-time average (here GaussAdjoint) for k, c and F, to 0.2%
+    (the projections' and segment ends' share of the transient), and both match the analytic derivative.
+    ω moves the phase of the limit cycle, so only shadowing has its derivative right (plain: −0.18)."""
+    unstable.clear_cache()
     plain = np.asarray(jax.grad(mean_x2)(jnp.asarray(P_OSC), ps.GaussAdjoint()))
-    shadow = np.asarray(jax.grad(mean_x2)(jnp.asarray(P_OSC), ps.NILSS(K_OSC, S_OSC, 1)))
-    np.testing.assert_allclose(plain[:3], shadow[:3], rtol=0.03, atol=1e-3)
-    np.testing.assert_allclose(plain[:3], analytic_gradient()[:3], rtol=0.03, atol=1e-3)
+    with caplog.at_level(logging.INFO, logger=unstable.__name__):
+        shadow = np.asarray(jax.grad(mean_x2)(jnp.asarray(P_OSC), ps.NILSS(K_OSC, S_OSC)))
+    assert "NILSS(nus=None): 0 unstable direction" in caplog.text, caplog.text
+    np.testing.assert_allclose(shadow[:3], plain[:3], rtol=2e-3)
+    np.testing.assert_allclose(shadow, analytic_gradient(), rtol=0.01, atol=1e-3)
+    assert abs(plain[3] - analytic_gradient()[3]) > 0.03
 
 
 def test_adjoint_lss_equals_forward_lss_windowed():
@@ -198,16 +244,42 @@ def test_bad_input_is_refused_before_compiling():
         _grad_with(ps.NILSS(4, 10, 1), saveat=jnp.linspace(0.0, 10.0, 50))
     with pytest.raises(ValueError, match="evenly spaced"):
         _grad_with(ps.ForwardLSS(), saveat=np.array([0.0, 1.0, 3.0, 4.0]))
-    with pytest.raises(ValueError, match="nus .* is required"):
-        ps.NILSS(4, 10)
-    with pytest.raises(ValueError, match="M must be a positive integer"):
-        ps.NILSAS(4, 10, 0)
+    with pytest.raises(ValueError, match="nus must be a non-negative integer .* or None / \"auto\""):
+        ps.NILSS(4, 10, -1)
+    with pytest.raises(ValueError, match="M must be a non-negative integer"):
+        ps.NILSAS(4, 10, 1.5)
+    assert ps.NILSS(4, 10, "auto") == ps.NILSS(4, 10) and ps.NILSAS(4, 10, "auto") == ps.NILSAS(4, 10)
     with pytest.raises(TypeError, match="regularizer must be"):
         ps.ForwardLSS(regularizer="cos")
     with pytest.raises(ValueError, match="alpha must be a positive number"):
         ps.TimeDilation(-1.0)
     with pytest.raises(TypeError, match="g must be the observable"):
         ps.AdjointLSS(g=3.0)
+
+
+SMALL_TS = jnp.linspace(0.0, 10.0, 41)
+
+
+def small_loss(p, sensealg):
+    return jnp.mean(ps.solve(OSC.remake(p=p), ps.Tsit5(), saveat=SMALL_TS, sensealg=sensealg).u[:, 0] ** 2)
+
+
+def test_estimate_needs_numbers_under_jit():
+    """A first gradient under jax.jit has no numbers to count exponents from: a clear error, at trace time."""
+    unstable.clear_cache()
+    for alg, field in [(ps.NILSS(4, 10), "nus"), (ps.NILSAS(4, 10), "M")]:
+        with pytest.raises(ValueError, match=f"Pass {field}= explicitly"):
+            jax.jit(jax.grad(small_loss), static_argnums=1)(jnp.asarray(P_OSC), alg)
+
+
+@pytest.mark.slow
+def test_estimate_is_cached_for_jit():
+    """After one eager gradient the count is cached for the problem: jitted gradients (other p) reuse it."""
+    unstable.clear_cache()
+    p = jnp.asarray(P_OSC)
+    eager = np.asarray(jax.grad(small_loss)(p, ps.NILSS(4, 10)))
+    jitted = jax.jit(jax.grad(small_loss), static_argnums=1)
+    np.testing.assert_allclose(np.asarray(jitted(p, ps.NILSS(4, 10))), eager, rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.slow
