@@ -74,13 +74,15 @@ def shadowing_solve(sensealg, ctx, inputs, gradient):
     def backward(residuals, ct):
         diff, rest, out = residuals
         u0, t0, t1, p_diff = diff
-        alg, phis = sensealg, None
+        alg = sensealg
         if unstable.needs_estimate(sensealg):
-            # Counted here, from the flow maps of this very trajectory (reused below), while the residuals
-            # are still numbers; cached per compiled problem so later gradients skip it.
-            alg, phis = unstable.resolve(sensealg, (ctx, split, out.us.shape), is_concrete(out.us, diff),
-                                         lambda: _state_jacobians(ctx, split, diff, rest, out))
-        flat = _backward(alg, ctx, split, gradient, diff, rest, out, ct.us, phis)
+            # Counted here, from the flow maps of this very trajectory, while the residuals are still
+            # numbers; cached per compiled problem so later gradients skip it. (The flow maps are not handed
+            # on to _backward: that would compile it twice, with and without them, for a run-time saving
+            # on the first gradient only.)
+            alg = unstable.resolve(sensealg, (ctx, split, out.us.shape), is_concrete(out.us, diff),
+                                   lambda: _state_jacobians(ctx, split, diff, rest, out))
+        flat = _backward(alg, ctx, split, gradient, diff, rest, out, ct.us)
         p_ct = unflatten(flat, leaf_shapes(p_diff))
         # An ergodic average depends on neither the initial state nor (in the limit) the span.
         return (jnp.zeros_like(u0), jnp.zeros_like(t0), jnp.zeros_like(t1), p_ct), \
@@ -115,10 +117,10 @@ def _state_jacobians(ctx, split, diff, rest, out):
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _backward(sensealg, ctx, split, gradient, diff, rest, out, ct_us, phis):
+def _backward(sensealg, ctx, split, gradient, diff, rest, out, ct_us):
     x, traj = _trajectory(ctx, split, diff, rest, out, ct_us)
     us = out.us
-    flow = FlowMaps(ctx, split, x, rest[1], leaf_shapes(diff[3]), phis)
+    flow = FlowMaps(ctx, split, x, rest[1], leaf_shapes(diff[3]))
     grad = gradient(sensealg, flow, traj)
     solved = (out.retcode == ReturnCode.Success) & (out.n_saved == us.shape[0])
     averaged, residual = _is_time_average(sensealg, ctx, x.p, us, traj.ct)
@@ -166,11 +168,10 @@ class FlowMaps:
     own method and tolerances, and its derivatives: Jacobians by forward sensitivities
     (ForwardDiffSensitivity on each interval, all intervals vmapped) and parameter VJPs."""
 
-    def __init__(self, ctx, split, x, p_rest, p_shapes, phis=None):
+    def __init__(self, ctx, split, x, p_rest, p_shapes):
         cfg = ctx.cfg._replace(save="ends", dense=False, has_tstops=False, events=None)
         self._ctx, self._split, self._x = ctx._replace(cfg=cfg), split, x
         self._p_rest, self._p_shapes = p_rest, p_shapes
-        self._phis = phis           # Φ_i already computed (for counting unstable directions), or None
 
     def phi(self, u, t0, t1, pvec):
         p = self._split.merge_p(unflatten(pvec, self._p_shapes), self._p_rest)
@@ -179,12 +180,6 @@ class FlowMaps:
 
     def jacobians(self, traj, params=True):
         """Φ_i = ∂φ_i/∂u (m, n, n) and, with ``params``, ∂φ_i/∂p (m, n, P)."""
-        if self._phis is not None:
-            if not params:
-                return self._phis, None
-            dphi = jax.vmap(jax.jacfwd(self.phi, argnums=3), in_axes=(0, 0, 0, None))(
-                traj.us[:-1], traj.ts[:-1], traj.ts[1:], traj.pvec)
-            return self._phis, dphi
         argnums = (0, 3) if params else 0
         jac = jax.vmap(jax.jacfwd(self.phi, argnums=argnums), in_axes=(0, 0, 0, None))(
             traj.us[:-1], traj.ts[:-1], traj.ts[1:], traj.pvec)

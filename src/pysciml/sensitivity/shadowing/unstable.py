@@ -2,8 +2,9 @@
 from the Lyapunov exponents of the solve's own trajectory.
 
 The exponents come from the QR method (Benettin et al. 1980; Shimada & Nagashima 1979) applied to the flow
-maps Φ_i between save times, which the shadowing methods compute anyway: the estimate costs k QR
-factorisations of n×k matrices per interval, nothing more. The tangents are projected off f after every
+maps Φ_i between save times of the solve being differentiated (the Jacobians the shadowing methods use):
+the estimate costs one more computation of the Φ_i and n − 1 QR steps per interval, at the first gradient
+of a problem only. The tangents are projected off f after every
 interval, as NILSS and NILSAS project their homogeneous solutions: the exponents are then those of the
 flow *transverse* to f, i.e. the spectrum without the neutral exponent of an autonomous flow (the direction
 f itself, which both methods treat separately through time dilation), k = n − 1 of them.
@@ -104,13 +105,12 @@ def resolve(sensealg, key, concrete, compute):
     """``sensealg`` with its count of homogeneous solutions filled in. ``key``: the cache key (hashable);
     ``concrete``: whether the backward pass sees numbers (not tracers); ``compute()``: the flow maps
     (m, n, n), f along the grid (m + 1, n), the grid spacing and whether the solve succeeded (a failed
-    solve's count is used, its gradient being NaN anyway, but not cached). Returns the resolved method and the flow
-    maps when they were computed here (else None), for the caller to reuse."""
+    solve's count is used, its gradient being NaN anyway, but not cached). Returns the resolved method."""
     name, field = type(sensealg).__name__, sensealg.count_field
     if key in _CACHE:
         _CACHE.move_to_end(key)
         unstable, n = _CACHE[key]
-        return replace(sensealg, **{field: method_count(sensealg, unstable, n)}), None
+        return replace(sensealg, **{field: method_count(sensealg, unstable, n)})
     if not concrete:
         raise ValueError(
             f"{name}({field}=None) counts the unstable directions from the Lyapunov exponents of the solve's "
@@ -133,4 +133,4 @@ def resolve(sensealg, key, concrete, compute):
         _CACHE[key] = (unstable, n)
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
-    return replace(sensealg, **{field: method_count(sensealg, unstable, n)}), phis
+    return replace(sensealg, **{field: method_count(sensealg, unstable, n)})
