@@ -18,6 +18,10 @@ intervals vmapped; n + P + 2 directions, since the interval solves see every inp
 - NILSS: nus + P tangents propagated; a dense KKT system of size (2·nseg − 1)·nus;
 - NILSAS: M + 1 adjoints propagated; a dense KKT system of size (2·nseg − 1)·M; one VJP per interval.
 
+Left at None, nus / M are counted at the first gradient of a problem from the Lyapunov exponents of the
+solve's own trajectory (`unstable`): one more computation of the n-direction flow maps and n − 1 QR steps
+per interval, then cached.
+
 The interval Jacobians take nearly all of the run time for small systems (Lorenz), so the adjoint
 forms pay off through the P right-hand sides and tangents they save, not yet through the Jacobians; they
 suit systems of tens of states with few to moderate numbers of parameters (the Φ_i are dense n×n).
@@ -73,7 +77,8 @@ class ForwardLSS(ShadowingAlgorithm):
     """Least-squares shadowing, forward (tangent) form: min Σ|v_i|² + α²Σ η_i² subject to the linearised
     flow map between saved points, v_{i+1} = Φ_i v_i + ∂φ_i/∂p + η_i Δt f(u_{i+1}), one column per
     parameter, solved through the block-tridiagonal Schur complement. ``g``: the observable g(u, p), when
-    given the backward pass checks that the loss is its time average (NaN gradient and a warning if not)."""
+    given the backward pass checks that the loss is its time average (a ValueError if not; NaN gradient and a
+    warning when the check can only run traced, under jax.jit)."""
     regularizer: object = TimeDilation()
     g: object = None
     gradient = staticmethod(lss.forward_gradient)

@@ -75,6 +75,12 @@ def shadowing_solve(sensealg, ctx, inputs, gradient):
         diff, rest, out = residuals
         u0, t0, t1, p_diff = diff
         alg = sensealg
+        if is_concrete(out.us, diff, ct.us):
+            # Outside jit the loss can be checked before anything else compiles: a clear error. (Traced, the
+            # same check turns the gradient into NaN with a warning, in _backward.)
+            averaged, residual = _check_time_average(sensealg, ctx, split, diff, rest, out.us, ct.us)
+            if not bool(averaged):
+                raise ValueError(_not_averaged(type(sensealg).__name__, residual))
         if unstable.needs_estimate(sensealg):
             # Counted here, from the flow maps of this very trajectory, while the residuals are still
             # numbers; cached per compiled problem so later gradients skip it. (The flow maps are not handed
@@ -136,6 +142,19 @@ def _dilation(ct, fs, h):
     return q - jnp.mean(0.5 * (q[1:] + q[:-1]))
 
 
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _check_time_average(sensealg, ctx, split, diff, rest, us, ct_us):
+    return _is_time_average(sensealg, ctx, split.merge(diff, rest).p, us, ct_us.astype(us.dtype))
+
+
+def _not_averaged(name, residual):
+    detail = ("its cotangent is zero at most saved points" if np.isnan(residual) else
+              f"its cotangent differs from that of c·mean g(u_i) by {float(residual):.2e} (relative)")
+    return (f"{name} differentiates a time average c·(1/N) Σ g(u_i) over the saved points, and the loss is not "
+            f"one ({detail}). Average g over sol.u (jnp.mean(g(sol.u))), or use another sensealg for other "
+            "losses")
+
+
 def _is_time_average(sensealg, ctx, p, us, ct):
     """Whether the cotangent is that of a time average: with ``g`` given, ū_i = c ∇g(u_i) at the interior
     points (any overall scale c, any end weights); without, nonzero at most of the saved points."""
@@ -156,11 +175,7 @@ def _warn(solved, averaged, residual, *, name):
         warnings.warn(f"{name}: the forward solve did not reach every save time (see sol.retcode); the "
                       "gradient is NaN", RuntimeWarning, stacklevel=2)
     elif not averaged:
-        detail = ("its cotangent is zero at most saved points" if np.isnan(residual) else
-                  f"its cotangent differs from that of c·mean g(u_i) by {float(residual):.2e} (relative)")
-        warnings.warn(f"{name} differentiates a time average c·(1/N) Σ g(u_i) over the saved points, and the "
-                      f"loss is not one ({detail}); the gradient is NaN. Average g over sol.u, or use another "
-                      "sensealg for other losses", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"{_not_averaged(name, residual)}; the gradient is NaN", RuntimeWarning, stacklevel=2)
 
 
 class FlowMaps:
