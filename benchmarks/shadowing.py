@@ -2,8 +2,8 @@
 
 - pysciml: ForwardLSS (TimeDilation(10)), AdjointLSS, ForwardLSS (CosWindowing), NILSS (nus = 1) and
   NILSAS (M = 1, and M = 2: the paper's nus + 1, what M=None estimates) on one trajectory started on the
-  attractor, saved every h = 0.01 over T time units (segments of 1 time unit), Tsit5 at rtol = atol = 1e-8; `jax.jit(jax.grad(loss))` of p (trace and
-  compile timed apart, not in the run times).
+  attractor, saved every h = 0.01 over T time units (segments of 1 time unit), Tsit5 at rtol = atol =
+  1e-8; `jax.jit(jax.grad(loss))` of p (trace and compile timed apart, not in the run times).
 - Reference: central finite differences (ρ ± 1) of long-time averages ⟨z⟩ over an ensemble of independent
   trajectories (random starts, 20 time units of spin-up, then T_fd units averaged through ∫ z dt carried
   as an extra state), with the standard error of the ensemble mean. Published: ≈ 1.01 (Wang 2014).
