@@ -23,7 +23,8 @@ def lyapunov_spectrum(prob, alg=None, *, k=None, interval=None, transient=0.0, r
     """The k largest Lyapunov exponents (descending) of ``prob``'s flow, averaged over its tspan after
     ``transient`` time units (spent getting onto the attractor). ``interval``: time between
     re-orthonormalisations (default: 1/1000 of the averaging span, at most 0.1). ``alg``, ``rtol``,
-    ``atol``, ``max_steps``: the solver of the trajectory and its flow maps. The statistical error falls like
+    ``atol``, ``max_steps``: the solver of the trajectory and its flow maps; ``seed``: the random start of the
+    k tangent vectors. Returns the exponents as an array of shape (k,). The statistical error falls like
     1/√(averaging span); for Lorenz-63 over 100 time units the largest exponent is within about 0.05.
 
     >>> lyapunov_spectrum(ODEProblem(lorenz, u0, (0.0, 200.0), p), Tsit5(), transient=20.0)

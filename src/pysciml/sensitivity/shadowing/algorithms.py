@@ -76,7 +76,8 @@ class ShadowingAlgorithm(SensitivityAlgorithm):
 class ForwardLSS(ShadowingAlgorithm):
     """Least-squares shadowing, forward (tangent) form: min Σ|v_i|² + α²Σ η_i² subject to the linearised
     flow map between saved points, v_{i+1} = Φ_i v_i + ∂φ_i/∂p + η_i Δt f(u_{i+1}), one column per
-    parameter, solved through the block-tridiagonal Schur complement. ``g``: the observable g(u, p), when
+    parameter, solved through the block-tridiagonal Schur complement. ``regularizer``: `TimeDilation` (α),
+    `CosWindowing` or `Cos2Windowing` (no time dilation; a windowed average). ``g``: the observable g(u, p), when
     given the backward pass checks that the loss is its time average (a ValueError if not; NaN gradient and a
     warning when the check can only run traced, under jax.jit)."""
     regularizer: object = TimeDilation()
@@ -93,7 +94,8 @@ class ForwardLSS(ShadowingAlgorithm):
 @dataclass(frozen=True)
 class AdjointLSS(ForwardLSS):
     """Least-squares shadowing, adjoint form: the same discrete least-squares problem as `ForwardLSS`
-    (equal gradients up to round-off), solved once for the loss instead of once per parameter."""
+    (equal gradients up to round-off), solved once for the loss instead of once per parameter;
+    ``regularizer`` and ``g`` as for `ForwardLSS`."""
     gradient = staticmethod(lss.adjoint_gradient)
 
 
@@ -107,7 +109,9 @@ class NILSS(ShadowingAlgorithm):
     minimising Σ ∫|v⊥|² dt subject to continuity: a small dense KKT system. ``nus=None`` (or "auto") counts
     the positive exponents transverse to f along the solve's own trajectory at the first gradient (see
     `shadowing.unstable`; Lorenz-63: 1); ``nus=0`` leaves only the inhomogeneous tangent, an ordinary
-    forward sensitivity projected off f, for systems without unstable directions."""
+    forward sensitivity projected off f, for systems without unstable directions. ``seed``: the random
+    start of the homogeneous tangents (and of the estimate's QR). ``g``: the observable g(u, p), as for
+    `ForwardLSS`."""
     nseg: int
     nstep: int
     nus: int | None = None
@@ -131,7 +135,8 @@ class NILSAS(ShadowingAlgorithm):
     intervals with their component along f fixed by the time-average condition; cost independent of the
     number of parameters. ``M=None`` (or "auto") takes the paper's M = (positive exponents) + 1, the
     unstable and neutral adjoint subspace, capped at n − 1, counted along the solve's own trajectory at the
-    first gradient (see `shadowing.unstable`; Lorenz-63: 2)."""
+    first gradient (see `shadowing.unstable`; Lorenz-63: 2). ``seed``: the random terminal values of the
+    homogeneous adjoints. ``g``: the observable g(u, p), as for `ForwardLSS`."""
     nseg: int
     nstep: int
     M: int | None = None

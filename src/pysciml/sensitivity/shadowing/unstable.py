@@ -98,6 +98,7 @@ def method_count(sensealg, unstable, n):
 
 
 def needs_estimate(sensealg):
+    """Whether ``sensealg`` left its number of homogeneous solutions (nus / M) to be estimated."""
     return getattr(sensealg, "count_field", None) is not None and getattr(sensealg, sensealg.count_field) is None
 
 
