@@ -124,8 +124,10 @@ def test_plain_ad_through_the_long_solve_is_meaningless():
 @pytest.mark.slow
 def test_lyapunov_spectrum_lorenz():
     prob = ps.ODEProblem(lorenz, jnp.array([1.0, 1.0, 1.0]), (0.0, 110.0), P_LORENZ)
-    exps = np.asarray(ps.lyapunov_spectrum(prob, ps.Tsit5(), transient=10.0, interval=0.05))
+    exps, errors = (np.asarray(x) for x in ps.lyapunov_spectrum(prob, ps.Tsit5(), transient=10.0, interval=0.05,
+                                                                 standard_error=True))
     sigma, _, beta, _ = np.asarray(P_LORENZ)
+    assert 0.01 < errors[0] < 0.2 and abs(exps[0] - 0.9056) < 3 * errors[0], (exps, errors)
     assert abs(exps.sum() + (sigma + 1 + beta)) < 2e-3, exps
     np.testing.assert_allclose(exps, [0.9056, 0.0, -14.5723], atol=0.08)
     assert np.sum(exps > 0.1) == 1                               # nus = 1 for NILSS

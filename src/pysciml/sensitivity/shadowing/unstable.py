@@ -62,19 +62,26 @@ def qr_log_growth(phis, q0, fs=None):
     return logs
 
 
+def batch_rates(logs, h):
+    """Exponents from per-interval log growths ``logs`` (m, k) on a grid of spacing ``h``, and their standard
+    errors from `BATCHES` batch means (the span cut into equal batches): ((k,), (k,)), unsorted."""
+    m, k = logs.shape
+    mean = jnp.sum(logs, axis=0) / (m * h)
+    b = max(2, min(BATCHES, m))
+    edges = np.linspace(0, m, b + 1).astype(int)            # static batch boundaries
+    cums = jnp.concatenate([jnp.zeros((1, k), logs.dtype), jnp.cumsum(logs, axis=0)])
+    lengths = jnp.asarray(np.maximum(np.diff(edges), 1), logs.dtype)[:, None] * h
+    rates = (cums[edges[1:]] - cums[edges[:-1]]) / lengths
+    return mean, jnp.std(rates, axis=0, ddof=1) / np.sqrt(b)
+
+
 @jax.jit
 def transverse_exponents(phis, fs, h, key):
     """The n − 1 exponents transverse to f over the saved grid (spacing h), sorted descending, and their
-    standard errors from `BATCHES` batch means: ((n − 1,), (n − 1,))."""
-    m, n = phis.shape[0], phis.shape[-1]
+    standard errors (`batch_rates`): ((n − 1,), (n − 1,))."""
+    n = phis.shape[-1]
     q0 = jnp.linalg.qr(project_off(fs[0], jax.random.normal(key, (n, n - 1), phis.dtype)))[0]
-    logs = qr_log_growth(phis, q0, fs)
-    mean = jnp.sum(logs, axis=0) / (m * h)
-    b = min(BATCHES, m)
-    edges = np.linspace(0, m, b + 1).astype(int)            # static batch boundaries
-    cums = jnp.concatenate([jnp.zeros((1, n - 1), logs.dtype), jnp.cumsum(logs, axis=0)])
-    rates = (cums[edges[1:]] - cums[edges[:-1]]) / (jnp.asarray(np.diff(edges), logs.dtype)[:, None] * h)
-    se = jnp.std(rates, axis=0, ddof=1) / np.sqrt(b)
+    mean, se = batch_rates(qr_log_growth(phis, q0, fs), h)
     order = jnp.argsort(-mean)
     return mean[order], se[order]
 
