@@ -164,11 +164,12 @@ def test_rodas5p_robertson_float32():
     assert relative_to_scale(kernel, vmapped) < 2e-5
 
 
-@pytest.mark.parametrize("alg", [ps.Rosenbrock23(), ps.Rodas5P()], ids=["Rosenbrock23", "Rodas5P"])
-def test_rosenbrock_lane_step_equals_the_library_step(alg):
-    """One step of the kernel's Rosenbrock stepper on lanes (outside Pallas: cheap) against `Rosenbrock.step`
-    vmapped: a non-autonomous 4-state system (∂f/∂t enters the stages) whose W needs row swaps that differ
-    from lane to lane (small diagonal of J, off-diagonal entries varying with the member)."""
+def test_rosenbrock_lane_step_equals_the_library_step(alg=ps.Rodas5P()):
+    """One step of the kernel's Rosenbrock stepper on lanes (outside Pallas) against `Rosenbrock.step` vmapped: a
+    non-autonomous 4-state system (∂f/∂t enters the stages; ROBER and Lorenz are autonomous) whose W needs row
+    swaps that differ from lane to lane (small diagonal of J, off-diagonal entries varying with the member), with
+    step sizes from accepted (error norm < 1) to rejected (1e6). Rodas5P only: Rosenbrock23 runs the same code
+    (test_rosenbrock23_lorenz_float64) and each case costs a few seconds of XLA compilation."""
     import jax
     from pysciml.ensembles import _lanes
     from pysciml.ensembles.gpu_kernel import _RosenbrockLanes, _jacobians, _objects
@@ -184,7 +185,7 @@ def test_rosenbrock_lane_step_equals_the_library_step(alg):
     p = jnp.stack([jnp.linspace(-30.0, 30.0, lanes), jnp.linspace(50.0, -2.0, lanes)])     # (2, lanes)
     u = jnp.stack([jnp.linspace(0.1, 1.0, lanes), jnp.full(lanes, 0.5), jnp.linspace(-1.0, 1.0, lanes),
                    jnp.full(lanes, 0.3)])
-    t, h = jnp.full(lanes, 0.2), jnp.linspace(0.01, 0.5, lanes)
+    t, h = jnp.full(lanes, 0.2), jnp.geomspace(1e-3, 0.1, lanes)
     tab = alg.tableau
     closed = jax.make_jaxpr(f)(u[:, 0], p[:, 0], t[0])
     closed_jac = jax.make_jaxpr(lambda u, p, t: _jacobians(FlatRHS(f, FlatSpec.of(u, u.dtype)), tab, u, p, t))(
@@ -202,10 +203,12 @@ def test_rosenbrock_lane_step_equals_the_library_step(alg):
     u_new, error, stages, _ = jax.jit(lambda u, t, h: _RosenbrockLanes(rhs, jacobians, alg).step(u, t, h, None))(
         tuple(u), t, h)
     norm = alg.error_norm(1e-6, 1e-6)
-    ref = jax.vmap(lambda u, p, t, h: alg.step(f, t, u, h, p, None, norm), in_axes=(1, 1, 0, 0))(u, p, t, h)
+    ref = jax.jit(jax.vmap(lambda u, p, t, h: alg.step(f, t, u, h, p, None, norm), in_axes=(1, 1, 0, 0)))(u, p, t, h)
     np.testing.assert_allclose(np.stack(u_new, axis=-1), ref.u, rtol=1e-13, atol=1e-13)
-    errors = jax.vmap(norm, in_axes=(1, 1, 1))(jnp.stack(error), u, jnp.stack(u_new))
-    np.testing.assert_allclose(errors, ref.error, rtol=1e-11)
+    errors = jax.jit(jax.vmap(norm, in_axes=(1, 1, 1)))(jnp.stack(error), u, jnp.stack(u_new))
+    # the norm divides the error vector (a small difference of stages) by the tolerance 1e-6: its ~1e-16 round-off
+    # becomes ~4e-10 here (measured); a wrong m_error would be off by orders of magnitude
+    np.testing.assert_allclose(errors, ref.error, rtol=1e-10, atol=1e-8)
     np.testing.assert_allclose(np.stack([np.stack(k, axis=-1) for k in stages], axis=1), ref.stages, rtol=1e-12,
                                atol=1e-12)
 

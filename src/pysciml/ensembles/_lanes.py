@@ -6,10 +6,10 @@ side such as Lorenz builds (3,)-arrays (``x, y, z = u``; ``jnp.array([...])``). 
 jaxpr of f with each (3,)-array held as a NumPy object array of three lane vectors of shape (B,) (B a power of
 two) leaves only (B,)-shaped values, and it is also DiffEqGPU's layout: one thread (lane) per trajectory.
 
-Supported: elementwise primitives, the structural ones a right-hand side uses (slice, squeeze, reshape,
-broadcast_in_dim, stack, concatenate, split, transpose, reductions, dot_general without batch dimensions, iota) and nested
-calls (pjit, custom_jvp/vjp). A primitive outside this set (a gather with a traced index, a loop inside f)
-raises a TypeError naming it.
+Supported: elementwise primitives, the structural ones a right-hand side (or its forward-mode Jacobian) uses
+(slice, squeeze, reshape, broadcast_in_dim, stack, concatenate, split, transpose, reductions, dot_general without
+batch dimensions, iota) and nested calls (pjit, custom_jvp/vjp). A primitive outside this set (a gather with a
+traced index, a loop inside f) raises a TypeError naming it.
 """
 import functools
 

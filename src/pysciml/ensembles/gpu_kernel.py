@@ -6,13 +6,16 @@ its own t, dt, accept/reject and save index and writes its saved states into its
 kernel per operation, a block waits only for its own slowest lane and the whole solve is one launch.
 
 The loop is the integration loop's step logic (landing on t1, PI/PID control, step floor, dtmax, return codes;
-see integrate.loop.integrate) for what a kernel can hold: explicit Runge-Kutta methods, a 1-D state, no callbacks,
-tstops, mass matrices or dense output. The explicit RK step, the scaled error norm, the initial step and the
-interpolant are written per state component (each a lane vector), because Pallas' Triton lowering accepts only
-arrays with a power-of-two number of elements: an (n,) state never appears, and the user's f is re-evaluated on
-lanes by `_lanes` (its traced jaxpr with every small array held as an object array of lane vectors). The
-controller's `decide` and `step_floor` are the library's own (they are elementwise). Results equal `EnsembleVmap`'s
-to round-off with the same steps.
+see integrate.loop.integrate) for what a kernel can hold: explicit Runge-Kutta methods and Rosenbrock methods for
+small stiff systems, a 1-D state, no callbacks, tstops, mass matrices or dense output. The steps, the scaled error
+norm, the initial step and the interpolant are written per state component (each a lane vector), because Pallas'
+Triton lowering accepts only arrays with a power-of-two number of elements: an (n,) state never appears, and the
+user's f is re-evaluated on lanes by `_lanes` (its traced jaxpr with every small array held as an object array of
+lane vectors). A Rosenbrock step takes J = ∂f/∂u and ∂f/∂t the way the loop's `DenseLU` does (the user's jac or
+forward-mode AD, traced once outside the kernel and evaluated on lanes like f), factorizes W = I/(γh) − J with the
+unrolled lane LU of `gpu_kernel_linalg` (each lane its own pivots; Pallas has no LAPACK) and runs the stages of the
+library's `RosenbrockTableau`. The controller's `decide` and `step_floor` are the library's own (they are
+elementwise). Results equal `EnsembleVmap`'s to round-off with the same steps.
 
 Without a GPU the kernel runs in Pallas interpret mode (slow: for tests). Its Triton lowering is checked on CPU by
 exporting for CUDA; it has not been compiled by Triton or run on a GPU yet.
@@ -51,8 +54,11 @@ class EnsembleGPUKernel(EnsembleAlgorithm):
     instance, one per lane.
 
     Supports explicit Runge-Kutta methods (`Tsit5`, `DP5`, `BS3`, `Vern7`, `Vern9`, ... adaptive, or fixed
-    steps with ``adaptive=False, dt=...``), ODEProblems with a 1-D array state in float32 or float64 (p any
-    pytree of arrays; f made of elementwise and small structural operations, see `_lanes`), and the options
+    steps with ``adaptive=False, dt=...``) and, for small stiff systems (a few states: the LU is unrolled, n³/3
+    operations per step on each lane), the Rosenbrock methods `Rosenbrock23`, `Rodas4`, `Rodas5P` with their
+    default ``linsolve`` (Newton-iterated methods, ESDIRK, Radau, BDF, are refused: use EnsembleVmap);
+    ODEProblems with a 1-D array state in float32 or float64 (p any pytree of arrays; f made of elementwise
+    and small structural operations, see `_lanes`; a user ``jac`` is used by the Rosenbrock methods), and the options
     rtol, atol (scalars), dt, adaptive, saveat (1-D array) or save_everystep=False (the start and end points
     only), max_steps, dtmin, dtmax, controller. output_func is applied to each member's solution after the
     kernel (reruns are not supported). The solutions have no dense output (``sol(t)``): pass saveat.
