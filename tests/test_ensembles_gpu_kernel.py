@@ -152,24 +152,24 @@ def test_rosenbrock23_lorenz_float64():
     np.testing.assert_allclose(np.asarray(kernel.u), np.asarray(vmapped.u), rtol=1e-11, atol=1e-11)
 
 
-def test_rodas5p_robertson_float32():
-    """float32 ROBER (t ≤ 1e3, rtol 1e-4): round-off of ~1e-7 per operation can flip an accept/reject decision
-    near the threshold, so the step counts may differ by one; the states agree to 2e-5 of each component's
-    scale (measured: 4e-6, as close as EnsembleSerial is to EnsembleVmap: 5e-6)."""
-    vmapped, kernel = both(robertson_sweep(jnp.float32, 1e3), ps.Rodas5P(), saveat=jnp.asarray([0.0, 1.0, 1e3]),
-                           rtol=1e-4, atol=1e-8)
+def test_rosenbrock23_robertson_float32():
+    """float32 ROBER (t ≤ 1e3, rtol 1e-3) with Rosenbrock23 (MATLAB's ode23s: low order for loose tolerances):
+    round-off of ~1e-7 per operation can flip an accept/reject decision near the threshold, so the step counts
+    may differ by one; the states agree to 2e-5 of each component's scale (measured: 1.3e-6, with the same 113-142 steps)."""
+    vmapped, kernel = both(robertson_sweep(jnp.float32, 1e3), ps.Rosenbrock23(), saveat=jnp.asarray([0.0, 1.0, 1e3]),
+                           rtol=1e-3, atol=1e-7)
     assert kernel.u.dtype == jnp.float32 and np.all(np.asarray(kernel.retcode) == ps.ReturnCode.Success)
     steps = [np.asarray(s.outputs.stats["naccept"]) for s in (kernel, vmapped)]
     assert np.abs(steps[0] - steps[1]).max() <= 1
     assert relative_to_scale(kernel, vmapped) < 2e-5
 
 
-def test_rosenbrock_lane_step_equals_the_library_step(alg=ps.Rodas5P()):
+def test_rosenbrock_lane_step_equals_the_library_step(alg=ps.Rosenbrock23()):
     """One step of the kernel's Rosenbrock stepper on lanes (outside Pallas) against `Rosenbrock.step` vmapped: a
-    non-autonomous 4-state system (∂f/∂t enters the stages; ROBER and Lorenz are autonomous) whose W needs row
+    non-autonomous 3-state system (∂f/∂t enters the stages; ROBER and Lorenz are autonomous) whose W needs row
     swaps that differ from lane to lane (small diagonal of J, off-diagonal entries varying with the member), with
-    step sizes from accepted (error norm < 1) to rejected (1e6). Rodas5P only: Rosenbrock23 runs the same code
-    (test_rosenbrock23_lorenz_float64) and each case costs a few seconds of XLA compilation."""
+    step sizes from accepted (error norm < 1) to rejected. Rosenbrock23 (3 stages) keeps the compilation small;
+    Rodas5P runs the same code (test_rodas5p_robertson_float64)."""
     import jax
     from pysciml.ensembles import _lanes
     from pysciml.ensembles.gpu_kernel import _RosenbrockLanes, _jacobians, _objects
@@ -178,14 +178,13 @@ def test_rosenbrock_lane_step_equals_the_library_step(alg=ps.Rodas5P()):
 
     def f(u, p, t):
         a, b = p[0], p[1]
-        return jnp.stack([1e-3 * u[0] + a * u[1] + jnp.sin(3.0 * t), -u[0] * b + u[3] ** 2,
-                          5.0 * u[3] - a * u[2] * u[0], -40.0 * u[2] + b * t * u[1]])
+        return jnp.stack([1e-3 * u[0] + a * u[1] + jnp.sin(3.0 * t), -u[0] * b + u[2] ** 2,
+                          -40.0 * u[1] + b * t * u[0] - a * u[2] * u[0]])
 
     lanes = 8
     p = jnp.stack([jnp.linspace(-30.0, 30.0, lanes), jnp.linspace(50.0, -2.0, lanes)])     # (2, lanes)
-    u = jnp.stack([jnp.linspace(0.1, 1.0, lanes), jnp.full(lanes, 0.5), jnp.linspace(-1.0, 1.0, lanes),
-                   jnp.full(lanes, 0.3)])
-    t, h = jnp.full(lanes, 0.2), jnp.geomspace(1e-3, 0.1, lanes)
+    u = jnp.stack([jnp.linspace(0.1, 1.0, lanes), jnp.full(lanes, 0.5), jnp.linspace(-1.0, 1.0, lanes)])
+    t, h = jnp.full(lanes, 0.2), jnp.geomspace(1e-5, 0.3, lanes)   # error norms 8e-4 ... 6e9; lane 7 swaps rows
     tab = alg.tableau
     closed = jax.make_jaxpr(f)(u[:, 0], p[:, 0], t[0])
     closed_jac = jax.make_jaxpr(lambda u, p, t: _jacobians(FlatRHS(f, FlatSpec.of(u, u.dtype)), tab, u, p, t))(
