@@ -6,21 +6,20 @@ side such as Lorenz builds (3,)-arrays (``x, y, z = u``; ``jnp.array([...])``). 
 jaxpr of f with each (3,)-array held as a NumPy object array of three lane vectors of shape (B,) (B a power of
 two) leaves only (B,)-shaped values, and it is also DiffEqGPU's layout: one thread (lane) per trajectory.
 
-Supported: elementwise primitives, the structural ones a right-hand side uses (slice, squeeze, reshape,
-broadcast_in_dim, stack, concatenate, transpose, reductions, dot_general without batch dimensions, iota) and nested
-calls (pjit, custom_jvp/vjp). A primitive outside this set (a gather with a traced index, a loop inside f)
-raises a TypeError naming it.
+Supported: elementwise primitives, the structural ones a right-hand side (or its forward-mode Jacobian) uses
+(slice, squeeze, reshape, broadcast_in_dim, stack, concatenate, split, transpose, reductions, dot_general without
+batch dimensions, iota) and nested calls (pjit, custom_jvp/vjp). A primitive outside this set (a gather with a
+traced index, a loop inside f) raises a TypeError naming it.
 """
 import functools
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._core.jaxprs import is_literal
 
 _ELEMENTWISE = {
-    "abs", "acos", "acosh", "add", "and", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "ceil", "clamp",
+    "abs", "acos", "acosh", "add", "add_any", "and", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "ceil", "clamp",
     "convert_element_type", "copy", "copy_p", "cos", "cosh", "digamma", "div", "eq", "erf", "erf_inv", "erfc", "exp",
     "exp2", "expm1", "floor", "ge", "gt", "integer_pow", "is_finite", "le", "lgamma", "log", "log1p", "logistic",
     "lt", "max", "min", "mul", "ne", "neg", "nextafter", "not", "or", "pow", "reduce_precision", "rem", "round",
@@ -107,6 +106,9 @@ def _apply(eqn, ins):
         return x[tuple(slice(a, b, s) for a, b, s in zip(params["start_indices"], params["limit_indices"], strides))]
     if name == "stack":
         return np.stack(ins, axis=params["axis"])
+    if name == "split":       # (forward-mode Jacobians split their basis and results)
+        bounds = np.cumsum(params["sizes"])[:-1]
+        return np.split(x, bounds, axis=params["axis"])
     if name == "concatenate":
         return np.concatenate(ins, axis=params["dimension"])
     if name == "transpose":
@@ -125,8 +127,9 @@ def _apply(eqn, ins):
             raise TypeError("EnsembleGPUKernel: dot_general with batch dimensions in f is not supported in the kernel")
         return np.asarray(np.tensordot(ins[0], ins[1], axes=(tuple(contract_a), tuple(contract_b))), dtype=object)
     if name == "iota":
-        values = jax.lax.iota(params["dtype"], params["shape"][params["dimension"]])
-        arr = np.asarray(values).reshape([-1 if d == params["dimension"] else 1 for d in range(len(params["shape"]))])
+        # a constant: numpy, not lax.iota (which would be traced inside the kernel)
+        values = np.arange(params["shape"][params["dimension"]], dtype=np.dtype(params["dtype"]))
+        arr = values.reshape([-1 if d == params["dimension"] else 1 for d in range(len(params["shape"]))])
         return as_lanes(np.broadcast_to(arr, params["shape"]), params["dtype"])
     if name in ("pjit", "jit", "closed_call", "core_call"):
         inner = params.get("jaxpr", params.get("call_jaxpr"))

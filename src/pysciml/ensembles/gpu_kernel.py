@@ -6,13 +6,16 @@ its own t, dt, accept/reject and save index and writes its saved states into its
 kernel per operation, a block waits only for its own slowest lane and the whole solve is one launch.
 
 The loop is the integration loop's step logic (landing on t1, PI/PID control, step floor, dtmax, return codes;
-see integrate.loop.integrate) for what a kernel can hold: explicit Runge-Kutta methods, a 1-D state, no callbacks,
-tstops, mass matrices or dense output. The explicit RK step, the scaled error norm, the initial step and the
-interpolant are written per state component (each a lane vector), because Pallas' Triton lowering accepts only
-arrays with a power-of-two number of elements: an (n,) state never appears, and the user's f is re-evaluated on
-lanes by `_lanes` (its traced jaxpr with every small array held as an object array of lane vectors). The
-controller's `decide` and `step_floor` are the library's own (they are elementwise). Results equal `EnsembleVmap`'s
-to round-off with the same steps.
+see integrate.loop.integrate) for what a kernel can hold: explicit Runge-Kutta methods and Rosenbrock methods for
+small stiff systems, a 1-D state, no callbacks, tstops, mass matrices or dense output. The steps, the scaled error
+norm, the initial step and the interpolant are written per state component (each a lane vector), because Pallas'
+Triton lowering accepts only arrays with a power-of-two number of elements: an (n,) state never appears, and the
+user's f is re-evaluated on lanes by `_lanes` (its traced jaxpr with every small array held as an object array of
+lane vectors). A Rosenbrock step takes J = ∂f/∂u and ∂f/∂t the way the loop's `DenseLU` does (the user's jac or
+forward-mode AD, traced once outside the kernel and evaluated on lanes like f), factorizes W = I/(γh) − J with the
+unrolled lane LU of `gpu_kernel_linalg` (each lane its own pivots; Pallas has no LAPACK) and runs the stages of the
+library's `RosenbrockTableau`. The controller's `decide` and `step_floor` are the library's own (they are
+elementwise). Results equal `EnsembleVmap`'s to round-off with the same steps.
 
 Without a GPU the kernel runs in Pallas interpret mode (slow: for tests). Its Triton lowering is checked on CPU by
 exporting for CUDA; it has not been compiled by Triton or run on a GPU yet.
@@ -27,14 +30,19 @@ from jax import lax
 from .._core.retcode import ReturnCode
 from ..controllers import PIController, PIDController, step_end, step_floor
 from ..solution import ODESolution
-from ..problems import ODEProblem
+from ..linalg import DenseLU, jacobian, time_derivative
+from ..problems import FlatRHS, ODEProblem
 from ..solvers.explicit.erk import ExplicitRK
+from ..solvers.rosenbrock import Rosenbrock
 from .._core.trees import FlatSpec, linear_combination
 from . import _lanes
 from .base import EnsembleAlgorithm, split_output
+from .gpu_kernel_linalg import lu_factor, lu_solve, w_matrix
 from .problem import _keep_solution
 
 _RUNNING = -1
+_SUPPORTED_ERK = "Tsit5, DP5, BS3, Vern7, Vern9, RK4, ..."
+_SUPPORTED_ROSENBROCK = "Rosenbrock23, Rodas4, Rodas5P"
 _SUPPORTED = {"rtol", "atol", "dt", "adaptive", "saveat", "save_everystep", "max_steps", "dtmin", "dtmax",
               "controller"}
 _DEFAULTS = dict(rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None, save_everystep=None, max_steps=10_000,
@@ -46,8 +54,11 @@ class EnsembleGPUKernel(EnsembleAlgorithm):
     instance, one per lane.
 
     Supports explicit Runge-Kutta methods (`Tsit5`, `DP5`, `BS3`, `Vern7`, `Vern9`, ... adaptive, or fixed
-    steps with ``adaptive=False, dt=...``), ODEProblems with a 1-D array state in float32 or float64 (p any
-    pytree of arrays; f made of elementwise and small structural operations, see `_lanes`), and the options
+    steps with ``adaptive=False, dt=...``) and, for small stiff systems (a few states: the LU is unrolled, n³/3
+    operations per step on each lane), the Rosenbrock methods `Rosenbrock23`, `Rodas4`, `Rodas5P` with their
+    default ``linsolve`` (Newton-iterated methods, ESDIRK, Radau, BDF, are refused: use EnsembleVmap);
+    ODEProblems with a 1-D array state in float32 or float64 (p any pytree of arrays; f made of elementwise
+    and small structural operations, see `_lanes`; a user ``jac`` is used by the Rosenbrock methods), and the options
     rtol, atol (scalars), dt, adaptive, saveat (1-D array) or save_everystep=False (the start and end points
     only), max_steps, dtmin, dtmax, controller. output_func is applied to each member's solution after the
     kernel (reruns are not supported). The solutions have no dense output (``sol(t)``): pass saveat.
@@ -97,12 +108,17 @@ def _check(eprob, alg, options):
     if unknown:
         raise TypeError(f"EnsembleGPUKernel: option(s) {', '.join(unknown)} are not supported in the kernel; it takes "
                         f"{', '.join(sorted(_SUPPORTED))} (use EnsembleVmap for the others)")
-    if not isinstance(alg, ExplicitRK):
-        raise TypeError(f"EnsembleGPUKernel: alg must be an explicit Runge-Kutta method such as Tsit5(); got {alg!r}")
-    if type(alg).step is not ExplicitRK.step or type(alg).error is not ExplicitRK.error or \
-            getattr(alg.interpolant, "extra_stages", None) is not None:
+    if not isinstance(alg, (ExplicitRK, Rosenbrock)):
+        raise TypeError(f"EnsembleGPUKernel: alg must be an explicit Runge-Kutta method ({_SUPPORTED_ERK}) or a "
+                        f"Rosenbrock method ({_SUPPORTED_ROSENBROCK}); got {alg!r}: use EnsembleVmap for implicit "
+                        "(ESDIRK, Radau, BDF), switching and other methods")
+    if isinstance(alg, ExplicitRK) and (type(alg).step is not ExplicitRK.step or type(alg).error is not ExplicitRK.error
+                                        or getattr(alg.interpolant, "extra_stages", None) is not None):
         raise TypeError(f"EnsembleGPUKernel: {alg!r} has its own step, error estimate or interpolation stages, which "
-                        "the kernel does not reproduce: use Tsit5, DP5, BS3, Vern7, Vern9 or EnsembleVmap")
+                        f"the kernel does not reproduce: use {_SUPPORTED_ERK} or EnsembleVmap")
+    if isinstance(alg, Rosenbrock) and (type(alg).step is not Rosenbrock.step or alg.linsolve != DenseLU()):
+        raise TypeError(f"EnsembleGPUKernel: {alg!r}: the kernel runs Rosenbrock methods with their default dense LU "
+                        f"(linsolve=DenseLU()) and their own step only ({_SUPPORTED_ROSENBROCK}); use EnsembleVmap")
     prob = eprob.prob
     if type(prob) is not ODEProblem or prob.mass_matrix is not None:
         raise TypeError("EnsembleGPUKernel: the base problem must be an ODEProblem without a mass matrix; got "
@@ -171,7 +187,12 @@ def _run(eprob, alg, config, interpret, block, indices, arrays):
     n = u0.shape[0]
     p_leaves, p_tree = jax.tree_util.tree_flatten(p)
     p_leaves = [jnp.asarray(x) for x in p_leaves]
-    closed = jax.make_jaxpr(f)(u0[:, 0], jax.tree_util.tree_map(lambda x: x[..., 0], p), t0[0])
+    example = (u0[:, 0], jax.tree_util.tree_map(lambda x: x[..., 0], p), t0[0])
+    closed = jax.make_jaxpr(f)(*example)
+    # Rosenbrock methods: J = ∂f/∂u (the user's jac or forward-mode AD) and ∂f/∂t, traced once like f and
+    # evaluated on lanes (the linalg helpers the loop's DenseLU uses; AD happens here, at trace time)
+    closed_jac = None if not isinstance(alg, Rosenbrock) else jax.make_jaxpr(
+        lambda u, p, t: _jacobians(FlatRHS(f, FlatSpec.of(u, dtype), template.jac), alg.tableau, u, p, t))(*example)
     if "saveat" in arrays:
         saveat = jnp.broadcast_to(arrays["saveat"][:, None], arrays["saveat"].shape + (padded,))
     else:
@@ -195,7 +216,14 @@ def _run(eprob, alg, config, interpret, block, indices, arrays):
             out, = _lanes.evaluate(closed, _objects(u), *p_lanes, _objects(t, scalar=True))
             return tuple(out.reshape(-1))
 
-        counts = _solve_lanes(rhs, alg, controller, adaptive, max_steps, has_dt, n,
+        if closed_jac is None:
+            stepper = _ExplicitLanes(rhs, alg)
+        else:
+            def jacobians(u, t):
+                jac, f_t = _lanes.evaluate(closed_jac, _objects(u), *p_lanes, _objects(t, scalar=True))
+                return [list(row) for row in jac], (None if f_t.shape == (0,) else tuple(f_t))
+            stepper = _RosenbrockLanes(rhs, jacobians, alg)
+        counts = _solve_lanes(stepper, alg, controller, adaptive, max_steps, has_dt, n,
                               tuple(u0_ref[k, :] for k in range(n)), t0_ref[...], t1_ref[...], dtmax_ref[...],
                               saveat_ref, [scalars_ref[k] for k in range(4)], us_ref)
         for k, value in enumerate(counts):
@@ -219,7 +247,8 @@ def _run(eprob, alg, config, interpret, block, indices, arrays):
     retcode, n_steps, n_accepted, n_interp = counts
     initial_evals = alg.initial_evals + (0 if has_dt else (0 if alg.initial_evals else 1) + 1)
     stats = {"nf": initial_evals + n_steps * alg.evals_per_step + n_interp * len(alg.interpolant.c_extra),
-             "nsteps": n_steps, "naccept": n_accepted, "nreject": n_steps - n_accepted}
+             "nsteps": n_steps, "naccept": n_accepted, "nreject": n_steps - n_accepted,
+             **alg.extra_stats(n_steps, n_accepted)}
     spec = FlatSpec.of(template.u0, dtype)
     sols = ODESolution(saveat, us, retcode, stats, None, p, f=f, alg=alg, spec=spec)
     if eprob.output_func is _keep_solution:
@@ -282,25 +311,82 @@ def _initial_step(f, t0, u0, f0, order, direction, rtol, atol, dtmax):
     return direction * jnp.minimum(jnp.minimum(100 * h0, h1), dtmax)
 
 
-def _solve_lanes(f, alg, controller, adaptive, max_steps, has_dt, n, u0, t0, t1, dtmax, saveat_ref, scalars,
+class _ExplicitLanes:
+    """`ExplicitRK.step` per state component: ``carried`` is the FSAL stage (None without one)."""
+
+    def __init__(self, f, alg):
+        self.f, self.tab = f, alg.tableau
+
+    def first(self, u0, t0):
+        """(the carried value at t0, f(u0, t0) for the initial step size)."""
+        f0 = self.f(u0, t0)
+        return (f0 if self.tab.fsal else None), f0
+
+    def step(self, u, t, h, carried):
+        """(u_new, error vector, stages for dense output, carried value after the step)."""
+        f, tab = self.f, self.tab
+        ks = [carried if tab.fsal else f(u, t)]
+        for ci, row in zip(tab.c[1:], tab.a[1:]):
+            ks.append(f(_combine(u, h, row, ks), t + ci * h))
+        error = tuple(h * e for e in _combine(None, h, tab.b_error, ks))
+        return _combine(u, h, tab.b, ks), error, ks, (ks[-1] if tab.fsal else None)
+
+
+class _RosenbrockLanes:
+    """`Rosenbrock.step` (with `DenseLU()`) per state component: J and ∂f/∂t at the step's start
+    (``jacobians(u, t)``), W = I/(γh) − J factorized once (`gpu_kernel_linalg`), one f evaluation and one solve
+    per stage. Nothing is carried between steps."""
+
+    def __init__(self, f, jacobians, alg):
+        self.f, self.jacobians, self.tab = f, jacobians, alg.tableau
+
+    def first(self, u0, t0):
+        return None, self.f(u0, t0)
+
+    def step(self, u, t, h, carried):
+        f, tab = self.f, self.tab
+        jac, f_t = self.jacobians(u, t)
+        factors = lu_factor(w_matrix(jac, tab.gamma * h))
+        increments = []
+        for i in range(tab.stages):
+            stage_u = _combine(u, 1.0, tab.a[i], increments) if increments else u
+            rhs = f(stage_u, t + tab.alpha[i] * h)
+            if increments and any(c != 0.0 for c in tab.C[i]):
+                rhs = tuple(r + x / h for r, x in zip(rhs, _combine(None, 1.0, tab.C[i], increments)))
+            if f_t is not None and tab.gamma_i[i] != 0.0:
+                rhs = tuple(r + (tab.gamma_i[i] * h) * x for r, x in zip(rhs, f_t))
+            increments.append(lu_solve(factors, rhs))
+        u_new = _combine(u, 1.0, tab.m, increments)
+        error = _combine(None, 1.0, tab.m_error, increments)
+        # stored as U_j / h, the stages of the common dense-output form u0 + h Σ b_j(θ) k_j (as the loop does)
+        return u_new, error, [tuple(x / h for x in U) for U in increments], None
+
+
+def _jacobians(f, tab, u, p, t):
+    """(J, ∂f/∂t) as `Rosenbrock.step` forms them (∂f/∂t only when a γ_i is non-zero; else an empty array)."""
+    f_t = time_derivative(f, u, p, t) if any(g != 0.0 for g in tab.gamma_i) else jnp.zeros((0,), u.dtype)
+    return jacobian(f, u, p, t), f_t
+
+
+def _solve_lanes(stepper, alg, controller, adaptive, max_steps, has_dt, n, u0, t0, t1, dtmax, saveat_ref, scalars,
                  us_ref):
     """A block of trajectories to their ends, one per lane, each with its own t, dt and accept/reject: the
     integration loop's step logic (see integrate.loop.integrate: landing on t1, controller, dtmax, step floor,
-    return codes) without tstops, callbacks and dense output, with the explicit RK step of
-    `ExplicitRK.step` written per state component. The loop runs while any lane runs; finished lanes are
-    frozen (DiffEqGPU's model: a warp runs until its last thread is done). Writes the states at the requested
-    times into ``us_ref`` (times, components, lanes); returns (retcode, steps, accepted, interpolations)."""
+    return codes) without tstops, callbacks and dense output, with the method's step written per state
+    component (``stepper``: `_ExplicitLanes` or `_RosenbrockLanes`). The loop runs while any lane runs; finished
+    lanes are frozen (DiffEqGPU's model: a warp runs until its last thread is done). Writes the states at the
+    requested times into ``us_ref`` (times, components, lanes); returns (retcode, steps, accepted,
+    interpolations)."""
     rtol, atol, dt_given, dtmin = scalars
-    tab, interp = alg.tableau, alg.interpolant
+    f, interp = stepper.f, alg.interpolant
     dtype = t0.dtype
     lanes = t0.shape[0]
     direction = jnp.where(t1 >= t0, 1.0, -1.0).astype(dtype)
     step_rtol, step_atol = alg.step_tolerances(rtol, atol)
-    k_first = f(u0, t0) if tab.fsal else None
+    carried, f0 = stepper.first(u0, t0)     # f0 serves only the initial step size (dead code otherwise)
     if has_dt:
         dt = direction * jnp.minimum(jnp.abs(dt_given), dtmax)
     else:
-        f0 = k_first if tab.fsal else f(u0, t0)
         dt = _initial_step(f, t0, u0, f0, alg.controller_order, direction, step_rtol, step_atol, dtmax)
     n_save = saveat_ref.shape[0]
     lane = jnp.arange(lanes)
@@ -314,22 +400,18 @@ def _solve_lanes(f, alg, controller, adaptive, max_steps, has_dt, n, u0, t0, t1,
     index = lax.fori_loop(0, n_save, start_row, jnp.zeros((lanes,), jnp.int32))
     ctrl = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (lanes,)), controller.init(dtype))
     zero = jnp.zeros((lanes,), jnp.int32)
-    carry = (t0, dt, u0, k_first, ctrl, zero, zero, jnp.full((lanes,), _RUNNING, jnp.int32), index, zero)
+    carry = (t0, dt, u0, carried, ctrl, zero, zero, jnp.full((lanes,), _RUNNING, jnp.int32), index, zero)
 
     def running(c):
         return _any(c[7] == _RUNNING)
 
     def body(c):
-        t, dt, u, k_first, ctrl, n_steps, n_accepted, retcode, index, n_interp = c
+        t, dt, u, carried, ctrl, n_steps, n_accepted, retcode, index, n_interp = c
         active = retcode == _RUNNING
         # land on t1 rather than leave a sliver; fixed steps on the grid t0 + n dt (see `step_end`)
         t_new, h, lands = step_end(t, dt, t1, direction, None if adaptive else (t0, n_accepted))
-        ks = [k_first if tab.fsal else f(u, t)]
-        for ci, row in zip(tab.c[1:], tab.a[1:]):
-            ks.append(f(_combine(u, h, row, ks), t + ci * h))
-        u_new = _combine(u, h, tab.b, ks)
+        u_new, err, ks, carried_new = stepper.step(u, t, h, carried)
         if adaptive:
-            err = tuple(h * e for e in _combine(None, h, tab.b_error, ks))
             error = _error_norm(err, u, u_new, step_rtol, step_atol)
             decision = controller.decide(error, ctrl, alg.controller_order)
             accept, new_ctrl = decision.accept, decision.state
@@ -367,7 +449,7 @@ def _solve_lanes(f, alg, controller, adaptive, max_steps, has_dt, n, u0, t0, t1,
 
         def keep(new, old):
             return jnp.where(accept, new, old)
-        new_state = None if k_first is None else tuple(keep(a, b) for a, b in zip(ks[-1], k_first))
+        new_state = None if carried is None else tuple(keep(a, b) for a, b in zip(carried_new, carried))
         return (keep(t_new, t), jnp.where(active, dt_next, dt), tuple(keep(a, b) for a, b in zip(u_new, u)),
                 new_state, jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new_ctrl, ctrl),
                 jnp.where(active, n_steps_new, n_steps), n_accepted + accept.astype(jnp.int32),
