@@ -116,4 +116,4 @@ class SKenCarp(DriftImplicitSDE):
         drift_error = sum(e * z for e, z in zip(B_ERROR, zs))
         err = error_norm(jnp.abs(drift_error) + jnp.abs(noise_error), u, u_new)
         err = jnp.where(converged, err, jnp.inf)
-        return self.result(u, u_new, dt, state, err)._replace(newton_failed=~converged)
+        return self.result(u, self.failed_step(u_new, converged), dt, state, err)._replace(newton_failed=~converged)
