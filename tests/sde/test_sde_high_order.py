@@ -73,8 +73,9 @@ def test_strong_order_scalar_noise(alg):
 # reads W and its running integral I = ∫W at grid points only, and those are also the data of a path that
 # is a parabola on each grid cell (the linear interpolant of W plus 6K s(h − s)/h³, K the cell's area
 # beyond the trapezoid, as the solve's key draws it). On that path the SDE is the smooth ODE
-# u' = f(u) + σ(t) W'(t) in each cell, which a hand-written NumPy RK4 solves at the cell size (its error,
-# checked by halving: below 1e-7, against 1e-3 at the finest step).
+# u' = f(u) + σ(t) W'(t) in each cell, which a hand-written NumPy RK4 solves with 8 steps per cell (W' is
+# O(h^-½), so one step per cell is not enough: 9e-4; with 8, order 4 by halving, 2e-7 at most, against
+# 8e-4 for the finest step).
 NL_SIGMA0 = 1.5
 NL_U0 = np.array([1.0, -0.5])
 NL_DTS = [2.0 ** -k for k in range(3, 8)]
@@ -125,7 +126,7 @@ def nonlinear_paths():
     I = jax.vmap(lambda w, k: ps.NoiseGrid(jnp.asarray(t), w).prepare(k, 0.0, 1.0, 2, jnp.float64)[1][2])(
         jnp.asarray(W), keys)
     K = np.diff(np.asarray(I), axis=1) - h * (W[:, :-1] + W[:, 1:]) / 2
-    return jnp.asarray(t), jnp.asarray(W), keys, _rk4_on_parabola_path(W, K, h)
+    return jnp.asarray(t), jnp.asarray(W), keys, _rk4_on_parabola_path(W, K, h, substeps=8)
 
 
 def _nonlinear_errors(alg, paths):
@@ -156,6 +157,7 @@ class _HeunSRA(ps.SRA1):
     tableau = _HEUN_SRA
 
 
+@pytest.mark.slow
 def test_nonlinear_additive_detects_the_quadratic_noise_condition(nonlinear_paths):
     defects = sra_order_conditions(_HEUN_SRA)
     assert np.flatnonzero(np.abs(defects) > 1e-12).tolist() == [5]       # only α·(B⁰e)² = 3/2 fails
