@@ -9,14 +9,14 @@ steps that pays for ODEs would be stale more often than not).
 
 A stage whose iteration with the step-start J fails (a large step on a nonlinear drift: J at u can be far
 from J at the stage value, e.g. −λ(3u² + 1) at u = 2 against −λ near 0 for f = −λ(u³ + u), and the frozen
-iteration then contracts too slowly or diverges) is solved again by Newton's method with J and W refreshed at every
-iterate, started from the step's u (the predictor extrapolates the failed stage's slope; u is where J
-was last right). Fixed-step solves have no smaller step to retry with, so this
-is what makes them converge; under vmap the retry loop runs no iteration unless some trajectory needs it
-(its iteration limit is 0 where the first solve converged). A stage that still does not converge makes
-the step's error +inf (an adaptive solve retries it smaller and reports ConvergenceFailure if dt
-underflows), flags ``newton_failed``, and makes the step's u NaN (`failed_step`): a fixed-step solve,
-which reads no error estimate, stops with ReturnCode.Unstable instead of carrying an unconverged iterate.
+iteration then contracts too slowly or diverges) is solved again by Newton's method with J and W refreshed
+at every iterate, started from the step's u (the predictor extrapolates the failed stage's slope; u is where
+J was last right). Fixed-step solves have no smaller step to retry with, so this is what makes them
+converge; under vmap the retry loop runs no iteration unless some trajectory needs it (its iteration limit
+is 0 where the first solve converged). A stage that still does not converge makes the step's error +inf (an
+adaptive solve retries it smaller and reports ConvergenceFailure if dt underflows), flags ``newton_failed``,
+and makes the step's u NaN (`failed_step`): a fixed-step solve, which reads no error estimate, stops with
+ReturnCode.Unstable instead of carrying an unconverged iterate.
 """
 from typing import ClassVar
 
