@@ -1,10 +1,10 @@
-"""The strong-order-1.5 methods (SRIW1, SOSRI for diagonal/scalar noise; SRA1, SOSRA for additive noise) and
-the weak-order-2 DRI1: tableau order conditions (a perturbed coefficient fails), strong order by regression
-slope against exact solutions on the same paths (diagonal GBM runs in test_sde_strong_order through the
-registry) and, for the additive-noise methods (SRA1, SOSRA, SKenCarp), on a nonlinear drift against an
-independent NumPy reference on the same paths, adaptive runs against LambaEM, DRI1's weak order from the exact expectation of the scheme (all
-three-point outcomes enumerated: no Monte Carlo error) and Monte Carlo checks with confidence intervals, and
-the errors for noise types a method does not handle."""
+"""The strong-order-1.5 methods (SRIW1, SOSRI for diagonal/scalar noise; SRA1, SOSRA for additive noise) and the
+weak-order-2 DRI1: tableau order conditions (a perturbed coefficient fails), strong order by regression slope
+against exact solutions on the same paths (diagonal GBM runs in test_sde_strong_order through the registry)
+and, for the additive-noise methods (SRA1, SOSRA, SKenCarp), on a nonlinear drift against an independent NumPy
+reference on the same paths, adaptive runs against LambaEM, DRI1's weak order from the exact expectation of
+the scheme (all three-point outcomes enumerated: no Monte Carlo error) and Monte Carlo checks with confidence
+intervals, and the errors for noise types a method does not handle."""
 import dataclasses
 import itertools
 
