@@ -67,3 +67,39 @@ def test_em_weak_order_one():
         assert abs(estimate.error - known) <= estimate.half_width, (dt, estimate, known)
         errors.append(abs(float(estimate.error)))
     assert abs(convergence_order(dts, errors) - 1.0) <= 0.2, errors
+
+
+def test_plot_draws_mean_quantile_bands_and_paths(ou_ensemble):
+    """The bands' edges are the ensemble's quantiles, the centre lines its means, the thin curves its first
+    trajectories (Agg backend; no figure is shown)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    try:
+        ens = ou_ensemble
+        ens.plot(ax=ax, quantiles=((0.25, 0.75), (0.05, 0.95)), idxs=[1, 0], trajectories=2, labels=["y", "x"])
+        t, mean = np.asarray(TS), np.asarray(ens.mean())
+        q = np.asarray(ens.quantile([0.05, 0.95, 0.25, 0.75]))
+        bands = ax.collections                       # per component: the 90 % band, then the 50 % band
+        assert len(bands) == 4
+        for k, (j, (lo, hi)) in enumerate((j, b) for j in (1, 0) for b in ((q[0], q[1]), (q[2], q[3]))):
+            v = bands[k].get_paths()[0].vertices
+            for i, ti in enumerate(t):       # at each time the polygon spans exactly [lower, upper]
+                ys = v[np.isclose(v[:, 0], ti), 1]
+                np.testing.assert_allclose([ys.min(), ys.max()], [lo[i, j], hi[i, j]], rtol=1e-12)
+        lines = ax.lines                             # per component: 2 sample paths, then the mean
+        assert len(lines) == 6 and [ln.get_label() for ln in lines[2::3]] == ["y mean", "x mean"]
+        for block, j in zip((lines[:3], lines[3:]), (1, 0)):
+            np.testing.assert_array_equal(block[0].get_ydata(), np.asarray(ens.u)[0, :, j])
+            np.testing.assert_array_equal(block[1].get_ydata(), np.asarray(ens.u)[1, :, j])
+            np.testing.assert_allclose(block[2].get_ydata(), mean[:, j], rtol=1e-12)
+        with pytest.raises(ValueError, match="quantiles"):
+            ens.plot(ax=ax, quantiles=(0.9, 0.1))
+        with pytest.raises(ValueError, match="idxs"):
+            ens.plot(ax=ax, idxs=[2])
+        with pytest.raises(ValueError, match="trajectories"):
+            ens.plot(ax=ax, trajectories=N + 1)
+    finally:
+        plt.close(fig)

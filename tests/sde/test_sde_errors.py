@@ -1,5 +1,7 @@
 """Bad input to SDE solves: clear errors naming the argument, raised before anything compiles (each case
 would otherwise trace or run; the functions here raise if they are ever called with real data)."""
+import re
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -21,6 +23,14 @@ def test_g_shape_wrong_for_general_noise():
     prob = ps.SDEProblem(f, lambda u, p, t: jnp.ones((3, 3)), jnp.ones(3), (0.0, 1.0), noise_type="general",
                          noise_rate_prototype=jnp.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"g returned shape \(3, 3\) but noise_type=general with m = 2 needs shape \(3, 2\)"):
+        ps.solve(prob, ps.EM(), dt=0.1, key=KEY)
+
+
+@pytest.mark.parametrize("noise_type,shape", [("scalar", (3, 2)), ("additive", (2,))])
+def test_g_shape_wrong_for_scalar_and_additive_noise(noise_type, shape):
+    prob = ps.SDEProblem(f, lambda u, p, t: jnp.ones(shape), jnp.ones(3), (0.0, 1.0), noise_type=noise_type)
+    with pytest.raises(ValueError, match=rf"g returned shape {re.escape(str(shape))} but noise_type={noise_type} "
+                                         r"needs u0's shape \(3,\)"):
         ps.solve(prob, ps.EM(), dt=0.1, key=KEY)
 
 

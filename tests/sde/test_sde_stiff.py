@@ -1,6 +1,7 @@
 """Stiff SDE methods (ImplicitEM, ImplicitEulerHeun, SKenCarp): stability where EM blows up, the stationary
-variance against the closed form of each scheme, and strong orders by regression slope against exact
-solutions on shared Brownian paths."""
+variance against the closed form of each scheme, strong orders by regression slope against exact
+solutions on shared Brownian paths (SKenCarp's, on a nonlinear drift: test_sde_high_order), and fixed
+steps on a stiff nonlinear drift."""
 import math
 
 import jax
@@ -82,7 +83,8 @@ def _strong_errors(prob, exact, alg, dts, n_paths, seed=0):
         sol = ps.solve(prob, alg, dt=dt, adaptive=False, key=key, save_everystep=False)
         return jnp.max(jnp.abs(sol.u[-1] - exact(sol.t[-1], sol.W[-1])))
 
-    return np.array([float(jnp.mean(jax.vmap(lambda k: one(k, dt))(keys))) for dt in dts])
+    mean_error = jax.jit(lambda dt: jnp.mean(jax.vmap(one, in_axes=(0, None))(keys, dt)))    # one compile for all dt
+    return np.array([float(mean_error(jnp.asarray(dt, float))) for dt in dts])
 
 
 def _slope(dts, errors):
@@ -103,14 +105,6 @@ MU, SIGMA = 1.5, 0.5
 GBM_U0 = jnp.array([1.0, 0.5])
 gbm = lambda interp, mu=MU, sigma=SIGMA: ps.SDEProblem(lambda u, p, t: p[0] * u, lambda u, p, t: p[1] * u, GBM_U0,
                                                        (0.0, 1.0), jnp.array([mu, sigma]), interpretation=interp)
-
-
-def test_skencarp_strong_order_additive():
-    # Order 1.5 at least; on a drift linear in u the terms the method misses are O(h^2.5) per step
-    # (a²g I_(1,0,0), g'' ∫(s−t)² dW), so the measured slope is 2 (1.96 measured).
-    dts = [2.0 ** -k for k in (2, 3, 4, 5)]
-    errors = _strong_errors(ADDITIVE, additive_exact, ps.SKenCarp(), dts, n_paths=64)
-    assert 1.3 < _slope(dts, errors) < 2.2, errors
 
 
 def test_implicit_em_strong_order_gbm():
@@ -153,3 +147,58 @@ def test_bad_input():
         ps.solve(gbm("ito"), ps.SKenCarp(), key=0)
     with pytest.raises(ValueError, match="linsolve|unknown linear solver"):
         ps.ImplicitEM(linsolve="nope")
+
+
+# --- fixed steps on a stiff nonlinear drift: the stages converge, or the solve says it failed ---------------
+# du = −λ(u³ + u) dt + σ dW (components decoupled), λ = 100, u0 = (2, −1), h = 1/4: J at u0 is −λ(3u0² + 1),
+# 13λ at u = 2, where the stages end near u = 0 with J ≈ −λ; Newton frozen at the step start stalls there
+# (this solve returned Unstable before the retry with refreshed Jacobians).
+CUBIC_LAM, CUBIC_SIG, CUBIC_H = 100.0, 0.5, 0.25
+CUBIC = ps.SDEProblem(lambda u, p, t: -p[0] * (u ** 3 + u), lambda u, p, t: p[1] * jnp.ones_like(u),
+                      jnp.array([2.0, -1.0]), (0.0, 1.0), jnp.array([CUBIC_LAM, CUBIC_SIG]), noise_type="additive")
+TIGHT = dict(rtol=1e-11, atol=1e-11)      # (a fixed-step solve's Newton tolerance follows rtol/atol)
+
+
+def _cubic_root(base, gh):
+    """The z with z + γhλ(z³ + z) = base, per component (increasing in z: one real root), by bisection."""
+    from scipy.optimize import brentq
+    return np.array([brentq(lambda z: z + gh * CUBIC_LAM * (z ** 3 + z) - b, -abs(b) - 1, abs(b) + 1, xtol=1e-15)
+                     for b in base])
+
+
+def test_fixed_step_skencarp_converges_on_a_stiff_nonlinear_drift():
+    # Without noise (σ = 0; the noise only shifts the stages' bases) the solve against KenCarp3's stage
+    # equations solved by bisection in NumPy.
+    sol = ps.solve(CUBIC.remake(p=jnp.array([CUBIC_LAM, 0.0])), ps.SKenCarp(), dt=CUBIC_H, adaptive=False, key=0,
+                   **TIGHT)
+    assert sol.retcode == ps.ReturnCode.Success
+    u = np.array([2.0, -1.0])
+    for k in range(4):
+        zs = [CUBIC_H * -CUBIC_LAM * (u ** 3 + u)]
+        for i in range(1, 4):
+            base = u + sum(a * z for a, z in zip(skc.A[i], zs))
+            zs.append((_cubic_root(base, skc.GAMMA * CUBIC_H) - base) / skc.GAMMA)
+        u = u + sum(b * z for b, z in zip(skc.B, zs))
+        np.testing.assert_allclose(np.asarray(sol.u[k + 1]), u, rtol=0, atol=1e-9)
+
+
+def test_fixed_step_implicit_em_converges_on_a_stiff_nonlinear_drift():
+    # Backward Euler drift: u_{n+1} + hλ(u_{n+1}³ + u_{n+1}) = u_n + σΔW_n on every step (ΔW from sol.W).
+    sol = ps.solve(CUBIC, ps.ImplicitEM(), dt=CUBIC_H, adaptive=False, key=jax.random.PRNGKey(1), **TIGHT)
+    assert sol.retcode == ps.ReturnCode.Success
+    u, W = np.asarray(sol.u), np.asarray(sol.W)
+    expected = [_cubic_root(b, CUBIC_H) for b in u[:-1] + CUBIC_SIG * np.diff(W, axis=0)]
+    np.testing.assert_allclose(u[1:], expected, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("alg", [ps.ImplicitEM(), ps.SKenCarp()], ids=repr)
+def test_fixed_step_stage_without_solution_is_reported(alg):
+    # f = u²: z − γh z² = base has no real root once 4γh·base > 1, so no Newton iteration converges; the
+    # fixed-step solve stops with Unstable (it has no smaller step to retry) instead of keeping an iterate.
+    prob = ps.SDEProblem(lambda u, p, t: u ** 2, lambda u, p, t: 0.1 * jnp.ones_like(u), jnp.array([10.0]), (0.0, 1.0),
+                         noise_type="additive")
+    with pytest.warns(RuntimeWarning, match="Unstable"):
+        sol = ps.solve(prob, alg, dt=0.5, adaptive=False, key=0)
+    assert sol.retcode == ps.ReturnCode.Unstable
+    assert np.all(np.isfinite(np.asarray(sol.u)))       # what was saved is what converged: u0 only
+    assert sol.t[-1] == 0.0

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._core.retcode import ReturnCode
 from ..ensembles import EnsembleProblem, EnsembleVmap
+from ..ensembles.plotting import plot_bands
 from ..sensitivity import ForwardDiffSensitivity
 from ..solve import solve
 
@@ -46,25 +47,19 @@ class Predictive:
 
     def plot(self, ax=None, levels=(0.5, 0.9), truth=None, labels=None, show_data=True):
         """Median and nested credible bands of each observed component, with the data and an optional truth."""
-        import matplotlib.pyplot as plt
-        ax = plt.gca() if ax is None else ax
-        med = self.median().reshape(len(self.t), -1)
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        for j in range(med.shape[1]):
-            c = colors[j % len(colors)]
-            name = labels[j] if labels else f"y{j}"
-            for level in sorted(levels, reverse=True):
-                lo, hi = (b.reshape(len(self.t), -1)[:, j] for b in self.band(level))
-                ax.fill_between(self.t, lo, hi, color=c, alpha=0.15 + 0.15 * (level < max(levels)), lw=0)
-            ax.plot(self.t, med[:, j], color=c, label=f"{name} median")
+        n_t = len(self.t)
+        med = self.median().reshape(n_t, -1)
+        names = labels if labels else [f"y{j}" for j in range(med.shape[1])]
+        bands = [tuple(b.reshape(n_t, -1) for b in self.band(level)) for level in sorted(levels, reverse=True)]
+
+        def extra(ax, j, c):
             if truth is not None:
-                ax.plot(self.t, np.asarray(truth).reshape(len(self.t), -1)[:, j], "--", color="k", lw=1)
+                ax.plot(self.t, np.asarray(truth).reshape(n_t, -1)[:, j], "--", color="k", lw=1)
             if show_data and self.data is not None:
                 ax.plot(self.data_times, np.asarray(self.data).reshape(len(self.data_times), -1)[:, j], "o",
                         color=c, ms=3)
-        ax.set_xlabel("t")
-        ax.legend(fontsize="small")
-        return ax
+
+        return plot_bands(ax, self.t, med, bands, names, center_label="median", extra=extra)
 
 
 def posterior_predictive(post, times=None, draws=200, key=0, noise=False, ensemble_alg=None, linearized=None):

@@ -87,6 +87,44 @@ class EnsembleSolution:
         """Quantile(s) q in [0, 1] across trajectories at each time."""
         return jax.tree_util.tree_map(lambda x: jnp.quantile(x, jnp.asarray(q), axis=0), self.states(t))
 
+    def plot(self, ax=None, quantiles=(0.05, 0.95), idxs=None, trajectories=0, t=None, labels=None):
+        """The mean of each state component over time with quantile bands across trajectories (matplotlib;
+        returns the axes). ``quantiles``: one (lower, upper) pair or several, e.g. ((0.05, 0.95), (0.25,
+        0.75)), drawn nested; ``idxs``: the components (indices into the flattened state; default all);
+        ``trajectories``: how many sample paths (the first ones) to draw thin; ``t``: times to evaluate at
+        through the dense output (needed when the trajectories were saved at different times: adaptive
+        steps without ``saveat``); ``labels``: one name per plotted component."""
+        pairs = _quantile_pairs(quantiles)
+        if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or \
+                not 0 <= trajectories <= len(self):
+            raise ValueError(f"plot: trajectories must be an integer in [0, {len(self)}] (sample paths to draw); "
+                             f"got {trajectories!r}")
+        times = self._plot_times(t)
+        n_t = times.shape[0]
+        flat = lambda x: np.asarray(x).reshape(n_t, -1)
+        n = flat(self.mean(t)).shape[1]
+        idxs = list(range(n)) if idxs is None else list(np.atleast_1d(idxs))
+        if not all(isinstance(i, (int, np.integer)) and -n <= i < n for i in idxs):
+            raise ValueError(f"plot: idxs must be component indices in [0, {n}) of the flattened state; got {idxs!r}")
+        if labels is not None and len(labels) != len(idxs):
+            raise ValueError(f"plot: labels must name the {len(idxs)} plotted components; got {len(labels)}")
+        names = list(labels) if labels is not None else [f"u[{i}]" for i in idxs]
+        q = np.asarray(self.quantile(np.ravel(pairs), t)).reshape(len(pairs), 2, n_t, -1)[..., idxs]
+        samples = None
+        if trajectories:
+            samples = np.asarray(self[:trajectories].states(t)).reshape(trajectories, n_t, -1)[..., idxs]
+        from .plotting import plot_bands
+        return plot_bands(ax, times, flat(self.mean(t))[:, idxs], [(lo, hi) for lo, hi in q], names, "mean", samples)
+
+    def _plot_times(self, t):
+        if t is not None:
+            return np.atleast_1d(np.asarray(t))
+        ts = np.asarray(self.t)
+        if not np.all(ts == ts[:1]):
+            raise ValueError("plot: the trajectories were saved at different times (adaptive steps without saveat); "
+                             "pass t=... (evaluated through each trajectory's dense output) or solve with saveat")
+        return ts[0]
+
     def _solutions(self) -> ODESolution:
         if not isinstance(self.outputs, ODESolution):
             raise TypeError("this ensemble kept custom outputs (output_func/reduction), not solutions: "
@@ -96,6 +134,17 @@ class EnsembleSolution:
     def __repr__(self):
         return f"EnsembleSolution({len(self)} trajectories)" if isinstance(self.outputs, ODESolution) else \
             f"EnsembleSolution(u={type(self.outputs).__name__})"
+
+
+def _quantile_pairs(quantiles):
+    """((lower, upper), ...) from one pair or several, widest first; lower < upper in [0, 1]."""
+    pairs = np.asarray(quantiles, dtype=float)
+    pairs = pairs[None] if pairs.ndim == 1 else pairs
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or not np.all((0 <= pairs) & (pairs <= 1)) or \
+            not np.all(pairs[:, 0] < pairs[:, 1]):
+        raise ValueError("plot: quantiles must be a (lower, upper) pair or a sequence of pairs with 0 <= lower < "
+                         f"upper <= 1, e.g. (0.05, 0.95); got {quantiles!r}")
+    return pairs[np.argsort(pairs[:, 0] - pairs[:, 1])]
 
 
 def _trimmed(member):

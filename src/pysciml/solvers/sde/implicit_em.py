@@ -76,7 +76,7 @@ class ImplicitEM(DriftImplicitSDE):
         noise_error = f.noise(f.g(u + f.noise(g0, root), p, t) - g0, root) / 2
         err = error_norm(self.delta * jnp.abs(drift_error) + jnp.abs(noise_error), u, u_new)
         err = jnp.where(newton.converged, err, jnp.inf)
-        result = self.result(u, u_new, dt, state, err)
+        result = self.result(u, self.failed_step(u_new, newton.converged), dt, state, err)
         return result._replace(newton_failed=~newton.converged)
 
 
