@@ -18,7 +18,8 @@ SKIP_MARK = "<!-- docs-test: skip -->"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 # pages whose blocks take more than ~30 s on one busy core (training loops); they still run in CI
 SLOW_PAGES = {"getting-started/first-ude.md", "tutorials/ode-methods.md", "tutorials/sensitivity.md", "tutorials/ude-sindy.md",
-              "tutorials/pinns.md", "tutorials/delay.md", "tutorials/ensembles.md"}
+              "tutorials/pinns.md", "tutorials/delay.md", "tutorials/ensembles.md", "tutorials/sdes.md",
+              "tutorials/nlme.md", "tutorials/bayes.md"}
 
 
 def python_blocks(text):
