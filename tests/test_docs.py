@@ -19,7 +19,7 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=
 # pages whose blocks take more than ~30 s on one busy core (training loops); they still run in CI
 SLOW_PAGES = {"getting-started/first-ude.md", "tutorials/ode-methods.md", "tutorials/sensitivity.md", "tutorials/ude-sindy.md",
               "tutorials/pinns.md", "tutorials/delay.md", "tutorials/ensembles.md", "tutorials/sdes.md",
-              "tutorials/nlme.md", "tutorials/bayes.md"}
+              "tutorials/nlme.md", "tutorials/bayes.md", "tutorials/shadowing.md"}
 
 
 def python_blocks(text):
