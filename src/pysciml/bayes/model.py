@@ -82,7 +82,8 @@ class Model:
         return tuple(dict.fromkeys([b.var for b in self._blocks] + [b.var for b in self._noise]))
 
     def with_data(self, data):
-        """Returns the same model with new ``data`` of the same shape; compiled samplers are shared (no recompilation)."""
+        """Returns the same model with new ``data`` of the same shape; compiled samplers are shared (no
+        recompilation)."""
         new = object.__new__(Model)
         new.__dict__.update(self.__dict__)
         new.data = _check_data(data, self.data.shape, self.likelihood)
@@ -109,7 +110,8 @@ class Model:
                 noise, logp)
 
     def values(self, theta):
-        """Returns name -> constrained value, for ``theta`` (θ) of shape (dim,) or (..., dim) (then every value gets those axes)."""
+        """Returns name -> constrained value, for ``theta`` (θ) of shape (dim,) or (..., dim) (then every value gets
+        those axes)."""
         theta = jnp.asarray(theta)
         if theta.ndim > 1:
             flat = theta.reshape(-1, theta.shape[-1])
@@ -160,7 +162,8 @@ class Model:
         return _finite_gradient(self._raw_logdensity)(theta, data)
 
     def logdensity(self, theta):
-        """Returns the unnormalised log posterior density of ``theta`` (θ, shape (dim,)); compiled; −∞ where the solve fails."""
+        """Returns the unnormalised log posterior density of ``theta`` (θ, shape (dim,)); compiled; −∞ where the
+        solve fails."""
         return self._logdensity_jit(jnp.asarray(theta, dtype=float), self.data)
 
     def logdensity_batch(self, thetas):

@@ -62,7 +62,8 @@ class Posterior:
         return self[name].std(axis=(0, 1), ddof=1)
 
     def interval(self, name, level=0.9):
-        """Returns the equal-tailed credible interval (lower, upper) at ``level`` (e.g. 0.9) of each element of ``name``."""
+        """Returns the equal-tailed credible interval (lower, upper) at ``level`` (e.g. 0.9) of each element of
+        ``name``."""
         if not 0 < level < 1:
             raise ValueError(f"interval: level must be in (0, 1); got {level!r}")
         q = (1 - level) / 2
@@ -133,7 +134,8 @@ class Posterior:
         return rows
 
     def summary_table(self, names=None, level=0.9):
-        """Returns `summary` (for ``names`` at ``level``) as a printable table, with the method, chains, draws and divergences."""
+        """Returns `summary` (for ``names`` at ``level``) as a printable table, with the method, chains, draws and
+        divergences."""
         lines = [f"{'':<18}{'mean':>11}{'sd':>10}{f'{(1-level)/2:.0%}':>10}{f'{(1+level)/2:.0%}':>10}"
                  f"{'r_hat':>8}{'ess_bulk':>10}{'ess_tail':>10}"]
         for r in self.summary(names, level):
@@ -164,7 +166,8 @@ class Posterior:
 
     # --- persistence ---------------------------------------------------------------------------------------------
     def save(self, path):
-        """Write the draws and sampler statistics to the .npz file ``path`` (`Posterior.load` reads them back with the model). Returns None."""
+        """Write the draws and sampler statistics to the .npz file ``path`` (`Posterior.load` reads them back with
+        the model). Returns None."""
         np.savez(path, theta=self.theta, method=self.method,
                  **{f"stat_{k}": v for k, v in self.sample_stats.items()})
 

@@ -26,7 +26,8 @@ class Predictive:
         self.data_times, self.data = data_times, data
 
     def band(self, level=0.9):
-        """Returns the equal-tailed pointwise credible band (lower, upper) at ``level``, each shaped (len(t), *obs_shape)."""
+        """Returns the equal-tailed pointwise credible band (lower, upper) at ``level``, each shaped (len(t),
+        *obs_shape)."""
         if not 0 < level < 1:
             raise ValueError(f"band: level must be in (0, 1); got {level!r}")
         q = (1 - level) / 2

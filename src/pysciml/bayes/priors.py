@@ -67,7 +67,8 @@ class Prior:
     support = Real()
 
     def log_prob(self, x):
-        """Returns the log density at ``x`` (elementwise, shaped like ``x``) of the constrained value (without the support map's Jacobian); subclasses implement it."""
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``) of the constrained value (without the
+        support map's Jacobian); subclasses implement it."""
         raise NotImplementedError
 
     def sample(self, key, shape):
@@ -171,7 +172,8 @@ class LogNormal(Prior):
         self.loc, self.scale = jnp.asarray(loc, dtype=float), _positive("scale", scale, "LogNormal")
 
     def log_prob(self, x):
-        """Returns the log density at ``x`` (elementwise, shaped like ``x``) of x > 0 (with the 1/x of the change of variables)."""
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``) of x > 0 (with the 1/x of the change of
+        variables)."""
         return stats.norm.logpdf(jnp.log(x), self.loc, self.scale) - jnp.log(x)
 
     def sample(self, key, shape):
@@ -310,7 +312,8 @@ class Uniform(Prior):
 
 
 class Beta(Prior):
-    """The beta distribution B(``a``, ``b``) on (0, 1), a, b > 0 (mean a/(a + b)); sampled through a logistic map of the real line."""
+    """The beta distribution B(``a``, ``b``) on (0, 1), a, b > 0 (mean a/(a + b)); sampled through a logistic map of
+    the real line."""
     support = Interval(0.0, 1.0)
 
     def __init__(self, a, b):
@@ -351,7 +354,8 @@ class TruncatedNormal(Prior):
         return Real()
 
     def log_prob(self, x):
-        """Returns the log density at ``x`` (elementwise, shaped like ``x``) (normalised by the mass inside (low, high))."""
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``) (normalised by the mass inside (low,
+        high))."""
         a, b = (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
         log_mass = jnp.log(special.ndtr(b) - special.ndtr(a))
         return stats.norm.logpdf(x, self.loc, self.scale) - log_mass
@@ -414,12 +418,14 @@ class Horseshoe(Prior):
         return (w * tau * lam).reshape(shape), logp
 
     def scales(self, z, shape):
-        """Returns (τ, λ), the global and local scales, of an unconstrained block ``z`` covering a parameter of ``shape``."""
+        """Returns (τ, λ), the global and local scales, of an unconstrained block ``z`` covering a parameter of
+        ``shape``."""
         n = int(np.prod(shape, dtype=int))
         return jnp.exp(z[..., n]), jnp.exp(z[..., n + 1:])
 
     def unconstrain(self, value, shape):
-        """Returns an unconstrained block giving the weights ``value`` (broadcast to ``shape``): τ at global_scale, λ = 1, z = w/τ."""
+        """Returns an unconstrained block giving the weights ``value`` (broadcast to ``shape``): τ at global_scale, λ
+        = 1, z = w/τ."""
         n = int(np.prod(shape, dtype=int))
         tau = self.global_scale
         # start with every weight at the given value: τ at its median, λ = 1, z = w/τ
@@ -427,7 +433,8 @@ class Horseshoe(Prior):
                                 jnp.zeros(n)])
 
     def log_prob(self, x):
-        """The horseshoe has no closed-form marginal density of ``x``: raises a TypeError (it is sampled through its scales, see `constrain`); never returns."""
+        """The horseshoe has no closed-form marginal density of ``x``: raises a TypeError (it is sampled through its
+        scales, see `constrain`); never returns."""
         raise TypeError("Horseshoe has no closed-form marginal density; it is sampled through its scales")
 
     def sample(self, key, shape):
@@ -440,7 +447,8 @@ class Horseshoe(Prior):
         return 0.0
 
     def check_shape(self, shape, where):
-        """Any ``shape`` is accepted (global_scale is a scalar, checked on construction); ``where`` unused. Returns None."""
+        """Any ``shape`` is accepted (global_scale is a scalar, checked on construction); ``where`` unused. Returns
+        None."""
         pass
 
 

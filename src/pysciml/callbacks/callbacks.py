@@ -170,7 +170,8 @@ class ContinuousCallback(Callback):
         self.interp_points = _check_count(owner, "interp_points", interp_points, 0)
 
     def static(self):
-        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a `ContinuousStatic` named tuple."""
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `ContinuousStatic` named tuple."""
         return ContinuousStatic("continuous", self.condition, self.affect, self.affect_neg, self.direction,
                                 self.rootfind, self.save_positions, self.interp_points, None)
 
@@ -191,7 +192,8 @@ class VectorContinuousCallback(ContinuousCallback):
         self.length = _check_count(type(self).__name__, "len", len, 1)
 
     def static(self):
-        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a `ContinuousStatic` named tuple.
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a
+        `ContinuousStatic` named tuple.
         Its ``length`` is the number of components watched.
         """
         return super().static()._replace(length=self.length)
@@ -212,7 +214,8 @@ class DiscreteCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
-        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a `DiscreteStatic` named tuple."""
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `DiscreteStatic` named tuple."""
         return DiscreteStatic("discrete", self.condition, self.affect, self.save_positions)
 
 
@@ -231,7 +234,8 @@ class PresetTimeCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
-        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a `PresetStatic` named tuple."""
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `PresetStatic` named tuple."""
         return PresetStatic("preset", self.affect, self.save_positions)
 
     def data(self):
@@ -253,7 +257,8 @@ class PeriodicCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
-        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a `PeriodicStatic` named tuple."""
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `PeriodicStatic` named tuple."""
         return PeriodicStatic("periodic", self.affect, self.save_positions)
 
     def data(self):
@@ -271,7 +276,8 @@ class TerminateSteadyState(Callback):
         self.reltol = _check_positive(owner, "reltol", reltol)
 
     def static(self):
-        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a `SteadyStatic` named tuple."""
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `SteadyStatic` named tuple."""
         return SteadyStatic("steady")
 
     def data(self):
@@ -291,7 +297,8 @@ class SavingCallback(Callback):
         self.saveat = _check_times(owner, "saveat", saveat)
 
     def static(self):
-        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a `SavingStatic` named tuple."""
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `SavingStatic` named tuple."""
         return SavingStatic("saving", self.save_func)
 
     def data(self):

@@ -75,14 +75,17 @@ class MethodOfSteps(Wrapped):
 
     # --- stepping ----------------------------------------------------------------------------------------
     def init(self, f, t0, u0, p):
-        """Returns the method's state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p``: the wrapped method's state, the f-evaluation and fixed-point-pass counters, and the hints locating each lag in the history."""
+        """Returns the method's state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p``: the
+        wrapped method's state, the f-evaluation and fixed-point-pass counters, and the hints locating each lag in
+        the history."""
         zero = jnp.zeros((), jnp.int32)
         hints = jnp.zeros(jax.eval_shape(f.lag_values, u0, p, t0).shape, jnp.int32)
         # method state, f evaluations, extra passes, the steps holding t − τ for each lag (see `locate`)
         return self.alg.init(f, t0, u0, p), zero, zero, hints
 
     def initial_derivative(self, f, t0, u0, p, state):
-        """Returns f(``u0``, h, ``p``, ``t0``) from the wrapped method (its ``state`` is the first entry of this one's; ``f`` the DDE terms)."""
+        """Returns f(``u0``, h, ``p``, ``t0``) from the wrapped method (its ``state`` is the first entry of this
+        one's; ``f`` the DDE terms)."""
         return self.alg.initial_derivative(f, t0, u0, p, state[0])
 
     def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
@@ -132,7 +135,8 @@ class MethodOfSteps(Wrapped):
                                                 else result.rejected_state),) + counted)
 
     def state_stats(self, state) -> dict:
-        """Returns the exact counters in the final ``state``: ``nf_steps`` (f evaluations of the steps) and ``fixedpoint_passes``."""
+        """Returns the exact counters in the final ``state``: ``nf_steps`` (f evaluations of the steps) and
+        ``fixedpoint_passes``."""
         _, n_evals, n_passes, _ = state
         return {"nf_steps": n_evals, "fixedpoint_passes": n_passes}
 

@@ -86,20 +86,24 @@ class EnsembleSolution:
         return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), self.states(t))
 
     def var(self, t=None):
-        """Returns the sample variance (ddof=1) of the states across trajectories at each saved time (or, with ``t``, at the times
+        """Returns the sample variance (ddof=1) of the states across trajectories at each saved time (or, with ``t``,
+        at the times
         ``t`` through each trajectory's dense output), shaped like one trajectory's states.
         """
         return jax.tree_util.tree_map(lambda x: jnp.var(x, axis=0, ddof=1), self.states(t))
 
     def std(self, t=None):
-        """Returns the sample standard deviation (ddof=1) of the states across trajectories at each saved time (or, with ``t``, at the times
+        """Returns the sample standard deviation (ddof=1) of the states across trajectories at each saved time (or,
+        with ``t``, at the times
         ``t`` through each trajectory's dense output), shaped like one trajectory's states.
         """
         return jax.tree_util.tree_map(lambda x: jnp.std(x, axis=0, ddof=1), self.states(t))
 
     def quantile(self, q, t=None):
-        """Returns the quantile(s) ``q`` ∈ [0, 1] of the states across trajectories at each saved time (or, with ``t``, at the times
-        ``t`` through each trajectory's dense output), shaped like one trajectory's states, with a leading axis when ``q`` is an array.
+        """Returns the quantile(s) ``q`` ∈ [0, 1] of the states across trajectories at each saved time (or, with
+        ``t``, at the times
+        ``t`` through each trajectory's dense output), shaped like one trajectory's states, with a leading axis when
+        ``q`` is an array.
         """
         return jax.tree_util.tree_map(lambda x: jnp.quantile(x, jnp.asarray(q), axis=0), self.states(t))
 

@@ -26,11 +26,13 @@ class LinearSolver:
         raise NotImplementedError
 
     def initial_jacobian(self, f, u, p, t):
-        """Returns a placeholder shaped like `jacobian`'s result for ``f`` at (``u``, ``p``, ``t``), for solver states that start without one."""
+        """Returns a placeholder shaped like `jacobian`'s result for ``f`` at (``u``, ``p``, ``t``), for solver
+        states that start without one."""
         raise NotImplementedError
 
     def factor(self, jac, gamma_h, mass=None):
-        """Returns W = M/(γh) − J prepared for solving, from ``jac`` and ``gamma_h`` = γh (M = I when ``mass`` is None)."""
+        """Returns W = M/(γh) − J prepared for solving, from ``jac`` and ``gamma_h`` = γh (M = I when ``mass`` is
+        None)."""
         raise NotImplementedError
 
     def solve(self, factors, rhs):
@@ -59,11 +61,13 @@ class DenseLU(LinearSolver):
     refine: bool = False
 
     def jacobian(self, f, u, p, t):
-        """Returns the dense (n, n) Jacobian of ``f`` at (``u``, ``p``, ``t``): the user's ``jac`` or forward-mode AD (colored when sparse)."""
+        """Returns the dense (n, n) Jacobian of ``f`` at (``u``, ``p``, ``t``): the user's ``jac`` or forward-mode AD
+        (colored when sparse)."""
         return jacobian(f, u, p, t)
 
     def initial_jacobian(self, f, u, p, t):
-        """Returns an (n, n) zero matrix of ``u``'s dtype (``f``, ``p``, ``t`` unused), a placeholder for a solver state."""
+        """Returns an (n, n) zero matrix of ``u``'s dtype (``f``, ``p``, ``t`` unused), a placeholder for a solver
+        state."""
         return jnp.zeros((u.shape[0], u.shape[0]), u.dtype)
 
     def factor(self, jac, gamma_h, mass=None):

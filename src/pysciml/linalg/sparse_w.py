@@ -74,7 +74,8 @@ class SparseGMRES(LinearSolver):
             raise ValueError(f"linsolve: block_size must be a positive integer; got {self.block_size!r}")
 
     def jacobian(self, f, u, p, t):
-        """Returns the Jacobian of ``f`` at (``u``, ``p``, ``t``) as values on the problem's sparsity pattern (user ``jac`` or colored AD)."""
+        """Returns the Jacobian of ``f`` at (``u``, ``p``, ``t``) as values on the problem's sparsity pattern (user
+        ``jac`` or colored AD)."""
         pattern = _pattern_of(f)
         user = getattr(f, "jac", None)
         if user is not None:
@@ -82,7 +83,8 @@ class SparseGMRES(LinearSolver):
         return SparseJacobian(compressed_jacobian(f, u, p, t, pattern), pattern)
 
     def initial_jacobian(self, f, u, p, t):
-        """Returns zero values on the sparsity pattern of ``f`` (``u`` gives the dtype; ``p``, ``t`` unused): a placeholder."""
+        """Returns zero values on the sparsity pattern of ``f`` (``u`` gives the dtype; ``p``, ``t`` unused): a
+        placeholder."""
         pattern = _pattern_of(f)
         return SparseJacobian(jnp.zeros(pattern.nnz, u.dtype), pattern)
 

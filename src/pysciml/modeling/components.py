@@ -66,7 +66,8 @@ class Connection:
 
 
 def connect(*connectors):
-    """Join two or more connectors of one kind (checked before anything is built). Returns a `Connection` for `compose`."""
+    """Join two or more connectors of one kind (checked before anything is built). Returns a `Connection` for
+    `compose`."""
     if len(connectors) < 2:
         raise ValueError(f"connect: needs at least two connectors; got {len(connectors)}")
     for c in connectors:

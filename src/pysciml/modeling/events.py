@@ -54,7 +54,8 @@ class ContinuousEvent:
         self.affect = _affects(affect, "ContinuousEvent")
 
     def expressions(self):
-        """Returns the symbolic expressions the event uses (condition, affected symbols and their new values), to check and compile them."""
+        """Returns the symbolic expressions the event uses (condition, affected symbols and their new values), to
+        check and compile them."""
         return [self.condition] + [v for _, v in self.affect] + [k for k, _ in self.affect]
 
 
@@ -78,7 +79,8 @@ class DiscreteEvent:
         self.affect = _affects(affect, "DiscreteEvent")
 
     def expressions(self):
-        """Returns the symbolic expressions the event uses (condition, affected symbols and their new values), to check and compile them."""
+        """Returns the symbolic expressions the event uses (condition, affected symbols and their new values), to
+        check and compile them."""
         cond = [] if self.condition is None else [self.condition.lhs - self.condition.rhs]
         return cond + [v for _, v in self.affect] + [k for k, _ in self.affect]
 

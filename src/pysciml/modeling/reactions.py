@@ -140,7 +140,8 @@ class ReactionSystem:
         return net, sub
 
     def to_ode_system(self):
-        """Returns the reaction-rate equations D(s) = Σ_r net[r, s] · rate_r (mass action where declared) as an `ODESystem`."""
+        """Returns the reaction-rate equations D(s) = Σ_r net[r, s] · rate_r (mass action where declared) as an
+        `ODESystem`."""
         net, _ = self.stoichiometry()
         rates = [r.ode_rate(self.combinatoric) for r in self.reactions]
         eqs = []

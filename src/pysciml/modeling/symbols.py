@@ -48,7 +48,8 @@ def parameters(names):
 
 
 def D(expr, order=1):
-    """Returns the derivative d^order/dt^order of ``expr`` (``D(x)`` for an unknown x; ``D(x, 2)`` for the second derivative)."""
+    """Returns the derivative d^order/dt^order of ``expr`` (``D(x)`` for an unknown x; ``D(x, 2)`` for the second
+    derivative)."""
     return sp.diff(sp.sympify(expr), t, order)
 
 

@@ -102,23 +102,28 @@ class Objective:
         raise NotImplementedError
 
     def start_stage(self, stage, ctx):
-        """Returns the ctx a ``stage`` starts with, from the current ``ctx`` (host side; e.g. a step counter reset). Default: ``ctx`` unchanged."""
+        """Returns the ctx a ``stage`` starts with, from the current ``ctx`` (host side; e.g. a step counter reset).
+        Default: ``ctx`` unchanged."""
         return ctx
 
     def prepare(self, ctx):
-        """Returns the ctx an Adam step evaluates with, from ``ctx`` (traced; e.g. resampled points). Default: ``ctx`` unchanged."""
+        """Returns the ctx an Adam step evaluates with, from ``ctx`` (traced; e.g. resampled points). Default:
+        ``ctx`` unchanged."""
         return ctx
 
     def finish(self, ctx, params, aux):
-        """Returns the ctx after an Adam step taken at ``params`` with ``aux`` from ``ctx`` (traced; e.g. adapted weights). Default: ``ctx`` unchanged."""
+        """Returns the ctx after an Adam step taken at ``params`` with ``aux`` from ``ctx`` (traced; e.g. adapted
+        weights). Default: ``ctx`` unchanged."""
         return ctx
 
     def after_chunk(self, stage, ctx, params, done):
-        """Returns the ctx after a chunk (host side), ``done`` iterations into ``stage``, at ``params``; None if ``ctx`` is unchanged (the default)."""
+        """Returns the ctx after a chunk (host side), ``done`` iterations into ``stage``, at ``params``; None if
+        ``ctx`` is unchanged (the default)."""
         return None
 
     def residuals(self, params, ctx):
-        """Returns the residuals r at ``params`` with context ``ctx``, with value == mean(r²), for `LevenbergMarquardt`."""
+        """Returns the residuals r at ``params`` with context ``ctx``, with value == mean(r²), for
+        `LevenbergMarquardt`."""
         raise NotImplementedError
 
 

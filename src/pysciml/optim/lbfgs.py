@@ -24,7 +24,8 @@ class LBFGSState(NamedTuple):
 
 def lbfgs_init(evaluate, transformation, v):
     """Returns the `LBFGSState` at ``v``, evaluated by ``evaluate(v) -> ((value, aux), grad)`` (as
-    `jax.value_and_grad(..., has_aux=True)`), with the correction memory of ``transformation`` (L-BFGS's optax transformation).
+    `jax.value_and_grad(..., has_aux=True)`), with the correction memory of ``transformation`` (L-BFGS's optax
+    transformation).
     """
     (value, aux), grad = evaluate(v)
     return LBFGSState(v, value, grad, aux, transformation.init(v), jnp.asarray(0))

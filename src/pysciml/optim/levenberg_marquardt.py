@@ -43,7 +43,8 @@ class LMState(NamedTuple):
 
 
 def residuals_and_jacobian(residual):
-    """Returns ``x -> (r(x), ∂r/∂x)`` for the function ``residual`` by forward mode; the primal r comes out of the same vmapped JVP."""
+    """Returns ``x -> (r(x), ∂r/∂x)`` for the function ``residual`` by forward mode; the primal r comes out of the
+    same vmapped JVP."""
     def flat(x):
         r = jnp.ravel(residual(x))
         return r, r

@@ -33,7 +33,8 @@ def problem_pytree(dynamic, static):
 
         def remake(self, **changes):
             """A copy of the problem with the fields named in ``changes`` replaced (e.g. ``prob.remake(p=new_p)``;
-            the original is unchanged). Returns the new problem, of the same class; a `TypeError` names an unknown field.
+            the original is unchanged). Returns the new problem, of the same class; a `TypeError` names an unknown
+            field.
             """
             unknown = set(changes) - set(names)
             if unknown:

@@ -167,7 +167,8 @@ class BacksolveAdjoint(ContinuousAdjoint):
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
         """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
-        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`), integrating the state backwards with the adjoint from u_hi.
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`),
+        integrating the state backwards with the adjoint from u_hi.
         Returns (λ, μ, success).
         """
         return backsolve_segment(backward, lam, mu, t_hi, t_lo, u_hi)
@@ -200,7 +201,9 @@ class InterpolatingAdjoint(ContinuousAdjoint):
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
         """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
-        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`), reading the state from the forward dense output, or with ``checkpointing`` from a dense re-solve started at u_lo.
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`),
+        reading the state from the forward dense output, or with ``checkpointing`` from a dense re-solve started at
+        u_lo.
         Returns (λ, μ, success).
         """
         return interpolating_segment(backward, lam, mu, t_hi, t_lo, u_lo, self.checkpointing)
@@ -215,7 +218,8 @@ class QuadratureAdjoint(ContinuousAdjoint):
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
         """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
-        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`): λ only, then ∫ λᵀ ∂f/∂p dt by Gauss–Legendre quadrature on every adjoint step.
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`): λ
+        only, then ∫ λᵀ ∂f/∂p dt by Gauss–Legendre quadrature on every adjoint step.
         Returns (λ, μ, success).
         """
         return quadrature_segment(backward, lam, mu, t_hi, t_lo)
@@ -229,7 +233,8 @@ class GaussAdjoint(ContinuousAdjoint):
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
         """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
-        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`): λ only, the parameter integral accumulated step by step.
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`): λ
+        only, the parameter integral accumulated step by step.
         Returns (λ, μ, success).
         """
         return gauss_segment(backward, lam, mu, t_hi, t_lo)

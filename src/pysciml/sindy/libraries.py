@@ -28,15 +28,18 @@ class Library:
     and `symbolic(symbols)`; evaluating on data, `+` and `*` come from here."""
 
     def features(self, u):
-        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array (subclasses implement it)."""
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array (subclasses
+        implement it)."""
         raise NotImplementedError
 
     def names(self, variables) -> tuple[str, ...]:
-        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` (subclasses implement it)."""
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables``
+        (subclasses implement it)."""
         raise NotImplementedError
 
     def symbolic(self, symbols) -> list:
-        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable (subclasses implement it)."""
+        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable
+        (subclasses implement it)."""
         raise NotImplementedError
 
     def n_terms(self, n_vars: int) -> int:
@@ -90,7 +93,8 @@ class PolynomialLibrary(Library):
             raise ValueError("PolynomialLibrary: degree=0 without include_bias has no terms")
 
     def monomials(self, n_vars: int) -> list[tuple[int, ...]]:
-        """Returns each term for ``n_vars`` variables as the sorted tuple of the variable indices multiplied (() is the constant)."""
+        """Returns each term for ``n_vars`` variables as the sorted tuple of the variable indices multiplied (() is
+        the constant)."""
         terms = [()] if self.include_bias else []
         for d in range(1, self.degree + 1):
             for combo in itertools.combinations_with_replacement(range(n_vars), d):
@@ -99,7 +103,8 @@ class PolynomialLibrary(Library):
         return terms
 
     def features(self, u):
-        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: the products of the entries of u named by `monomials`."""
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: the products
+        of the entries of u named by `monomials`."""
         n = u.shape[0]
         terms = self.monomials(n)
         # pad each index tuple to `degree` with the index of an appended 1, then one gather and product
@@ -108,7 +113,8 @@ class PolynomialLibrary(Library):
         return jnp.prod(padded[index], axis=1)
 
     def names(self, variables):
-        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` ('1', 'x', 'x^2', 'x*y', …)."""
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` ('1',
+        'x', 'x^2', 'x*y', …)."""
         return tuple(_monomial_name(t, variables) for t in self.monomials(len(variables)))
 
     def symbolic(self, symbols):
@@ -142,7 +148,8 @@ class FourierLibrary(Library):
         return [k for k, on in (("sin", self.include_sin), ("cos", self.include_cos)) if on]
 
     def features(self, u):
-        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: sin(k u_i), cos(k u_i)."""
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: sin(k u_i),
+        cos(k u_i)."""
         columns = []
         for k in range(1, self.n_frequencies + 1):
             for i in range(u.shape[0]):
@@ -150,7 +157,8 @@ class FourierLibrary(Library):
         return jnp.stack(columns)
 
     def names(self, variables):
-        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` ('sin(x)', 'cos(2*x)', …)."""
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables``
+        ('sin(x)', 'cos(2*x)', …)."""
         return tuple(f"{kind}({'' if k == 1 else f'{k}*'}{v})" for k in range(1, self.n_frequencies + 1)
                      for v in variables for kind in self._kinds())
 
@@ -201,13 +209,15 @@ class CustomLibrary(Library):
         return list(itertools.combinations(range(n_vars), self._arity(j)))
 
     def features(self, u):
-        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: each function applied to every combination of as many distinct variables as it takes arguments."""
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: each function
+        applied to every combination of as many distinct variables as it takes arguments."""
         columns = [f(*(u[i] for i in args)) for j, f in enumerate(self.functions)
                    for args in self._argument_sets(j, u.shape[0])]
         return jnp.stack([jnp.asarray(c, u.dtype) for c in columns])
 
     def names(self, variables):
-        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` with the format strings (or callables) given as ``names``."""
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` with the
+        format strings (or callables) given as ``names``."""
         out = []
         for j, name in enumerate(self.names_):
             for args in self._argument_sets(j, len(variables)):
@@ -216,7 +226,8 @@ class CustomLibrary(Library):
         return tuple(out)
 
     def symbolic(self, symbols):
-        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable (``sympy_functions``, or the sympy function of the same name)."""
+        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable
+        (``sympy_functions``, or the sympy function of the same name)."""
         out = []
         for j, f in enumerate(self.functions):
             g = self.sympy_functions[j] if self.sympy_functions else _sympy_counterpart(f)
@@ -251,7 +262,8 @@ class ConcatLibrary(Library):
     libraries: tuple
 
     def features(self, u):
-        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: the libraries' terms side by side."""
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: the libraries'
+        terms side by side."""
         return jnp.concatenate([lib.features(u) for lib in self.libraries])
 
     def names(self, variables):
@@ -271,11 +283,13 @@ class TensorLibrary(Library):
     right: Library
 
     def features(self, u):
-        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: every product of a term of ``left`` and a term of ``right``."""
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: every product
+        of a term of ``left`` and a term of ``right``."""
         return jnp.outer(self.left.features(u), self.right.features(u)).reshape(-1)
 
     def names(self, variables):
-        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` ('1' factors dropped)."""
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` ('1'
+        factors dropped)."""
         return tuple(_product_name(a, b) for a in self.left.names(variables) for b in self.right.names(variables))
 
     def symbolic(self, symbols):

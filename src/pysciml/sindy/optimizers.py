@@ -137,7 +137,8 @@ class SR3:
             raise ValueError(f"SR3: max_iter must be a positive integer; got {self.max_iter!r}")
 
     def prox(self, z):
-        """Returns the proximal step of the regularizer at ``z``: hard-thresholding at ``threshold`` ('l0') or soft-thresholding by it ('l1')."""
+        """Returns the proximal step of the regularizer at ``z``: hard-thresholding at ``threshold`` ('l0') or
+        soft-thresholding by it ('l1')."""
         if self.regularizer == "l0":
             return jnp.where(jnp.abs(z) >= self.threshold, z, 0.0)
         return jnp.sign(z) * jnp.maximum(jnp.abs(z) - self.threshold, 0.0)

@@ -64,7 +64,8 @@ class LambdaSweep:
 
 
 def information_criteria(rss, k, m):
-    """Returns (AIC, AICc, BIC) for residual sum of squares ``rss`` over ``m`` residuals with ``k`` active terms (AICc is inf when m − k − 1 ≤ 0)."""
+    """Returns (AIC, AICc, BIC) for residual sum of squares ``rss`` over ``m`` residuals with ``k`` active terms
+    (AICc is inf when m − k − 1 ≤ 0)."""
     fit = m * jnp.log(rss / m)
     aic = fit + 2 * k
     aicc = jnp.where(m - k - 1 > 0, aic + 2 * k * (k + 1) / jnp.maximum(m - k - 1, 1), jnp.inf)

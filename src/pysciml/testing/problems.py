@@ -107,7 +107,8 @@ def robertson(tspan=(0.0, 1e5)):
 
 
 def robertson_atol(rtol):
-    """Returns the per-component absolute tolerances customary for Robertson at ``rtol`` (y2 is of order 1e-5): a (3,) array."""
+    """Returns the per-component absolute tolerances customary for Robertson at ``rtol`` (y2 is of order 1e-5): a
+    (3,) array."""
     return jnp.array([rtol * 1e-2, min(rtol * 1e-2, 1e-10), rtol * 1e-2])
 
 
@@ -128,7 +129,8 @@ def hires_terms(u, k):
 
 
 def hires_jacobian(u, k):
-    """Returns ∂f/∂u of `hires_terms` at ``u`` with fast rate ``k``: an (8, 8) NumPy array (for reference solvers such as scipy's Radau)."""
+    """Returns ∂f/∂u of `hires_terms` at ``u`` with fast rate ``k``: an (8, 8) NumPy array (for reference solvers
+    such as scipy's Radau)."""
     y6, y8 = float(u[5]), float(u[7])
     J = np.zeros((8, 8))
     J[0, :3] = -1.71, 0.43, 8.32

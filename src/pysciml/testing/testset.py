@@ -94,7 +94,8 @@ E5_REFERENCE = np.array([0.1152903278711829e-290, 0.8867655517642120e-22, 0.8854
 
 
 def stiff_testset() -> dict:
-    """Returns the stiff problems by name (a dict of `IVPTestProblem`): HIRES, POLLU, OREGO, ROBER (t ≤ 1e11), VDPOL (ε = 1e-6), E5."""
+    """Returns the stiff problems by name (a dict of `IVPTestProblem`): HIRES, POLLU, OREGO, ROBER (t ≤ 1e11), VDPOL
+    (ε = 1e-6), E5."""
     return {
         "hires": IVPTestProblem("hires", hires(), HIRES_REFERENCE, lambda rtol: 1e-4 * rtol),
         "pollu": IVPTestProblem("pollu", pollu(), POLLU_REFERENCE, lambda rtol: rtol),
@@ -116,7 +117,8 @@ def mixed_digits(u, reference, rtol, atol) -> float:
 
 
 def relative_digits(u, reference) -> float:
-    """[TS]'s scd of ``u`` against ``reference``: returns −log10 of the largest relative error over the components with a non-zero reference (inf when exact)."""
+    """[TS]'s scd of ``u`` against ``reference``: returns −log10 of the largest relative error over the components
+    with a non-zero reference (inf when exact)."""
     u, ref = np.asarray(u, float), np.asarray(reference, float)
     nonzero = ref != 0.0
     worst = float(np.max(np.abs(u[nonzero] - ref[nonzero]) / np.abs(ref[nonzero])))
@@ -124,5 +126,6 @@ def relative_digits(u, reference) -> float:
 
 
 def digits_bound(rtol) -> float:
-    """Returns the digits that tolerances (rtol, atol) promise at the least: −log10(``rtol``) − 1.5 (issue 12's bound)."""
+    """Returns the digits that tolerances (rtol, atol) promise at the least: −log10(``rtol``) − 1.5 (issue 12's
+    bound)."""
     return -float(np.log10(rtol)) - 1.5

@@ -60,7 +60,8 @@ class TrajectoryLoss:
         self.solver = Tsit5() if solver is None else solver
 
     def predict(self, p, ts=None):
-        """Returns the model's trajectory for parameters ``p`` at ``ts`` (default the data times), shape (len(ts), n)."""
+        """Returns the model's trajectory for parameters ``p`` at ``ts`` (default the data times), shape (len(ts),
+        n)."""
         ts = self.ts if ts is None else jnp.asarray(ts, dtype=jnp.float64)
         prob = ODEProblem(self.f, self.u0, (self.ts[0], ts[-1]), p)
         return solve(prob, self.solver, saveat=ts, **self.options).u
@@ -105,11 +106,13 @@ class MultipleShooting:
         return self.index.shape[0]
 
     def init(self, p):
-        """Returns the parameters for this loss: ``{'model': p, 'starts': ...}``, every segment starting on its first data point."""
+        """Returns the parameters for this loss: ``{'model': p, 'starts': ...}``, every segment starting on its first
+        data point."""
         return {"model": p, "starts": self.data[self.index[:, 0]]}
 
     def predict(self, params):
-        """Returns each segment's trajectory at its data times for ``params`` (``{'model', 'starts'}``), shape (n_segments, segment, n)."""
+        """Returns each segment's trajectory at its data times for ``params`` (``{'model', 'starts'}``), shape
+        (n_segments, segment, n)."""
         def one(u0, times):
             prob = ODEProblem(self.f, u0, (times[0], times[-1]), params["model"])
             return solve(prob, self.solver, saveat=times, **self.options).u
@@ -126,7 +129,8 @@ class MultipleShooting:
         return misfit, jnp.where(joins, jump, 0.0)
 
     def residuals(self, params):
-        """Returns the data misfits and continuity jumps at ``params``, flattened and weighted so that mean(r²) is the loss."""
+        """Returns the data misfits and continuity jumps at ``params``, flattened and weighted so that mean(r²) is
+        the loss."""
         misfit, jump = self._parts(params)
         total = misfit.size + jump.size
         return jnp.concatenate([jnp.ravel(misfit) * np.sqrt(total / misfit.size),

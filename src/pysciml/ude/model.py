@@ -33,7 +33,8 @@ class UDE:
             network, key=jax.random.key(0), in_size=in_size)
 
     def init(self, key, physics=None):
-        """Returns the initial parameters {"physics": ..., "network": ...}: ``physics`` (default the constructor's) and the network's weights drawn from ``key``."""
+        """Returns the initial parameters {"physics": ..., "network": ...}: ``physics`` (default the constructor's)
+        and the network's weights drawn from ``key``."""
         net = self._net if isinstance(self.network, Network) else as_network(self.network, key=key,
                                                                              in_size=self.in_size)
         return {"physics": self.physics if physics is None else physics, "network": net.params}

@@ -132,7 +132,8 @@ class FBDF(Multistep):
 
     # --- interface -------------------------------------------------------------------------------
     def init(self, f, t0, u0, p):
-        """Returns the method's state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p``: the backward-difference history (u0, f(u0)), a placeholder Jacobian and its factors, counters."""
+        """Returns the method's state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p``: the
+        backward-difference history (u0, f(u0)), a placeholder Jacobian and its factors, counters."""
         n = u0.shape[0]
         zero = jnp.zeros((), jnp.int32)
         # The history starts at spacing h = 1 with D_1 = f(u0); the first step rescales it to its dt.
@@ -147,7 +148,8 @@ class FBDF(Multistep):
                         max_order_used=zero)
 
     def initial_derivative(self, f, t0, u0, p, state):
-        """Returns f(``u0``, ``p``, ``t0``), read from the solver ``state`` (which holds it; ``f`` is not called again)."""
+        """Returns f(``u0``, ``p``, ``t0``), read from the solver ``state`` (which holds it; ``f`` is not called
+        again)."""
         return state.history[1]
 
     def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
