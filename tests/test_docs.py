@@ -115,8 +115,13 @@ def test_no_new_docstring_gaps():
     finally:
         sys.path.remove(str(DOCS))
     found, allowed = check_docstrings.report(), check_docstrings.allowed()
+    checked = {prefix for prefix, _, _ in check_docstrings.public_names()}   # an optional extra may be missing
+
+    def prefix(line):
+        parts = line.split(":")[0].split(".")
+        return ".".join(parts[:2]) if parts[1] in check_docstrings.SUBPACKAGES else "pysciml"
     new = sorted(set(found) - set(allowed))
-    closed = sorted(set(allowed) - set(found))
+    closed = sorted(line for line in set(allowed) - set(found) if prefix(line) in checked)
     assert not new, ("public names without a complete docstring (say what it does, each parameter, what it "
                      "returns):\n" + "\n".join(new))
     assert not closed, ("these gaps are closed: delete their lines from docs/docstring_gaps.txt (or run "
