@@ -52,6 +52,10 @@ class ODESolution:
     (an int array inside jit). stats: f evaluations ``nf``, steps ``nsteps``, ``naccept``, ``nreject``.
     Inside jit, save-every-step buffers have max_steps + 1 entries, padded with the final time and state.
     With callbacks: ``events`` (an `EventLog`) and ``saved_values`` (one `SavedValues` per SavingCallback).
+
+    Built by `solve` (users do not construct it): ``u_flat`` is the saved states flattened to (N, n) (``u``
+    unflattens them with ``spec``, the pytree layout of u0), ``p`` the parameters, ``f`` the flat right-hand side,
+    ``alg`` the method (its interpolant serves ``sol(t)``), ``dense`` the stored steps (None without dense output).
     """
 
     def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec, events=None, saved_values=None):
@@ -141,7 +145,10 @@ class ODESolution:
         return f"ODESolution(retcode={name}, alg={self.alg!r}, t: {tuple(np.shape(self.t))}, u: {_shapes(self.u)})"
 
     def plot(self, ax=None, labels=None, **kwargs):
-        """Plot every component against t (dense curve when available); returns the matplotlib axes."""
+        """Plot every component against t (the dense curve when available) on ``ax`` (default: the current
+        matplotlib axes), labelled by ``labels`` (default u[0], u[1], …); other keywords go to ``ax.plot``.
+        Returns the matplotlib axes.
+        """
         import matplotlib.pyplot as plt
 
         ax = ax if ax is not None else plt.gca()

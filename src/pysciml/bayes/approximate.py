@@ -28,6 +28,10 @@ class MAP:
 
 @dataclass(frozen=True)
 class MAPResult:
+    """The result of `find_map`: theta, the mode in the unconstrained coordinates θ; values, name ->
+    constrained value at the mode; logdensity, the log posterior density there; steps, L-BFGS iterations;
+    converged, whether the gradient became small.
+    """
     theta: np.ndarray      # the mode in θ
     values: dict           # name -> constrained value at the mode
     logdensity: float
@@ -61,8 +65,10 @@ def _map_fn(model, method):
 
 
 def find_map(model, method=MAP(), init=None):
-    """The posterior mode (`MAPResult`), started from ``init`` (a dict of values or θ; default: the problem's
-    parameters). Warns when L-BFGS stops before the gradient is small."""
+    """The posterior mode of ``model`` (a `Model`) by ``method`` (a `MAP`: L-BFGS options), started from
+    ``init`` (a dict of values or θ; default: the problem's parameters). Returns a `MAPResult`; warns when L-BFGS
+    stops before the gradient is small.
+    """
     theta0 = _theta0(model, init)
     x, lp, gmax, steps = _map_fn(model, method)(theta0, model.data)
     converged = bool(gmax <= method.gtol * 10) and bool(np.isfinite(lp))

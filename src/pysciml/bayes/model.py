@@ -82,14 +82,15 @@ class Model:
         return tuple(dict.fromkeys([b.var for b in self._blocks] + [b.var for b in self._noise]))
 
     def with_data(self, data):
-        """The same model with new data of the same shape; compiled samplers are shared (no recompilation)."""
+        """Returns the same model with new ``data`` of the same shape; compiled samplers are shared (no
+        recompilation)."""
         new = object.__new__(Model)
         new.__dict__.update(self.__dict__)
         new.data = _check_data(data, self.data.shape, self.likelihood)
         return new
 
     def constrain(self, theta):
-        """(p, u0, noise, log prior density) for one unconstrained vector θ."""
+        """Returns (p, u0, noise, log prior density) for one unconstrained vector ``theta`` (θ, shape (dim,))."""
         theta = jnp.asarray(theta)
         p_leaves, p_def = jax.tree_util.tree_flatten(self.problem.p)
         u_leaves, u_def = jax.tree_util.tree_flatten(self.problem.u0)
@@ -109,7 +110,8 @@ class Model:
                 noise, logp)
 
     def values(self, theta):
-        """name -> constrained value, for θ of shape (dim,) or (..., dim) (then every value gets those axes)."""
+        """Returns name -> constrained value, for ``theta`` (θ) of shape (dim,) or (..., dim) (then every value gets
+        those axes)."""
         theta = jnp.asarray(theta)
         if theta.ndim > 1:
             flat = theta.reshape(-1, theta.shape[-1])
@@ -160,11 +162,12 @@ class Model:
         return _finite_gradient(self._raw_logdensity)(theta, data)
 
     def logdensity(self, theta):
-        """Unnormalised log posterior density of θ (compiled; −∞ where the solve fails)."""
+        """Returns the unnormalised log posterior density of ``theta`` (θ, shape (dim,)); compiled; −∞ where the
+        solve fails."""
         return self._logdensity_jit(jnp.asarray(theta, dtype=float), self.data)
 
     def logdensity_batch(self, thetas):
-        """Log densities of a batch of θ (n, dim), compiled and vmapped."""
+        """Returns the log densities of a batch ``thetas`` of shape (n, dim), compiled and vmapped: shape (n,)."""
         if "logdensity-batch" not in self._cache:
             self._cache["logdensity-batch"] = jax.jit(jax.vmap(self._logdensity_with_data, in_axes=(0, None)))
         return self._cache["logdensity-batch"](jnp.asarray(thetas, dtype=float), self.data)
@@ -175,7 +178,9 @@ class Model:
         return lambda theta: self._logdensity_with_data(theta, data)
 
     def simulate(self, key, values=None, times=None):
-        """Synthetic data from the observation model at ``values`` (default: the problem's own parameters)."""
+        """Synthetic data from the observation model at ``values`` (default: the problem's own parameters), at
+        ``times`` (default: the model's data times), drawn with the PRNG ``key``. Returns an array shaped like the data.
+        """
         p, u0, noise, _ = self.constrain(self.unconstrain(values))
         times = self.times if times is None else _check_times(times, self.problem.tspan)
         with warnings.catch_warnings():          # a failed solve is reported below, as an error naming simulate

@@ -16,6 +16,7 @@ class Posterior:
     sample_stats name -> (chains, draws) sampler statistics (NUTS: diverging, acceptance_rate, tree_depth,
                  n_steps, lp, energy, step_size)
     method       how the draws were made ("NUTS", "Laplace", "MeanFieldVI", "SGLD")
+    info         method-specific extras (e.g. the mode and Hessian of a Laplace approximation)
     """
 
     def __init__(self, model, theta, sample_stats=None, method="NUTS", info=None):
@@ -53,13 +54,16 @@ class Posterior:
         return int(np.sum(self.sample_stats.get("diverging", 0)))
 
     def mean(self, name):
+        """Returns the posterior mean of the variable ``name`` over all chains and draws (shaped like the variable)."""
         return self[name].mean(axis=(0, 1))
 
     def std(self, name):
+        """Returns the posterior standard deviation (ddof=1) of the variable ``name`` over all chains and draws."""
         return self[name].std(axis=(0, 1), ddof=1)
 
     def interval(self, name, level=0.9):
-        """Equal-tailed credible interval (lower, upper) of each element of ``name``."""
+        """Returns the equal-tailed credible interval (lower, upper) at ``level`` (e.g. 0.9) of each element of
+        ``name``."""
         if not 0 < level < 1:
             raise ValueError(f"interval: level must be in (0, 1); got {level!r}")
         q = (1 - level) / 2
@@ -67,12 +71,15 @@ class Posterior:
         return lo, hi
 
     def rhat(self, name):
+        """Returns the rank-normalised split R-hat of each element of ``name`` (near 1 when the chains agree)."""
         return self._per_element(name, diagnostics.rhat)
 
     def ess_bulk(self, name):
+        """Returns the bulk effective sample size of each element of ``name``."""
         return self._per_element(name, diagnostics.ess_bulk)
 
     def ess_tail(self, name):
+        """Returns the tail effective sample size (5% and 95% quantiles) of each element of ``name``."""
         return self._per_element(name, diagnostics.ess_tail)
 
     def shrinkage(self, name, scale):
@@ -109,8 +116,9 @@ class Posterior:
         return np.array([fn(flat[:, :, i]) for i in range(flat.shape[-1])]).reshape(x.shape[2:])
 
     def summary(self, names=None, level=0.9):
-        """Rows (variable[index], mean, sd, interval, R-hat, bulk and tail ESS) as a list of dicts; ``print(
-        post.summary_table())`` shows them."""
+        """Returns rows (variable[index], mean, sd, credible interval at ``level``, R-hat, bulk and tail ESS) as a
+        list of dicts, for the variables ``names`` (default all); ``print(post.summary_table())`` shows them.
+        """
         rows = []
         q = (1 - level) / 2
         for name in names or self.samples:
@@ -126,6 +134,8 @@ class Posterior:
         return rows
 
     def summary_table(self, names=None, level=0.9):
+        """Returns `summary` (for ``names`` at ``level``) as a printable table, with the method, chains, draws and
+        divergences."""
         lines = [f"{'':<18}{'mean':>11}{'sd':>10}{f'{(1-level)/2:.0%}':>10}{f'{(1+level)/2:.0%}':>10}"
                  f"{'r_hat':>8}{'ess_bulk':>10}{'ess_tail':>10}"]
         for r in self.summary(names, level):
@@ -147,6 +157,7 @@ class Posterior:
                 "observed_data": {"y": np.asarray(self.model.data)}}
 
     def to_arviz(self):
+        """Returns the draws as ArviZ InferenceData (needs ArviZ; `to_dict` gives the same data without it)."""
         try:
             import arviz
         except ImportError as e:        # ArviZ is optional: to_dict() needs nothing
@@ -155,6 +166,8 @@ class Posterior:
 
     # --- persistence ---------------------------------------------------------------------------------------------
     def save(self, path):
+        """Write the draws and sampler statistics to the .npz file ``path`` (`Posterior.load` reads them back with
+        the model). Returns None."""
         np.savez(path, theta=self.theta, method=self.method,
                  **{f"stat_{k}": v for k, v in self.sample_stats.items()})
 

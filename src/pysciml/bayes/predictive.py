@@ -16,9 +16,10 @@ from ..solve import solve
 class Predictive:
     """Predictions at ``t`` for ``draws.shape[0]`` posterior draws.
 
-    draws    (n, len(t), *obs_shape): the observed quantity per draw (with observation noise if it was asked
-             for); members whose solve failed are NaN and left out of the statistics
-    retcode  (n,) return codes of the member solves
+    draws       (n, len(t), *obs_shape): the observed quantity per draw (with observation noise if it was asked
+                for); members whose solve failed are NaN and left out of the statistics
+    retcode     (n,) return codes of the member solves
+    data_times, data: the model's data, drawn by `plot`
     """
 
     def __init__(self, t, draws, retcode, data_times=None, data=None):
@@ -26,7 +27,8 @@ class Predictive:
         self.data_times, self.data = data_times, data
 
     def band(self, level=0.9):
-        """Equal-tailed pointwise credible band (lower, upper), each shaped (len(t), *obs_shape)."""
+        """Returns the equal-tailed pointwise credible band (lower, upper) at ``level``, each shaped (len(t),
+        *obs_shape)."""
         if not 0 < level < 1:
             raise ValueError(f"band: level must be in (0, 1); got {level!r}")
         q = (1 - level) / 2
@@ -34,19 +36,23 @@ class Predictive:
         return lo, hi
 
     def median(self):
+        """Returns the pointwise median over the draws, shaped (len(t), *obs_shape)."""
         return np.nanmedian(self.draws, axis=0)
 
     def mean(self):
+        """Returns the pointwise mean over the draws, shaped (len(t), *obs_shape)."""
         return np.nanmean(self.draws, axis=0)
 
     def coverage(self, truth, level=0.9):
-        """Fraction of the points of ``truth`` (shaped like one draw) inside the band."""
+        """Returns the fraction of the points of ``truth`` (shaped like one draw) inside the band at ``level``."""
         lo, hi = self.band(level)
         truth = np.asarray(truth)
         return float(np.mean((truth >= lo) & (truth <= hi)))
 
     def plot(self, ax=None, levels=(0.5, 0.9), truth=None, labels=None, show_data=True):
-        """Median and nested credible bands of each observed component, with the data and an optional truth."""
+        """Plot the median and nested credible bands (``levels``) of each observed component on ``ax`` (default the
+        current axes), named by ``labels``, with the data (``show_data``) and an optional ``truth``. Returns the axes.
+        """
         n_t = len(self.t)
         med = self.median().reshape(n_t, -1)
         names = labels if labels else [f"y{j}" for j in range(med.shape[1])]

@@ -67,9 +67,12 @@ class Prior:
     support = Real()
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``) of the constrained value (without the
+        support map's Jacobian); subclasses implement it."""
         raise NotImplementedError
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``; subclasses implement it."""
         raise NotImplementedError
 
     @property
@@ -81,19 +84,24 @@ class Prior:
 
     # the block interface used by `Model`: how many unconstrained numbers it takes for ``shape`` values
     def unconstrained_size(self, shape):
+        """Returns how many unconstrained numbers a block of ``shape`` values takes (one per value here)."""
         return int(np.prod(shape, dtype=int))
 
     def constrain(self, z, shape):
-        """(value of ``shape``, log prior density of z): log p(value) + log |Jacobian| of the support map."""
+        """Map the unconstrained block ``z`` onto the support as a value of ``shape``. Returns (value, log prior
+        density of z): log p(value) + log |Jacobian| of the support map, summed over the block.
+        """
         x, log_jac = self.support.forward(z.reshape(shape))
         return x, jnp.sum(self.log_prob(x) + log_jac)
 
     def unconstrain(self, value, shape):
+        """Returns the unconstrained block (flat) whose `constrain` gives ``value`` broadcast to ``shape``."""
         return jnp.ravel(self.support.inverse(jnp.broadcast_to(value, shape)))
 
     def check_shape(self, shape, where):
         """Refuse parameters that are not finite (bounds of a TruncatedNormal may be infinite) or that do not
-        broadcast against the block they cover."""
+        broadcast against the block of ``shape`` they cover; ``where`` names the block in the error. Returns None.
+        """
         for name, v in vars(self).items():
             if not (isinstance(self, TruncatedNormal) and name in ("low", "high")) and \
                     not np.all(np.isfinite(np.asarray(v, dtype=float))):
@@ -119,13 +127,18 @@ def _positive(name, value, cls):
 
 
 class Normal(Prior):
+    """The normal distribution N(``loc``, ``scale``) on the real line: mean ``loc``, standard deviation
+    ``scale`` > 0 (arrays broadcast against the parameter's shape).
+    """
     def __init__(self, loc=0.0, scale=1.0):
         self.loc, self.scale = jnp.asarray(loc, dtype=float), _positive("scale", scale, "Normal")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``): the Gaussian log density."""
         return stats.norm.logpdf(x, self.loc, self.scale)
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return self.loc + self.scale * jax.random.normal(key, shape)
 
     def _typical(self):
@@ -133,13 +146,18 @@ class Normal(Prior):
 
 
 class Cauchy(Prior):
+    """The Cauchy distribution with location ``loc`` and scale ``scale``: a heavy-tailed prior on the real
+    line, with median ``loc`` and half-width at half-maximum ``scale`` > 0.
+    """
     def __init__(self, loc=0.0, scale=1.0):
         self.loc, self.scale = jnp.asarray(loc, dtype=float), _positive("scale", scale, "Cauchy")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``)."""
         return stats.cauchy.logpdf(x, self.loc, self.scale)
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return self.loc + self.scale * jax.random.cauchy(key, shape)
 
     def _typical(self):
@@ -154,9 +172,12 @@ class LogNormal(Prior):
         self.loc, self.scale = jnp.asarray(loc, dtype=float), _positive("scale", scale, "LogNormal")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``) of x > 0 (with the 1/x of the change of
+        variables)."""
         return stats.norm.logpdf(jnp.log(x), self.loc, self.scale) - jnp.log(x)
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return jnp.exp(self.loc + self.scale * jax.random.normal(key, shape))
 
     def _typical(self):
@@ -164,15 +185,18 @@ class LogNormal(Prior):
 
 
 class HalfNormal(Prior):
+    """|Normal(0, ``scale``)|: a positive parameter, e.g. a noise level; ``scale`` > 0. Sampled as log x."""
     support = GreaterThan(0.0)
 
     def __init__(self, scale=1.0):
         self.scale = _positive("scale", scale, "HalfNormal")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``)."""
         return stats.norm.logpdf(x, 0.0, self.scale) + math.log(2.0)
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return jnp.abs(self.scale * jax.random.normal(key, shape))
 
     def _typical(self):
@@ -180,15 +204,20 @@ class HalfNormal(Prior):
 
 
 class HalfCauchy(Prior):
+    """|Cauchy(0, ``scale``)|: a positive parameter with a heavy tail (a scale that may be large); ``scale`` > 0.
+    Sampled as log x.
+    """
     support = GreaterThan(0.0)
 
     def __init__(self, scale=1.0):
         self.scale = _positive("scale", scale, "HalfCauchy")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``)."""
         return stats.cauchy.logpdf(x, 0.0, self.scale) + math.log(2.0)
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return jnp.abs(self.scale * jax.random.cauchy(key, shape))
 
     def _typical(self):
@@ -196,15 +225,18 @@ class HalfCauchy(Prior):
 
 
 class Exponential(Prior):
+    """Exponential with ``rate`` > 0 (mean 1/rate) on x > 0. Sampled as log x."""
     support = GreaterThan(0.0)
 
     def __init__(self, rate=1.0):
         self.rate = _positive("rate", rate, "Exponential")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``)."""
         return jnp.log(self.rate) - self.rate * x
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return jax.random.exponential(key, shape) / self.rate
 
     def _typical(self):
@@ -212,7 +244,9 @@ class Exponential(Prior):
 
 
 class Gamma(Prior):
-    """Shape–rate parametrisation (mean shape/rate)."""
+    """Gamma in the shape–rate parametrisation: ``concentration`` (shape) > 0 and ``rate`` > 0, mean
+    concentration/rate, on x > 0. Sampled as log x.
+    """
     support = GreaterThan(0.0)
 
     def __init__(self, concentration, rate=1.0):
@@ -220,9 +254,11 @@ class Gamma(Prior):
         self.rate = _positive("rate", rate, "Gamma")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``)."""
         return stats.gamma.logpdf(x * self.rate, self.concentration) + jnp.log(self.rate)
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return jax.random.gamma(key, jnp.broadcast_to(self.concentration, shape)) / self.rate
 
     def _typical(self):
@@ -230,6 +266,9 @@ class Gamma(Prior):
 
 
 class InverseGamma(Prior):
+    """Inverse gamma with ``concentration`` (shape) a > 0 and ``scale`` b > 0: density ∝ x^(−a−1) e^(−b/x) on
+    x > 0 (the conjugate prior of a Gaussian variance). Sampled as log x.
+    """
     support = GreaterThan(0.0)
 
     def __init__(self, concentration, scale=1.0):
@@ -237,10 +276,12 @@ class InverseGamma(Prior):
         self.scale = _positive("scale", scale, "InverseGamma")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``)."""
         a, b = self.concentration, self.scale
         return a * jnp.log(b) - special.gammaln(a) - (a + 1) * jnp.log(x) - b / x
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return self.scale / jax.random.gamma(key, jnp.broadcast_to(self.concentration, shape))
 
     def _typical(self):
@@ -248,6 +289,7 @@ class InverseGamma(Prior):
 
 
 class Uniform(Prior):
+    """Uniform on (``low``, ``high``) (high > low); sampled through a logistic map of the real line."""
     def __init__(self, low, high):
         if not np.all(np.asarray(high) > np.asarray(low)):
             raise ValueError(f"Uniform: need high > low; got low={low!r}, high={high!r}")
@@ -258,9 +300,11 @@ class Uniform(Prior):
         return Interval(self.low, self.high)
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``)."""
         return -jnp.log(self.high - self.low) * jnp.ones_like(x)
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return jax.random.uniform(key, shape, minval=self.low, maxval=self.high)
 
     def _typical(self):
@@ -268,15 +312,19 @@ class Uniform(Prior):
 
 
 class Beta(Prior):
+    """The beta distribution B(``a``, ``b``) on (0, 1), a, b > 0 (mean a/(a + b)); sampled through a logistic map of
+    the real line."""
     support = Interval(0.0, 1.0)
 
     def __init__(self, a, b):
         self.a, self.b = _positive("a", a, "Beta"), _positive("b", b, "Beta")
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``)."""
         return stats.beta.logpdf(x, self.a, self.b)
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         return jax.random.beta(key, self.a, self.b, shape)
 
     def _typical(self):
@@ -306,11 +354,14 @@ class TruncatedNormal(Prior):
         return Real()
 
     def log_prob(self, x):
+        """Returns the log density at ``x`` (elementwise, shaped like ``x``) (normalised by the mass inside (low,
+        high))."""
         a, b = (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
         log_mass = jnp.log(special.ndtr(b) - special.ndtr(a))
         return stats.norm.logpdf(x, self.loc, self.scale) - log_mass
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``."""
         a, b = (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
         return self.loc + self.scale * jax.random.truncated_normal(key, a, b, shape)
 
@@ -351,10 +402,14 @@ class Horseshoe(Prior):
             raise ValueError("Horseshoe: global_scale must be a scalar")
 
     def unconstrained_size(self, shape):
+        """Returns 2n + 1 for a block of ``shape`` with n values: z (n), log τ (1) and log λ (n)."""
         n = int(np.prod(shape, dtype=int))
         return 2 * n + 1
 
     def constrain(self, z, shape):
+        """Map the unconstrained block ``z`` = (z, log τ, log λ) to the weights w = z·τ·λ of ``shape``. Returns (w,
+        log density of the block): N(0, 1) for z, half-Cauchy for τ and λ, with the log-Jacobians of their log maps.
+        """
         n = int(np.prod(shape, dtype=int))
         w, log_tau, log_lam = z[:n], z[n], z[n + 1:]
         tau, lam = jnp.exp(log_tau), jnp.exp(log_lam)
@@ -363,11 +418,14 @@ class Horseshoe(Prior):
         return (w * tau * lam).reshape(shape), logp
 
     def scales(self, z, shape):
-        """(τ, λ) of an unconstrained block: the global and local scales."""
+        """Returns (τ, λ), the global and local scales, of an unconstrained block ``z`` covering a parameter of
+        ``shape``."""
         n = int(np.prod(shape, dtype=int))
         return jnp.exp(z[..., n]), jnp.exp(z[..., n + 1:])
 
     def unconstrain(self, value, shape):
+        """Returns an unconstrained block giving the weights ``value`` (broadcast to ``shape``): τ at global_scale, λ
+        = 1, z = w/τ."""
         n = int(np.prod(shape, dtype=int))
         tau = self.global_scale
         # start with every weight at the given value: τ at its median, λ = 1, z = w/τ
@@ -375,9 +433,12 @@ class Horseshoe(Prior):
                                 jnp.zeros(n)])
 
     def log_prob(self, x):
+        """The horseshoe has no closed-form marginal density of ``x``: raises a TypeError (it is sampled through its
+        scales, see `constrain`); never returns."""
         raise TypeError("Horseshoe has no closed-form marginal density; it is sampled through its scales")
 
     def sample(self, key, shape):
+        """Returns draws of the given ``shape`` from the PRNG ``key``: τ, λ from their half-Cauchy priors, w = z·τ·λ."""
         k1, k2, k3 = jax.random.split(key, 3)
         tau = jnp.abs(self.global_scale * jax.random.cauchy(k1, ()))
         return jax.random.normal(k2, shape) * tau * jnp.abs(jax.random.cauchy(k3, shape))
@@ -386,6 +447,8 @@ class Horseshoe(Prior):
         return 0.0
 
     def check_shape(self, shape, where):
+        """Any ``shape`` is accepted (global_scale is a scalar, checked on construction); ``where`` unused. Returns
+        None."""
         pass
 
 

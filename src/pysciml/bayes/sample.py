@@ -55,7 +55,11 @@ def _single_init(model, init):
 
 
 def initial_positions(model, chains, key, init=None, jitter=0.5):
-    """(chains, dim) starting points in θ, each with a finite log density."""
+    """Starting points for ``chains`` chains of ``model``: ``init`` (None: the problem's parameters; a dict
+    of values; θ of shape (dim,) or (chains, dim); or a `MAP` to start at the mode) moved by Uniform(−``jitter``,
+    ``jitter``) in θ, drawn with ``key`` (redrawn closer where the log density is −∞). Returns a (chains, dim)
+    array in θ, each row with a finite log density.
+    """
     if isinstance(init, MAP):
         base = jnp.broadcast_to(find_map(model, init).theta, (chains, model.dim))
     elif init is None or isinstance(init, dict):

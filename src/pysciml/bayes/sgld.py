@@ -15,7 +15,8 @@ from .posterior import Posterior
 
 @dataclass(frozen=True)
 class SGLD:
-    """SGLD with step a·(b + t)^(−γ); ``thin`` keeps every thin-th draw after warmup."""
+    """Stochastic gradient Langevin dynamics with step a·(b + t)^(−``gamma``) (0 ≤ gamma ≤ 1); ``thin`` keeps every
+    thin-th draw after warmup."""
     a: float = 1e-3
     b: float = 1.0
     gamma: float = 0.55

@@ -18,16 +18,19 @@ from .._core.trees import is_concrete
 
 
 class Effect(NamedTuple):
-    """What an affect returns when it does more than replace the state: new parameters ``p`` (same
-    structure and dtypes as before; None keeps them) and ``terminate`` (a bool, may be traced) to stop the
-    solve with `ReturnCode.Terminated` after this event."""
+    """What an affect returns when it does more than replace the state: the new state ``u``, new
+    parameters ``p`` (same structure and dtypes as before; None keeps them) and ``terminate`` (a bool, may be
+    traced) to stop the solve with `ReturnCode.Terminated` after this event.
+    """
     u: Any
     p: Any = None
     terminate: Any = False
 
 
 def terminate(u, p=None):
-    """The affect's result that stops the solve at this event (state ``u``, optional new ``p``)."""
+    """The affect's result that stops the solve at this event: returns ``Effect(u, p, True)``
+    (state ``u``, optional new parameters ``p``; None keeps them).
+    """
     return Effect(u, p, True)
 
 
@@ -167,6 +170,8 @@ class ContinuousCallback(Callback):
         self.interp_points = _check_count(owner, "interp_points", interp_points, 0)
 
     def static(self):
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `ContinuousStatic` named tuple."""
         return ContinuousStatic("continuous", self.condition, self.affect, self.affect_neg, self.direction,
                                 self.rootfind, self.save_positions, self.interp_points, None)
 
@@ -177,18 +182,29 @@ class ContinuousCallback(Callback):
 class VectorContinuousCallback(ContinuousCallback):
     """Many events at once: ``condition(u, p, t)`` returns ``len`` values, each watched like a
     `ContinuousCallback`; ``affect(u, p, t, index)`` receives the index of the component that fired (the
-    earliest crossing in a step). The solution's event log records that index as ``component``."""
+    earliest crossing in a step), ``affect_neg`` (same signature) handles downcrossings (default: ``affect``).
+    The solution's event log records that index as ``component``. Other keyword options (``direction``,
+    ``rootfind``, ``save_positions``, ``interp_points``) are `ContinuousCallback`'s.
+    """
 
     def __init__(self, condition, affect, len, affect_neg=None, **options):   # noqa: A002 (Julia's name)
         super().__init__(condition, affect, affect_neg, **options)
         self.length = _check_count(type(self).__name__, "len", len, 1)
 
     def static(self):
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as a
+        `ContinuousStatic` named tuple.
+        Its ``length`` is the number of components watched.
+        """
         return super().static()._replace(length=self.length)
 
 
 class DiscreteCallback(Callback):
-    """``affect(u, p, t)`` applied after every accepted step at whose end ``condition(u, p, t)`` is true."""
+    """``affect(u, p, t)`` applied after every accepted step at whose end ``condition(u, p, t)`` is true.
+
+    ``save_positions`` = (before, after): save the state just before and/or just after the affect (in
+    save-every-step mode).
+    """
 
     def __init__(self, condition, affect, *, save_positions=(True, True)):
         owner = type(self).__name__
@@ -198,13 +214,17 @@ class DiscreteCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `DiscreteStatic` named tuple."""
         return DiscreteStatic("discrete", self.condition, self.affect, self.save_positions)
 
 
 class PresetTimeCallback(Callback):
     """``affect(u, p, t)`` at the given ``times`` (e.g. doses): the times are added to the solver's
     tstops, so it steps exactly onto them; a time equal to the start of the span is applied to the initial
-    state before the first step."""
+    state before the first step. ``save_positions`` = (before, after): save the state just before and/or
+    just after each affect.
+    """
 
     def __init__(self, times, affect, *, save_positions=(True, True)):
         owner = type(self).__name__
@@ -214,15 +234,20 @@ class PresetTimeCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `PresetStatic` named tuple."""
         return PresetStatic("preset", self.affect, self.save_positions)
 
     def data(self):
+        """Returns the preset times, a 1-D array (may be traced, e.g. per ensemble member)."""
         return self.times
 
 
 class PeriodicCallback(Callback):
     """``affect(u, p, t)`` every ``dt`` after the start (t0 + dt, t0 + 2dt, …), stepping exactly onto
-    those times (they are computed as t0 + k·dt, so they do not drift)."""
+    those times (they are computed as t0 + k·dt, so they do not drift). ``save_positions`` = (before, after):
+    save the state just before and/or just after each affect.
+    """
 
     def __init__(self, affect, dt, *, save_positions=(True, True)):
         owner = type(self).__name__
@@ -232,9 +257,12 @@ class PeriodicCallback(Callback):
         self.save_positions = _check_save_positions(owner, save_positions)
 
     def static(self):
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `PeriodicStatic` named tuple."""
         return PeriodicStatic("periodic", self.affect, self.save_positions)
 
     def data(self):
+        """Returns the period ``dt`` as a scalar array (may be traced)."""
         return jnp.asarray(self.dt)
 
 
@@ -248,9 +276,12 @@ class TerminateSteadyState(Callback):
         self.reltol = _check_positive(owner, "reltol", reltol)
 
     def static(self):
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `SteadyStatic` named tuple."""
         return SteadyStatic("steady")
 
     def data(self):
+        """Returns the tolerances ``(abstol, reltol)`` as scalar arrays (may be traced)."""
         return jnp.asarray(self.abstol), jnp.asarray(self.reltol)
 
 
@@ -266,9 +297,12 @@ class SavingCallback(Callback):
         self.saveat = _check_times(owner, "saveat", saveat)
 
     def static(self):
+        """Returns the callback's static part (its functions and options, hashable: part of the compiled program) as
+        a `SavingStatic` named tuple."""
         return SavingStatic("saving", self.save_func)
 
     def data(self):
+        """Returns the save times ``saveat``, a 1-D array (may be traced)."""
         return self.saveat
 
 

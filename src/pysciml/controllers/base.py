@@ -39,7 +39,9 @@ class Controller(abc.ABC):
     @abc.abstractmethod
     def decide(self, error, state: ControllerState, order: int) -> Decision:
         """Accept or reject a step of scaled error norm ``error`` taken by a method whose error estimate
-        has order ``order``, the factor for the next step size, and the new state (traced, jit-safe)."""
+        has order ``order``, given the controller ``state`` (previous errors). Returns a `Decision`: accept (bool),
+        the factor for the next step size, and the new state (traced, jit-safe).
+        """
 
 
 def log_error(error):

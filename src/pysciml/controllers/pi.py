@@ -13,9 +13,10 @@ class PIController(Controller):
     """PI step-size control (Gustafsson; Hairer & Wanner, Solving ODEs II, IV.2).
 
     factor = safety · err_n^(−β1) · err_{n−1}^(β2), clipped to [qmin, qmax], k = q + 1 for an error
-    estimate of order q. The defaults are those of Hairer's DOPRI5 code (β2 = 0.04, β1 = 1/k − 0.75·β2):
-    on the non-stiff benchmarks they take fewer steps than OrdinaryDiffEq's 0.7/k, 0.4/k at the same error.
-    A rejected step shrinks by safety·err^(−1/k) (at least qmin), and the step after a rejection may not grow.
+    estimate of order q. The defaults are those of Hairer's DOPRI5 code (``beta2`` = β2 = 0.04, ``beta1`` =
+    β1 = 1/k − 0.75·β2; None selects them): on the non-stiff benchmarks they take fewer steps than
+    OrdinaryDiffEq's 0.7/k, 0.4/k at the same error. A rejected step shrinks by safety·err^(−1/k) (at least
+    qmin), and the step after a rejection may not grow.
     """
     beta1: float | None = None
     beta2: float | None = None
@@ -24,6 +25,9 @@ class PIController(Controller):
     qmax: float = 10.0
 
     def decide(self, error, state: ControllerState, order: int) -> Decision:
+        """Accept when ``error`` ≤ 1 (``order`` is the error estimate's order q; ``state`` holds the previous
+        error). Returns a `Decision` (accept, step-size factor, new controller state).
+        """
         k = order + 1
         beta2 = 0.04 if self.beta2 is None else self.beta2
         beta1 = 1.0 / k - 0.75 * beta2 if self.beta1 is None else self.beta1

@@ -12,9 +12,9 @@ class PIDController(Controller):
     """Söderlind's PID digital filter (G. Söderlind, ACM TOMS 29 (2003) 1–26) for smoother step sequences.
 
     With ε_i = 1/err_i: factor = limiter(ε_n^(β1/k) · ε_{n−1}^(β2/k) · ε_{n−2}^(β3/k)), limiter(x) =
-    1 + atan(x − 1). The defaults are Söderlind's H312PID filter (β = 1/18, 1/9, 1/18); (0.7, −0.4, 0)
-    recovers the PI controller. A step is accepted when err ≤ 1 (the tolerance, as for every controller);
-    a rejected step shrinks by safety·err^(−1/k), at least qmin.
+    1 + atan(x − 1), clipped to [qmin, qmax]. The defaults (``beta1``, ``beta2``, ``beta3``) are Söderlind's
+    H312PID filter (β = 1/18, 1/9, 1/18); (0.7, −0.4, 0) recovers the PI controller. A step is accepted when
+    err ≤ 1 (the tolerance, as for every controller); a rejected step shrinks by safety·err^(−1/k), at least qmin.
     """
     beta1: float = 1 / 18
     beta2: float = 1 / 9
@@ -24,6 +24,9 @@ class PIDController(Controller):
     qmax: float = 10.0
 
     def decide(self, error, state: ControllerState, order: int) -> Decision:
+        """Accept when ``error`` ≤ 1 (``order`` is the error estimate's order q; ``state`` holds the two
+        previous errors). Returns a `Decision` (accept, step-size factor, new controller state).
+        """
         k = order + 1
         finite, log_err = log_error(error)
         accept = finite & (error <= 1.0)

@@ -75,15 +75,27 @@ class MethodOfSteps(Wrapped):
 
     # --- stepping ----------------------------------------------------------------------------------------
     def init(self, f, t0, u0, p):
+        """Returns the method's state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p``: the
+        wrapped method's state, the f-evaluation and fixed-point-pass counters, and the hints locating each lag in
+        the history."""
         zero = jnp.zeros((), jnp.int32)
         hints = jnp.zeros(jax.eval_shape(f.lag_values, u0, p, t0).shape, jnp.int32)
         # method state, f evaluations, extra passes, the steps holding t − τ for each lag (see `locate`)
         return self.alg.init(f, t0, u0, p), zero, zero, hints
 
     def initial_derivative(self, f, t0, u0, p, state):
+        """Returns f(``u0``, h, ``p``, ``t0``) from the wrapped method (its ``state`` is the first entry of this
+        one's; ``f`` the DDE terms)."""
         return self.alg.initial_derivative(f, t0, u0, p, state[0])
 
     def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        """One step of size ``dt`` from (``t``, ``u``) with parameters ``p`` and method ``state``; ``f`` is the
+        right-hand side (`problems.Terms`, with ``f.mass`` the mass matrix or None) and ``error_norm(err, u, u_new)``
+        the scaled norm of the tolerances. Returns a `StepResult` (new state, error estimate, stages for dense output,
+        the method state after acceptance and after rejection).
+        A step longer than the smallest lag reads its own interpolant: it is iterated to a fixed point (up to
+        ``max_iters`` passes, to ``fixedpoint_tol``), and rejected when the iteration does not settle.
+        """
         f = as_terms(f)
         mass = f.mass
         inner_state, n_evals, n_passes, hints = state
@@ -123,8 +135,11 @@ class MethodOfSteps(Wrapped):
                                                 else result.rejected_state),) + counted)
 
     def state_stats(self, state) -> dict:
+        """Returns the exact counters in the final ``state``: ``nf_steps`` (f evaluations of the steps) and
+        ``fixedpoint_passes``."""
         _, n_evals, n_passes, _ = state
         return {"nf_steps": n_evals, "fixedpoint_passes": n_passes}
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
+        """Returns the wrapped method's counters for ``n_steps`` attempted and ``n_accepted`` accepted steps."""
         return self.alg.extra_stats(n_steps, n_accepted)

@@ -90,7 +90,7 @@ class EnsembleDask(EnsembleAlgorithm):
         return self._client
 
     def close(self):
-        """Close the client and LocalCluster this object started (a client passed in is left open)."""
+        """Close the client and LocalCluster this object started (a client passed in is left open). Returns None."""
         _close_all(self._owned)
         self._owned, self._client = [], (None if self._owned else self._client)
 
@@ -105,7 +105,11 @@ class EnsembleDask(EnsembleAlgorithm):
 
     # --- the ensemble ---------------------------------------------------------------------------------------
     def run_ensemble(self, eprob, alg, trajectories, batch_size, options):
-        """Called by `solve(eprob, alg, EnsembleDask(...), trajectories=N, **options)`."""
+        """Called by `solve(eprob, alg, EnsembleDask(...), trajectories=N, **options)`: solves ``trajectories``
+        members of ``eprob`` with ``alg`` and the `solve` keyword ``options``, ``batch_size`` members per Dask task
+        (None: the object's batch_size, else about four tasks per worker). Returns an `EnsembleSolution`
+        (the concatenated outputs, or the reduced value when the problem has a reduction).
+        """
         payload = _pickled(eprob, alg, options)   # before any cluster starts: an unpicklable problem fails fast
         client = self.client
         n_workers = max(len(client.nthreads()), 1)

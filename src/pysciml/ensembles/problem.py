@@ -56,7 +56,10 @@ class EnsembleProblem:
         object.__setattr__(self, "_prob_func_takes_key", _takes_fourth_argument(self.prob_func, "key"))
 
     def member(self, i, repeat=0):
-        """The problem of trajectory ``i`` (attempt ``repeat``): prob_func(prob, i, repeat[, key])."""
+        """Returns the problem of trajectory ``i`` (attempt ``repeat``, counted from 0 when output_func asks for
+        a rerun): ``prob_func(prob, i, repeat)``, or ``prob_func(prob, i, repeat, key)`` with a key folded from the
+        ensemble's key, ``i`` and ``repeat`` when prob_func takes one.
+        """
         if self._prob_func_takes_key:
             key = jax.random.fold_in(jax.random.fold_in(self.key, i), repeat)
             return self.prob_func(self.prob, i, repeat, key)

@@ -12,6 +12,10 @@ class EnsembleSerial(EnsembleAlgorithm):
     with repeat + 1 until it returns rerun=False."""
 
     def run_batch(self, eprob, alg, indices, options):
+        """Solves the members ``indices`` (a 1-d integer numpy array) of ``eprob`` with ``alg`` and the keyword
+        ``options`` of `solve`: one `solve` after another in a Python loop (each rerun until output_func returns
+        rerun=False). Returns their outputs stacked along a leading trajectory axis.
+        """
         return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *(self._one(eprob, alg, int(i), options)
                                                                   for i in indices))
 

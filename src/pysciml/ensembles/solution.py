@@ -20,6 +20,9 @@ class EnsembleSolution:
     saved time — or, with ``t=...``, at any times, through each trajectory's dense output (NaN outside a
     trajectory's span). Without saveat every trajectory keeps max_steps + 1 entries, padded with its final
     time and state; ens[i] trims them to the steps taken.
+
+    outputs: the stacked outputs (what `solve` builds; users do not construct this class). converged: with
+    a reduction, whether its ``converged`` flag stopped the ensemble early.
     """
 
     def __init__(self, outputs, converged=False):
@@ -68,23 +71,40 @@ class EnsembleSolution:
         return self._solutions().success
 
     def states(self, t=None):
-        """States of every trajectory, (trajectories, len(t), ...): at the saved times, or interpolated at t."""
+        """Returns the states of every trajectory, (trajectories, len(t), ...): at the saved times when ``t`` is
+        None, or interpolated at the times ``t`` through each trajectory's dense output.
+        """
         sols = self._solutions()
         if t is None:
             return sols.u
         return jax.vmap(lambda s: s(jnp.atleast_1d(jnp.asarray(t))))(sols)
 
     def mean(self, t=None):
+        """Returns the mean of the states across trajectories at each saved time (or, with ``t``, at the times
+        ``t`` through each trajectory's dense output), shaped like one trajectory's states.
+        """
         return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), self.states(t))
 
     def var(self, t=None):
+        """Returns the sample variance (ddof=1) of the states across trajectories at each saved time (or, with ``t``,
+        at the times
+        ``t`` through each trajectory's dense output), shaped like one trajectory's states.
+        """
         return jax.tree_util.tree_map(lambda x: jnp.var(x, axis=0, ddof=1), self.states(t))
 
     def std(self, t=None):
+        """Returns the sample standard deviation (ddof=1) of the states across trajectories at each saved time (or,
+        with ``t``, at the times
+        ``t`` through each trajectory's dense output), shaped like one trajectory's states.
+        """
         return jax.tree_util.tree_map(lambda x: jnp.std(x, axis=0, ddof=1), self.states(t))
 
     def quantile(self, q, t=None):
-        """Quantile(s) q in [0, 1] across trajectories at each time."""
+        """Returns the quantile(s) ``q`` ∈ [0, 1] of the states across trajectories at each saved time (or, with
+        ``t``, at the times
+        ``t`` through each trajectory's dense output), shaped like one trajectory's states, with a leading axis when
+        ``q`` is an array.
+        """
         return jax.tree_util.tree_map(lambda x: jnp.quantile(x, jnp.asarray(q), axis=0), self.states(t))
 
     def plot(self, ax=None, quantiles=(0.05, 0.95), idxs=None, trajectories=0, t=None, labels=None):

@@ -24,6 +24,11 @@ class EnsembleVmap(EnsembleAlgorithm):
     _compiled = weakref.WeakKeyDictionary()
 
     def run_batch(self, eprob, alg, indices, options):
+        """Solves the members ``indices`` (a 1-d integer numpy array) of ``eprob`` with ``alg`` and the keyword
+        ``options`` of `solve`: one program compiled per problem, method and static options, vmapped over the members
+        (reruns asked by output_func run again in a batch). Returns their outputs stacked along a leading trajectory
+        axis.
+        """
         arrays = {k: jnp.asarray(v) for k, v in options.items() if not _hashable(v)}
         static = tuple(sorted((k, v) for k, v in options.items() if k not in arrays))
         per_problem = self._compiled.setdefault(eprob, {})

@@ -12,10 +12,16 @@ class JumpAlgorithm:
     draws = 2           # random words used per step
 
     def init(self, prob, u, p, t):
+        """Returns the algorithm's initial state for ``prob`` at counts ``u``, parameters ``p``, time ``t`` (none: an
+        empty tuple)."""
         return ()
 
     def step(self, prob, words, u, p, t, t1, state):
-        """(t_next, u_next, state); t_next = inf when nothing can fire any more. words: (draws,) uint64."""
+        """One event (or trial) of the jump process ``prob`` from counts ``u`` at time ``t`` with parameters ``p``,
+        using the random 64-bit ``words`` (``draws`` of them) and the algorithm's ``state``; ``t1`` is the end of the
+        span.
+        Returns (t_next, u_next, ``state``): t_next = inf when nothing can fire any more.
+        """
         raise NotImplementedError
 
 

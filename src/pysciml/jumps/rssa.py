@@ -28,12 +28,21 @@ class RSSA(JumpAlgorithm):
         return lo, hi, prob.propensity(lo, p, t), prob.propensity(hi, p, t)
 
     def init(self, prob, u, p, t):
+        """Returns the first count box (lo, hi) around ``u`` and the propensity bounds of ``prob`` at its corners
+        (``p``, ``t``); a `ValueError` when ``prob.monotone`` is False."""
         if not prob.monotone:
             raise ValueError("RSSA needs propensities that do not decrease when a count grows (mass action); "
                              "build the problem with monotone=True if yours are, or use Direct()")
         return self._box(prob, u, p, t)
 
     def step(self, prob, words, u, p, t, t1, box):
+        """One event (or trial) of the jump process ``prob`` from counts ``u`` at time ``t`` with parameters ``p``,
+        using the random 64-bit ``words`` (``draws`` of them) and the algorithm's ``box`` (count bounds and propensity
+        bounds); ``t1`` is the end of the span.
+        Returns (t_next, u_next, ``box`` (count bounds and propensity bounds)): t_next = inf when nothing can fire any
+        more; a rejected trial (thinning) advances the time without changing ``u``, and the box is rebuilt when the
+        counts leave it.
+        """
         lo, hi, a_lo, a_hi = box
         total = jnp.sum(a_hi)
         draws = unit(words, u.dtype)

@@ -14,9 +14,16 @@ class SortingDirect(JumpAlgorithm):
     """Exact SSA, sorting direct method."""
 
     def init(self, prob, u, p, t):
+        """Returns the initial search ``order`` of the reactions of ``prob`` (0..R−1; ``u``, ``p``, ``t`` unused)."""
         return jnp.arange(prob.stoichiometry.shape[0])
 
     def step(self, prob, words, u, p, t, t1, order):
+        """One event (or trial) of the jump process ``prob`` from counts ``u`` at time ``t`` with parameters ``p``,
+        using the random 64-bit ``words`` (``draws`` of them) and the algorithm's search ``order``; ``t1`` is the end
+        of the span.
+        Returns (t_next, u_next, search ``order``): t_next = inf when nothing can fire any more; the reaction that
+        fired moves one place up the order, so frequent reactions are found early.
+        """
         a = prob.propensity(u, p, t)[order]
         total = jnp.sum(a)
         r = unit(words, u.dtype)

@@ -22,9 +22,17 @@ class TauLeaping(JumpAlgorithm):
             raise ValueError(f"TauLeaping: dt must be a positive number; got {self.dt!r}")
 
     def init(self, prob, u, p, t):
+        """Returns the leap length ``dt`` as an array of ``u``'s dtype (``prob``, ``p``, ``t`` unused)."""
         return jnp.asarray(self.dt, u.dtype)
 
     def step(self, prob, words, u, p, t, t1, dt):
+        """One event (or trial) of the jump process ``prob`` from counts ``u`` at time ``t`` with parameters ``p``,
+        using the random 64-bit ``words`` (``draws`` of them) and the algorithm's leap length ``dt``; ``t1`` is the
+        end of the span.
+        Returns (t_next, u_next, leap length ``dt``): t_next = inf when nothing can fire any more; each reaction fires
+        a Poisson(a_j·h) number of times over h = min(dt, t1 − t), and a leap that would make a count negative is
+        rejected (t_next = t) and retried with half the step.
+        """
         h = jnp.minimum(dt, t1 - t)
         a = prob.propensity(u, p, t)
         counts = jax.random.poisson(as_key(words[0]), a * h, dtype=jnp.int32).astype(u.dtype)

@@ -55,14 +55,21 @@ class KrylovGMRES(LinearSolver):
                             f"got {type(self.preconditioner).__name__}")
 
     def jacobian(self, f, u, p, t):
+        """Returns the linearization point (``u``, ``p``, ``t``, ``f``): Jacobian–vector products are formed
+        on demand, no matrix is built. Also serves as ``initial_jacobian``.
+        """
         return Linearization(u, p, t, f)
 
     initial_jacobian = jacobian
 
     def factor(self, jac, gamma_h, mass=None):
+        """Returns the matrix-free W = M/(γh) − J (nothing is factored): ``jac``'s linearization, ``gamma_h`` and
+        ``mass``."""
         return MatrixFreeW(jac, jnp.asarray(gamma_h), mass)
 
     def solve(self, factors, rhs):
+        """Returns x with W x = ``rhs`` by restarted GMRES on Jacobian–vector products of the linearization in
+        ``factors``."""
         lin, gamma_h, mass = factors.jac, factors.gamma_h, factors.mass
         _, jvp = jax.linearize(lambda x: lin.f(x, lin.p, lin.t), lin.u)
 

@@ -22,24 +22,28 @@ class LinearSolver:
     diagonal_mass_only = False   # True: only diagonal mass matrices are supported
 
     def jacobian(self, f, u, p, t):
-        """The Jacobian of f at (u, t) in this strategy's representation."""
+        """Returns the Jacobian of ``f`` at (``u``, ``p``, ``t``) in this strategy's representation."""
         raise NotImplementedError
 
     def initial_jacobian(self, f, u, p, t):
-        """A placeholder shaped like `jacobian`'s result, for solver states that start without one."""
+        """Returns a placeholder shaped like `jacobian`'s result for ``f`` at (``u``, ``p``, ``t``), for solver
+        states that start without one."""
         raise NotImplementedError
 
     def factor(self, jac, gamma_h, mass=None):
-        """W = M/(γh) − J prepared for solving (M = I when ``mass`` is None)."""
+        """Returns W = M/(γh) − J prepared for solving, from ``jac`` and ``gamma_h`` = γh (M = I when ``mass`` is
+        None)."""
         raise NotImplementedError
 
     def solve(self, factors, rhs):
-        """x with W x = rhs."""
+        """Returns x with W x = ``rhs``, W given by ``factors`` (the result of `factor`)."""
         raise NotImplementedError
 
     def solve_accurately(self, factors, jac, gamma_h, mass, rhs):
-        """x with W x = rhs to about the working precision relative to x itself, where the strategy can
-        (see `compensated`); by default the same as `solve`."""
+        """Returns x with W x = ``rhs`` to about the working precision relative to x itself, where the
+        strategy can (see `compensated`); by default the same as `solve`. ``factors`` is `factor`'s result for
+        ``jac``, ``gamma_h`` and ``mass``.
+        """
         return self.solve(factors, rhs)
 
 
@@ -57,19 +61,28 @@ class DenseLU(LinearSolver):
     refine: bool = False
 
     def jacobian(self, f, u, p, t):
+        """Returns the dense (n, n) Jacobian of ``f`` at (``u``, ``p``, ``t``): the user's ``jac`` or forward-mode AD
+        (colored when sparse)."""
         return jacobian(f, u, p, t)
 
     def initial_jacobian(self, f, u, p, t):
+        """Returns an (n, n) zero matrix of ``u``'s dtype (``f``, ``p``, ``t`` unused), a placeholder for a solver
+        state."""
         return jnp.zeros((u.shape[0], u.shape[0]), u.dtype)
 
     def factor(self, jac, gamma_h, mass=None):
+        """Returns the LU factors of W = M/(γh) − J from ``jac``, ``gamma_h`` = γh and ``mass`` (None: M = I)."""
         return factor_w(jac, gamma_h, mass)
 
     def solve(self, factors, rhs):
+        """Returns x with W x = ``rhs`` by triangular solves with the LU ``factors``."""
         return solve_w(factors, rhs)
 
     def solve_accurately(self, factors, jac, gamma_h, mass, rhs):
         # One refinement step with a double-double residual of W = M/(γh) − J (see `compensated`).
+        """Returns x with W x = ``rhs``; with ``refine=True`` one refinement step with a double-double residual
+        of W (rebuilt from ``jac``, ``gamma_h``, ``mass``), otherwise the plain `solve` with ``factors``.
+        """
         x = solve_w(factors, rhs)
         if not self.refine:
             return x

@@ -74,6 +74,8 @@ class SparseGMRES(LinearSolver):
             raise ValueError(f"linsolve: block_size must be a positive integer; got {self.block_size!r}")
 
     def jacobian(self, f, u, p, t):
+        """Returns the Jacobian of ``f`` at (``u``, ``p``, ``t``) as values on the problem's sparsity pattern (user
+        ``jac`` or colored AD)."""
         pattern = _pattern_of(f)
         user = getattr(f, "jac", None)
         if user is not None:
@@ -81,10 +83,15 @@ class SparseGMRES(LinearSolver):
         return SparseJacobian(compressed_jacobian(f, u, p, t, pattern), pattern)
 
     def initial_jacobian(self, f, u, p, t):
+        """Returns zero values on the sparsity pattern of ``f`` (``u`` gives the dtype; ``p``, ``t`` unused): a
+        placeholder."""
         pattern = _pattern_of(f)
         return SparseJacobian(jnp.zeros(pattern.nnz, u.dtype), pattern)
 
     def factor(self, jac, gamma_h, mass=None):
+        """Returns sparse W = M/(γh) − J (from ``jac``, ``gamma_h``, diagonal ``mass``) with the inverses of
+        its diagonal blocks (``block_size`` states each) as block-Jacobi preconditioner.
+        """
         pattern = jac.pattern
         lay = pattern.cached(("sparse_w", self.block_size), lambda: _layout(pattern, self.block_size))
         dtype = jac.values.dtype
@@ -97,6 +104,7 @@ class SparseGMRES(LinearSolver):
         return SparseW(values, jnp.linalg.inv(blocks), lay)
 
     def solve(self, factors, rhs):
+        """Returns x with W x = ``rhs`` by block-Jacobi preconditioned GMRES on the sparse W in ``factors``."""
         lay = factors.layout
         b, padded = lay.block, lay.n_blocks * lay.block
 

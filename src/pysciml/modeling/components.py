@@ -15,7 +15,11 @@ from .system import ODESystem
 
 
 class Connector:
-    """A named set of across and through variables, e.g. an electrical pin (v, i)."""
+    """A named set of across and through variables, e.g. an electrical pin (v, i). ``name``: the connector's
+    full name (``"resistor.p"``); ``across`` / ``through``: {short name: variable} (equal at a node / summing to
+    zero there); ``kind``: connectors of one kind only connect to each other. Its variables read as attributes
+    (``pin.v``).
+    """
 
     def __init__(self, name, across, through, kind):
         self.name, self.across, self.through, self.kind = name, dict(across), dict(through), kind
@@ -62,7 +66,8 @@ class Connection:
 
 
 def connect(*connectors):
-    """Join two or more connectors of one kind (checked before anything is built)."""
+    """Join two or more connectors of one kind (checked before anything is built). Returns a `Connection` for
+    `compose`."""
     if len(connectors) < 2:
         raise ValueError(f"connect: needs at least two connectors; got {len(connectors)}")
     for c in connectors:
@@ -84,9 +89,11 @@ def component(name, eqs, connectors=(), params=None, defaults=None, observed=())
 
 
 def compose(systems, connections=(), name="model", connectors=None):
-    """One flat system from components and `connect` results; unconnected connectors get through = 0.
-    connectors: {port name: a connector of a member} exposed as this system's own ports (left open here,
-    connected where this system is itself a member of a `compose`)."""
+    """One flat system from the components ``systems`` and the ``connections`` made by `connect`;
+    unconnected connectors get through = 0. ``name``: the composed system's name. ``connectors``: {port name: a
+    connector of a member} exposed as this system's own ports (left open here, connected where this system is
+    itself a member of a `compose`). Returns an `ODESystem` whose members read as attributes (``rlc.resistor.v``).
+    """
     remap = {}                 # a nested system's ports, as the caller holds them -> renamed
     flat = []
     for s in systems:

@@ -38,7 +38,9 @@ def _affects(affect, owner):
 
 
 class ContinuousEvent:
-    """Affect when ``condition`` crosses zero (direction 'both', 'up' (− → +) or 'down')."""
+    """Affect when ``condition`` crosses zero (direction 'both', 'up' (− → +) or 'down'). ``affect``: the
+    new values, as equations or a dict {unknown or parameter: expression of the values before the event}.
+    """
 
     def __init__(self, condition, affect, direction="both"):
         if isinstance(condition, (list, tuple)):      # ModelingToolkit writes [x ~ 0]
@@ -52,11 +54,16 @@ class ContinuousEvent:
         self.affect = _affects(affect, "ContinuousEvent")
 
     def expressions(self):
+        """Returns the symbolic expressions the event uses (condition, affected symbols and their new values), to
+        check and compile them."""
         return [self.condition] + [v for _, v in self.affect] + [k for k, _ in self.affect]
 
 
 class DiscreteEvent:
-    """Affect at the end of every accepted step where the relation ``condition`` holds, or at given times."""
+    """Affect at the end of every accepted step where the relation ``condition`` holds (x > 1, t >= 2), or at
+    given times (a number or a list). ``affect``: the new values, as equations or a dict {unknown or parameter:
+    expression of the values before the event}.
+    """
 
     def __init__(self, condition, affect):
         self.times = None
@@ -72,6 +79,8 @@ class DiscreteEvent:
         self.affect = _affects(affect, "DiscreteEvent")
 
     def expressions(self):
+        """Returns the symbolic expressions the event uses (condition, affected symbols and their new values), to
+        check and compile them."""
         cond = [] if self.condition is None else [self.condition.lhs - self.condition.rhs]
         return cond + [v for _, v in self.affect] + [k for k, _ in self.affect]
 

@@ -73,13 +73,14 @@ class CompiledRHS:
 
 def ODEProblem(system, u0=None, tspan=None, p=None, jac=False, sparse=False, guesses=None):
     """Compile ``system`` (an `ODESystem` or `ReactionSystem`; simplified here if not already) into a
-    `pysciml.ODEProblem`.
+    `pysciml.ODEProblem` over ``tspan``, which it returns.
 
     u0, p: {unknown, parameter or its name: value}; values missing here come from the system's defaults,
     and any still missing is an error naming them. An algebraic unknown without a value starts at 0 (the
-    solver makes it consistent). jac=True: analytic Jacobian; sparse=True: its exact sparsity pattern as
-    ``jac_prototype`` (for ``linsolve=SparseGMRES()``, colored Jacobians). ``prob.p`` is a vector in the order
-    of ``prob.f.parameters``; `parameter_vector` builds one from a dict for ``prob.remake(p=...)``.
+    solver makes it consistent). ``guesses``: {unknown: value} where the structural simplification judges its
+    choices. jac=True: analytic Jacobian; sparse=True: its exact sparsity pattern as ``jac_prototype`` (for
+    ``linsolve=SparseGMRES()``, colored Jacobians). ``prob.p`` is a vector in the order of ``prob.f.parameters``;
+    `parameter_vector` builds one from a dict for ``prob.remake(p=...)``.
     """
     if hasattr(system, "to_ode_system"):
         system = system.to_ode_system()
@@ -218,8 +219,9 @@ def _introduced(simple, v):
 
 
 def parameter_vector(system, values=None):
-    """The parameter vector of a (simplified) system, in the order of ``system.parameters``, from
-    {parameter or name: value} and the system's defaults; errors name any missing or unknown key."""
+    """Returns the parameter vector of a (simplified) ``system``, in the order of ``system.parameters``, from
+    ``values`` {parameter or name: value} and the system's defaults; errors name any missing or unknown key.
+    """
     values = _keyed(values, "p")
     by_param = {}
     for key, value in values.items():

@@ -57,7 +57,7 @@ class Reaction:
         return tuple(int(v) for v in values)
 
     def net(self):
-        """{species: net change}."""
+        """Returns {species: net change} of one firing of the reaction."""
         out = {}
         for s, n in zip(self.substrates, self.substoich):
             out[s] = out.get(s, 0) - n
@@ -66,6 +66,9 @@ class Reaction:
         return out
 
     def ode_rate(self, combinatoric=True):
+        """Returns the reaction's rate in the reaction-rate equations: the rate law itself, or for mass action
+        rate·Π s^n (divided by Π n! when ``combinatoric``).
+        """
         if not self.mass_action:
             return self.rate
         law = self.rate
@@ -74,6 +77,9 @@ class Reaction:
         return law
 
     def propensity(self, combinatoric=True):
+        """Returns the reaction's propensity for the jump process: the rate law itself, or for mass action
+        rate·Π s(s − 1)…(s − n + 1) (divided by Π n! when ``combinatoric``), the number of ways to pick the substrates.
+        """
         if not self.mass_action:
             return self.rate
         law = self.rate
@@ -88,7 +94,10 @@ class Reaction:
 
 
 class ReactionSystem:
-    """Reactions over species (default: every species in the reactions, in order of appearance)."""
+    """The ``reactions`` over ``species`` (default: every species in the reactions, in order of appearance).
+    ``name``: the system's name; ``defaults``: {species or parameter: value} used where u0 or p leave gaps;
+    ``combinatoric``: divide mass-action rates by n! for n identical substrates (as Catalyst does).
+    """
 
     def __init__(self, reactions, name="reactions", defaults=None, species=None, combinatoric=True):
         self.reactions = tuple(reactions)
@@ -119,7 +128,7 @@ class ReactionSystem:
         self.parameters = tuple(sorted(symbols, key=sp.default_sort_key))
 
     def stoichiometry(self):
-        """(net (R, S), substrate (R, S)) integer matrices."""
+        """Returns (net (R, S), substrate (R, S)) integer matrices, R reactions by S species."""
         index = {s: j for j, s in enumerate(self.species)}
         net = np.zeros((len(self.reactions), len(self.species)), np.int64)
         sub = np.zeros_like(net)
@@ -131,7 +140,8 @@ class ReactionSystem:
         return net, sub
 
     def to_ode_system(self):
-        """The reaction-rate equations D(s) = Σ_r net[r, s] · rate_r (mass action where declared)."""
+        """Returns the reaction-rate equations D(s) = Σ_r net[r, s] · rate_r (mass action where declared) as an
+        `ODESystem`."""
         net, _ = self.stoichiometry()
         rates = [r.ode_rate(self.combinatoric) for r in self.reactions]
         eqs = []
@@ -147,8 +157,10 @@ class ReactionSystem:
 
 
 def JumpProblem(system, u0=None, tspan=None, p=None, key=0):
-    """A `pysciml.JumpProblem` of the network: counts u0 {species or name: count}, p {parameter: value}
-    (defaults fill gaps; missing ones are named), propensities generated as one JAX function."""
+    """A `pysciml.JumpProblem` of the network ``system`` (a `ReactionSystem`) over ``tspan``: counts u0
+    {species or name: count}, p {parameter: value} (defaults fill gaps; missing ones are named), propensities
+    generated as one JAX function; ``key``: a jax.random key or an integer seed. Returns the `pysciml.JumpProblem`.
+    """
     from .problem import _number, parameter_vector
     if not isinstance(system, ReactionSystem):
         raise TypeError(f"md.JumpProblem: expected a ReactionSystem; got {type(system).__name__}")

@@ -25,9 +25,11 @@ from .system import ODESystem
 
 
 class SimplifiedSystem(ODESystem):
-    """An `ODESystem` in the form D(s) = f (states, first ``n_differential`` unknowns) and 0 = g (algebraic
-    unknowns after them), with every eliminated variable kept as observed. ``derivative_states`` maps
-    (unknown, k) to the unknown that holds its k-th derivative, where one was introduced."""
+    """An `ODESystem` in the form D(s) = f (``states``, the first ``n_differential`` unknowns; f = ``rhs``) and
+    0 = g (``algebraic`` unknowns after them; g = ``residuals``), with every eliminated variable kept as
+    ``observed``. ``original``: the system it was simplified from. ``derivative_states`` maps (unknown, k) to
+    the unknown that holds its k-th derivative, where one was introduced. Built by `structural_simplify`.
+    """
 
     def __init__(self, original, states, algebraic, rhs, residuals, observed, derivative_states):
         eqs = [Equation(sp.Derivative(s, t), f) for s, f in zip(states, rhs)] + \
@@ -54,9 +56,11 @@ class SimplifiedSystem(ODESystem):
 
 
 def structural_simplify(system, guesses=None, tearing=True):
-    """The system in semi-explicit index-1 form (see the module docstring). ``guesses``: {unknown or name:
-    value} where the dummy-derivative choice is judged (default: the system's defaults). tearing=False
-    solves only for the derivatives, keeping every algebraic unknown (and its equation) in the DAE."""
+    """Returns the system in semi-explicit index-1 form as a `SimplifiedSystem` (see the module docstring).
+    ``guesses``: {unknown or name: value} where the dummy-derivative choice is judged (default: the system's
+    defaults). tearing=False solves only for the derivatives, keeping every algebraic unknown (and its equation)
+    in the DAE. A `SimplifiedSystem` is returned as it is.
+    """
     if isinstance(system, SimplifiedSystem):
         return system
     if not isinstance(system, ODESystem):

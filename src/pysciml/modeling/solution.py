@@ -6,7 +6,9 @@ jitted solve) is indexable; `solve` here is `pysciml.solve` with a check that th
 
 
 def solve(prob, alg=None, *args, **kwargs):
-    """`pysciml.solve` for a problem from md.ODEProblem (the solution is indexable by symbol)."""
+    """`pysciml.solve` of ``prob`` (from md.ODEProblem) by ``alg``, other arguments passed through. Returns the
+    solution, indexable by symbol or name (``sol[x]``, ``sol["resistor.v"]``), observed variables included.
+    """
     # Imported here: modeling (layer 2) must not import the solve pipeline (layer 5) at import time.
     from ..solve import solve as _solve
     if not hasattr(getattr(prob, "f", None), "symbolic_values"):

@@ -32,19 +32,24 @@ def parameter(name):
 
 
 def variables(names):
-    """Unknowns as functions of `t`: ``x, y = variables("x y")`` (a single name gives one unknown)."""
+    """Unknowns as functions of `t` from ``names`` (space- or comma-separated): ``x, y = variables("x y")``.
+    Returns a tuple of unknowns (a single name gives one unknown).
+    """
     out = tuple(variable(n) for n in _split(names))
     return out[0] if len(out) == 1 else out
 
 
 def parameters(names):
-    """Parameter symbols: ``a, b = parameters("a b")`` (a single name gives one symbol)."""
+    """Parameter symbols from ``names`` (space- or comma-separated): ``a, b = parameters("a b")``. Returns a
+    tuple of symbols (a single name gives one symbol).
+    """
     out = tuple(parameter(n) for n in _split(names))
     return out[0] if len(out) == 1 else out
 
 
 def D(expr, order=1):
-    """d/dt of an expression (``D(x)`` for an unknown x; ``D(x, 2)`` for the second derivative)."""
+    """Returns the derivative d^order/dt^order of ``expr`` (``D(x)`` for an unknown x; ``D(x, 2)`` for the second
+    derivative)."""
     return sp.diff(sp.sympify(expr), t, order)
 
 
@@ -61,6 +66,7 @@ class Equation:
         return self.lhs - self.rhs
 
     def xreplace(self, mapping):
+        """Returns the equation with symbols replaced on both sides by ``mapping`` (sympy's xreplace)."""
         return Equation(self.lhs.xreplace(mapping), self.rhs.xreplace(mapping))
 
     def __repr__(self):
@@ -68,7 +74,7 @@ class Equation:
 
 
 def Eq(lhs, rhs=0):
-    """The equation lhs = rhs (an expression alone means expression = 0)."""
+    """Returns the `Equation` lhs = rhs (an expression alone means expression = 0)."""
     return Equation(lhs, rhs)
 
 

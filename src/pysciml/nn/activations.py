@@ -4,7 +4,9 @@ import jax.numpy as jnp
 
 
 def gaussian_rbf(x):
-    """Gaussian radial basis exp(-x²): smooth and localized, a common choice for function approximation."""
+    """Gaussian radial basis exp(−x²), elementwise on the array ``x``: smooth and localized, a common choice
+    for function approximation. Returns an array shaped like ``x``.
+    """
     return jnp.exp(-jnp.square(x))
 
 

@@ -22,7 +22,9 @@ class Network:
     params: Any
 
     def batched(self, x, params):
-        """``apply`` over the leading axes of x (..., in_size)."""
+        """``apply`` over the leading axes of ``x`` (..., in_size) with the parameters ``params``. Returns the
+        outputs, shaped (..., out_size).
+        """
         flat = x.reshape(-1, x.shape[-1])
         out = jax.vmap(self.apply, in_axes=(0, None))(flat, params)
         return out.reshape(x.shape[:-1] + out.shape[-1:])
@@ -35,7 +37,9 @@ def _equinox_module(net):
 
 def as_network(net, params=None, key=None, in_size=None):
     """Wrap ``net`` as a `Network`. ``params`` default: fresh ones from ``key`` (MLP, flax) or the module's own
-    arrays (Equinox). ``in_size`` is needed only to initialize a flax module."""
+    arrays (Equinox). ``in_size`` is needed only to initialize a flax module. Returns the `Network` (apply
+    function and parameter pytree).
+    """
     if isinstance(net, Network):
         return net if params is None else Network(net.apply, params)
     if isinstance(net, MLP):

@@ -3,5 +3,7 @@ from jax.flatten_util import ravel_pytree
 
 
 def ravel(params):
-    """(flat vector, unravel) for any parameter pytree; ``unravel(flat)`` rebuilds the pytree."""
+    """Flatten any parameter pytree ``params``. Returns (flat vector, unravel), with ``unravel(flat)``
+    rebuilding the pytree (`jax.flatten_util.ravel_pytree`).
+    """
     return ravel_pytree(params)

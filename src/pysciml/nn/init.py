@@ -10,7 +10,10 @@ SCHEMES = ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform")
 
 
 def init_weight(key, fan_in, fan_out, scheme, dtype):
-    """A (fan_in, fan_out) weight matrix drawn with the named scheme."""
+    """Returns a (``fan_in``, ``fan_out``) weight matrix of ``dtype`` drawn from the PRNG ``key`` with the named
+    ``scheme``: 'glorot_normal' / 'glorot_uniform' (variance 2/(fan_in + fan_out)) or 'he_normal' / 'he_uniform'
+    (variance 2/fan_in); a `ValueError` for another name.
+    """
     if scheme not in SCHEMES:
         raise ValueError(f"init must be one of {SCHEMES}, got {scheme!r}")
     variance = 2.0 / (fan_in + fan_out) if scheme.startswith("glorot") else 2.0 / fan_in

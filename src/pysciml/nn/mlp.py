@@ -55,7 +55,10 @@ class MLP:
         return (self.in_size, *self.hidden, self.out_size)
 
     def init(self, key, dtype=jnp.float64):
-        """Parameters ((W₁, b₁), …, (W_L, b_L)) with W of shape (fan_in, fan_out) and zero biases."""
+        """Returns fresh parameters ((W₁, b₁), …, (W_L, b_L)) drawn from the PRNG ``key``, with W of shape
+        (fan_in, fan_out) (He-normal for rectifiers, Glorot-normal otherwise, unless ``init_scheme`` says) and zero
+        biases, all of ``dtype``.
+        """
         scheme = self.init_scheme or ("he_normal" if self.activation in RECTIFIERS else "glorot_normal")
         keys = jax.random.split(key, len(self.sizes) - 1)
         return tuple((init_weight(k, fan_in, fan_out, scheme, dtype), jnp.zeros((fan_out,), dtype))

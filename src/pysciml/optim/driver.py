@@ -56,7 +56,11 @@ class EarlyStopping:
 
 
 class FitInfo(NamedTuple):
-    """What a callback sees between chunks: ``callback(info)`` returning True stops the fit."""
+    """What a callback sees between chunks: ``callback(info)`` returning True stops the fit.
+
+    iteration: iterations done, all stages together. stage: index of the running stage. loss: the latest loss.
+    params: the current parameters.
+    """
 
     iteration: int     # iterations done, all stages together
     stage: int         # index of the running stage
@@ -66,6 +70,14 @@ class FitInfo(NamedTuple):
 
 @dataclass
 class FitResult:
+    """The result of `minimize` (and `pysciml.ude.fit`, `pysciml.pinn.train`).
+
+    params: parameters at the end. loss: the loss at the last evaluated point. best_params, best_loss: the
+    parameters with the lowest loss seen, and that loss. history: the loss at every iteration, all stages in
+    order. stages: per stage its name, iterations and why it ended. stopped: "completed", "target" (early
+    stopping reached its target) or "callback". aux_history: the objective's aux at every iteration, stacked
+    (None for a plain loss). context: the objective's ctx at the end (None for a plain loss).
+    """
     params: Any                   # parameters at the end
     loss: float                   # loss at the last evaluated point
     best_params: Any              # parameters with the lowest loss seen
@@ -86,27 +98,32 @@ class Objective:
     doing nothing."""
 
     def loss(self, params, ctx):
-        """(scalar value, aux pytree or None) at ``params`` (traced)."""
+        """Returns (scalar value, aux pytree or None) at ``params`` with context ``ctx`` (both traced)."""
         raise NotImplementedError
 
     def start_stage(self, stage, ctx):
-        """The ctx a stage starts with (host side; e.g. a step counter reset)."""
+        """Returns the ctx a ``stage`` starts with, from the current ``ctx`` (host side; e.g. a step counter reset).
+        Default: ``ctx`` unchanged."""
         return ctx
 
     def prepare(self, ctx):
-        """The ctx an Adam step evaluates with (traced; e.g. resampled points)."""
+        """Returns the ctx an Adam step evaluates with, from ``ctx`` (traced; e.g. resampled points). Default:
+        ``ctx`` unchanged."""
         return ctx
 
     def finish(self, ctx, params, aux):
-        """The ctx after an Adam step taken at ``params`` with ``aux`` (traced; e.g. adapted weights)."""
+        """Returns the ctx after an Adam step taken at ``params`` with ``aux`` from ``ctx`` (traced; e.g. adapted
+        weights). Default: ``ctx`` unchanged."""
         return ctx
 
     def after_chunk(self, stage, ctx, params, done):
-        """The ctx after a chunk (host side), ``done`` iterations into ``stage``; None if unchanged."""
+        """Returns the ctx after a chunk (host side), ``done`` iterations into ``stage``, at ``params``; None if
+        ``ctx`` is unchanged (the default)."""
         return None
 
     def residuals(self, params, ctx):
-        """Residuals r with value == mean(r²), for `LevenbergMarquardt`."""
+        """Returns the residuals r at ``params`` with context ``ctx``, with value == mean(r²), for
+        `LevenbergMarquardt`."""
         raise NotImplementedError
 
 
@@ -304,8 +321,12 @@ def _stage(stage, objective, params, chunk, early):
 
 def minimize(objective, params, optimizers, *, ctx=None, callback=None, early_stopping=None, chunk=50,
              progress=True, checkpoint=None, checkpoint_every=None):
-    """Minimize ``objective`` (an `Objective`) from ``params`` running ``optimizers`` in order, starting
-    with context ``ctx``; returns a `FitResult`. The options are those of `pysciml.ude.fit`."""
+    """Minimize ``objective`` (an `Objective`) from ``params`` running ``optimizers`` (stages `Adam`,
+    `LBFGS`, `LevenbergMarquardt`) in order, starting with context ``ctx``. ``callback(FitInfo)`` runs after every
+    chunk (True stops the fit); ``early_stopping``: an `EarlyStopping`; ``chunk``: iterations per compiled call;
+    ``progress``: show a progress bar; ``checkpoint``: a file path where the state is saved every
+    ``checkpoint_every`` iterations (default: every chunk) and from which the fit resumes. Returns a `FitResult`.
+    """
     optimizers = tuple(optimizers) if isinstance(optimizers, (list, tuple)) else (optimizers,)
     if not optimizers:
         raise ValueError("optimizers must hold at least one stage, e.g. (Adam(1e-2, 500), LBFGS(500))")

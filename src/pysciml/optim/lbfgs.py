@@ -11,6 +11,9 @@ from .._core.trees import select
 
 
 class LBFGSState(NamedTuple):
+    """The L-BFGS iteration's state: the point ``v``, the objective's ``value``, ``grad`` and ``aux`` there,
+    the optax ``memory`` (correction pairs) and ``k`` the iterations done.
+    """
     v: jax.Array        # the point
     value: jax.Array    # objective at v
     grad: jax.Array     # its gradient
@@ -20,22 +23,30 @@ class LBFGSState(NamedTuple):
 
 
 def lbfgs_init(evaluate, transformation, v):
-    """State at ``v``; ``evaluate(v) -> ((value, aux), grad)`` as `jax.value_and_grad(..., has_aux=True)`."""
+    """Returns the `LBFGSState` at ``v``, evaluated by ``evaluate(v) -> ((value, aux), grad)`` (as
+    `jax.value_and_grad(..., has_aux=True)`), with the correction memory of ``transformation`` (L-BFGS's optax
+    transformation).
+    """
     (value, aux), grad = evaluate(v)
     return LBFGSState(v, value, grad, aux, transformation.init(v), jnp.asarray(0))
 
 
 def lbfgs_pending(evaluate, transformation, v):
-    """State at ``v`` not evaluated yet (value = inf): the first `lbfgs_step` only evaluates it, and does not
-    count as an iteration. This spares compiling the objective a second time outside the stepping loop."""
+    """Returns an `LBFGSState` at ``v`` not evaluated yet (value = inf): the first `lbfgs_step` only evaluates
+    it with ``evaluate``, and does not count as an iteration. This spares compiling the objective a second time
+    outside the stepping loop. ``transformation``: L-BFGS's optax transformation (its memory is initialized).
+    """
     aux = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(evaluate, v)[0][1])
     return LBFGSState(v, jnp.asarray(jnp.inf, v.dtype), jnp.zeros_like(v), aux, transformation.init(v),
                       jnp.asarray(0))
 
 
 def lbfgs_step(evaluate, transformation, stage, state):
-    """(next state, accepted): ``accepted`` is False when the line search found no decrease; the state is then
-    returned unchanged (the iteration has converged or stalled)."""
+    """One L-BFGS iteration from ``state``: the direction from ``transformation`` (optax L-BFGS memory), a
+    backtracking Armijo line search with ``evaluate(v) -> ((value, aux), grad)`` under the options of ``stage``
+    (an `LBFGS`). Returns (next state, accepted): ``accepted`` is False when the line search found no decrease;
+    the state is then returned unchanged (the iteration has converged or stalled).
+    """
     v, value, grad = state.v, state.value, state.grad
     pending = jnp.isinf(value)
     direction, new_memory = transformation.update(grad, state.memory, v)

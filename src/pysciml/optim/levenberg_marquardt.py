@@ -26,6 +26,10 @@ from .._core.trees import select
 
 
 class LMState(NamedTuple):
+    """The Levenberg–Marquardt iteration's state: the point ``x``, residuals ``r`` and their Jacobian ``jac``
+    there, ``cost`` = ½‖r‖² (inf while pending), Moré's column ``scale``, the damping ``mu`` and Nielsen's growth
+    factor ``nu``, ``converged``, ``k`` accepted iterations and ``evaluations``.
+    """
     x: jax.Array          # the point
     r: jax.Array          # residuals at x
     jac: jax.Array        # ∂r/∂x at x, (m, n)
@@ -39,7 +43,8 @@ class LMState(NamedTuple):
 
 
 def residuals_and_jacobian(residual):
-    """``x -> (r(x), ∂r/∂x)`` by forward mode; the primal r comes out of the same vmapped JVP."""
+    """Returns ``x -> (r(x), ∂r/∂x)`` for the function ``residual`` by forward mode; the primal r comes out of the
+    same vmapped JVP."""
     def flat(x):
         r = jnp.ravel(residual(x))
         return r, r
@@ -48,8 +53,10 @@ def residuals_and_jacobian(residual):
 
 
 def lm_pending(evaluate, stage, x):
-    """State at ``x`` not evaluated yet: the first `lm_step` only evaluates it (not counted as an iteration),
-    so a compiled stepping loop holds the single evaluation program. ``evaluate(x) -> (r, J)``."""
+    """Returns an `LMState` at ``x`` not evaluated yet: the first `lm_step` only evaluates it (not counted as an
+    iteration), so a compiled stepping loop holds the single evaluation program. ``evaluate(x) -> (r, J)``;
+    ``stage`` (a `LevenbergMarquardt`) gives the initial damping.
+    """
     r_shape = jax.eval_shape(evaluate, x)[0]
     r = jnp.zeros(r_shape.shape, x.dtype)
     return LMState(x, r, jnp.zeros((r.size, x.size), x.dtype), jnp.asarray(jnp.inf, x.dtype),
@@ -58,9 +65,11 @@ def lm_pending(evaluate, stage, x):
 
 
 def lm_step(evaluate, stage, state):
-    """(next state, accepted): one Levenberg–Marquardt iteration. ``accepted`` is False when the state had
-    converged already (nothing is evaluated then) or when ``stage.max_trials`` trials all failed to decrease
-    the cost (stalled); the state is then returned unchanged."""
+    """(next state, accepted): one Levenberg–Marquardt iteration from ``state`` with ``evaluate(x) -> (r, J)``
+    under the options of ``stage``. ``accepted`` is False when the state had converged already (nothing is
+    evaluated then) or when ``stage.max_trials`` trials all failed to decrease the cost (stalled); the state is
+    then returned unchanged.
+    """
     x, r, jac, cost = state.x, state.r, state.jac, state.cost
     pending = jnp.isinf(cost)
     d = jnp.sqrt(state.scale)

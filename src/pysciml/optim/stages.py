@@ -21,6 +21,8 @@ class Adam:
             raise ValueError(f"Adam: learning_rate must be > 0, got {self.learning_rate!r}")
 
     def transformation(self):
+        """Returns the optax transformation of this stage: Adam at ``learning_rate``, decayed exponentially to
+        ``final_decay`` times it over ``steps`` when final_decay ≠ 1."""
         if self.final_decay == 1.0:
             return optax.adam(self.learning_rate)
         schedule = optax.exponential_decay(self.learning_rate, max(self.steps, 1), self.final_decay)
@@ -43,6 +45,8 @@ class LBFGS:
             raise ValueError(f"LBFGS: memory must be a positive int, got {self.memory!r}")
 
     def transformation(self):
+        """Returns the optax transformation that gives L-BFGS directions (``optax.scale_by_lbfgs`` with ``memory``
+        pairs); the line search is this package's."""
         return optax.scale_by_lbfgs(memory_size=self.memory)
 
 

@@ -11,7 +11,8 @@ import numpy as np
 
 
 def derivative(u, z, *directions):
-    """∂^k u / ∂z[d₁]…∂z[d_k] at the point z (1-D array), for u: (d,) → (m,) or scalar.
+    """Returns ∂^k u / ∂z[d₁]…∂z[d_k] at the point z (1-D array), for u: (d,) → (m,) or scalar, with the
+    ``directions`` d₁ … d_k (indices of z), shaped like u(z).
 
     ``derivative(u, z)`` is u(z); ``derivative(u, z, 0, 0)`` is ∂²u/∂z₀²; ``derivative(u, z, 0, 1)`` the
     mixed second derivative.

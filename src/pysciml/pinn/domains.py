@@ -17,6 +17,7 @@ class Interval:
         object.__setattr__(self, "hi", hi)
 
     def contains(self, value, rtol=1e-12):
+        """Returns whether ``value`` lies in [lo, hi], widened by ``rtol`` times the interval's length."""
         slack = rtol * (self.hi - self.lo)
         return self.lo - slack <= value <= self.hi + slack
 

@@ -17,6 +17,9 @@ class PINNSolution:
     sol.relative_l2(exact, points)   ‖u − exact‖₂ / ‖exact‖₂ for a known solution exact(points)
     sol.history              per-step loss of every term ("terms") and their total with the given weights ("total")
     sol.plot(...)            solution (and error) heatmaps for 2-D problems, curves for 1-D ones
+
+    Built by `train` from the ``system``, the network ``field`` (x, θ) -> u, its trained parameters ``theta``, the
+    loss ``history``, the final ``weights`` and training ``points``.
     """
 
     def __init__(self, system, field, theta, history, weights, points):
@@ -49,7 +52,8 @@ class PINNSolution:
         return out[0] if single else out
 
     def grid(self, *axes):
-        """Values on the grid spanned by one 1-D array per independent variable (``indexing="ij"``)."""
+        """Returns the values on the grid spanned by one 1-D array per independent variable (``axes``,
+        ``indexing="ij"``): shape (len(xs), len(ys), ..., n_dep)."""
         if len(axes) != self.system.n_vars:
             raise ValueError(f"grid needs {self.system.n_vars} axes ({list(self.system.iv_names)}), got "
                              f"{len(axes)}")
@@ -58,8 +62,9 @@ class PINNSolution:
         return out.reshape(mesh.shape[:-1] + (self.system.n_outputs,))
 
     def residuals(self, points):
-        """{term name: residuals (N,) or (N, m)} of every equation/condition term at ``points`` (N, n_vars),
-        with each term's fixed variables set."""
+        """Returns {term name: residuals (N,) or (N, m)} of every equation/condition term at ``points`` (N, n_vars),
+        with each term's fixed variables set.
+        """
         points = jnp.asarray(points, dtype=jnp.float64)
         out = {}
         for term in self.system.terms:
@@ -71,13 +76,16 @@ class PINNSolution:
         return out
 
     def relative_l2(self, exact, points):
-        """Relative L2 error against ``exact(points)`` (shape (N,) or (N, n_dep))."""
+        """Returns the relative L2 error ‖u − exact‖₂ / ‖exact‖₂ at ``points`` against ``exact(points)`` (shape (N,)
+        or (N, n_dep))."""
         u = self(points)
         ref = np.asarray(exact(np.asarray(points)), dtype=np.float64).reshape(len(u), -1)
         return float(np.linalg.norm(u - ref) / np.linalg.norm(ref))
 
     def plot(self, exact=None, variable=None, resolution=101, path=None):
-        """Solution (and, with ``exact``, absolute error) as heatmaps over a 2-D domain or curves over a 1-D
-        one; saved to ``path`` when given. Returns the matplotlib figure."""
+        """Solution (and, with ``exact``, absolute error) as heatmaps over a 2-D domain or curves over a 1-D one,
+        for the dependent ``variable`` (default all), sampled at ``resolution`` points per axis; saved to ``path``
+        when given. Returns the matplotlib figure.
+        """
         from .plotting import plot_solution
         return plot_solution(self, exact, variable, resolution, path)

@@ -28,6 +28,9 @@ class GridTraining:
     dx: object
 
     def points(self, lo, hi, kind, key, free):
+        """Returns (points (N, d), weights (N,)) for one term over the box [``lo``, ``hi``] of its ``free`` variables
+        (``kind``: "pde" for an equation, else a condition; ``key``: a PRNG key): the uniform grid, weights 1.
+        """
         if _empty_box(lo):
             return _point_condition()
         dx = np.asarray(self.dx, dtype=float)
@@ -47,9 +50,15 @@ class StochasticTraining:
     resample_every: int = 1
 
     def count(self, kind):
+        """Returns the number of points per term of ``kind`` ("pde": n, a condition: n_boundary, default max(n/4,
+        8))."""
         return self.n if kind == "pde" else (self.n_boundary or max(self.n // 4, 8))
 
     def points(self, lo, hi, kind, key, free):
+        """Returns (points (N, d), weights (N,)) for one term over the box [``lo``, ``hi``] of its ``free`` variables
+        (``kind``: "pde" for an equation, else a condition; ``key``: a PRNG key): the first uniform draw (redrawn in
+        the compiled loop), weights 1.
+        """
         if _empty_box(lo):
             return _point_condition()
         return np.asarray(self.draw(key, jnp.asarray(lo), jnp.asarray(hi), self.count(kind))), \
@@ -66,7 +75,9 @@ _SAMPLERS = ("sobol", "lhs", "halton")
 @dataclass(frozen=True)
 class QuasiRandomTraining:
     """``n`` low-discrepancy points per equation (``n_boundary`` per condition), drawn once at set-up with
-    scipy.stats.qmc: ``sampler`` is "sobol" (scrambled), "lhs" (Latin hypercube) or "halton"."""
+    scipy.stats.qmc: ``sampler`` is "sobol" (scrambled), "lhs" (Latin hypercube) or "halton"; ``seed`` offsets
+    the seed drawn from the training key.
+    """
 
     n: int
     n_boundary: int | None = None
@@ -78,9 +89,14 @@ class QuasiRandomTraining:
             raise ValueError(f"sampler must be one of {_SAMPLERS}, got {self.sampler!r}")
 
     def count(self, kind):
+        """Returns the number of points per term of ``kind`` ("pde": n, a condition: n_boundary, default max(n/4,
+        8))."""
         return self.n if kind == "pde" else (self.n_boundary or max(self.n // 4, 8))
 
     def points(self, lo, hi, kind, key, free):
+        """Returns (points (N, d), weights (N,)) for one term over the box [``lo``, ``hi``] of its ``free`` variables
+        (``kind``: "pde" for an equation, else a condition; ``key``: a PRNG key): the quasi-random sample, weights 1.
+        """
         if _empty_box(lo):
             return _point_condition()
         n = self.count(kind)
@@ -109,6 +125,10 @@ class QuadratureTraining:
     boundary_nodes: int | None = None
 
     def points(self, lo, hi, kind, key, free):
+        """Returns (points (N, d), weights (N,)) for one term over the box [``lo``, ``hi``] of its ``free`` variables
+        (``kind``: "pde" for an equation, else a condition; ``key``: a PRNG key): the Gauss–Legendre tensor grid, with
+        its normalized quadrature weights.
+        """
         if _empty_box(lo):
             return _point_condition()
         n = self.nodes if kind == "pde" else (self.boundary_nodes or self.nodes)
@@ -123,9 +143,11 @@ class QuadratureTraining:
 
 @dataclass(frozen=True)
 class AdaptiveRefinement:
-    """Residual-based adaptive refinement (RAR, Lu et al., SIAM Rev. 63 (2021)) on top of a fixed-point
-    strategy: every ``every`` Adam steps, the ``n_add`` points with the largest residual among
-    ``n_candidates`` quasi-random candidates join each equation's points, up to ``max_added`` in all."""
+    """Residual-based adaptive refinement (RAR, Lu et al., SIAM Rev. 63 (2021)) on top of the fixed-point
+    strategy ``base`` (grid, quasi-random or quadrature): every ``every`` Adam steps, the ``n_add`` points with the
+    largest residual among ``n_candidates`` quasi-random candidates join each equation's points, up to
+    ``max_added`` in all.
+    """
 
     base: object
     every: int = 500
@@ -139,6 +161,10 @@ class AdaptiveRefinement:
                              "quadrature)")
 
     def points(self, lo, hi, kind, key, free):
+        """Returns (points (N, d), weights (N,)) for one term over the box [``lo``, ``hi``] of its ``free`` variables
+        (``kind``: "pde" for an equation, else a condition; ``key``: a PRNG key): the base strategy's points plus
+        ``max_added`` zero-weight slots that refinement fills.
+        """
         points, weights = self.base.points(lo, hi, kind, key, free)
         if kind != "pde" or _empty_box(lo):
             return points, weights
@@ -147,4 +173,6 @@ class AdaptiveRefinement:
         return np.concatenate([points, pad]), np.concatenate([weights, np.zeros(self.max_added)])
 
     def candidates(self, lo, hi, seed):
+        """Returns ``n_candidates`` Sobol points over the box [``lo``, ``hi``] drawn with ``seed``, among which
+        refinement picks."""
         return quasi_random("sobol", self.n_candidates, lo, hi, seed)

@@ -36,6 +36,9 @@ def train(system, network, strategy=None, optimizers=(Adam(), LBFGS()), *, key=N
     output_transform  (z, u) -> u applied to the network output: hard constraints, output scaling
     weights           initial loss weights, one per term (equations, conditions, then observations)
     weighting         adaptive weights for the Adam stages: `LearningRateAnnealing()` or `ReLoBRaLo()`
+
+    normalize_inputs: scale each independent variable to [−1, 1] before the network (recommended).
+    chunk: optimizer iterations per compiled call. progress: show a progress bar.
     """
     if not isinstance(system, PDESystem):
         raise TypeError(f"system must be a PDESystem, got {type(system).__name__}")
@@ -76,7 +79,8 @@ def train(system, network, strategy=None, optimizers=(Adam(), LBFGS()), *, key=N
 
 
 def solve(*args, **kwargs):
-    """Deprecated name of `train` (a PINN is trained, which `pysciml.solve` does not do)."""
+    """Deprecated name of `train` (a PINN is trained, which `pysciml.solve` does not do): warns and returns `train`'s
+    `PINNSolution`."""
     warnings.warn("pysciml.pinn.solve is deprecated: use pysciml.pinn.train", DeprecationWarning, stacklevel=2)
     return train(*args, **kwargs)
 

@@ -27,6 +27,8 @@ class DDEProblem:
     state-dependent delays as functions lag(u, p, t) -> τ > 0. At least one lag must be declared: the lags
     drive discontinuity tracking and tell the method when a step reaches into its own interval.
     neutral: f depends on delayed derivatives (not supported yet: `solve` refuses it).
+
+    tspan: (t0, t1), the interval of integration. p: the parameters passed to f and h.
     """
     f: Callable
     u0: Any

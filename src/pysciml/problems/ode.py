@@ -32,7 +32,10 @@ def problem_pytree(dynamic, static):
             return obj
 
         def remake(self, **changes):
-            """A copy with some fields replaced (the original is unchanged)."""
+            """A copy of the problem with the fields named in ``changes`` replaced (e.g. ``prob.remake(p=new_p)``;
+            the original is unchanged). Returns the new problem, of the same class; a `TypeError` names an unknown
+            field.
+            """
             unknown = set(changes) - set(names)
             if unknown:
                 raise TypeError(f"remake: unknown field(s) {sorted(unknown)}; expected {', '.join(names)}")

@@ -50,7 +50,10 @@ class ForwardMethod(SensitivityAlgorithm):
 
     @abc.abstractmethod
     def jacobian(self, ctx, split, diff, rest):
-        """(outputs, {field: Jacobian of that float output field, trailing axis the flat inputs})."""
+        """Returns (outputs, {field: Jacobian of that float output field, trailing axis the flat inputs}) of
+        the loop for ``ctx`` (the `SolveContext`); ``split``, ``diff``, ``rest`` separate the differentiated inputs
+        from the others. A subclass says how.
+        """
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,17 @@ class ForwardDiffSensitivity(ForwardMethod):
     mode, dense output, mass matrices and callbacks."""
 
     def check(self, alg, save_mode, has_mass, has_callbacks):
+        """Raise a ValueError naming what to use instead when this method cannot differentiate the solve by
+        ``alg`` in ``save_mode`` (``has_mass``: a mass matrix; ``has_callbacks``: events or callbacks). Returns None.
+        Forward-mode AD through the solver serves every solve, so nothing is refused.
+        """
         pass
 
     def jacobian(self, ctx, split, diff, rest):
+        """Returns (outputs, {field: Jacobian of that float output field, trailing axis the flat inputs}) of
+        the loop for ``ctx`` (the `SolveContext`); ``split``, ``diff``, ``rest`` separate the differentiated inputs
+        from the others. Here by forward-mode AD through the solver (all directions at once).
+        """
         return ad_jacobian(ctx, split, diff, rest)
 
 
@@ -81,6 +92,10 @@ class DiscreteAdjoint(SensitivityAlgorithm):
 
     def check(self, alg, save_mode, has_mass, has_callbacks):
         # Every save mode, dense output and mass matrices (with Rosenbrock methods) are served.
+        """Raise a ValueError naming what to use instead when this method cannot differentiate the solve by
+        ``alg`` in ``save_mode`` (``has_mass``: a mass matrix; ``has_callbacks``: events or callbacks). Returns None.
+        Refused: methods that iterate (Newton, iterative linear solvers) and callbacks.
+        """
         if alg is not None and not discrete.supports(alg):
             raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} "
                              "computes by iteration (Newton, or an iterative linear solver); use an explicit or "
@@ -92,6 +107,9 @@ class DiscreteAdjoint(SensitivityAlgorithm):
                              "which differentiates the solver and its event times exactly")
 
     def run(self, ctx, inputs):
+        """Returns the loop's outputs for ``inputs`` (LoopInputs), differentiable with respect to (u0, t0, t1, p)
+        by reverse-mode differentiation of the solver's steps, replayed from checkpoints. ``ctx`` is the `SolveContext`.
+        """
         return discrete_adjoint_solve(self, ctx, inputs)
 
 
@@ -101,6 +119,10 @@ class ForwardSensitivity(ForwardMethod):
     products, never the Jacobian), with error control on u and S together."""
 
     def jacobian(self, ctx, split, diff, rest):
+        """Returns (outputs, {field: Jacobian of that float output field, trailing axis the flat inputs}) of
+        the loop for ``ctx`` (the `SolveContext`); ``split``, ``diff``, ``rest`` separate the differentiated inputs
+        from the others. Here by solving the forward sensitivity equations alongside u.
+        """
         return sensitivity_equations_jacobian(ctx, split, diff, rest)
 
 
@@ -127,22 +149,35 @@ class ContinuousAdjoint(SensitivityAlgorithm):
 
     @abc.abstractmethod
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
-        """Carry (λ, μ) from t_hi back to t_lo (u_hi, u_lo: the forward states there) with the pieces of
-        ``backward`` (an `adjoint._Backward`); return (λ, μ, success)."""
+        """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`).
+        Returns (λ, μ, success).
+        """
 
 
 @dataclass(frozen=True)
 class BacksolveAdjoint(ContinuousAdjoint):
-    """Adjoint ODE integrated backwards together with the state itself: O(1) memory."""
+    """Adjoint ODE integrated backwards together with the state itself: O(1) memory.
+
+    seminorm: leave the parameter integral out of the adjoint's error control (fewer steps; the integral is
+    still computed by the method's quadrature on each step).
+    """
     seminorm: bool = False
     adjoint_has_parameters = True
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`),
+        integrating the state backwards with the adjoint from u_hi.
+        Returns (λ, μ, success).
+        """
         return backsolve_segment(backward, lam, mu, t_hi, t_lo, u_hi)
 
     def run(self, ctx, inputs):
-        """The adjoint ODE backwards (see `ContinuousAdjoint.run`); for an SDE (a right-hand side carrying a
-        Brownian path), the adjoint SDE backwards on the same path (`sde_adjoint`)."""
+        """Returns the loop's outputs for ``inputs`` (LoopInputs), differentiable with respect to (u0, t0, t1, p)
+        by the adjoint ODE backwards (see `ContinuousAdjoint.run`); for an SDE (a right-hand side carrying a Brownian
+        path), by the adjoint SDE backwards on the same path (`sde_adjoint`). ``ctx`` is the `SolveContext`.
+        """
         if getattr(ctx.rhs, "path", None) is not None:
             return sde_backsolve(self, ctx, inputs)
         return super().run(ctx, inputs)
@@ -151,7 +186,11 @@ class BacksolveAdjoint(ContinuousAdjoint):
 @dataclass(frozen=True)
 class InterpolatingAdjoint(ContinuousAdjoint):
     """Adjoint ODE backwards along the forward solution's dense output (``checkpointing=False``), or
-    along local dense re-solves started from the states saved at the save points (``True``)."""
+    along local dense re-solves started from the states saved at the save points (``True``).
+
+    seminorm: leave the parameter integral out of the adjoint's error control (fewer steps; the integral is
+    still computed by the method's quadrature on each step).
+    """
     checkpointing: bool = False
     seminorm: bool = False
     adjoint_has_parameters = True
@@ -161,6 +200,12 @@ class InterpolatingAdjoint(ContinuousAdjoint):
         return not self.checkpointing
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`),
+        reading the state from the forward dense output, or with ``checkpointing`` from a dense re-solve started at
+        u_lo.
+        Returns (λ, μ, success).
+        """
         return interpolating_segment(backward, lam, mu, t_hi, t_lo, u_lo, self.checkpointing)
 
 
@@ -172,6 +217,11 @@ class QuadratureAdjoint(ContinuousAdjoint):
     keeps_trajectory = True
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`): λ
+        only, then ∫ λᵀ ∂f/∂p dt by Gauss–Legendre quadrature on every adjoint step.
+        Returns (λ, μ, success).
+        """
         return quadrature_segment(backward, lam, mu, t_hi, t_lo)
 
 
@@ -182,6 +232,11 @@ class GaussAdjoint(ContinuousAdjoint):
     keeps_trajectory = True
 
     def segment(self, backward, lam, mu, t_hi, t_lo, u_hi, u_lo):
+        """Carry the adjoint (``lam`` = λ, ``mu`` = μ, the parameter integral) from ``t_hi`` back to ``t_lo``
+        (``u_hi``, ``u_lo``: the forward states there) with the pieces of ``backward`` (an `adjoint._Backward`): λ
+        only, the parameter integral accumulated step by step.
+        Returns (λ, μ, success).
+        """
         return gauss_segment(backward, lam, mu, t_hi, t_lo)
 
 

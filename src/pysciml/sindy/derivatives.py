@@ -53,13 +53,13 @@ class SmoothedFiniteDifference:
             raise ValueError(f"SmoothedFiniteDifference: order must be an integer in [0, window); got {self.order!r}")
 
     def smoothing_matrix(self) -> np.ndarray:
-        """S (window, window): S @ x[window] is the polynomial fit evaluated at every sample of the window."""
+        """Returns S (window, window): S @ x[window] is the polynomial fit evaluated at every sample of the window."""
         half = self.window // 2
         V = np.vander(np.arange(-half, half + 1, dtype=float), self.order + 1, increasing=True)
         return V @ np.linalg.pinv(V)
 
     def smooth(self, X):
-        """The smoothed samples, same shape as X (N, n)."""
+        """Returns the smoothed samples of X (N, n) (Savitzky–Golay: a local polynomial fit), same shape as X."""
         X = check_data(X)
         if X.shape[0] < self.window:
             raise ValueError(f"X: SmoothedFiniteDifference(window={self.window}) needs at least {self.window} "
@@ -83,8 +83,10 @@ def _savgol(X, S):
 
 
 def derivatives_from(f, X, t, p=None):
-    """Exact derivatives f(u, p, t) at every sample: (N, n) from X (N, n) and t (N,) (or a spacing dt,
-    taking t = 0, dt, 2 dt, ...). f is any pure JAX right-hand side, e.g. a trained UDE's network term."""
+    """Exact derivatives f(u, p, t) at every sample: returns an (N, n) array from X (N, n) and t (N,) (or a
+    spacing dt, taking t = 0, dt, 2 dt, ...). f is any pure JAX right-hand side, e.g. a trained UDE's network
+    term; p its parameters.
+    """
     if not callable(f):
         raise TypeError(f"f must be callable as f(u, p, t); got {type(f).__name__}")
     X = check_data(X)

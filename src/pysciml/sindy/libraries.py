@@ -28,15 +28,22 @@ class Library:
     and `symbolic(symbols)`; evaluating on data, `+` and `*` come from here."""
 
     def features(self, u):
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array (subclasses
+        implement it)."""
         raise NotImplementedError
 
     def names(self, variables) -> tuple[str, ...]:
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables``
+        (subclasses implement it)."""
         raise NotImplementedError
 
     def symbolic(self, symbols) -> list:
+        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable
+        (subclasses implement it)."""
         raise NotImplementedError
 
     def n_terms(self, n_vars: int) -> int:
+        """Returns the number of terms the library has for ``n_vars`` state variables."""
         return len(self.names(default_names(n_vars)))
 
     def __call__(self, X, names=None):
@@ -72,8 +79,9 @@ def _parts(lib, kind):
 @dataclasses.dataclass(frozen=True)
 class PolynomialLibrary(Library):
     """All monomials of the state variables up to total ``degree``, ordered by degree and then
-    lexicographically (1, x, y, x^2, x*y, y^2, ...). ``include_interaction=False`` keeps only powers of
-    single variables."""
+    lexicographically (1, x, y, x^2, x*y, y^2, ...). ``include_bias``: keep the constant term 1.
+    ``include_interaction=False`` keeps only powers of single variables.
+    """
     degree: int = 2
     include_bias: bool = True
     include_interaction: bool = True
@@ -85,7 +93,8 @@ class PolynomialLibrary(Library):
             raise ValueError("PolynomialLibrary: degree=0 without include_bias has no terms")
 
     def monomials(self, n_vars: int) -> list[tuple[int, ...]]:
-        """Each term as the sorted tuple of the variable indices multiplied (() is the constant)."""
+        """Returns each term for ``n_vars`` variables as the sorted tuple of the variable indices multiplied (() is
+        the constant)."""
         terms = [()] if self.include_bias else []
         for d in range(1, self.degree + 1):
             for combo in itertools.combinations_with_replacement(range(n_vars), d):
@@ -94,6 +103,8 @@ class PolynomialLibrary(Library):
         return terms
 
     def features(self, u):
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: the products
+        of the entries of u named by `monomials`."""
         n = u.shape[0]
         terms = self.monomials(n)
         # pad each index tuple to `degree` with the index of an appended 1, then one gather and product
@@ -102,9 +113,12 @@ class PolynomialLibrary(Library):
         return jnp.prod(padded[index], axis=1)
 
     def names(self, variables):
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` ('1',
+        'x', 'x^2', 'x*y', …)."""
         return tuple(_monomial_name(t, variables) for t in self.monomials(len(variables)))
 
     def symbolic(self, symbols):
+        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable."""
         return [sympy.Mul(*(symbols[i] for i in t)) for t in self.monomials(len(symbols))]
 
 
@@ -117,8 +131,9 @@ def _monomial_name(term, variables):
 
 @dataclasses.dataclass(frozen=True)
 class FourierLibrary(Library):
-    """sin(k x) and cos(k x) for k = 1..n_frequencies and every variable x, ordered by frequency, then
-    variable, sine before cosine."""
+    """sin(k x) and cos(k x) for k = 1..``n_frequencies`` and every variable x, ordered by frequency, then
+    variable, sine before cosine. ``include_sin`` / ``include_cos``: keep the sines / cosines (not both False).
+    """
     n_frequencies: int = 1
     include_sin: bool = True
     include_cos: bool = True
@@ -133,6 +148,8 @@ class FourierLibrary(Library):
         return [k for k, on in (("sin", self.include_sin), ("cos", self.include_cos)) if on]
 
     def features(self, u):
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: sin(k u_i),
+        cos(k u_i)."""
         columns = []
         for k in range(1, self.n_frequencies + 1):
             for i in range(u.shape[0]):
@@ -140,10 +157,13 @@ class FourierLibrary(Library):
         return jnp.stack(columns)
 
     def names(self, variables):
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables``
+        ('sin(x)', 'cos(2*x)', …)."""
         return tuple(f"{kind}({'' if k == 1 else f'{k}*'}{v})" for k in range(1, self.n_frequencies + 1)
                      for v in variables for kind in self._kinds())
 
     def symbolic(self, symbols):
+        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable."""
         return [getattr(sympy, kind)(k * s) for k in range(1, self.n_frequencies + 1) for s in symbols
                 for kind in self._kinds()]
 
@@ -189,11 +209,15 @@ class CustomLibrary(Library):
         return list(itertools.combinations(range(n_vars), self._arity(j)))
 
     def features(self, u):
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: each function
+        applied to every combination of as many distinct variables as it takes arguments."""
         columns = [f(*(u[i] for i in args)) for j, f in enumerate(self.functions)
                    for args in self._argument_sets(j, u.shape[0])]
         return jnp.stack([jnp.asarray(c, u.dtype) for c in columns])
 
     def names(self, variables):
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` with the
+        format strings (or callables) given as ``names``."""
         out = []
         for j, name in enumerate(self.names_):
             for args in self._argument_sets(j, len(variables)):
@@ -202,6 +226,8 @@ class CustomLibrary(Library):
         return tuple(out)
 
     def symbolic(self, symbols):
+        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable
+        (``sympy_functions``, or the sympy function of the same name)."""
         out = []
         for j, f in enumerate(self.functions):
             g = self.sympy_functions[j] if self.sympy_functions else _sympy_counterpart(f)
@@ -236,12 +262,16 @@ class ConcatLibrary(Library):
     libraries: tuple
 
     def features(self, u):
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: the libraries'
+        terms side by side."""
         return jnp.concatenate([lib.features(u) for lib in self.libraries])
 
     def names(self, variables):
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables``."""
         return tuple(n for lib in self.libraries for n in lib.names(variables))
 
     def symbolic(self, symbols):
+        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable."""
         return [e for lib in self.libraries for e in lib.symbolic(symbols)]
 
 
@@ -253,12 +283,17 @@ class TensorLibrary(Library):
     right: Library
 
     def features(self, u):
+        """Returns the library's terms evaluated at one state ``u`` of shape (n,), a (n_terms,) array: every product
+        of a term of ``left`` and a term of ``right``."""
         return jnp.outer(self.left.features(u), self.right.features(u)).reshape(-1)
 
     def names(self, variables):
+        """Returns the terms' names (a tuple of n_terms strings) built from the variable names ``variables`` ('1'
+        factors dropped)."""
         return tuple(_product_name(a, b) for a in self.left.names(variables) for b in self.right.names(variables))
 
     def symbolic(self, symbols):
+        """Returns the terms as sympy expressions (a list of n_terms) of the sympy ``symbols``, one per variable."""
         return [a * b for a in self.left.symbolic(symbols) for b in self.right.symbolic(symbols)]
 
 

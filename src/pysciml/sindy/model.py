@@ -86,8 +86,9 @@ class SINDy:
             object.__setattr__(self, "names", check_names(self.names, len(tuple(self.names))))
 
     def fit(self, X, t=None, x_dot=None) -> "SINDy":
-        """A fitted copy. X: samples (N, n). Give x_dot (N, n) directly, or t (times (N,) or a spacing
-        dt) for the model's ``derivative`` to estimate it."""
+        """Returns a fitted copy of the model. X: samples (N, n). Give x_dot (N, n) directly, or t (times (N,)
+        or a spacing dt) for the model's ``derivative`` to estimate it.
+        """
         X = check_data(X)
         names = check_names(self.names, X.shape[1])
         check_library(self.library, names)
@@ -114,12 +115,14 @@ class SINDy:
         return self.library.names(self.names)
 
     def predict(self, X):
-        """Θ(X) Ξᵀ: the model's derivatives at the samples X (N, n)."""
+        """Returns Θ(X) Ξᵀ: the model's derivatives at the samples X (N, n), shape (N, n)."""
         coefficients = self._fitted()
         return self.library(check_data(X)) @ coefficients.T
 
     def equations(self, precision: int = 3) -> list[str]:
-        """One readable equation per state, e.g. "x' = 1.300 x - 0.900 x*y"."""
+        """Returns one readable equation per state (a list of strings), e.g. "x' = 1.300 x - 0.900 x*y", with
+        coefficients printed to ``precision`` decimals (terms that round to zero are left out).
+        """
         coefficients, terms = self._fitted(), self.terms
         return [format_equation(name, row, terms, precision) for name, row in zip(self.names, coefficients)]
 
@@ -129,15 +132,16 @@ class SINDy:
         return "\n".join(self.equations())
 
     def to_sympy(self) -> list:
-        """The right-hand sides as sympy expressions in the symbols named by ``names``."""
+        """Returns the right-hand sides as a list of sympy expressions in the symbols named by ``names``."""
         coefficients = np.asarray(self._fitted(), dtype=float)
         symbols = [sympy.Symbol(n) for n in self.names]
         basis = self.library.symbolic(symbols)
         return [sympy.Add(*(sympy.Float(c) * b for c, b in zip(row, basis) if c != 0)) for row in coefficients]
 
     def to_function(self):
-        """f(u, p, t) = Ξ Θ(u), pure JAX, for `ODEProblem`. p = None uses the fitted Ξ; an array
-        (n_states, n_terms) replaces it (e.g. to refine the coefficients by gradient)."""
+        """Returns f(u, p, t) = Ξ Θ(u), pure JAX, for `ODEProblem`. p = None uses the fitted Ξ; an array
+        (n_states, n_terms) replaces it (e.g. to refine the coefficients by gradient).
+        """
         fitted, library = self._fitted(), self.library
 
         def f(u, p, t):
@@ -147,7 +151,9 @@ class SINDy:
 
     def simulate(self, u0, t, alg=None, rtol=1e-8, atol=1e-10, **solve_options):
         """Integrate the discovered model from u0 and return its states at the times t: (len(t), n).
-        Uses `pysciml.solve` (default Tsit5) with these tolerances; other options pass through."""
+        Uses `pysciml.solve` with method ``alg`` (default Tsit5) and tolerances ``rtol``, ``atol``; other options
+        pass through to it.
+        """
         from ..solvers import Tsit5
 
         coefficients = self._fitted()

@@ -90,7 +90,7 @@ class STLSQ:
             raise ValueError(f"STLSQ: max_iter must be a positive integer; got {self.max_iter!r}")
 
     def regress(self, reg: Regression):
-        """Ξ (n_states, n_terms) for the data in ``reg``."""
+        """Returns Ξ (n_states, n_terms) for the data in ``reg`` (the library matrix, derivatives and column scales)."""
         ridge = self.alpha * reg.scale ** 2
 
         def round_(state):
@@ -115,7 +115,10 @@ class SR3:
 
     threshold: the cut of the proximal step: regularizer "l0" hard-thresholds at it (λ = threshold²/(2ν)),
     "l1" soft-thresholds by it (λ = threshold/ν). Stops when w changes by less than ``tol`` (relative)
-    or after ``max_iter`` steps. Returns the sparse w, refitted on its support when ``unbias``."""
+    or after ``max_iter`` steps. Returns the sparse w, refitted on its support when ``unbias``.
+
+    nu: the relaxation ν > 0 (smaller: w and ξ held closer together).
+    """
     threshold: float = 0.1
     nu: float = 1.0
     regularizer: str = dataclasses.field(default="l0", metadata=dict(static=True))
@@ -134,12 +137,14 @@ class SR3:
             raise ValueError(f"SR3: max_iter must be a positive integer; got {self.max_iter!r}")
 
     def prox(self, z):
+        """Returns the proximal step of the regularizer at ``z``: hard-thresholding at ``threshold`` ('l0') or
+        soft-thresholding by it ('l1')."""
         if self.regularizer == "l0":
             return jnp.where(jnp.abs(z) >= self.threshold, z, 0.0)
         return jnp.sign(z) * jnp.maximum(jnp.abs(z) - self.threshold, 0.0)
 
     def regress(self, reg: Regression):
-        """Ξ (n_states, n_terms) for the data in ``reg``."""
+        """Returns Ξ (n_states, n_terms) for the data in ``reg`` (the library matrix, derivatives and column scales)."""
         # ξ = Dξ̃ with (DΘᵀΘD + D²/ν) ξ̃ = DΘᵀẏ + Dw/ν: the scaled form of (ΘᵀΘ + I/ν) ξ = Θᵀẏ + w/ν
         usable = reg.usable
         scale = jnp.where(usable, reg.scale, 1.0)

@@ -36,6 +36,14 @@ from .sweep import LambdaSweep, extended_bic, information_criteria
 
 
 class Refit(NamedTuple):
+    """The result of `refit` (and each step of `forward`): model: the SINDy model with the refitted
+    coefficients (same active terms); u0: the initial state used (fitted when fit_u0=True); loss: the mean
+    squared misfit of the refitted trajectory to the data (inf if it fails); initial_loss: the same for the
+    coefficients given; iterations: Levenberg–Marquardt iterations; converged: a tolerance of the optimizer was
+    met; aic, aicc, bic: information criteria of the trajectory fit (as `information_criteria`, m = X.size
+    residuals, k = active terms, plus n when u0 is fitted); ebic: extended BIC, bic + 2 log C(P, k) for k active
+    among the model's P coefficients (`extended_bic`), the one to choose by after a search over terms.
+    """
     model: Any            # the SINDy model with the refitted coefficients (same active terms)
     u0: jax.Array         # the initial state used (fitted when fit_u0=True)
     loss: float           # mean squared misfit of the refitted trajectory to the data (inf if it fails)
@@ -80,15 +88,17 @@ def refit(model, t, X, *, known=None, u0=None, fit_u0=False, alg=None, rtol=1e-8
 def forward(model, t, X, *, criterion="bic", known=None, u0=None, fit_u0=False, alg=None, rtol=1e-8, atol=1e-8,
             max_steps=10_000, optimizer=LevenbergMarquardt(100)):
     """Forward selection through the solve among the active terms of the fitted SINDy ``model`` (the candidate
-    terms: e.g. the densest model of a λ sweep); returns the path, a tuple of `Refit` with 1, 2, ... terms, each
-    the best by ``criterion`` of the models one term larger than the previous one, until the criterion stops
-    decreasing (the last entry is then one worse than the one before). Choose with
-    ``min(path, key=lambda r: r.bic)``.
+    terms: e.g. the densest model of a λ sweep), each model's trajectory compared with the samples ``X`` (N, n)
+    at times ``t`` (N,); returns the path, a tuple of `Refit` with 1, 2, ... terms, each the best by
+    ``criterion`` of the models one term larger than the previous one, until the criterion stops decreasing
+    (the last entry is then one worse than the one before). Choose with ``min(path, key=lambda r: r.bic)``.
 
     ``criterion``: "aic", "aicc", "bic" or "ebic" (of the trajectory fit, see `Refit`; "ebic" charges for the
-    search, see `extended_bic`); the other arguments as for
-    `refit`. Each round is one vmapped, compiled refit of every candidate, padded to a fixed batch so that one
-    compilation serves all rounds. A new term starts from zero, the others from the previous round's values.
+    search, see `extended_bic`). ``known(u, None, t)``: a known part of the right-hand side; ``u0`` (default
+    X[0]) and ``fit_u0``; ``alg`` (default Tsit5), ``rtol``, ``atol``, ``max_steps``: the solve; ``optimizer``: a
+    `pysciml.optim.LevenbergMarquardt` stage — all as for `refit`. Each round is one vmapped, compiled refit of
+    every candidate, padded to a fixed batch so that one compilation serves all rounds. A new term starts from
+    zero, the others from the previous round's values.
     """
     if criterion not in ("aic", "aicc", "bic", "ebic"):
         raise ValueError(f"criterion must be one of 'aic', 'aicc', 'bic', 'ebic'; got {criterion!r}")

@@ -30,6 +30,10 @@ CRITERIA = ("aic", "aicc", "bic")
 
 
 class SweepRow(NamedTuple):
+    """One row of a `lambda_sweep` table: threshold (λ), n_active (nonzero coefficients), dominant (the
+    largest contributions as "eq:term", e.g. "y':x*z"), error (‖Ẋ − ΘΞᵀ‖ / ‖Ẋ‖) and the information criteria
+    aic, aicc, bic of the regression.
+    """
     threshold: float
     n_active: int
     dominant: str        # the largest contributions, "eq:term" (e.g. "y':x*z")
@@ -60,7 +64,8 @@ class LambdaSweep:
 
 
 def information_criteria(rss, k, m):
-    """(AIC, AICc, BIC) for residual sum of squares ``rss`` over ``m`` residuals with ``k`` active terms."""
+    """Returns (AIC, AICc, BIC) for residual sum of squares ``rss`` over ``m`` residuals with ``k`` active terms
+    (AICc is inf when m − k − 1 ≤ 0)."""
     fit = m * jnp.log(rss / m)
     aic = fit + 2 * k
     aicc = jnp.where(m - k - 1 > 0, aic + 2 * k * (k + 1) / jnp.maximum(m - k - 1, 1), jnp.inf)
@@ -69,11 +74,12 @@ def information_criteria(rss, k, m):
 
 def extended_bic(bic, k, p, gamma=1.0):
     """Extended BIC (Chen & Chen 2008, "Extended Bayesian information criteria for model selection with large
-    model spaces", Biometrika 95(3), 759–771): ``bic + 2 γ log C(p, k)`` for ``k`` active terms chosen among ``p``
-    candidates. Plain BIC's prior counts every model size alike, so a search over the C(p, k) models of each size
-    (forward selection, a λ sweep) admits a spurious term whenever the best of the p − k left improves the fit by
-    log m, far likelier than for one term given in advance; the binomial term charges for that search. γ = 1 is
-    their choice, consistent for any p growing polynomially in m."""
+    model spaces", Biometrika 95(3), 759–771): returns ``bic + 2 gamma log C(p, k)`` for ``k`` active terms chosen
+    among ``p`` candidates. Plain BIC's prior counts every model size alike, so a search over the C(p, k) models of
+    each size (forward selection, a λ sweep) admits a spurious term whenever the best of the p − k left improves
+    the fit by log m, far likelier than for one term given in advance; the binomial term charges for that search.
+    ``gamma`` = 1 is their choice, consistent for any p growing polynomially in m.
+    """
     if not 0 <= k <= p:
         raise ValueError(f"k must be between 0 and p = {p} active terms; got {k}")
     return bic + 2.0 * gamma * (math.lgamma(p + 1) - math.lgamma(k + 1) - math.lgamma(p - k + 1))
@@ -94,10 +100,13 @@ def _sweep(library, optimizer, X, x_dot, thresholds):
 
 def lambda_sweep(X, x_dot=None, library=None, thresholds=None, names=None, criterion="aic", optimizer=None,
                  t=None, derivative=None, n_dominant=3) -> LambdaSweep:
-    """Fit ``library`` to (X, x_dot) at every threshold and pick the model with the smallest
-    ``criterion`` ("aic", "aicc" or "bic"). optimizer: `STLSQ` (default, alpha 0) or `SR3`, whose
-    threshold is replaced by each λ. Without x_dot, ``derivative`` (default `FiniteDifference()`)
-    estimates it from t. ``n_dominant``: how many of the largest terms (by |ξ|·‖θ‖) each row lists."""
+    """Fit ``library`` (default `PolynomialLibrary(2)`) to (X, x_dot) at every threshold of ``thresholds``
+    (default 20 values log-spaced in [1e-3, 1]) and pick the model with the smallest ``criterion`` ("aic", "aicc"
+    or "bic"). ``names``: the variable names (default x, y, z, …). optimizer: `STLSQ` (default, alpha 0) or `SR3`,
+    whose threshold is replaced by each λ. Without x_dot, ``derivative`` (default `FiniteDifference()`) estimates
+    it from t. ``n_dominant``: how many of the largest terms (by |ξ|·‖θ‖) each row lists. Returns a
+    `LambdaSweep` (the table, every fitted Ξ and the chosen model).
+    """
     from .libraries import PolynomialLibrary
 
     X = check_data(X)

@@ -3,7 +3,9 @@ import numpy as np
 
 
 def convergence_order(step_sizes, errors) -> float:
-    """Slope p of log(error) ≈ p·log(h) + c over the given step sizes; errors must be positive."""
+    """Returns the slope p of log(error) ≈ p·log(h) + c (least squares) over the ``step_sizes`` h and their
+    ``errors``, which must be positive.
+    """
     h = np.asarray(step_sizes, dtype=float)
     e = np.asarray(errors, dtype=float)
     if h.shape != e.shape or h.ndim != 1 or h.size < 2:

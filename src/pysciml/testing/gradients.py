@@ -15,6 +15,11 @@ ALL_METHODS = (DiscreteAdjoint(), ForwardDiffSensitivity(), ForwardSensitivity()
 
 
 class GradientReport(NamedTuple):
+    """What `check_gradients` found: gradients (method → flat gradient); finite_difference (directional
+    derivatives along ``directions`` by central differences); directions; errors (method → largest relative
+    error against the finite differences); spread (largest relative difference between two methods); skipped
+    (method → why it does not apply); ok (every error and the spread within rtol).
+    """
     gradients: dict        # method → flat gradient
     finite_difference: np.ndarray   # directional derivatives along ``directions`` by central differences
     directions: np.ndarray
@@ -27,12 +32,12 @@ class GradientReport(NamedTuple):
 def check_gradients(loss, p, methods=ALL_METHODS, rtol=1e-5, fd_step=1e-6, n_directions=None, seed=0,
                     raise_on_failure=True) -> GradientReport:
     """Gradients of ``loss(p, sensealg)`` (a scalar) by each method in ``methods`` and by central finite
-    differences of ``loss(p, None)``.
+    differences of ``loss(p, None)`` with step ``fd_step``·max(1, max|p|). Returns a `GradientReport`.
 
     The finite differences are taken along every coordinate of p (flattened) when it has at most 20 entries,
-    else along ``n_directions`` (default 4) random unit directions; each method's gradient is compared
-    through the same directional derivatives. A method whose solve refuses the problem (a ValueError, e.g.
-    an adjoint with a mass matrix) is skipped with the reason. Relative errors are measured against the
+    else along ``n_directions`` (default 4) random unit directions drawn from ``seed``; each method's gradient is
+    compared through the same directional derivatives. A method whose solve refuses the problem (a ValueError,
+    e.g. an adjoint with a mass matrix) is skipped with the reason. Relative errors are measured against the
     largest finite-difference value. Raises AssertionError when an error or the spread exceeds ``rtol``
     (unless ``raise_on_failure=False``).
     """

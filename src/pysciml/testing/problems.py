@@ -12,7 +12,10 @@ def _lotka_volterra_rhs(u, p, t):
 
 
 def lotka_volterra(tspan=(0.0, 10.0)):
-    """Predator–prey: x' = a x − b x y, y' = −c y + d x y with p = (1.5, 1, 3, 1), u0 = (1, 1)."""
+    """Predator–prey: x' = a x − b x y, y' = −c y + d x y with p = (1.5, 1, 3, 1), u0 = (1, 1).
+
+    Returns the `ODEProblem` on ``tspan``.
+    """
     return ODEProblem(_lotka_volterra_rhs, jnp.array([1.0, 1.0]), tspan, jnp.array([1.5, 1.0, 3.0, 1.0]))
 
 
@@ -23,7 +26,10 @@ def _lorenz_rhs(u, p, t):
 
 
 def lorenz(tspan=(0.0, 1.0)):
-    """Lorenz attractor: σ = 10, ρ = 28, β = 8/3, u0 = (1, 0, 0)."""
+    """Lorenz attractor: σ = 10, ρ = 28, β = 8/3, u0 = (1, 0, 0).
+
+    Returns the `ODEProblem` on ``tspan``.
+    """
     return ODEProblem(_lorenz_rhs, jnp.array([1.0, 0.0, 0.0]), tspan, jnp.array([10.0, 28.0, 8.0 / 3.0]))
 
 
@@ -40,7 +46,10 @@ def _pleiades_rhs(u, p, t):
 
 
 def pleiades(tspan=(0.0, 3.0)):
-    """Seven bodies in the plane (HNW I, II.10): masses m_i = i, state (x, y, x', y') of 28 components."""
+    """Seven bodies in the plane (HNW I, II.10): masses m_i = i, state (x, y, x', y') of 28 components.
+
+    Returns the `ODEProblem` on ``tspan``.
+    """
     x = [3.0, 3.0, -1.0, -3.0, 2.0, -2.0, 2.0]
     y = [3.0, -3.0, 2.0, 0.0, 0.0, -4.0, 4.0]
     vx = [0.0, 0.0, 0.0, 0.0, 0.0, 1.75, -1.5]
@@ -54,7 +63,10 @@ def _decay_rhs(u, p, t):
 
 
 def exact_decay_problem(tspan=(0.0, 1.0)):
-    """u' = −p u, u(0) = (1, 2), p = 0.7: returns (problem, exact(t))."""
+    """u' = −p u, u(0) = (1, 2), p = 0.7: returns (problem, exact(t)).
+
+    ``tspan``: the interval (the exact solution starts at tspan[0]).
+    """
     prob = ODEProblem(_decay_rhs, jnp.array([1.0, 2.0]), tspan, 0.7)
     return prob, lambda t: np.exp(-0.7 * (np.asarray(t)[..., None] - tspan[0])) * np.array([1.0, 2.0])
 
@@ -68,6 +80,8 @@ def nonlinear_exact_problem(tspan=(0.0, 10.0)):
     """A non-linear, non-autonomous system with a known solution, for convergence tests: (problem, exact(t)).
 
     Its solution is smooth and its error behaves regularly, so measured orders settle at moderate steps.
+
+    Returns (problem on ``tspan``, exact(t)), exact a NumPy function of the time(s) t.
     """
     t0 = float(tspan[0])
 
@@ -85,12 +99,16 @@ def _robertson_rhs(u, p, t):
 
 
 def robertson(tspan=(0.0, 1e5)):
-    """Robertson's chemical kinetics (HNW II, IV.1): stiff, k = (0.04, 3e7, 1e4), u0 = (1, 0, 0)."""
+    """Robertson's chemical kinetics (HNW II, IV.1): stiff, k = (0.04, 3e7, 1e4), u0 = (1, 0, 0).
+
+    Returns the `ODEProblem` on ``tspan``.
+    """
     return ODEProblem(_robertson_rhs, jnp.array([1.0, 0.0, 0.0]), tspan, jnp.array([0.04, 3e7, 1e4]))
 
 
 def robertson_atol(rtol):
-    """The per-component absolute tolerances customary for Robertson (y2 is of order 1e-5)."""
+    """Returns the per-component absolute tolerances customary for Robertson at ``rtol`` (y2 is of order 1e-5): a
+    (3,) array."""
     return jnp.array([rtol * 1e-2, min(rtol * 1e-2, 1e-10), rtol * 1e-2])
 
 
@@ -98,9 +116,10 @@ HIRES_U0 = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0057)
 
 
 def hires_terms(u, k):
-    """The 8 components of HIRES's right-hand side as a list, with k the rate of the fast y6·y8 reaction
-    (280): arithmetic only, so the one definition serves JAX (`hires`), numpy (scipy references) and the
-    benchmarks' peers (torch)."""
+    """The 8 components of HIRES's right-hand side at the state ``u`` as a list, with k the rate of the fast
+    y6·y8 reaction (280): arithmetic only, so the one definition serves JAX (`hires`), numpy (scipy references)
+    and the benchmarks' peers (torch). Returns the list of 8 expressions of u's type.
+    """
     y1, y2, y3, y4, y5, y6, y7, y8 = (u[i] for i in range(8))
     r = k * y6 * y8
     return [-1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007, 1.71 * y1 - 8.75 * y2,
@@ -110,7 +129,8 @@ def hires_terms(u, k):
 
 
 def hires_jacobian(u, k):
-    """∂f/∂u of `hires_terms` at u (numpy, for reference solvers such as scipy's Radau)."""
+    """Returns ∂f/∂u of `hires_terms` at ``u`` with fast rate ``k``: an (8, 8) NumPy array (for reference solvers
+    such as scipy's Radau)."""
     y6, y8 = float(u[5]), float(u[7])
     J = np.zeros((8, 8))
     J[0, :3] = -1.71, 0.43, 8.32
@@ -130,7 +150,10 @@ def _hires_rhs(u, p, t):
 
 def hires(tspan=(0.0, 321.8122)):
     """HIRES (Hairer & Wanner, Solving ODEs II, IV.10): 8 states of plant-physiology kinetics, stiff; p is
-    the rate 280 of the fast y6·y8 reaction."""
+    the rate 280 of the fast y6·y8 reaction.
+
+    Returns the `ODEProblem` on ``tspan``.
+    """
     return ODEProblem(_hires_rhs, jnp.array(HIRES_U0), tspan, 280.0)
 
 
@@ -139,7 +162,10 @@ def _van_der_pol_rhs(u, p, t):
 
 
 def van_der_pol(mu=1e6, tspan=(0.0, 2.0)):
-    """Van der Pol in the scaled form x' = y, y' = μ((1 − x²)y − x), u0 = (2, 0): stiff for large μ."""
+    """Van der Pol in the scaled form x' = y, y' = μ((1 − x²)y − x), u0 = (2, 0): stiff for large μ.
+
+    ``mu``: the stiffness parameter μ (p of the problem). Returns the `ODEProblem` on ``tspan``.
+    """
     return ODEProblem(_van_der_pol_rhs, jnp.array([2.0, 0.0]), tspan, mu)
 
 
@@ -172,6 +198,8 @@ def brusselator_2d(n=32, tspan=(0.0, 11.5)):
     p = (A, B, α, dx) = (3.4, 1, 10, 1/(n−1)) with the Laplacian scaled by α/dx², f = 5 inside the disk
     (x−0.3)² + (y−0.6)² ≤ 0.1² for t ≥ 1.1, u(x, y, 0) = 22 (y(1−y))^{3/2}, v(x, y, 0) = 27 (x(1−x))^{3/2}.
     The state has shape (n, n, 2) (species fastest in the flattened order).
+
+    Returns the `ODEProblem` on ``tspan`` (state of shape (n, n, 2)).
     """
     grid = np.linspace(0.0, 1.0, n)
     x, y = np.meshgrid(grid, grid, indexing="ij")
@@ -230,7 +258,10 @@ POLLU_REFERENCE = np.array([
 def pollu(tspan=(0.0, 60.0)):
     """POLLU, the air-pollution chemistry of Verwer (1994): 20 species, 25 mass-action reactions, stiff,
     with a sparse Jacobian; p holds the 25 rate constants. The reference solution at t = 60 is
-    `POLLU_REFERENCE` (Test Set for IVP Solvers)."""
+    `POLLU_REFERENCE` (Test Set for IVP Solvers).
+
+    Returns the `ODEProblem` on ``tspan``.
+    """
     u0 = np.zeros(_POLLU_SPECIES)
     u0[[1, 3, 6, 7, 8, 16]] = [0.2, 0.04, 0.1, 0.3, 0.01, 0.007]
     return ODEProblem(_pollu_rhs, jnp.asarray(u0), tspan, jnp.array([r[0] for r in _POLLU_REACTIONS]))

@@ -91,9 +91,10 @@ def strong_errors(reference: SDEReference, alg, dts, n_paths=100, seed=0):
 
 
 class WeakError(NamedTuple):
-    """A Monte Carlo estimate of E[X] − expected: ``error`` with the half-width of its ``level`` confidence
-    interval (normal approximation, standard error of the sample mean), the interval itself (``lower``,
-    ``upper``) and the number of samples ``n``."""
+    """A Monte Carlo estimate of E[X] − expected: ``error`` with ``half_width``, the half-width of its ``level``
+    confidence interval (normal approximation, standard error of the sample mean), the interval itself
+    (``lower``, ``upper``) and the number of samples ``n``.
+    """
     error: np.ndarray
     half_width: np.ndarray
     lower: np.ndarray

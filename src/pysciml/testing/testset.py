@@ -33,8 +33,9 @@ from .problems import hires, pollu, POLLU_REFERENCE, robertson, van_der_pol
 
 
 class IVPTestProblem(NamedTuple):
-    """One problem of the test set: the problem on its published interval, the published reference at
-    its end, and its absolute-tolerance rule ``atol(rtol)`` (a scalar or one value per component)."""
+    """One problem of the test set: its ``name``, the ``problem`` on its published interval, the published
+    ``reference`` at its end, and its absolute-tolerance rule ``atol(rtol)`` (a scalar or one value per component).
+    """
     name: str
     problem: ODEProblem
     reference: np.ndarray
@@ -49,7 +50,10 @@ def _orego_rhs(u, p, t):
 
 def orego():
     """OREGO, the Oregonator (Field & Noyes; [HW] IV.10; [TS] "orego"): y(0) = (1, 2, 3), t ∈ [0, 360],
-    p = (s, w, q) = (77.27, 0.161, 8.375e-6)."""
+    p = (s, w, q) = (77.27, 0.161, 8.375e-6).
+
+    Returns the `ODEProblem` on its published interval.
+    """
     return ODEProblem(_orego_rhs, jnp.array([1.0, 2.0, 3.0]), (0.0, 360.0), jnp.array([77.27, 0.161, 8.375e-6]))
 
 
@@ -64,7 +68,10 @@ def _e5_rhs(u, p, t):
 
 def e5():
     """E5, the chemical pyrolysis of Enright et al. ([HW] IV.10; [TS] "e5"): y(0) = (1.76e-3, 0, 0, 0),
-    t ∈ [0, 1e13], p = (A, B, C, M) = (7.89e-10, 1.1e7, 1.13e3, 1e6). The solution spans 1e-3 to 1e-290."""
+    t ∈ [0, 1e13], p = (A, B, C, M) = (7.89e-10, 1.1e7, 1.13e3, 1e6). The solution spans 1e-3 to 1e-290.
+
+    Returns the `ODEProblem` on its published interval.
+    """
     return ODEProblem(_e5_rhs, jnp.array([1.76e-3, 0.0, 0.0, 0.0]), (0.0, 1e13),
                       jnp.array([7.89e-10, 1.1e7, 1.13e3, 1e6]))
 
@@ -87,7 +94,8 @@ E5_REFERENCE = np.array([0.1152903278711829e-290, 0.8867655517642120e-22, 0.8854
 
 
 def stiff_testset() -> dict:
-    """The stiff problems by name: HIRES, POLLU, OREGO, ROBER (t ≤ 1e11), VDPOL (ε = 1e-6), E5."""
+    """Returns the stiff problems by name (a dict of `IVPTestProblem`): HIRES, POLLU, OREGO, ROBER (t ≤ 1e11), VDPOL
+    (ε = 1e-6), E5."""
     return {
         "hires": IVPTestProblem("hires", hires(), HIRES_REFERENCE, lambda rtol: 1e-4 * rtol),
         "pollu": IVPTestProblem("pollu", pollu(), POLLU_REFERENCE, lambda rtol: rtol),
@@ -99,7 +107,9 @@ def stiff_testset() -> dict:
 
 
 def mixed_digits(u, reference, rtol, atol) -> float:
-    """[TS]'s mescd: −log10 max_i |u_i − ref_i| / (atol_i/rtol + |ref_i|) (inf when u equals ref)."""
+    """[TS]'s mescd of ``u`` against ``reference``: returns −log10 max_i |u_i − ref_i| / (atol_i/rtol + |ref_i|)
+    (inf when u equals ref), with the tolerances ``rtol`` and ``atol`` (scalar or per component).
+    """
     u, ref = np.asarray(u, float), np.asarray(reference, float)
     scale = np.asarray(atol, float) / float(rtol) + np.abs(ref)
     worst = float(np.max(np.abs(u - ref) / scale))
@@ -107,7 +117,8 @@ def mixed_digits(u, reference, rtol, atol) -> float:
 
 
 def relative_digits(u, reference) -> float:
-    """[TS]'s scd: −log10 of the largest relative error over the components with a non-zero reference."""
+    """[TS]'s scd of ``u`` against ``reference``: returns −log10 of the largest relative error over the components
+    with a non-zero reference (inf when exact)."""
     u, ref = np.asarray(u, float), np.asarray(reference, float)
     nonzero = ref != 0.0
     worst = float(np.max(np.abs(u[nonzero] - ref[nonzero]) / np.abs(ref[nonzero])))
@@ -115,5 +126,6 @@ def relative_digits(u, reference) -> float:
 
 
 def digits_bound(rtol) -> float:
-    """The digits tolerances (rtol, atol) promise at the least: −log10(rtol) − 1.5 (issue 12's bound)."""
+    """Returns the digits that tolerances (rtol, atol) promise at the least: −log10(``rtol``) − 1.5 (issue 12's
+    bound)."""
     return -float(np.log10(rtol)) - 1.5

@@ -41,9 +41,11 @@ def _check_f(f):
 
 
 class TrajectoryLoss:
-    """mean((u(tᵢ; p) − dataᵢ)²) over the data times, the solve starting at ``u0`` (default data[0]) at ts[0].
+    """mean((u(tᵢ; p) − dataᵢ)²) over the data times ``ts`` (1-D, increasing; ``data`` of shape (len(ts), n)),
+    the solve of du/dt = ``f(u, p, t)`` starting at ``u0`` (default data[0]) at ts[0].
 
-    ``solver``, ``rtol``, ``atol``, ``sensealg``, ``max_steps``: passed to `solve`.
+    ``solver`` (default `Tsit5`), ``rtol``, ``atol``, ``sensealg``, ``max_steps``: passed to `solve`.
+    Calling the loss with parameters ``p`` returns the scalar loss.
     """
 
     def __init__(self, f, ts, data, u0=None, *, solver=None, rtol=1e-6, atol=1e-6, sensealg=None,
@@ -58,13 +60,14 @@ class TrajectoryLoss:
         self.solver = Tsit5() if solver is None else solver
 
     def predict(self, p, ts=None):
-        """The model's trajectory at ``ts`` (default the data times), shape (len(ts), n)."""
+        """Returns the model's trajectory for parameters ``p`` at ``ts`` (default the data times), shape (len(ts),
+        n)."""
         ts = self.ts if ts is None else jnp.asarray(ts, dtype=jnp.float64)
         prob = ODEProblem(self.f, self.u0, (self.ts[0], ts[-1]), p)
         return solve(prob, self.solver, saveat=ts, **self.options).u
 
     def residuals(self, p):
-        """u(tᵢ; p) − dataᵢ, flattened."""
+        """Returns u(tᵢ; p) − dataᵢ for parameters ``p``, flattened (mean of its squares = the loss)."""
         return jnp.ravel(self.predict(p) - self.data)
 
     def __call__(self, p):
@@ -74,7 +77,9 @@ class TrajectoryLoss:
 class MultipleShooting:
     """Segments of ``segment`` data points (consecutive segments share their end point), each solved from
     its own start; loss = mean squared data error + ``continuity`` · mean squared jump between a segment's
-    end and the next segment's start.
+    end and the next segment's start. ``f(u, p, t)``: the model; ``ts``, ``data``: the record (len(ts),) and
+    (len(ts), n); ``solver`` (default `Tsit5`), ``rtol``, ``atol``, ``sensealg``, ``max_steps``: passed to
+    `solve` (all segments in one vmapped solve).
 
     The loss takes ``{"model": p, "starts": (n_segments, n)}``; `init(p)` starts every segment at its
     first data point.
@@ -101,11 +106,13 @@ class MultipleShooting:
         return self.index.shape[0]
 
     def init(self, p):
-        """Parameters for this loss: the model's ``p`` and every segment starting on its first data point."""
+        """Returns the parameters for this loss: ``{'model': p, 'starts': ...}``, every segment starting on its first
+        data point."""
         return {"model": p, "starts": self.data[self.index[:, 0]]}
 
     def predict(self, params):
-        """Each segment's trajectory at its data times, shape (n_segments, segment, n)."""
+        """Returns each segment's trajectory at its data times for ``params`` (``{'model', 'starts'}``), shape
+        (n_segments, segment, n)."""
         def one(u0, times):
             prob = ODEProblem(self.f, u0, (times[0], times[-1]), params["model"])
             return solve(prob, self.solver, saveat=times, **self.options).u
@@ -122,7 +129,8 @@ class MultipleShooting:
         return misfit, jnp.where(joins, jump, 0.0)
 
     def residuals(self, params):
-        """Data misfits and continuity jumps, weighted so that mean(r²) is the loss."""
+        """Returns the data misfits and continuity jumps at ``params``, flattened and weighted so that mean(r²) is
+        the loss."""
         misfit, jump = self._parts(params)
         total = misfit.size + jump.size
         return jnp.concatenate([jnp.ravel(misfit) * np.sqrt(total / misfit.size),
@@ -134,8 +142,10 @@ class MultipleShooting:
 
 
 class Collocation:
-    """mean((f(ûᵢ, p, tᵢ) − dûᵢ)²) at the data times, û and dû from kernel-smoothed data
-    (`smoothed_derivatives`, local quadratic regression with bandwidth ``bandwidth``)."""
+    """mean((f(ûᵢ, p, tᵢ) − dûᵢ)²) at the data times ``ts``, û and dû from kernel-smoothed ``data``
+    (`smoothed_derivatives`: local quadratic regression with bandwidth ``bandwidth`` and weight ``kernel``).
+    No solve: ``f(u, p, t)`` is only evaluated at the smoothed states.
+    """
 
     def __init__(self, f, ts, data, *, bandwidth=None, kernel="triweight"):
         _check_f(f)
@@ -145,7 +155,7 @@ class Collocation:
         self.states, self.derivatives = jnp.asarray(values), jnp.asarray(slopes)
 
     def residuals(self, p):
-        """f(ûᵢ, p, tᵢ) − dûᵢ, flattened."""
+        """Returns f(ûᵢ, p, tᵢ) − dûᵢ for parameters ``p``, flattened (mean of its squares = the loss)."""
         return jnp.ravel(jax.vmap(lambda u, t: self.f(u, p, t))(self.states, self.ts) - self.derivatives)
 
     def __call__(self, p):
@@ -163,6 +173,7 @@ class LeastSquares:
         self._residuals = residuals
 
     def residuals(self, params):
+        """Returns ``residuals(params)`` (the user's function) flattened to a vector."""
         return jnp.ravel(self._residuals(params))
 
     def __call__(self, params):

@@ -19,6 +19,7 @@ class UDE:
     network   a pysciml `MLP`, an Equinox or Flax module, or a `Network`; its output has u's size
     inputs    what the network sees, ``inputs(u, t)``; default the state u
     physics   initial physical parameters (any pytree, None when the known part has none)
+    in_size   the network's input size, needed only to initialize a Flax module
     """
 
     def __init__(self, known, network, *, inputs=None, physics=None, in_size=None):
@@ -32,13 +33,16 @@ class UDE:
             network, key=jax.random.key(0), in_size=in_size)
 
     def init(self, key, physics=None):
-        """Initial parameters {"physics": ..., "network": ...}; the network's weights drawn from ``key``."""
+        """Returns the initial parameters {"physics": ..., "network": ...}: ``physics`` (default the constructor's)
+        and the network's weights drawn from ``key``."""
         net = self._net if isinstance(self.network, Network) else as_network(self.network, key=key,
                                                                              in_size=self.in_size)
         return {"physics": self.physics if physics is None else physics, "network": net.params}
 
     def network_term(self, u, p, t=0.0):
-        """The network's contribution at state u (one state (n,) or a batch (..., n))."""
+        """The network's contribution at state ``u`` (one state (n,) or a batch (..., n)) with parameters ``p``
+        (the network reads ``p["network"]``) at time ``t`` (used by ``inputs``). Returns an array shaped like ``u``.
+        """
         u = jnp.asarray(u)
         if u.ndim > 1:
             flat = u.reshape(-1, u.shape[-1])

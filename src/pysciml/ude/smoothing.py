@@ -14,9 +14,11 @@ KERNELS = {
 
 
 def smoothed_derivatives(ts, data, bandwidth=None, kernel="triweight"):
-    """(û, dû/dt) at every time in ``ts`` for ``data`` of shape (len(ts), n). ``bandwidth`` default: 3 median
-    sample spacings, the least that keeps three points for the quadratic at the ends of the record; widen it
-    for noisy data (less variance, more bias)."""
+    """Smooth ``data`` of shape (len(ts), n) by local quadratic regression at every time in ``ts``.
+    ``bandwidth`` default: 3 median sample spacings, the least that keeps three points for the quadratic at the
+    ends of the record; widen it for noisy data (less variance, more bias). ``kernel``: the weight function
+    ('triweight' default, or another name of KERNELS). Returns (û, dû/dt), two (len(ts), n) NumPy arrays.
+    """
     ts = np.asarray(ts, dtype=np.float64)
     data = np.asarray(data, dtype=np.float64)
     if ts.ndim != 1 or ts.size < 4 or np.any(np.diff(ts) <= 0):

@@ -73,7 +73,11 @@ class BdfState(NamedTuple):
 class FBDF(Multistep):
     """Variable-order, variable-step BDF (orders 1..``max_order`` ≤ 5) in the quasi-constant-step form
     of ode15s, with Jacobian and factorization reuse; ``ndf=True`` uses Klopfenstein–Shampine numerical
-    differentiation formulas (ode15s's default) instead of the BDFs."""
+    differentiation formulas (ode15s's default) instead of the BDFs.
+
+    ``linsolve``: how the implicit stages solve W = M/(γh) − J: None or 'lu' (dense LU, the default),
+    'sparse' (sparse W, block-Jacobi GMRES), 'krylov' (matrix-free GMRES), or a `LinearSolver` instance.
+    """
 
     supports_mass_matrix = True
     adaptive = True
@@ -128,6 +132,8 @@ class FBDF(Multistep):
 
     # --- interface -------------------------------------------------------------------------------
     def init(self, f, t0, u0, p):
+        """Returns the method's state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p``: the
+        backward-difference history (u0, f(u0)), a placeholder Jacobian and its factors, counters."""
         n = u0.shape[0]
         zero = jnp.zeros((), jnp.int32)
         # The history starts at spacing h = 1 with D_1 = f(u0); the first step rescales it to its dt.
@@ -142,9 +148,18 @@ class FBDF(Multistep):
                         max_order_used=zero)
 
     def initial_derivative(self, f, t0, u0, p, state):
+        """Returns f(``u0``, ``p``, ``t0``), read from the solver ``state`` (which holds it; ``f`` is not called
+        again)."""
         return state.history[1]
 
     def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        """One step of size ``dt`` from (``t``, ``u``) with parameters ``p`` and method ``state``; ``f`` is the
+        right-hand side (`problems.Terms`, with ``f.mass`` the mass matrix or None) and ``error_norm(err, u, u_new)``
+        the scaled norm of the tolerances. Returns a `StepResult` (new state, error estimate, stages for dense output,
+        the method state after acceptance and after rejection).
+        The Newton corrector reuses the Jacobian and the factorization of W across steps; the order (1..max_order)
+        is chosen after each accepted step.
+        """
         f = as_terms(f)
         mass = f.mass
         dtype = u.dtype

@@ -52,7 +52,11 @@ KENCARP4_TABLEAU = EsdirkTableau(
 
 class KenCarp4(Esdirk):
     """Kennedy & Carpenter's ARK4(3)6L[2]SA, implicit part: order 4(3), L-stable, stiffly accurate, with
-    third-order dense output."""
+    third-order dense output.
+
+    ``linsolve``: how the implicit stages solve W = M/(γh) − J: None or 'lu' (dense LU, the default),
+    'sparse' (sparse W, block-Jacobi GMRES), 'krylov' (matrix-free GMRES), or a `LinearSolver` instance.
+    """
     tableau = KENCARP4_TABLEAU
     # Its embedded method's stability function is bounded at infinity (R̂(−∞) = −0.15, from the tableau),
     # so the raw estimate is bounded on stiff components; the (I − γhJ)⁻¹ filter (needed by TRBDF2, whose

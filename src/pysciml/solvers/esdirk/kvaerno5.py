@@ -30,7 +30,11 @@ KVAERNO5_TABLEAU = EsdirkTableau(
 
 
 class Kvaerno5(Esdirk):
-    """Kværnø's order 5(4) ESDIRK, 7 stages, L-stable, stiffly accurate; for tight tolerances."""
+    """Kværnø's order 5(4) ESDIRK, 7 stages, L-stable, stiffly accurate; for tight tolerances.
+
+    ``linsolve``: how the implicit stages solve W = M/(γh) − J: None or 'lu' (dense LU, the default),
+    'sparse' (sparse W, block-Jacobi GMRES), 'krylov' (matrix-free GMRES), or a `LinearSolver` instance.
+    """
     tableau = KVAERNO5_TABLEAU
     # Its embedded method is stiffly accurate too (b̂ is row 6 of A), so the raw error estimate is already
     # bounded on stiff components. Filtering it by (I − γhJ)⁻¹ also damped the error of the slow dynamics:

@@ -26,5 +26,9 @@ TRBDF2_TABLEAU = EsdirkTableau(
 
 class TRBDF2(Esdirk):
     """Hosea & Shampine's TR-BDF2: order 2 with an order-3 error estimate, L-stable, stiffly accurate;
-    robust at loose tolerances."""
+    robust at loose tolerances.
+
+    ``linsolve``: how the implicit stages solve W = M/(γh) − J: None or 'lu' (dense LU, the default),
+    'sparse' (sparse W, block-Jacobi GMRES), 'krylov' (matrix-free GMRES), or a `LinearSolver` instance.
+    """
     tableau = TRBDF2_TABLEAU

@@ -223,7 +223,10 @@ class DP8(ExplicitRK):
         return 7
 
     def error(self, ks, dt, u, u_new, error_norm):
-        """DOP853's combined estimate ‖e5‖² / sqrt(‖e5‖² + 0.01 ‖e3‖²), 0 when both vanish."""
+        """DOP853's combined error estimate ‖e5‖² / sqrt(‖e5‖² + 0.01 ‖e3‖²), 0 when both vanish (Hairer,
+        Nørsett & Wanner, Solving ODEs I, II.10). ``ks``: the stages of the step of size ``dt`` from ``u`` to
+        ``u_new``; ``error_norm(err, u, u_new)``: the scaled tolerance norm. Returns the scalar scaled error.
+        """
         e5 = error_norm(dt * linear_combination(None, dt, self.tableau.b_error, ks), u, u_new)
         e3 = error_norm(dt * linear_combination(None, dt, self.B_ERROR3, ks), u, u_new)
         denominator = e5 * e5 + 0.01 * e3 * e3

@@ -44,9 +44,12 @@ def hermite_dense_weights(b, fsal: bool):
 class ButcherTableau:
     """Coefficients of an explicit Runge–Kutta method with embedded error estimate and dense output.
 
-    a: strictly lower-triangular rows; ``a[i]`` has ``i`` entries. b_error: weights of the local error
-    estimate (b − b̂), or None for a fixed-step method. fsal: the last stage is f(u1), reused as the next
-    step's first stage. dense_weights / c_extra / a_extra: the continuous extension (module docstring).
+    name: the method's name (messages). order: the order of ``b``. c: the nodes. a: strictly lower-triangular
+    rows; ``a[i]`` has ``i`` entries. b: the weights. b_error: weights of the local error estimate (b − b̂), or
+    None for a fixed-step method; embedded_order: the order of b̂. fsal: the last stage is f(u1), reused as the
+    next step's first stage. dense_order: the order of the continuous extension; dense_weights / c_extra /
+    a_extra: its coefficients (module docstring; None builds a Hermite interpolant). The order conditions, row
+    sums and the dense output's order are checked on construction (a `ValueError` lists what fails).
     """
     name: str
     order: int
@@ -80,11 +83,12 @@ class ButcherTableau:
         return lower_triangular(self.a, self.stages)
 
     def extended_matrices(self):
-        """(A, c) over main and extra stages together, used by the dense-output order check."""
+        """Returns (A, c) over the main and extra stages together, used by the dense-output order check."""
         rows = tuple(self.a) + tuple(self.a_extra)
         return lower_triangular(rows, len(rows)), np.concatenate([self.c, self.c_extra])
 
     def dense_b(self, theta: float) -> np.ndarray:
+        """Returns the weights b(θ) of the continuous extension at ``theta`` ∈ [0, 1] (b(1) = b), a NumPy array."""
         w = np.asarray(self.dense_weights, float)
         powers = theta ** np.arange(1, w.shape[1] + 1)
         return w @ powers

@@ -83,6 +83,8 @@ class RadauIIA5(NewtonImplicit):
         return self.coefficients
 
     def init(self, f, t0, u0, p):
+        """Returns the method's state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p``: f(u0),
+        a zero Jacobian marked stale, zero stage guesses, counters."""
         n = u0.shape[0]
         zero = jnp.zeros((), jnp.int32)
         return RadauState(f0=f(u0, p, t0), jac=jnp.zeros((n, n), u0.dtype), need_jac=jnp.asarray(True),
@@ -91,9 +93,18 @@ class RadauIIA5(NewtonImplicit):
                           njacs=zero, nnewton=zero, nfails=zero, nf=zero)
 
     def initial_derivative(self, f, t0, u0, p, state):
+        """Returns f(``u0``, ``p``, ``t0``), read from the solver ``state`` (which holds it; ``f`` is not called
+        again)."""
         return state.f0
 
     def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        """One step of size ``dt`` from (``t``, ``u``) with parameters ``p`` and method ``state``; ``f`` is the
+        right-hand side (`problems.Terms`, with ``f.mass`` the mass matrix or None) and ``error_norm(err, u, u_new)``
+        the scaled norm of the tolerances. Returns a `StepResult` (new state, error estimate, stages for dense output,
+        the method state after acceptance and after rejection).
+        The three coupled stages are solved by simplified Newton with the real and complex factorizations of
+        the transformed system; the Jacobian is reused while Newton converges fast.
+        """
         f = as_terms(f)
         mass = f.mass
         co = self.coefficients
@@ -165,6 +176,8 @@ class RadauIIA5(NewtonImplicit):
         return jnp.where(has_prev, state.h_prev * (shift @ state.stages), 0.0)
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
+        """Returns ``{'nfactorizations': n_steps}``: one (real + complex) factorization per attempted step
+        (``n_accepted`` unused)."""
         return {"nfactorizations": n_steps}
 
     @staticmethod

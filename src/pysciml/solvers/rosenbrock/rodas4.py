@@ -45,5 +45,9 @@ RODAS4 = RosenbrockTableau(
 
 
 class Rodas4(Rosenbrock):
-    """Hairer & Wanner's RODAS: order 4(3), stiffly accurate, L-stable, with third-order dense output."""
+    """Hairer & Wanner's RODAS: order 4(3), stiffly accurate, L-stable, with third-order dense output.
+
+    ``linsolve``: how the implicit stages solve W = M/(γh) − J: None or 'lu' (dense LU, the default),
+    'sparse' (sparse W, block-Jacobi GMRES), 'krylov' (matrix-free GMRES), or a `LinearSolver` instance.
+    """
     tableau = RODAS4

@@ -60,5 +60,9 @@ RODAS5P = RosenbrockTableau(
 
 class Rodas5P(Rosenbrock):
     """Steinebach's Rodas5P: order 5(4), stiffly accurate, with fourth-order dense output; the method of
-    choice for stiff problems at moderate to tight tolerances."""
+    choice for stiff problems at moderate to tight tolerances.
+
+    ``linsolve``: how the implicit stages solve W = M/(γh) − J: None or 'lu' (dense LU, the default),
+    'sparse' (sparse W, block-Jacobi GMRES), 'krylov' (matrix-free GMRES), or a `LinearSolver` instance.
+    """
     tableau = RODAS5P

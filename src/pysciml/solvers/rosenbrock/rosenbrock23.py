@@ -48,5 +48,9 @@ ROSENBROCK23 = RosenbrockTableau(
 
 class Rosenbrock23(Rosenbrock):
     """Shampine & Reichelt's ode23s: L-stable, order 2 with an order-3 error estimate and free dense
-    output; robust at loose tolerances and for problems with rough Jacobians."""
+    output; robust at loose tolerances and for problems with rough Jacobians.
+
+    ``linsolve``: how the implicit stages solve W = M/(γh) − J: None or 'lu' (dense LU, the default),
+    'sparse' (sparse W, block-Jacobi GMRES), 'krylov' (matrix-free GMRES), or a `LinearSolver` instance.
+    """
     tableau = ROSENBROCK23
