@@ -12,9 +12,9 @@ from .system import ODESystem
 from .simplify import SimplifiedSystem, structural_simplify
 from .problem import ODEProblem, parameter_vector
 from .solution import solve
-from .reactions import JumpProblem, Reaction, ReactionSystem
+from .reactions import JumpProblem, Reaction, ReactionSystem, SDEProblem
 from .components import Connector, compose, connect
 from . import library
 
-__all__ = ["Connector", "ContinuousEvent", "DiscreteEvent", "compose", "connect", "library", "D", "Eq", "Equation", "JumpProblem", "ODEProblem", "Reaction", "ReactionSystem", "ODESystem", "SimplifiedSystem", "parameter_vector",
+__all__ = ["Connector", "ContinuousEvent", "DiscreteEvent", "compose", "connect", "library", "D", "Eq", "Equation", "JumpProblem", "ODEProblem", "Reaction", "ReactionSystem", "ODESystem", "SDEProblem", "SimplifiedSystem", "parameter_vector",
            "parameters", "solve", "structural_simplify", "t", "variables"]

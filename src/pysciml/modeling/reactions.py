@@ -1,13 +1,19 @@
 """Reaction networks: `Reaction` (rate, substrates → products, stoichiometry, mass-action or custom rate
-law) and `ReactionSystem`, converted to the mass-action ODE (`to_ode_system`, or `md.ODEProblem` directly)
-and to a jump process (`JumpProblem`, for `pysciml.Direct`, `SortingDirect`, `RSSA`, `TauLeaping`).
+law) and `ReactionSystem`, converted to the mass-action ODE (`to_ode_system`, or `md.ODEProblem` directly),
+to the chemical Langevin SDE (`SDEProblem`), and to a jump process (`JumpProblem`, for `pysciml.Direct`,
+`SortingDirect`, `RSSA`, `TauLeaping`).
 
 Rate laws follow Catalyst's conventions: a mass-action reaction k, 2A + B → C has the ODE rate
 k·A²·B/2! and the propensity k·A(A−1)/2!·B (combinatoric factors on by default); a custom law (mass_action=False)
-is used as written in both. The chemical Langevin SDE awaits the SDE layer.
+is used as written in both. The chemical Langevin equation is built on the propensities (Gillespie, "The
+chemical Langevin equation", J. Chem. Phys. 113, 297 (2000), eq. 23): dX = Σ_j ν_j a_j(X) dt + Σ_j ν_j √a_j(X) dW_j,
+so its mean follows the jump process's (Catalyst's SDEProblem uses the ODE rate law instead, which differs
+from a_j by O(1/X) for reactions with a repeated substrate).
 """
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
@@ -156,18 +162,13 @@ class ReactionSystem:
                          + [f"  {r}" for r in self.reactions])
 
 
-def JumpProblem(system, u0=None, tspan=None, p=None, key=0):
-    """A `pysciml.JumpProblem` of the network ``system`` (a `ReactionSystem`) over ``tspan``: counts u0
-    {species or name: count}, p {parameter: value} (defaults fill gaps; missing ones are named), propensities
-    generated as one JAX function; ``key``: a jax.random key or an integer seed. Returns the `pysciml.JumpProblem`.
-    """
+def _start(system, u0, p, label, counts):
+    """(the reaction-rate ODE system, initial values in species order, parameter vector) from {species or
+    name: value} / {parameter: value} and the defaults; missing values are named. counts=True: u0 must hold
+    non-negative integers (a jump process); otherwise non-negative numbers. Negative rate constants refused."""
     from .problem import _number, parameter_vector
-    if not isinstance(system, ReactionSystem):
-        raise TypeError(f"md.JumpProblem: expected a ReactionSystem; got {type(system).__name__}")
-    if tspan is None:
-        raise ValueError("md.JumpProblem: tspan=(t0, t1) is required")
     ode = system.to_ode_system()
-    counts, missing = [], []
+    values, missing = [], []
     given = {ode._resolve(k, "u0"): v for k, v in dict(u0 or {}).items()}
     for s in system.species:
         value = given.get(s, ode.defaults.get(s))
@@ -175,20 +176,68 @@ def JumpProblem(system, u0=None, tspan=None, p=None, key=0):
             missing.append(name_of(s))
             continue
         value = _number(value, "u0", s)
-        if value < 0 or value != round(value):
-            raise ValueError(f"md.JumpProblem: u0: {name_of(s)} must be a non-negative integer count; got {value}")
-        counts.append(value)
+        if value < 0 or (counts and value != round(value)):
+            what = "a non-negative integer count" if counts else "non-negative"
+            raise ValueError(f"{label}: u0: {name_of(s)} must be {what}; got {value}")
+        values.append(value)
     if missing:
-        raise ValueError(f"md.JumpProblem: u0 is missing count(s) for {missing} (no default either)")
+        raise ValueError(f"{label}: u0 is missing value(s) for {missing} (no default either)")
     p_vec = parameter_vector(ode, p)
-    values = {prm: sp.Float(float(v)) for prm, v in zip(system.parameters, np.asarray(p_vec))}
+    numbers = {prm: sp.Float(float(v)) for prm, v in zip(system.parameters, np.asarray(p_vec))}
     for r in system.reactions:
         if r.mass_action:
-            k = sp.sympify(r.rate.xreplace(values))
+            k = sp.sympify(r.rate.xreplace(numbers))
             if k.is_number and float(k) < 0:
-                raise ValueError(f"md.JumpProblem: the rate of {r} is {float(k)} < 0; rates must be non-negative")
-    propensity = lambdify_array([r.propensity(system.combinatoric) for r in system.reactions],
-                                list(system.species), list(system.parameters))
+                raise ValueError(f"{label}: the rate of {r} is {float(k)} < 0; rates must be non-negative")
+    return ode, values, p_vec
+
+
+def _propensities(system):
+    """a(u, p, t) -> (R,): every reaction's propensity, generated as one JAX function."""
+    return lambdify_array([r.propensity(system.combinatoric) for r in system.reactions],
+                          list(system.species), list(system.parameters))
+
+
+def JumpProblem(system, u0=None, tspan=None, p=None, key=0):
+    """A `pysciml.JumpProblem` of the network ``system`` (a `ReactionSystem`) over ``tspan``: counts u0
+    {species or name: count}, p {parameter: value} (defaults fill gaps; missing ones are named), propensities
+    generated as one JAX function; ``key``: a jax.random key or an integer seed. Returns the `pysciml.JumpProblem`.
+    """
+    if not isinstance(system, ReactionSystem):
+        raise TypeError(f"md.JumpProblem: expected a ReactionSystem; got {type(system).__name__}")
+    if tspan is None:
+        raise ValueError("md.JumpProblem: tspan=(t0, t1) is required")
+    _, counts, p_vec = _start(system, u0, p, "md.JumpProblem", counts=True)
     monotone = all(r.mass_action and not unknowns_in(r.rate) for r in system.reactions)
     net, _ = system.stoichiometry()
-    return _JumpProblem(propensity, np.asarray(counts), tspan, p_vec, net, key=key, monotone=monotone)
+    return _JumpProblem(_propensities(system), np.asarray(counts), tspan, p_vec, net, key=key, monotone=monotone)
+
+
+def SDEProblem(system, u0=None, tspan=None, p=None, noise=None):
+    """The chemical Langevin equation of the network as a `pysciml.SDEProblem` (Itô, general noise: one
+    Wiener process per reaction): drift Σ_j ν_j a_j(u), diffusion column j = ν_j √|a_j(u)| (the absolute
+    value, as Catalyst, keeps g real where a trajectory dips below the range a_j ≥ 0 is derived on).
+    u0 {species or name: amount} (copy numbers, not necessarily integers), p {parameter: value}; defaults
+    fill gaps and missing ones are named. Solve with an Itô method for general noise (`pysciml.EM`,
+    `LambaEM`) and ``key=``; the solution is indexable by species (``sol[X]``). The CLE approximates the
+    jump process where every reaction fires many times per unit of change of the state (large copy numbers)."""
+    from .. import problems as _problems
+    from .problem import CompiledRHS
+    if not isinstance(system, ReactionSystem):
+        raise TypeError(f"md.SDEProblem: expected a ReactionSystem; got {type(system).__name__}")
+    if tspan is None:
+        raise ValueError("md.SDEProblem: tspan=(t0, t1) is required")
+    ode, values, p_vec = _start(system, u0, p, "md.SDEProblem", counts=False)
+    propensity = _propensities(system)
+    nu = jnp.asarray(system.stoichiometry()[0].T, jnp.float64)        # (S, R): column j is ν_j
+
+    def drift(u, q, tt):
+        return nu @ propensity(u, q, tt)
+
+    def diffusion(u, q, tt):
+        return nu * jnp.sqrt(jnp.abs(propensity(u, q, tt)))[None, :]
+
+    # the drift carries the species/parameter map, so sol[X] works as for md.ODEProblem's solutions
+    f = CompiledRHS(ode, drift)
+    return _problems.SDEProblem(f, jax.jit(diffusion), jnp.asarray(values, jnp.float64), tspan, p_vec,
+                                noise_type="general", noise_rate_prototype=np.zeros(nu.shape), noise=noise)
