@@ -372,6 +372,14 @@ def test_discrete_events_at_times_and_on_a_relation_set_states_and_parameters():
     stop = 1.0 + np.log((np.exp(-0.5) + 2.0) / 0.2)          # where x reaches 0.2 with k = 1
     # without the event x(4) = 0.2·e^{−(4 − stop)} ≈ 0.13; with it x stops within one step (≤ 0.01) of 0.2
     assert 0.2 * np.exp(-1.0 * 0.01) <= float(end[x][-1]) < 0.2 and stop < 4.0
+    # the parameters: sol.p is where the solve started, sol.p_final / sol[k] where the events left them
+    assert float(end.p[0]) == 0.5 and float(end.p_final[0]) == 0.0 and float(end[k]) == 0.0
+    early = ps.solve(prob.remake(tspan=(0.0, 2.0)), ps.Tsit5(), rtol=1e-10, atol=1e-12, save_everystep=False,
+                     dtmax=0.01)
+    assert float(early[k]) == 1.0 and float(early.p[0]) == 0.5        # doubled at t = 1, x not yet < 0.2
+    finals = jax.jit(jax.vmap(lambda k0: ps.solve(prob.remake(p=jnp.array([k0]), tspan=(0.0, 2.0)), ps.Tsit5(),
+                                                  save_everystep=False).p_final))(jnp.array([0.5, 0.25]))
+    np.testing.assert_array_equal(finals[:, 0], [1.0, 0.5])
     with pytest.raises(ValueError, match="eliminated"):
         y = md.variables("y")
         md.ODEProblem(md.ODESystem([md.Eq(md.D(x), -k * x), md.Eq(y, 2 * x)], name="s",

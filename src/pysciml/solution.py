@@ -28,12 +28,14 @@ class EventLog(NamedTuple):
     """The continuous events of a solve (`sol.events`), in order: times ``t``, the position ``index`` of
     the callback in the set, the ``component`` of a vector callback (0 for a scalar one), the number ``n``
     logged, and ``count``, the firings of every callback in the set (discrete, preset, periodic included).
-    Inside jit, t/index/component have max_events entries, valid up to n (NaN/−1 after)."""
+    Inside jit, t/index/component have max_events entries, valid up to n (NaN/−1 after). ``p``: the
+    parameters at the end of the solve, after every affect that returned new ones (`Effect`)."""
     t: jnp.ndarray
     index: jnp.ndarray
     component: jnp.ndarray
     n: jnp.ndarray
     count: jnp.ndarray
+    p: Any = None
 
 
 class SavedValues(NamedTuple):
@@ -104,6 +106,14 @@ class ODESolution:
         code = self._retcode
         ok = (code == ReturnCode.Success) | (code == ReturnCode.Terminated)
         return bool(ok) if is_concrete(code) and jnp.ndim(code) == 0 else ok
+
+    @property
+    def p_final(self):
+        """The parameters at the end of the solve: ``p`` as the last event's affect left it (an `Effect`
+        with new p), like Julia's ``integrator.p`` after the solve; ``sol.p`` stays the parameters the solve
+        started from (those its dense output and ``sol(t)`` use)."""
+        logged = None if self.events is None else self.events.p
+        return self.p if logged is None else logged
 
     __iter__ = None     # __getitem__ indexes by symbol, not by position: not a sequence
 

@@ -103,6 +103,7 @@ class LoopOutput(NamedTuple):
     event_t: jnp.ndarray | None = None   # (max_events,) continuous event times (with cfg.events)
     event_info: object = None    # (index, component, n_logged, counts) of the events (with cfg.events)
     saved: tuple | None = None   # SavingCallback values (with cfg.events)
+    p_final: object = None       # the parameters after the last affect (with cfg.events)
 
 
 class _Scalars(NamedTuple):
@@ -428,7 +429,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         e = out.events
         nf = nf + e.n_evals
         event_fields = dict(event_t=e.log_t, event_info=(e.log_index, e.log_component, e.n_logged, e.counts),
-                            saved=e.saved)
+                            saved=e.saved, p_final=e.p)
     stats = {"nf": nf, "nsteps": out.n_steps, "naccept": out.n_accepted,
              "nreject": out.n_steps - out.n_accepted, **alg.extra_stats(out.n_steps, out.n_accepted), **counted}
 

@@ -10,6 +10,8 @@
   of every accepted step, as `DiscreteCallback`) or times (a number or a list: `PresetTimeCallback`, the
   solver steps onto them).
 Targets must stay unknowns of the simplified system (or parameters): an eliminated variable cannot be set.
+A parameter an event sets is read back at the end of the solve as ``sol[k]`` or ``sol.p_final`` (``sol.p``
+keeps the values the solve started from).
 """
 import numpy as np
 import sympy as sp

@@ -39,7 +39,9 @@ class CompiledRHS:
     def symbolic_values(self, sol, key, us, ts):
         """The values of ``key`` (an unknown, observed variable, kept derivative, parameter, their names, or a
         list of them) at the states ``us`` (..., n) and times ``ts`` of ``sol``: what ``sol[key]`` and
-        ``sol(t, idxs=key)`` return for a solution of this problem (`pysciml.ODESolution` asks its f)."""
+        ``sol(t, idxs=key)`` return for a solution of this problem (`pysciml.ODESolution` asks its f). A
+        parameter gives its value at the end of the solve (``sol.p_final``: after any event that set it, as
+        ModelingToolkit's integrator holds it); ``sol.p`` keeps the values the solve started from."""
         if isinstance(key, (list, tuple)):
             return jnp.stack([self.symbolic_values(sol, k, us, ts) for k in key], axis=-1)
         var = self._lookup(key)
@@ -49,7 +51,8 @@ class CompiledRHS:
             g = self.observed_function(var)
             return jax.vmap(lambda u, tt: g(u, sol.p, tt))(jnp.atleast_2d(us), jnp.atleast_1d(ts)).reshape(jnp.shape(ts))
         if var in set(self.parameters):
-            return sol.p[list(self.parameters).index(var)]
+            # the value at the end of the solve: an event may have set it (sol.p holds the starting values)
+            return getattr(sol, "p_final", sol.p)[list(self.parameters).index(var)]
         raise KeyError(f"sol[{key}]: not an unknown, observed variable or parameter of {self.system.name}")
 
     def _lookup(self, key):

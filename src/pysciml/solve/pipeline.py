@@ -204,6 +204,9 @@ def run(r: Run) -> ODESolution:
     elif r.first:
         ts, us = ts[r.first:], us[r.first:]
     events, saved_values = _event_outputs(out, r.inputs.callback_data, r.cfg.events, concrete)
+    if events is not None and out.p_final is not None:
+        # the loop's parameters are the problem's p, or (p, extra data) for SDEs (noise) and DDEs (lags)
+        events = events._replace(p=out.p_final if r.inputs.p is r.p else out.p_final[0])
     sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, r.p, f=r.rhs, alg=r.alg, spec=r.spec,
                       events=events, saved_values=saved_values)
     if concrete and is_concrete(out.retcode) and not sol.success:
