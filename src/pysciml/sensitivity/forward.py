@@ -33,7 +33,7 @@ from ..solvers.base import ExplicitRungeKutta
 from .inputs import InputSplit, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
 from .stages import stage_tangents
 
-FLOAT_FIELDS = ("ts", "us", "stages", "t_final", "event_t", "saved")
+FLOAT_FIELDS = ("ts", "us", "stages", "t_final", "event_t", "saved", "p_final")
 
 
 def forward_solve(sensealg, ctx, inputs):
