@@ -30,7 +30,7 @@ from .._core.trees import ravel
 from ..integrate import LoopConfig
 from ..integrate.loop import LoopOutput
 from ..solvers.base import ExplicitRungeKutta
-from .inputs import InputSplit, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
+from .inputs import InputSplit, _is_float, controlled_tolerance, leaf_shapes, unflatten, zero_cotangent
 from .stages import stage_tangents
 
 FLOAT_FIELDS = ("ts", "us", "stages", "t_final", "event_t", "saved", "p_final")
@@ -55,8 +55,10 @@ def forward_solve(sensealg, ctx, inputs):
             # batched rule then fails (broadcast_in_dim of a batched primal).
             jac = {k: s for k, s in jac.items() if k != "ts"}
         tangent = jax.tree_util.tree_map(zero_cotangent, out)
+        # (p_final may hold integer leaves, e.g. an SDE's noise key: their tangent stays float0)
         tangent = tangent._replace(**{k: jax.tree_util.tree_map(
-            lambda s, o: jnp.tensordot(s, v.astype(s.dtype), axes=1).astype(o.dtype), s, getattr(out, k))
+            lambda s, o: jnp.tensordot(s, v.astype(s.dtype), axes=1).astype(o.dtype) if _is_float(o)
+            else zero_cotangent(o), s, getattr(out, k))
             for k, s in jac.items()})
         return out, tangent
 
