@@ -5,6 +5,9 @@ compiled to plain `pysciml` problems (``import pysciml.modeling as md``).
     sys = md.ODESystem([md.Eq(md.D(x), a * x - x * y), md.Eq(md.D(y), x * y - b * y)])
     prob = md.ODEProblem(sys, u0={x: 1.0, y: 1.0}, tspan=(0.0, 10.0), p={a: 1.5, b: 3.0}, jac=True)
     sol = ps.solve(prob, ps.Rodas5P()); sol[x]      # md.solve: the same, checking prob is symbolic
+
+Reaction networks (`ReactionSystem`) compile to the mass-action ODE (`ODEProblem`), the chemical Langevin
+SDE (`SDEProblem`) and a jump process (`JumpProblem`), all three from the same propensities.
 """
 from .symbols import D, Eq, Equation, parameters, t, variables
 from .events import ContinuousEvent, DiscreteEvent
