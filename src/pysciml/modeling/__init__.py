@@ -7,7 +7,7 @@ compiled to plain `pysciml` problems (``import pysciml.modeling as md``).
     sol = ps.solve(prob, ps.Rodas5P()); sol[x]      # md.solve: the same, checking prob is symbolic
 
 Reaction networks (`ReactionSystem`) compile to the mass-action ODE (`ODEProblem`), the chemical Langevin
-SDE (`SDEProblem`) and a jump process (`JumpProblem`), all three from the same propensities.
+SDE (`SDEProblem`) and a jump process (`JumpProblem`); the last two share one generated propensity function.
 """
 from .symbols import D, Eq, Equation, parameters, t, variables
 from .events import ContinuousEvent, DiscreteEvent
