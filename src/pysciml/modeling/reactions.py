@@ -214,13 +214,15 @@ def JumpProblem(system, u0=None, tspan=None, p=None, key=0):
 
 
 def SDEProblem(system, u0=None, tspan=None, p=None, noise=None):
-    """The chemical Langevin equation of the network as a `pysciml.SDEProblem` (Itô, general noise: one
-    Wiener process per reaction): drift Σ_j ν_j a_j(u), diffusion column j = ν_j √|a_j(u)| (the absolute
-    value, as Catalyst, keeps g real where a trajectory dips below the range a_j ≥ 0 is derived on).
-    u0 {species or name: amount} (copy numbers, not necessarily integers), p {parameter: value}; defaults
-    fill gaps and missing ones are named. Solve with an Itô method for general noise (`pysciml.EM`,
-    `LambaEM`) and ``key=``; the solution is indexable by species (``sol[X]``). The CLE approximates the
-    jump process where every reaction fires many times per unit of change of the state (large copy numbers)."""
+    """Returns the chemical Langevin equation of the network ``system`` (a `ReactionSystem`) over ``tspan``
+    as a `pysciml.SDEProblem` (Itô, general noise: one Wiener process per reaction): drift Σ_j ν_j a_j(u),
+    diffusion column j = ν_j √|a_j(u)| (the absolute value, as Catalyst, keeps g real where a trajectory
+    dips below the range a_j ≥ 0 is derived on). u0 {species or name: amount} (copy numbers, not
+    necessarily integers), p {parameter: value}; defaults fill gaps and missing ones are named. noise: as
+    for `pysciml.SDEProblem` (None: solve picks the Brownian path). Solve with an Itô method for general
+    noise (`pysciml.EM`, `LambaEM`) and ``key=``; the solution is indexable by species (``sol[X]``). The CLE
+    approximates the jump process where every reaction fires many times per unit of change of the state
+    (large copy numbers)."""
     from .. import problems as _problems
     from .problem import CompiledRHS
     if not isinstance(system, ReactionSystem):
