@@ -52,9 +52,12 @@ class DenseLU(LinearSolver):
     ESDIRK methods) adds one refinement step with a double-double residual (see `compensated`), so that
     linear invariants and slow directions are not broken by the solve's rounding, amplified by γh. That is
     what E5 of the stiff test set needs at rtol 1e-4 … 1e-6; it costs 2–4× per step on small systems (HIRES,
-    ROBER, a 64-state Brusselator; measured), hence off by default."""
+    ROBER, a 64-state Brusselator; measured). ``refine=None`` (the default): automatic — `solve` switches it
+    on when the absolute tolerance is below the rounding level of the initial state (the rule and its
+    measurements: `solve.defaults.refine_below_rounding`), so ordinary tolerances pay nothing; ``False``
+    never refines."""
 
-    refine: bool = False
+    refine: bool | None = None
 
     def jacobian(self, f, u, p, t):
         return jacobian(f, u, p, t)
@@ -71,7 +74,7 @@ class DenseLU(LinearSolver):
     def solve_accurately(self, factors, jac, gamma_h, mass, rhs):
         # One refinement step with a double-double residual of W = M/(γh) − J (see `compensated`).
         x = solve_w(factors, rhs)
-        if not self.refine:
+        if not self.refine:         # False, or None left unresolved (a method used outside `solve`)
             return x
         return x + solve_w(factors, w_residual(rhs, x, jac, 1.0 / gamma_h, mass))
 

@@ -24,6 +24,7 @@ method's own state (Jacobians kept for reuse, FSAL values) travels along and is 
 current point after each switch to it. Error norms are rescaled to the explicit method's order, so one
 controller serves both.
 """
+import copy
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -109,6 +110,13 @@ class AutoSwitch(Wrapped):
     @property
     def linear_solver(self):
         return self.stiff.linear_solver
+
+    def with_linear_solver(self, linsolve):
+        """The same switch with the stiff half's linear solver replaced (see `WithLinearSolver`)."""
+        method = copy.copy(self)
+        method.stiff = self.stiff.with_linear_solver(linsolve)
+        method.wrapped = (self.nonstiff, method.stiff)
+        return method
 
     # --- interface -------------------------------------------------------------------------------
     @property
