@@ -34,6 +34,9 @@ class Rosenbrock(WithLinearSolver, TableauMethod, LinearlyImplicit):
 
     tableau: ClassVar[RosenbrockTableau]
     supports_mass_matrix: ClassVar[bool] = True
+    # True where tolerances below the state's rounding level are out of reach with a Jacobian that has
+    # rounding errors (forward-mode AD of f): see `solve.checks.warn_jacobian_rounding`.
+    needs_exact_jacobian: ClassVar[bool] = False
     adaptive = True
 
     @property
