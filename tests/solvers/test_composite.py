@@ -105,3 +105,14 @@ def test_default_stays_explicit_on_non_stiff_problems(make):
     sol = ps.solve(prob, save_everystep=False)
     assert sol.alg == ps.AutoTsit5(ps.Rodas5P()) and sol.retcode == ps.ReturnCode.Success
     assert int(sol.stats["switches"]) == 0 and int(sol.stats["stiff_steps"]) == 0
+
+
+def test_stiffness_estimate_is_weighted_like_the_error_norm():
+    # E5: y1 ~ 1e-3 moves slowly, the stiff modes live in y3, y4 ~ 1e-10. An unweighted norm saw h·ρ at
+    # 0.1–0.3 of the boundary while the steps sat on it: 1832 explicit steps before the switch on [0, 20]
+    # (and MaxIters on [0, 1e13] at rtol 1e-8). In the error norm's weights: 36.
+    from pysciml.testing.testset import stiff_testset
+    prob = stiff_testset()["e5"].problem.remake(tspan=(0.0, 20.0))
+    sol = ps.solve(prob, ps.AutoTsit5(ps.Rodas5P()), rtol=1e-6, atol=1.7e-24, save_everystep=False)
+    assert sol.retcode == ps.ReturnCode.Success and int(sol.stats["switches"]) == 1
+    assert int(sol.stats["naccept"]) - int(sol.stats["stiff_steps"]) <= 60
