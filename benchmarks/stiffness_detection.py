@@ -2,10 +2,10 @@
 
 Robertson's problem on [0, 1e5] at the default tolerances (rtol 1e-3, atol 1e-6), as the first-hour tutorial
 writes it: steps before the switch, steps in all against Rodas5P alone, and the largest relative deviation
-of y2 from a tight scipy Radau reference over the saved steps (after t = 0). "before" is the count cleared by
-any single step below the stability boundary (`stiff_reset_steps=1`, the rule until session 7); "after"
-the default (cleared after 6 such steps in a row, DOPRI5's rule). Then the non-stiff problems that must never
-switch (Lotka–Volterra, Lorenz, Pleiades, Van der Pol μ = 1 and 10) at rtol 1e-2 … 1e-9.
+of y2 from a tight scipy Radau reference over the saved steps (after t = 0). Then the non-stiff problems
+that must never switch (Lotka–Volterra, Lorenz, Pleiades, Van der Pol μ = 1 and 10) at rtol 1e-2 … 1e-9, and
+E5 (AutoTsit5 and AutoVern7 with Rodas5P, rtol 1e-4 … 1e-10, atol 1.7e-24). The header names the pysciml
+checkout measured: run it with PYTHONPATH of an older checkout for the "before" rows.
 
     python benchmarks/stiffness_detection.py          # output: results/stiffness_detection.txt
 """
@@ -31,15 +31,13 @@ def rober_np(t, u):
 def main():
     path = H.RESULTS_DIR / "stiffness_detection.txt"
     lines = [f"# stiffness_detection.py  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
-             f"load {os.getloadavg()[0]:.1f}"]
+             f"load {os.getloadavg()[0]:.1f}  pysciml from {os.path.dirname(ps.__file__)}"]
     out = lambda s: (print(s, flush=True), lines.append(s))
     prob = robertson()
     ref = solve_ivp(rober_np, prob.tspan, [1.0, 0.0, 0.0], method="Radau", rtol=1e-12, atol=1e-20, dense_output=True)
     out("## Robertson [0, 1e5], rtol 1e-3, atol 1e-6")
     out(f"{'method':44s} {'accepted':>8s} {'rejected':>8s} {'explicit':>8s} {'attempts':>8s} {'max rel dev y2':>14s}")
-    for label, alg in (("before: AutoTsit5(Rodas5P(), stiff_reset_steps=1)",
-                        ps.AutoTsit5(ps.Rodas5P(), stiff_reset_steps=1)),
-                       ("after: solve(prob) = AutoTsit5(Rodas5P())", None), ("Rodas5P()", ps.Rodas5P())):
+    for label, alg in (("solve(prob) = AutoTsit5(Rodas5P())", None), ("Rodas5P()", ps.Rodas5P())):
         sol = ps.solve(prob, alg)
         t, u = np.asarray(sol.t)[1:], np.asarray(sol.u)[1:]
         dev = np.max(np.abs(u[:, 1] - ref.sol(t)[1]) / np.abs(ref.sol(t)[1]))
@@ -57,6 +55,18 @@ def main():
                 s = ps.solve(p, alg, rtol=rtol, atol=atol, save_everystep=False, max_steps=100_000)
                 cells.append(f"{int(s.stats['switches'])}/{int(s.stats['stiff_steps'])}")
         out(f"{name:26s} rtol 1e-2,1e-3,1e-6,1e-9 x (Tsit5, Vern7): " + " ".join(cells))
+    from pysciml.testing.testset import digits_bound, mixed_digits, stiff_testset
+    e5 = stiff_testset()["e5"]
+    out("## E5 [0, 1e13], atol 1.7e-24: retcode, mescd (bound), explicit / accepted steps")
+    for rtol in (1e-4, 1e-6, 1e-8, 1e-10):
+        cells = []
+        for alg in (ps.AutoTsit5(ps.Rodas5P()), ps.AutoVern7(ps.Rodas5P())):
+            s = ps.solve(e5.problem, alg, rtol=rtol, atol=1.7e-24, save_everystep=False, max_steps=100_000)
+            acc = int(s.stats["naccept"])
+            cells.append(f"{alg.nonstiff!r:8s} {str(s.retcode).split('.')[-1]:8s} "
+                         f"{mixed_digits(s.u[-1], e5.reference, rtol, 1.7e-24):6.2f} ({digits_bound(rtol):.1f}) "
+                         f"{acc - int(s.stats['stiff_steps']):5d} / {acc:5d}")
+        out(f"rtol {rtol:.0e}: " + " | ".join(cells))
     with open(path, "a") as f:
         f.write("\n".join(lines) + "\n")
 
