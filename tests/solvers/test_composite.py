@@ -57,6 +57,9 @@ def test_bad_combinations_are_refused():
     with pytest.raises(ValueError, match="two final stages"):
         ps.AutoSwitch(ps.BS3(), ps.Rodas5P())
     assert ps.AutoTsit5(ps.Rodas5P()) == ps.AutoTsit5(ps.Rodas5P())
+    with pytest.raises(ValueError, match="stiff_reset_steps must be a positive integer"):
+        ps.AutoTsit5(ps.Rodas5P(), stiff_reset_steps=0)
+    assert ps.AutoTsit5(ps.Rodas5P(), stiff_reset_steps=3) != ps.AutoTsit5(ps.Rodas5P())
 
 
 def test_autovern7_with_a_stateful_stiff_method_switches_both_ways():

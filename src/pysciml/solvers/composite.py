@@ -76,7 +76,10 @@ class SwitchState(NamedTuple):
 
 class AutoSwitch(Wrapped):
     """Switch between ``nonstiff`` (an explicit method) and ``stiff`` (an implicit one) as the problem
-    demands. `AutoTsit5(Rodas5P())` is the usual choice."""
+    demands. `AutoTsit5(Rodas5P())` is the usual choice. ``max_stiff_steps`` (10): stiff tests (h·ρ above
+    ``stiff_tol`` (0.9) times the explicit stability boundary) before switching to ``stiff``; the count is
+    cleared after ``stiff_reset_steps`` (6) non-stiff tests in a row. ``max_nonstiff_steps`` (3): consecutive
+    steps the explicit method would be stable at before switching back."""
 
     adaptive = True
 
@@ -92,6 +95,10 @@ class AutoSwitch(Wrapped):
         if nonstiff.tableau.c[-1] != nonstiff.tableau.c[-2]:
             raise ValueError(f"AutoSwitch: {nonstiff!r} needs two final stages at the same time (for its "
                              "eigenvalue estimate); use Tsit5(), DP5(), Vern7() or Vern9()")
+        for name, count in (("max_stiff_steps", max_stiff_steps), ("max_nonstiff_steps", max_nonstiff_steps),
+                            ("stiff_reset_steps", stiff_reset_steps)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"AutoSwitch: {name} must be a positive integer (a number of steps); got {count!r}")
         self.nonstiff, self.stiff = nonstiff, stiff
         self.wrapped = (nonstiff, stiff)
         self.max_stiff_steps, self.max_nonstiff_steps, self.stiff_tol = max_stiff_steps, max_nonstiff_steps, stiff_tol
