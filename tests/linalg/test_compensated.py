@@ -117,9 +117,11 @@ def test_refinement_is_switched_on_below_the_rounding_level_of_u0():
     assert switch == ps.AutoVern7(ps.KenCarp4(linsolve=REFINED))
     for alg in (ps.FBDF(), ps.Tsit5(), ps.Rodas5P(linsolve="krylov")):
         assert refine_below_rounding(alg, jnp.asarray(1e-30), u0) is alg
-    traced = jax.jit(lambda v: refine_below_rounding(auto, jnp.asarray(1e-30), v).linear_solver.refine is None
-                     and v)
-    traced(u0)
+    # Inside jit with u0 an argument its scale is taken as 1: E5's atol is refined, 1e-16 is not.
+    decided = []
+    jax.jit(lambda v: decided.append([refine_below_rounding(auto, a, v).linear_solver.refine
+                                      for a in (1.7e-24, 1e-16)]) or v)(u0)
+    assert decided == [[True, None]]
 
 
 def test_rodas4_warns_before_solving_below_the_rounding_level():

@@ -1,5 +1,7 @@
 """What `solve` uses when the user leaves an option out: buffer sizes and the default algorithm."""
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._core.trees import is_concrete
 
@@ -46,16 +48,26 @@ def refine_below_rounding(alg, atol, u0):
     of margin on the plain side. What it costs: nothing at the test set's tolerances except on E5 (ROBER's
     atol 1e-6·rtol ≥ 1e-16 is ≥ 0.45 of eps·max|u0|, HIRES, OREGO, POLLU, VDPOL far above); ROBER with
     atol 1e-20 is refined and pays about 2× per solve for no digits (its invariant direction is damped),
-    the price of a rule that sees tolerances, not structure. Values only known inside a trace (a traced u0 or atol) leave
-    the automatic choice off: pass `DenseLU(refine=True)` there."""
+    the price of a rule that sees tolerances, not structure. Under `jit` with u0 an argument (its values
+    unknown while tracing; benchmarks/testset.py and parameter fits do this), the state's scale is taken as 1,
+    so E5 and ROBER are decided as outside `jit`; a traced atol leaves the choice off (pass
+    `DenseLU(refine=True)` there)."""
     from ..linalg import DenseLU
 
     linsolve = alg.linear_solver
     if (not isinstance(linsolve, DenseLU) or linsolve.refine is not None
-            or not hasattr(alg, "with_linear_solver") or not is_concrete(atol, u0)):
+            or not hasattr(alg, "with_linear_solver") or not is_concrete(atol)):
         return alg
-    scale = float(jnp.max(jnp.abs(u0))) if u0.size else 0.0
-    if scale == 0.0 or float(jnp.min(atol)) >= REFINE_BELOW * float(jnp.finfo(u0.dtype).eps) * scale:
+    # ``atol`` and ``u0`` as the user gave them (numbers, arrays or a pytree): read on the host, since inside
+    # jit even constants become tracers once converted.
+    leaves = [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(u0)] if is_concrete(u0) else None
+    if leaves is None:
+        scale, eps = 1.0, float(np.finfo(np.float64).eps)
+    else:
+        scale = max((float(np.max(np.abs(leaf))) for leaf in leaves if leaf.size), default=0.0)
+        eps = min((float(np.finfo(leaf.dtype if np.issubdtype(leaf.dtype, np.inexact) else np.float64).eps)
+                   for leaf in leaves), default=0.0)
+    if scale == 0.0 or float(np.min(np.asarray(atol))) >= REFINE_BELOW * eps * scale:
         return alg
     return alg.with_linear_solver(DenseLU(refine=True))
 

@@ -43,9 +43,10 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     mass = checks.check_mass_matrix(prob.mass_matrix, spec, alg)
     direction = checks.direction(t0, t1)
 
+    atol_given = atol
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
-    refined = refine_below_rounding(alg, atol, u0)
+    refined = refine_below_rounding(alg, atol_given, prob.u0)
     if refined is not alg:
         checks.warn_jacobian_rounding(refined, prob.jac is not None)
     alg = refined
