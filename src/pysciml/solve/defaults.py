@@ -50,8 +50,8 @@ def refine_below_rounding(alg, atol, u0):
     atol 1e-20 is refined and pays about 2× per solve for no digits (its invariant direction is damped),
     the price of a rule that sees tolerances, not structure. Under `jit` with u0 an argument (its values
     unknown while tracing; benchmarks/testset.py and parameter fits do this), the state's scale is taken as 1,
-    so E5 and ROBER are decided as outside `jit`; a traced atol leaves the choice off (pass
-    `DenseLU(refine=True)` there)."""
+    so E5 and ROBER are decided as outside `jit`; a traced atol leaves the choice off (inside jit,
+    `jnp.asarray(atol)` is a tracer: pass a float or a NumPy array, or `DenseLU(refine=True)`)."""
     from ..linalg import DenseLU
 
     linsolve = alg.linear_solver
