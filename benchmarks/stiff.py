@@ -443,8 +443,10 @@ def describe_pysciml(code):
 
 
 def pysciml_solve(f, u0, p, tspan, alg, rtol, atol, jac_prototype=None):
+    # atol as a host constant: solve reads it (and u0's scale) to decide whether the stage solves need
+    # refinement (`DenseLU()`'s automatic rule); a jnp constant is a tracer inside jit, which leaves it off.
     sol = ps.solve(ps.ODEProblem(f, u0, tspan, p, jac_prototype=jac_prototype), alg, rtol=rtol,
-                   atol=jnp.asarray(atol), save_everystep=False, max_steps=MAX_STEPS)
+                   atol=np.asarray(atol), save_everystep=False, max_steps=MAX_STEPS)
     s = sol.stats
     counts = dict(steps=s["nsteps"], accepted=s["naccept"], rejected=s["nreject"], nfev=s["nf"],
                   njev=s.get("njacs"))

@@ -6,7 +6,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import pysciml as ps
-from pysciml.testing import lotka_volterra, van_der_pol
+from pysciml.testing import lorenz, lotka_volterra, robertson, van_der_pol
 
 
 def vdp_reference(mu, t1):
@@ -57,6 +57,9 @@ def test_bad_combinations_are_refused():
     with pytest.raises(ValueError, match="two final stages"):
         ps.AutoSwitch(ps.BS3(), ps.Rodas5P())
     assert ps.AutoTsit5(ps.Rodas5P()) == ps.AutoTsit5(ps.Rodas5P())
+    with pytest.raises(ValueError, match="stiff_reset_steps must be a positive integer"):
+        ps.AutoTsit5(ps.Rodas5P(), stiff_reset_steps=0)
+    assert ps.AutoTsit5(ps.Rodas5P(), stiff_reset_steps=3) != ps.AutoTsit5(ps.Rodas5P())
 
 
 def test_autovern7_with_a_stateful_stiff_method_switches_both_ways():
@@ -75,3 +78,44 @@ def test_autovern7_with_a_stateful_stiff_method_switches_both_ways():
     plain = ps.solve(lotka_volterra(), ps.Vern7(), rtol=1e-10, atol=1e-10)
     assert int(auto.stats["stiff_steps"]) == 0 and int(auto.stats["nsteps"]) == int(plain.stats["nsteps"])
     np.testing.assert_allclose(auto(np.linspace(0, 10, 37)), plain(np.linspace(0, 10, 37)), rtol=1e-12)
+
+
+def test_robertson_default_switches_within_a_few_steps():
+    """Issue 13: once stiffness limits the explicit step, h·ρ oscillates about the stability boundary (0.6 to
+    1.5 of it on Robertson), so a count cleared by any single step below it switched only after 108
+    explicit steps (175 attempts in all against Rodas5P's 45). With DOPRI5's hysteresis (cleared after 6
+    non-stiff steps in a row) it switches after 22."""
+    prob = robertson()
+    sol = ps.solve(prob, save_everystep=False)
+    assert sol.alg == ps.AutoTsit5(ps.Rodas5P()) and sol.retcode == ps.ReturnCode.Success
+    assert int(sol.stats["switches"]) == 1
+    explicit_steps = int(sol.stats["naccept"]) - int(sol.stats["stiff_steps"])
+    assert explicit_steps <= 30, explicit_steps
+    # Rodas5P alone takes 45 steps (42 accepted, 3 rejected; measured): within 1.6× of it in all.
+    attempts = int(sol.stats["naccept"]) + int(sol.stats["nreject"])
+    assert attempts <= 72, attempts
+    f = lambda t, u: [-0.04 * u[0] + 1e4 * u[1] * u[2], 0.04 * u[0] - 3e7 * u[1] ** 2 - 1e4 * u[1] * u[2],
+                      3e7 * u[1] ** 2]
+    ref = solve_ivp(f, prob.tspan, [1.0, 0.0, 0.0], method="Radau", rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(sol.u[-1], ref.y[:, -1], rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda: lotka_volterra((0.0, 100.0)), lambda: lorenz((0.0, 100.0))],
+                         ids=["lotka_volterra", "lorenz"])
+def test_default_stays_explicit_on_non_stiff_problems(make):
+    # At the default (loosest) tolerances the explicit steps come closest to the stability boundary.
+    prob = make()
+    sol = ps.solve(prob, save_everystep=False)
+    assert sol.alg == ps.AutoTsit5(ps.Rodas5P()) and sol.retcode == ps.ReturnCode.Success
+    assert int(sol.stats["switches"]) == 0 and int(sol.stats["stiff_steps"]) == 0
+
+
+def test_stiffness_estimate_is_weighted_like_the_error_norm():
+    # E5: y1 ~ 1e-3 moves slowly, the stiff modes live in y3, y4 ~ 1e-10. An unweighted norm saw h·ρ at
+    # 0.1–0.3 of the boundary while the steps sat on it: 1832 explicit steps before the switch on [0, 20]
+    # (and MaxIters on [0, 1e13] at rtol 1e-8). In the error norm's weights: 36.
+    from pysciml.testing.testset import stiff_testset
+    prob = stiff_testset()["e5"].problem.remake(tspan=(0.0, 20.0))
+    sol = ps.solve(prob, ps.AutoTsit5(ps.Rodas5P()), rtol=1e-6, atol=1.7e-24, save_everystep=False)
+    assert sol.retcode == ps.ReturnCode.Success and int(sol.stats["switches"]) == 1
+    assert int(sol.stats["naccept"]) - int(sol.stats["stiff_steps"]) <= 60

@@ -56,9 +56,12 @@ class DenseLU(LinearSolver):
     ESDIRK methods) adds one refinement step with a double-double residual (see `compensated`), so that
     linear invariants and slow directions are not broken by the solve's rounding, amplified by γh. That is
     what E5 of the stiff test set needs at rtol 1e-4 … 1e-6; it costs 2–4× per step on small systems (HIRES,
-    ROBER, a 64-state Brusselator; measured), hence off by default."""
+    ROBER, a 64-state Brusselator; measured). ``refine=None`` (the default): automatic — `solve` switches it
+    on when the absolute tolerance is below the rounding level of the initial state (the rule and its
+    measurements: `solve.defaults.refine_below_rounding`), so ordinary tolerances pay nothing; ``False``
+    never refines."""
 
-    refine: bool = False
+    refine: bool | None = None
 
     def jacobian(self, f, u, p, t):
         """Returns the dense (n, n) Jacobian of ``f`` at (``u``, ``p``, ``t``): the user's ``jac`` or forward-mode AD
@@ -84,7 +87,7 @@ class DenseLU(LinearSolver):
         of W (rebuilt from ``jac``, ``gamma_h``, ``mass``), otherwise the plain `solve` with ``factors``.
         """
         x = solve_w(factors, rhs)
-        if not self.refine:
+        if not self.refine:         # False, or None left unresolved (a method used outside `solve`)
             return x
         return x + solve_w(factors, w_residual(rhs, x, jac, 1.0 / gamma_h, mass))
 

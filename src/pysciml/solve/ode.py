@@ -19,7 +19,7 @@ from ..problems import FlatRHS, ODEProblem, SplitFunction
 from ..solvers.sde import StochasticRungeKutta
 from ..sensitivity import ForwardDiffSensitivity, check_sensealg, default_sensealg
 from . import checks, pipeline
-from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT, default_algorithm
+from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT, default_algorithm, refine_below_rounding
 
 
 def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adaptive=None, saveat=None,
@@ -43,8 +43,13 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     mass = checks.check_mass_matrix(prob.mass_matrix, spec, alg)
     direction = checks.direction(t0, t1)
 
+    atol_given = atol
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
+    refined = refine_below_rounding(alg, atol_given, prob.u0)
+    if refined is not alg:
+        checks.warn_jacobian_rounding(refined, prob.jac is not None)
+    alg = refined
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
     own = getattr(prob.f, "callback", None)    # the events a symbolic problem carries (pysciml.modeling)
     if own is not None:

@@ -1,4 +1,6 @@
 """The `linsolve=` option shared by implicit methods: which `LinearSolver` handles W = M/(γh) − J."""
+import copy
+
 from ..linalg import DenseLU, as_linear_solver
 
 
@@ -14,3 +16,9 @@ class WithLinearSolver:
 
     def _config(self) -> tuple:
         return () if self.linsolve == DenseLU() else (("linsolve", self.linsolve),)
+
+    def with_linear_solver(self, linsolve):
+        """The same method with another linear solver (`solve` uses it to switch refinement on)."""
+        method = copy.copy(self)
+        method.linsolve = as_linear_solver(linsolve)
+        return method

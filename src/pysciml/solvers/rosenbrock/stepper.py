@@ -7,14 +7,17 @@ exact Jacobian of the step's start for their order, so it is not reused across s
 families reuse theirs). Stage sums are unrolled at trace time, skipping zero coefficients.
 
 Stages are solved with `LinearSolver.solve_accurately` (with `DenseLU(refine=True)`: one refinement step
-with a double-double residual; otherwise the plain solve). The plain solve's rounding, eps·|W||U| in the
+with a double-double residual, which `solve` switches on by itself when min(atol) < 0.1·eps·max|u0|;
+otherwise the plain solve). The plain solve's rounding, eps·|W||U| in the
 right-hand side's units, is not damped along the slow directions of J (a null vector c of J: cᵀU = γh·cᵀr)
 and grows there by γh per stage: on E5 of the stiff test set it broke the invariant y2 − y3 − y4 = 0 by ~1e-20 per step at h ~ 1e4, which the end
 state (y2 ≈ y3 ≈ 1/(MCt) ~ 1e-22) cannot absorb. Implicit (Newton) methods do not need this: their stages lie
 near the slow manifold and their last Newton corrections are small (ESDIRK's Newton solves use
 `solve_accurately` too: KenCarp4's loose Newton tolerance leaves E5 short without it). What refinement
 cannot remove: the rounding of J itself (E5's forward-mode J33 = fl(J23 − J43) leaves cᵀJ ≈ ±4e-13), which
-enters as γh·(cᵀJ)U per stage and keeps Rodas4 short of E5's digit bound at rtol 1e-4 and 1e-6.
+enters as γh·(cᵀJ)U per stage and keeps Rodas4 short of E5's digit bound at rtol 1e-4 and 1e-6 (with a
+Jacobian whose rows keep the invariant exactly it meets it; Rodas5P meets it with the AD Jacobian). Rodas4
+therefore sets ``needs_exact_jacobian``: `solve` warns before a solve at such tolerances without a ``jac``.
 """
 from typing import ClassVar
 
@@ -34,6 +37,9 @@ class Rosenbrock(WithLinearSolver, TableauMethod, LinearlyImplicit):
 
     tableau: ClassVar[RosenbrockTableau]
     supports_mass_matrix: ClassVar[bool] = True
+    # True where tolerances below the state's rounding level are out of reach with a Jacobian that has
+    # rounding errors (forward-mode AD of f): see `solve.checks.warn_jacobian_rounding`.
+    needs_exact_jacobian: ClassVar[bool] = False
     adaptive = True
 
     @property
