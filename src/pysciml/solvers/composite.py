@@ -122,7 +122,8 @@ class AutoSwitch(Wrapped):
         return self.stiff.linear_solver
 
     def with_linear_solver(self, linsolve):
-        """The same switch with the stiff half's linear solver replaced (see `WithLinearSolver`)."""
+        """Returns a copy of this switch whose stiff half uses the linear solver ``linsolve`` (a `LinearSolver`,
+        e.g. ``DenseLU(refine=True)``); `solve` uses it to switch refinement on. The original is unchanged."""
         method = copy.copy(self)
         method.stiff = self.stiff.with_linear_solver(linsolve)
         method.wrapped = (self.nonstiff, method.stiff)

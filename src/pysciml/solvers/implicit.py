@@ -18,7 +18,8 @@ class WithLinearSolver:
         return () if self.linsolve == DenseLU() else (("linsolve", self.linsolve),)
 
     def with_linear_solver(self, linsolve):
-        """The same method with another linear solver (`solve` uses it to switch refinement on)."""
+        """Returns a copy of this method that uses the linear solver ``linsolve`` (a `LinearSolver` or anything
+        `as_linear_solver` accepts); `solve` uses it to switch refinement on. The original is unchanged."""
         method = copy.copy(self)
         method.linsolve = as_linear_solver(linsolve)
         return method
