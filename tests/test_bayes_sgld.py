@@ -50,9 +50,28 @@ def test_psgld_samples_a_badly_scaled_gaussian_where_plain_sgld_cannot_move():
     assert np.all(np.abs(expected / VAR - 1) < 0.06), expected / VAR
 
 
-def test_psgld_through_sample_and_its_errors():
+def test_sample_runs_the_same_chains_on_a_model():
+    """Wiring: `bayes.sample(model, SGLD(preconditioned=True))` on a `Model` whose posterior is this kind of Gaussian
+    (a trivial ODE observed through p: prior N(0, s₀²), one observation with noise σ per coordinate) gives the
+    draws of `sgld_draws` on the closed-form posterior density with the same keys, and reports G."""
+    import pysciml as ps
+    s0, sig, y = np.array([1.0, 100.0]), np.array([0.1, 10.0]), np.array([0.3, -5.0])
+    var = 1 / (1 / s0 ** 2 + 1 / sig ** 2)
+    mean = var * y / sig ** 2
+    prob = ps.ODEProblem(lambda u, p, t: jnp.zeros_like(u), jnp.zeros(1), (0.0, 1.0), jnp.zeros(2))
+    model = bayes.Model(prob, {"p": bayes.Normal(0.0, s0)}, bayes.Gaussian(sig), y[None], np.array([1.0]),
+                        observe=lambda u, p, t: p)
+    method = bayes.SGLD(a=EPS, gamma=0.0, thin=3, preconditioned=True)
+    start = np.array([[0.1, 1.0], [-0.2, -3.0]])
+    post = bayes.sample(model, method, num_warmup=60, num_samples=20, chains=2, key=3, init=start, jitter=0.0)
+    k_run = jax.random.split(jax.random.key(3))[1]                 # sample(): (k_init, k_run); a key per chain
+    logp = lambda x: -0.5 * jnp.sum((x - mean) ** 2 / var)
+    ref, precond = jax.vmap(lambda k, x: sgld_draws(logp, method, k, x, 60, 20))(jax.random.split(k_run, 2),
+                                                                                jnp.asarray(start))
+    assert post.method == "pSGLD" and post.theta.shape == (2, 20, 2)
+    np.testing.assert_allclose(post["p"], np.asarray(ref), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(post.info["preconditioner"], np.asarray(precond), rtol=1e-9)
+    with pytest.raises(ValueError, match="num_warmup must be ≥ 1"):
+        bayes.sample(model, method, num_warmup=0, num_samples=5, chains=1)
     with pytest.raises(ValueError, match="alpha"):
         bayes.SGLD(preconditioned=True, alpha=1.0)
-    with pytest.raises(ValueError, match="num_warmup"):
-        from pysciml.bayes.sgld import run_sgld
-        run_sgld(None, bayes.SGLD(preconditioned=True), jnp.zeros((1, 2)), jax.random.key(0), 0, 10)
