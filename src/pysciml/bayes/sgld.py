@@ -37,7 +37,12 @@ class SGLD:
 
     preconditioned  pSGLD (Li et al. 2016): RMSprop's diagonal preconditioner G = 1/(λ + √V), V the exponential
                     average (weight ``alpha``) of squared gradients, ``damping`` = λ; G is estimated during warmup
-                    (num_warmup ≥ 1; several hundred steps, ≫ 1/(1 − alpha)) and held fixed for the kept draws
+                    (num_warmup ≥ 1; several hundred steps, ≫ 1/(1 − alpha)) and held fixed for the kept draws.
+                    G comes out near each coordinate's conditional posterior sd (1/RMS gradient), so a coordinate
+                    moves by εG/sd² = ε/sd of its variance per step: take ``a`` about 0.1 × the smallest G
+                    (stable below 2 × it). A diagonal G fixes badly scaled coordinates, not correlated ones: on
+                    the Lotka–Volterra UDE's weights, whose posterior is a ridge, it moved less than plain SGLD
+                    (benchmarks/results/bayes_calibration_lvude_psgld.txt)
     """
     a: float = 1e-3
     b: float = 1.0
