@@ -50,10 +50,12 @@ def test_psgld_samples_a_badly_scaled_gaussian_where_plain_sgld_cannot_move():
     assert np.all(np.abs(expected / VAR - 1) < 0.06), expected / VAR
 
 
+@pytest.mark.slow
 def test_sample_runs_the_same_chains_on_a_model():
     """Wiring: `bayes.sample(model, SGLD(preconditioned=True))` on a `Model` whose posterior is this kind of Gaussian
     (a trivial ODE observed through p: prior N(0, s₀²), one observation with noise σ per coordinate) gives the
-    draws of `sgld_draws` on the closed-form posterior density with the same keys, and reports G."""
+    draws of `sgld_draws` on the closed-form posterior density with the same keys, and reports G. Compile-bound
+    (the sampler around a solve and its gradient: ~20 s at load 15 on a shared 2-core machine)."""
     import pysciml as ps
     s0, sig, y = np.array([1.0, 100.0]), np.array([0.1, 10.0]), np.array([0.3, -5.0])
     var = 1 / (1 / s0 ** 2 + 1 / sig ** 2)
