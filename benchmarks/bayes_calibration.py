@@ -7,7 +7,8 @@ noise-free truth and against 20 fresh sets of noisy observations there:
            u0 = (2, 0)), 40 points on [0, 1], noise sd 0.05 (known), an MLP(2, (6,), 2) on u³; Gauss–Newton
            Laplace at the MAP
   lv-ude   examples/bayesian_ude.py at its --small size: Lotka–Volterra with the interactions learned by an
-           MLP(2, (4,), 2), noise sd 0.1; MAP then SGLD (the example's sampler) and Gauss–Newton Laplace
+           MLP(2, (4,), 2), noise sd 0.1; MAP then SGLD (the example's sampler), preconditioned SGLD and
+           Gauss–Newton Laplace
 
 For each posterior: the band of the mean pushed through the nonlinear model (the old predictive), the band of
 the mean of the linearised model (the predictive that matches a Gauss–Newton Laplace's covariance), and the
@@ -73,7 +74,7 @@ def spiral(rows):
         bands(post, t_held, truth_h, held, lin, "spiral GN-Laplace", rows)
 
 
-def lv_ude(rows):
+def lv_ude(rows, psgld_steps=(2e-5, 1e-4)):
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -101,12 +102,30 @@ def lv_ude(rows):
                         key=0, init=mode.theta, jitter=0.0)
     print(f"lv-ude: MAP + SGLD {time.perf_counter() - start:.1f} s", flush=True)
     bands(sgld, t_held, truth_h, held, False, "lv-ude SGLD", rows)
+    # preconditioned SGLD (Li et al. 2016): G (~ each coordinate's conditional posterior sd) estimated in warmup
+    chains = {"SGLD a=2e-6": sgld}
+    for step in psgld_steps:
+        start = time.perf_counter()
+        post = bayes.sample(model, bayes.SGLD(a=step, gamma=0.0, thin=2, preconditioned=True), num_warmup=300,
+                            num_samples=300, chains=1, key=0, init=mode.theta, jitter=0.0)
+        g = post.info["preconditioner"]
+        print(f"lv-ude: pSGLD a={step:g} {time.perf_counter() - start:.1f} s (G from {g.min():.2e} to "
+              f"{g.max():.2e})", flush=True)
+        bands(post, t_held, truth_h, held, False, f"lv-ude pSGLD a={step:g}", rows)
+        chains[f"pSGLD a={step:g}"] = post
     start = time.perf_counter()
     lap = bayes.sample(model, bayes.Laplace(bayes.MAP(max_steps=1000, gtol=1e-3), hessian="gauss-newton"),
                        num_samples=1000, key=0, init=mode.theta)
     print(f"lv-ude: Gauss-Newton Laplace {time.perf_counter() - start:.1f} s", flush=True)
     for lin in (False, True):
         bands(lap, t_held, truth_h, held, lin, "lv-ude GN-Laplace", rows)
+    # how far each chain moved: its per-coordinate sd over the Gauss-Newton Laplace marginal sd (median, range)
+    lap_sd = np.sqrt(np.diag(lap.info["cov"]))
+    for label, post in chains.items():
+        r = post.theta.std(axis=(0, 1)) / lap_sd
+        rows.append({"posterior": label, "sd_over_laplace_sd": np.quantile(r, [0, 0.5, 1]).tolist()})
+        print(f"  {label:<22} chain sd / Laplace sd: median {np.median(r):.3f} [{r.min():.3f}-{r.max():.3f}]",
+              flush=True)
 
 
 def main():

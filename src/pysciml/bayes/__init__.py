@@ -9,7 +9,7 @@ conditions, noise scales and network weights, with the likelihood differentiated
 
 For UDE + SINDy, `bayes.missing_term_inclusion(post, library)` gives each candidate term's posterior inclusion
 probability (the probability that the mechanism is present). Also `bayes.find_map` (MAP), `bayes.Laplace()`,
-`bayes.MeanFieldVI()` and `bayes.SGLD()` through `bayes.sample`.
+`bayes.MeanFieldVI()` and `bayes.SGLD()` (`bayes.SGLD(preconditioned=True)`: pSGLD) through `bayes.sample`.
 
 Why BlackJAX (not NumPyro) supplies the samplers: pysciml already owns the model — priors with support
 transforms, the observation model and the solve — and hands over one log density of a flat vector. BlackJAX

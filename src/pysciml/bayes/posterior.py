@@ -15,8 +15,9 @@ class Posterior:
     theta        (chains, draws, dim) unconstrained draws
     sample_stats name -> (chains, draws) sampler statistics (NUTS: diverging, acceptance_rate, tree_depth,
                  n_steps, lp, energy, step_size)
-    method       how the draws were made ("NUTS", "Laplace", "MeanFieldVI", "SGLD")
-    info         method-specific extras (e.g. the mode and Hessian of a Laplace approximation)
+    method       how the draws were made ("NUTS", "Laplace", "MeanFieldVI", "SGLD", "pSGLD")
+    info         method-specific extras (e.g. the mode and Hessian of a Laplace approximation; pSGLD: the
+                 preconditioner G per chain)
     """
 
     def __init__(self, model, theta, sample_stats=None, method="NUTS", info=None):

@@ -13,8 +13,10 @@ def sample(model, method=None, num_warmup=1000, num_samples=1000, chains=4, key=
            chain_method="vectorized", progress=False, checkpoint=None, chunk=None):
     """Posterior draws of ``model`` (a `Posterior`).
 
-    method        NUTS() (default), SGLD(...), Laplace(), MeanFieldVI() (the last two: one chain of
-                  ``num_samples`` independent draws; num_warmup and chains are ignored)
+    method        NUTS() (default), SGLD(...) (SGLD(preconditioned=True): pSGLD, for posteriors whose scales differ
+                  by orders of magnitude, e.g. network weights next to physical rates), Laplace(), MeanFieldVI()
+                  (the last two: one chain of ``num_samples`` independent draws; num_warmup and chains are
+                  ignored)
     key           a jax.random key or an integer seed
     init          where chains start: None (the problem's parameters), a dict name -> value, θ of shape (dim,)
                   or (chains, dim), or MAP() (the posterior mode, found first); each chain then moves by
