@@ -12,10 +12,12 @@ from pysciml.testing import exact_decay_problem
 
 PROB, EXACT = exact_decay_problem((0.0, 1.0))
 SOL = ps.solve(PROB, ps.Tsit5(), rtol=1e-10, atol=1e-12)
+# The same steps with their stages stored by the loop (dense output with saveat keeps them).
+STORED = ps.solve(PROB, ps.Tsit5(), rtol=1e-10, atol=1e-12, saveat=jnp.array([0.5]), dense=True).dense
 
 
 def test_every_interpolant_reads_the_stored_steps_alike():
-    dense = SOL.dense
+    dense = STORED
     assert isinstance(dense, DenseOutput) and isinstance(dense, Interpolant)
     method, f, p = SOL.alg.interpolant, SOL.f, SOL.p
     t = 0.37
@@ -29,6 +31,21 @@ def test_every_interpolant_reads_the_stored_steps_alike():
         np.testing.assert_allclose(value, EXACT(t), rtol=1e-9)
     np.testing.assert_allclose(values[1], values[0], rtol=1e-14)
     np.testing.assert_allclose(values[2], values[0], rtol=1e-14)
+
+
+def test_replayed_stages_are_the_stored_ones():
+    """Explicit Runge–Kutta dense output stores no stages; sol(t) recomputes the step's stages from its
+    start, which must give the stages the loop computed (and so the same values)."""
+    assert SOL.dense.stages is None and STORED.stages is not None
+    n = int(STORED.n_steps)
+    assert n > 5 and int(SOL.dense.n_steps) == n
+    replay = jax.vmap(lambda t, u, h: SOL.alg.replay_stages(SOL.f, t, u, h, SOL.p))
+    stages = replay(STORED.ts[:n], STORED.us[:n], STORED.ts[1:n + 1] - STORED.ts[:n])
+    np.testing.assert_allclose(stages, STORED.stages[:n], rtol=1e-14, atol=1e-15)
+    times = jnp.linspace(0.0, 1.0, 13)
+    stored_values = ps.interpolation.interpolate_dense(SOL.alg, SOL.f, SOL.p, STORED, times)
+    np.testing.assert_allclose(SOL(times), stored_values, rtol=1e-14)
+    np.testing.assert_allclose(SOL(times), np.asarray([EXACT(t) for t in times]), rtol=1e-9)
 
 
 def test_the_solution_type_is_public_pickles_and_is_a_pytree():

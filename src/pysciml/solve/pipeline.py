@@ -178,6 +178,7 @@ class Run(NamedTuple):
     p: object                 # the problem's parameters (for sol(t) and the failure hint)
     saveat: object = None     # requested times, interpolated from dense output when cfg.dense
     first: int = 0            # leading saved points to drop (save_start=False)
+    replay: bool = False      # dense output whose stages are recomputed when read (the loop stores none)
 
 
 @functools.lru_cache(maxsize=256)
@@ -192,10 +193,10 @@ def run(r: Run) -> ODESolution:
     ts, us, n_saved = out.ts, out.us, out.n_saved
     concrete = is_concrete(ts, n_saved)
     dense_output = None
-    if r.cfg.dense:
+    if r.cfg.dense or r.replay:
         # Kept at full buffer size (valid steps counted by n_steps) so sol(t) compiles once per shape.
-        dense_output = DenseOutput(ts, us, out.stages, n_saved - 1)
-        if r.saveat is not None:
+        dense_output = DenseOutput(ts, us, out.stages if r.cfg.dense else None, n_saved - 1)
+        if r.saveat is not None and r.cfg.dense:
             ts, us = r.saveat, interpolate_dense(r.alg, r.rhs, r.p, dense_output, r.saveat)
             n_saved = jnp.asarray(r.saveat.shape[0])
     if concrete:   # trimmed on the host: an eager slice would compile once per step count
