@@ -48,6 +48,32 @@ def test_replayed_stages_are_the_stored_ones():
     np.testing.assert_allclose(SOL(times), np.asarray([EXACT(t) for t in times]), rtol=1e-9)
 
 
+def test_many_times_replay_each_step_once_alike():
+    """Many more times than steps: interpolate_dense replays each step once (a runtime branch); values and
+    their derivatives with respect to the saved states and p are those of replaying per time."""
+    from pysciml.interpolation import evaluate_dense, interpolate_dense
+    dense, alg, f = SOL.dense, SOL.alg, SOL.f
+    n = int(dense.n_steps)
+    times = jnp.linspace(0.0, 1.0, 8 * n)          # count = 2n steps replayed ≥ n_steps: the per-step branch
+    weights = jnp.cos(jnp.arange(times.shape[0]))[:, None]
+
+    def loss(us, p, branch):
+        d = dense._replace(us=us)
+        values = interpolate_dense(alg, f, p, d, times) if branch else \
+            jax.vmap(lambda t: evaluate_dense(alg, f, p, d, t))(times)   # each time replays its step
+        return jnp.sum(weights * values), values
+
+    (_, many), grads_many = jax.jit(jax.value_and_grad(lambda u, p: loss(u, p, True), (0, 1), has_aux=True))(
+        dense.us, SOL.p)
+    (_, one), grads_one = jax.jit(jax.value_and_grad(lambda u, p: loss(u, p, False), (0, 1), has_aux=True))(
+        dense.us, SOL.p)
+    np.testing.assert_allclose(many, one, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(many, np.asarray([EXACT(t) for t in times]), rtol=1e-9)
+    for a, b in zip(grads_many, grads_one):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert np.any(np.asarray(grads_many[1]) != 0)
+
+
 def test_the_solution_type_is_public_pickles_and_is_a_pytree():
     assert ps.ODESolution.__module__ == "pysciml.solution"
     back = pickle.loads(pickle.dumps(SOL))

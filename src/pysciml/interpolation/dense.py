@@ -49,7 +49,23 @@ def evaluate_dense(alg, f, p, dense: DenseOutput, t):
     return CurrentStep(start, u, h, stages).evaluate(alg.interpolant, t, f, p)
 
 
+def _replay_steps(alg, f, p, dense, count):
+    """``dense`` with the stages of its first ``count`` (static) steps replayed, for when they hold every
+    valid step (n_steps ≤ count)."""
+    fixed = lax.stop_gradient
+    ts, us = dense.ts[:count + 1], dense.us[:count]
+    stages = jax.vmap(lambda t, u, h: alg.replay_stages(f, fixed(t), u, fixed(h), p))(ts[:-1], us, ts[1:] - ts[:-1])
+    return dense._replace(stages=stages)
+
+
 @partial(jax.jit, static_argnums=(0, 1))
 def interpolate_dense(alg, f, p, dense: DenseOutput, times):
-    """States at ``times`` (1-D) from the stored steps, with the method's own interpolant."""
-    return jax.vmap(lambda t: evaluate_dense(alg, f, p, dense, t))(times)
+    """States at ``times`` (1-D) from the stored steps, with the method's own interpolant. With replayed
+    stages and many times, a solve of few steps (at most a quarter as many as times, decided at run time)
+    replays each step once rather than once per time."""
+    per_time = lambda d: jax.vmap(lambda t: evaluate_dense(alg, f, p, d, t))(times)   # noqa: E731
+    count = min(times.shape[0] // 4, dense.ts.shape[0] - 1)
+    if dense.stages is not None or count < 2:
+        return per_time(dense)
+    return lax.cond(dense.n_steps <= count, lambda: per_time(_replay_steps(alg, f, p, dense, count)),
+                    lambda: per_time(dense))
