@@ -66,8 +66,10 @@ def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, a
     saveat                 None        times to save at (1-D array), or a spacing (scalar) from t0
     save_everystep         None        save every accepted step (the default when saveat is None)
     save_start             True        include t0 in the saved points
-    dense                  None        keep every step's stages so sol(t) works anywhere in the span
-                                       (default: with save_everystep, when the stages fit in 512 MiB)
+    dense                  None        sol(t) works anywhere in the span: explicit Runge–Kutta methods
+                                       recompute a step's stages when it is read (nothing more is stored),
+                                       others keep every step's stages (default: with save_everystep,
+                                       when those stages fit in 512 MiB)
     tstops                 None        times the solver must step onto exactly
     dtmin, dtmax           None        step-size bounds (default: about 10 ulps of t, and |t1 − t0|)
     max_steps              10_000      most attempted steps (also the size of save-every-step buffers)
