@@ -24,6 +24,12 @@ class PIController(Controller):
     qmin: float = 0.2
     qmax: float = 10.0
 
+    def init(self, dtype) -> ControllerState:
+        """As every controller's, without the earlier error PI does not read (None: the integration loop
+        carries one scalar less, which keeps its packed scalars within one fused vector, see
+        `integrate.loop._ScalarPacker`)."""
+        return super().init(dtype)._replace(log_earlier=None)
+
     def decide(self, error, state: ControllerState, order: int) -> Decision:
         """Accept when ``error`` ≤ 1 (``order`` is the error estimate's order q; ``state`` holds the previous
         error). Returns a `Decision` (accept, step-size factor, new controller state).

@@ -60,7 +60,11 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
     if saveat is not None and save_everystep:
         raise ValueError("save_everystep=True and saveat are exclusive: give one of them")
-    stage_bytes = max_steps * alg.n_stages * spec.size * np.dtype(dtype).itemsize
+    # Explicit Runge–Kutta stages are recomputed from the saved steps when sol(t) reads them, so the loop
+    # stores none (writing max_steps × stages × n numbers cost several solves of a small system). Stored:
+    # with saveat (interpolated right after the solve) and with callbacks (an affect may change p).
+    replayable = saveat is None and event_plan is None and hasattr(alg, "replay_stages")
+    stage_bytes = 0 if replayable else max_steps * alg.n_stages * spec.size * np.dtype(dtype).itemsize
     if dense is None:
         dense = saveat is None and save_everystep and stage_bytes <= DENSE_MEMORY_LIMIT
     if dense and stage_bytes > 4 * DENSE_MEMORY_LIMIT:
@@ -68,7 +72,8 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
                          f"× {alg.n_stages} stages × {spec.size} states); pass saveat=..., lower "
                          "max_steps, or set dense=False")
     mode = "steps" if (save_everystep or dense) else ("saveat" if saveat is not None else "ends")
-    cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
+    replay = bool(dense) and replayable
+    cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense) and not replay, max_steps=max_steps,
                      has_tstops=tstops is not None, given_dt=dt is not None, events=event_plan)
     check_sensealg(sensealg, mode, mass is not None, alg, has_callbacks=event_plan is not None)
     if sensealg is None and event_plan is not None:
@@ -82,7 +87,7 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
                         saveat=saveat if mode == "saveat" else None, tstops=tstops, mass=mass,
                         callback_data=callback_data)
     return pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
-                                     saveat=saveat if cfg.dense else None, first=first))
+                                     saveat=saveat if cfg.dense else None, first=first, replay=replay))
 
 
 # --- the right-hand side on flat states ------------------------------------------------------------------

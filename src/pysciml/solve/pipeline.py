@@ -66,8 +66,10 @@ def solve(prob, alg=None, ensemble_alg=None, *, rtol=1e-3, atol=1e-6, dt=None, a
     saveat                 None        times to save at (1-D array), or a spacing (scalar) from t0
     save_everystep         None        save every accepted step (the default when saveat is None)
     save_start             True        include t0 in the saved points
-    dense                  None        keep every step's stages so sol(t) works anywhere in the span
-                                       (default: with save_everystep, when the stages fit in 512 MiB)
+    dense                  None        sol(t) works anywhere in the span: explicit Runge–Kutta methods
+                                       recompute a step's stages when it is read (nothing more is stored),
+                                       others keep every step's stages (default: with save_everystep,
+                                       when those stages fit in 512 MiB)
     tstops                 None        times the solver must step onto exactly
     dtmin, dtmax           None        step-size bounds (default: about 10 ulps of t, and |t1 − t0|)
     max_steps              10_000      most attempted steps (also the size of save-every-step buffers)
@@ -178,6 +180,7 @@ class Run(NamedTuple):
     p: object                 # the problem's parameters (for sol(t) and the failure hint)
     saveat: object = None     # requested times, interpolated from dense output when cfg.dense
     first: int = 0            # leading saved points to drop (save_start=False)
+    replay: bool = False      # dense output whose stages are recomputed when read (the loop stores none)
 
 
 @functools.lru_cache(maxsize=256)
@@ -192,10 +195,10 @@ def run(r: Run) -> ODESolution:
     ts, us, n_saved = out.ts, out.us, out.n_saved
     concrete = is_concrete(ts, n_saved)
     dense_output = None
-    if r.cfg.dense:
+    if r.cfg.dense or r.replay:
         # Kept at full buffer size (valid steps counted by n_steps) so sol(t) compiles once per shape.
-        dense_output = DenseOutput(ts, us, out.stages, n_saved - 1)
-        if r.saveat is not None:
+        dense_output = DenseOutput(ts, us, out.stages if r.cfg.dense else None, n_saved - 1)
+        if r.saveat is not None and r.cfg.dense:
             ts, us = r.saveat, interpolate_dense(r.alg, r.rhs, r.p, dense_output, r.saveat)
             n_saved = jnp.asarray(r.saveat.shape[0])
     if concrete:   # trimmed on the host: an eager slice would compile once per step count

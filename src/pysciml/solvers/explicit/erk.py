@@ -57,6 +57,13 @@ class ExplicitRK(TableauMethod, ExplicitRungeKutta):
         new_state = ks[-1] if tab.fsal else None
         return StepResult(u_new, error, new_state, jnp.stack(ks))
 
+    def replay_stages(self, f, t, u, dt, p):
+        """The stages of the step of size dt from (t, u), as `step` computed them (an FSAL first stage is
+        f(u) again): explicit stages depend on nothing else, so dense output can recompute a step's stages
+        when it is read instead of storing them for every step (see `interpolation.dense`)."""
+        no_error = lambda err, u_, u_new: jnp.zeros((), u.dtype)   # noqa: E731 (the error is not needed)
+        return self.step(f, t, u, dt, p, self.init(f, t, u, p), no_error).stages
+
     def error(self, ks, dt, u, u_new, error_norm):
         """Scaled norm of the embedded error estimate h Σ (b − b̂)_j k_j; methods may override."""
         return error_norm(dt * _combine(None, dt, self.tableau.b_error, ks), u, u_new)
