@@ -14,7 +14,6 @@ import scipy.optimize
 
 import pysciml as ps
 from pysciml import nlme, nn
-from pysciml.optim import LBFGS
 
 N, DOSE, TIMES = 40, 100.0, (0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
 WT = np.round(np.random.default_rng(1).uniform(40.0, 120.0, N), 1)
@@ -60,7 +59,7 @@ NETWORK = nlme.Model(fixed={"tcl": nlme.Real(0.5), "w": nlme.NetworkWeights(W0, 
 
 @pytest.fixture(scope="module")
 def fits():
-    joint = nlme.fit(NETWORK, POP, nlme.JointMAP((LBFGS(5000, memory=50),)))
+    joint = nlme.fit(NETWORK, POP, nlme.JointMAP())
     # FOCE from the JointMAP estimates (the fast route's use), Ω from the spread of the joint modes
     start = dict(joint.params, omega=np.diag([np.var(joint.eta)]))
     return {"linear": nlme.fit(LINEAR, POP, nlme.FOCE(), se=False), "joint": joint,
@@ -90,6 +89,8 @@ def test_network_weights_domain_round_trip_and_errors():
         nlme.NetworkWeights(())
     with pytest.raises(ValueError, match="structure and shapes"):
         space.initial({"w": MLP.init(jax.random.key(0))[:1]})
+    with pytest.raises(TypeError, match="optimizers"):
+        nlme.JointMAP(optimizers=("lbfgs",))
     with pytest.raises(ValueError, match="fix names 'nope'"):
         nlme.fit(NETWORK, POP, nlme.JointMAP(fix=("nope",)))
 

@@ -160,7 +160,8 @@ class FitResult:
     def summary(self):
         lines = [f"{self.method}: OFV {self.ofv:.4f} (−2LL without n·log2π; with it {self.ofv_with_constant:.4f}), "
                  f"{self.n_obs} observations, converged={self.converged}, {self.n_evaluations} evaluations, "
-                 f"{self.time_s:.2f} s",
+                 f"{self.time_s:.2f} s" + (f"; minimised objective {self.objective:.4f} (penalty {self.penalty:.4g})"
+                                           if self.penalty or self.method == "JointMAP" else ""),
                  f"{'parameter':<18}{'estimate':>12}{'SE':>12}{'RSE%':>9}{'SE(sandwich)':>14}"]
         weights = {}
         for n, e, s, r, w in zip(self.names, self.estimates, self.se, self.rse, self.se_sandwich):

@@ -5,8 +5,11 @@
 l_i being the subject's conditional objective with interaction (`approx.conditional_objective`: Σ_j r²/R + log R,
 Beal's M3 terms for censored values, + ηᵀΩ⁻¹η), i.e. −2 log p(y, η | θ) without constants plus the prior penalty
 of network weights. No inner optimisation, no Laplace determinant: one smooth objective in P + N·q unknowns,
-minimised by pysciml's staged driver (`optim.minimize`: Adam, then L-BFGS), all subjects vmapped in one compiled
-program. This is DeepPumas's JointMAP and the fast route for networks with many weights; its estimates are a
+minimised by pysciml's staged driver (`optim.minimize`; by default L-BFGS with 50 correction pairs, run until a
+line search finds no further decrease, i.e. to the round-off floor), all subjects vmapped in one compiled
+program. The joint Hessian is far from the identity (a network's hidden units against the typical values: its
+eigenvalues spanned 0.3 to 4.5e5 in the tests' model), so a first-order method alone (Adam) would take very many
+steps; an ``Adam(...)`` stage before L-BFGS helps only for a start far from any minimum. This is DeepPumas's JointMAP and the fast route for networks with many weights; its estimates are a
 good start for FOCE(I) (``fit(model, pop, FOCEI(), init=jm.params)``).
 
 Ω is held fixed (at ``init`` or its domain's initial value): the joint mode in Ω is degenerate (Ω → 0 with all
@@ -30,18 +33,21 @@ from .approx import FOCEI, Method, conditional_objective
 
 
 class JointMAP(Method):
-    """``JointMAP(optimizers=(Adam(1e-2, 200), LBFGS(2000)), fix=(), ofv=None, progress=False)``.
+    """``JointMAP(optimizers=(LBFGS(5000, memory=50),), fix=(), ofv=None, progress=False, gtol=1e-4)``.
 
     ``optimizers``: the `pysciml.optim` stages run in order on (free coordinates, η). ``fix``: names of fixed
     effects held at their initial values besides Ω (always held, see the module docstring). ``ofv``: a method
     (`FOCE`, `FOCEI`, `Laplace`, ...) whose objective, EBEs and standard errors are reported at the JointMAP
-    estimates (one more compilation); None reports none (``ofv``, ``se``: NaN) and the joint modes as η."""
+    estimates (one more compilation; Ω is not re-estimated, so this is that method's objective at the JointMAP
+    point, not at its own optimum); None reports none (``ofv``, ``se``: NaN) and the joint modes as η. ``gtol``: the
+    fit counts as converged when the largest entry of J's gradient in the estimated coordinates and η is below it
+    (J is −2 log density: 1e-4 is far below its statistical resolution)."""
     name = "JointMAP"
     interaction = True
     joint = True
 
     def __init__(self, optimizers=None, fix=(), ofv=None, progress=False, gtol=1e-4):
-        self.optimizers = (Adam(1e-2, 200), LBFGS(2000)) if optimizers is None else (
+        self.optimizers = (LBFGS(5000, memory=50),) if optimizers is None else (
             tuple(optimizers) if isinstance(optimizers, (list, tuple)) else (optimizers,))
         for stage in self.optimizers:
             if not isinstance(stage, (Adam, LBFGS)):
