@@ -63,7 +63,7 @@ def fits():
     # FOCE from the JointMAP estimates (the fast route's use), Ω from the spread of the joint modes
     start = dict(joint.params, omega=np.diag([np.var(joint.eta)]))
     return {"linear": nlme.fit(LINEAR, POP, nlme.FOCE(), se=False), "joint": joint,
-            "network": nlme.fit(NETWORK, POP, nlme.FOCE(), init=start, se=False)}
+            "network": nlme.fit(NETWORK, POP, nlme.FOCE(), init=start)}
 
 
 def typical_cl(model, params, wt):
@@ -109,8 +109,13 @@ def test_network_in_pre_recovers_a_saturating_covariate_effect(fits):
     # individual CLs scatter by ω = 14 % around the curve, 40 subjects
     assert np.max(np.abs(err_net)) < 0.12 and np.sqrt(np.mean(err_net ** 2)) < 0.06
     assert np.max(np.abs(err_lin)) > 0.25
-    assert np.all(np.isnan(network.se))         # se=False
-    assert "w" in network.summary()
+    # standard errors for the other fixed effects (conditional on the weights), none for the weights
+    weights = np.array([n.startswith("w[") for n in network.names])
+    assert weights.sum() == 16 and np.all(np.isnan(network.se[weights]))
+    assert np.all(np.isfinite(network.se[~weights])) and np.all(network.se[~weights] > 0)
+    se = dict(zip(network.names, network.se))
+    assert 0.1 < se["v"] < 0.3 and 0.003 < se["prop"] < 0.008       # measured 0.17, 0.005 (the linear model's too)
+    assert "16 network weights" in network.summary()
 
 
 def joint_by_hand(x, t, y, mask, wt, omega):
