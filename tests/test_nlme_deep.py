@@ -91,6 +91,8 @@ def test_network_weights_domain_round_trip_and_errors():
         space.initial({"w": MLP.init(jax.random.key(0))[:1]})
     with pytest.raises(TypeError, match="optimizers"):
         nlme.JointMAP(optimizers=("lbfgs",))
+    with pytest.raises(ValueError, match="SAEM's M-step"):
+        nlme.fit(NETWORK, POP, nlme.SAEM())
     with pytest.raises(ValueError, match="fix names 'nope'"):
         nlme.fit(NETWORK, POP, nlme.JointMAP(fix=("nope",)))
 

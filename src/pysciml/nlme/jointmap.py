@@ -21,6 +21,7 @@ tangents in (u, η_i) (P + q of them), assembled into the reverse-mode gradient 
 (`jax.custom_vjp`).
 """
 import time
+import warnings
 from dataclasses import dataclass
 
 import jax
@@ -163,7 +164,6 @@ def fit_joint_map(model, population, method, init=None):
         fit = result(obj, u, etas, "JointMAP", converged, note, True, run.iterations, start, stacklevel=4)
         fit.objective = float(value)
         return fit
-    import warnings
     if note:
         warnings.warn(f"fit (JointMAP): {note}", RuntimeWarning, stacklevel=3)
     theta = space.from_free(jnp.asarray(u))
