@@ -9,6 +9,15 @@ errors: covariance 2·H⁻¹ (NONMEM's R matrix) or the sandwich R⁻¹SR⁻¹.
 
 The objective value is NONMEM's: −2 log-likelihood without the constant n_obs·log(2π)
 (`FitResult.ofv_with_constant` adds it back, i.e. the true −2LL).
+
+Network weights (`NetworkWeights`, DeepNLME) are fixed effects like any other: their gradient comes from the
+same reverse pass (or forward tangents for ODE dynamics) and the same implicit differentiation of the EBEs. What
+is minimised is then OFV + the weights' prior penalty (`FitResult.objective`; `FitResult.ofv` stays −2LL).
+Nothing forms a matrix in all free coordinates: the outer optimiser is scipy's L-BFGS-B (limited memory: a few
+correction pairs, O(P) per iteration) instead of BFGS (a dense P×P inverse Hessian), there is no Newton polish,
+and the standard errors come from the Hessian block of the other fixed effects only (differenced in those
+coordinates, the weights held at their estimates: conditional on the weights, so smaller than marginal ones);
+the weights get none (NaN).
 """
 import time
 import warnings
@@ -34,8 +43,8 @@ def _check(model, population, method):
     if isinstance(method, type) and issubclass(method, Method):
         method = method()
     if not isinstance(method, Method):
-        raise TypeError(f"fit: method must be nlme.FO(), FOCE(), FOCEI(), Laplace(), LaplaceI() or SAEM(); got "
-                        f"{method!r}")
+        raise TypeError(f"fit: method must be nlme.FO(), FOCE(), FOCEI(), Laplace(), LaplaceI(), SAEM() or "
+                        f"JointMAP(); got {method!r}")
     if population.n_censored and not method.conditional:
         raise ValueError(f"fit: the population has {population.n_censored} censored observation(s) (BLQ/CENS), whose "
                          "M3 likelihood needs a conditional method (FOCE, FOCEI, Laplace, LaplaceI); FO has none. "
@@ -89,31 +98,39 @@ class Objective:
         self.zero_etas = jnp.zeros((len(population), model.n_eta))
 
     def free(self, params=None):
-        return self.model.space.to_free({k: jnp.asarray(v, float) for k, v in
-                                         self.model.space.initial(params).items()})
+        space = self.model.space
+        return space.to_free(space.arrays(space.initial(params)))
 
     def evaluate(self, u, etas):
-        U = jnp.broadcast_to(jnp.asarray(u), (len(self.population), self.model.space.size))
+        """The minimised objective (OFV plus the priors' penalty of network weights, `ParameterSpace.penalty`)
+        and its gradient; the per-subject gradients and values are those of the OFV alone."""
+        space = self.model.space
+        U = jnp.broadcast_to(jnp.asarray(u), (len(self.population), space.size))
         (value, (eta_hat, conv, ofv_i)), G = self._vg(U, etas, self.population.subjects)
         G = np.asarray(G)
-        return float(value), G.sum(axis=0), G, eta_hat, np.asarray(conv), np.asarray(ofv_i)
+        u = np.asarray(u, float)
+        return (float(value) + float(space.penalty(u)), G.sum(axis=0) + 2.0 * space.precision * u, G, eta_hat,
+                np.asarray(conv), np.asarray(ofv_i))
 
     def __call__(self, params=None, etas=None):
         """The objective value only (compiles no gradient: also for models whose dynamics do not support
-        reverse-mode derivatives)."""
+        reverse-mode derivatives): the OFV plus the penalty of network weights' priors (0 without them)."""
         value = self.model._compiled[self.method.name + "/value"]
-        U = jnp.broadcast_to(self.free(params), (len(self.population), self.model.space.size))
-        return float(value(U, self.zero_etas if etas is None else etas, self.population.subjects)[0])
+        u = self.free(params)
+        U = jnp.broadcast_to(u, (len(self.population), self.model.space.size))
+        return float(value(U, self.zero_etas if etas is None else etas, self.population.subjects)[0]) + float(
+            self.model.space.penalty(np.asarray(u)))
 
-    def hessian(self, u, etas, step=1e-4):
-        """Hessian in the free coordinates by central differences of the exact gradient (symmetrised)."""
+    def hessian(self, u, etas, step=1e-4, coords=None):
+        """Hessian in the free coordinates (only those indexed by ``coords``, the others held) by central
+        differences of the exact gradient (symmetrised)."""
         u = np.asarray(u, float)
-        P = u.size
-        H = np.empty((P, P))
-        for j in range(P):
+        coords = np.arange(u.size) if coords is None else np.asarray(coords)
+        H = np.empty((coords.size, coords.size))
+        for k, j in enumerate(coords):
             h = step * max(1.0, abs(u[j]))
-            e = np.zeros(P); e[j] = h
-            H[:, j] = (self.evaluate(u + e, etas)[1] - self.evaluate(u - e, etas)[1]) / (2 * h)
+            e = np.zeros(u.size); e[j] = h
+            H[:, k] = (self.evaluate(u + e, etas)[1][coords] - self.evaluate(u - e, etas)[1][coords]) / (2 * h)
         return 0.5 * (H + H.T)
 
 
@@ -137,14 +154,24 @@ class FitResult:
     n_evaluations: int
     time_s: float
     tables: dict = field(repr=False, default_factory=dict)   # PRED, IPRED, IWRES, WRES/CWRES (N, M), mask
+    objective: float = np.nan       # the minimised value: ofv + penalty (JointMAP: its joint objective)
+    penalty: float = 0.0            # Σ w²/prior_sd² of network weights (NetworkWeights) at the estimates
 
     def summary(self):
         lines = [f"{self.method}: OFV {self.ofv:.4f} (−2LL without n·log2π; with it {self.ofv_with_constant:.4f}), "
                  f"{self.n_obs} observations, converged={self.converged}, {self.n_evaluations} evaluations, "
-                 f"{self.time_s:.2f} s",
+                 f"{self.time_s:.2f} s" + (f"; minimised objective {self.objective:.4f} (penalty {self.penalty:.4g})"
+                                           if self.penalty or self.method == "JointMAP" else ""),
                  f"{'parameter':<18}{'estimate':>12}{'SE':>12}{'RSE%':>9}{'SE(sandwich)':>14}"]
+        weights = {}
         for n, e, s, r, w in zip(self.names, self.estimates, self.se, self.rse, self.se_sandwich):
+            base = n.split("[")[0]
+            if isinstance(self.params.get(base), (tuple, list, dict)):     # a network's weights: one line
+                weights[base] = weights.get(base, 0) + 1
+                continue
             lines.append(f"{n:<18}{e:>12.5g}{s:>12.4g}{r:>9.2f}{w:>14.4g}")
+        for base, count in weights.items():
+            lines.append(f"{base:<18}{count} network weights (prior penalty {self.penalty:.4g})")
         lines.append("η shrinkage (%): " + ", ".join(f"{s:.2f}" for s in self.shrinkage))
         return "\n".join(lines)
 
@@ -152,7 +179,7 @@ class FitResult:
 def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True, verbose=False, log=None,
         resume=None):
     """Estimate the fixed effects of ``model`` on ``population`` by ``method`` (`FO`, `FOCE`, `FOCEI`,
-    `Laplace`, `LaplaceI`, `SAEM`), starting from the domains' initial values overridden by ``init`` (dict of
+    `Laplace`, `LaplaceI`, `SAEM`, `JointMAP`), starting from the domains' initial values overridden by ``init`` (dict of
     natural values). Returns a `FitResult`; warns (naming the subjects) when an EBE search does not converge or
     the Hessian is not positive definite.
 
@@ -164,6 +191,9 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     if getattr(method, "stochastic", False) or (isinstance(method, type) and getattr(method, "stochastic", False)):
         from .saem import fit_saem
         return fit_saem(model, population, _check(model, population, method), init)
+    if getattr(method, "joint", False):
+        from .jointmap import fit_joint_map
+        return fit_joint_map(model, population, _check(model, population, method), init)
     obj = Objective(model, population, method)
     method = obj.method
     space = model.space
@@ -192,11 +222,19 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
             sink.flush()
         return v, g
 
-    res = scipy.optimize.minimize(fun, free, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": gtol})
+    if space.has_network:
+        # limited memory (20 correction pairs): no P×P matrix for many weights; ftol off so that only the
+        # gradient or maxiter ends it
+        res = scipy.optimize.minimize(fun, free, jac=True, method="L-BFGS-B",
+                                      options={"maxiter": maxiter, "gtol": gtol, "ftol": 1e-15, "maxcor": 20})
+    else:
+        res = scipy.optimize.minimize(fun, free, jac=True, method="BFGS", options={"maxiter": maxiter,
+                                                                                  "gtol": gtol})
     u = res.x
-    # Newton polish on the differenced Hessian: fast local convergence from where BFGS stopped
+    # Newton polish on the differenced Hessian: fast local convergence from where BFGS stopped (not for network
+    # weights: a dense Hessian in all of them)
     H = None
-    for _ in range(4):
+    for _ in range(0 if space.has_network else 4):
         v, g = fun(u)
         H = obj.hessian(u, state["etas"])
         try:
@@ -252,9 +290,12 @@ def result(obj, u, etas, name, converged, note, se, n_evaluations, start, stackl
     if note and not bad:
         messages.append(note)
     se_r = se_s = np.full(estimates.shape, np.nan)
-    if se:
-        H = obj.hessian(u, eta_hat)
-        J = np.asarray(jax.jacfwd(lambda w: space.natural_vector(space.from_free(w)))(jnp.asarray(u)))
+    # network weights: the Hessian block of the other free coordinates only (conditional on the weights)
+    coords = np.flatnonzero(~space.network)
+    if se and coords.size:
+        H = obj.hessian(u, eta_hat, coords=coords)
+        J = np.asarray(jax.jacfwd(lambda w: space.natural_vector(space.from_free(w)))(jnp.asarray(u)))[:, coords]
+        G_i = G_i[:, coords]
         try:
             if np.any(np.linalg.eigvalsh(0.5 * (H + H.T)) <= 0):
                 raise np.linalg.LinAlgError
@@ -263,6 +304,9 @@ def result(obj, u, etas, name, converged, note, se, n_evaluations, start, stackl
             g_i = 0.5 * G_i                        # (N, P): ∇(−log L_i)
             cov_s = J @ (Rinv @ (g_i.T @ g_i) @ Rinv) @ J.T
             se_r, se_s = np.sqrt(np.diag(cov_r)), np.sqrt(np.diag(cov_s))
+            weights = np.concatenate([np.full(np.size(space.domains[n].natural_entries(theta[n])),
+                                              space.domains[n].network) for n in space.names])
+            se_r, se_s = np.where(weights, np.nan, se_r), np.where(weights, np.nan, se_s)
         except np.linalg.LinAlgError:
             messages.append("the Hessian of the objective is not positive definite: no standard errors")
     for m in messages:
@@ -273,9 +317,12 @@ def result(obj, u, etas, name, converged, note, se, n_evaluations, start, stackl
         else np.full(model.n_eta, np.nan)
     tables = diagnostics(model, population, theta, eta_hat)
     n_obs = population.total_obs - population.n_censored     # censored terms are probabilities: no log 2π
-    return FitResult(name, value, value + n_obs * LOG_2PI, {k: np.asarray(v) for k, v in theta.items()},
+    penalty = float(space.penalty(np.asarray(u, float)))
+    ofv = value - penalty
+    return FitResult(name, ofv, ofv + n_obs * LOG_2PI, jax.tree_util.tree_map(np.asarray, theta),
                      names, estimates, se_r, se_s, 100.0 * se_r / np.abs(estimates), eta, shrink, converged,
-                     "; ".join(messages) or "converged", n_obs, n_evaluations, time.perf_counter() - start, tables)
+                     "; ".join(messages) or "converged", n_obs, n_evaluations, time.perf_counter() - start, tables,
+                     objective=value, penalty=penalty)
 
 
 def diagnostics(model, population, theta, etas):

@@ -25,8 +25,8 @@ def _central_concentration(n_states, oral):
 class Model:
     """A nonlinear mixed-effects model.
 
-    ``fixed``: dict name -> domain (`Real`, `Positive`, `Bounded`, `DiagonalCov`, `FullCov`), in the order
-    reported. ``omega``: the name of the fixed effect (a covariance domain) that is Ω; η has its dimension.
+    ``fixed``: dict name -> domain (`Real`, `Positive`, `Bounded`, `DiagonalCov`, `FullCov`, `NetworkWeights`),
+    in the order reported (``pre`` receives a network's weights as their pytree). ``omega``: the name of the fixed effect (a covariance domain) that is Ω; η has its dimension.
     ``pre(θ, η, cov) -> dict`` of individual parameters (θ: dict of natural values, η: vector, cov: dict of
     the subject's covariates). ``dynamics``: `OneCompartment`, `TwoCompartment` or `ODE`.
     ``observe(ind, A, cov)``: the prediction from the amounts ``A`` (one per compartment); default: the
@@ -104,7 +104,7 @@ class Model:
         theta = self.space.initial() if theta is None else theta
         first = jax.tree_util.tree_map(lambda x: x[0], subjects)
         try:
-            ind = jax.eval_shape(lambda: self.pre({k: jnp.asarray(v) for k, v in theta.items()},
+            ind = jax.eval_shape(lambda: self.pre(self.space.arrays(theta),
                                                   jnp.zeros(self.n_eta), first.covariates))
         except KeyError as e:
             raise ValueError(f"pre reads {e} which is neither a fixed effect ({self.space.names}) nor a covariate "

@@ -17,7 +17,8 @@ from ..solvers import Tsit5
 
 class ODE:
     """``ODE(f, n_states, alg=Tsit5(), rtol=1e-8, atol=1e-10)`` with ``f(A, ind, t) -> dA/dt`` (amounts,
-    individual parameters from ``pre``, time). Compartment j of the data (CMT, 1-based) is ``A[j - 1]``.
+    individual parameters from ``pre``, time). An individual parameter may be any pytree, e.g. a network's
+    weights passed through by ``pre`` for a UDE term (``mlp(A, ind["w"])`` inside ``f``). Compartment j of the data (CMT, 1-based) is ``A[j - 1]``.
     ``steady_state=True`` serves SS=1 doses by a periodic solve (`_periodic`); it costs a few solves per dose
     slot, so it is asked for explicitly (a population with SS doses is refused otherwise)."""
 
@@ -39,7 +40,8 @@ class ODE:
         pass
 
     def __call__(self, ind, subject, times):
-        table = jax.tree_util.tree_map(lambda x: jnp.reshape(x, (1,)), ind)
+        # one row: a leading axis on every leaf (scalars and arrays alike, e.g. a network's weights for a UDE term)
+        table = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], ind)
         return self._solve(table, jnp.zeros(1), subject, times, changes=False)
 
     def varying(self, ind_at, subject, times):

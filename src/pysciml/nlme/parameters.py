@@ -1,16 +1,34 @@
 """Fixed-effect domains and the bound-respecting map between the optimiser's free vector and natural values.
 
 Each domain knows its initial value, how many free coordinates it takes and the smooth bijection from those
-coordinates to its natural value (identity, exp, scaled logistic, log-Cholesky). The outer optimiser works on
-the free vector only, so bounds hold at every iterate without a constrained optimiser.
+coordinates to its natural value (identity, exp, scaled logistic, log-Cholesky, or the flattening of a network's
+weights). The outer optimiser works on the free vector only, so bounds hold at every iterate without a
+constrained optimiser. A domain may carry a Gaussian prior on its free coordinates (`NetworkWeights`: an L2
+penalty that keeps the objective well posed where a network has redundant directions); the space holds it as
+one precision per free coordinate, so the penalty is ``Σ precision·u²`` in NumPy and JAX alike.
 """
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..nn import ravel
+
 
 class Domain:
     size: int
+    network = False
+
+    def coerce(self, value):
+        """A user-given natural value (``init=``) as NumPy data of this domain's shape."""
+        return np.asarray(value, float)
+
+    def as_arrays(self, value):
+        """The natural value as JAX arrays (what ``pre`` receives)."""
+        return jnp.asarray(value, float)
+
+    def precision(self):
+        """Prior precision of each free coordinate (0: no prior), shape (size,)."""
+        return np.zeros(self.size)
 
     def to_free(self, value):
         raise NotImplementedError
@@ -131,6 +149,66 @@ class FullCov(Domain):
         return [f"{name}[{i},{j}]" for i, j in zip(self._rows, self._cols)]
 
 
+class NetworkWeights(Domain):
+    """The weights of a network (any pytree of float arrays, e.g. ``nn.MLP(...).init(key)``) as one fixed effect:
+    ``pre`` (or an ODE right-hand side, through ``pre``'s output) receives the pytree and calls the network,
+    ``mlp(x, theta["w"])``. Free coordinates: the weights themselves, flattened (`pysciml.nn.ravel`).
+
+    ``prior_sd``: a Gaussian prior N(0, prior_sd²) on every weight, which adds Σ w²/prior_sd² (−2 log prior
+    without constants) to the minimised objective: an L2 penalty that pins the directions the data leave free
+    (a network's output bias against a typical value, dead or duplicated units), so the objective has an
+    isolated minimum. ``None``: no prior (the objective may then be flat along such directions).
+    Standard errors are not reported for weights (see `fit`)."""
+
+    network = True
+
+    def __init__(self, init, prior_sd=1.0):
+        leaves, self.treedef = jax.tree_util.tree_flatten(init)
+        if not leaves:
+            raise ValueError("NetworkWeights: init must be a pytree holding at least one array of weights (e.g. "
+                             "nn.MLP(...).init(key)); got an empty tree")
+        arrays = []
+        for x in leaves:
+            a = np.asarray(x)
+            if not np.issubdtype(a.dtype, np.floating) or not np.all(np.isfinite(a)):
+                raise ValueError(f"NetworkWeights: init must hold finite float arrays; got a leaf of dtype {a.dtype} "
+                                 f"and shape {a.shape}")
+            arrays.append(a.astype(float))
+        if prior_sd is not None and not (np.isscalar(prior_sd) and float(prior_sd) > 0):
+            raise ValueError(f"NetworkWeights: prior_sd must be a positive number or None; got {prior_sd!r}")
+        self.shapes = tuple(a.shape for a in arrays)
+        self.init = jax.tree_util.tree_unflatten(self.treedef, arrays)
+        flat, self._unravel = ravel(jax.tree_util.tree_map(jnp.asarray, self.init))
+        self.size = int(flat.size)
+        self.prior_sd = None if prior_sd is None else float(prior_sd)
+
+    def coerce(self, value):
+        leaves, treedef = jax.tree_util.tree_flatten(value)
+        shapes = tuple(np.shape(x) for x in leaves)
+        if treedef != self.treedef or shapes != self.shapes:
+            raise ValueError(f"NetworkWeights: a value must have the structure and shapes of the initial weights "
+                             f"{self.shapes}; got {shapes}")
+        return jax.tree_util.tree_map(lambda x: np.asarray(x, float), value)
+
+    def as_arrays(self, value):
+        return jax.tree_util.tree_map(lambda x: jnp.asarray(x, float), value)
+
+    def to_free(self, value):
+        return ravel(self.as_arrays(value))[0]
+
+    def from_free(self, free):
+        return self._unravel(free)
+
+    def natural_entries(self, value):
+        return ravel(self.as_arrays(value))[0]
+
+    def entry_names(self, name):
+        return [f"{name}[{i}]" for i in range(self.size)]
+
+    def precision(self):
+        return np.full(self.size, 0.0 if self.prior_sd is None else 1.0 / self.prior_sd ** 2)
+
+
 class ParameterSpace:
     """The ordered fixed effects of a model: free vector <-> dict of natural values."""
 
@@ -138,19 +216,34 @@ class ParameterSpace:
         for name, d in domains.items():
             if not isinstance(d, Domain):
                 raise TypeError(f"Model: fixed effect {name!r} must be a domain (Real, Positive, Bounded, "
-                                f"DiagonalCov, FullCov); got {d!r}")
+                                f"DiagonalCov, FullCov, NetworkWeights); got {d!r}")
         self.domains = dict(domains)
         self.names = list(domains)
         offsets = np.cumsum([0] + [d.size for d in domains.values()])
         self.slices = {n: slice(int(a), int(b)) for n, a, b in zip(self.names, offsets[:-1], offsets[1:])}
         self.size = int(offsets[-1])
+        self.precision = np.concatenate([np.zeros(0)] + [d.precision() for d in domains.values()])
+        # the free coordinates of network weights: the outer optimiser and the standard errors treat them apart
+        self.network = np.concatenate([np.zeros(0, bool)] + [np.full(d.size, d.network) for d in domains.values()])
+
+    @property
+    def has_network(self):
+        return bool(self.network.any())
+
+    def penalty(self, free):
+        """The priors' −2 log density without constants, Σ precision·u² (NumPy or traced)."""
+        return (self.precision * free) @ free
+
+    def arrays(self, values):
+        """Natural values (a dict, e.g. from `initial`) as JAX arrays, as ``pre`` receives them."""
+        return {n: self.domains[n].as_arrays(values[n]) for n in self.names}
 
     def initial(self, overrides=None):
         values = {n: d.init for n, d in self.domains.items()}
         for n, v in (overrides or {}).items():
             if n not in self.domains:
                 raise ValueError(f"init: unknown fixed effect {n!r}; the model has {self.names}")
-            values[n] = np.asarray(v, float)
+            values[n] = self.domains[n].coerce(v)
         return values
 
     def to_free(self, values):

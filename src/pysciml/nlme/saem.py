@@ -64,7 +64,7 @@ def mu_referenced(model, population, theta0, delta=0.05):
     cov = jax.tree_util.tree_map(lambda x: x[0], population.subjects.covariates)
     rng = np.random.default_rng(0)
     eta = jnp.asarray(0.1 * rng.standard_normal(model.n_eta))
-    th = {k: jnp.asarray(v, float) for k, v in theta0.items()}
+    th = model.space.arrays(theta0)
     base = model.pre(th, eta, cov)
     flat = lambda d: np.concatenate([np.ravel(np.asarray(d[k], float)) for k in sorted(d)])
     ref = flat(base)
@@ -241,6 +241,9 @@ def fit_saem(model, population, method, init=None):
     from .approx import FOCEI
     start = time.perf_counter()
     model.check(population)
+    if model.space.has_network:
+        raise ValueError("fit: SAEM's M-step takes Newton steps on every fixed effect without η (a dense Hessian in "
+                         "them); fit a model with network weights by FO, FOCE(I), Laplace(I) or JointMAP")
     theta0 = model.space.initial(init)
     mu_names = mu_referenced(model, population, theta0)
     lay = _layout(model, mu_names)

@@ -13,7 +13,7 @@ def simulate(model, population, params, key, *, residual=True):
     if not isinstance(population, Population):
         raise TypeError(f"simulate: population must be an nlme.Population; got {type(population).__name__}")
     model.check(population)
-    theta = {k: jnp.asarray(v, float) for k, v in model.space.initial(params).items()}
+    theta = model.space.arrays(model.space.initial(params))
     Omega = model.omega(theta)
     k_eta, k_eps = jax.random.split(key)
     N = len(population)
