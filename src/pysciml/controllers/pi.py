@@ -25,7 +25,8 @@ class PIController(Controller):
     qmax: float = 10.0
 
     def init(self, dtype) -> ControllerState:
-        """As every controller's, without the earlier error PI does not read (None: the integration loop
+        """Returns the `ControllerState` a solve starts from, with its scalars in ``dtype`` (the time dtype),
+        as every controller's but without the earlier error PI does not read (None: the integration loop
         carries one scalar less, which keeps its packed scalars within one fused vector, see
         `integrate.loop._ScalarPacker`)."""
         return super().init(dtype)._replace(log_earlier=None)
