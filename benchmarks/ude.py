@@ -70,7 +70,11 @@ def timed_steps(step, state, repeats=5):
     def once():
         box[0] = jax.block_until_ready(compiled(box[0]))
     timing = H.time_call(once, repeats=repeats, min_sample=0.2)
+    CALLS.append(once)      # kept for the paired ratios (interleaved samples of two steps)
     return timing, compile_s
+
+
+CALLS = []
 
 
 def part_a():
@@ -88,7 +92,8 @@ def part_a():
             upd, opt = tx.update(g, opt, p)
             return optax.apply_updates(p, upd), opt
         timing, compile_s = timed_steps(step, (params, tx.init(params)))
-        rows.append(dict(part="a", lib=label, per_iter_s=timing.median, compile_s=compile_s))
+        rows.append(dict(part="a", lib=label, per_iter_s=timing.median, min_s=timing.min, max_s=timing.max,
+                         compile_s=compile_s, call=len(CALLS) - 1))
 
     # diffrax + equinox: the same network (weights copied) and right-hand side
     net = eqx.nn.MLP(2, 2, 5, 3, activation=lambda x: jnp.exp(-x ** 2), key=jax.random.key(1))
@@ -96,22 +101,32 @@ def part_a():
         net = eqx.tree_at(lambda n, k=k: (n.layers[k].weight, n.layers[k].bias), net, (w.T, b))
     term = diffrax.ODETerm(lambda t, u, n: demo.known(u, None, t) + n(u))
 
-    def dloss(n):
+    def dloss(n, adjoint=diffrax.RecursiveCheckpointAdjoint()):
         sol = diffrax.diffeqsolve(term, diffrax.Tsit5(), 0.0, 3.0, 0.1, noisy[0], args=n,
                                   stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6),
-                                  saveat=diffrax.SaveAt(ts=ts), max_steps=10_000)
+                                  saveat=diffrax.SaveAt(ts=ts), max_steps=10_000, adjoint=adjoint)
         return jnp.mean((sol.ys - noisy) ** 2)
     arrays, static = eqx.partition(net, eqx.is_inexact_array)
-
-    def dstep(state):
-        a, opt = state
-        g = jax.grad(lambda a: dloss(eqx.combine(a, static)))(a)
-        upd, opt = tx.update(g, opt, a)
-        return optax.apply_updates(a, upd), opt
     same = abs(float(dloss(net)) - float(ude.TrajectoryLoss(model, ts, noisy, u0=noisy[0])(params)))
-    timing, compile_s = timed_steps(dstep, (arrays, tx.init(arrays)))
-    rows.append(dict(part="a", lib="diffrax+equinox+optax", per_iter_s=timing.median, compile_s=compile_s,
-                     loss_difference=same))
+    # diffrax's default (discretise-then-optimise through checkpoints) and its BacksolveAdjoint (the same
+    # method as pysciml's Backsolve row): each peer at its best setting, and like against like
+    for label, adjoint in (("diffrax+equinox+optax", diffrax.RecursiveCheckpointAdjoint()),
+                           ("diffrax+equinox+optax BacksolveAdjoint", diffrax.BacksolveAdjoint())):
+        def dstep(state, adjoint=adjoint):
+            a, opt = state
+            g = jax.grad(lambda a: dloss(eqx.combine(a, static), adjoint))(a)
+            upd, opt = tx.update(g, opt, a)
+            return optax.apply_updates(a, upd), opt
+        timing, compile_s = timed_steps(dstep, (arrays, tx.init(arrays)))
+        rows.append(dict(part="a", lib=label, per_iter_s=timing.median, min_s=timing.min, max_s=timing.max,
+                         compile_s=compile_s, loss_difference=same, call=len(CALLS) - 1))
+
+    # paired (interleaved) ratios of each diffrax step to pysciml's Backsolve step, beside the medians
+    ours = next(r for r in rows if r["lib"] == "pysciml BacksolveAdjoint")
+    for r in rows:
+        if r["lib"].startswith("diffrax"):
+            med, lo, hi = H.paired_ratio(CALLS[ours["call"]], CALLS[r["call"]])
+            r["paired_ratio"], r["paired_q"] = med, (lo, hi)
 
     # torchdiffeq
     layers = []
@@ -323,9 +338,13 @@ def main():
     base = a["pysciml BacksolveAdjoint"]["per_iter_s"]
     text = H.machine_markdown(info, (load0, H.load_average()))
     text += "\n**(a) UDE training step** (demo model; one Adam iteration = loss, gradient, update):\n\n"
-    text += H.markdown_table(["library", "ms / iteration", "compile s", "ratio to pysciml Backsolve"],
-                             [[lib, H.fmt(r["per_iter_s"] * 1e3), H.fmt(r["compile_s"]),
-                               H.fmt(r["per_iter_s"] / base)] for lib, r in a.items() if "per_iter_s" in r])
+    spread = lambda r: (f" [{H.fmt(r['min_s'] * 1e3)}–{H.fmt(r['max_s'] * 1e3)}]" if "min_s" in r else "")
+    paired = lambda r: (f"{H.fmt(r['paired_ratio'])} [{H.fmt(r['paired_q'][0])}–{H.fmt(r['paired_q'][1])}]"
+                        if "paired_ratio" in r else "–")
+    text += H.markdown_table(["library", "ms / iteration [min–max]", "compile s", "ratio of medians to pysciml Backsolve",
+                              "paired ratio [quartiles]"],
+                             [[lib, H.fmt(r["per_iter_s"] * 1e3) + spread(r), H.fmt(r["compile_s"]),
+                               H.fmt(r["per_iter_s"] / base), paired(r)] for lib, r in a.items() if "per_iter_s" in r])
     whole = a["pysciml ude.fit Adam 300 + L-BFGS 1000 (BacksolveAdjoint)"]
     text += (f"\nWhole demo schedule through `ude.fit` ({whole['iterations']} iterations, L-BFGS line-search "
              f"evaluations included): {whole['total_s']:.1f} s including compilation, final loss "
