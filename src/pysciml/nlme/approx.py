@@ -79,11 +79,21 @@ def data_terms(r, R, observed, c):
     return observed * (r * r / R + jnp.log(R)) + jnp.where(c != 0, censored, 0.0)
 
 
-def conditional_objective(model, method, theta, subject):
-    """l(η) for the EBE search (the interaction decides whether R moves with η)."""
+def variance_at_zero(model, method, theta, subject):
+    """R at η = 0, the residual variances of a method without interaction (None with interaction)."""
+    if method.interaction:
+        return None
+    f, _, R, _, _, _ = _pieces(model, theta, subject)
+    return R(f(jnp.zeros(model.n_eta)))
+
+
+def conditional_objective(model, method, theta, subject, R0=None):
+    """l(η) for the EBE search (the interaction decides whether R moves with η; without it, R is ``R0``,
+    `variance_at_zero`, computed here when not given)."""
     f, ft, R, y, observed, c = _pieces(model, theta, subject)
     Omega_inv = jnp.linalg.inv(model.omega(theta))
-    R0 = None if method.interaction else R(f(jnp.zeros(model.n_eta)))
+    if not method.interaction and R0 is None:
+        R0 = variance_at_zero(model, method, theta, subject)
 
     def l(eta):
         fe = f(eta)
@@ -155,16 +165,25 @@ def newton_minimize(l, x0, max_iter=60, forward=False):
     return x, ok
 
 
-def ebe(model, method, theta, subject, eta0):
-    """η̂ = argmin l (differentiable in θ by the implicit function theorem) and whether the search converged."""
+def ebe(model, method, theta, subject, eta0, R0=None):
+    """η̂ = argmin l (differentiable in θ by the implicit function theorem) and whether the search converged.
+    ``R0``: `variance_at_zero`, computed here when not given."""
     forward = model.forward_only
+    # R at η = 0 is computed out here, never inside `gradient`: custom_root traces `gradient` to a jaxpr, and a
+    # solve there that does not depend on η is not differentiated during that trace, so JAX traces the solve's
+    # derivative rule (`sensitivity.forward`'s custom_jvp) only later, when custom_root's JVP differentiates
+    # the jaxpr in θ. ODE dynamics' right-hand side and dose callback close over values of `gradient`'s trace
+    # (dose times, rates), dead by then: FOCE and Laplace with ODE dynamics failed with UnexpectedTracerError
+    # (issue 16). Computed here, the solve is differentiated with θ's other dependencies.
+    if R0 is None:
+        R0 = variance_at_zero(model, method, theta, subject)
 
     def gradient(eta):
-        return _gradient(conditional_objective(model, method, theta, subject), forward)(eta)
+        return _gradient(conditional_objective(model, method, theta, subject, R0), forward)(eta)
 
     def solve(_, x0):
-        x, ok = newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject), x0,
-                                forward=forward)
+        x, ok = newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject,
+                                                      jax.lax.stop_gradient(R0)), x0, forward=forward)
         return x, ok.astype(x.dtype)       # a float auxiliary: custom_root gives it a (zero) tangent
 
     def tangent_solve(g, y):
@@ -192,15 +211,14 @@ def subject_ofv(model, method, theta, subject, eta0):
         L = jnp.linalg.cholesky(V)
         z = jax.scipy.linalg.solve_triangular(L, r, lower=True)
         return 2.0 * jnp.sum(mask * jnp.log(jnp.diagonal(L))) + z @ z, zero, jnp.asarray(True)
-    eta_hat, converged = ebe(model, method, theta, subject, eta0)
+    R0 = variance_at_zero(model, method, theta, subject)     # one solve, shared with the EBE search
+    eta_hat, converged = ebe(model, method, theta, subject, eta0, R0)
     Omega_inv = jnp.linalg.inv(Omega)
     if method.exact_hessian:
-        value, _, H2 = _value_grad_hessian(conditional_objective(model, method, theta, subject),
+        value, _, H2 = _value_grad_hessian(conditional_objective(model, method, theta, subject, R0),
                                            model.forward_only)(eta_hat)
         H = 0.5 * H2
     else:
-        R0 = None if method.interaction else R(f(jnp.zeros(q)))
-
         def outputs(e):
             fe = f(e)
             fte, Re = ft(fe), (R(fe) if method.interaction else R0)
