@@ -55,7 +55,8 @@ class NoiseGrid(Noise):
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
         """Returns (a static `GridPath`, its data (t, W, running integrals, key)) for ``m`` processes on
-        [t0, t1], drawing the grid intervals' areas from ``key`` (dt is unused)."""
+        [t0, t1], drawing the grid intervals' areas from ``key`` (``dt`` is unused). ``dtype``: the float dtype
+        the grid's times and values are cast to (the problem's)."""
         if m != self.m:
             raise ValueError(f"noise: NoiseGrid has {self.m} Wiener process(es) (W of shape {tuple(self.W.shape)}) "
                              f"but the problem's noise type needs m = {m}")

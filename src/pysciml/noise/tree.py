@@ -26,7 +26,9 @@ class VirtualBrownianTree(Noise):
         self.precision = check_precision(precision, "VirtualBrownianTree")
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
-        """Returns (a static `TreePath`, its data (key, t0, t1)) for ``m`` processes (dt is unused)."""
+        """Returns (a static `TreePath`, its data (key, t0, t1)) for ``m`` processes on [``t0``, ``t1``],
+        the tree's root drawn from ``key``; ``dtype``: the float dtype of t0 and t1 (the problem's); ``dt`` is
+        unused."""
         return TreePath(m, self.depth, self.precision), (key, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype))
 
     def tree_flatten(self):   # no leaves: problems holding it pass through jit/vmap
