@@ -38,7 +38,7 @@ class BulkIncrements(Noise):
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
         """Draws the normals of every step at once: ``m`` processes on [``t0``, ``t1``] with the fixed step ``dt``
-        (required), from ``key``, in ``dtype``. Returns (the static `BulkPath`, its data (normals, t0, t1, dt)))."""
+        (required), from ``key``, in ``dtype``. Returns (the static `BulkPath`, its data (normals, t0, t1, dt))."""
         t0, t1, dt = float(t0), float(t1), float(dt)
         # The loop lands on t1 when the remainder is within 1e-8·dt of a step: at most ceil(T/dt) steps
         # (one spare row covers rounding in the accumulated times).
