@@ -135,7 +135,7 @@ class Callback:
     """Base of every callback."""
 
     def data(self):
-        """The callback's array data (may be traced); None when it has none."""
+        """The callback's array data (may be traced): returns it, or None when it has none."""
         return None
 
 

@@ -12,13 +12,15 @@ from .callbacks import flatten
 
 
 class EventPlan(NamedTuple):
-    """Hashable: the callbacks' static parts in the user's order, the state layout and the event budget."""
+    """Hashable: the callbacks' static parts in the user's order (``callbacks``), the state layout (``spec``,
+    the FlatSpec of the state: callbacks see the user's layout) and the event budget (``max_events``)."""
     callbacks: tuple         # each Callback.static()
     spec: object             # FlatSpec of the state (callbacks see the user's layout)
     max_events: int
 
     def of_kind(self, kind):
-        """(position in the set, static tuple) of the callbacks of one kind."""
+        """The callbacks of one ``kind`` ("continuous", "discrete", ...): returns a list of (position in the
+        set, static tuple)."""
         return [(i, cb) for i, cb in enumerate(self.callbacks) if cb.kind == kind]
 
     @property
@@ -31,8 +33,9 @@ class EventPlan(NamedTuple):
 
 
 def plan(callback, spec, max_events):
-    """(EventPlan, data) for ``callback``, or (None, None) when there is none. ``data`` holds each
-    callback's arrays (None where it has none)."""
+    """Returns (EventPlan, data) for ``callback``, or (None, None) when there is none. ``data`` holds each
+    callback's arrays (None where it has none); ``spec``: the FlatSpec of the state; ``max_events``: the event
+    budget of the solve."""
     callbacks = flatten(callback)
     if not callbacks:
         return None, None
@@ -40,7 +43,8 @@ def plan(callback, spec, max_events):
 
 
 def preset_times(callback, dtype):
-    """Every PresetTimeCallback time, concatenated (for the solver's tstops), or None."""
+    """Every PresetTimeCallback time in ``callback`` (a callback or set), concatenated in ``dtype`` (for the
+    solver's tstops): returns the array (NumPy when concrete), or None when there is none."""
     from .callbacks import PresetTimeCallback
     times = [cb.times for cb in flatten(callback) if isinstance(cb, PresetTimeCallback)]
     if not times:
@@ -52,7 +56,8 @@ def preset_times(callback, dtype):
 
 def check_outputs(callback, spec, p, t0):
     """Trace every condition, affect and save function once on (u0, p, t0) so a wrong shape is reported
-    before compilation, naming the callback and the function."""
+    before compilation, naming the callback and the function. ``spec``: the FlatSpec of the state (u0 is its
+    zero state). Returns None; raises the error with the callback's name."""
     from .callbacks import Effect
     u = spec.unravel(jnp.zeros((spec.size,), spec.dtype))
     t = jnp.zeros((), jnp.finfo(spec.dtype).dtype) + t0

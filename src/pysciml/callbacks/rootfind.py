@@ -18,6 +18,9 @@ MAX_ITERATIONS = 100
 
 
 class Crossing(NamedTuple):
+    """The earliest zero crossing in a step: ``found`` (bool: some component crosses), ``theta`` (the fraction
+    of the step at the crossing, on its far side), ``component`` (the index of the component crossing first)
+    and ``upward`` (bool: from negative to non-negative)."""
     found: jnp.ndarray       # bool: some component crosses in this step
     theta: jnp.ndarray       # fraction of the step at the (earliest) crossing, on its far side
     component: jnp.ndarray   # index of the component that crosses first
@@ -75,8 +78,10 @@ def _narrow(phi, a, b, fa, fb, tol, method):
 def first_crossing(g, thetas, values, direction, tol, method="illinois") -> Crossing:
     """The earliest crossing of any component of ``g`` (θ ↦ (m,) conditions) in the step, given its
     values (K+1, m) at the sample points ``thetas`` (K+1,). ``method``: the root finder, one name for every
-    component or a sequence of m names (each callback of a set keeps its own). Pure; differentiate it only
-    through the implicit function theorem (the caller's job)."""
+    component or a sequence of m names (each callback of a set keeps its own). ``direction`` (per component):
+    0 counts both crossings, 1 upcrossings only (g < 0 → g ≥ 0), −1 downcrossings only; ``tol``: the width of
+    θ-bracket the root finder narrows to. Pure; differentiate it only through the implicit function theorem
+    (the caller's job). Returns the `Crossing`."""
     if not isinstance(method, str):
         method = tuple(method)
         method = method[0] if len(set(method)) == 1 else np.array([name == "bisection" for name in method])

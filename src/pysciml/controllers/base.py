@@ -14,12 +14,17 @@ import jax.numpy as jnp
 
 
 class ControllerState(NamedTuple):
+    """What a step-size controller carries between steps: ``log_previous``, the log error norm of the last
+    accepted step; ``log_earlier``, the one before (PID only); ``last_rejected``, whether the last step was
+    rejected (the step does not grow right after a rejection)."""
     log_previous: jnp.ndarray        # log error norm of the last accepted step
     log_earlier: jnp.ndarray         # the one before (PID only)
     last_rejected: jnp.ndarray       # bool: do not grow the step right after a rejection
 
 
 class Decision(NamedTuple):
+    """A controller's verdict on a step: ``accept`` (bool), ``factor`` (the next step size over this one) and
+    the controller's ``state`` after the step."""
     accept: jnp.ndarray
     factor: jnp.ndarray
     state: ControllerState
@@ -32,7 +37,8 @@ class Controller(abc.ABC):
     """Base of the step-size controllers passed as ``solve(..., controller=...)``."""
 
     def init(self, dtype) -> ControllerState:
-        """The state before the first step: earlier errors at the assumed floor, no rejection."""
+        """The state before the first step: earlier errors at the assumed floor, no rejection, in the float
+        ``dtype`` of the solve. Returns the `ControllerState`."""
         floor = jnp.asarray(LOG_FLOOR, dtype)
         return ControllerState(floor, floor, jnp.asarray(False))
 

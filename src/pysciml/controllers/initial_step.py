@@ -7,6 +7,10 @@ from .._core.norms import rms_norm
 def initial_step(f, t0, u0, f0, p, order, direction, rtol, atol, dtmax):
     """A first step with local error ≈ tolerance, from two derivative evaluations (f0 is given).
 
+    Hairer, Nørsett & Wanner I, II.4: ``f`` the right-hand side with parameters ``p``, (``t0``, ``u0``) the
+    start, ``f0`` = f(u0, p, t0), ``order`` the method's order, ``direction`` +1 forward or −1 backward in time,
+    ``rtol``/``atol`` the tolerances and ``dtmax`` the largest step allowed.
+
     Returns the signed step; costs one evaluation of f.
     """
     scale = atol + rtol * jnp.abs(u0)

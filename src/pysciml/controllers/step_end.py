@@ -14,7 +14,8 @@ _SLIVER = 1e-8
 def step_end(t, dt, target, direction, grid=None):
     """(t_new, h, lands): the end of the next step from ``t`` with the proposal ``dt`` toward the stop
     ``target``, the step to take, and whether it lands on the stop (a proposal reaching it, or leaving a
-    sliver of less than 1e-8 of a step, or of a few rounding units of t for fixed steps).
+    sliver of less than 1e-8 of a step, or of a few rounding units of t for fixed steps). ``direction``: +1
+    when integrating forward in time, −1 backward. Returns the triple.
 
     Fixed steps (``grid = (t_start, n)``, ``t_start`` the last stop landed on and ``n`` the steps since) end on
     the grid ``t_start + (n + 1) dt`` and take ``h = t_new - t``, the time actually advanced. Stepping u by
@@ -46,7 +47,7 @@ def step_end(t, dt, target, direction, grid=None):
 def fixed_step_count(t0, t1, dt, dtype) -> int:
     """The number of steps `step_end` takes with fixed steps of ``dt`` from ``t0`` to ``t1`` (no stops), computed
     on the host in ``dtype`` with the same grid and landing rule, for code that must know it before tracing
-    (a noise path drawn in bulk, a scan over the grid)."""
+    (a noise path drawn in bulk, a scan over the grid). Returns the count (a Python int)."""
     dtype = np.dtype(dtype)
     t0, t1 = dtype.type(t0), dtype.type(t1)
     direction = dtype.type(1.0 if t1 >= t0 else -1.0)

@@ -9,7 +9,8 @@ ROUNDING_UNITS = 10.0
 
 
 def step_floor(t, dtmin):
-    """max(dtmin, 10·eps·|t|, tiny): a rejected step whose next proposal falls below this fails.
+    """max(dtmin, 10·eps·|t|, tiny): a rejected step whose next proposal falls below this fails. Returns this
+    floor (a scalar in t's dtype).
 
     ``dtmin`` is the user's bound (0 when none was given); ``tiny`` (the smallest normal number) keeps
     the floor positive at t = 0, so a step cannot shrink forever into subnormal numbers there.

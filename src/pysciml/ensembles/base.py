@@ -30,14 +30,18 @@ class EnsembleAlgorithm:
 
     def run_batch(self, eprob, alg, indices, options):
         """The stacked outputs of the members ``indices`` (a 1-d integer numpy array) of ``eprob`` solved
-        by ``alg`` with the keyword ``options`` of `solve` (see the module's notes for the contract)."""
+        by ``alg`` with the keyword ``options`` of `solve` (see the module's notes for the contract). Returns
+        the outputs stacked along a leading trajectory axis."""
         raise NotImplementedError(f"{type(self).__name__} must implement run_batch (or set schedules_batches "
                                   "and implement run_ensemble)")
 
     schedules_batches = False
 
     def run_ensemble(self, eprob, alg, trajectories, batch_size, options):
-        """Solve the whole ensemble (only for backends with ``schedules_batches = True``)."""
+        """Solve the whole ensemble (only for backends with ``schedules_batches = True``): the ``trajectories``
+        members of ``eprob`` with ``alg`` and the keyword ``options`` of `solve`, ``batch_size`` members at a time
+        (the backend schedules the batches itself, e.g. on a cluster). Returns the `EnsembleSolution` (after the
+        problem's reduction, if any)."""
         raise NotImplementedError(f"{type(self).__name__} solves batches: solve() calls run_batch")
 
     def __repr__(self):

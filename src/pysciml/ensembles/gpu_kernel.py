@@ -85,6 +85,11 @@ class EnsembleGPUKernel(EnsembleAlgorithm):
         return "EnsembleGPUKernel()" if self.interpret is None else f"EnsembleGPUKernel(interpret={self.interpret})"
 
     def run_batch(self, eprob, alg, indices, options):
+        """Solves the members ``indices`` (a 1-d integer numpy array) of ``eprob`` with ``alg`` (an explicit
+        Runge–Kutta or Rosenbrock method) and the keyword ``options`` of `solve` that the kernel supports: each
+        trajectory's whole solve in one lane of a Pallas kernel, compiled once per problem, method, static
+        options and block size. Raises TypeError/ValueError (before compiling) for a method, problem or option
+        the kernel does not run. Returns the members' outputs stacked along a leading trajectory axis."""
         config = _check(eprob, alg, options)
         interpret = self.interpret if self.interpret is not None else jax.default_backend() != "gpu"
         # a warp of 32 lanes per program on a GPU (DiffEqGPU: one thread per trajectory); fewer when interpreted

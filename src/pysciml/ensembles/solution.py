@@ -108,12 +108,12 @@ class EnsembleSolution:
         return jax.tree_util.tree_map(lambda x: jnp.quantile(x, jnp.asarray(q), axis=0), self.states(t))
 
     def plot(self, ax=None, quantiles=(0.05, 0.95), idxs=None, trajectories=0, t=None, labels=None):
-        """The mean of each state component over time with quantile bands across trajectories (matplotlib;
-        returns the axes). ``quantiles``: one (lower, upper) pair or several, e.g. ((0.05, 0.95), (0.25,
-        0.75)), drawn nested; ``idxs``: the components (indices into the flattened state; default all);
-        ``trajectories``: how many sample paths (the first ones) to draw thin; ``t``: times to evaluate at
-        through the dense output (needed when the trajectories were saved at different times: adaptive
-        steps without ``saveat``); ``labels``: one name per plotted component."""
+        """The mean of each state component over time with quantile bands across trajectories (matplotlib; returns
+        the axes). ``ax``: the matplotlib axes to draw on (None: the current axes). ``quantiles``: one (lower,
+        upper) pair or several, e.g. ((0.05, 0.95), (0.25, 0.75)), drawn nested; ``idxs``: the components (indices
+        into the flattened state; default all); ``trajectories``: how many sample paths (the first ones) to draw
+        thin; ``t``: times to evaluate at through the dense output (needed when the trajectories were saved at
+        different times: adaptive steps without ``saveat``); ``labels``: one name per plotted component."""
         pairs = _quantile_pairs(quantiles)
         if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or \
                 not 0 <= trajectories <= len(self):

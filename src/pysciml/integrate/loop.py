@@ -59,7 +59,11 @@ _LARGE_STATE_WINDOW = 8     # saveat window for states too large for the small-b
 
 
 class LoopConfig(NamedTuple):
-    """Static (trace-time) options of the loop."""
+    """Static (trace-time) options of the loop: ``adaptive`` (error-controlled steps), ``save`` ("ends",
+    "saveat" or "steps"), ``dense`` (with "steps": also store the stages for sol(t)), ``max_steps``,
+    ``has_tstops``, ``given_dt`` (the first step is the user's dt, else Hairer's estimate), ``accumulate``
+    (an accumulator run on every attempted step, or None), ``events`` (the callbacks' `EventPlan`, or None)
+    and ``fixed_steps`` (the number of fixed steps when known before tracing: the solve may run as one scan)."""
     adaptive: bool
     save: str            # "ends" | "saveat" | "steps"
     dense: bool          # with save == "steps": also store the stages for sol(t)
@@ -74,7 +78,10 @@ class LoopConfig(NamedTuple):
 
 
 class LoopInputs(NamedTuple):
-    """Dynamic (traced) inputs of the loop."""
+    """Dynamic (traced) inputs of the loop: the flat initial state ``u0``, the span ``t0``, ``t1``, the
+    parameters ``p``, the tolerances ``rtol``, ``atol``, the step options ``dt``, ``dtmin``, ``dtmax``, the
+    ``saveat`` and ``tstops`` times (None when not given), the mass matrix ``mass`` (implicit methods only),
+    the accumulator's initial value ``accumulated`` and the callbacks' arrays ``callback_data``."""
     u0: jnp.ndarray
     t0: jnp.ndarray
     t1: jnp.ndarray
@@ -175,7 +182,9 @@ class _ScalarPacker:
 
 
 def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
-    """Run the loop for ``f(u, p, t)`` on flat states; see the module docstring."""
+    """Run the loop for ``f(u, p, t)`` on flat states; see the module docstring. ``alg``: the solver method;
+    ``controller``: the step-size controller; ``cfg``: the static `LoopConfig`; ``x``: the traced `LoopInputs`.
+    Returns the `LoopOutput` (saved times and states, stages for dense output, return code and statistics)."""
     if fixed_grid.applies(cfg, f, x.u0.shape[0], x.u0.dtype.itemsize, alg.n_stages):
         return fixed_grid.integrate_fixed_grid(f, alg, cfg, x, LoopOutput)
     dtype = x.u0.dtype

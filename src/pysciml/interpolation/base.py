@@ -17,12 +17,15 @@ class Interpolant:
     __slots__ = ()
 
     def step_at(self, s, hints=None):
-        """(start time, start state, step size, stages) of the step holding time ``s``."""
+        """Returns (start time, start state, step size, stages) of the step holding time ``s``; ``hints``: step
+        indices near s to search from (for interpolants that use them), or None."""
         raise NotImplementedError
 
     def evaluate(self, method, s, f=None, p=None, hints=None):
         """The state at time ``s``. With ``f`` and ``p`` the stored stages are completed by the extra stages
-        the interpolant needs (evaluated lazily, only for the step read); without, they must be complete."""
+        the interpolant needs (evaluated lazily, only for the step read); without, they must be complete.
+        ``method``: the method's interpolant (weights and extra stages); ``hints``: as for `step_at`. Returns the
+        flat state."""
         start, u, h, stages = self.step_at(s, hints)
         if f is not None:
             stages = full_stages(method, f, p, start, h, u, stages)

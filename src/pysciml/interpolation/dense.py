@@ -28,10 +28,12 @@ class _DenseFields(NamedTuple):
 class DenseOutput(_DenseFields, Interpolant):
     """Every accepted step: boundaries ``ts`` (steps + 1), states ``us`` and the method's stages (None:
     recomputed when read, see `evaluate_dense`); the step holding a time is found by binary search (either
-    direction of time)."""
+    direction of time). ``n_steps``: the number of accepted steps (entries past it are unused)."""
     __slots__ = ()
 
     def step_at(self, s, hints=None):
+        """Returns (start time, start state, step size, stages) of the step holding time ``s`` (binary search; ``hints``
+        unused); the stages are None when they are recomputed on reading."""
         direction = jnp.where(self.ts[-1] >= self.ts[0], 1.0, -1.0)
         i = locate_step(self.ts, self.n_steps, direction, s)
         stages = None if self.stages is None else self.stages[i]
@@ -39,7 +41,9 @@ class DenseOutput(_DenseFields, Interpolant):
 
 
 def evaluate_dense(alg, f, p, dense: DenseOutput, t):
-    """The state at one time ``t`` from the stored steps, with the method's own interpolant."""
+    """The state at one time ``t`` from the stored steps ``dense`` (a `DenseOutput`), with the interpolant of the
+    method ``alg``; ``f``, ``p``: the right-hand side and parameters, for the interpolant's extra stages and
+    for replaying the step's stages when they were not stored. Returns the flat state."""
     if dense.stages is not None:
         return dense.evaluate(alg.interpolant, t, f, p)
     start, u, h, _ = dense.step_at(t)
@@ -62,7 +66,8 @@ def _replay_steps(alg, f, p, dense, count):
 def interpolate_dense(alg, f, p, dense: DenseOutput, times):
     """States at ``times`` (1-D) from the stored steps, with the method's own interpolant. With replayed
     stages and many times, a solve of few steps (at most a quarter as many as times, decided at run time)
-    replays each step once rather than once per time."""
+    replays each step once rather than once per time. ``alg``, ``f``, ``p``, ``dense``: as for `evaluate_dense`.
+    Returns the states, shape (len(times), n)."""
     per_time = lambda d: jax.vmap(lambda t: evaluate_dense(alg, f, p, d, t))(times)   # noqa: E731
     count = min(times.shape[0] // 4, dense.ts.shape[0] - 1)
     if dense.stages is not None or count < 2:

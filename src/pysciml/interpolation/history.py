@@ -35,6 +35,8 @@ class CurrentStep(_StepFields, Interpolant):
     __slots__ = ()
 
     def step_at(self, s, hints=None):
+        """Returns (start time, start state, step size, stages) of the step holding time ``s``: this step, whatever
+        ``s`` (``hints`` unused)."""
         return self.t, self.u, self.dt, self.stages
 
 
@@ -52,6 +54,8 @@ class StepHistory(_HistoryFields, Interpolant):
     __slots__ = ()
 
     def step_at(self, s, hints=None):
+        """Returns (start time, start state, step size, stages) of the step holding time ``s``, searched from
+        ``hints`` (step indices near s, see `locate`) or by bisection when None."""
         i = _step_holding(self, hints, s)
         return self.ts[i], self.us[i], self.ts[i + 1] - self.ts[i], self.stages[i]
 
@@ -86,7 +90,8 @@ def _search_from(ts, n_steps, hint, s):
 
 def locate(history, times, hints):
     """For each of ``times``, the index of the accepted step holding it, searched from the matching entry
-    of ``hints`` (the indices found one step earlier)."""
+    of ``hints`` (the indices found one step earlier), in the accepted steps of ``history`` (a `StepHistory`).
+    Returns the indices (int array shaped like times)."""
     return jnp.stack([_search_from(history.ts, history.n_steps, hints[j], times[j])
                       for j in range(times.shape[0])])
 
@@ -106,7 +111,8 @@ def delayed_state(interpolant, history, current, user_history, s, hints=None):
     else (s past the last accepted step) ``current``'s interpolant or the last step's extrapolation.
 
     history: the loop's `StepHistory` view (ts[0] is t0); current: a `CurrentStep` or None; hints: step
-    indices near s to search from (see `locate`), or None to bisect.
+    indices near s to search from (see `locate`), or None to bisect; interpolant: the method's interpolant.
+    Returns the flat state at s.
     """
     # One interpolant evaluation, on the stored step holding s or (past the last accepted step) the current
     # one. Before the first accepted step, step 0 has zero length (ts[1] = t0): the value is u0.

@@ -13,7 +13,8 @@ from .._core.trees import linear_combination
 
 def full_stages(method, f, p, t0, h, u0, stages):
     """Append the extra stages the interpolant needs to the step's ``stages`` (shape (s, n)). An
-    interpolant with its own ``extra_stages(f, p, t0, h, u0, stages)`` computes them itself."""
+    interpolant with its own ``extra_stages(f, p, t0, h, u0, stages)`` computes them itself. ``method``: the
+    interpolant (its c_extra, a_extra). Returns the stages with the extra ones appended."""
     if not method.c_extra:
         return stages
     custom = getattr(method, "extra_stages", None)
@@ -35,17 +36,20 @@ def _weights_over_theta(method, theta, dtype):
 
 
 def stage_weights(method, theta, dtype):
-    """b(θ): the weights with u(t0 + θh) = u0 + h Σ_j b_j(θ) k_j (the interpolant is linear in the stages)."""
+    """b(θ): the weights with u(t0 + θh) = u0 + h Σ_j b_j(θ) k_j (the interpolant is linear in the stages), for
+    the interpolant ``method`` at the fraction ``theta`` of the step, in ``dtype``. Returns the (s,) weights."""
     return theta * _weights_over_theta(method, theta, dtype)
 
 
 def evaluate_step(method, u0, h, stages, theta):
-    """The interpolant at fraction ``theta`` of the step; ``stages`` must include the extra stages."""
+    """The interpolant ``method`` at fraction ``theta`` of the step of size ``h`` from ``u0``; ``stages`` must
+    include the extra stages. Returns the state u0 + hθ Σ_j (b_j(θ)/θ) k_j."""
     return u0 + (h * theta) * (_weights_over_theta(method, theta, u0.dtype) @ stages)
 
 
 def locate_step(step_times, n_steps, direction, t):
-    """Index i of the step [step_times[i], step_times[i+1]] holding t (clamped to the valid steps)."""
+    """Index i of the step [step_times[i], step_times[i+1]] holding t, searched along ``direction`` (+1 or −1,
+    the direction of time) and clamped to the ``n_steps`` valid steps. Returns i (int32)."""
     i = jnp.searchsorted(direction * step_times, direction * t, side="right") - 1
     return jnp.clip(i, 0, jnp.maximum(n_steps - 1, 0))
 
@@ -54,7 +58,9 @@ def fill_step_times(method, times, index, buffer, accept, t, dt, t_new, u, u_new
                     value=lambda state, time: state):
     """Write ``value(state, time)`` for each of ``times`` (sorted along ``direction``) from ``index`` on that
     lies in (t, t_new] of an accepted step, the state from the step's interpolant (exactly u_new at t_new);
-    ``stages`` must include the extra stages. Returns the next index and the buffer."""
+    ``stages`` must include the extra stages. ``method``: the interpolant; ``accept``: whether the step was
+    accepted (nothing is written otherwise); ``dt``: the step size from (``t``, ``u``). Returns the next index
+    and the buffer."""
     n = times.shape[0]
 
     def more(state):
@@ -74,7 +80,9 @@ def fill_window(method, times, values, count, limit, slots, accept, t, dt, t_new
     """`fill_step_times` without a loop, for at most ``slots`` (static) times: each of times[count:count+slots]
     below ``limit`` that lies at or before t_new of an accepted step gets the interpolated state (exactly
     u_new at t_new) in the same rows of ``values`` (which needs count + slots rows). Returns (values,
-    count); times after those slots that the step passed are left to the caller.
+    count); times after those slots that the step passed are left to the caller. ``method``: the interpolant;
+    ``accept``: whether the step was accepted; (``t``, ``u``): its start, ``dt`` its size and ``stages`` its
+    stages (extra stages included); ``direction``: +1 or −1, the direction of time.
 
     The step's interpolant is collapsed to its polynomial in θ, u0 + hθ Σ_m θ^m c_m with c_m = Σ_j w_jm k_j,
     and evaluated by Horner. Slots that are not due are evaluated at θ = 1, so that no inf/NaN (padding

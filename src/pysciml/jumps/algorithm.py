@@ -8,6 +8,10 @@ UNROLL_SELECT = 32    # up to this many reactions the selection is an unrolled r
 
 
 class JumpAlgorithm:
+    """Base of the jump-process simulation algorithms (`Direct`, `SortingDirect`, `RSSA`, `TauLeaping`):
+    ``init`` gives the algorithm's state and ``step`` advances the counts by one event (or one leap). ``exact``:
+    whether it is an exact stochastic simulation algorithm (False: an approximation, tau-leaping); ``draws``:
+    random words used per step."""
     exact = True        # an exact stochastic simulation algorithm (False: an approximation, tau-leaping)
     draws = 2           # random words used per step
 

@@ -10,6 +10,10 @@ from .._core.trees import is_concrete
 
 @jax.tree_util.register_pytree_node_class
 class JumpSolution:
+    """A solved jump process: ``t`` the saveat times and ``u`` the counts at those times (with a leading
+    trajectory axis when ``solve`` was given ``trajectories``), ``retcode`` (`ReturnCode`; ``success`` tells
+    whether every trajectory reached tspan[1]) and ``stats`` {"nsteps": events simulated}. Built by `solve` as
+    ``JumpSolution(t, u, retcode, nsteps)``; a pytree."""
     def __init__(self, t, u, retcode, nsteps):
         self.t, self.u, self._retcode, self.stats = t, u, retcode, {"nsteps": nsteps}
 

@@ -15,14 +15,17 @@ from .jacobian import jacobian, time_derivative
 
 
 def algebraic_mask(mass):
-    """Boolean mask of the algebraic equations/variables: zero rows of M."""
+    """Boolean mask of the algebraic equations/variables: returns True for the zero rows of the mass matrix
+    ``mass``."""
     return jnp.all(mass == 0, axis=1)
 
 
 @partial(jax.jit, static_argnums=(0, 5))
 def consistent_initial_state(f, u0, p, t0, mass, iterations=8):
     """u0 with its algebraic components corrected so that the algebraic equations hold at t0. Compiled
-    once per right-hand side (``f`` must be hashable), so eager solves do not pay op-by-op dispatch."""
+    once per right-hand side (``f`` must be hashable), so eager solves do not pay op-by-op dispatch.
+    ``p``: the parameters; ``mass``: the mass matrix (its zero rows are the algebraic equations);
+    ``iterations``: the Newton iterations on the algebraic components. Returns the corrected state."""
     algebraic = algebraic_mask(mass)
     n = u0.shape[0]
     eye = jnp.eye(n, dtype=u0.dtype)
@@ -41,7 +44,8 @@ def consistent_initial_state(f, u0, p, t0, mass, iterations=8):
 def consistent_derivative(f, u, p, t, mass, jac, f_u):
     """du/dt at a consistent state of M du/dt = f(u, p, t) (index ≤ 1), given ``jac`` = ∂f/∂u and
     ``f_u`` = f(u, p, t): the differential rows solve M u' = f; each algebraic equation 0 = f_i(u, t),
-    differentiated in time, gives J_i u' = −∂f_i/∂t. For a nonsingular M this is M⁻¹f."""
+    differentiated in time, gives J_i u' = −∂f_i/∂t. For a nonsingular ``mass`` M this is M⁻¹f. Returns
+    du/dt."""
     algebraic = algebraic_mask(mass)
     matrix = jnp.where(algebraic[:, None], jac, mass)
     rhs = jnp.where(algebraic, -time_derivative(f, u, p, t), f_u)

@@ -100,8 +100,9 @@ def _named():
 
 
 def as_linear_solver(linsolve) -> LinearSolver:
-    """None → `DenseLU()`; a name ('lu'/'dense', 'sparse', 'krylov'/'gmres') → that strategy with its
-    defaults; a `LinearSolver` instance as is."""
+    """The linear solver for a method's ``linsolve``: None → `DenseLU()`; a name ('lu'/'dense', 'sparse',
+    'krylov'/'gmres') → that strategy with its defaults; a `LinearSolver` class → an instance; a `LinearSolver`
+    instance as is. Returns the `LinearSolver`."""
     if linsolve is None:
         return DenseLU()
     if isinstance(linsolve, LinearSolver):

@@ -14,6 +14,10 @@ from jax import lax
 
 
 class NewtonResult(NamedTuple):
+    """The outcome of `simplified_newton`: ``z`` the last iterate; ``iterations`` the corrections computed
+    (each one f evaluation and one linear solve); ``eta`` the next solve's starting η (see `next_eta`);
+    ``theta`` the last convergence rate (geometric_rate only, else None); ``theta_max`` the largest rate seen;
+    ``converged`` (bool)."""
     z: jnp.ndarray             # the last iterate
     iterations: jnp.ndarray    # corrections computed (each one f evaluation and one linear solve)
     eta: jnp.ndarray           # η at the end: the next iteration's starting estimate (see `next_eta`)
@@ -32,7 +36,9 @@ def simplified_newton(correction: Callable, size: Callable, z0, eta, kappa, max_
     left after iteration k (0-based): max_iters − lookahead − k (RADAU5 counts one fewer: 2).
     ``stop_when_slow=False`` keeps iterating at a rate too slow to converge in time (divergence still stops):
     ESDIRK stages, where the early stop was measured to cost more than it saves (Kvaerno5 on ROBER at
-    rtol 1e-6: 127 steps and 15 rejections instead of 95 and 6)."""
+    rtol 1e-6: 127 steps and 15 rejections instead of 95 and 6). ``theta_max``: the largest rate seen so far
+    (carried across the stages of a step; the result reports the maximum including it). Returns the
+    `NewtonResult`."""
     dtype = jnp.result_type(z0)
     real = jnp.finfo(dtype).dtype
     tiny = jnp.finfo(real).tiny
@@ -72,5 +78,6 @@ def simplified_newton(correction: Callable, size: Callable, z0, eta, kappa, max_
 
 
 def next_eta(eta, dtype):
-    """η to start the next solve from: max(η, eps)^0.8 (Hairer & Wanner IV.8, after (8.12))."""
+    """η to start the next solve from: returns max(``eta``, eps)^0.8 (Hairer & Wanner IV.8, after (8.12)), eps
+    the machine epsilon of ``dtype``."""
     return jnp.maximum(eta, jnp.finfo(dtype).eps) ** 0.8

@@ -16,7 +16,7 @@ class SparsityPattern:
 
     Hashable and equal by content, so it can key compiled loops. ``rows``, ``cols``: int32 arrays of the
     non-zero positions; ``colors``: the color of every column; ``n_colors``: the number of jvps per
-    Jacobian.
+    Jacobian. ``matrix``: any matrix scipy.sparse can read; its non-zeros are the pattern.
     """
 
     def __init__(self, matrix):
@@ -41,11 +41,12 @@ class SparsityPattern:
         return int(self.rows.size)
 
     def to_scipy(self):
-        """The pattern as a boolean `scipy.sparse.csr_matrix`."""
+        """Returns the pattern as a boolean `scipy.sparse.csr_matrix`."""
         return sp.csr_matrix((np.ones(self.nnz, bool), (self.rows, self.cols)), shape=(self.n, self.n))
 
     def cached(self, key, build):
-        """Set-up data derived from the pattern (index arrays of the linear solvers), built once."""
+        """Set-up data derived from the pattern (index arrays of the linear solvers), built once: returns the
+        value stored under ``key``, calling ``build()`` the first time."""
         if key not in self._cache:
             self._cache[key] = build()
         return self._cache[key]
@@ -62,7 +63,8 @@ class SparsityPattern:
 
 def as_sparsity_pattern(prototype, n, name="jac_prototype"):
     """A `SparsityPattern` from an (n, n) numpy/jax array (non-zeros are the pattern), a scipy.sparse
-    matrix or a `SparsityPattern`; raises a clear error otherwise."""
+    matrix or a `SparsityPattern` (``prototype``), checked to be n×n; raises a clear error naming ``name`` (the
+    user's argument) otherwise. Returns the `SparsityPattern`."""
     if isinstance(prototype, SparsityPattern):
         pattern = prototype
     elif sp.issparse(prototype):
@@ -89,6 +91,7 @@ def greedy_column_coloring(matrix) -> np.ndarray:
 
     Greedy in natural order on the column-intersection graph AᵀA: each column takes the smallest color
     not used by a column it shares a row with. Stencil Jacobians get a small, size-independent count.
+    Returns the color of each column (int array, colors 0, 1, ...).
     """
     csr = sp.csr_matrix(matrix, dtype=bool)
     n = csr.shape[1]

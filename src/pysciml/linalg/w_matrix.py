@@ -19,7 +19,9 @@ class SmallLU(NamedTuple):
 
 
 def factor_w(jac, gamma_h, mass=None):
-    """LU factors of W = M/(γh) − J (M = I when ``mass`` is None)."""
+    """LU factors of W = M/(γh) − J (M = I when ``mass`` is None), from the Jacobian ``jac`` and ``gamma_h`` = γh.
+    Returns the factors (a `SmallLU` for small systems, `jax.scipy.linalg.lu_factor`'s (lu, piv) otherwise), for
+    `solve_w`."""
     n = jac.shape[0]
     m = jnp.eye(n, dtype=jac.dtype) if mass is None else mass
     w = m / gamma_h - jac
@@ -27,6 +29,7 @@ def factor_w(jac, gamma_h, mass=None):
 
 
 def solve_w(factors, rhs):
+    """Solves W x = ``rhs`` with the ``factors`` from `factor_w`. Returns x."""
     return _small_solve(factors, rhs) if isinstance(factors, SmallLU) else lu_solve(factors, rhs)
 
 

@@ -31,6 +31,10 @@ import jax.scipy.stats
 
 
 class Method:
+    """Base of the estimation methods passed to `fit` (``method=``): the class attributes say whether the
+    objective is conditional on the EBEs η̂ (``conditional``), whether the residual variance is evaluated at η̂
+    (``interaction``) and whether the curvature at η̂ is the exact Hessian (``exact_hessian``); see the module
+    notes for the objective of each."""
     interaction = False
     conditional = True
     exact_hessian = False
@@ -41,22 +45,31 @@ class Method:
 
 
 class FO(Method):
+    """First order (Beal & Sheiner): the model linearised around η = 0, OFV_i = log det V + rᵀV⁻¹r with
+    V = GΩGᵀ + diag R; no inner EBE optimisation."""
     conditional, name = False, "FO"
 
 
 class FOCE(Method):
+    """First order conditional estimation: the Laplace form at the EBEs η̂ with R at η = 0 (no interaction) and
+    the Gauss–Newton curvature H = Ω⁻¹ + GᵀR⁻¹G."""
     name = "FOCE"
 
 
 class FOCEI(Method):
+    """FOCE with interaction: R evaluated at η̂, and the expected-information curvature (Almquist et al. 2015,
+    as nlmixr2's FOCEi)."""
     interaction, name = True, "FOCEI"
 
 
 class Laplace(Method):
+    """Laplace approximation at the EBEs η̂ with R at η = 0 and the exact Hessian of the conditional objective
+    (second derivatives of the model in η)."""
     exact_hessian, name = True, "Laplace"
 
 
 class LaplaceI(Method):
+    """Laplace with interaction: R evaluated at η̂ and the exact Hessian of the conditional objective."""
     interaction, exact_hessian, name = True, True, "LaplaceI"
 
 

@@ -33,7 +33,17 @@ _MISSING = {"", ".", "na", "nan", "NA", "NaN"}
 
 
 class Subjects(NamedTuple):
-    """Padded per-subject arrays (leading axis: subject). ``obs_*`` have shape (N, M), ``dose_*`` (N, D)."""
+    """Padded per-subject arrays (leading axis: subject). ``obs_*`` have shape (N, M), ``dose_*`` (N, D).
+
+    ``obs_time``, ``dv``: the observation times and dependent values (N, M); ``obs_mask``: 1.0 for a real
+    observation with a DV, 0.0 for padding; ``dvid``: which output of ``observe`` each observation is (int,
+    0-based); ``cens``: 0 observed, 1 below the limit given in DV (BLQ), −1 above it (Beal's M3).
+    ``dose_time``, ``dose_amt``: dose times and amounts (N, D); ``dose_rate``: 0 for a bolus, else the
+    zero-order infusion rate (amount / time); ``dose_cmt``: the dosed compartment (int, 0-based); ``dose_ss``:
+    1.0 for a steady-state dose (SS=1); ``dose_ii``: the interdose interval of a steady-state dose.
+    ``covariates``: name -> (N,) baseline value (the subject's first row); ``cov_time``: (N, K) times at which
+    some covariate takes a new value (K = 1: none changes); ``cov_table``: name -> (N, K) values from each of
+    those times on (last value carried forward)."""
     obs_time: jnp.ndarray
     dv: jnp.ndarray
     obs_mask: jnp.ndarray     # 1.0 for a real observation with a DV, else 0.0
@@ -51,8 +61,13 @@ class Subjects(NamedTuple):
 
 
 class Population:
-    """Subjects of an NLME data set. ``pop.subjects`` holds the padded arrays (a pytree, vmappable over its
-    leading axis); ``pop.ids``, ``pop.n_obs`` and ``pop.covariate_names`` describe them."""
+    """Subjects of an NLME data set. ``pop.subjects`` holds the padded arrays (a pytree, vmappable over its leading
+    axis); ``pop.ids``, ``pop.n_obs`` and ``pop.covariate_names`` describe them.
+
+    Usually built by `Population.from_csv` / `Population.from_dataframe`; the constructor takes ``subjects``
+    (`Subjects`), ``ids`` (one identifier per subject), ``covariate_names`` (the names of ``subjects.covariates``),
+    ``n_obs`` (the number of observations of each subject) and ``rows`` (for each subject, the data rows of its
+    observations, used in error messages and tables; None when not known)."""
 
     def __init__(self, subjects, ids, covariate_names, n_obs, rows=None):
         self.subjects = subjects
@@ -79,7 +94,7 @@ class Population:
 
     def with_dv(self, dv):
         """The same population with the observations replaced by ``dv`` (shape (N, M); e.g. simulated), none of
-        them censored (`censor` marks new ones)."""
+        them censored (`censor` marks new ones). Returns a new `Population`."""
         dv = jnp.asarray(dv, float)
         if dv.shape != self.subjects.dv.shape:
             raise ValueError(f"with_dv: dv must have shape {self.subjects.dv.shape}; got {dv.shape}")
@@ -88,7 +103,8 @@ class Population:
                           self.covariate_names, self.n_obs, self._rows)
 
     def censor(self, lloq):
-        """Observations below ``lloq`` (a number, or (N, M) limits) become censored: DV = lloq, CENS = 1 (M3)."""
+        """Observations below ``lloq`` (a number, or (N, M) limits) become censored: DV = lloq, CENS = 1 (M3).
+        Returns a new `Population`."""
         s = self.subjects
         lloq = jnp.broadcast_to(jnp.asarray(lloq, float), s.dv.shape)
         below = (s.obs_mask > 0) & (s.dv < lloq)
@@ -96,7 +112,8 @@ class Population:
                           self.ids, self.covariate_names, self.n_obs, self._rows)
 
     def drop_censored(self):
-        """The same population without its censored observations (Beal's M1: they are masked out)."""
+        """The same population without its censored observations (Beal's M1: they are masked out).
+        Returns a new `Population`; ValueError when a subject would have no observation left."""
         s = self.subjects
         keep = (s.obs_mask > 0) & (s.cens == 0)
         n_obs = np.asarray(keep).sum(axis=1)

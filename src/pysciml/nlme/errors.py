@@ -32,37 +32,51 @@ def _scale(params, name, variance):
 
 
 class Additive(ErrorModel):
-    """y = f + ε, Var ε = sd² (``variance=True``: the parameter is the variance itself)."""
+    """y = f + ε, Var ε = sd². ``sd``: the name of the fixed effect holding the standard deviation;
+    ``variance=True``: that parameter is the variance itself (NONMEM's σ²)."""
 
     def __init__(self, sd, *, variance=False):
         self.names, self.is_var = (sd,), variance
 
     def variance(self, params, f):
+        """The residual variance of observations predicted as ``f`` (an array), with the standard deviation (or
+        variance) read by name from ``params`` (dict of natural fixed-effect values). Returns an array shaped like
+        ``f``: sd² everywhere."""
         return _scale(params, self.names[0], self.is_var) * jnp.ones_like(f)
 
 
 class Proportional(ErrorModel):
-    """y = f (1 + ε), Var = (sd·f)²."""
+    """y = f (1 + ε), Var = (sd·f)². ``sd``: the name of the fixed effect holding the proportional standard
+    deviation; ``variance=True``: that parameter is the variance sd² itself."""
 
     def __init__(self, sd, *, variance=False):
         self.names, self.is_var = (sd,), variance
 
     def variance(self, params, f):
+        """The residual variance of observations predicted as ``f`` (an array), with the standard deviation (or
+        variance) read by name from ``params`` (dict of natural fixed-effect values). Returns an array shaped like
+        ``f``: sd²·f²."""
         return _scale(params, self.names[0], self.is_var) * f * f
 
 
 class Combined(ErrorModel):
-    """y = f + ε₁ + f ε₂, Var = add² + (prop·f)² (nlmixr2's combined2, NONMEM's two-EPS form)."""
+    """y = f + ε₁ + f ε₂, Var = add² + (prop·f)² (nlmixr2's combined2, NONMEM's two-EPS form). ``add``, ``prop``:
+    the names of the fixed effects holding the additive and proportional standard deviations; ``variance=True``:
+    both parameters are variances."""
 
     def __init__(self, add, prop, *, variance=False):
         self.names, self.is_var = (add, prop), variance
 
     def variance(self, params, f):
+        """The residual variance of observations predicted as ``f`` (an array), with the standard deviation (or
+        variance) read by name from ``params`` (dict of natural fixed-effect values). Returns an array shaped like
+        ``f``: add² + prop²·f²."""
         return _scale(params, self.names[0], self.is_var) + _scale(params, self.names[1], self.is_var) * f * f
 
 
 class Exponential(ErrorModel):
-    """log y = log f + ε, Var ε = sd² (log-normal residuals)."""
+    """log y = log f + ε, Var ε = sd² (log-normal residuals). ``sd``: the name of the fixed effect holding the
+    standard deviation on the log scale; ``variance=True``: that parameter is the variance itself."""
 
     log_scale = True
 
@@ -70,4 +84,7 @@ class Exponential(ErrorModel):
         self.names, self.is_var = (sd,), variance
 
     def variance(self, params, f):
+        """The residual variance of observations predicted as ``f`` (an array), with the standard deviation (or
+        variance) read by name from ``params`` (dict of natural fixed-effect values). Returns an array shaped like
+        ``f``: sd² everywhere, on the log scale."""
         return _scale(params, self.names[0], self.is_var) * jnp.ones_like(f)

@@ -98,12 +98,17 @@ class Objective:
         self.zero_etas = jnp.zeros((len(population), model.n_eta))
 
     def free(self, params=None):
+        """The free coordinates of the natural values ``params`` (a dict; missing names take the model's
+        initial values): returns the optimiser's vector."""
         space = self.model.space
         return space.to_free(space.arrays(space.initial(params)))
 
     def evaluate(self, u, etas):
         """The minimised objective (OFV plus the priors' penalty of network weights, `ParameterSpace.penalty`)
-        and its gradient; the per-subject gradients and values are those of the OFV alone."""
+        and its gradient; the per-subject gradients and values are those of the OFV alone. ``u``: the free
+        coordinates of the fixed effects; ``etas``: (N, q) starting points of the subjects' EBE searches (e.g. the
+        previous evaluation's η̂). Returns (value, population gradient in ``u``, per-subject gradients (N, P),
+        η̂ (N, q), per-subject converged flags, per-subject OFVs)."""
         space = self.model.space
         U = jnp.broadcast_to(jnp.asarray(u), (len(self.population), space.size))
         (value, (eta_hat, conv, ofv_i)), G = self._vg(U, etas, self.population.subjects)
@@ -123,7 +128,9 @@ class Objective:
 
     def hessian(self, u, etas, step=1e-4, coords=None):
         """Hessian in the free coordinates (only those indexed by ``coords``, the others held) by central
-        differences of the exact gradient (symmetrised)."""
+        differences of the exact gradient (symmetrised), at ``u`` with the EBE searches started from ``etas``;
+        ``step``: the relative difference step (h = step·max(1, |u_j|)). Returns the (len(coords), len(coords))
+        matrix."""
         u = np.asarray(u, float)
         coords = np.arange(u.size) if coords is None else np.asarray(coords)
         H = np.empty((coords.size, coords.size))
@@ -136,7 +143,17 @@ class Objective:
 
 @dataclass
 class FitResult:
-    """Estimates and diagnostics of a fit (see `fit`)."""
+    """Estimates and diagnostics of a fit (see `fit`).
+
+    ``method``: the method's name; ``ofv``: −2 log-likelihood without the n·log 2π constant (NONMEM's OFV);
+    ``ofv_with_constant``: with it; ``params``: the natural values (Ω as a matrix); ``names``: the names of the
+    reported entries; ``estimates``: those entries (θ, variances/covariances of Ω, error parameters); ``se``:
+    their standard errors from 2·H⁻¹ (NONMEM's $COV MATRIX=R); ``se_sandwich``: from R⁻¹SR⁻¹; ``rse``:
+    100·se/|estimate|; ``eta``: the EBEs (N, q); ``shrinkage``: 1 − sd(η̂)/ω per η, in %; ``converged``,
+    ``message``: whether the fit converged and why not; ``n_obs``: observations used; ``n_evaluations``:
+    objective evaluations; ``time_s``: wall time; ``tables``: PRED, IPRED, IWRES, WRES/CWRES (N, M) and the
+    mask (see `diagnostics`); ``objective``: the minimised value, ofv + penalty (JointMAP: its joint
+    objective); ``penalty``: Σ w²/prior_sd² of network weights (`NetworkWeights`) at the estimates."""
     method: str
     ofv: float
     ofv_with_constant: float
@@ -158,6 +175,8 @@ class FitResult:
     penalty: float = 0.0            # Σ w²/prior_sd² of network weights (NetworkWeights) at the estimates
 
     def summary(self):
+        """A printable report: returns a string with the OFV, convergence, and one line per estimate (estimate,
+        SE, RSE %, sandwich SE; network weights summarised), then the η shrinkages."""
         lines = [f"{self.method}: OFV {self.ofv:.4f} (−2LL without n·log2π; with it {self.ofv_with_constant:.4f}), "
                  f"{self.n_obs} observations, converged={self.converged}, {self.n_evaluations} evaluations, "
                  f"{self.time_s:.2f} s" + (f"; minimised objective {self.objective:.4f} (penalty {self.penalty:.4g})"
@@ -186,7 +205,9 @@ def fit(model, population, method, init=None, *, maxiter=500, gtol=1e-6, se=True
     ``verbose``: one progress line per objective evaluation (OFV, largest gradient entry, elapsed time).
     ``log``: a file to which every evaluation is appended (evaluation number, OFV, free coordinates), flushed
     as it goes, so a long fit that is interrupted loses nothing; ``resume``: such a file, whose best point
-    (lowest OFV) is the starting point instead of ``init``."""
+    (lowest OFV) is the starting point instead of ``init``. ``maxiter``, ``gtol``: the outer quasi-Newton
+    optimiser's iteration limit and gradient tolerance (scipy's BFGS, or L-BFGS-B with network weights); ``se``:
+    whether to compute standard errors (the Hessian by differences of the gradient; False skips that cost)."""
     start = time.perf_counter()
     if getattr(method, "stochastic", False) or (isinstance(method, type) and getattr(method, "stochastic", False)):
         from .saem import fit_saem
@@ -330,7 +351,11 @@ def diagnostics(model, population, theta, etas):
     censored observations (CENS ≠ 0) have PRED and IPRED but no residuals (NaN), and are left out of the others'
     linearised covariance.
     (The weighted residuals use the Cholesky factor of the linearised covariance; NONMEM's default is its
-    symmetric eigenvalue square root, which rotates the residuals within a subject.)"""
+    symmetric eigenvalue square root, which rotates the residuals within a subject.)
+
+    ``model``, ``population``: as in `fit`; ``theta``: the fixed effects (dict of natural values as arrays);
+    ``etas``: the EBEs (N, q). Returns a dict of NumPy arrays: PRED, IPRED, IWRES, WRES, CWRES, the
+    observation mask, CENS, TIME and DV (each (N, M))."""
     cache = model.__dict__.setdefault("_compiled", {})
     if "diagnostics" not in cache:
         cache["diagnostics"] = jax.jit(jax.vmap(lambda th, s, e: _diagnostics_one(model, th, s, e), (None, 0, 0)))

@@ -63,13 +63,20 @@ class Model:
         return bool(getattr(self.dynamics, "forward_only", False))
 
     def omega(self, theta):
+        """Ω, the covariance of η: returns the fixed effect named ``omega`` from ``theta`` (dict of natural
+        values)."""
         return theta[self.omega_name]
 
     def individual(self, theta, eta, cov):
+        """One subject's individual parameters: returns ``pre(theta, eta, cov)`` (``theta``: dict of natural
+        values, ``eta``: the subject's random effects, ``cov``: its covariates)."""
         return self.pre(theta, eta, cov)
 
     def predict(self, theta, eta, subject):
-        """Predictions (M,) at the subject's observation times (one subject: unbatched arrays). With time-varying
+        """Predictions at one subject's observation times, a pure function of the fixed effects ``theta`` (dict of
+        natural values as JAX arrays) and the random effects ``eta`` (vector of length n_eta); ``subject``: one
+        subject's `Subjects` (unbatched arrays). Returns the predictions, shape (M,), each observation's output
+        picked by its DVID. With time-varying
         covariates (a static property of the data's shape) ``pre`` is evaluated at every event time with the
         covariates in force then (LOCF), and ``observe`` with those at the observation time."""
         if subject.cov_time.shape[-1] > 1:
@@ -84,7 +91,9 @@ class Model:
         return jnp.take_along_axis(out, jnp.clip(subject.dvid, 0, out.shape[1] - 1)[:, None], axis=1)[:, 0]
 
     def check(self, population, theta=None):
-        """Errors a fit would hit, found before compiling: compartments, covariates, pre's output names."""
+        """Errors a fit would hit, found before compiling: compartments, steady-state doses, covariates, pre's
+        output names. ``population``: the `Population` to be fitted; ``theta``: the fixed effects ``pre`` is
+        traced with (default: the initial values). Returns None; raises ValueError/TypeError naming the problem."""
         subjects = population.subjects
         S = self.dynamics.n_states
         bad = np.argwhere(np.asarray(subjects.dose_cmt) >= S)

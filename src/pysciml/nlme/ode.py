@@ -20,7 +20,9 @@ class ODE:
     individual parameters from ``pre``, time). An individual parameter may be any pytree, e.g. a network's
     weights passed through by ``pre`` for a UDE term (``mlp(A, ind["w"])`` inside ``f``). Compartment j of the data (CMT, 1-based) is ``A[j - 1]``.
     ``steady_state=True`` serves SS=1 doses by a periodic solve (`_periodic`); it costs a few solves per dose
-    slot, so it is asked for explicitly (a population with SS doses is refused otherwise)."""
+    slot, so it is asked for explicitly (a population with SS doses is refused otherwise). ``max_steps``: the
+    solver's step limit per solve; ``sensealg``: the sensitivity method of the solves (None: `solve`'s default).
+    The solves are differentiated in forward mode."""
 
     def __init__(self, f, n_states, alg=None, *, rtol=1e-8, atol=1e-10, max_steps=4096, sensealg=None,
                  steady_state=False):
@@ -37,6 +39,8 @@ class ODE:
     forward_only = True     # nlme differentiates the solves in forward mode (see Model.forward_only)
 
     def check(self, ind):
+        """Checks the individual parameters ``ind`` returned by ``pre`` (nothing to check: ``f`` reads what it
+        needs). Returns None."""
         pass
 
     def __call__(self, ind, subject, times):
@@ -46,7 +50,8 @@ class ODE:
 
     def varying(self, ind_at, subject, times):
         """Amounts with parameters that change at the covariate change times (``ind_at(t)``: those in force
-        from t on); the change times are solver stops, so each step sees one set of parameters."""
+        from t on); the change times are solver stops, so each step sees one set of parameters. ``subject``: one
+        subject's `Subjects`; ``times``: the output times. Returns the amounts, shape (len(times), n_states)."""
         table = jax.vmap(ind_at)(subject.cov_time)
         return self._solve(table, subject.cov_time, subject, times, changes=True)
 

@@ -59,6 +59,9 @@ class Real(Domain):
         self.init, self.lower, self.upper = init, lower, upper
 
     def to_free(self, value):
+        """The free coordinate of the natural ``value``: itself when unbounded, log(value − lower) or
+        log(upper − value) with one bound, the logit of its position in (lower, upper) with two. Returns an array of
+        shape (1,)."""
         lo, hi = self.lower, self.upper
         v = jnp.asarray(value, float)
         if np.isfinite(lo) and np.isfinite(hi):
@@ -71,6 +74,8 @@ class Real(Domain):
         return jnp.reshape(v, (1,))
 
     def from_free(self, free):
+        """The natural value of the free vector ``free`` (shape (1,)): the inverse of `to_free`, so that it
+        lies inside (lower, upper) for every free value. Returns a scalar."""
         lo, hi = self.lower, self.upper
         z = free[0]
         if np.isfinite(lo) and np.isfinite(hi):
@@ -83,12 +88,14 @@ class Real(Domain):
 
 
 def Positive(init):
-    """A positive fixed effect (free coordinate: its log)."""
+    """A positive fixed effect (free coordinate: its log) starting at ``init`` (> 0). Returns the domain,
+    ``Real(init, lower=0)``."""
     return Real(init, lower=0.0)
 
 
 def Bounded(init, lower, upper):
-    """A fixed effect in (lower, upper)."""
+    """A fixed effect in (``lower``, ``upper``) starting at ``init`` (strictly inside); free coordinate: the logit of
+    its position in the interval. Returns the domain, ``Real(init, lower, upper)``."""
     return Real(init, lower=lower, upper=upper)
 
 
@@ -103,15 +110,23 @@ class DiagonalCov(Domain):
         self.dim = self.size = v.size
 
     def to_free(self, value):
+        """The free coordinates of the diagonal covariance matrix ``value``: returns the log of its
+        diagonal, shape (dim,)."""
         return jnp.log(jnp.diagonal(jnp.asarray(value)))
 
     def from_free(self, free):
+        """The diagonal covariance matrix of the free vector ``free`` (log variances): returns
+        diag(exp(free)), shape (dim, dim)."""
         return jnp.diag(jnp.exp(free))
 
     def natural_entries(self, value):
+        """The reported entries of the covariance matrix ``value``: returns its diagonal (the
+        variances)."""
         return jnp.diagonal(value)
 
     def entry_names(self, name):
+        """Names of the reported entries for the fixed effect called ``name``: returns
+        ["name[0,0]", "name[1,1]", ...]."""
         return [f"{name}[{i},{i}]" for i in range(self.dim)]
 
 
@@ -133,19 +148,27 @@ class FullCov(Domain):
         self._rows, self._cols = np.tril_indices(self.dim)
 
     def to_free(self, value):
+        """The free coordinates of the positive definite matrix ``value``: returns its Cholesky factor's
+        lower triangle (row by row) with the diagonal replaced by its log, shape (dim (dim + 1) / 2,)."""
         L = jnp.linalg.cholesky(jnp.asarray(value))
         L = L.at[np.diag_indices(self.dim)].set(jnp.log(jnp.diagonal(L)))
         return L[self._rows, self._cols]
 
     def from_free(self, free):
+        """The covariance matrix of the free vector ``free`` (log-Cholesky coordinates): returns L Lᵀ,
+        positive definite for every free value."""
         L = jnp.zeros((self.dim, self.dim)).at[self._rows, self._cols].set(free)
         L = L.at[np.diag_indices(self.dim)].set(jnp.exp(jnp.diagonal(L)))
         return L @ L.T
 
     def natural_entries(self, value):
+        """The reported entries of the covariance matrix ``value``: returns its lower triangle, row by
+        row (variances and covariances)."""
         return value[self._rows, self._cols]
 
     def entry_names(self, name):
+        """Names of the reported entries for the fixed effect called ``name``: returns
+        ["name[0,0]", "name[1,0]", "name[1,1]", ...], in the order of `natural_entries`."""
         return [f"{name}[{i},{j}]" for i, j in zip(self._rows, self._cols)]
 
 
@@ -158,6 +181,7 @@ class NetworkWeights(Domain):
     without constants) to the minimised objective: an L2 penalty that pins the directions the data leave free
     (a network's output bias against a typical value, dead or duplicated units), so the objective has an
     isolated minimum. ``None``: no prior (the objective may then be flat along such directions).
+    ``init``: the initial weights (the pytree's structure and shapes are fixed from it).
     Standard errors are not reported for weights (see `fit`)."""
 
     network = True
@@ -183,6 +207,8 @@ class NetworkWeights(Domain):
         self.prior_sd = None if prior_sd is None else float(prior_sd)
 
     def coerce(self, value):
+        """A user-given ``value`` (``init=`` of `fit`) checked against the initial weights' structure
+        and shapes (ValueError otherwise): returns it with NumPy float leaves."""
         leaves, treedef = jax.tree_util.tree_flatten(value)
         shapes = tuple(np.shape(x) for x in leaves)
         if treedef != self.treedef or shapes != self.shapes:
@@ -191,21 +217,32 @@ class NetworkWeights(Domain):
         return jax.tree_util.tree_map(lambda x: np.asarray(x, float), value)
 
     def as_arrays(self, value):
+        """The weights ``value`` as JAX arrays (what ``pre`` receives): returns the pytree with float
+        JAX leaves."""
         return jax.tree_util.tree_map(lambda x: jnp.asarray(x, float), value)
 
     def to_free(self, value):
+        """The free coordinates of the weights ``value``: returns them flattened into one vector
+        (`pysciml.nn.ravel`), shape (size,)."""
         return ravel(self.as_arrays(value))[0]
 
     def from_free(self, free):
+        """The weights of the free vector ``free``: returns the pytree of the initial weights'
+        structure, unflattened."""
         return self._unravel(free)
 
     def natural_entries(self, value):
+        """The reported entries of the weights ``value``: returns them flattened, shape (size,)."""
         return ravel(self.as_arrays(value))[0]
 
     def entry_names(self, name):
+        """Names of the flattened weights for the fixed effect called ``name``: returns
+        ["name[0]", "name[1]", ...]."""
         return [f"{name}[{i}]" for i in range(self.size)]
 
     def precision(self):
+        """Prior precision of each weight: returns 1/prior_sd² for every free coordinate, or zeros
+        without a prior (``prior_sd=None``)."""
         return np.full(self.size, 0.0 if self.prior_sd is None else 1.0 / self.prior_sd ** 2)
 
 

@@ -67,6 +67,9 @@ class OneCompartment(ClosedForm):
         self.needs = ("ka", "k") if oral else ("k",)
 
     def poles_and_coefficients(self, ind):
+        """The unit-dose response as a sum of exponentials, for the individual parameters ``ind`` (``cl`` and
+        ``v``, or ``k``; ``ka`` when oral). Returns (λ (P,), C (S, S, P)): a unit bolus into compartment d at
+        time 0 leaves Σ_p C[d, s, p] exp(−λ_p t) in compartment s."""
         k = _elimination(ind)
         lam, Cd = jnp.reshape(k, (1,)), jnp.ones((1, 1, 1))
         return _with_absorption(ind["ka"], lam, Cd) if self.oral else (lam, Cd)
@@ -82,6 +85,10 @@ class TwoCompartment(ClosedForm):
         self.needs = ("ka", "cl", "v", "q", "vp") if oral else ("cl", "v", "q", "vp")
 
     def poles_and_coefficients(self, ind):
+        """The unit-dose response as a sum of exponentials, for the individual parameters ``ind`` (``cl``, ``v``,
+        ``q``, ``vp``; ``ka`` when oral): the macro constants α, β of the disposition (and ka). Returns
+        (λ (P,), C (S, S, P)): a unit bolus into compartment d at time 0 leaves Σ_p C[d, s, p] exp(−λ_p t) in
+        compartment s."""
         k10, k12, k21 = ind["cl"] / ind["v"], ind["q"] / ind["v"], ind["q"] / ind["vp"]
         s = k10 + k12 + k21
         root = jnp.sqrt(s * s - 4.0 * k10 * k21)

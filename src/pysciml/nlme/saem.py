@@ -36,7 +36,9 @@ from .parameters import Real
 class SAEM(Method):
     """``SAEM(n_burn=200, n_em=300, n_chains=3, kernels=(2, 2, 2), seed=0, chunk=50, verbose=False)``:
     nlmixr2's defaults (nBurn 200, nEm 300, 3 chains, 2 sweeps of each kernel). ``resume``: a previous SAEM
-    `FitResult` whose final state continues for ``n_em`` more smoothing iterations."""
+    `FitResult` whose final state continues for ``n_em`` more smoothing iterations. ``newton_steps``: the
+    damped Newton steps per iteration of the M-step for the parameters without a sufficient statistic (error
+    parameters, fixed effects not mu-referenced)."""
     name = "SAEM"
     interaction = True
     stochastic = True

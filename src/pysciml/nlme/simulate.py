@@ -8,8 +8,9 @@ from .data import Population
 
 def simulate(model, population, params, key, *, residual=True):
     """A new `Population` whose DV are simulated from ``model`` at natural parameter values ``params`` (a dict;
-    missing names take the model's initial values). Returns ``(population, eta)``; ``residual=False`` gives
-    the individual predictions without residual error."""
+    missing names take the model's initial values). ``key``: the JAX random key the random effects and the
+    residual errors are drawn from. Returns ``(population, eta)``; ``residual=False`` gives the individual
+    predictions without residual error."""
     if not isinstance(population, Population):
         raise TypeError(f"simulate: population must be an nlme.Population; got {type(population).__name__}")
     model.check(population)

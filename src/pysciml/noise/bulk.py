@@ -32,10 +32,13 @@ class BulkIncrements(Noise):
         return cls(*aux)
 
     def with_levy_area(self, levy_area: bool) -> "BulkIncrements":
-        """Returns this noise drawing the Lévy areas or not (solve asks for what the method reads)."""
+        """Returns this noise drawing the Lévy areas or not (solve asks for what the method reads):
+        ``levy_area`` True draws H beside ΔW, False draws ΔW only."""
         return BulkIncrements(self.precision, levy_area)
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
+        """Draws the normals of every step at once: ``m`` processes on [``t0``, ``t1``] with the fixed step ``dt``
+        (required), from ``key``, in ``dtype``. Returns (the static `BulkPath`, its data (normals, t0, t1, dt))."""
         t0, t1, dt = float(t0), float(t1), float(dt)
         # The loop lands on t1 when the remainder is within 1e-8·dt of a step: at most ceil(T/dt) steps
         # (one spare row covers rounding in the accumulated times).
@@ -45,10 +48,15 @@ class BulkIncrements(Noise):
 
 
 class BulkPath(BrownianPath):
+    """The path of `BulkIncrements`: ``m`` processes, ``n`` pre-drawn standard normal rows (one per step of the
+    fixed-step solve, with the Lévy area's normal beside ΔW's when drawn)."""
     def __init__(self, m, n):
         self.m, self.n = m, n
 
     def increment(self, data, t, dt):
+        """The increment of the step starting at ``t`` (the step index read from t and the fixed step in
+        ``data``), scaled to |``dt``|. Returns the `BrownianIncrement` (ΔW, H); H is NaN when the Lévy areas were
+        not drawn."""
         z, t0, _, step = data
         k = jnp.clip(jnp.round((t - t0) / step).astype(jnp.int32), 0, self.n - 1)
         h = jnp.abs(dt)
@@ -56,7 +64,8 @@ class BulkPath(BrownianPath):
         return BrownianIncrement(jnp.sqrt(h) * z[k, 0], H)
 
     def values(self, data, ts):
-        """W at ``ts``, linear between the grid points t0 + k·dt (exact at the steps of the solve)."""
+        """W at ``ts``, linear between the grid points t0 + k·dt (exact at the steps of the solve), from the path's
+        ``data``. Returns an array of shape (len(ts), m)."""
         z, t0, t1, step = data
         k = jnp.arange(self.n + 1, dtype=t0.dtype)
         grid = jnp.minimum(t0 + k * step, t1)

@@ -55,7 +55,8 @@ class NoiseGrid(Noise):
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
         """Returns (a static `GridPath`, its data (t, W, running integrals, key)) for ``m`` processes on
-        [t0, t1], drawing the grid intervals' areas from ``key`` (dt is unused)."""
+        [t0, t1], drawing the grid intervals' areas from ``key`` (``dt`` is unused). ``dtype``: the float dtype
+        the grid's times and values are cast to (the problem's)."""
         if m != self.m:
             raise ValueError(f"noise: NoiseGrid has {self.m} Wiener process(es) (W of shape {tuple(self.W.shape)}) "
                              f"but the problem's noise type needs m = {m}")
@@ -79,6 +80,8 @@ class NoiseGrid(Noise):
 
 
 class GridPath(BrownianPath):
+    """The path of a `NoiseGrid`: the user's W at ``size`` grid times (``m`` processes), refined between grid
+    points by a Brownian bridge tree of ``depth`` levels whose normals are drawn in ``precision``."""
     def __init__(self, m, size, depth, precision="float32"):
         self.m, self.size, self.depth, self.precision = m, size, depth, precision
 
@@ -89,8 +92,12 @@ class GridPath(BrownianPath):
                               self.depth, self.precision)
 
     def increment(self, data, t, dt):
+        """The increment over [``t``, ``t`` + ``dt``], both ends located on the grid (exact W at grid
+        points, the bridge between them) from the path's ``data``. Returns the `BrownianIncrement` (ΔW, H)."""
         W, I = jax.vmap(lambda tau: self._at(data, tau))(jnp.stack([t, t + dt]))
         return bridge.increment(t, t + dt, W[0], I[0], W[1], I[1])
 
     def values(self, data, ts):
+        """W at the times ``ts`` from the path's ``data`` (the given values at grid points, the bridge between
+        them). Returns an array of shape (len(ts), m)."""
         return jax.vmap(lambda tau: self._at(data, tau)[0])(ts)

@@ -14,11 +14,13 @@ class BrownianPath:
     m: int
 
     def increment(self, data, t, dt):
-        """The `BrownianIncrement` (ΔW, H) over [t, t + dt]."""
+        """The Brownian increment over [``t``, ``t`` + ``dt``] of the path given by its traced ``data`` (what
+        ``prepare`` returned beside the path). Returns the `BrownianIncrement` (ΔW, H), each of shape (m,)."""
         raise NotImplementedError
 
     def values(self, data, ts):
-        """W at the times ``ts`` (1-D), shape (len(ts), m)."""
+        """W at the times ``ts`` (1-D) of the path given by its traced ``data``. Returns an array of shape
+        (len(ts), m), W(t0) = 0."""
         raise NotImplementedError
 
     def _config(self):
@@ -41,5 +43,8 @@ class Noise:
     needs_key = True
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
-        """(a static `BrownianPath`, its traced data) for m processes on [t0, t1]."""
+        """Fixes the path for a solve: ``m`` Wiener processes on [``t0``, ``t1``], drawn from the JAX random
+        ``key``, in the float ``dtype`` of the problem; ``dt``: the fixed step when the solve has one (None
+        otherwise; only `BulkIncrements` needs it). Returns (a static, hashable `BrownianPath`, its traced
+        data)."""
         raise NotImplementedError

@@ -26,7 +26,9 @@ class VirtualBrownianTree(Noise):
         self.precision = check_precision(precision, "VirtualBrownianTree")
 
     def prepare(self, key, t0, t1, m, dtype, dt=None):
-        """Returns (a static `TreePath`, its data (key, t0, t1)) for ``m`` processes (dt is unused)."""
+        """Returns (a static `TreePath`, its data (key, t0, t1)) for ``m`` processes on [``t0``, ``t1``],
+        the tree's root drawn from ``key``; ``dtype``: the float dtype of t0 and t1 (the problem's); ``dt`` is
+        unused."""
         return TreePath(m, self.depth, self.precision), (key, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype))
 
     def tree_flatten(self):   # no leaves: problems holding it pass through jit/vmap
@@ -41,6 +43,8 @@ class VirtualBrownianTree(Noise):
 
 
 class TreePath(BrownianPath):
+    """The path of a `VirtualBrownianTree`: ``m`` processes, W evaluated by descending a Brownian bridge tree of
+    ``depth`` levels, its normals drawn in ``precision``."""
     def __init__(self, m, depth, precision="float32"):
         self.m, self.depth, self.precision = m, depth, precision
 
@@ -55,8 +59,12 @@ class TreePath(BrownianPath):
         return bridge.descend(tree, t0, t1, zero, zero, W1, I1, tau, self.depth, self.precision)
 
     def increment(self, data, t, dt):
+        """The increment over [``t``, ``t`` + ``dt``]: W and its running integral at both ends, found by
+        descending the tree seeded by the path's ``data``. Returns the `BrownianIncrement` (ΔW, H)."""
         W, I = jax.vmap(lambda tau: self._at(data, tau))(jnp.stack([t, t + dt]))
         return bridge.increment(t, t + dt, W[0], I[0], W[1], I[1])
 
     def values(self, data, ts):
+        """W at the times ``ts``, each by a descent of the tree seeded by the path's ``data``. Returns an
+        array of shape (len(ts), m)."""
         return jax.vmap(lambda tau: self._at(data, tau)[0])(ts)

@@ -20,12 +20,16 @@ class NoiseType:
     shape of the flat g, ``product(g, dW)`` the (n,) noise term."""
 
     def m(self, n: int) -> int:
+        """The number of Wiener processes for ``n`` states: returns it (each type defines it)."""
         raise NotImplementedError
 
     def g_shape(self, n: int) -> tuple:
+        """The shape of the flat diffusion g for ``n`` states: returns (n,) by default."""
         return (n,)
 
     def product(self, g, dW):
+        """The noise term for the diffusion value ``g`` and the Brownian increment ``dW`` (shape (m,)): returns the
+        (n,) vector (each type defines it)."""
         raise NotImplementedError
 
     @property
@@ -47,9 +51,12 @@ class DiagonalNoise(NoiseType):
     """One Wiener process per state: du_i = f_i dt + g_i(u) dW_i."""
 
     def m(self, n):
+        """The number of Wiener processes for ``n`` states: returns n."""
         return n
 
     def product(self, g, dW):
+        """The noise term for the diffusion value ``g`` and the Brownian increment ``dW`` (shape (m,)): returns the
+        (n,) vector g ⊙ dW."""
         return g * dW
 
 
@@ -57,9 +64,12 @@ class ScalarNoise(NoiseType):
     """One Wiener process shared by every state: du = f dt + g(u) dW, W scalar (ΔW has shape (1,))."""
 
     def m(self, n):
+        """The number of Wiener processes for ``n`` states: returns 1."""
         return 1
 
     def product(self, g, dW):
+        """The noise term for the diffusion value ``g`` and the Brownian increment ``dW`` (shape (m,)): returns the
+        (n,) vector g·dW[0]."""
         return g * dW[0]
 
 
@@ -72,12 +82,16 @@ class GeneralNoise(NoiseType):
         self.m_ = m
 
     def m(self, n):
+        """The number of Wiener processes for ``n`` states: returns the ``m`` given to the constructor, whatever n."""
         return self.m_
 
     def g_shape(self, n):
+        """The shape of the flat diffusion g for ``n`` states: returns (n, m)."""
         return (n, self.m_)
 
     def product(self, g, dW):
+        """The noise term for the diffusion value ``g`` and the Brownian increment ``dW`` (shape (m,)): returns the
+        (n,) vector g @ dW."""
         return g @ dW
 
 
@@ -96,12 +110,16 @@ class AdditiveNoise(NoiseType):
         return self.form_
 
     def m(self, n):
+        """The number of Wiener processes for ``n`` states: returns its form's."""
         return self.form_.m(n)
 
     def g_shape(self, n):
+        """The shape of the flat diffusion g for ``n`` states: returns its form's."""
         return self.form_.g_shape(n)
 
     def product(self, g, dW):
+        """The noise term for the diffusion value ``g`` and the Brownian increment ``dW`` (shape (m,)): returns the
+        (n,) vector of its form."""
         return self.form_.product(g, dW)
 
 
@@ -111,7 +129,8 @@ _NAMES = {"diagonal": DiagonalNoise, "scalar": ScalarNoise, "general": GeneralNo
 def as_noise_type(noise_type, noise_rate_prototype=None) -> NoiseType:
     """The `NoiseType` for SDEProblem's ``noise_type`` (a string or a NoiseType instance) and
     ``noise_rate_prototype`` (an (n, m) array: general noise, m read from it; for additive noise it makes
-    the additive form general)."""
+    the additive form general). Returns the NoiseType instance; ValueError for an unknown name or a
+    prototype of the wrong shape."""
     m = None
     if noise_rate_prototype is not None:
         shape = jnp.shape(noise_rate_prototype)

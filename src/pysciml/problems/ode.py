@@ -17,7 +17,8 @@ from ..linalg.sparsity import as_sparsity_pattern
 
 def problem_pytree(dynamic, static):
     """Class decorator for frozen-dataclass problems: a JAX pytree whose ``dynamic`` fields are leaves and
-    ``static`` fields auxiliary data, with `remake` (a copy with some fields replaced)."""
+    ``static`` fields auxiliary data, with `remake` (a copy with some fields replaced). Returns the decorator,
+    which registers the class and returns it."""
     names = dynamic + static
 
     def decorate(cls):
@@ -87,7 +88,9 @@ class ODEProblem:
 def check_rhs_signature(f, name="f", form="f(u, p, t)"):
     """Refuse right-hand sides that cannot be called as f(u, p, t): Julia's in-place f!(du, u, p, t) (four
     required arguments) and functions of fewer arguments (e.g. f(u, t)). Callables whose signature cannot be
-    read are accepted (the output check in `solve` still runs)."""
+    read are accepted (the output check in `solve` still runs). ``name``: the argument's name in the error
+    message; ``form``: the call form it must accept, e.g. "g(u, p, t)". Returns None; raises TypeError with
+    the fix."""
     import inspect
 
     try:
@@ -110,7 +113,8 @@ def check_rhs_signature(f, name="f", form="f(u, p, t)"):
 
 
 def check_tspan(tspan):
-    """tspan as a (t0, t1) tuple; concrete values must be finite and distinct."""
+    """tspan as a (t0, t1) tuple; concrete values must be finite and distinct (ValueError otherwise). Returns
+    the tuple."""
     if isinstance(tspan, (str, bytes)) or not hasattr(tspan, "__len__") or len(tspan) != 2:
         raise ValueError(f"tspan must be two numbers (t0, t1); got {tspan!r}")
     t0, t1 = tspan
@@ -129,7 +133,8 @@ def check_tspan(tspan):
 def as_state(u0):
     """u0 with lists and tuples of plain numbers made arrays: ``[1.0, 1.0]`` is the state vector
     ``jnp.array([1.0, 1.0])`` (as in Julia), and nested lists of numbers make a matrix. A list or tuple that
-    holds arrays stays a pytree state (e.g. ``(position_array, velocity_array)``), as do dicts."""
+    holds arrays stays a pytree state (e.g. ``(position_array, velocity_array)``), as do dicts. Returns the
+    state."""
     if isinstance(u0, (list, tuple)) and _numbers_only(u0):
         return jnp.asarray(u0)
     return u0
@@ -143,7 +148,8 @@ def _numbers_only(seq):
 
 
 def check_u0(u0):
-    """u0 must be numeric leaves; concrete values must be finite."""
+    """u0 must be numeric leaves; concrete values must be finite. Returns None; raises ValueError (empty or
+    non-finite) or TypeError (non-numeric)."""
     leaves = jax.tree_util.tree_leaves(u0)
     if not leaves:
         raise ValueError("u0 must be an array or a pytree with at least one array; got an empty structure")

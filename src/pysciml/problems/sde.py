@@ -39,6 +39,8 @@ class Stratonovich(Interpretation):
 
 
 def as_interpretation(value) -> Interpretation:
+    """The `Interpretation` for SDEProblem's ``interpretation``: ``value`` is "ito" or "stratonovich" (any
+    case), an `Ito`/`Stratonovich` class or instance. Returns an instance; ValueError otherwise."""
     if isinstance(value, Interpretation):
         return value
     if isinstance(value, type) and issubclass(value, Interpretation) and value is not Interpretation:
@@ -93,7 +95,9 @@ class SDEProblem:
 class SDERHS(RightHandSide):
     """f and g on flat states, reading the user's p from the loop's q = (p, noise data), with the Brownian
     path (a static `noise.BrownianPath`). Hashable by (f, g, layout, noise type, interpretation, path), so
-    solves that differ in u0, p, key or tspan share a compiled loop."""
+    solves that differ in u0, p, key or tspan share a compiled loop. ``spec``: the flattening of the user's
+    state (ravel/unravel); ``noise_type``: the problem's `NoiseType`; ``interpretation``: its `Interpretation`;
+    ``path``: the static Brownian path."""
 
     jac = None
     sparsity = None
@@ -106,13 +110,16 @@ class SDERHS(RightHandSide):
         return self.spec.ravel(self.f(self.spec.unravel(u), q[0], t))
 
     def g(self, u, q, t):
-        """g on the flat state: (n,) for diagonal and scalar noise, (n, m) for general noise."""
+        """g on the flat state ``u`` at time ``t``, the user's p read from ``q`` = (p, noise data): returns (n,) for
+        diagonal and scalar noise, (n, m) for general noise."""
         out = self.g_user(self.spec.unravel(u), q[0], t)
         if len(self.noise_type.g_shape(self.spec.size)) == 2:
             return jnp.asarray(out, self.spec.dtype)
         return self.spec.ravel(out)
 
     def bind(self, mass=None) -> "SDETerms":
+        """The terms a step receives: returns `SDETerms` over this right-hand side with the mass matrix ``mass``
+        (None: the identity)."""
         return SDETerms(self, mass)
 
     def _key(self):
@@ -130,14 +137,18 @@ class SDETerms(Terms):
     """What an SDE solver's step receives: called as f (the drift), with ``g(u, q, t)`` (the flat
     diffusion), ``noise(g_value, dW)`` (the (n,) noise term g·ΔW for the problem's noise type),
     ``noise_type``, ``interpretation``, ``m`` (Wiener processes), and ``control(t, dt, q)`` = (dt,
-    `BrownianIncrement`(W=ΔW, H)) over [t, t + dt]."""
+    `BrownianIncrement`(W=ΔW, H)) over [t, t + dt]. ``mass``: as for `Terms` (None: the identity)."""
 
     __slots__ = ()
 
     def g(self, u, q, t):
+        """The flat diffusion at the state ``u``, the loop's parameters ``q`` = (p, noise data) and the time ``t``:
+        returns (n,) for diagonal and scalar noise, (n, m) for general noise."""
         return self.f.g(u, q, t)
 
     def noise(self, g_value, dW):
+        """The noise term of the diffusion value ``g_value`` and the Brownian increment ``dW``: returns the
+        (n,) vector the problem's noise type forms (g ⊙ ΔW, g·ΔW[0] or g @ ΔW)."""
         return self.f.noise_type.product(g_value, dW)
 
     @property
@@ -145,6 +156,9 @@ class SDETerms(Terms):
         return self.f.path.m
 
     def control(self, t, dt, q):
+        """What drives the step from ``t`` of size ``dt``: returns (dt, `BrownianIncrement`(W=ΔW, H)) over
+        [t, t + dt], read from the path's data in ``q`` = (p, noise data); the times carry no tangent (a
+        Brownian path has no time derivative)."""
         # A Brownian path has no time derivative: the times it is queried at carry no tangent (else the
         # bridge's √(τ − a) at a node gives NaN tangents, which forward mode multiplies by zero into NaN).
         stop = jax.lax.stop_gradient

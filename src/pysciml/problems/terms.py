@@ -26,11 +26,14 @@ class RightHandSide:
         raise NotImplementedError
 
     def with_history(self, history):
-        """This right-hand side reading the solution's accepted steps (an `integrate.loop.StepHistory`)."""
+        """This right-hand side reading the solution's accepted steps ``history`` (an
+        `integrate.loop.StepHistory`): returns the new right-hand side; TypeError here, for one that reads no
+        history (delay equations override it)."""
         raise TypeError(f"{type(self).__name__} does not read the solution's history")
 
     def bind(self, mass=None) -> "Terms":
-        """This right-hand side bound to the solve's traced data, as the solvers receive it."""
+        """This right-hand side bound to the solve's traced data, as the solvers receive it: returns `Terms`
+        with the mass matrix ``mass`` (None: the identity)."""
         return Terms(self, mass)
 
 
@@ -51,13 +54,14 @@ class Terms:
         return getattr(self.f, name)
 
     def control(self, t, dt, p):
-        """What drives the step from t with the loop's parameters p: dt for an ODE (terms with noise add the
-        increment ΔW over [t, t + dt])."""
+        """What drives the step from ``t`` of size ``dt`` with the loop's parameters ``p``: returns dt for an ODE
+        (terms with noise return (dt, the increment ΔW over [t, t + dt]))."""
         return dt
 
 
 def as_terms(f, mass=None) -> Terms:
-    """``f`` bound to ``mass`` (`RightHandSide.bind`; a plain callable as `Terms`); terms as they are."""
+    """``f`` bound to ``mass`` (`RightHandSide.bind`; a plain callable as `Terms`); terms as they are. Returns
+    the `Terms`."""
     if isinstance(f, Terms):
         return f
     return f.bind(mass) if isinstance(f, RightHandSide) else Terms(f, mass)
@@ -66,7 +70,8 @@ def as_terms(f, mass=None) -> Terms:
 class FlatRHS(RightHandSide):
     """An ODE's f on flat state vectors: unravel → f → ravel (a reshape for array states), with the user's
     Jacobian, if any, as ``jac`` on flat vectors and the Jacobian's sparsity pattern, if known, as
-    ``sparsity``. Hashable by (f, jac, spec, sparsity)."""
+    ``sparsity``. ``spec``: the flattening of the user's state; ``user_jac``: the user's Jacobian jac(u, p, t) on
+    their state (None: none given). Hashable by (f, jac, spec, sparsity)."""
 
     def __init__(self, f, spec: FlatSpec, user_jac=None, sparsity=None):
         self.f, self.spec, self.user_jac, self.sparsity = f, spec, user_jac, sparsity

@@ -46,6 +46,8 @@ class ForwardMethod(SensitivityAlgorithm):
     of the outputs; a subclass says how (`jacobian`)."""
 
     def run(self, ctx, inputs):
+        """The loop's outputs for ``inputs``, differentiable by forward sensitivities (the solve carries
+        the tangents; loops built through ``ctx``, the `SolveContext`). Returns the `LoopOutput`."""
         return forward_solve(self, ctx, inputs)
 
     @abc.abstractmethod
@@ -134,6 +136,12 @@ class ContinuousAdjoint(SensitivityAlgorithm):
     adjoint_has_parameters = False  # the parameter integral is a block of the adjoint state (couples all states)
 
     def check(self, alg, save_mode, has_mass, has_callbacks):
+        """Raise a ValueError naming what to use instead when this adjoint cannot differentiate the solve: the base
+        checks (no callbacks, no mass matrix), and no parameter integral carried with the adjoint when the method's
+        sparse linear solver needs the adjoint's sparsity. ``alg``: the solver method (None when not known);
+        ``save_mode``: how the solve saves ("ends", "saveat" or "steps"); ``has_mass``: whether the problem has a
+        mass matrix; ``has_callbacks``: whether the solve has callbacks. Returns None when the adjoint serves the
+        solve."""
         name = type(self).__name__
         if has_callbacks:
             super().check(alg, save_mode, has_mass, has_callbacks)
@@ -145,6 +153,8 @@ class ContinuousAdjoint(SensitivityAlgorithm):
         super().check(alg, save_mode, has_mass, has_callbacks)
 
     def run(self, ctx, inputs):
+        """The loop's outputs for ``inputs``, differentiable by this adjoint: the forward solve, then the
+        adjoint equations backwards (loops built through ``ctx``, the `SolveContext`). Returns the `LoopOutput`."""
         return adjoint_solve(self, ctx, inputs)
 
     @abc.abstractmethod
@@ -241,7 +251,10 @@ class GaussAdjoint(ContinuousAdjoint):
 
 
 def check_sensealg(sensealg, save_mode, has_mass, alg=None, has_callbacks=False):
-    """Refuse combinations a method cannot serve, before anything compiles."""
+    """Refuse combinations a method cannot serve, before anything compiles: ``sensealg`` (None: the default,
+    nothing to check; else a `SensitivityAlgorithm`, TypeError otherwise) is asked with ``save_mode``,
+    ``has_mass``, ``alg`` and ``has_callbacks`` as in `SensitivityAlgorithm.check`. Returns None; raises
+    ValueError naming what to use instead."""
     if sensealg is None:
         return
     if not isinstance(sensealg, SensitivityAlgorithm):

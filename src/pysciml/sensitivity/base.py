@@ -12,9 +12,11 @@ class SensitivityAlgorithm(abc.ABC):
     (they are static arguments of the compiled backward passes)."""
 
     def check(self, alg, save_mode, has_mass, has_callbacks):
-        """Raise a ValueError naming what to use instead when this method cannot differentiate the solve.
-        The default suits methods built on the continuous sensitivity equations, which neither jump with
-        the state at events nor handle mass matrices."""
+        """Raise a ValueError naming what to use instead when this method cannot differentiate the solve. The
+        default suits methods built on the continuous sensitivity equations, which neither jump with the state at
+        events nor handle mass matrices. ``alg``: the solver method (None when not known); ``save_mode``: how the
+        solve saves ("ends", "saveat" or "steps"); ``has_mass``: whether the problem has a mass matrix;
+        ``has_callbacks``: whether the solve has callbacks. Returns None when the method serves the solve."""
         name = type(self).__name__
         if has_callbacks:
             raise ValueError(f"sensealg={name}() cannot differentiate through callbacks (its continuous "
@@ -27,4 +29,5 @@ class SensitivityAlgorithm(abc.ABC):
     @abc.abstractmethod
     def run(self, ctx, inputs):
         """The loop's outputs for ``inputs`` (LoopInputs), differentiable with respect to (u0, t0, t1, p) by
-        this method. ``ctx`` is the `SolveContext`: ``ctx.make_loop(rhs, alg, cfg)`` builds compiled loops."""
+        this method. ``ctx`` is the `SolveContext`: ``ctx.make_loop(rhs, alg, cfg)`` builds compiled loops.
+        Returns the `LoopOutput`."""

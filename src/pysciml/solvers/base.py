@@ -74,7 +74,7 @@ class Algorithm(abc.ABC):
 
     def step_tolerances(self, rtol, atol):
         """(rtol, atol) the step control uses for the user's tolerances: rtol^e and atol·rtol^(e−1) with
-        e = `tolerance_exponent` (unchanged where rtol = 0, i.e. pure absolute control)."""
+        e = `tolerance_exponent` (unchanged where rtol = 0, i.e. pure absolute control). Returns the pair."""
         e = self.tolerance_exponent
         if e == 1.0:
             return rtol, atol
@@ -83,7 +83,8 @@ class Algorithm(abc.ABC):
 
     def error_norm(self, rtol, atol):
         """The scaled error norm ``norm(err, u, u_new)`` the method's steps are controlled with for the user's
-        tolerances (through `step_tolerances`): one definition for the loop and every replay of its steps."""
+        tolerances ``rtol``, ``atol`` (through `step_tolerances`): one definition for the loop and every replay of
+        its steps. Returns the function norm(err, u, u_new)."""
         rtol, atol = self.step_tolerances(rtol, atol)
         return lambda err, u, u_new: scaled_error_norm(err, u, u_new, rtol, atol)
 
@@ -95,10 +96,12 @@ class Algorithm(abc.ABC):
 
     @abc.abstractmethod
     def init(self, f, t0, u0, p):
-        """The method's state at (t0, u0)."""
+        """The method's state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p`` (carried
+        from step to step: FSAL stage, Jacobian, counters). Returns the state (a pytree; () when none)."""
 
     def initial_derivative(self, f, t0, u0, p, state):
-        """f(u0), reusing the solver state when it holds it (for the initial step estimate)."""
+        """f(``u0``, ``p``, ``t0``), reusing the solver ``state`` when it holds it (for the initial step estimate).
+        Returns the derivative, shaped like u0."""
         return f(u0, p, t0)
 
     @abc.abstractmethod
@@ -108,15 +111,19 @@ class Algorithm(abc.ABC):
         a mass matrix, see `as_terms`). ``control``: what drives the step, ``f.control(t, dt, p)`` — the step
         size dt for ODE methods (which name it ``dt``); an SDE method receives (dt,
         `noise.BrownianIncrement`(W=ΔW, H)) from `problems.sde.SDETerms`.
-        ``error_norm(err, u, u_new)`` scales an error vector."""
+        ``p``: the parameters; ``state``: the method's state from `init` or the previous step.
+        ``error_norm(err, u, u_new)`` scales an error vector. Returns the `StepResult` (candidate state, scaled
+        error, state after the step, stages for dense output)."""
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
-        """Method-specific counters (Jacobians, factorizations) derived from the step counts."""
+        """Method-specific counters (Jacobians, factorizations) derived from the step counts ``n_steps``
+        (attempted) and ``n_accepted``. Returns a dict (empty by default)."""
         return {}
 
     def state_stats(self, state) -> dict:
         """Counters kept in the final solver state. ``nf_steps``, if given, is the exact number of f
-        evaluations made by the steps (replacing nsteps × evals_per_step in ``nf``)."""
+        evaluations made by the steps (replacing nsteps × evals_per_step in ``nf``). Returns a dict (empty by
+        default)."""
         return {}
 
 

@@ -168,14 +168,27 @@ class AutoSwitch(Wrapped):
         return _Interpolant(weights, explicit, n_exp, self.stiff.n_stages)
 
     def init(self, f, t0, u0, p):
+        """The switching state at (``t0``, ``u0``) for the right-hand side ``f`` and parameters ``p``: starts
+        non-stiff, with the stiff method's state, zeroed counters and f(u0) as the first FSAL value. Returns the
+        `SwitchState`."""
         zero = jnp.zeros((), jnp.int32)
         return SwitchState(jnp.asarray(False), self.stiff.init(f, t0, u0, p), jnp.asarray(False), zero, zero,
                            f(u0, p, t0), zero, zero, zero)
 
     def initial_derivative(self, f, t0, u0, p, state):
+        """f(``u0``, ``p``, ``t0``) for the initial step estimate: returns the value ``init`` stored in ``state``
+        (no new evaluation of ``f``)."""
         return state.fsal
 
     def step(self, f, t, u, dt, p, state, error_norm):
+        """One step of the method in use (the non-stiff one, or the stiff one after a switch) from (``t``,
+        ``u``) with step ``dt`` and parameters ``p``, followed by the stiffness test: the explicit method estimates
+        |dt|·ρ(J) from two stages at the same time, the stiff one bounds ρ by ‖J‖∞; ``stiff_tol`` times the
+        explicit method's stability boundary is the threshold, with hysteresis (see the module docstring).
+        ``f``: the right-hand side (no mass matrix); ``state``: the `SwitchState`; ``error_norm(err, u, u_new)``:
+        the scaled error norm (the stiff method's error is rescaled to the explicit method's order, so that one
+        controller serves both). Returns the `StepResult`, whose state records a switch once the counters reach
+        ``max_stiff_steps`` / ``max_nonstiff_steps``."""
         if as_terms(f).mass is not None:
             raise ValueError("AutoSwitch: a mass matrix needs a purely implicit method such as Rodas5P()")
         explicit, implicit = self.nonstiff, self.stiff
@@ -237,6 +250,8 @@ class AutoSwitch(Wrapped):
         return StepResult(u_new, error, accepted, stages, rejected)
 
     def state_stats(self, state):
+        """Counters of the final ``state``: returns a dict with ``nf_steps`` (exact f evaluations of the steps),
+        ``switches`` (switches made), ``stiff_steps`` (steps taken by the stiff method) and ``njacs``."""
         # Jacobians: the stiff method's (one per step unless it keeps count) and one per stiff step for the
         # eigenvalue bound; a stiff method's own counters restart when it is re-initialised after a switch.
         own = self.stiff.state_stats(state.stiff_state) if state.stiff_state is not None else {}
@@ -253,11 +268,13 @@ def _step_evals(method, before, after):
 
 
 def AutoTsit5(stiff, **options):
-    """Tsit5 while the problem is non-stiff, ``stiff`` (e.g. Rosenbrock23()) while it is stiff."""
+    """Tsit5 while the problem is non-stiff, ``stiff`` (e.g. Rosenbrock23()) while it is stiff. ``options``: the
+    keywords of `AutoSwitch` (stiff_tol, max_stiff_steps, ...). Returns the `AutoSwitch` method."""
     return AutoSwitch(Tsit5(), stiff, **options)
 
 
 def AutoVern7(stiff, **options):
     """Vern7 while the problem is non-stiff, ``stiff`` (e.g. Rodas5P()) while it is stiff: for tight
-    tolerances."""
+    tolerances. ``options``: the keywords of `AutoSwitch` (stiff_tol, max_stiff_steps, ...). Returns the
+    `AutoSwitch` method."""
     return AutoSwitch(Vern7(), stiff, **options)

@@ -59,7 +59,9 @@ def _check_directions(alg, field):
 class ShadowingAlgorithm(SensitivityAlgorithm):
     """Base of the shadowing methods: the loss must be a time average over the saved points (see module)."""
     def check(self, alg, save_mode, has_mass, has_callbacks):
-        """Refuse, before compiling, solves whose loss cannot be a time average over saved points."""
+        """Refuse, before compiling, solves whose loss cannot be a time average over saved points (ValueError
+        unless ``save_mode`` is "saveat", and for ``has_mass`` or ``has_callbacks``; ``alg`` unused). Returns
+        None when the method serves the solve."""
         name = type(self).__name__
         if save_mode != "saveat":
             raise ValueError(f"sensealg={name}(...) differentiates a time average over the saved points: pass "
@@ -69,6 +71,8 @@ class ShadowingAlgorithm(SensitivityAlgorithm):
                              "ForwardDiffSensitivity() for those")
 
     def run(self, ctx, inputs):
+        """The loop's outputs for ``inputs``, with the long-time-average gradient of this shadowing method
+        attached (the solve through ``ctx``, the `SolveContext`). Returns the `LoopOutput`."""
         return shadowing_solve(self, ctx, inputs, type(self).gradient)
 
 

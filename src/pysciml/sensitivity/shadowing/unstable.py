@@ -50,7 +50,8 @@ _CACHE_SIZE = 256
 def qr_log_growth(phis, q0, fs=None):
     """log |diag R_i| of the QR method, Φ_i Q_i = Q_{i+1} R_i, for flow maps ``phis`` (m, n, n) and k
     orthonormal starting vectors ``q0`` (n, k): (m, k). With ``fs`` (m + 1, n), the tangents are projected
-    off f_{i+1} before each factorisation (the transverse exponents; ``q0`` should then be ⊥ f_0)."""
+    off f_{i+1} before each factorisation (the transverse exponents; ``q0`` should then be ⊥ f_0). Returns the
+    log growths, shape (m, k)."""
     def step(q, blocks):
         phi, f = blocks
         x = phi @ q
@@ -66,7 +67,8 @@ def qr_log_growth(phis, q0, fs=None):
 
 def batch_rates(logs, h):
     """Exponents from per-interval log growths ``logs`` (m, k) on a grid of spacing ``h``, and their standard
-    errors from `BATCHES` batch means (the span cut into equal batches): ((k,), (k,)), unsorted."""
+    errors from `BATCHES` batch means (the span cut into equal batches). Returns (exponents (k,), standard
+    errors (k,)), unsorted."""
     m, k = logs.shape
     mean = jnp.sum(logs, axis=0) / (m * h)
     b = max(2, min(BATCHES, m))

@@ -88,6 +88,9 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
         return f, None
 
     def init(self, f, t0, u0, p):
+        """The solver state at (``t0``, ``u0``) for the right-hand side ``f`` (split into its implicit and
+        explicit parts for IMEX) and parameters ``p``: the FSAL derivative(s), the initial Jacobian, Newton's
+        convergence rate and zeroed counters. Returns the `EsdirkState`."""
         implicit, explicit = self._parts(f)
         zero = jnp.zeros((), jnp.int32)
         state = EsdirkState(fsal=implicit(u0, p, t0), jac=self.linsolve.initial_jacobian(implicit, u0, p, t0),
@@ -98,9 +101,16 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
         return state
 
     def initial_derivative(self, f, t0, u0, p, state):
+        """f(``u0``, ``p``, ``t0``) for the initial step estimate: returns the derivative ``init`` stored in
+        ``state`` (the sum of both parts for IMEX), with no new evaluation of ``f``."""
         return state.fsal if state.fsal_explicit is None else state.fsal + state.fsal_explicit
 
     def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        """One ESDIRK step from (``t``, ``u``) of size ``dt`` with parameters ``p``: the explicit first stage, then
+        each implicit stage by a simplified Newton iteration with W = M/(γh) − J (the Jacobian kept in ``state`` and
+        refreshed when convergence is slow or after a failure). ``f``: the right-hand side as terms (``f.mass``: the
+        mass matrix; a split f for IMEX, without a mass matrix); ``error_norm(err, u, u_new)`` scales the embedded
+        error. Returns the `StepResult`, with the state to keep on rejection and whether Newton failed."""
         f = as_terms(f)
         mass = f.mass
         implicit, explicit = self._parts(f)
@@ -169,13 +179,15 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
         return StepResult(u_new, error, accepted, jnp.stack(stages), rejected, newton_failed=~ok)
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
+        """Counters derived from the step counts: one factorization per attempted step (``n_steps``;
+        ``n_accepted`` unused). Returns {"nfactorizations": n_steps}."""
         return {"nfactorizations": n_steps}
 
     def state_stats(self, state) -> dict:
         """Exact counters from the final solver state: Jacobians, Newton iterations (= f evaluations in
         the stages), and steps whose Newton iteration failed; IMEX: ``nf2`` evaluations of f2 (``nf``
         counts f1), one at the start and s per step (s − 1 stages and the step's end, where f1 is
-        evaluated once more too)."""
+        evaluated once more too). Returns a dict of the counters in ``state``."""
         stats = {"njacs": state.njacs, "nnonliniter": state.nnewton, "nnonlinconvfail": state.nfails,
                  "nf_steps": state.nnewton}
         if state.nf2 is not None:

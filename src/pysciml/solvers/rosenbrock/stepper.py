@@ -47,9 +47,15 @@ class Rosenbrock(WithLinearSolver, TableauMethod, LinearlyImplicit):
         return self.tableau.stages
 
     def init(self, f, t0, u0, p):
+        """Rosenbrock methods carry no state between steps (the Jacobian is formed at every step's start):
+        ``f``, ``t0``, ``u0``, ``p`` unused. Returns None."""
         return None
 
     def step(self, f, t, u, dt, p, state, error_norm) -> StepResult:
+        """One Rosenbrock step from (``t``, ``u``) of size ``dt`` with parameters ``p``: J (and ∂f/∂t when a γ_i
+        is non-zero) at the step's start, one factorization of (M/(γh) − J) and one linear solve per stage.
+        ``f``: the right-hand side as terms (``f.mass``: the mass matrix); ``state`` unused; ``error_norm(err, u,
+        u_new)`` scales the embedded error. Returns the `StepResult` (stages stored as U_j/h for dense output)."""
         f = as_terms(f)
         mass = f.mass
         tab = self.tableau
@@ -73,4 +79,6 @@ class Rosenbrock(WithLinearSolver, TableauMethod, LinearlyImplicit):
         return StepResult(u_new, error, None, jnp.stack(increments) / dt)
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
+        """Counters derived from the step counts: one Jacobian and one factorization per attempted step
+        (``n_steps``; ``n_accepted`` unused). Returns a dict."""
         return {"njacs": n_steps, "nfactorizations": n_steps}

@@ -47,19 +47,24 @@ class StochasticRungeKutta(Algorithm):
 
     def supports_noise(self, noise_type) -> bool:
         """Whether the method handles ``noise_type`` (a NoiseType instance); additive noise is handled by
-        methods for additive noise and by those for its form."""
+        methods for additive noise and by those for its form. Returns a bool."""
         if isinstance(noise_type, self.noise_types):
             return True
         return isinstance(noise_type, AdditiveNoise) and isinstance(noise_type.form, self.noise_types)
 
     def interpretation_for(self, interpretation: Interpretation) -> Interpretation | None:
-        """The interpretation the method solves the problem in (the problem's), or None when it cannot."""
+        """The interpretation the method solves the problem in: returns ``interpretation`` (the problem's) when
+        the method solves it, None when it cannot."""
         return interpretation if isinstance(interpretation, self.interpretations) else None
 
     def init(self, f, t0, u0, p):
+        """The method's state at (``t0``, ``u0``) for the terms ``f`` and parameters ``p``: SDE methods carry
+        none. Returns ()."""
         return ()
 
     def initial_derivative(self, f, t0, u0, p, state):
+        """The drift f(``u0``, ``p``, ``t0``) for the initial step estimate (``state`` unused). Returns it,
+        shaped like u0."""
         return f(u0, p, t0)
 
     @staticmethod

@@ -123,6 +123,13 @@ class DRI1(StochasticRungeKutta):
     levy_area = True     # the two-point Ĩ_k = √h sign(H_k)
 
     def step(self, f, t, u, control, p, state, error_norm):
+        """One DRI1 step (weak order 2; the increment's W drawn as the scheme's random variables). ``f``: the
+        problem's `problems.sde.SDETerms` (drift f(u, p, t), diffusion ``f.g(u, p, t)``, noise term ``f.noise(g,
+        ΔW)``); ``t``, ``u``: the time and state at the start of the step; ``control``: (dt,
+        `noise.BrownianIncrement`) — the step size and the Brownian increment ΔW (and Lévy area H) over it; ``p``:
+        the parameters; ``state``: the method's carried state, passed through; ``error_norm``: the loop's scaled
+        error norm, unused (fixed step).
+        Returns the `StepResult` (error 0: no error estimate)."""
         dt, inc = control
         T = DRI1_TABLEAU
         # a zero step leaves u unchanged: the variables use dt itself, only the divisor √h is guarded

@@ -14,7 +14,12 @@ class EM(StochasticRungeKutta):
     evals_per_step = 1
 
     def step(self, f, t, u, control, p, state, error_norm):
-        """One EM step; returns the `StepResult` (no error estimate)."""
+        """One Euler–Maruyama step, u + f dt + g ΔW. ``f``: the problem's `problems.sde.SDETerms` (drift f(u, p, t),
+        diffusion ``f.g(u, p, t)``, noise term ``f.noise(g, ΔW)``); ``t``, ``u``: the time and state at the start of
+        the step; ``control``: (dt, `noise.BrownianIncrement`) — the step size and the Brownian increment ΔW (and
+        Lévy area H) over it; ``p``: the parameters; ``state``: the method's carried state, passed through;
+        ``error_norm``: the loop's scaled error norm, unused (fixed step).
+        Returns the `StepResult` (error 0: no error estimate)."""
         dt, inc = control
         u_new = u + dt * f(u, p, t) + f.noise(f.g(u, p, t), inc.W)
         return self.result(u, u_new, dt, state)

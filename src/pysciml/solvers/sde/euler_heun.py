@@ -16,7 +16,12 @@ class EulerHeun(StochasticRungeKutta):
     evals_per_step = 2
 
     def step(self, f, t, u, control, p, state, error_norm):
-        """One Euler–Heun step; returns the `StepResult` (no error estimate)."""
+        """One Euler–Heun (Stratonovich predictor–corrector) step. ``f``: the problem's `problems.sde.SDETerms`
+        (drift f(u, p, t), diffusion ``f.g(u, p, t)``, noise term ``f.noise(g, ΔW)``); ``t``, ``u``: the time and
+        state at the start of the step; ``control``: (dt, `noise.BrownianIncrement`) — the step size and the
+        Brownian increment ΔW (and Lévy area H) over it; ``p``: the parameters; ``state``: the method's carried
+        state, passed through; ``error_norm``: the loop's scaled error norm, unused (fixed step).
+        Returns the `StepResult` (error 0: no error estimate)."""
         dt, inc = control
         f0, g0 = f(u, p, t), f.g(u, p, t)
         bar = u + dt * f0 + f.noise(g0, inc.W)

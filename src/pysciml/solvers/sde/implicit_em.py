@@ -55,7 +55,13 @@ class ImplicitEM(DriftImplicitSDE):
         return out
 
     def step(self, f, t, u, control, p, state, error_norm):
-        """One θ-method step (Newton on the drift) with its error estimate; returns the `StepResult`."""
+        """One θ-method step (Newton on the drift) with its error estimate. ``f``: the problem's
+        `problems.sde.SDETerms` (drift f(u, p, t), diffusion ``f.g(u, p, t)``, noise term ``f.noise(g, ΔW)``);
+        ``t``, ``u``: the time and state at the start of the step; ``control``: (dt, `noise.BrownianIncrement`) —
+        the step size and the Brownian increment ΔW (and Lévy area H) over it; ``p``: the parameters; ``state``: the
+        method's carried state, passed through; ``error_norm(err, u, u_new)``: the loop's scaled error norm, applied
+        to the error estimate.
+        Returns the `StepResult` with the scaled error (and whether Newton failed)."""
         dt, inc = control
         dW = inc.W
         f0, g0 = f(u, p, t), f.g(u, p, t)

@@ -35,7 +35,13 @@ class LambaEM(StochasticRungeKutta):
         return () if self.delta == 1 / 6 else (("delta", self.delta),)
 
     def step(self, f, t, u, control, p, state, error_norm):
-        """One EM step with its error estimate; returns the `StepResult`."""
+        """One Euler–Maruyama step with its error estimate (drift part weighted by ``delta``). ``f``: the problem's
+        `problems.sde.SDETerms` (drift f(u, p, t), diffusion ``f.g(u, p, t)``, noise term ``f.noise(g, ΔW)``);
+        ``t``, ``u``: the time and state at the start of the step; ``control``: (dt, `noise.BrownianIncrement`) —
+        the step size and the Brownian increment ΔW (and Lévy area H) over it; ``p``: the parameters; ``state``: the
+        method's carried state, passed through; ``error_norm(err, u, u_new)``: the loop's scaled error norm, applied
+        to the error estimate.
+        Returns the `StepResult` with the scaled error."""
         dt, inc = control
         f0, g0 = f(u, p, t), f.g(u, p, t)
         u_new = u + dt * f0 + f.noise(g0, inc.W)

@@ -32,7 +32,12 @@ class RKMil(StochasticRungeKutta):
         return interpretation
 
     def step(self, f, t, u, control, p, state, error_norm):
-        """One Milstein step; returns the `StepResult` (no error estimate)."""
+        """One Milstein step (the diffusion's derivative by forward-mode AD). ``f``: the problem's
+        `problems.sde.SDETerms` (drift f(u, p, t), diffusion ``f.g(u, p, t)``, noise term ``f.noise(g, ΔW)``);
+        ``t``, ``u``: the time and state at the start of the step; ``control``: (dt, `noise.BrownianIncrement`) —
+        the step size and the Brownian increment ΔW (and Lévy area H) over it; ``p``: the parameters; ``state``: the
+        method's carried state, passed through; ``error_norm``: the loop's scaled error norm, unused (fixed step).
+        Returns the `StepResult` (error 0: no error estimate)."""
         dt, inc = control
         g = lambda v: f.g(v, p, t)
         g0, dgg = jax.jvp(g, (u,), (g(u),))

@@ -94,7 +94,13 @@ class SKenCarp(DriftImplicitSDE):
     evals_per_step = 8            # f(u), two Newton iterations per implicit stage, g(t), g(t + h)
 
     def step(self, f, t, u, control, p, state, error_norm):
-        """One SKenCarp step (three Newton-solved stages) with its error estimate; returns the `StepResult`."""
+        """One SKenCarp step (three Newton-solved stages) with its error estimate. ``f``: the problem's
+        `problems.sde.SDETerms` (drift f(u, p, t), diffusion ``f.g(u, p, t)``, noise term ``f.noise(g, ΔW)``);
+        ``t``, ``u``: the time and state at the start of the step; ``control``: (dt, `noise.BrownianIncrement`) —
+        the step size and the Brownian increment ΔW (and Lévy area H) over it; ``p``: the parameters; ``state``: the
+        method's carried state, passed through; ``error_norm(err, u, u_new)``: the loop's scaled error norm, applied
+        to the error estimate.
+        Returns the `StepResult` with the scaled error (and whether Newton failed)."""
         dt, inc = control
         chi = inc.W / 2 + inc.H                  # I_(1,0)/h
         gamma_h = GAMMA * dt

@@ -16,5 +16,6 @@ SOSRA_TABLEAU = SRATableau.of(
 
 
 class SOSRA(SRA):
-    """Stability-optimized SRA (Rackauckas & Nie 2018): strong order 1.5 for additive noise, adaptive."""
+    """Stability-optimized SRA (Rackauckas & Nie 2018): strong order 1.5 for additive noise, adaptive.
+    ``delta``: weight of the drift's part in the error estimate (default 1/6)."""
     tableau = SOSRA_TABLEAU

@@ -39,5 +39,5 @@ SOSRI_TABLEAU = SRITableau.of(
 
 class SOSRI(SRI):
     """Stability-optimized SRI (Rackauckas & Nie 2018): strong order 1.5 (diagonal/scalar Itô noise),
-    adaptive (rtol, atol)."""
+    adaptive (rtol, atol). ``delta``: weight of the drift's part in the error estimate (default 1/6)."""
     tableau = SOSRI_TABLEAU

@@ -15,5 +15,6 @@ SRA1_TABLEAU = SRATableau.of(
 
 
 class SRA1(SRA):
-    """Rößler's SRA1: strong order 1.5 for additive noise (Itô = Stratonovich), adaptive (rtol, atol)."""
+    """Rößler's SRA1: strong order 1.5 for additive noise (Itô = Stratonovich), adaptive (rtol, atol).
+    ``delta``: weight of the drift's part in the error estimate (default 1/6)."""
     tableau = SRA1_TABLEAU

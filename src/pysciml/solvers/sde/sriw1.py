@@ -21,5 +21,6 @@ SRIW1_TABLEAU = SRITableau.of(
 
 
 class SRIW1(SRI):
-    """Rößler's SRI1W1: strong order 1.5, weak order 2 (diagonal/scalar Itô noise), adaptive (rtol, atol)."""
+    """Rößler's SRI1W1: strong order 1.5, weak order 2 (diagonal/scalar Itô noise), adaptive (rtol, atol).
+    ``delta``: weight of the drift's part in the error estimate (default 1/6)."""
     tableau = SRIW1_TABLEAU
