@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/lint-imports    # the layering of DESIGN.md (pyproject.toml [tool.importlinter]): imports point down
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=40
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=40
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -56,7 +56,7 @@ def _release_compiled_programs():
     jax.clear_caches()
 
 
-# The heaviest test files first (minutes of compile and subprocess work each). `pytest -n 2 --dist loadfile`
+# The heaviest test files first (minutes of compile and subprocess work each). `pytest -n 2 --dist loadgroup`
 # hands files to the two workers in collection order; alphabetical order left the heavy NLME and example files
 # for last, so one worker ran them alone while the other idled. Longest first balances the two (the rest keep
 # their order). Figures: CI durations of session 6.
@@ -67,6 +67,12 @@ HEAVY_FIRST = ("tests/test_examples.py", "tests/test_docs_tutorials.py", "tests/
                "tests/sde/test_sde_high_order.py", "tests/sde/test_sde_gradients.py", "tests/sde/test_sde_stiff.py")
 
 
+# Files whose tests each run a subprocess (a docs page, an example) and share nothing compiled: with
+# `--dist loadgroup` (the Makefile) each of their tests is its own group, so the two workers split them, while
+# every other file stays one group on one worker (its module-level compiled problems are shared).
+SPLIT_FILES = ("tests/test_docs.py", "tests/test_docs_tutorials.py", "tests/test_examples.py")
+
+
 def pytest_collection_modifyitems(config, items):
     rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
 
@@ -74,3 +80,6 @@ def pytest_collection_modifyitems(config, items):
         path = item.nodeid.split("::")[0]
         return rank.get(path, len(rank))
     items.sort(key=key)   # stable: the order within a file and among the other files is kept
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(item.nodeid if path in SPLIT_FILES else path))

@@ -39,7 +39,7 @@ def python_blocks(text):
 
 def pages(tutorials):
     """The pages with python blocks: the tutorials (tests/test_docs_tutorials.py) or all the others (here);
-    two files, so that `pytest -n 2 --dist loadfile` can run them on different workers."""
+    two files (with `--dist loadgroup` each page is its own group: see tests/conftest.py SPLIT_FILES)."""
     pages = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
     pages = [p for p in pages if p.startswith("tutorials/") == tutorials]
     return [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PAGES else p

@@ -4,7 +4,8 @@ A clearance that depends on body weight through a saturating (Hill) function, si
 recovered by a network in ``pre`` fitted by FOCE: its OFV is lower than that of the log-linear covariate model and
 its CL(WT) curve follows the truth over the data's weights. `nlme.JointMAP` reaches the minimum that scipy finds
 for the same penalised joint objective written out here independently (Bateman-free IV bolus, the MLP by hand).
-A UDE term in ODE dynamics: the FOCEI gradient in the weights against finite differences, and a fit.
+A UDE term in ODE dynamics: JointMAP's gradient through the solver against finite differences (the same model's
+FOCEI gradient check, whose compile takes ~100 s, is `benchmarks/nlme_deep_ude.py`).
 """
 import jax
 import jax.numpy as jnp
@@ -172,23 +173,6 @@ UDE = nlme.Model(fixed={"cl": nlme.Positive(1.0), "v": nlme.Positive(10.0), "w":
                  pre=lambda th, eta, cov: {"cl": th["cl"] * jnp.exp(eta[0]), "v": th["v"], "w": th["w"]},
                  dynamics=nlme.ODE(ude_rhs, 1, ps.Tsit5(), rtol=1e-8, atol=1e-10), error=nlme.Proportional("sd"),
                  observe=lambda ind, A, cov: A[0] / ind["v"])
-
-
-@pytest.mark.slow
-def test_ude_term_in_ode_dynamics_through_focei():
-    pop = nlme.simulate(UDE, design(4, TIMES[:-1]), {}, jax.random.key(1))[0]
-    obj = nlme.Objective(UDE, pop, nlme.FOCEI())
-    space = UDE.space
-    u = np.asarray(obj.free())
-    value, grad = obj.evaluate(u, obj.zero_etas)[:2]
-    # the gradient in the weights (forward tangents through the solver and the implicit EBE derivative) against
-    # central differences of the objective
-    for j in np.arange(space.size)[space.slices["w"]][::5]:
-        e = np.zeros(u.size); e[j] = 1e-5
-        fd = (obj.evaluate(u + e, obj.zero_etas)[0] - obj.evaluate(u - e, obj.zero_etas)[0]) / 2e-5
-        assert fd == pytest.approx(grad[j], rel=1e-5, abs=1e-6)
-    # (a whole FOCEI fit of this model converges in 69 evaluations, ~1 s each: too slow for the suite; the
-    # network-in-pre test above fits weights end to end with closed-form dynamics)
 
 
 @pytest.mark.slow
