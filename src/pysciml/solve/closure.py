@@ -17,6 +17,7 @@ from jax.extend.core import ClosedJaxpr, jaxpr_as_fun
 from ..callbacks.callbacks import Effect
 from ..problems import FlatRHS
 from ..problems.terms import RightHandSide
+from . import checks
 
 _CALLBACK_FUNCTIONS = ("condition", "affect", "affect_neg", "save_func")
 
@@ -31,14 +32,19 @@ def _tracing() -> bool:
 
 
 class _Traced:
-    """A function of fixed argument layout as its jaxpr, with the closed-over tracers as extra arguments."""
+    """A function of fixed argument layout as its jaxpr, with the closed-over tracers as extra arguments.
+    It keeps no tracer (it keys cached compiled loops): `of` returns them beside it."""
 
-    def __init__(self, fn, args):
-        closed, self.out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
-        self.jaxpr = closed.jaxpr
-        self.mask = tuple(isinstance(c, jax.core.Tracer) for c in closed.consts)
-        self.kept = tuple(None if m else c for c, m in zip(closed.consts, self.mask))
-        self.hoisted = tuple(c for c, m in zip(closed.consts, self.mask) if m)
+    def __init__(self, jaxpr, out_shape, mask, kept):
+        self.jaxpr, self.out_shape, self.mask, self.kept = jaxpr, out_shape, mask, kept
+
+    @classmethod
+    def of(cls, fn, args):
+        """(the traced function, its closed-over tracers)."""
+        closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
+        mask = tuple(isinstance(c, jax.core.Tracer) for c in closed.consts)
+        kept = tuple(None if m else c for c, m in zip(closed.consts, mask))
+        return cls(closed.jaxpr, out_shape, mask, kept), tuple(c for c, m in zip(closed.consts, mask) if m)
 
     def __call__(self, hoisted, *args):
         it = iter(hoisted)
@@ -84,11 +90,12 @@ def hoist(rhs, p, u0, t0, event_plan):
     if type(rhs) is not FlatRHS or not _tracing():
         return None
     t = jnp.asarray(t0)
-    f = _Traced(rhs, (u0, p, t))
-    jac = None if rhs.jac is None else _Traced(rhs.jac, (u0, p, t))
-    if not f.hoisted and (jac is None or not jac.hoisted):
+    f, f_hoisted = _Traced.of(rhs, (u0, p, t))
+    jac, jac_hoisted = (None, ()) if rhs.jac is None else _Traced.of(rhs.jac, (u0, p, t))
+    if not f_hoisted and not jac_hoisted:
         return None
-    q = (p, (f.hoisted, () if jac is None else jac.hoisted))
+    checks.forget(rhs.f, rhs.user_jac)
+    q = (p, (f_hoisted, jac_hoisted))
     if event_plan is not None:
         callbacks = tuple(cb._replace(**{name: _OnUserP(getattr(cb, name)) for name in _CALLBACK_FUNCTIONS
                                          if getattr(cb, name, None) is not None})
