@@ -73,3 +73,26 @@ def test_ordinary_solves_still_hit_the_compile_cache():
     run(2.0)
     jax.jit(run)(3.0)
     assert compiled_loop.cache_info().misses == misses
+
+
+def test_callback_functions_closing_over_traced_values():
+    # The dose d = k² is closed over by the affect: u(T) = (e^{-a/2} + k²) e^{-a/2}, a = 2 k² T.
+    def dosed(k):
+        c, d = 2.0 * k, k * k
+        prob = ps.ODEProblem(lambda u, p, t: -c * p * u, jnp.ones(1), (0.0, T), k)
+        cb = ps.PresetTimeCallback(jnp.array([T / 2]), lambda u, p, t: u + d)
+        return ps.solve(prob, ps.Tsit5(), rtol=1e-10, atol=1e-12, saveat=jnp.array([T]), callback=cb).u[-1, 0]
+    exact = jax.grad(lambda k: (jnp.exp(-k * k * T) + k * k) * jnp.exp(-k * k * T))(K)
+    np.testing.assert_allclose(jax.grad(jax.jit(dosed))(K), exact, rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(jax.grad(dosed))(K), exact, rtol=1e-6)
+
+
+def test_continuous_callback_condition_closing_over_a_traced_threshold():
+    # u = e^{-a t} (a = 2k²) crosses h = 0.7 k at t* = -ln(h)/a and jumps by 1: u(T) = (h + 1)/h e^{-a T}.
+    def kicked(k):
+        c, h = 2.0 * k, 0.7 * k
+        prob = ps.ODEProblem(lambda u, p, t: -c * p * u, jnp.ones(1), (0.0, T), k)
+        cb = ps.ContinuousCallback(lambda u, p, t: u[0] - h, lambda u, p, t: u + 1.0)
+        return ps.solve(prob, ps.Tsit5(), rtol=1e-10, atol=1e-12, saveat=jnp.array([T]), callback=cb).u[-1, 0]
+    exact = jax.grad(lambda k: (0.7 * k + 1) / (0.7 * k) * jnp.exp(-2 * k * k * T))(K)
+    np.testing.assert_allclose(jax.grad(jax.jit(kicked))(K), exact, rtol=1e-6)

@@ -55,50 +55,77 @@ class _Traced:
 
 class HoistedRHS(RightHandSide):
     """f (and the user's Jacobian) with their closed-over tracers read from the loop's parameters
-    ``(p, (f's, jac's))``. Keeps the sparsity pattern. Hashed by identity (one per traced solve)."""
+    ``(p, (f's, jac's, the callbacks'))``. Keeps the sparsity pattern. Hashed by identity (one per traced
+    solve)."""
 
     def __init__(self, f, jac, sparsity):
         self.f_traced, self.jac_traced, self.sparsity = f, jac, sparsity
         self.jac = None if jac is None else self._jac
 
     def __call__(self, u, q, t):
-        p, (hf, _) = q
-        return self.f_traced(hf, u, p, t)
+        p, hoisted = q
+        return self.f_traced(hoisted[0], u, p, t)
 
     def _jac(self, u, q, t):
-        p, (_, hj) = q
-        return self.jac_traced(hj, u, p, t)
+        p, hoisted = q
+        return self.jac_traced(hoisted[1], u, p, t)
 
 
 class _OnUserP:
-    """A callback function called with the loop's ``(p, hoisted)``: it sees the user's p, and a new p it
-    returns (in an `Effect`) is put back beside the hoisted values."""
+    """A callback function called with the loop's ``(p, hoisted)``: it sees the user's p (and, when it
+    closes over tracers itself, its own hoisted values, ``slot``), and a new p it returns (in an `Effect`) is
+    put back beside the hoisted values."""
 
-    def __init__(self, fn):
-        self.fn = fn
+    def __init__(self, fn, traced=None, slot=None):
+        self.fn, self.traced, self.slot = fn, traced, slot
 
     def __call__(self, u, q, t, *extra):
-        out = self.fn(u, q[0], t, *extra)
+        p, hoisted = q
+        if self.traced is None:
+            out = self.fn(u, p, t, *extra)
+        else:
+            out = self.traced(hoisted[2][self.slot], u, p, t, *extra)
         if isinstance(out, Effect) and out.p is not None:
-            return out._replace(p=(out.p, q[1]))
+            return out._replace(p=(out.p, hoisted))
         return out
 
 
+def _callback_functions(event_plan, u, p, t):
+    """[(callback position, field, function, its traced form or None, its closed-over tracers)]."""
+    found = []
+    for i, cb in enumerate(event_plan.callbacks):
+        for name in _CALLBACK_FUNCTIONS:
+            fn = getattr(cb, name, None)
+            if fn is None:
+                continue
+            # a VectorContinuousCallback's affect also receives the index of the component that fired
+            extra = (jnp.zeros((), jnp.int32),) if name.startswith("affect") and getattr(cb, "length", None) else ()
+            traced, tracers = _Traced.of(fn, (u, p, t) + extra)
+            found.append((i, name, fn, traced if tracers else None, tracers))
+    return found
+
+
 def hoist(rhs, p, u0, t0, event_plan):
-    """(rhs, loop p, event plan) with f's closed-over tracers hoisted into p, or None when f closes over
-    none (or the right-hand side is not a plain ODE's, whose f the loop calls directly)."""
+    """(rhs, loop p, event plan) with the tracers that f, its Jacobian and the callbacks' functions close
+    over hoisted into the loop's parameters, or None when they close over none (or the right-hand side is
+    not a plain ODE's, whose f the loop calls directly)."""
     if type(rhs) is not FlatRHS or not _tracing():
         return None
     t = jnp.asarray(t0)
     f, f_hoisted = _Traced.of(rhs, (u0, p, t))
     jac, jac_hoisted = (None, ()) if rhs.jac is None else _Traced.of(rhs.jac, (u0, p, t))
-    if not f_hoisted and not jac_hoisted:
+    functions = [] if event_plan is None else _callback_functions(event_plan, event_plan.spec.unravel(u0), p, t)
+    if not f_hoisted and not jac_hoisted and not any(tracers for *_, tracers in functions):
         return None
     checks.forget(rhs.f, rhs.user_jac)
-    q = (p, (f_hoisted, jac_hoisted))
+    cb_hoisted = []
     if event_plan is not None:
-        callbacks = tuple(cb._replace(**{name: _OnUserP(getattr(cb, name)) for name in _CALLBACK_FUNCTIONS
-                                         if getattr(cb, name, None) is not None})
-                          for cb in event_plan.callbacks)
-        event_plan = event_plan._replace(callbacks=callbacks)
+        callbacks = [cb._asdict() for cb in event_plan.callbacks]
+        for i, name, fn, traced, tracers in functions:
+            callbacks[i][name] = _OnUserP(fn, traced, len(cb_hoisted) if traced is not None else None)
+            if traced is not None:
+                cb_hoisted.append(tracers)
+        event_plan = event_plan._replace(callbacks=tuple(type(cb)(**new) for cb, new
+                                                         in zip(event_plan.callbacks, callbacks)))
+    q = (p, (f_hoisted, jac_hoisted, tuple(cb_hoisted)))
     return HoistedRHS(f, jac, rhs.sparsity), q, event_plan
