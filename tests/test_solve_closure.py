@@ -96,3 +96,13 @@ def test_continuous_callback_condition_closing_over_a_traced_threshold():
         return ps.solve(prob, ps.Tsit5(), rtol=1e-10, atol=1e-12, saveat=jnp.array([T]), callback=cb).u[-1, 0]
     exact = jax.grad(lambda k: (0.7 * k + 1) / (0.7 * k) * jnp.exp(-2 * k * k * T))(K)
     np.testing.assert_allclose(jax.grad(jax.jit(kicked))(K), exact, rtol=1e-6)
+
+
+def test_split_problem_parts_closing_over_traced_values():
+    # du/dt = -2k·k u - k u (stiff part, non-stiff part), solved by an IMEX method: u(T) = e^{-(2k² + k) T}.
+    def split(k):
+        c, d = 2.0 * k, 1.0 * k
+        prob = ps.SplitODEProblem(lambda u, p, t: -c * p * u, lambda u, p, t: -d * u, jnp.ones(1), (0.0, T), k)
+        return ps.solve(prob, ps.KenCarp4(), rtol=1e-10, atol=1e-12, saveat=jnp.array([T])).u[-1, 0]
+    exact = -(4 * K + 1) * T * np.exp(-(2 * K * K + K) * T)
+    np.testing.assert_allclose(jax.grad(jax.jit(split))(K), exact, rtol=1e-6)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jax.extend.core import ClosedJaxpr, jaxpr_as_fun
 
 from ..callbacks.callbacks import Effect
-from ..problems import FlatRHS
+from ..problems import FlatRHS, SplitFunction
 from ..problems.terms import RightHandSide
 from . import checks
 
@@ -54,21 +54,21 @@ class _Traced:
 
 
 class HoistedRHS(RightHandSide):
-    """f (and the user's Jacobian) with their closed-over tracers read from the loop's parameters
-    ``(p, (f's, jac's, the callbacks'))``. Keeps the sparsity pattern. Hashed by identity (one per traced
-    solve)."""
+    """A flat right-hand side (and the user's Jacobian) whose closed-over tracers are read from the loop's
+    parameters ``(p, hoisted)``, at ``hoisted[slot]`` (f's) and ``hoisted[slot + 1]`` (the Jacobian's).
+    Keeps the sparsity pattern. Hashed by identity (one per traced solve)."""
 
-    def __init__(self, f, jac, sparsity):
-        self.f_traced, self.jac_traced, self.sparsity = f, jac, sparsity
+    def __init__(self, f, jac, sparsity, slot):
+        self.f_traced, self.jac_traced, self.sparsity, self.slot = f, jac, sparsity, slot
         self.jac = None if jac is None else self._jac
 
     def __call__(self, u, q, t):
         p, hoisted = q
-        return self.f_traced(hoisted[0], u, p, t)
+        return self.f_traced(hoisted[self.slot], u, p, t)
 
     def _jac(self, u, q, t):
         p, hoisted = q
-        return self.jac_traced(hoisted[1], u, p, t)
+        return self.jac_traced(hoisted[self.slot + 1], u, p, t)
 
 
 class _OnUserP:
@@ -84,7 +84,7 @@ class _OnUserP:
         if self.traced is None:
             out = self.fn(u, p, t, *extra)
         else:
-            out = self.traced(hoisted[2][self.slot], u, p, t, *extra)
+            out = self.traced(hoisted[self.slot], u, p, t, *extra)
         if isinstance(out, Effect) and out.p is not None:
             return out._replace(p=(out.p, hoisted))
         return out
@@ -105,27 +105,43 @@ def _callback_functions(event_plan, u, p, t):
     return found
 
 
+def _flat_parts(rhs):
+    """The plain ODE right-hand sides the loop calls with p: rhs itself, or a split f's two parts."""
+    if type(rhs) is FlatRHS:
+        return [rhs]
+    if type(rhs) is SplitFunction and type(rhs.stiff) is FlatRHS and type(rhs.nonstiff) is FlatRHS:
+        return [rhs.stiff, rhs.nonstiff]
+    return None
+
+
 def hoist(rhs, p, u0, t0, event_plan):
     """(rhs, loop p, event plan) with the tracers that f, its Jacobian and the callbacks' functions close
     over hoisted into the loop's parameters, or None when they close over none (or the right-hand side is
-    not a plain ODE's, whose f the loop calls directly)."""
-    if type(rhs) is not FlatRHS or not _tracing():
+    not a plain or split ODE's, whose f the loop calls directly)."""
+    parts = _flat_parts(rhs)
+    if parts is None or not _tracing():
         return None
     t = jnp.asarray(t0)
-    f, f_hoisted = _Traced.of(rhs, (u0, p, t))
-    jac, jac_hoisted = (None, ()) if rhs.jac is None else _Traced.of(rhs.jac, (u0, p, t))
+    traced = []   # per part: (f, f's tracers, jac, jac's tracers)
+    for part in parts:
+        f, f_hoisted = _Traced.of(part, (u0, p, t))
+        jac, jac_hoisted = (None, ()) if part.jac is None else _Traced.of(part.jac, (u0, p, t))
+        traced.append((f, f_hoisted, jac, jac_hoisted))
     functions = [] if event_plan is None else _callback_functions(event_plan, event_plan.spec.unravel(u0), p, t)
-    if not f_hoisted and not jac_hoisted and not any(tracers for *_, tracers in functions):
+    if not any(fh or jh for _, fh, _, jh in traced) and not any(tracers for *_, tracers in functions):
         return None
-    checks.forget(rhs.f, rhs.user_jac)
-    cb_hoisted = []
+    hoisted, new_parts = [], []
+    for part, (f, f_hoisted, jac, jac_hoisted) in zip(parts, traced):
+        checks.forget(part.f, part.user_jac)
+        new_parts.append(HoistedRHS(f, jac, part.sparsity, len(hoisted)))
+        hoisted += [f_hoisted, jac_hoisted]
     if event_plan is not None:
         callbacks = [cb._asdict() for cb in event_plan.callbacks]
-        for i, name, fn, traced, tracers in functions:
-            callbacks[i][name] = _OnUserP(fn, traced, len(cb_hoisted) if traced is not None else None)
-            if traced is not None:
-                cb_hoisted.append(tracers)
+        for i, name, fn, fn_traced, tracers in functions:
+            callbacks[i][name] = _OnUserP(fn, fn_traced, len(hoisted) if fn_traced is not None else None)
+            if fn_traced is not None:
+                hoisted.append(tracers)
         event_plan = event_plan._replace(callbacks=tuple(type(cb)(**new) for cb, new
                                                          in zip(event_plan.callbacks, callbacks)))
-    q = (p, (f_hoisted, jac_hoisted, tuple(cb_hoisted)))
-    return HoistedRHS(f, jac, rhs.sparsity), q, event_plan
+    new_rhs = new_parts[0] if len(new_parts) == 1 else SplitFunction(*new_parts)
+    return new_rhs, (p, tuple(hoisted)), event_plan
