@@ -58,9 +58,11 @@ class HoistedRHS(RightHandSide):
     parameters ``(p, hoisted)``, at ``hoisted[slot]`` (f's) and ``hoisted[slot + 1]`` (the Jacobian's).
     Keeps the sparsity pattern. Hashed by identity (one per traced solve)."""
 
-    def __init__(self, f, jac, sparsity, slot):
+    def __init__(self, f, jac, sparsity, slot, symbols=None):
         self.f_traced, self.jac_traced, self.sparsity, self.slot = f, jac, sparsity, slot
         self.jac = None if jac is None else self._jac
+        if symbols is not None:   # a symbolic system's f: the solution indexes by its symbols (sol[x])
+            self.f = symbols
 
     def __call__(self, u, q, t):
         p, hoisted = q
@@ -77,7 +79,8 @@ class _OnUserP:
     put back beside the hoisted values."""
 
     def __init__(self, fn, traced=None, slot=None):
-        self.fn, self.traced, self.slot = fn, traced, slot
+        # (the traced form replaces fn, which must not stay referenced: it closes over tracers)
+        self.fn, self.traced, self.slot = (fn if traced is None else None), traced, slot
 
     def __call__(self, u, q, t, *extra):
         p, hoisted = q
@@ -133,7 +136,8 @@ def hoist(rhs, p, u0, t0, event_plan):
     hoisted, new_parts = [], []
     for part, (f, f_hoisted, jac, jac_hoisted) in zip(parts, traced):
         checks.forget(part.f, part.user_jac)
-        new_parts.append(HoistedRHS(f, jac, part.sparsity, len(hoisted)))
+        symbols = part.f if hasattr(part.f, "symbolic_values") else None
+        new_parts.append(HoistedRHS(f, jac, part.sparsity, len(hoisted), symbols))
         hoisted += [f_hoisted, jac_hoisted]
     if event_plan is not None:
         callbacks = [cb._asdict() for cb in event_plan.callbacks]

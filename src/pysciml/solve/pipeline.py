@@ -207,7 +207,8 @@ def run(r: Run) -> ODESolution:
         # Kept at full buffer size (valid steps counted by n_steps) so sol(t) compiles once per shape.
         dense_output = DenseOutput(ts, us, out.stages if r.cfg.dense else None, n_saved - 1)
         if r.saveat is not None and r.cfg.dense:
-            ts, us = r.saveat, interpolate_dense(r.alg, rhs, r.p if hoisted is None else inputs.p, dense_output, r.saveat)
+            ts, us = r.saveat, interpolate_dense(r.alg, rhs, r.p if hoisted is None else inputs.p, dense_output,
+                                                 r.saveat)
             n_saved = jnp.asarray(r.saveat.shape[0])
     if concrete:   # trimmed on the host: an eager slice would compile once per step count
         n = int(n_saved)
@@ -218,8 +219,11 @@ def run(r: Run) -> ODESolution:
     if events is not None and out.p_final is not None:
         # the loop's parameters are the problem's p, or (p, extra data) for SDEs (noise) and DDEs (lags)
         events = events._replace(p=out.p_final if r.inputs.p is r.p else out.p_final[0])
-    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, r.p, f=r.rhs, alg=r.alg, spec=r.spec,
-                      events=events, saved_values=saved_values)
+    # with hoisted closed-over values, sol(t) runs the hoisted f on (p, those values): nothing traced stays
+    # in the solution's static part, so it can leave a jit and be evaluated afterwards
+    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, r.p, f=r.rhs if hoisted is None else rhs,
+                      alg=r.alg, spec=r.spec, events=events, saved_values=saved_values,
+                      hoisted=None if hoisted is None else inputs.p[1])
     if concrete and is_concrete(out.retcode) and not sol.success:
         _warn_failure(sol, r.rhs, r.p, out.t_final, r.inputs.t0)
     return sol
