@@ -128,3 +128,12 @@ def test_no_tracer_leaks_from_closures():
     with jax.checking_leaks():
         jax.jit(jax.grad(dosed))(K)
         jax.jit(loss)(K)
+
+
+def test_sde_closing_over_a_traced_value_gets_a_clear_error():
+    def drift(k):
+        c = 2.0 * k
+        prob = ps.SDEProblem(lambda u, p, t: -c * p * u, lambda u, p, t: 0.1 * u, jnp.ones(1), (0.0, T), k)
+        return ps.solve(prob, ps.EM(), dt=0.1, key=jax.random.key(0), saveat=jnp.array([T])).u[-1, 0]
+    with pytest.raises(TypeError, match="close over a traced value.*pass them through the problem's p"):
+        jax.grad(jax.jit(drift))(K)

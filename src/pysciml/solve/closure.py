@@ -121,8 +121,11 @@ def hoist(rhs, p, u0, t0, event_plan):
     """(rhs, loop p, event plan) with the tracers that f, its Jacobian and the callbacks' functions close
     over hoisted into the loop's parameters, or None when they close over none (or the right-hand side is
     not a plain or split ODE's, whose f the loop calls directly)."""
+    if not _tracing():
+        return None
     parts = _flat_parts(rhs)
-    if parts is None or not _tracing():
+    if parts is None:
+        _refuse_closed_over_tracers(rhs, event_plan)
         return None
     t = jnp.asarray(t0)
     traced = []   # per part: (f, f's tracers, jac, jac's tracers)
@@ -149,3 +152,57 @@ def hoist(rhs, p, u0, t0, event_plan):
                                                          in zip(event_plan.callbacks, callbacks)))
     new_rhs = new_parts[0] if len(new_parts) == 1 else SplitFunction(*new_parts)
     return new_rhs, (p, tuple(hoisted)), event_plan
+
+
+def _refuse_closed_over_tracers(rhs, event_plan):
+    """For the right-hand sides not hoisted here (SDEs, DDEs): a clear error, before compiling, when their
+    functions or the callbacks' visibly close over a tracer (JAX's own error would name no cause)."""
+    for where, obj in (("the problem's functions (f, g, h)", rhs),
+                       ("a callback's function", None if event_plan is None else event_plan.callbacks)):
+        tracer = _find_tracer(obj, 5, set())
+        if tracer is not None:
+            raise TypeError(
+                f"solve: {where} close over a traced value ({type(tracer).__name__} of shape {tracer.shape}, "
+                f"dtype {tracer.dtype}) computed inside the function being transformed by jax.jit/grad/vmap. "
+                f"{type(rhs).__name__} right-hand sides cannot carry such values yet: pass them through the "
+                "problem's p (e.g. p=(p, c)) and read them there")
+
+
+def _find_tracer(obj, depth, seen):
+    """A tracer reachable from ``obj`` through closures, partial arguments, bound instances, attributes and
+    containers (a few levels deep), or None."""
+    if isinstance(obj, jax.core.Tracer):
+        return obj
+    if depth == 0 or id(obj) in seen or obj is None or isinstance(obj, (type, str, bytes, int, float, complex)):
+        return None
+    seen.add(id(obj))
+    if isinstance(obj, (tuple, list, set, frozenset)):
+        children = list(obj)
+    elif isinstance(obj, dict):
+        children = list(obj.values())
+    elif callable(obj) and hasattr(obj, "__code__"):     # a Python function: its closure and defaults
+        children = [c.cell_contents for c in (obj.__closure__ or ()) if _has_contents(c)]
+        children += list(obj.__defaults__ or ()) + list((obj.__kwdefaults__ or {}).values())
+    elif hasattr(obj, "__func__") and hasattr(obj, "__self__"):   # a bound method
+        children = [obj.__func__, obj.__self__]
+    elif hasattr(obj, "func") and hasattr(obj, "args") and hasattr(obj, "keywords"):   # functools.partial
+        children = [obj.func, *obj.args, *obj.keywords.values()]
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type(jax)):
+        children = list(vars(obj).values())
+    elif hasattr(obj, "_fields"):
+        children = list(obj)
+    else:
+        return None
+    for child in children:
+        found = _find_tracer(child, depth - 1, seen)
+        if found is not None:
+            return found
+    return None
+
+
+def _has_contents(cell):
+    try:
+        cell.cell_contents
+    except ValueError:   # an empty cell
+        return False
+    return True
