@@ -4,11 +4,13 @@ Users write ``f = lambda u, p, t: -c * p * u`` with ``c`` computed inside the fu
 differentiated or jitted. The right-hand side is a static part of the compiled loop (it keys
 `pipeline.compiled_loop`) and of every sensitivity method's custom derivative rule, so a closed-over tracer
 would be baked into a cached program of another trace (JAX: "No constant handler for DynamicJaxprTracer",
-leaked tracers) and would get no derivative. Here, under a trace, f is traced once to a jaxpr; its
-closed-over tracers are taken out and passed to the loop beside p, as ``(p, hoisted)``, so every sensitivity
-method differentiates the float ones like parameters (integer ones travel as non-differentiable leaves of
-p, see `sensitivity.inputs`). The callbacks then see the user's p (`_OnUserP`). An ordinary solve (f closes
-over no tracer) is left exactly as it was: same right-hand side object, same compile-cache key.
+leaked tracers) and would get no derivative. Here, under a trace, f (each part of a split f), the user's
+Jacobian and the callbacks' functions are traced once to jaxprs; their closed-over tracers are taken out and
+passed to the loop beside p, as ``(p, hoisted)``, so every sensitivity method differentiates the float ones
+like parameters (integer ones travel as non-differentiable leaves of p, see `sensitivity.inputs`). The
+callbacks then see the user's p (`_OnUserP`). An ordinary solve (nothing closes over a tracer) is left
+exactly as it was: same right-hand side object, same compile-cache key; outside any trace nothing is
+looked at. SDE and DDE right-hand sides are not hoisted: a visible closure over a tracer gets a clear error.
 """
 import jax
 import jax.numpy as jnp
