@@ -60,7 +60,8 @@ class ODESolution:
     ``alg`` the method (its interpolant serves ``sol(t)``), ``dense`` the stored steps (None without dense output).
     """
 
-    def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec, events=None, saved_values=None):
+    def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec, events=None, saved_values=None,
+                 hoisted=None):
         self.t = t
         self._u_flat = u_flat
         self._retcode = retcode
@@ -72,6 +73,7 @@ class ODESolution:
         self.spec = spec
         self.events = events
         self.saved_values = saved_values
+        self._hoisted = hoisted   # the values f closes over from a trace, read by f beside p (`solve.closure`)
 
     # --- pytree protocol -------------------------------------------------------------------------
     def tree_flatten(self):
@@ -80,17 +82,17 @@ class ODESolution:
         shared = self.dense is not None and self.dense.ts is self.t and self.dense.us is self._u_flat
         dense = self.dense._replace(ts=None, us=None) if shared else self.dense
         children = (self.t, self._u_flat, self._retcode, self.stats, dense, self.p, self.events,
-                    self.saved_values)
+                    self.saved_values, self._hoisted)
         return children, (self.f, self.alg, self.spec, shared)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        t, u_flat, retcode, stats, dense, p, events, saved_values = children
+        t, u_flat, retcode, stats, dense, p, events, saved_values, hoisted = children
         f, alg, spec, shared = aux
         if shared:
             dense = dense._replace(ts=t, us=u_flat)
         return cls(t, u_flat, retcode, stats, dense, p, f=f, alg=alg, spec=spec, events=events,
-                   saved_values=saved_values)
+                   saved_values=saved_values, hoisted=hoisted)
 
     # --- public view ------------------------------------------------------------------------------
     @property
@@ -114,6 +116,11 @@ class ODESolution:
         started from (those its dense output and ``sol(t)`` use)."""
         logged = None if self.events is None else self.events.p
         return self.p if logged is None else logged
+
+    @property
+    def _f_p(self):
+        """The parameters as ``f`` takes them."""
+        return self.p if self._hoisted is None else (self.p, self._hoisted)
 
     __iter__ = None     # __getitem__ indexes by symbol, not by position: not a sequence
 
@@ -142,9 +149,9 @@ class ODESolution:
         ts, n = self.dense.ts, self.dense.n_steps
         if is_concrete(times, ts, n):   # checked on the host (no extra compilation per len(t))
             _check_inside_span(np.asarray(times), np.asarray(ts), int(n))
-            values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
+            values = interpolate_dense(self.alg, self.f, self._f_p, self.dense, times)
         else:
-            values = interpolate_dense(self.alg, self.f, self.p, self.dense, times)
+            values = interpolate_dense(self.alg, self.f, self._f_p, self.dense, times)
             values = jnp.where(_inside_span(jnp, times, ts, n)[:, None], values, jnp.nan)
         u = self.spec.unravel(values[0] if jnp.ndim(t) == 0 else values)
         return u if idxs is None else _symbols(self.f).symbolic_values(self, idxs, u, t)
@@ -164,7 +171,7 @@ class ODESolution:
         ax = ax if ax is not None else plt.gca()
         if self.dense is not None:
             ts = jnp.linspace(self.t[0], self.t[-1], 500)
-            us = interpolate_dense(self.alg, self.f, self.p, self.dense, ts)
+            us = interpolate_dense(self.alg, self.f, self._f_p, self.dense, ts)
         else:
             ts, us = self.t, self._u_flat
         us = np.asarray(us)

@@ -61,6 +61,13 @@ def p_layout(p):
 _checked: set = set()
 
 
+def forget(*fns):
+    """Drop the checks remembered for these functions: a function that closes over traced values must not
+    stay referenced from this module-level set once its trace is over (a leaked tracer)."""
+    _checked.difference_update([key for key in _checked if any(f is not None and any(f is x for x in key)
+                                                                for f in fns)])
+
+
 def check_jac_output(jac, spec, p_layout, p, t0):
     """jac(u, p, t) returns an (n, n) matrix. Checked once per (jac, state layout and dtype, parameter
     layout), like f (`_checked`): tracing the user's Jacobian costs milliseconds (about 3 ms at n = 100) on

@@ -31,6 +31,7 @@ from ..solution import EventLog, ODESolution, SavedValues
 from ..problems.ode import check_tspan, check_u0
 from ..sensitivity import SolveContext, differentiable_solve
 from ..solvers.base import ExplicitRungeKutta
+from .closure import hoist
 from .checks import check_saveat, saveat_starts_at_t0, unknown_options_message
 from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS
 
@@ -191,7 +192,14 @@ def compiled_loop(rhs, alg, controller, cfg):
 def run(r: Run) -> ODESolution:
     """Run the loop for ``r`` (through its sensitivity method) and wrap the result in an `ODESolution`;
     outside jit, warn when the solve failed."""
-    out = differentiable_solve(r.sensealg, SolveContext(r.rhs, r.alg, r.controller, r.cfg, compiled_loop), r.inputs)
+    rhs, cfg, inputs = r.rhs, r.cfg, r.inputs
+    hoisted = hoist(rhs, inputs.p, inputs.u0, inputs.t0, cfg.events)
+    if hoisted is not None:   # f closes over traced values: they travel beside p (see `closure`)
+        rhs, q, events = hoisted
+        cfg, inputs = cfg._replace(events=events), inputs._replace(p=q)
+    out = differentiable_solve(r.sensealg, SolveContext(rhs, r.alg, r.controller, cfg, compiled_loop), inputs)
+    if hoisted is not None and out.p_final is not None:
+        out = out._replace(p_final=out.p_final[0])
     ts, us, n_saved = out.ts, out.us, out.n_saved
     concrete = is_concrete(ts, n_saved)
     dense_output = None
@@ -199,7 +207,8 @@ def run(r: Run) -> ODESolution:
         # Kept at full buffer size (valid steps counted by n_steps) so sol(t) compiles once per shape.
         dense_output = DenseOutput(ts, us, out.stages if r.cfg.dense else None, n_saved - 1)
         if r.saveat is not None and r.cfg.dense:
-            ts, us = r.saveat, interpolate_dense(r.alg, r.rhs, r.p, dense_output, r.saveat)
+            ts, us = r.saveat, interpolate_dense(r.alg, rhs, r.p if hoisted is None else inputs.p, dense_output,
+                                                 r.saveat)
             n_saved = jnp.asarray(r.saveat.shape[0])
     if concrete:   # trimmed on the host: an eager slice would compile once per step count
         n = int(n_saved)
@@ -210,8 +219,11 @@ def run(r: Run) -> ODESolution:
     if events is not None and out.p_final is not None:
         # the loop's parameters are the problem's p, or (p, extra data) for SDEs (noise) and DDEs (lags)
         events = events._replace(p=out.p_final if r.inputs.p is r.p else out.p_final[0])
-    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, r.p, f=r.rhs, alg=r.alg, spec=r.spec,
-                      events=events, saved_values=saved_values)
+    # with hoisted closed-over values, sol(t) runs the hoisted f on (p, those values): nothing traced stays
+    # in the solution's static part, so it can leave a jit and be evaluated afterwards
+    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, r.p, f=r.rhs if hoisted is None else rhs,
+                      alg=r.alg, spec=r.spec, events=events, saved_values=saved_values,
+                      hoisted=None if hoisted is None else inputs.p[1])
     if concrete and is_concrete(out.retcode) and not sol.success:
         _warn_failure(sol, r.rhs, r.p, out.t_final, r.inputs.t0)
     return sol
