@@ -25,6 +25,8 @@ from pysciml.testing.problems import HIRES_U0, hires_jacobian, hires_terms  # no
 
 def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "error::RuntimeWarning")
+    # registered by pytest-xdist when it is loaded; declared here too for runs with -p no:xdist
+    config.addinivalue_line("markers", "xdist_group(name): tests that run on the same xdist worker")
 
 
 @pytest.fixture(scope="session")
