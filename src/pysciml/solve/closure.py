@@ -14,7 +14,6 @@ looked at. SDE and DDE right-hand sides are not hoisted: a visible closure over 
 """
 import jax
 import jax.numpy as jnp
-from jax.extend.core import ClosedJaxpr, jaxpr_as_fun
 
 from ..callbacks.callbacks import Effect
 from ..problems import FlatRHS, SplitFunction
@@ -51,6 +50,7 @@ class _Traced:
     def __call__(self, hoisted, *args):
         it = iter(hoisted)
         consts = [next(it) if m else c for c, m in zip(self.kept, self.mask)]
+        from jax.extend.core import ClosedJaxpr, jaxpr_as_fun   # lazily: jax.extend loads Pallas
         out = jaxpr_as_fun(ClosedJaxpr(self.jaxpr, consts))(*jax.tree_util.tree_leaves(args))
         return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(self.out_shape), out)
 
