@@ -64,7 +64,7 @@ def _release_compiled_programs():
 # their order). Figures: CI durations of session 6.
 HEAVY_FIRST = ("tests/test_examples.py", "tests/test_docs_tutorials.py", "tests/test_docs.py", "tests/test_bayes.py",
                "tests/test_nlme_fit.py", "tests/test_nlme_deep.py", "tests/test_nlme_saem.py",
-               "tests/test_nlme_pk.py", "tests/test_nlme_ode_fit.py", "tests/sensitivity/test_sensitivity.py",
+               "tests/test_nlme_pk.py", "tests/test_nlme_ode_foce.py", "tests/sensitivity/test_sensitivity.py",
                "tests/test_shadowing.py", "tests/test_bayes_spiral.py", "tests/test_bayes_selection.py",
                "tests/sde/test_sde_high_order.py", "tests/sde/test_sde_gradients.py", "tests/sde/test_sde_stiff.py")
 
