@@ -57,7 +57,9 @@ class ODESolution:
 
     Built by `solve` (users do not construct it): ``u_flat`` is the saved states flattened to (N, n) (``u``
     unflattens them with ``spec``, the pytree layout of u0), ``p`` the parameters, ``f`` the flat right-hand side,
-    ``alg`` the method (its interpolant serves ``sol(t)``), ``dense`` the stored steps (None without dense output).
+    ``alg`` the method (its interpolant serves ``sol(t)``), ``dense`` the stored steps (None without dense output),
+    ``hoisted`` the values f closed over from a running trace, which ``f`` reads beside ``p`` (`solve.closure`;
+    None for ordinary solves).
     """
 
     def __init__(self, t, u_flat, retcode, stats, dense, p, *, f, alg, spec, events=None, saved_values=None,
