@@ -192,7 +192,8 @@ def test_fixed_step_implicit_em_converges_on_a_stiff_nonlinear_drift():
 
 
 @pytest.mark.parametrize("alg,tstops", [(ps.ImplicitEM(), None), (ps.SKenCarp(), None),
-                                       (ps.ImplicitEM(), jnp.array([0.75]))], ids=["ImplicitEM", "SKenCarp", "loop"])
+                                       pytest.param(ps.ImplicitEM(), jnp.array([0.75]), marks=pytest.mark.slow)],
+                         ids=["ImplicitEM", "SKenCarp", "loop"])     # loop: ~9 s of compile at load 6
 def test_fixed_step_stage_without_solution_is_reported(alg, tstops):
     # f = u²: z − γh z² = base has no real root once 4γh·base > 1, so no Newton iteration converges; the
     # fixed-step solve stops with ConvergenceFailure (it has no smaller step to retry) instead of keeping an
