@@ -10,8 +10,11 @@ tolerance's distance from the rounding level of the state, and what the automati
    solve (the behaviour before the rule) and the default linear solver (the rule: refined here).
 3. cost: refined / plain time per solve (median of paired runs, one process) on ROBER (rtol 1e-8, atol 1e-20,
    refined by the rule for no digits; atol 1e-14, not refined) and E5.
+4. residual: the Rosenbrock refinement's residual by f's Jacobian–vector product (the default with an AD
+   Jacobian) against the same solve measuring with the AD matrix (given as a user ``jac=jax.jacfwd(f)``, which
+   the refinement takes as exact): mescd, steps and the time ratio (median of paired runs, jitted).
 
-    python benchmarks/e5_refinement.py [--part sweep|table|cost|all]
+    python benchmarks/e5_refinement.py [--part sweep|table|cost|residual|all]
 
 Output: results/e5_refinement.txt (appended by part, with the load).
 """
@@ -103,9 +106,35 @@ def cost(out, repeats=9):
             f"(plain {1e3 * np.median(plain_s):.2f} ms) | " + " | ".join(info))
 
 
+def residual(out, repeats=15):
+    out("## 4. Rosenbrock refinement residual: f's JVP (default) vs the AD matrix (jac=jax.jacfwd(f)); jitted, "
+        "final state; time = JVP / matrix (median of paired runs)")
+    cases = [("e5", ps.Rodas4, 1e-4, 1.7e-24), ("e5", ps.Rodas4, 1e-6, 1.7e-24), ("e5", ps.Rodas5P, 1e-4, 1.7e-24),
+             ("e5", ps.Rodas5P, 1e-6, 1.7e-24), ("rober", ps.Rodas5P, 1e-8, 1e-20), ("rober", ps.Rodas4, 1e-8, 1e-20)]
+    for pname, make, rtol, atol in cases:
+        tp = TS[pname]
+        runs, info = {}, []
+        for label, prob in (("matrix", tp.problem.remake(jac=jax.jacfwd(tp.problem.f))), ("jvp", tp.problem)):
+            fn = jax.jit(lambda u0, prob=prob: ps.solve(prob.remake(u0=u0), make(), rtol=rtol, atol=atol,
+                                                         save_everystep=False, max_steps=100_000))
+            sol = fn(tp.problem.u0)
+            jax.block_until_ready(sol.u)
+            runs[label] = fn
+            d = mixed_digits(sol.u[-1], tp.reference, rtol, atol)
+            short = "*" if sol.success and d < digits_bound(rtol) else " "
+            info.append(f"{label} mescd {d:5.2f}{short} steps {int(sol.stats['naccept'])}")
+        ratios = []
+        for _ in range(repeats):
+            t = time.perf_counter(); jax.block_until_ready(runs["matrix"](tp.problem.u0).u); a = time.perf_counter() - t
+            t = time.perf_counter(); jax.block_until_ready(runs["jvp"](tp.problem.u0).u); b = time.perf_counter() - t
+            ratios.append(b / a)
+        out(f"{pname:5s} {make.__name__:8s} rtol {rtol:.0e} atol {atol:.1e} bound {digits_bound(rtol):4.1f}: "
+            + " | ".join(info) + f" | time jvp/matrix {np.median(ratios):4.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", default="all", choices=["sweep", "table", "cost", "all"])
+    ap.add_argument("--part", default="all", choices=["sweep", "table", "cost", "residual", "all"])
     args = ap.parse_args()
     path = H.RESULTS_DIR / "e5_refinement.txt"
     with open(path, "a") as f:
@@ -114,8 +143,8 @@ def main():
             f.write(line + "\n")
         out(f"# e5_refinement.py --part {args.part}  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
             f"load {os.getloadavg()[0]:.1f}")
-        for part in (("sweep", "table", "cost") if args.part == "all" else (args.part,)):
-            {"sweep": sweep, "table": table, "cost": cost}[part](out)
+        for part in (("sweep", "table", "cost", "residual") if args.part == "all" else (args.part,)):
+            {"sweep": sweep, "table": table, "cost": cost, "residual": residual}[part](out)
 
 
 if __name__ == "__main__":

@@ -191,14 +191,18 @@ def test_fixed_step_implicit_em_converges_on_a_stiff_nonlinear_drift():
     np.testing.assert_allclose(u[1:], expected, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("alg", [ps.ImplicitEM(), ps.SKenCarp()], ids=repr)
-def test_fixed_step_stage_without_solution_is_reported(alg):
+@pytest.mark.parametrize("alg,tstops", [(ps.ImplicitEM(), None), (ps.SKenCarp(), None),
+                                       pytest.param(ps.ImplicitEM(), jnp.array([0.75]), marks=pytest.mark.slow)],
+                         ids=["ImplicitEM", "SKenCarp", "loop"])     # loop: ~9 s of compile at load 6
+def test_fixed_step_stage_without_solution_is_reported(alg, tstops):
     # f = u²: z − γh z² = base has no real root once 4γh·base > 1, so no Newton iteration converges; the
-    # fixed-step solve stops with Unstable (it has no smaller step to retry) instead of keeping an iterate.
+    # fixed-step solve stops with ConvergenceFailure (it has no smaller step to retry) instead of keeping an
+    # iterate (it said Unstable before: the failed step's u is NaN). Without tstops the fixed grid runs as one
+    # scan (integrate/fixed_grid.py), with them in the loop.
     prob = ps.SDEProblem(lambda u, p, t: u ** 2, lambda u, p, t: 0.1 * jnp.ones_like(u), jnp.array([10.0]), (0.0, 1.0),
                          noise_type="additive")
-    with pytest.warns(RuntimeWarning, match="Unstable"):
-        sol = ps.solve(prob, alg, dt=0.5, adaptive=False, key=0)
-    assert sol.retcode == ps.ReturnCode.Unstable
+    with pytest.warns(RuntimeWarning, match="ConvergenceFailure"):
+        sol = ps.solve(prob, alg, dt=0.5, adaptive=False, key=0, tstops=tstops)
+    assert sol.retcode == ps.ReturnCode.ConvergenceFailure
     assert np.all(np.isfinite(np.asarray(sol.u)))       # what was saved is what converged: u0 only
     assert sol.t[-1] == 0.0

@@ -45,7 +45,8 @@ _MESSAGES = {
     ReturnCode.Terminated: "The solve was stopped early on purpose (a callback terminated it).",
     ReturnCode.Default: "The solve has not run.",
     ReturnCode.ConvergenceFailure: (
-        "The implicit method's Newton iteration kept failing until the step size fell below dtmin. Check that "
+        "The implicit method's Newton iteration kept failing until the step size fell below dtmin (with fixed "
+        "steps, adaptive=False: at the first step whose stage had no converged solve; try a smaller dt). Check that "
         "f is smooth where the solution goes (a jump or kink such as sign(u), abs(u) or a switch needs a "
         "callback or tstops at the switching time), that a user-supplied jac matches f (try without it), and "
         "for a DAE that it has index 1 with solvable algebraic equations; loosening rtol/atol can also help."),

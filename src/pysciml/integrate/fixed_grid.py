@@ -9,7 +9,9 @@ GBM paths × 256 Euler–Maruyama steps: several times faster than the while loo
 
 Same results as `loop.integrate` on the same steps: the same grid (`controllers.step_end`'s rule, the
 last step cut at t1), the same saving modes through the method's own interpolant, and a non-finite state
-ends the solve with `Unstable` at the last finite step (the scan then carries that state unchanged).
+ends the solve with `Unstable` at the last finite step (the scan then carries that state unchanged), or with
+`ConvergenceFailure` where the step also flags ``newton_failed`` (a stage without a converged Newton solve
+returns NaN: the drift-implicit SDE methods).
 """
 import jax
 import jax.numpy as jnp
@@ -48,22 +50,25 @@ def integrate_fixed_grid(f, alg, cfg, x, output_type):
     keep_steps = cfg.save != "ends"
 
     def body(carry, k):
-        u, state, alive, n_ok = carry
+        u, state, alive, n_ok, newton = carry
         t = t0 + k * dt
         t_next = jnp.where(k == n - 1, t1, t0 + (k + 1) * dt)
         h = t_next - t
         result = alg.step(terms, t, u, terms.control(t, h, x.p), x.p, state, error_norm)
         ok = alive & jnp.all(jnp.isfinite(result.u))
+        if result.newton_failed is not None:     # the non-finite u was a failed Newton solve's (as in the loop)
+            newton = newton | (alive & ~ok & result.newton_failed)
         u_new = jnp.where(ok, result.u, u)
         state = jax.tree_util.tree_map(lambda new, old: jnp.where(ok, new, old), result.state, state)
         record = (u_new, result.stages) if keep_steps else None
-        return (u_new, state, ok, n_ok + ok.astype(jnp.int32)), record
+        return (u_new, state, ok, n_ok + ok.astype(jnp.int32), newton), record
 
-    carry0 = (x.u0, state0, jnp.ones((), bool), jnp.zeros((), jnp.int32))
-    (u_end, state_end, alive, n_accepted), record = lax.scan(body, carry0, jnp.arange(n, dtype=jnp.int32))
+    carry0 = (x.u0, state0, jnp.ones((), bool), jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+    (u_end, state_end, alive, n_accepted, newton), record = lax.scan(body, carry0, jnp.arange(n, dtype=jnp.int32))
     k = jnp.arange(n + 1, dtype=t0.dtype)
     grid = jnp.where(k == n, t1, t0 + k * dt)
-    retcode = jnp.where(alive, ReturnCode.Success, ReturnCode.Unstable).astype(jnp.int32)
+    failure = jnp.where(newton, ReturnCode.ConvergenceFailure, ReturnCode.Unstable)
+    retcode = jnp.where(alive, ReturnCode.Success, failure).astype(jnp.int32)
     t_final = grid[n_accepted]
     # as the loop counts: the step that went non-finite was attempted (and not accepted)
     n_steps = jnp.where(alive, n, n_accepted + 1).astype(jnp.int32)

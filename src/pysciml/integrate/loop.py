@@ -335,7 +335,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         retcode = jnp.where(
             finished, ReturnCode.Success,
             jnp.where(too_small, underflow,
-                      jnp.where(unstable, ReturnCode.Unstable,
+                      jnp.where(unstable, underflow,      # fixed steps: a failed Newton solve's NaN too
                                 jnp.where(n_steps >= cfg.max_steps, ReturnCode.MaxIters, _RUNNING)))).astype(jnp.int32)
 
         save_index, ts_buf, us_buf, stage_buf, n_interp = c.save_index, c.ts, c.us, c.stages, c.n_interpolations

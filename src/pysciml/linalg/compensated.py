@@ -54,8 +54,15 @@ def compensated_row_sums(values, errors):
 
 
 def w_residual(rhs, x, jac, scale, mass=None):
-    """rhs − (scale·M − J) x (M = I when ``mass`` is None) in double-double arithmetic, rounded once."""
-    jx, jx_err = two_product(jac, x[None, :])
+    """rhs − (scale·M − J) x (M = I when ``mass`` is None) in double-double arithmetic, rounded once.
+
+    ``jac``: the matrix J, whose product J x is then formed exactly, or a callable x ↦ J x (a Jacobian–vector
+    product of f), whose result enters as given (rounded once, as f's own evaluation is)."""
+    if callable(jac):
+        jx = jac(x)[:, None]
+        jx_err = jnp.zeros_like(jx)
+    else:
+        jx, jx_err = two_product(jac, x[None, :])
     mx, mx_err = (x, jnp.zeros_like(x)) if mass is None else two_product(mass, x[None, :])
     # scale·(mx + mx_err): a double-double times a float, its small cross term in plain arithmetic.
     dm, dm_err = two_product(mx, scale)

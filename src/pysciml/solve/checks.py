@@ -205,21 +205,6 @@ def _warn_unreachable_tolerance(alg, adaptive, rtol, dtype):
                       RuntimeWarning, stacklevel=4)
 
 
-def warn_jacobian_rounding(alg, has_jac):
-    """Called when the tolerance is below the state's rounding level (`defaults.refine_below_rounding`
-    switched refinement on): a method whose accuracy there needs the exact Jacobian (``needs_exact_jacobian``)
-    and gets forward-mode AD's (rounded, so linear invariants cᵀf ≡ 0 hold only to eps·|J| in cᵀJ) may end
-    with Success short of the tolerance, which no check after the solve can see. Warn before solving."""
-    method = getattr(alg, "stiff", alg)
-    if has_jac or not getattr(method, "needs_exact_jacobian", False):
-        return
-    warnings.warn(f"{method!r} with atol below the rounding level of u0 (min(atol) < 0.1·eps·max|u0|): its order "
-                  "needs the exact Jacobian, and the rounding of the forward-mode Jacobian (eps·|J|) can break "
-                  "linear invariants by more than atol (E5 of the stiff test set: 1.4 correct digits at rtol "
-                  "1e-4 with a Success code). Use Rodas5P() or RadauIIA5(), or pass an exact jac= to the problem.",
-                  RuntimeWarning, stacklevel=4)
-
-
 def _algorithm_names():
     from .. import solvers
     return {name.lower(): name for name in solvers.__all__

@@ -10,7 +10,14 @@ passed to the loop beside p, as ``(p, hoisted)``, so every sensitivity method di
 like parameters (integer ones travel as non-differentiable leaves of p, see `sensitivity.inputs`). The
 callbacks then see the user's p (`_OnUserP`). An ordinary solve (nothing closes over a tracer) is left
 exactly as it was: same right-hand side object, same compile-cache key; outside any trace nothing is
-looked at. SDE and DDE right-hand sides are not hoisted: a visible closure over a tracer gets a clear error.
+looked at.
+
+SDE and DDE solves hoist at the level of the user's functions instead (`hoist_functions`), since their
+right-hand sides call them with the user's p read from the loop's (p, noise data) or (p, lags): f and g, or
+h and the dependent lags, become functions of P = (p, hoisted) that call their jaxprs with p, and P takes
+p's place. A DDE's f calls the history h, which is no array: `_TracedWithHistory` traces it with h's results
+as inputs. Callbacks of such solves see the user's p (`_OnUserP`); callbacks closing over tracers themselves
+still get a clear error (`refuse_closed_over_tracers`).
 """
 import jax
 import jax.numpy as jnp
@@ -53,6 +60,108 @@ class _Traced:
         from jax.extend.core import ClosedJaxpr, jaxpr_as_fun   # lazily: jax.extend loads Pallas
         out = jaxpr_as_fun(ClosedJaxpr(self.jaxpr, consts))(*jax.tree_util.tree_leaves(args))
         return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(self.out_shape), out)
+
+
+class _ReadsHoisted:
+    """A user function called with P = (p, hoisted) at argument ``p_at`` in place of p: it runs its traced form on
+    p and hoisted[``slot``], or (``traced`` None: it closes over no tracer) the function itself on p. Equal by
+    identity (one per traced solve, as `HoistedRHS`)."""
+
+    def __init__(self, fn, traced, slot, p_at):
+        # (the traced form replaces fn, which must not stay referenced: it closes over tracers)
+        self.fn, self.traced, self.slot, self.p_at = (fn if traced is None else None), traced, slot, p_at
+
+    def __call__(self, *args):
+        p, hoisted = args[self.p_at]
+        args = args[:self.p_at] + (p,) + args[self.p_at + 1:]
+        if self.traced is None:
+            return self.fn(*args)
+        return self.traced(hoisted[self.slot], *args)
+
+
+class _DelayReadsHoisted(_ReadsHoisted):
+    """A DDE's f(u, h, P, t) (`_ReadsHoisted` at p's place 2) whose history h, itself called with P = (p, hoisted)
+    (the hoisted h), is handed to the user's f as h(p, s): f calls it with the p it was given."""
+
+    def __call__(self, u, h, q, t):
+        p, hoisted = q
+        user_h = lambda p_, s: h((p_, hoisted), s)
+        if self.traced is None:
+            return self.fn(u, user_h, p, t)
+        return self.traced(hoisted[self.slot], u, user_h, p, t)
+
+
+class _TracedWithHistory:
+    """A DDE's f(u, h, p, t) as a jaxpr, with the closed-over tracers as extra arguments. h is a function, not
+    an array, so f is traced with its calls h(p_, s) answered by inputs y_k, and the calls' arguments (p_, s)
+    returned beside f's value: one jaxpr of (u, p, t, y_0 … y_{K−1}). At run time the calls are answered in
+    order, y_k = h(arguments of call k), which may depend on y_j (j < k): K + 1 evaluations, of which XLA
+    keeps one where the arguments do not depend on the answers (common subexpressions, dead code)."""
+
+    def __init__(self, traced, n_calls, h_shape):
+        self.traced, self.n_calls, self.h_shape = traced, n_calls, h_shape
+
+    @classmethod
+    def of(cls, f, args, h_shape):
+        """(the traced f, its closed-over tracers) for example ``args`` = (u, p, t); ``h_shape``: what h returns
+        (a pytree of `jax.ShapeDtypeStruct`)."""
+        u, p, t = args
+        zeros = lambda: jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), h_shape)
+        calls = []      # one None per call (the arguments are tracers of this probe: not kept)
+        jax.eval_shape(lambda u_, p_, t_: f(u_, lambda *a: calls.append(None) or zeros(), p_, t_), u, p, t)
+        n_calls = len(calls)
+
+        def opened(u_, p_, t_, answers):
+            asked, it = [], iter(answers)
+            value = f(u_, lambda *a: asked.append(a) or next(it), p_, t_)
+            return value, tuple(asked)
+        traced, tracers = _Traced.of(opened, (u, p, t, tuple(zeros() for _ in range(n_calls))))
+        return cls(traced, n_calls, h_shape), tracers
+
+    def __call__(self, hoisted, u, h, p, t):
+        answers = [jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), self.h_shape)
+                   for _ in range(self.n_calls)]
+        for k in range(self.n_calls):
+            _, asked = self.traced(hoisted, u, p, t, tuple(answers))
+            answers[k] = h(*asked[k])
+        value, _ = self.traced(hoisted, u, p, t, tuple(answers))
+        return value
+
+
+def hoist_functions(functions, p):
+    """Hoist the tracers that a solve's user functions close over: ``functions`` lists (fn, example arguments,
+    position of p in them), or (fn, (u, p, t), 2, h_shape) for a DDE's f(u, h, p, t) whose history returns values
+    shaped like ``h_shape`` (it is handed h(P, s): pass the history function hoisted too, p at place 0).
+    Returns None when not tracing or none closes over a tracer; else (the functions to use, taking
+    P = (p, hoisted) in p's place, and P)."""
+    if not _tracing():
+        return None
+    traced = [_Traced.of(entry[0], entry[1]) if len(entry) == 3 else _TracedWithHistory.of(*entry[:2], entry[3])
+              for entry in functions]
+    if not any(tracers for _, tracers in traced):
+        return None
+    out, hoisted = [], []
+    for entry, (fn_traced, tracers) in zip(functions, traced):
+        checks.forget(entry[0])
+        kind = _ReadsHoisted if len(entry) == 3 else _DelayReadsHoisted
+        if tracers:
+            out.append(kind(entry[0], fn_traced, len(hoisted), entry[2]))
+            hoisted.append(tracers)
+        else:
+            out.append(kind(entry[0], None, None, entry[2]))
+    return out, (p, tuple(hoisted))
+
+
+def callbacks_on_user_p(event_plan):
+    """An event plan whose callbacks' functions, called with P = (p, hoisted) (`hoist_functions`), see p."""
+    if event_plan is None:
+        return None
+    callbacks = []
+    for cb in event_plan.callbacks:
+        fields = {name: _OnUserP(fn) for name, fn in cb._asdict().items()
+                  if name in _CALLBACK_FUNCTIONS and fn is not None}
+        callbacks.append(cb._replace(**fields))
+    return event_plan._replace(callbacks=tuple(callbacks))
 
 
 class HoistedRHS(RightHandSide):
@@ -157,8 +266,9 @@ def hoist(rhs, p, u0, t0, event_plan):
 
 
 def _refuse_closed_over_tracers(rhs, event_plan):
-    """For the right-hand sides not hoisted here (SDEs, DDEs): a clear error, before compiling, when their
-    functions or the callbacks' visibly close over a tracer (JAX's own error would name no cause)."""
+    """For the right-hand sides not hoisted here (SDEs, DDEs: their functions were, by `hoist_functions`): a
+    clear error, before compiling, when their functions or the callbacks' visibly close over a tracer (JAX's
+    own error would name no cause)."""
     for where, obj in (("the problem's functions (f, g, h)", rhs),
                        ("a callback's function", None if event_plan is None else event_plan.callbacks)):
         tracer = _find_tracer(obj, 5, set())
@@ -166,8 +276,8 @@ def _refuse_closed_over_tracers(rhs, event_plan):
             raise TypeError(
                 f"solve: {where} close over a traced value ({type(tracer).__name__} of shape {tracer.shape}, "
                 f"dtype {tracer.dtype}) computed inside the function being transformed by jax.jit/grad/vmap. "
-                f"{type(rhs).__name__} right-hand sides cannot carry such values yet: pass them through the "
-                "problem's p (e.g. p=(p, c)) and read them there")
+                f"{'Callbacks of ' if obj is not rhs else ''}{type(rhs).__name__} right-hand sides cannot carry "
+                "such values yet: pass them through the problem's p (e.g. p=(p, c)) and read them there")
 
 
 def _find_tracer(obj, depth, seen):

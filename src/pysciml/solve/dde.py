@@ -4,6 +4,8 @@ The loop runs in "steps" mode with dense output (the solution is its own history
 hook, with the problem's discontinuity breaking points added to ``tstops``. Input checks run before
 compilation, as for ODEs; gradients go through forward-mode AD of the loop (`ForwardDiffSensitivity`).
 """
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -14,7 +16,7 @@ from ..problems.dde import DDEProblem
 from ..sensitivity import ForwardDiffSensitivity
 from ..solution import ODESolution
 from ..solvers.base import Algorithm
-from . import checks, pipeline
+from . import checks, closure, pipeline
 from .defaults import DEFAULT_MAX_STEPS, default_dde_algorithm
 
 
@@ -46,6 +48,7 @@ def solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     lags = prob.constant_lags.astype(tdtype)
     rhs = DelayRHS(prob, spec, alg.interpolant)
     _check_functions(prob, rhs, spec, lags, t0)
+    rhs, loop_p = _hoisted(prob, rhs, spec, alg, t0)
     u0 = spec.ravel(prob.u0)
 
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
@@ -63,11 +66,25 @@ def solve_dde(prob: DDEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
 
     cfg = LoopConfig(adaptive=adaptive, save="steps", dense=True, max_steps=int(max_steps),
                      has_tstops=tstops is not None, given_dt=dt is not None)
-    inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=(prob.p, lags), rtol=rtol, atol=atol,
+    inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=(loop_p, lags), rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=None, tstops=tstops)
     return pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
                                      saveat=saveat, first=first))
+
+
+def _hoisted(prob, rhs, spec, alg, t0):
+    """(right-hand side, the loop's p): when f, h or a dependent lag closes over values of a running trace, they
+    read them from P = (p, values) in p's place (`closure.hoist_functions`); else ``rhs`` and p as they are."""
+    h_shape = jax.eval_shape(lambda s: prob.h(prob.p, s), jax.ShapeDtypeStruct((), t0.dtype))
+    functions = ([(prob.f, (prob.u0, prob.p, t0), 2, h_shape), (prob.h, (prob.p, t0), 0)]
+                 + [(lag, (prob.u0, prob.p, t0), 1) for lag in prob.dependent_lags])
+    hoisted = closure.hoist_functions(functions, prob.p)
+    if hoisted is None:
+        return rhs, prob.p
+    (f, h, *dependent_lags), loop_p = hoisted
+    return DelayRHS(dataclasses.replace(prob, f=f, h=h, dependent_lags=tuple(dependent_lags)), spec,
+                    alg.interpolant), loop_p
 
 
 def _check_dde_algorithm(alg):

@@ -46,10 +46,7 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     atol_given = atol
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
-    refined = refine_below_rounding(alg, atol_given, prob.u0)
-    if refined is not alg:
-        checks.warn_jacobian_rounding(refined, prob.jac is not None)
-    alg = refined
+    alg = refine_below_rounding(alg, atol_given, prob.u0)
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
     own = getattr(prob.f, "callback", None)    # the events a symbolic problem carries (pysciml.modeling)
     if own is not None:

@@ -20,7 +20,7 @@ from .._core.constant import Constant
 from ..sensitivity import BacksolveAdjoint, DiscreteAdjoint, ForwardDiffSensitivity, check_sensealg
 from ..solution import SDESolution
 from ..solvers.sde import METHODS, LambaEM, EulerHeun, StochasticRungeKutta
-from . import checks, pipeline
+from . import checks, closure, pipeline
 from .defaults import DEFAULT_MAX_EVENTS, DEFAULT_MAX_STEPS, DENSE_MEMORY_LIMIT
 
 
@@ -56,6 +56,13 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
     event_plan, callback_data, tstops = pipeline.plan_callbacks(callback, spec, max_events, prob.p, t0, tstops, tdtype)
+    # f and g closing over values of a running trace: those travel in P = (p, values), in p's place (`closure`)
+    f, g, loop_p = prob.f, prob.g, prob.p
+    hoisted = closure.hoist_functions([(prob.f, (prob.u0, prob.p, t0), 1), (prob.g, (prob.u0, prob.p, t0), 1)],
+                                      prob.p)
+    if hoisted is not None:
+        (f, g), loop_p = hoisted
+        event_plan = closure.callbacks_on_user_p(event_plan)
     if event_plan is not None:
         event_plan = event_plan._replace(callbacks=tuple(_on_user_p(cb) for cb in event_plan.callbacks))
     tstops = checks.check_tstops(tstops, t0, t1, jnp.ones((), tdtype), tdtype)
@@ -78,7 +85,7 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
         key = jax.random.PRNGKey(0)
     path, data = noise.prepare(key, *(s.tspan if isinstance(noise, BulkIncrements) else (t0, t1)), m, tdtype,
                                given_dt)
-    rhs = SDERHS(prob.f, prob.g, spec, noise_type, prob.interpretation, path)
+    rhs = SDERHS(f, g, spec, noise_type, prob.interpretation, path)
 
     save_everystep = saveat is None if save_everystep is None else bool(save_everystep)
     if saveat is not None and save_everystep:
@@ -90,11 +97,13 @@ def solve_sde(prob: SDEProblem, alg=None, *, key=None, rtol=1e-3, atol=1e-6, dt=
     cfg = LoopConfig(adaptive=adaptive, save=mode, dense=bool(dense), max_steps=max_steps,
                      has_tstops=tstops is not None, given_dt=dt is not None, events=event_plan,
                      fixed_steps=_fixed_steps(noise, path, given_dtmax, s.tspan, given_dt, tdtype))
-    inputs = LoopInputs(u0=spec.ravel(prob.u0), t0=t0, t1=t1, p=(prob.p, Constant(data)), rtol=rtol, atol=atol,
+    inputs = LoopInputs(u0=spec.ravel(prob.u0), t0=t0, t1=t1, p=(loop_p, Constant(data)), rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=saveat if mode == "saveat" else None, tstops=tstops, callback_data=callback_data)
     sol = pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
                                     saveat=saveat if cfg.dense else None, first=first))
+    if hoisted is not None and sol.events is not None and sol.events.p is not None:
+        sol.events = sol.events._replace(p=sol.events.p[0])     # P = (p, hoisted values): the user's p
     return SDESolution.of(sol, _path_values(path, data, sol.t))
 
 

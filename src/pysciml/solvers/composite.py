@@ -212,7 +212,8 @@ class AutoSwitch(Wrapped):
             stages = jnp.concatenate([k, jnp.zeros((n_imp,) + u.shape, u.dtype)])
             fsal = r.state if fsal_method else jnp.zeros_like(u)
             evals = jnp.asarray(explicit.evals_per_step, jnp.int32)
-            return r.u, r.error, fsal, stages, wants_switch, evals, state.stiff_state, state.stiff_state
+            return (r.u, r.error, fsal, stages, wants_switch, evals, state.stiff_state, state.stiff_state,
+                    jnp.asarray(False))
 
         def stiff_step(_):
             own = lax.cond(state.fresh, lambda: implicit.init(f, t, u, p), lambda: state.stiff_state)
@@ -226,9 +227,11 @@ class AutoSwitch(Wrapped):
             error = jnp.where(r.error > 0, r.error ** (q_explicit / q_stiff), r.error)
             stages = jnp.concatenate([jnp.zeros((n_exp,) + u.shape, u.dtype), r.stages])
             evals = _step_evals(implicit, own, r.state) + int(fsal_method)
-            return r.u, error, fsal, stages, wants_switch, evals, r.state, kept
+            # Rosenbrock methods solve no nonlinear system: nothing can fail to converge.
+            newton_failed = jnp.asarray(False) if r.newton_failed is None else r.newton_failed
+            return r.u, error, fsal, stages, wants_switch, evals, r.state, kept, newton_failed
 
-        u_new, error, fsal, stages, wants_switch, evals, stiff_state, kept = lax.cond(
+        u_new, error, fsal, stages, wants_switch, evals, stiff_state, kept, newton_failed = lax.cond(
             state.stiff, stiff_step, explicit_step, None)
         # Explicit: positives accumulate until stiff_reset_steps negatives in a row (hysteresis, see the
         # module docstring); stiff: consecutive positives. Only accepted steps count (the rejected state
@@ -247,7 +250,7 @@ class AutoSwitch(Wrapped):
                                state.stiff_steps + state.stiff.astype(jnp.int32))
         rejected = state._replace(nf=nf, stiff_steps=accepted.stiff_steps, stiff_state=kept,
                                   fresh=state.fresh & ~state.stiff)
-        return StepResult(u_new, error, accepted, stages, rejected)
+        return StepResult(u_new, error, accepted, stages, rejected, newton_failed=newton_failed)
 
     def state_stats(self, state):
         """Counters of the final ``state``: returns a dict with ``nf_steps`` (exact f evaluations of the steps),

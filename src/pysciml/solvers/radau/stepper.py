@@ -162,7 +162,7 @@ class RadauIIA5(NewtonImplicit):
         # On rejection keep the point's f(u) and the last accepted polynomial (the predictor); ask for a
         # fresh Jacobian unless this one was computed here.
         rejected = state._replace(jac=jac, need_jac=~fresh, eta=eta, retry=jnp.asarray(True), **counters)
-        return StepResult(u_new, error, accepted, stages, rejected)
+        return StepResult(u_new, error, accepted, stages, rejected, newton_failed=~ok)
 
     def _extrapolate(self, state, dt):
         """Starting increments z_i: the last step's collocation polynomial at t + c_i h (zero at first)."""

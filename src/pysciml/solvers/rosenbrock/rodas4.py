@@ -51,7 +51,3 @@ class Rodas4(Rosenbrock):
     'sparse' (sparse W, block-Jacobi GMRES), 'krylov' (matrix-free GMRES), or a `LinearSolver` instance.
     """
     tableau = RODAS4
-    # E5 at the test set's atol (1.7e-24) with the forward-mode Jacobian: 1.4 / 4.0 digits at rtol 1e-4 /
-    # 1e-6 (bound 2.5 / 4.5), refined solves or not; with a Jacobian whose rows keep the invariant
-    # y2 − y3 − y4 exactly (cᵀJ = 0 in floats) 4.1 / 6.8. Rodas5P, on the same Jacobian, meets the bound.
-    needs_exact_jacobian = True
