@@ -20,7 +20,7 @@ from jax import lax
 from .._core.retcode import ReturnCode
 from . import rng
 
-LANES = 1024     # trajectories in flight (measured on the dimerisation model: see benchmarks/results/jumps_loop_probe.txt)
+LANES = 256     # trajectories in flight (measured on the dimerisation model: see benchmarks/results/jumps_loop_probe.txt)
 
 
 def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
@@ -39,54 +39,65 @@ def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
     streams = jax.vmap(rng.seed)(keys)                     # every trajectory's stream, seeded once
     lane_shape = lambda mask, x: jnp.reshape(mask, (B,) + (1,) * (jnp.ndim(x) - 1))
 
-    def save(saved, tid, idx, u, t_new, u_end, done):
+    grid = jnp.concatenate([saveat, jnp.full((1,), jnp.inf, saveat.dtype)])    # grid[n_save] = inf: no row left
+
+    def save(saved, tid, idx, t_save, u, t_new, u_end, done):
         """The saveat rows idx .. before t_new get the counts u held over [t, t_new); a finished trajectory's
-        remaining rows get its last counts u_end. One row per lane per pass, passes while any lane has a row
-        due: usually none, or one pass, per step (no search of the grid)."""
+        remaining rows get its last counts u_end. One row per lane per pass (t_save = grid[idx], the time of a
+        lane's next row), passes while any lane has a row due."""
         until = jnp.where(done, jnp.inf, t_new)
         row = jnp.where(tid < N, tid, N)                       # N: no trajectory (an idle lane), dropped
-        due = lambda idx: (idx < n_save) & (saveat[jnp.minimum(idx, n_save - 1)] < until)
 
         def put(c):
-            saved, idx, d = c
-            value = jnp.where((saveat[jnp.minimum(idx, n_save - 1)] < t_new)[:, None], u, u_end)
-            saved = saved.at[row, jnp.where(d, idx, n_save)].set(value, mode="drop")   # n_save: dropped
-            idx = idx + d
-            return saved, idx, due(idx)
-        saved, idx, _ = lax.while_loop(lambda c: jnp.any(c[2]), put, (saved, idx, due(idx)))
-        return saved, idx
+            saved, idx, t_save, due = c
+            value = jnp.where((t_save < t_new)[:, None], u, u_end)
+            saved = saved.at[row, jnp.where(due, idx, n_save)].set(value, mode="drop")   # n_save: dropped
+            idx = idx + due
+            t_save = jnp.where(due, grid[idx], t_save)
+            return saved, idx, t_save, (t_save < until) & (idx < n_save)
+        saved, idx, t_save, _ = lax.while_loop(lambda c: jnp.any(c[3]), put,
+                                               (saved, idx, t_save, (t_save < until) & (idx < n_save)))
+        return saved, idx, t_save
 
     def finish(c):
         """Lanes whose trajectory ended record its code and step count and take the next trajectories in
-        order (with none left, a lane idles with tid = N)."""
-        t, u, stream, state, tid, idx, n, record, next_id, done = c
+        order (with none left, a lane idles with tid = N and no row due)."""
+        t, u, stream, state, tid, idx, t_save, n, record, next_id, finished, done = c
         code = jnp.where(t >= t1, ReturnCode.Success, ReturnCode.MaxIters).astype(jnp.int32)
         record = record.at[jnp.where(done, tid, N)].set(jnp.stack([code, n], axis=1), mode="drop")
         tid = jnp.where(done, jnp.minimum(next_id + jnp.cumsum(done, dtype=jnp.int32) - 1, N), tid)
         reset = lambda new, old: jnp.where(lane_shape(done, old), new, old)
         stream = reset(streams[jnp.minimum(tid, N - 1)], stream)
-        return (reset(t0, t), reset(u0, u), stream, jax.tree.map(reset, fresh, state), tid, reset(0, idx),
-                reset(0, n), record, next_id + jnp.sum(done, dtype=jnp.int32), done)
+        t_save = reset(jnp.where(tid < N, grid[0], jnp.inf), t_save)
+        n_done = jnp.sum(done, dtype=jnp.int32)
+        return (reset(t0, t), reset(u0, u), stream, jax.tree.map(reset, fresh, state), tid, reset(0, idx), t_save,
+                reset(0, n), record, next_id + n_done, finished + n_done)
+
+    def rows_and_finish(c):
+        t, u, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u_held, done = c
+        saved, idx, t_save = save(saved, tid, idx, t_save, u_held, t, u, done)
+        lanes = (t, u, stream, state, tid, idx, t_save, n, record, next_id, finished, done)
+        lanes = lax.cond(jnp.any(done), finish, lambda c: c[:-1], lanes)
+        return lanes[:8] + (saved,) + lanes[8:]
 
     def body(c):
-        t, u, stream, state, tid, idx, n, saved, record, next_id, finished = c
+        t, u, stream, state, tid, idx, t_save, n, saved, record, next_id, finished = c
         words, stream = draw(stream)
         t_next, u_next, state = step(words, u, t, state)
         t_new = jnp.minimum(t_next, t1)
         u_new = jnp.where((t_next <= t1)[:, None], u_next, u)    # an event after the end does not happen
         n = n + 1
         done = (tid < N) & ((t_new >= t1) | (n >= max_steps))
-        saved, idx = save(saved, tid, idx, u, t_new, u_new, done)
-        lanes = (t_new, u_new, stream, state, tid, idx, n, record, next_id, done)
-        t, u, stream, state, tid, idx, n, record, next_id, _ = lax.cond(jnp.any(done), finish, lambda c: c, lanes)
-        return t, u, stream, state, tid, idx, n, saved, record, next_id, finished + jnp.sum(done, dtype=jnp.int32)
+        c = (t_new, u_new, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u, done)
+        # one test per step for the rare work: a saveat row due or a trajectory finished
+        return lax.cond(jnp.any(done | (t_save < t_new)), rows_and_finish, lambda c: c[:-2], c)
 
     tid = jnp.arange(B, dtype=jnp.int32)
     carry = (jnp.full((B,), t0), jnp.broadcast_to(u0, (B, S)), streams[:B], fresh, tid,
-             jnp.zeros((B,), jnp.int32), jnp.zeros((B,), jnp.int32), jnp.zeros((N, n_save, S), u0.dtype),
-             jnp.zeros((N, 2), jnp.int32), jnp.int32(B), jnp.int32(0))
+             jnp.zeros((B,), jnp.int32), jnp.full((B,), saveat[0]), jnp.zeros((B,), jnp.int32),
+             jnp.zeros((N, n_save, S), u0.dtype), jnp.zeros((N, 2), jnp.int32), jnp.int32(B), jnp.int32(0))
     out = lax.while_loop(lambda c: c[-1] < N, body, carry)
-    saved, record = out[7], out[8]
+    saved, record = out[8], out[9]
     return saved, record[:, 0], record[:, 1]
 
 
