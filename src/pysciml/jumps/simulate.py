@@ -32,11 +32,11 @@ def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
     t0 = jnp.asarray(prob.tspan[0], u0.dtype)
     t1 = jnp.asarray(prob.tspan[1], u0.dtype)
     n_save = saveat.shape[0]
-    step = jax.vmap(lambda words, u, t, state: alg.step(prob, words, u, p, t, t1, state))
-    draw = jax.vmap(lambda stream: rng.draw(stream, alg.draws))
+    step = jax.vmap(lambda words, u, t, state: alg.step(prob, words, u, p, t, t1, state), in_axes=(1, 0, 0, 0))
+    draw = lambda stream: rng.draw(stream, alg.draws)      # streams as (4, lanes): the generator's words are rows
     init = alg.init(prob, u0, p, t0)
     fresh = jax.tree.map(lambda x: jnp.broadcast_to(x, (B,) + jnp.shape(x)), init)
-    streams = jax.vmap(rng.seed)(keys)                     # every trajectory's stream, seeded once
+    streams = jax.vmap(rng.seed, out_axes=1)(keys)         # every trajectory's stream (4, N), seeded once
     lane_shape = lambda mask, x: jnp.reshape(mask, (B,) + (1,) * (jnp.ndim(x) - 1))
 
     grid = jnp.concatenate([saveat, jnp.full((1,), jnp.inf, saveat.dtype)])    # grid[n_save] = inf: no row left
@@ -67,7 +67,7 @@ def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
         record = record.at[jnp.where(done, tid, N)].set(jnp.stack([code, n], axis=1), mode="drop")
         tid = jnp.where(done, jnp.minimum(next_id + jnp.cumsum(done, dtype=jnp.int32) - 1, N), tid)
         reset = lambda new, old: jnp.where(lane_shape(done, old), new, old)
-        stream = reset(streams[jnp.minimum(tid, N - 1)], stream)
+        stream = jnp.where(done, streams[:, jnp.minimum(tid, N - 1)], stream)
         t_save = reset(jnp.where(tid < N, grid[0], jnp.inf), t_save)
         n_done = jnp.sum(done, dtype=jnp.int32)
         return (reset(t0, t), reset(u0, u), stream, jax.tree.map(reset, fresh, state), tid, reset(0, idx), t_save,
@@ -93,7 +93,7 @@ def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
         return lax.cond(jnp.any(done | (t_save < t_new)), rows_and_finish, lambda c: c[:-2], c)
 
     tid = jnp.arange(B, dtype=jnp.int32)
-    carry = (jnp.full((B,), t0), jnp.broadcast_to(u0, (B, S)), streams[:B], fresh, tid,
+    carry = (jnp.full((B,), t0), jnp.broadcast_to(u0, (B, S)), streams[:, :B], fresh, tid,
              jnp.zeros((B,), jnp.int32), jnp.full((B,), saveat[0]), jnp.zeros((B,), jnp.int32),
              jnp.zeros((N, n_save, S), u0.dtype), jnp.zeros((N, 2), jnp.int32), jnp.int32(B), jnp.int32(0))
     out = lax.while_loop(lambda c: c[-1] < N, body, carry)
