@@ -74,7 +74,8 @@ def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
                 reset(0, n), record, next_id + n_done, finished + n_done)
 
     def rows_and_finish(c):
-        t, u, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u_held, done = c
+        t, u, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u_held, done, beyond = c
+        u = jnp.where(beyond[:, None], u_held, u)              # an event after the end does not happen
         saved, idx, t_save = save(saved, tid, idx, t_save, u_held, t, u, done)
         lanes = (t, u, stream, state, tid, idx, t_save, n, record, next_id, finished, done)
         lanes = lax.cond(jnp.any(done), finish, lambda c: c[:-1], lanes)
@@ -85,12 +86,14 @@ def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
         words, stream = draw(stream)
         t_next, u_next, state = step(words, u, t, state)
         t_new = jnp.minimum(t_next, t1)
-        u_new = jnp.where((t_next <= t1)[:, None], u_next, u)    # an event after the end does not happen
         n = n + 1
         done = (tid < N) & ((t_new >= t1) | (n >= max_steps))
-        c = (t_new, u_new, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u, done)
+        # u_next is kept even when the event falls after the end (the lane is then done, and rows_and_finish
+        # restores u): selecting here would make XLA recompute the step once per species
+        c = (t_new, u_next, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u, done,
+             t_next > t1)
         # one test per step for the rare work: a saveat row due or a trajectory finished
-        return lax.cond(jnp.any(done | (t_save < t_new)), rows_and_finish, lambda c: c[:-2], c)
+        return lax.cond(jnp.any(done | (t_save < t_new)), rows_and_finish, lambda c: c[:-3], c)
 
     tid = jnp.arange(B, dtype=jnp.int32)
     carry = (jnp.full((B,), t0), jnp.broadcast_to(u0, (B, S)), streams[:, :B], fresh, tid,
