@@ -30,6 +30,8 @@ class SortingDirect(JumpAlgorithm):
         pos = select(a, total, 1.0 - r[1])
         j = order[pos]
         before = jnp.maximum(pos - 1, 0)
-        swapped = order.at[pos].set(order[before]).at[before].set(j)
+        # the swap as selects over the positions (a vmapped scatter is a separate, serial kernel per step)
+        k = jnp.arange(order.shape[0])
+        swapped = jnp.where(k == pos, order[before], jnp.where(k == before, j, order))
         # with total = 0 nothing fires again (t_next = inf): the order and counts returned are then unused
         return next_time(t, r[0], total), u + prob.stoichiometry[j], swapped
