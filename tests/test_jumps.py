@@ -96,6 +96,12 @@ def test_runs_are_reproducible_and_vmappable_over_keys(bd_problem):
     ensemble = ps.solve(bd_problem, ps.Direct(), saveat=ts, trajectories=8)
     np.testing.assert_array_equal(manual, ensemble.u)
     assert len({tuple(np.asarray(r).ravel()) for r in ensemble.u}) > 1      # members differ
+    # fewer lanes than trajectories: finished lanes take the next trajectories, each still the one of its key
+    from pysciml.jumps.simulate import simulate_pool
+    pooled = jax.jit(lambda k: simulate_pool(ps.Direct(), 10 ** 6, bd_problem, ts, k, lanes=3))(keys)
+    np.testing.assert_array_equal(pooled[0], manual)
+    np.testing.assert_array_equal(pooled[2], ensemble.stats["nsteps"])
+    assert np.all(np.asarray(pooled[1]) == ps.ReturnCode.Success)
 
 
 def test_max_steps_is_a_return_code_with_a_warning(bd_problem):

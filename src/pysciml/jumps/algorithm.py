@@ -29,6 +29,14 @@ class JumpAlgorithm:
         raise NotImplementedError
 
 
+def next_time(t, uniform, total):
+    """t plus an exponential waiting time of rate ``total`` from ``uniform`` in (0, 1]; inf when total = 0.
+    Written without a select on total > 0 (the variate is floored at the smallest normal number, so 0/0 cannot
+    occur, and x/0 = inf): with a select, XLA recomputes every propensity in each fusion that reads the time,
+    about a fifth of a vmapped step (measured on the dimerisation model)."""
+    return t + jnp.maximum(-jnp.log(uniform), jnp.finfo(uniform.dtype).tiny) / total
+
+
 def select(a, total, uniform):
     """Index of the first reaction whose cumulative propensity exceeds uniform·total (never one of rate
     zero). For few reactions a running sum of compare-and-count is several times faster than

@@ -4,7 +4,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select
+from .algorithm import JumpAlgorithm, next_time, select
 from .rng import unit
 
 
@@ -23,7 +23,5 @@ class Direct(JumpAlgorithm):
         a = prob.propensity(u, p, t)
         total = jnp.sum(a)
         r = unit(words, u.dtype)
-        tau = -jnp.log(r[0]) / total
         j = select(a, total, 1.0 - r[1])
-        t_next = jnp.where(total > 0, t + tau, jnp.inf)
-        return t_next, u + prob.stoichiometry[j], state
+        return next_time(t, r[0], total), u + prob.stoichiometry[j], state

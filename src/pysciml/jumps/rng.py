@@ -37,12 +37,13 @@ def _next(s):
 
 
 def draw(state, n):
-    """(n,) uint64 random words and the advanced state (n is static and small: unrolled)."""
+    """(n, ...) uint64 random words and the advanced state, for a state (4, ...) (one stream, or streams side
+    by side in the trailing axes: each word is then a contiguous row); n is static and small: unrolled."""
     words = []
     for _ in range(n):
         w, state = _next(state)
         words.append(w)
-    return (jnp.stack(words) if words else jnp.zeros((0,), _U64)), state
+    return (jnp.stack(words) if words else jnp.zeros((0,) + state.shape[1:], _U64)), state
 
 
 def unit(words, dtype=jnp.float64):

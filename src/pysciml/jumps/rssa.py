@@ -10,7 +10,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select
+from .algorithm import JumpAlgorithm, next_time, select
 from .rng import unit
 
 
@@ -46,11 +46,10 @@ class RSSA(JumpAlgorithm):
         lo, hi, a_lo, a_hi = box
         total = jnp.sum(a_hi)
         draws = unit(words, u.dtype)
-        tau = -jnp.log(draws[0]) / total
         j = select(a_hi, total, 1.0 - draws[1])
         r = (1.0 - draws[2]) * a_hi[j]
         accept = (r <= a_lo[j]) | (r <= prob.propensity(u, p, t)[j])
         u_next = jnp.where(accept, u + prob.stoichiometry[j], u)
         outside = jnp.any((u_next < lo) | (u_next > hi))
         box = jax.lax.cond(outside, lambda: self._box(prob, u_next, p, t), lambda: box)
-        return jnp.where(total > 0, t + tau, jnp.inf), u_next, box
+        return next_time(t, draws[0], total), u_next, box

@@ -1,11 +1,18 @@
 """The one loop of every jump algorithm: step, save the counts held over [t, t_next) onto the saveat grid,
 stop at tspan[1], when nothing can fire, or after max_steps (then ReturnCode.MaxIters).
 
-The loop runs a batch of trajectories explicitly (state arrays with a leading trajectory axis, the
-algorithm's step vmapped inside the body) rather than vmapping a one-trajectory while loop: the vmapped
-loop keeps each finished member by a select over its whole carry on every iteration, which copies the
-saved grid each step; here a finished trajectory simply stops changing (its next event lies beyond
-tspan[1]) and the grid is written in place."""
+The loop runs a pool of ``lanes`` trajectories in lock-step (state arrays with a leading lane axis, the
+algorithm's step vmapped inside one `lax.while_loop`), and a lane whose trajectory ends takes the next one
+not yet started. Why a pool rather than fixed batches run to completion: the number of events per trajectory
+spreads widely (the dimerisation model of benchmarks/modeling.py: mean 2430, standard deviation 510; the
+slowest of 64 takes about 1.55 × the mean), so a batch waits for its slowest member with most lanes idle;
+with refilling every lane works until the last trajectories have started. The rare work (a saveat row due,
+a trajectory finished: save, record, refill) runs in one `lax.cond` tested once per step, so a plain step
+is the algorithm's step and a few selects (about 16 ns per event and lane at 256 lanes on one core, against
+~0.6 µs of fixed cost per loop iteration).
+
+Each trajectory's random stream is seeded from its own key, so trajectory i is the same whatever lane or
+pool size runs it (and the same as a one-trajectory solve with key i)."""
 from functools import partial
 
 import jax
@@ -15,75 +22,101 @@ from jax import lax
 from .._core.retcode import ReturnCode
 from . import rng
 
-CHUNK = 64     # trajectories run together; chunks run one after another (see `simulate_many`)
+LANES = 256     # trajectories in flight: the fastest of 64-512 (benchmarks/results/jumps_loop_probe.txt)
 
 
-def simulate_batch(alg, max_steps, prob, saveat, keys):
-    """(saved counts (B, len(saveat), S), return codes (B,), steps (B,)) of the trajectories of ``keys`` (B,)."""
+def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
+    """(saved counts (N, len(saveat), S), return codes (N,), steps (N,)) of the trajectories of ``keys`` (N,),
+    run ``lanes`` at a time (a lane that finishes starts the next trajectory)."""
     u0, p = prob.u0, prob.p
-    B, S = keys.shape[0], u0.shape[0]
+    N, S = keys.shape[0], u0.shape[0]
+    B = min(lanes, N)
     t0 = jnp.asarray(prob.tspan[0], u0.dtype)
     t1 = jnp.asarray(prob.tspan[1], u0.dtype)
     n_save = saveat.shape[0]
-    lanes = jnp.arange(B)
-    step = jax.vmap(lambda words, u, t, state: alg.step(prob, words, u, p, t, t1, state))
-    draw = jax.vmap(lambda stream: rng.draw(stream, alg.draws))
+    step = jax.vmap(lambda words, u, t, state: alg.step(prob, words, u, p, t, t1, state), in_axes=(1, 0, 0, 0))
+    draw = lambda stream: rng.draw(stream, alg.draws)      # streams as (4, lanes): the generator's words are rows
     init = alg.init(prob, u0, p, t0)
+    fresh = jax.tree.map(lambda x: jnp.broadcast_to(x, (B,) + jnp.shape(x)), init)
+    streams = jax.vmap(rng.seed, out_axes=1)(keys)         # every trajectory's stream (4, N), seeded once
+    lane_shape = lambda mask, x: jnp.reshape(mask, (B,) + (1,) * (jnp.ndim(x) - 1))
 
-    def save(saved, idx, u, until):
-        """Rows idx .. of the saveat times before ``until`` get u (usually none or one per step)."""
-        k = jnp.maximum(jnp.searchsorted(saveat, until, side="left") - idx, 0)
+    grid = jnp.concatenate([saveat, jnp.full((1,), jnp.inf, saveat.dtype)])    # grid[n_save] = inf: no row left
+
+    def save(saved, tid, idx, t_save, u, t_new, u_end, done):
+        """The saveat rows idx .. before t_new get the counts u held over [t, t_new); a finished trajectory's
+        remaining rows get its last counts u_end. One row per lane per pass (t_save = grid[idx], the time of a
+        lane's next row), passes while any lane has a row due."""
+        until = jnp.where(done, jnp.inf, t_new)
+        row = jnp.where(tid < N, tid, N)                       # N: no trajectory (an idle lane), dropped
 
         def put(c):
-            saved, j = c
-            rows = jnp.where(j < k, idx + j, n_save)             # n_save: out of range, dropped
-            return saved.at[lanes, rows].set(u, mode="drop"), j + 1
-        saved, _ = lax.while_loop(lambda c: c[1] < jnp.max(k), put, (saved, 0))
-        return saved, idx + k
+            saved, idx, t_save, due = c
+            value = jnp.where((t_save < t_new)[:, None], u, u_end)
+            saved = saved.at[row, jnp.where(due, idx, n_save)].set(value, mode="drop")   # n_save: dropped
+            idx = idx + due
+            t_save = jnp.where(due, grid[idx], t_save)
+            return saved, idx, t_save, (t_save < until) & (idx < n_save)
+        saved, idx, t_save, _ = lax.while_loop(lambda c: jnp.any(c[3]), put,
+                                               (saved, idx, t_save, (t_save < until) & (idx < n_save)))
+        return saved, idx, t_save
 
-    def cond(c):
-        t, _, _, _, _, _, n = c
-        return jnp.any((t < t1) & (n < max_steps))
+    def finish(c):
+        """Lanes whose trajectory ended record its code and step count and take the next trajectories in
+        order (with none left, a lane idles with tid = N and no row due)."""
+        t, u, stream, state, tid, idx, t_save, n, record, next_id, finished, done = c
+        code = jnp.where(t >= t1, ReturnCode.Success, ReturnCode.MaxIters).astype(jnp.int32)
+        record = record.at[jnp.where(done, tid, N)].set(jnp.stack([code, n], axis=1), mode="drop")
+        tid = jnp.where(done, jnp.minimum(next_id + jnp.cumsum(done, dtype=jnp.int32) - 1, N), tid)
+        reset = lambda new, old: jnp.where(lane_shape(done, old), new, old)
+        stream = jnp.where(done, streams[:, jnp.minimum(tid, N - 1)], stream)
+        t_save = reset(jnp.where(tid < N, grid[0], jnp.inf), t_save)
+        n_done = jnp.sum(done, dtype=jnp.int32)
+        return (reset(t0, t), reset(u0, u), stream, jax.tree.map(reset, fresh, state), tid, reset(0, idx), t_save,
+                reset(0, n), record, next_id + n_done, finished + n_done)
+
+    def rows_and_finish(c):
+        t, u, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u_held, done, beyond = c
+        u = jnp.where(beyond[:, None], u_held, u)              # an event after the end does not happen
+        saved, idx, t_save = save(saved, tid, idx, t_save, u_held, t, u, done)
+        lanes = (t, u, stream, state, tid, idx, t_save, n, record, next_id, finished, done)
+        lanes = lax.cond(jnp.any(done), finish, lambda c: c[:-1], lanes)
+        return lanes[:8] + (saved,) + lanes[8:]
 
     def body(c):
-        t, u, stream, state, saved, idx, n = c
-        active = (t < t1) & (n < max_steps)
+        t, u, stream, state, tid, idx, t_save, n, saved, record, next_id, finished = c
         words, stream = draw(stream)
-        t_next, u_next, new_state = step(words, u, t, state)
-        beyond = t_next > t1                      # the next event falls after the end: it does not happen
-        saved, idx = save(saved, idx, u, jnp.where(active, jnp.minimum(t_next, t1), -jnp.inf))
-        keep = lambda new, old: jnp.where(jnp.reshape(active, (B,) + (1,) * (jnp.ndim(old) - 1)), new, old)
-        return (jnp.where(active, jnp.minimum(t_next, t1), t), keep(jnp.where((active & ~beyond)[:, None], u_next, u), u),
-                stream, jax.tree.map(keep, new_state, state), saved, idx, n + active)
+        t_next, u_next, state = step(words, u, t, state)
+        t_new = jnp.minimum(t_next, t1)
+        n = n + 1
+        done = (tid < N) & ((t_new >= t1) | (n >= max_steps))
+        # u_next is kept even when the event falls after the end (the lane is then done, and rows_and_finish
+        # restores u): selecting here would make XLA recompute the step once per species
+        c = (t_new, u_next, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u, done,
+             t_next > t1)
+        # one test per step for the rare work: a saveat row due or a trajectory finished
+        return lax.cond(jnp.any(done | (t_save < t_new)), rows_and_finish, lambda c: c[:-3], c)
 
-    state = jax.tree.map(lambda x: jnp.broadcast_to(x, (B,) + jnp.shape(x)), init)
-    carry = (jnp.full((B,), t0), jnp.broadcast_to(u0, (B, S)), jax.vmap(rng.seed)(keys), state,
-             jnp.zeros((B, n_save, S), u0.dtype), jnp.zeros((B,), jnp.int32), jnp.zeros((B,), jnp.int32))
-    t, u, _, _, saved, idx, n = lax.while_loop(cond, body, carry)
-    # rows not reached (the end, or max_steps): the last counts
-    saved = jnp.where((jnp.arange(n_save)[None, :] >= idx[:, None])[..., None], u[:, None, :], saved)
-    code = jnp.where(t >= t1, ReturnCode.Success, ReturnCode.MaxIters)
-    return saved, code, n
+    tid = jnp.arange(B, dtype=jnp.int32)
+    carry = (jnp.full((B,), t0), jnp.broadcast_to(u0, (B, S)), streams[:, :B], fresh, tid,
+             jnp.zeros((B,), jnp.int32), jnp.full((B,), saveat[0]), jnp.zeros((B,), jnp.int32),
+             jnp.zeros((N, n_save, S), u0.dtype), jnp.zeros((N, 2), jnp.int32), jnp.int32(B), jnp.int32(0))
+    out = lax.while_loop(lambda c: c[-1] < N, body, carry)
+    saved, record = out[8], out[9]
+    return saved, record[:, 0], record[:, 1]
 
 
 def simulate(alg, max_steps, prob, saveat):
     """(saved counts (len(saveat), S), return code, number of steps) of one trajectory from prob.key."""
-    saved, code, n = simulate_batch(alg, max_steps, prob, saveat, prob.key[None])
+    saved, code, n = simulate_pool(alg, max_steps, prob, saveat, prob.key[None], lanes=1)
     return saved[0], code[0], n[0]
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def simulate_many(alg, max_steps, trajectories, prob, saveat):
-    """`simulate` for ``trajectories`` keys split from prob.key, in chunks of `CHUNK` trajectories run one
-    after another (one compiled program): a chunk's loop runs until its slowest member ends, and small
-    chunks keep the loop's state in cache."""
-    keys = jax.random.split(prob.key, trajectories)
-    chunk = min(CHUNK, trajectories)
-    n_chunks = -(-trajectories // chunk)
-    padded = jnp.concatenate([keys, keys[: n_chunks * chunk - trajectories]]) if n_chunks * chunk > trajectories \
-        else keys
-    out = lax.map(lambda k: simulate_batch(alg, max_steps, prob, saveat, k), padded.reshape(n_chunks, chunk))
-    return jax.tree.map(lambda x: x.reshape((n_chunks * chunk,) + x.shape[2:])[:trajectories], out)
+    """`simulate` for ``trajectories`` keys split from prob.key, `LANES` in flight at a time (one compiled
+    program)."""
+    return simulate_pool(alg, max_steps, prob, saveat, jax.random.split(prob.key, trajectories))
 
 
 simulate_one = jax.jit(simulate, static_argnums=(0, 1))

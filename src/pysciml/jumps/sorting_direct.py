@@ -5,7 +5,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from .algorithm import JumpAlgorithm, select
+from .algorithm import JumpAlgorithm, next_time, select
 from .rng import unit
 
 
@@ -27,10 +27,11 @@ class SortingDirect(JumpAlgorithm):
         a = prob.propensity(u, p, t)[order]
         total = jnp.sum(a)
         r = unit(words, u.dtype)
-        tau = -jnp.log(r[0]) / total
         pos = select(a, total, 1.0 - r[1])
         j = order[pos]
         before = jnp.maximum(pos - 1, 0)
-        swapped = order.at[pos].set(order[before]).at[before].set(j)
-        t_next = jnp.where(total > 0, t + tau, jnp.inf)
-        return t_next, u + prob.stoichiometry[j], jnp.where(total > 0, swapped, order)
+        # the swap as selects over the positions (a vmapped scatter is a separate, serial kernel per step)
+        k = jnp.arange(order.shape[0])
+        swapped = jnp.where(k == pos, order[before], jnp.where(k == before, j, order))
+        # with total = 0 nothing fires again (t_next = inf): the order and counts returned are then unused
+        return next_time(t, r[0], total), u + prob.stoichiometry[j], swapped
