@@ -1,6 +1,8 @@
 """pysciml.bayes: priors and observation models against scipy, diagnostics against ArviZ, posteriors against a
 closed form (a linear ODE whose posterior is Gaussian), Lotka–Volterra recovery and interval coverage, failed
 solves as divergences, checkpoints, and the clear errors for bad input."""
+import shutil
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -94,10 +96,33 @@ def linear():
     return model, mean, cov
 
 
+@pytest.fixture(scope="module")
+def linear_nuts(linear, tmp_path_factory):
+    """NUTS on the conjugate model (4 chains x 300 warmup + 500 draws, chunks of 25), checkpointed, with a copy of
+    its checkpoint file as it stood after 18 of the 20 chunks: the file an interruption in chunk 19 leaves behind.
+    Shared by the conjugate test and the resume test, so that resuming costs two chunks and no compile."""
+    model, _, _ = linear
+    from pysciml.bayes import chunks
+    path = tmp_path_factory.mktemp("nuts") / "run.npz"
+    snapshot, save = path.with_name("after_18_chunks.npz"), chunks._save
+
+    def save_and_copy(file, signature, carry, draws, stats, done):
+        save(file, signature, carry, draws, stats, done)
+        if done == 18:
+            shutil.copy(file, snapshot)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chunks, "_save", save_and_copy)
+        post = bayes.sample(model, bayes.NUTS(), checkpoint=path, **LINEAR_NUTS)
+    return post, snapshot
+
+
+LINEAR_NUTS = dict(num_warmup=300, num_samples=500, chains=4, key=1, chunk=25)
+
+
 @pytest.mark.slow
-def test_nuts_matches_the_conjugate_posterior_within_monte_carlo_error(linear):
-    model, mean, cov = linear
-    post = bayes.sample(model, bayes.NUTS(), num_warmup=300, num_samples=500, chains=4, key=1)
+def test_nuts_matches_the_conjugate_posterior_within_monte_carlo_error(linear, linear_nuts):
+    _, mean, cov = linear
+    post = linear_nuts[0]
     u0 = post["u0"].reshape(-1, 2)
     assert post.divergences == 0 and np.all(post.rhat("u0") < 1.02)
     ess = post.ess_bulk("u0")
@@ -169,31 +194,24 @@ def test_sgld_draws_follow_the_conjugate_posterior_roughly(linear):
 
 
 @pytest.mark.slow
-def test_a_checkpointed_run_resumes_with_identical_draws(linear, tmp_path, monkeypatch):
+def test_a_checkpointed_run_resumes_with_identical_draws(linear, linear_nuts, tmp_path):
+    """Started again from the checkpoint an interruption after 18 of 20 chunks leaves, the run completes with the
+    draws and statistics of the uninterrupted run, bit for bit (the SGLD test interrupts a run for real through the
+    same chunk runner, `bayes.chunks`); a checkpoint of another run is refused."""
     model, _, _ = linear
-    args = dict(num_warmup=50, num_samples=40, chains=2, key=5, chunk=10)
-    whole = bayes.sample(model, **args)
+    whole, snapshot = linear_nuts
     path = tmp_path / "run.npz"
-    from pysciml.bayes import nuts
-    original, calls = nuts._chunk_fn, []
-
-    def interrupted(*a):
-        run = original(*a)
-
-        def wrapped(*b):
-            calls.append(1)
-            if len(calls) == 3:
-                raise KeyboardInterrupt
-            return run(*b)
-        return wrapped
-    monkeypatch.setattr(nuts, "_chunk_fn", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        bayes.sample(model, checkpoint=path, **args)
-    monkeypatch.setattr(nuts, "_chunk_fn", original)
-    resumed = bayes.sample(model, checkpoint=path, **args)
+    shutil.copy(snapshot, path)
+    with np.load(path) as saved:
+        assert int(saved["done"]) == 18 and saved["draws"].shape == (4, 450, 2)
+    resumed = bayes.sample(model, checkpoint=path, **LINEAR_NUTS)
     np.testing.assert_array_equal(resumed.theta, whole.theta)
+    for k in ("lp", "diverging", "tree_depth", "step_size"):
+        np.testing.assert_array_equal(resumed.sample_stats[k], whole.sample_stats[k])
     with pytest.raises(ValueError, match="belongs to another run"):
-        bayes.sample(model, checkpoint=path, **{**args, "key": 6})
+        bayes.sample(model, checkpoint=path, **{**LINEAR_NUTS, "key": 6})
+    with pytest.raises(ValueError, match="belongs to another run"):
+        bayes.sample(model, bayes.NUTS(target_accept=0.9), checkpoint=path, **LINEAR_NUTS)
 
 
 def test_arviz_reads_the_posterior(linear):

@@ -71,7 +71,9 @@ def run_signature(model, method, positions, key, num_warmup, num_samples, chunk)
 
 
 def _join(carries):
-    return tuple(jnp.concatenate(x) for x in zip(*carries))
+    # strongly typed, as a checkpoint's arrays come back from disk: a weakly typed carry (a step size filled from a
+    # Python float) would make the resumed run's first chunk a new signature to the jitted sampler, recompiled
+    return tuple(jnp.asarray(jnp.concatenate(x), dtype=x[0].dtype) for x in zip(*carries))
 
 
 class _NoBar:
