@@ -14,7 +14,7 @@ apart (pysciml: the first run's extra time over the median round; NumPyro, which
 one warmup step and one draw, subtracted each round). Effective samples = the smallest bulk ESS over the 8
 parameters (all computed by the same function, pysciml.bayes.diagnostics). Reports the time per effective sample
 (median and [min–max] over rounds), ESS per second, and its spread over chains: each chain's own smallest bulk
-ESS over its wall time (the chains run together, so they share it), median [min–max] over chains and rounds --
+ESS over the run's wall time (pysciml and NumPyro run the chains together), median [min–max] over chains and rounds --
 with one round, that spread is the run's only measure of its Monte Carlo noise.
 
 PyMC (optional, --pymc; skipped with a message when pymc is not installed): the same model through
@@ -24,10 +24,10 @@ for the gradient) and PyMC's own NUTS, chains run one after the other on the sam
 shorter; time per effective sample is what compares). Its compile time is pm.sample's wall time less its
 sampling time.
 
-    python benchmarks/bayes.py                                       # 4 chains x 1000 warmup + 1000 draws, 3 rounds (~1 h)
-    python benchmarks/bayes.py --warmup 500 --draws 500 --rounds 1   # the shorter honest run (see the report)
-    python benchmarks/bayes.py --small                               # 4 chains x 200 + 200, 2 rounds
-    python benchmarks/bayes.py --quick [--pymc]                      # 2 chains x 30 + 30, 1 round: runs end to end
+    python benchmarks/bayes.py                                      # 4 chains x 1000 + 1000 draws, 3 rounds (~1 h)
+    python benchmarks/bayes.py --warmup 500 --draws 500 --rounds 1  # the shorter run: same ratio, one round
+    python benchmarks/bayes.py --small                              # 4 chains x 200 + 200, 2 rounds
+    python benchmarks/bayes.py --quick [--pymc]                     # 2 chains x 30 + 30, 1 round: runs end to end
 """
 import argparse
 import json
@@ -199,8 +199,8 @@ def main():
     ratios = [b["s_per_ess"] / a["s_per_ess"] for a, b in zip(rows[0::2], rows[1::2])]
     pymc = pymc_row() if args.pymc else None
     if not args.pymc:
-        print("PyMC row skipped: pass --pymc to add it (about 1 s of wall per draw per chain at this model, "
-              "see the docstring)")
+        print("PyMC row skipped: pass --pymc to add it (slow: ~50 ms per gradient here against pysciml's ~1 ms; "
+              "--quick --pymc's 2 chains x 10 + 10 alone took 6.5 min at load 8)")
     if pymc is not None:
         rows.append(pymc)
         loads.append(H.load_average())
@@ -219,7 +219,8 @@ def main():
             compile_s = pymc["compile_s"]
         per_chain = [e for row in rows if row["peer"] == peer for e in row["chain_ess_per_s"]]
         size = f"{pymc_warmup} + {pymc_draws}" if peer == "pymc" else f"{warmup} + {draws}"
-        table.append([peer, size, f"{med * 1e3:.1f} [{lo * 1e3:.1f}–{hi * 1e3:.1f}]", f"{stats(peer, 'ess_per_s')[0]:.2f}",
+        table.append([peer, size, f"{med * 1e3:.1f} [{lo * 1e3:.1f}–{hi * 1e3:.1f}]",
+                      f"{stats(peer, 'ess_per_s')[0]:.2f}",
                       f"{np.median(per_chain):.2f} [{min(per_chain):.2f}–{max(per_chain):.2f}]",
                       f"{wall:.1f} [{wlo:.1f}–{whi:.1f}]", f"{stats(peer, 'min_ess')[0]:.0f}", f"{compile_s:.1f}",
                       f"{max(row['max_rhat'] for row in rows if row['peer'] == peer):.3f}",
