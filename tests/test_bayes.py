@@ -275,6 +275,11 @@ def test_bad_input_is_refused_with_the_argument_named():
                     fixed=["p[1]", "p[2]", "p[3]"], **ok)
     with pytest.raises(ValueError, match="non-finite"):
         bayes.Model(LV_PROB, {"p": bayes.LogNormal()}, **ok).with_data(np.full((20, 2), np.inf))
+    model = bayes.Model(LV_PROB, {"p": bayes.LogNormal()}, **ok)
+    with pytest.raises(ValueError, match="checkpoint is for the Markov chains"):
+        bayes.sample(model, bayes.Laplace(), checkpoint="run.npz")
+    with pytest.raises(ValueError, match="chunk must be an int ≥ 1"):
+        bayes.sample(model, bayes.SGLD(), num_warmup=0, num_samples=5, chains=1, chunk=0)
 
 
 # --- a failed solve is a divergence, not a crash -----------------------------------------------------------------

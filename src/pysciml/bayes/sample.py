@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .approximate import MAP, Laplace, MeanFieldVI, find_map, laplace, mean_field_vi
+from .chunks import chunk_size
 from .model import Model
 from .nuts import NUTS, run_nuts
 from .sgld import SGLD, run_sgld
@@ -37,6 +38,10 @@ def sample(model, method=None, num_warmup=1000, num_samples=1000, chains=4, key=
             raise ValueError(f"sample: {name} must be an int ≥ {low}; got {n!r}")
     if chain_method not in ("vectorized", "sequential"):
         raise ValueError(f"sample: chain_method must be 'vectorized' or 'sequential'; got {chain_method!r}")
+    chunk_size(num_samples, chunk)             # checks chunk before any compile
+    if checkpoint is not None and isinstance(method, (Laplace, MeanFieldVI)):
+        raise ValueError(f"sample: checkpoint is for the Markov chains (NUTS, SGLD); {type(method).__name__} runs "
+                         "in one piece, so pass checkpoint=None")
     k_init, k_run = jax.random.split(key)
     if isinstance(method, Laplace):
         return laplace(model, method, num_samples, k_run, _single_init(model, init))
