@@ -1,6 +1,8 @@
 """pysciml.bayes: priors and observation models against scipy, diagnostics against ArviZ, posteriors against a
 closed form (a linear ODE whose posterior is Gaussian), Lotka–Volterra recovery and interval coverage, failed
 solves as divergences, checkpoints, and the clear errors for bad input."""
+import shutil
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -94,10 +96,33 @@ def linear():
     return model, mean, cov
 
 
+@pytest.fixture(scope="module")
+def linear_nuts(linear, tmp_path_factory):
+    """NUTS on the conjugate model (4 chains x 300 warmup + 500 draws, chunks of 25), checkpointed, with a copy of
+    its checkpoint file as it stood after 18 of the 20 chunks: the file an interruption in chunk 19 leaves behind.
+    Shared by the conjugate test and the resume test, so that resuming costs two chunks and no compile."""
+    model, _, _ = linear
+    from pysciml.bayes import chunks
+    path = tmp_path_factory.mktemp("nuts") / "run.npz"
+    snapshot, save = path.with_name("after_18_chunks.npz"), chunks._save
+
+    def save_and_copy(file, signature, carry, draws, stats, done):
+        save(file, signature, carry, draws, stats, done)
+        if done == 18:
+            shutil.copy(file, snapshot)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chunks, "_save", save_and_copy)
+        post = bayes.sample(model, bayes.NUTS(), checkpoint=path, **LINEAR_NUTS)
+    return post, snapshot
+
+
+LINEAR_NUTS = dict(num_warmup=300, num_samples=500, chains=4, key=1, chunk=25)
+
+
 @pytest.mark.slow
-def test_nuts_matches_the_conjugate_posterior_within_monte_carlo_error(linear):
-    model, mean, cov = linear
-    post = bayes.sample(model, bayes.NUTS(), num_warmup=300, num_samples=500, chains=4, key=1)
+def test_nuts_matches_the_conjugate_posterior_within_monte_carlo_error(linear, linear_nuts):
+    _, mean, cov = linear
+    post = linear_nuts[0]
     u0 = post["u0"].reshape(-1, 2)
     assert post.divergences == 0 and np.all(post.rhat("u0") < 1.02)
     ess = post.ess_bulk("u0")
@@ -169,31 +194,24 @@ def test_sgld_draws_follow_the_conjugate_posterior_roughly(linear):
 
 
 @pytest.mark.slow
-def test_a_checkpointed_run_resumes_with_identical_draws(linear, tmp_path, monkeypatch):
+def test_a_checkpointed_run_resumes_with_identical_draws(linear, linear_nuts, tmp_path):
+    """Started again from the checkpoint an interruption after 18 of 20 chunks leaves, the run completes with the
+    draws and statistics of the uninterrupted run, bit for bit (the SGLD test interrupts a run for real through the
+    same chunk runner, `bayes.chunks`); a checkpoint of another run is refused."""
     model, _, _ = linear
-    args = dict(num_warmup=50, num_samples=40, chains=2, key=5, chunk=10)
-    whole = bayes.sample(model, **args)
+    whole, snapshot = linear_nuts
     path = tmp_path / "run.npz"
-    from pysciml.bayes import nuts
-    original, calls = nuts._chunk_fn, []
-
-    def interrupted(*a):
-        run = original(*a)
-
-        def wrapped(*b):
-            calls.append(1)
-            if len(calls) == 3:
-                raise KeyboardInterrupt
-            return run(*b)
-        return wrapped
-    monkeypatch.setattr(nuts, "_chunk_fn", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        bayes.sample(model, checkpoint=path, **args)
-    monkeypatch.setattr(nuts, "_chunk_fn", original)
-    resumed = bayes.sample(model, checkpoint=path, **args)
+    shutil.copy(snapshot, path)
+    with np.load(path) as saved:
+        assert int(saved["done"]) == 18 and saved["draws"].shape == (4, 450, 2)
+    resumed = bayes.sample(model, checkpoint=path, **LINEAR_NUTS)
     np.testing.assert_array_equal(resumed.theta, whole.theta)
+    for k in ("lp", "diverging", "tree_depth", "step_size"):
+        np.testing.assert_array_equal(resumed.sample_stats[k], whole.sample_stats[k])
     with pytest.raises(ValueError, match="belongs to another run"):
-        bayes.sample(model, checkpoint=path, **{**args, "key": 6})
+        bayes.sample(model, checkpoint=path, **{**LINEAR_NUTS, "key": 6})
+    with pytest.raises(ValueError, match="belongs to another run"):
+        bayes.sample(model, bayes.NUTS(target_accept=0.9), checkpoint=path, **LINEAR_NUTS)
 
 
 def test_arviz_reads_the_posterior(linear):
@@ -217,6 +235,7 @@ def _lv(u, p, t):
 LV_TRUE = np.array([1.5, 1.0, 3.0, 1.0])
 LV_PROB = ps.ODEProblem(_lv, jnp.array([1.0, 1.0]), (0.0, 10.0), jnp.array([1.2, 0.8, 2.5, 0.8]))
 T_LV = np.linspace(0.5, 10.0, 20)
+T_HELD = (T_LV[:-1] + T_LV[1:]) / 2            # held-out times: the midpoints of the data times
 
 
 def test_bad_input_is_refused_with_the_argument_named():
@@ -256,6 +275,11 @@ def test_bad_input_is_refused_with_the_argument_named():
                     fixed=["p[1]", "p[2]", "p[3]"], **ok)
     with pytest.raises(ValueError, match="non-finite"):
         bayes.Model(LV_PROB, {"p": bayes.LogNormal()}, **ok).with_data(np.full((20, 2), np.inf))
+    model = bayes.Model(LV_PROB, {"p": bayes.LogNormal()}, **ok)
+    with pytest.raises(ValueError, match="checkpoint is for the Markov chains"):
+        bayes.sample(model, bayes.Laplace(), checkpoint="run.npz")
+    with pytest.raises(ValueError, match="chunk must be an int ≥ 1"):
+        bayes.sample(model, bayes.SGLD(), num_warmup=0, num_samples=5, chains=1, chunk=0)
 
 
 # --- a failed solve is a divergence, not a crash -----------------------------------------------------------------
@@ -311,9 +335,11 @@ def test_lotka_volterra_nuts_posterior_means_lie_within_two_sd_of_the_truth(lv_m
     mcse_sigma = post.std("sigma") / np.sqrt(post.ess_bulk("sigma"))
     assert abs(post.mean("sigma") - LV_SIGMA) < 2 * post.std("sigma") + 3 * mcse_sigma
     assert np.all(post.std("p") < 0.1 * LV_TRUE)           # and the data pin them down
-    pred = post.predict(times=T_LV, draws=100)
+    # the mean curve's 99% bands hold the true curve; at the held-out times with all 300 draws, the compiled
+    # ensemble solve of the band-calibration test below (same model, times and number of draws)
+    pred = post.predict(times=T_HELD, draws=300)
     truth = np.asarray(ps.solve(LV_PROB.remake(p=jnp.asarray(LV_TRUE)), ps.Vern9(), rtol=1e-12, atol=1e-12,
-                                saveat=T_LV).u)
+                                saveat=T_HELD).u)
     assert pred.coverage(truth, 0.99) > 0.9
 
 
@@ -339,15 +365,16 @@ def test_lotka_volterra_predictive_bands_cover_held_out_observations_at_their_no
     of the data times, which must hold 90% of fresh noisy observations there (8 × 19 × 2 = 304 points; binomial
     sd 1.7%, plus the approximation's own error). The noise-free band of the mean covers far fewer of them: it
     is a band for the curve, not for data — the first cause of the spiral's 39%."""
-    t_held = (T_LV[:-1] + T_LV[1:]) / 2
+    t_held = T_HELD
     clean = np.asarray(ps.solve(LV_PROB.remake(p=jnp.asarray(LV_TRUE)), ps.Vern9(), rtol=1e-12, atol=1e-12,
                                 saveat=t_held).u)
     inside, inside_mean = [], []
     for seed in range(8):
-        post = bayes.sample(lv_model.with_data(_lv_data(100 + seed)), bayes.Laplace(), num_samples=400, key=seed)
+        # 300 draws: the compiled ensemble solve is shared with the NUTS test's predictive check
+        post = bayes.sample(lv_model.with_data(_lv_data(100 + seed)), bayes.Laplace(), num_samples=300, key=seed)
         held = clean + LV_SIGMA * np.random.default_rng(200 + seed).normal(size=clean.shape)
-        inside.append(post.predict(times=t_held, draws=400, key=seed, noise=True).coverage(held, 0.9))
-        inside_mean.append(post.predict(times=t_held, draws=400, key=seed).coverage(held, 0.9))
+        inside.append(post.predict(times=t_held, draws=300, key=seed, noise=True).coverage(held, 0.9))
+        inside_mean.append(post.predict(times=t_held, draws=300, key=seed).coverage(held, 0.9))
     rate, rate_mean = np.mean(inside), np.mean(inside_mean)
     print(f"90% predictive bands: {rate:.3f} of held-out observations inside (noise-free bands: {rate_mean:.3f})")
     assert 0.80 <= rate <= 0.98, rate

@@ -51,11 +51,13 @@ def test_psgld_samples_a_badly_scaled_gaussian_where_plain_sgld_cannot_move():
 
 
 @pytest.mark.slow
-def test_sample_runs_the_same_chains_on_a_model():
+def test_sample_runs_the_same_chains_on_a_model(tmp_path, monkeypatch, capsys):
     """Wiring: `bayes.sample(model, SGLD(preconditioned=True))` on a `Model` whose posterior is this kind of Gaussian
     (a trivial ODE observed through p: prior N(0, s₀²), one observation with noise σ per coordinate) gives the
-    draws of `sgld_draws` on the closed-form posterior density with the same keys, and reports G. Compile-bound
-    (the sampler around a solve and its gradient: ~20 s at load 15 on a shared 2-core machine)."""
+    draws of `sgld_draws` on the closed-form posterior density with the same keys, and reports G; run in chunks
+    of 5 draws with a progress bar, and interrupted after two chunks then resumed from its checkpoint, it gives
+    the same draws bit for bit. Compile-bound (the sampler around a solve and its gradient, compiled once for
+    every run here: ~11 s at load 6 on a shared 2-core machine)."""
     import pysciml as ps
     s0, sig, y = np.array([1.0, 100.0]), np.array([0.1, 10.0]), np.array([0.3, -5.0])
     var = 1 / (1 / s0 ** 2 + 1 / sig ** 2)
@@ -65,7 +67,10 @@ def test_sample_runs_the_same_chains_on_a_model():
                         observe=lambda u, p, t: p)
     method = bayes.SGLD(a=EPS, gamma=0.0, thin=3, preconditioned=True)
     start = np.array([[0.1, 1.0], [-0.2, -3.0]])
-    post = bayes.sample(model, method, num_warmup=60, num_samples=20, chains=2, key=3, init=start, jitter=0.0)
+    args = dict(num_warmup=60, num_samples=20, chains=2, key=3, init=start, jitter=0.0, chunk=5)
+    post = bayes.sample(model, method, progress=True, **args)
+    bar = capsys.readouterr().err
+    assert "pSGLD 2 chain(s)" in bar and "80/80" in bar, bar            # warmup + draws, advanced per chunk
     k_run = jax.random.split(jax.random.key(3))[1]                 # sample(): (k_init, k_run); a key per chain
     logp = lambda x: -0.5 * jnp.sum((x - mean) ** 2 / var)
     ref, precond = jax.vmap(lambda k, x: sgld_draws(logp, method, k, x, 60, 20))(jax.random.split(k_run, 2),
@@ -73,6 +78,31 @@ def test_sample_runs_the_same_chains_on_a_model():
     assert post.method == "pSGLD" and post.theta.shape == (2, 20, 2)
     np.testing.assert_allclose(post["p"], np.asarray(ref), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(post.info["preconditioner"], np.asarray(precond), rtol=1e-9)
+    # resumable: interrupted in its third chunk, the run restarts from the checkpoint of the first two
+    from pysciml.bayes import sgld
+    path, original, calls = tmp_path / "sgld.npz", sgld._blocks_fn, []
+
+    def interrupted(*a):
+        run = original(*a)
+
+        def wrapped(*b):
+            calls.append(1)
+            if len(calls) == 4:                  # the warmup, two chunks, then the interruption
+                raise KeyboardInterrupt
+            return run(*b)
+        return wrapped
+    monkeypatch.setattr(sgld, "_blocks_fn", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bayes.sample(model, method, checkpoint=path, **args)
+    monkeypatch.setattr(sgld, "_blocks_fn", original)
+    with np.load(path) as saved:
+        assert int(saved["done"]) == 2 and saved["draws"].shape == (2, 10, 2)
+    resumed = bayes.sample(model, method, checkpoint=path, **args)
+    np.testing.assert_array_equal(resumed.theta, post.theta)
+    np.testing.assert_array_equal(resumed.sample_stats["lp"], post.sample_stats["lp"])
+    np.testing.assert_array_equal(resumed.info["preconditioner"], post.info["preconditioner"])
+    with pytest.raises(ValueError, match="belongs to another run"):
+        bayes.sample(model, bayes.SGLD(a=EPS / 2, gamma=0.0, thin=3, preconditioned=True), checkpoint=path, **args)
     with pytest.raises(ValueError, match="num_warmup must be ≥ 1"):
         bayes.sample(model, method, num_warmup=0, num_samples=5, chains=1)
     with pytest.raises(ValueError, match="alpha"):

@@ -1,11 +1,10 @@
 """NUTS with Stan's window adaptation, several chains vmapped, run in chunks (progress bar, checkpoints).
 
 BlackJAX supplies the kernel and the adaptation; this module only runs them: warmup once per chain (vmapped),
-then sampling in compiled chunks of ``chunk`` draws, so that a progress bar advances between chunks without a
-host callback inside the compiled loop, and so that a run can be checkpointed after each chunk and resumed
-later with identical draws (each chunk's keys come from the run's key and the chunk's index).
+then sampling in compiled chunks of ``chunk`` draws through `bayes.chunks` (a progress bar between chunks,
+checkpoints after each, resumed with identical draws: each chunk's keys come from the run's key and the chunk's
+index).
 """
-import os
 from dataclasses import dataclass
 
 import blackjax
@@ -13,7 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from blackjax.adaptation.base import get_filter_adapt_info_fn
+from blackjax.mcmc.hmc import HMCState
 
+from .chunks import chunk_size, run_in_chunks, run_signature
 from .posterior import Posterior
 
 
@@ -89,91 +90,32 @@ def run_nuts(model, method, positions, key, num_warmup, num_samples, *, progress
              chunk=None, chain_method="vectorized"):
     """Draws (chains, num_samples, dim) and statistics; see `bayes.sample`."""
     chains = positions.shape[0]
-    chunk = int(chunk or max(1, min(num_samples, -(-num_samples // 20))))
-    n_chunks = -(-num_samples // chunk)
+    chunk = chunk_size(num_samples, chunk)
     groups = [np.arange(chains)] if chain_method == "vectorized" else [np.array([c]) for c in range(chains)]
     k_warm, k_draw = jax.random.split(key)
-    saved = _load_checkpoint(checkpoint, model, chains, num_warmup, num_samples, chunk, key)
-    bar = _progress(progress, num_warmup + num_samples, f"NUTS {chains} chain(s)")
-    if saved is None:
-        states, step_sizes, imms = [], [], []
-        for g in groups:
-            if num_warmup > 0:
-                s, ss, imm = _warmup_fn(model, method, num_warmup)(jax.random.split(k_warm, chains)[g],
-                                                                   positions[g], model.data)
-            else:
-                s = _init_fn(model)(positions[g], model.data)
-                ss = jnp.full(len(g), 0.1)
-                imm = jnp.ones((len(g), model.dim)) if not method.dense_mass else jnp.tile(jnp.eye(model.dim),
-                                                                                           (len(g), 1, 1))
-            states.append(s), step_sizes.append(ss), imms.append(imm)
-        state = jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *states)
-        step_size, imm = jnp.concatenate(step_sizes), jnp.concatenate(imms)
-        draws, stats, done = [], [], 0
-    else:
-        state, step_size, imm, draws, stats, done = saved
-    bar.update(num_warmup)
-    bar.update(min(done * chunk, num_samples))
-    run = _chunk_fn(model, method, chunk)
-    for c in range(done, n_chunks):
-        keys = jax.random.split(jax.random.fold_in(k_draw, c), chains)
-        outs = [run(keys[g], jax.tree_util.tree_map(lambda x: x[g], state), step_size[g], imm[g], model.data)
-                for g in groups]
-        state = jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *[o[0] for o in outs])
-        draws.append(np.concatenate([np.asarray(o[1][0]) for o in outs]))
-        stats.append({k: np.concatenate([np.asarray(o[1][1][k]) for o in outs]) for k in outs[0][1][1]})
-        bar.update(min(chunk, num_samples - c * chunk))
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, chains, num_warmup, num_samples, chunk, key, state, step_size, imm,
-                             draws, stats, c + 1)
-    bar.close()
-    theta = np.concatenate(draws, axis=1)[:, :num_samples]
-    sample_stats = {k: np.concatenate([s[k] for s in stats], axis=1)[:, :num_samples] for k in stats[0]}
-    sample_stats["step_size"] = np.broadcast_to(np.asarray(step_size)[:, None], theta.shape[:2])
-    return Posterior(model, theta, sample_stats, "NUTS",
-                     info={"step_size": np.asarray(step_size), "inverse_mass_matrix": np.asarray(imm)})
 
+    def warmup(g):
+        if num_warmup > 0:
+            s, ss, imm = _warmup_fn(model, method, num_warmup)(jax.random.split(k_warm, chains)[g], positions[g],
+                                                               model.data)
+        else:
+            s = _init_fn(model)(positions[g], model.data)
+            ss = jnp.full(len(g), 0.1)
+            imm = jnp.ones((len(g), model.dim)) if not method.dense_mass else jnp.tile(jnp.eye(model.dim),
+                                                                                       (len(g), 1, 1))
+        return (s.position, s.logdensity, s.logdensity_grad, ss, imm)
 
-class _NoBar:
-    def update(self, n):
-        pass
+    def advance(c, g, carry):
+        keys = jax.random.split(jax.random.fold_in(k_draw, c), chains)[g]
+        position, logdensity, grad, ss, imm = carry
+        state, (draws, stats) = _chunk_fn(model, method, chunk)(keys, HMCState(position, logdensity, grad), ss, imm,
+                                                                model.data)
+        return (state.position, state.logdensity, state.logdensity_grad, ss, imm), draws, stats
 
-    def close(self):
-        pass
-
-
-def _progress(progress, total, desc):
-    if not progress:
-        return _NoBar()
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="draw")
-
-
-def _signature(model, chains, num_warmup, num_samples, chunk, key):
-    return np.array([model.dim, chains, num_warmup, num_samples, chunk, *np.asarray(jax.random.key_data(key)).ravel()],
-                    dtype=np.int64)
-
-
-def _save_checkpoint(path, model, chains, num_warmup, num_samples, chunk, key, state, step_size, imm, draws, stats,
-                     done):
-    tmp = str(path) + ".tmp.npz"
-    np.savez(tmp, signature=_signature(model, chains, num_warmup, num_samples, chunk, key), done=done,
-             position=np.asarray(state.position), logdensity=np.asarray(state.logdensity),
-             grad=np.asarray(state.logdensity_grad), step_size=np.asarray(step_size), imm=np.asarray(imm),
-             draws=np.concatenate(draws, axis=1),
-             **{f"stat_{k}": np.concatenate([s[k] for s in stats], axis=1) for k in stats[0]})
-    os.replace(tmp, path)          # atomic: an interrupted save leaves the previous checkpoint intact
-
-
-def _load_checkpoint(path, model, chains, num_warmup, num_samples, chunk, key):
-    if path is None or not os.path.exists(path):
-        return None
-    with np.load(path) as f:
-        if not np.array_equal(f["signature"], _signature(model, chains, num_warmup, num_samples, chunk, key)):
-            raise ValueError(f"checkpoint {path!r} belongs to another run (model size, chains, warmup, samples, chunk "
-                             "or key differ); delete it or pass another path")
-        from blackjax.mcmc.hmc import HMCState
-        state = HMCState(jnp.asarray(f["position"]), jnp.asarray(f["logdensity"]), jnp.asarray(f["grad"]))
-        draws = [f["draws"]]
-        stats = [{k[5:]: f[k] for k in f.files if k.startswith("stat_")}]
-        return state, jnp.asarray(f["step_size"]), jnp.asarray(f["imm"]), draws, stats, int(f["done"])
+    carry, theta, sample_stats = run_in_chunks(
+        warmup, advance, chains=chains, groups=groups, num_warmup=num_warmup, num_samples=num_samples, chunk=chunk,
+        signature=run_signature(model, method, positions, key, num_warmup, num_samples, chunk), progress=progress,
+        checkpoint=checkpoint, desc=f"NUTS {chains} chain(s)")
+    step_size, imm = np.asarray(carry[3]), np.asarray(carry[4])
+    sample_stats["step_size"] = np.broadcast_to(step_size[:, None], theta.shape[:2])
+    return Posterior(model, theta, sample_stats, "NUTS", info={"step_size": step_size, "inverse_mass_matrix": imm})

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .approximate import MAP, Laplace, MeanFieldVI, find_map, laplace, mean_field_vi
+from .chunks import chunk_size
 from .model import Model
 from .nuts import NUTS, run_nuts
 from .sgld import SGLD, run_sgld
@@ -23,9 +24,10 @@ def sample(model, method=None, num_warmup=1000, num_samples=1000, chains=4, key=
                   Uniform(−jitter, jitter) in θ, so that R-hat can see chains that do not mix
     chain_method  "vectorized" (chains vmapped in one compiled program) or "sequential" (one at a time: no
                   chain waits for the slowest one's tree, often faster on one CPU core)
-    progress      a tqdm progress bar (NUTS, advancing once per chunk of ``chunk`` draws)
-    checkpoint    NUTS: a file path; the run is saved after each chunk and an interrupted run resumes there
-                  with the same draws
+    progress      a tqdm progress bar (NUTS and SGLD: advancing after the warmup and after each chunk of ``chunk``
+                  draws; default chunk: a twentieth of num_samples)
+    checkpoint    NUTS and SGLD: a file path; the run is saved after each chunk and an interrupted run, started
+                  again with the same arguments, resumes there with the same draws (`bayes.chunks`)
     """
     if not isinstance(model, Model):
         raise TypeError(f"sample: model must be a bayes.Model; got {type(model).__name__}")
@@ -36,6 +38,10 @@ def sample(model, method=None, num_warmup=1000, num_samples=1000, chains=4, key=
             raise ValueError(f"sample: {name} must be an int ≥ {low}; got {n!r}")
     if chain_method not in ("vectorized", "sequential"):
         raise ValueError(f"sample: chain_method must be 'vectorized' or 'sequential'; got {chain_method!r}")
+    chunk_size(num_samples, chunk)             # checks chunk before any compile
+    if checkpoint is not None and isinstance(method, (Laplace, MeanFieldVI)):
+        raise ValueError(f"sample: checkpoint is for the Markov chains (NUTS, SGLD); {type(method).__name__} runs "
+                         "in one piece, so pass checkpoint=None")
     k_init, k_run = jax.random.split(key)
     if isinstance(method, Laplace):
         return laplace(model, method, num_samples, k_run, _single_init(model, init))
@@ -46,7 +52,8 @@ def sample(model, method=None, num_warmup=1000, num_samples=1000, chains=4, key=
         return run_nuts(model, method, positions, k_run, num_warmup, num_samples, progress=progress,
                         checkpoint=checkpoint, chunk=chunk, chain_method=chain_method)
     if isinstance(method, SGLD):
-        return run_sgld(model, method, positions, k_run, num_warmup, num_samples)
+        return run_sgld(model, method, positions, k_run, num_warmup, num_samples, progress=progress,
+                        checkpoint=checkpoint, chunk=chunk)
     raise TypeError(f"sample: method must be NUTS(), SGLD(), Laplace() or MeanFieldVI(); got {method!r}")
 
 

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .chunks import chunk_size, run_in_chunks, run_signature
 from .posterior import Posterior
 
 
@@ -83,54 +84,94 @@ def _preconditioner(method, v, updates, num_warmup):
     return 1.0 / (method.damping + jnp.sqrt(v / (1 - method.alpha ** n)))
 
 
-def sgld_draws(logdensity, method, key, position, num_warmup, num_samples):
-    """One chain of ``method`` (an `SGLD`) on any log density θ -> log p(θ) (pure, differentiable), started at
-    ``position``: returns (draws (num_samples, dim), the preconditioner G at the end (ones for plain SGLD)).
-    Jit- and vmap-able; `bayes.sample` vmaps it over chains. One scan over num_samples + 1 blocks of steps (the
-    warmup, then ``thin`` steps per kept draw) keeps only the kept draws in memory however long the chain, and
-    compiles the step once (random draws under a scan dominate compile time)."""
-    grad_fn = jax.grad(logdensity)
+def _run_blocks(grad_fn, method, key, carry, blocks, num_warmup):
+    """Run the SGLD steps of ``blocks`` (int array) from ``carry``: block 0 is the warmup (num_warmup steps), block
+    b ≥ 1 the ``thin`` steps that end in kept draw b, block −1 nothing (padding). Step t's key is fold_in(key, t)
+    and its step size depends on t alone, so a chain cut into blocks anywhere gives the same draws. Returns (carry,
+    the position after each block)."""
     if method.preconditioned:
-        step, carry = _psgld_step(grad_fn, method, num_warmup), (position, jnp.zeros_like(position))
+        step = _psgld_step(grad_fn, method, num_warmup)
     else:
         sampler = blackjax.sgld(lambda x, _: grad_fn(x))
 
         def step(x, k, t):
             return sampler.step(k, x, None, method.a * (method.b + t) ** (-method.gamma))
-        carry = position
 
     def block(c, b):
         start = jnp.where(b == 0, 0, num_warmup + (b - 1) * method.thin)
-        length = jnp.where(b == 0, num_warmup, method.thin)
+        length = jnp.where(b == 0, num_warmup, jnp.where(b < 0, 0, method.thin))
         c = jax.lax.fori_loop(start, start + length,
                               lambda t, c: step(c, jax.random.fold_in(key, t), t.astype(float)), c)
         return c, (c[0] if method.preconditioned else c)
-    carry, draws = jax.lax.scan(block, carry, jnp.arange(num_samples + 1))
-    total = num_warmup + num_samples * method.thin
-    last = _preconditioner(method, carry[1], total, num_warmup) if method.preconditioned else jnp.ones_like(position)
-    return draws[1:], last
+    return jax.lax.scan(block, carry, blocks)
 
 
-def _sgld_fn(model, method, num_warmup, num_samples):
-    key = ("sgld", method, num_warmup, num_samples)
+def _initial_carry(method, position):
+    return (position, jnp.zeros_like(position)) if method.preconditioned else position
+
+
+def sgld_draws(logdensity, method, key, position, num_warmup, num_samples):
+    """One chain of ``method`` (an `SGLD`) on any log density θ -> log p(θ) (pure, differentiable), started at
+    ``position``: returns (draws (num_samples, dim), the preconditioner G at the end (ones for plain SGLD)).
+    Jit- and vmap-able. One scan over num_samples + 1 blocks of steps (the warmup, then ``thin`` steps per kept
+    draw) keeps only the kept draws in memory however long the chain, and compiles the step once (random draws
+    under a scan dominate compile time). `bayes.sample` runs the same blocks a chunk at a time (`_run_blocks`),
+    vmapped over chains, and gets the same draws."""
+    carry, draws = _run_blocks(jax.grad(logdensity), method, key, _initial_carry(method, position),
+                               jnp.arange(num_samples + 1), num_warmup)
+    return draws[1:], _final_preconditioner(method, carry, num_warmup, position)
+
+
+def _final_preconditioner(method, carry, num_warmup, position):
+    # V stops changing after warmup, so G at the end is G after the warmup's num_warmup updates
+    return _preconditioner(method, carry[1], num_warmup, num_warmup) if method.preconditioned else \
+        jnp.ones_like(position)
+
+
+def _blocks_fn(model, method, num_warmup, n):
+    """The compiled chunk: ``n`` blocks (`_run_blocks`) of every chain, vmapped, with the log density of each kept
+    draw. The warmup is a chunk too ([0, −1, −1, ...]), so one program serves the whole run."""
+    key = ("sgld", method, num_warmup, n)
     if key not in model._cache:
-        def run(keys, positions, data):
+        def run(keys, carry, blocks, data):
             logdensity = model.logdensity_fn(data)
 
-            def one(k, x):
-                draws, precond = sgld_draws(logdensity, method, k, x, num_warmup, num_samples)
-                return draws, jax.vmap(logdensity)(draws), precond
-            return jax.vmap(one)(keys, positions)
+            def one(k, c):
+                c, draws = _run_blocks(jax.grad(logdensity), method, k, c, blocks, num_warmup)
+                return c, draws, jax.vmap(logdensity)(draws)
+            return jax.vmap(one)(keys, carry)
         model._cache[key] = jax.jit(run)
     return model._cache[key]
 
 
-def run_sgld(model, method, positions, key, num_warmup, num_samples):
+def run_sgld(model, method, positions, key, num_warmup, num_samples, *, progress=False, checkpoint=None,
+             chunk=None):
+    """Draws (chains, num_samples, dim) in chunks (progress bar, checkpoints: `bayes.chunks`); see `bayes.sample`."""
     if method.preconditioned and num_warmup < 1:
         raise ValueError("sample: SGLD(preconditioned=True) estimates its preconditioner during warmup; num_warmup "
                          f"must be ≥ 1 (several hundred steps); got {num_warmup}")
-    keys = jax.random.split(key, positions.shape[0])
-    draws, lp, precond = _sgld_fn(model, method, num_warmup, num_samples)(keys, positions, model.data)
-    info = {"preconditioner": np.asarray(precond)} if method.preconditioned else {}
-    return Posterior(model, np.asarray(draws), {"lp": np.asarray(lp)}, "pSGLD" if method.preconditioned else "SGLD",
-                     info=info)
+    chains = positions.shape[0]
+    chunk = chunk_size(num_samples, chunk)
+    keys = jax.random.split(key, chains)
+    run = _blocks_fn(model, method, num_warmup, chunk)
+
+    def warmup(g):
+        carry = _initial_carry(method, positions[g])
+        if num_warmup > 0:
+            carry = run(keys[g], carry, jnp.full(chunk, -1).at[0].set(0), model.data)[0]
+        return tuple(carry) if method.preconditioned else (carry,)
+
+    def advance(c, g, carry):
+        blocks = 1 + c * chunk + jnp.arange(chunk)
+        blocks = jnp.where(blocks <= num_samples, blocks, -1)        # the last chunk's padding: no steps
+        carry, draws, lp = run(keys[g], carry if method.preconditioned else carry[0], blocks, model.data)
+        return (tuple(carry) if method.preconditioned else (carry,)), draws, {"lp": lp}
+
+    name = "pSGLD" if method.preconditioned else "SGLD"
+    carry, theta, stats = run_in_chunks(
+        warmup, advance, chains=chains, groups=[np.arange(chains)], num_warmup=num_warmup, num_samples=num_samples,
+        chunk=chunk, signature=run_signature(model, method, positions, key, num_warmup, num_samples, chunk),
+        progress=progress, checkpoint=checkpoint, desc=f"{name} {chains} chain(s)")
+    info = {"preconditioner": np.asarray(jax.vmap(lambda *c: _final_preconditioner(method, c, num_warmup, c[0]))(
+        *carry))} if method.preconditioned else {}
+    return Posterior(model, theta, stats, name, info=info)
