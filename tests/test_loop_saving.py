@@ -154,3 +154,42 @@ def test_many_saves_per_step_at_an_event_time_report_the_state_before_the_affect
     exact = np.exp(-0.5 * ts) + before(doses).sum(axis=1)
     assert sol.stats["naccept"] < 60                  # several saves per step: the outer fill is exercised
     np.testing.assert_allclose(np.asarray(sol.u[:, 0]), exact, rtol=1e-7)
+
+
+# --- lanes of a named batch (EnsembleVmap) -----------------------------------------------------------------
+
+@pytest.mark.parametrize("alg, n_saves", [(ps.Tsit5(), 300), (ps.Vern7(), 40)], ids=["Tsit5-many", "Vern7-few"])
+def test_ensemble_vmap_lanes_match_single_solves_and_exact_solution(alg, n_saves):
+    """EnsembleVmap runs the loop as lanes of its named batch (integrate.lanes: a condition reduced over the
+    batch, saves scattered by each lane): members with different ω finish at different steps, and 300 times
+    over ~70 steps make steps pass several (the lanes' refill loop). Each member must equal its own solve (the
+    chunked single-trajectory path) to rounding, with the same step and evaluation counts (Vern7's extra
+    interpolation stages counted per member), and the exact solution within the tolerance's reach."""
+    ts = jnp.linspace(0.0, 6.0, n_saves)
+    omegas = jnp.array([1.0, 2.0, 3.5, 0.5])
+    eprob = ps.EnsembleProblem(PROB, prob_func=lambda prob, i, repeat: prob.remake(p=omegas[i][None]),
+                               output_func=lambda sol, i: (sol.u, sol.stats["nf"], sol.stats["naccept"]))
+    us, nf, naccept = ps.solve(eprob, alg, ps.EnsembleVmap(), trajectories=4, saveat=ts, **TOL).u
+    for i, w in enumerate(np.asarray(omegas)):
+        single = ps.solve(PROB.remake(p=jnp.array([w])), alg, saveat=ts, **TOL)
+        np.testing.assert_allclose(us[i], single.u, rtol=0, atol=1e-12)
+        assert int(nf[i]) == int(single.stats["nf"]) and int(naccept[i]) == int(single.stats["naccept"])
+        u_exact = np.stack([np.cos(w * ts), -w * np.sin(w * ts)], axis=-1)
+        assert np.max(np.abs(np.asarray(us[i]) - u_exact)) < 1e-6 * max(w, 1.0)   # ω·1.001 is off by ~1e-2
+
+
+def test_lane_axis_is_bound_only_inside_its_vmap():
+    from pysciml.integrate.lanes import bound_axis, lane_axis
+
+    seen = []
+
+    def one(x):
+        with lane_axis("members"):
+            seen.append(bound_axis())
+        seen.append(bound_axis())      # outside the block: not marked
+        return x
+
+    jax.vmap(one, axis_name="members")(jnp.zeros(2))
+    with lane_axis("members"):
+        seen.append(bound_axis())      # marked, but no batch of that name: a plain solve
+    assert seen == ["members", None, None]

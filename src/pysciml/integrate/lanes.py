@@ -9,7 +9,8 @@ trajectory-dependent rows become scatters over the whole buffer.
 When the batch's axis is named, the loop can do better: its condition is reduced over the axis (`lax.pmax`,
 one unbatched flag, so JAX adds no selects), and the body itself keeps finished trajectories unchanged: it
 selects only the small state and writes the saves through the step's own ``accept`` mask, a few rows per
-trajectory. `EnsembleVmap` names its axis and marks the trace with `lane_axis`; the loop asks `bound_axis`.
+trajectory. `EnsembleVmap` names its axis and marks the trace with `lane_axis`; `solve` asks `bound_axis` and
+compiles the loop for lanes of that axis (`LoopConfig.lanes`).
 """
 import contextlib
 import threading

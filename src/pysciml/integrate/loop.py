@@ -42,7 +42,6 @@ from ..interpolation import StepHistory, fill_step_times, fill_window, full_stag
 from ..problems.terms import as_terms
 from . import events as ev_hooks
 from . import fixed_grid
-from .lanes import bound_axis
 
 _RUNNING = -1
 
@@ -57,6 +56,9 @@ _MAX_CHUNK_ROWS = 32
 # them hands the rest to the outer loop (a few vector operations each step instead of a loop per step).
 _SAVES_PER_STEP = 2
 _LARGE_STATE_WINDOW = 8     # saveat window for states too large for the small-buffer size
+# Lanes of a named batch (see `lanes`) write their saves by a scatter, whose cost grows with the rows: one per
+# step, and a loop for more (steps passing several requested times are the exception with ~1 save per step).
+_LANE_SAVES_PER_STEP = 1
 
 
 class LoopConfig(NamedTuple):
@@ -64,7 +66,8 @@ class LoopConfig(NamedTuple):
     "saveat" or "steps"), ``dense`` (with "steps": also store the stages for sol(t)), ``max_steps``,
     ``has_tstops``, ``given_dt`` (the first step is the user's dt, else Hairer's estimate), ``accumulate``
     (an accumulator run on every attempted step, or None), ``events`` (the callbacks' `EventPlan`, or None)
-    and ``fixed_steps`` (the number of fixed steps when known before tracing: the solve may run as one scan)."""
+    ``fixed_steps`` (the number of fixed steps when known before tracing: the solve may run as one scan) and
+    ``lanes`` (see `lanes`; set by `solve` where the batch axis is bound)."""
     adaptive: bool
     save: str            # "ends" | "saveat" | "steps"
     dense: bool          # with save == "steps": also store the stages for sol(t)
@@ -76,6 +79,7 @@ class LoopConfig(NamedTuple):
     events: object = None       # callbacks.EventPlan (None: no callbacks, and the loop carries nothing for them)
     fixed_steps: int | None = None   # fixed steps on the grid t0 + k·dt, known before tracing (concrete span and
                                      # dt, no dtmax below dt): the solve may run as one scan (`fixed_grid`)
+    lanes: str | None = None    # the named batch axis the loop runs as a lane of (`lanes.bound_axis`), or None
 
 
 class LoopInputs(NamedTuple):
@@ -203,7 +207,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     if reads_history and not (cfg.save == "steps" and cfg.dense):
         raise ValueError(f"integrate: {f!r} reads the solution's history; it needs save='steps' with dense=True")
     # One lane of a batch with a named axis (see `lanes`): the loop masks finished lanes itself.
-    axis = bound_axis() if cfg.save in ("ends", "saveat") and plan is None else None
+    axis = cfg.lanes if cfg.save in ("ends", "saveat") and plan is None else None
     terms = as_terms(f, x.mass)
     step_rhs = (lambda ts, us, stages, index: as_terms(f.with_history(StepHistory(ts, us, stages, index - 1)), x.mass)
                 ) if reads_history else (lambda *buffers: terms)
@@ -249,10 +253,10 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     save_base = big = window_times = last_step = None
     if axis is not None and cfg.save == "saveat":
         # Lanes write straight into the whole buffer, a few rows per step (padded so that a window of
-        # _SAVES_PER_STEP rows always fits); the times stay outside the carry (they are the same for all lanes).
-        ends = direction.astype(ts_buf.dtype) * jnp.full((_SAVES_PER_STEP,), jnp.inf, ts_buf.dtype)
+        # _LANE_SAVES_PER_STEP rows always fits); the times stay outside the carry (the same for all lanes).
+        ends = direction.astype(ts_buf.dtype) * jnp.full((_LANE_SAVES_PER_STEP,), jnp.inf, ts_buf.dtype)
         window_times, ts_buf = jnp.concatenate([ts_buf, ends]), None
-        us_buf = jnp.concatenate([us_buf, jnp.zeros((_SAVES_PER_STEP, n), dtype)])
+        us_buf = jnp.concatenate([us_buf, jnp.zeros((_LANE_SAVES_PER_STEP, n), dtype)])
     if rows:
         save_base, save_index = save_index, jnp.zeros((), jnp.int32)
         if cfg.save == "saveat":
@@ -632,14 +636,14 @@ def _interpolant_stages(alg, f, p, c, dt, result, inside, n_interp, any_inside):
 def _fill_saveat_lanes(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, times, axis):
     """`_fill_saveat` for a lane of a named batch (see `lanes`): the requested times in (t, t_new] of an
     accepted step are written straight into the whole buffer c.us (``times``: the requested times padded
-    with _SAVES_PER_STEP infinite ones, the buffer with as many rows), _SAVES_PER_STEP at once, and again
+    with _LANE_SAVES_PER_STEP infinite ones, the buffer with as many rows), that many at once, and again
     while any lane's step passed more of them (rarely: a loop whose flag is reduced over the batch)."""
-    n_save = times.shape[0] - _SAVES_PER_STEP
+    n_save = times.shape[0] - _LANE_SAVES_PER_STEP
     due = lambda index: accept & (index < n_save) & (direction * (times[index] - t_new) <= 0)
     inside = due(c.save_index) & (times[c.save_index] != t_new)
     stages, n_interp = _interpolant_stages(alg, f, p, c, dt, result, inside, n_interp, lax.pmax(inside, axis))
-    fill = lambda us, index: fill_window(alg.interpolant, times, us, index, n_save, _SAVES_PER_STEP, accept, c.t,
-                                         dt, t_new, c.u, result.u, stages, direction, drop=True)
+    fill = lambda us, index: fill_window(alg.interpolant, times, us, index, n_save, _LANE_SAVES_PER_STEP, accept,
+                                         c.t, dt, t_new, c.u, result.u, stages, direction, drop=True)
     us, index = fill(c.us, c.save_index)
     index, us = lax.while_loop(lambda s: lax.pmax(due(s[0]), axis), lambda s: fill(s[1], s[0])[::-1], (index, us))
     return index, us, n_interp
