@@ -21,6 +21,10 @@ vector operations) and stops when a chunk is full; an outer loop copies the chun
 starts the step loop again. The step loop then touches only small buffers, which XLA:CPU runs as a plain
 sequence of kernels, and never loops over requested times within a step.
 
+As a lane of an ensemble's named batch (``cfg.lanes``, see `lanes`), the loop's condition is reduced over the
+batch and the body keeps finished lanes unchanged itself; "saveat" then writes into the whole buffer, a
+scattered row per step (the chunks serve the sequential CPU schedule of one trajectory, not a batch).
+
 Callbacks (``cfg.events``) add three hooks, each a small function below the loop (see `events`): the next
 landing target (pending events, periodic times), the search for an event in a trial step, and the affects
 at the end of an accepted step with the method's restart. Without callbacks none of them is traced.
@@ -252,11 +256,11 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
                                                   reads_history)
     save_base = big = window_times = last_step = None
     if axis is not None and cfg.save == "saveat":
-        # Lanes write straight into the whole buffer, a few rows per step (padded so that a window of
-        # _LANE_SAVES_PER_STEP rows always fits); the times stay outside the carry (the same for all lanes).
+        # Lanes write straight into the whole buffer, a few rows per step, by a scatter that drops rows past
+        # its end; the times (padded so that a window of _LANE_SAVES_PER_STEP always fits) stay outside the
+        # carry (they are the same for all lanes).
         ends = direction.astype(ts_buf.dtype) * jnp.full((_LANE_SAVES_PER_STEP,), jnp.inf, ts_buf.dtype)
         window_times, ts_buf = jnp.concatenate([ts_buf, ends]), None
-        us_buf = jnp.concatenate([us_buf, jnp.zeros((_LANE_SAVES_PER_STEP, n), dtype)])
     if rows:
         save_base, save_index = save_index, jnp.zeros((), jnp.int32)
         if cfg.save == "saveat":
@@ -477,7 +481,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         us = jnp.stack([x.u0, out.u])
         n_saved = jnp.asarray(2, jnp.int32)
     elif cfg.save == "saveat":
-        ts, us, n_saved = x.saveat, out.us[:x.saveat.shape[0]], out.save_index
+        ts, us, n_saved = x.saveat, out.us, out.save_index
     else:
         # Pad past the last accepted step with the final time and state (valid for plotting and lookup).
         valid = jnp.arange(out.ts.shape[0]) < out.save_index
@@ -636,9 +640,9 @@ def _interpolant_stages(alg, f, p, c, dt, result, inside, n_interp, any_inside):
 def _fill_saveat_lanes(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, times, axis):
     """`_fill_saveat` for a lane of a named batch (see `lanes`): the requested times in (t, t_new] of an
     accepted step are written straight into the whole buffer c.us (``times``: the requested times padded
-    with _LANE_SAVES_PER_STEP infinite ones, the buffer with as many rows), that many at once, and again
-    while any lane's step passed more of them (rarely: a loop whose flag is reduced over the batch)."""
-    n_save = times.shape[0] - _LANE_SAVES_PER_STEP
+    with _LANE_SAVES_PER_STEP infinite ones), that many at once, and again while any lane's step passed
+    more of them (rarely: a loop whose flag is reduced over the batch)."""
+    n_save = c.us.shape[0]
     due = lambda index: accept & (index < n_save) & (direction * (times[index] - t_new) <= 0)
     inside = due(c.save_index) & (times[c.save_index] != t_new)
     stages, n_interp = _interpolant_stages(alg, f, p, c, dt, result, inside, n_interp, lax.pmax(inside, axis))
