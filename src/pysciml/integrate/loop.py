@@ -404,10 +404,12 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         new_scalars = _Scalars(t, dt_next, controller_state, n_steps, n_accepted, retcode, stop_index,
                                save_index, n_interp, grid_t, grid_n)
         packed = packer.pack(new_scalars)
-        if axis is not None:   # u, the saves and the accumulator follow `accept`; the rest is kept here
+        if axis is not None:   # u and the saves follow `accept`; the rest is kept here
             keep = lambda new, old: jnp.where(live, new, old)
             packed = jax.tree_util.tree_map(keep, packed, state[0])
             solver_state = jax.tree_util.tree_map(keep, solver_state, c.solver_state)
+            # (an accumulator sees every attempt: a finished lane's would write its next slot)
+            accumulated = jax.tree_util.tree_map(keep, accumulated, c.accumulated)
         return packed, _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated,
                                None if plan is None else events, c.save_base, last_step)
 
