@@ -407,7 +407,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         if axis is not None:   # u and the saves follow `accept`; the rest is kept here
             keep = lambda new, old: jnp.where(live, new, old)
             packed = jax.tree_util.tree_map(keep, packed, state[0])
-            solver_state = jax.tree_util.tree_map(keep, solver_state, c.solver_state)
+            if result.rejected_state is not None:   # (otherwise a step not accepted keeps it already)
+                solver_state = jax.tree_util.tree_map(keep, solver_state, c.solver_state)
             # (an accumulator sees every attempt: a finished lane's would write its next slot)
             accumulated = jax.tree_util.tree_map(keep, accumulated, c.accumulated)
         return packed, _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated,
