@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.trees import is_concrete
+from ..integrate.lanes import lane_axis
 from ..solve import solve
 from .base import MAX_RERUNS, EnsembleAlgorithm, member_options, split_output, too_many_reruns
 from .problem import check_prob_func_is_pure
@@ -39,11 +40,13 @@ class EnsembleVmap(EnsembleAlgorithm):
 
             def batch(indices, repeats, arrays):
                 def one(i, repeat):
-                    sol = solve(eprob.member(i, repeat), alg, **member_options({**dict(static), **arrays}, i, repeat))
+                    with lane_axis(_AXIS):   # the loop runs as a lane of the named batch (integrate.lanes)
+                        sol = solve(eprob.member(i, repeat), alg,
+                                    **member_options({**dict(static), **arrays}, i, repeat))
                     value, rerun, asked = split_output(eprob.output_func(sol, i))
                     asks.append(asked)
                     return value, jnp.asarray(rerun, bool)
-                return jax.vmap(one)(indices, repeats)
+                return jax.vmap(one, axis_name=_AXIS)(indices, repeats)
             per_problem[key] = (self._compile(batch), asks)
         compiled, asks = per_problem[key]
         indices = np.asarray(indices)
@@ -68,6 +71,9 @@ class EnsembleVmap(EnsembleAlgorithm):
         raise RuntimeError(too_many_reruns(indices[np.flatnonzero(reruns)]))
 
     _compile = staticmethod(jax.jit)   # EnsembleSharded overrides it: the same batch, split across devices
+
+
+_AXIS = "pysciml_ensemble"
 
 
 def _hashable(value):

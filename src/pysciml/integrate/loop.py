@@ -21,6 +21,10 @@ vector operations) and stops when a chunk is full; an outer loop copies the chun
 starts the step loop again. The step loop then touches only small buffers, which XLA:CPU runs as a plain
 sequence of kernels, and never loops over requested times within a step.
 
+As a lane of an ensemble's named batch (``cfg.lanes``, see `lanes`), the loop's condition is reduced over the
+batch and the body keeps finished lanes unchanged itself; "saveat" then writes into the whole buffer, a
+scattered row per step (the chunks serve the sequential CPU schedule of one trajectory, not a batch).
+
 Callbacks (``cfg.events``) add three hooks, each a small function below the loop (see `events`): the next
 landing target (pending events, periodic times), the search for an event in a trial step, and the affects
 at the end of an accepted step with the method's restart. Without callbacks none of them is traced.
@@ -56,6 +60,9 @@ _MAX_CHUNK_ROWS = 32
 # them hands the rest to the outer loop (a few vector operations each step instead of a loop per step).
 _SAVES_PER_STEP = 2
 _LARGE_STATE_WINDOW = 8     # saveat window for states too large for the small-buffer size
+# Lanes of a named batch (see `lanes`) write their saves by a scatter, whose cost grows with the rows: one per
+# step, and a loop for more (steps passing several requested times are the exception with ~1 save per step).
+_LANE_SAVES_PER_STEP = 1
 
 
 class LoopConfig(NamedTuple):
@@ -63,7 +70,8 @@ class LoopConfig(NamedTuple):
     "saveat" or "steps"), ``dense`` (with "steps": also store the stages for sol(t)), ``max_steps``,
     ``has_tstops``, ``given_dt`` (the first step is the user's dt, else Hairer's estimate), ``accumulate``
     (an accumulator run on every attempted step, or None), ``events`` (the callbacks' `EventPlan`, or None)
-    and ``fixed_steps`` (the number of fixed steps when known before tracing: the solve may run as one scan)."""
+    ``fixed_steps`` (the number of fixed steps when known before tracing: the solve may run as one scan) and
+    ``lanes`` (see `lanes`; set by `solve` where the batch axis is bound)."""
     adaptive: bool
     save: str            # "ends" | "saveat" | "steps"
     dense: bool          # with save == "steps": also store the stages for sol(t)
@@ -75,6 +83,7 @@ class LoopConfig(NamedTuple):
     events: object = None       # callbacks.EventPlan (None: no callbacks, and the loop carries nothing for them)
     fixed_steps: int | None = None   # fixed steps on the grid t0 + k·dt, known before tracing (concrete span and
                                      # dt, no dtmax below dt): the solve may run as one scan (`fixed_grid`)
+    lanes: str | None = None    # the named batch axis the loop runs as a lane of (`lanes.bound_axis`), or None
 
 
 class LoopInputs(NamedTuple):
@@ -201,6 +210,8 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
     reads_history = getattr(f, "reads_history", False)
     if reads_history and not (cfg.save == "steps" and cfg.dense):
         raise ValueError(f"integrate: {f!r} reads the solution's history; it needs save='steps' with dense=True")
+    # One lane of a batch with a named axis (see `lanes`): the loop masks finished lanes itself.
+    axis = cfg.lanes if cfg.save in ("ends", "saveat") and plan is None else None
     terms = as_terms(f, x.mass)
     step_rhs = (lambda ts, us, stages, index: as_terms(f.with_history(StepHistory(ts, us, stages, index - 1)), x.mass)
                 ) if reads_history else (lambda *buffers: terms)
@@ -241,8 +252,15 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
 
     # Chunked saving (see _SMALL_BUFFER_BYTES): the step loop writes into chunks of `rows` slots (for
     # "saveat" a window of the next requested times and their states), the big buffers wait outside it.
-    rows = _chunk_rows(cfg, n, dtype, None if x.saveat is None else x.saveat.shape[0], reads_history)
+    rows = 0 if axis is not None else _chunk_rows(cfg, n, dtype, None if x.saveat is None else x.saveat.shape[0],
+                                                  reads_history)
     save_base = big = window_times = last_step = None
+    if axis is not None and cfg.save == "saveat":
+        # Lanes write straight into the whole buffer, a few rows per step, by a scatter that drops rows past
+        # its end; the times (padded so that a window of _LANE_SAVES_PER_STEP always fits) stay outside the
+        # carry (they are the same for all lanes).
+        ends = direction.astype(ts_buf.dtype) * jnp.full((_LANE_SAVES_PER_STEP,), jnp.inf, ts_buf.dtype)
+        window_times, ts_buf = jnp.concatenate([ts_buf, ends]), None
     if rows:
         save_base, save_index = save_index, jnp.zeros((), jnp.int32)
         if cfg.save == "saveat":
@@ -312,6 +330,9 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         if plan is not None:
             events, stages, g_end, accept, controller_state, dt_next, events_maxed = _hold_for_event(
                 plan, alg, terms, p, c, dt, t_new, result, accept, controller_state, dt_next)
+        if axis is not None:   # a finished lane takes no step (its state is kept below, its saves masked)
+            live = c.retcode == _RUNNING
+            accept = accept & live
 
         t = jnp.where(accept, t_new, c.t)
         u = jnp.where(accept, result.u, c.u)
@@ -340,7 +361,10 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
 
         save_index, ts_buf, us_buf, stage_buf, n_interp = c.save_index, c.ts, c.us, c.stages, c.n_interpolations
         last_step = c.last_step
-        if cfg.save == "saveat":
+        if cfg.save == "saveat" and axis is not None:
+            save_index, us_buf, n_interp = _fill_saveat_lanes(
+                alg, terms, p, direction, c, dt, t_new, result, accept, n_interp, window_times, axis)
+        elif cfg.save == "saveat":
             save_index, us_buf, n_interp, last_step = _fill_saveat(
                 alg, terms, p, direction, c, dt, t_new, result, accept, n_interp, window=rows)
         elif cfg.save == "steps":
@@ -379,11 +403,24 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
             grid_n = jnp.where(accept & lands, 0, c.grid_n + accept.astype(jnp.int32))
         new_scalars = _Scalars(t, dt_next, controller_state, n_steps, n_accepted, retcode, stop_index,
                                save_index, n_interp, grid_t, grid_n)
-        return packer.pack(new_scalars), _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated,
-                                                 None if plan is None else events, c.save_base, last_step)
+        packed = packer.pack(new_scalars)
+        if axis is not None:   # u and the saves follow `accept`; the rest is kept here
+            keep = lambda new, old: jnp.where(live, new, old)
+            packed = jax.tree_util.tree_map(keep, packed, state[0])
+            if result.rejected_state is not None:   # (otherwise a step not accepted keeps it already)
+                solver_state = jax.tree_util.tree_map(keep, solver_state, c.solver_state)
+            # (an accumulator sees every attempt: a finished lane's would write its next slot)
+            accumulated = jax.tree_util.tree_map(keep, accumulated, c.accumulated)
+        return packed, _Arrays(u, solver_state, ts_buf, us_buf, stage_buf, accumulated,
+                               None if plan is None else events, c.save_base, last_step)
 
     running = lambda state: packer.unpack(state[0]).retcode == _RUNNING
-    if not rows:
+    if axis is not None:
+        # one flag for the whole batch: JAX then selects nothing after each step (the body masks)
+        packed, arrays = lax.while_loop(lambda state: lax.pmax(running(state), axis), body,
+                                        (packer.pack(scalars), arrays))
+        out = _View(packer.unpack(packed), arrays)
+    elif not rows:
         packed, arrays = lax.while_loop(running, body, (packer.pack(scalars), arrays))
         out = _View(packer.unpack(packed), arrays)
     else:
@@ -447,7 +484,7 @@ def integrate(f, alg, controller, cfg: LoopConfig, x: LoopInputs) -> LoopOutput:
         us = jnp.stack([x.u0, out.u])
         n_saved = jnp.asarray(2, jnp.int32)
     elif cfg.save == "saveat":
-        ts, us, n_saved = out.ts, out.us, out.save_index
+        ts, us, n_saved = x.saveat, out.us, out.save_index
     else:
         # Pad past the last accepted step with the final time and state (valid for plotting and lookup).
         valid = jnp.arange(out.ts.shape[0]) < out.save_index
@@ -580,15 +617,7 @@ def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, w
     tab = alg.interpolant
     next_time = ts_buf[jnp.minimum(index, n_save - 1)]
     inside = accept & (index < n_save) & (direction * (next_time - t_new) < 0)
-    if tab.c_extra:
-        # Extra stages cost f evaluations: only when a requested time lies strictly inside the step.
-        extras = lax.cond(inside,
-                          lambda: full_stages(tab, f, p, c.t, dt, c.u, result.stages)[alg.n_stages:],
-                          lambda: jnp.zeros((len(tab.c_extra),) + result.u.shape, result.u.dtype))
-        stages = jnp.concatenate([result.stages, extras])
-        n_interp = n_interp + inside.astype(jnp.int32)
-    else:
-        stages = result.stages
+    stages, n_interp = _interpolant_stages(alg, f, p, c, dt, result, inside, n_interp, inside)
 
     us_buf, index = fill_window(tab, ts_buf, us_buf, index, window, _SAVES_PER_STEP, accept, c.t, dt, t_new, c.u,
                                 result.u, stages, direction)
@@ -596,6 +625,35 @@ def _fill_saveat(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, w
     # requested times than it had slots for, the step loop stops and the outer loop fills them from it.
     record = jnp.concatenate([jnp.stack([c.t, dt]).astype(us_buf.dtype), c.u, result.u, stages.ravel()])
     return index, us_buf, n_interp, record
+
+
+def _interpolant_stages(alg, f, p, c, dt, result, inside, n_interp, any_inside):
+    """The step's stages with its interpolant's extra stages, which cost f evaluations: computed only when
+    ``any_inside`` (a requested time lies strictly inside the step; for lanes, inside any lane's step), and
+    counted where ``inside``."""
+    tab = alg.interpolant
+    if not tab.c_extra:
+        return result.stages, n_interp
+    extras = lax.cond(any_inside,
+                      lambda: full_stages(tab, f, p, c.t, dt, c.u, result.stages)[alg.n_stages:],
+                      lambda: jnp.zeros((len(tab.c_extra),) + result.u.shape, result.u.dtype))
+    return jnp.concatenate([result.stages, extras]), n_interp + inside.astype(jnp.int32)
+
+
+def _fill_saveat_lanes(alg, f, p, direction, c, dt, t_new, result, accept, n_interp, times, axis):
+    """`_fill_saveat` for a lane of a named batch (see `lanes`): the requested times in (t, t_new] of an
+    accepted step are written straight into the whole buffer c.us (``times``: the requested times padded
+    with _LANE_SAVES_PER_STEP infinite ones), that many at once, and again while any lane's step passed
+    more of them (rarely: a loop whose flag is reduced over the batch)."""
+    n_save = c.us.shape[0]
+    due = lambda index: accept & (index < n_save) & (direction * (times[index] - t_new) <= 0)
+    inside = due(c.save_index) & (times[c.save_index] != t_new)
+    stages, n_interp = _interpolant_stages(alg, f, p, c, dt, result, inside, n_interp, lax.pmax(inside, axis))
+    fill = lambda us, index: fill_window(alg.interpolant, times, us, index, n_save, _LANE_SAVES_PER_STEP, accept,
+                                         c.t, dt, t_new, c.u, result.u, stages, direction, drop=True)
+    us, index = fill(c.us, c.save_index)
+    index, us = lax.while_loop(lambda s: lax.pmax(due(s[0]), axis), lambda s: fill(s[1], s[0])[::-1], (index, us))
+    return index, us, n_interp
 
 
 def _unflatten_step(record, n, tdtype):

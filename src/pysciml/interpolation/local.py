@@ -76,27 +76,36 @@ def fill_step_times(method, times, index, buffer, accept, t, dt, t_new, u, u_new
     return lax.while_loop(more, write, (index, buffer))
 
 
-def fill_window(method, times, values, count, limit, slots, accept, t, dt, t_new, u, u_new, stages, direction):
+def fill_window(method, times, values, count, limit, slots, accept, t, dt, t_new, u, u_new, stages, direction,
+                drop=False):
     """`fill_step_times` without a loop, for at most ``slots`` (static) times: each of times[count:count+slots]
     below ``limit`` that lies at or before t_new of an accepted step gets the interpolated state (exactly
     u_new at t_new) in the same rows of ``values`` (which needs count + slots rows). Returns (values,
     count); times after those slots that the step passed are left to the caller. ``method``: the interpolant;
     ``accept``: whether the step was accepted; (``t``, ``u``): its start, ``dt`` its size and ``stages`` its
-    stages (extra stages included); ``direction``: +1 or −1, the direction of time.
+    stages (extra stages included); ``direction``: +1 or −1, the direction of time. ``drop``: write the due
+    rows only, by a scatter that drops the others (under vmap, where the rows differ between trajectories,
+    this avoids reading the window back), instead of rewriting the whole window in place.
 
-    The step's interpolant is collapsed to its polynomial in θ, u0 + hθ Σ_m θ^m c_m with c_m = Σ_j w_jm k_j,
-    and evaluated by Horner. Slots that are not due are evaluated at θ = 1, so that no inf/NaN (padding
-    times, zero-length steps) reaches derivatives."""
+    The step's interpolant is collapsed to its polynomial in θ, u0 + hθ Σ_m θ^m c_m with c_m = Σ_j w_jm k_j
+    (unrolled over the stages: elementwise work XLA fuses, where a matrix product is a kernel of its own
+    under vmap), and evaluated by Horner. Slots that are not due are evaluated at θ = 1, so that no
+    inf/NaN (padding times, zero-length steps) reaches derivatives."""
     window = lax.dynamic_slice_in_dim(times, count, slots)
     due = accept & (count + jnp.arange(slots) < limit) & (direction * (window - t_new) <= 0)
     h = jnp.where(dt == 0, jnp.ones_like(dt), dt)
     theta = jnp.where(due, (window - t) / h, jnp.ones_like(window)).astype(u.dtype)[:, None]
     weights = np.asarray(method.dense_weights, dtype=np.float64)            # (stages, degree)
-    coefficients = jnp.asarray(weights.T, dtype=u.dtype) @ stages             # (degree, n)
+    coefficients = [linear_combination(None, None, weights[:, m], stages) for m in range(weights.shape[1])]
     poly = coefficients[-1]
     for m in range(weights.shape[1] - 2, -1, -1):
         poly = coefficients[m] + theta * poly
     states = jnp.where((window == t_new)[:, None], u_new[None, :], u + (dt * theta) * poly)
+    new_count = count + jnp.sum(due).astype(count.dtype)
+    if drop:
+        slot = jnp.arange(slots)
+        rows = jnp.where(due, count + slot, values.shape[0] + slot)   # out of range (and distinct): dropped
+        return values.at[rows].set(states, mode="drop", unique_indices=True), new_count
     old = lax.dynamic_slice_in_dim(values, count, slots)
     values = lax.dynamic_update_slice_in_dim(values, jnp.where(due[:, None], states, old), count, 0)
-    return values, count + jnp.sum(due).astype(count.dtype)
+    return values, new_count

@@ -26,6 +26,7 @@ from .._core.retcode import ReturnCode
 from .._core.trees import FlatSpec, host_slice, is_concrete
 from .. import callbacks as _callbacks
 from ..integrate import integrate
+from ..integrate.lanes import bound_axis
 from ..interpolation import DenseOutput, interpolate_dense
 from ..solution import EventLog, ODESolution, SavedValues
 from ..problems.ode import check_tspan, check_u0
@@ -184,8 +185,14 @@ class Run(NamedTuple):
     replay: bool = False      # dense output whose stages are recomputed when read (the loop stores none)
 
 
-@functools.lru_cache(maxsize=256)
 def compiled_loop(rhs, alg, controller, cfg):
+    # Traced inside an ensemble's named batch (`integrate.lanes`), the loop is compiled as a lane of it: a
+    # program of its own (jit's trace cache does not see the marker).
+    return _compiled_loop(rhs, alg, controller, cfg._replace(lanes=bound_axis()))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_loop(rhs, alg, controller, cfg):
     return jax.jit(functools.partial(integrate, rhs, alg, controller, cfg))
 
 
