@@ -196,6 +196,10 @@ def _compiled_loop(rhs, alg, controller, cfg):
     return jax.jit(functools.partial(integrate, rhs, alg, controller, cfg))
 
 
+compiled_loop.cache_info = _compiled_loop.cache_info      # the cache's statistics (tests check its hits)
+compiled_loop.cache_clear = _compiled_loop.cache_clear
+
+
 def run(r: Run) -> ODESolution:
     """Run the loop for ``r`` (through its sensitivity method) and wrap the result in an `ODESolution`;
     outside jit, warn when the solve failed."""
