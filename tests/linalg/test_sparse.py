@@ -2,6 +2,7 @@
 the `linsolve=` strategies (dense LU, sparse W with block-Jacobi GMRES, matrix-free Newton–Krylov), and
 the Brusselator 2-D and POLLU problems."""
 import jax
+import jax.extend  # noqa: F401  (jax.extend.core.ClosedJaxpr below; not imported by `import jax`)
 import jax.numpy as jnp
 import numpy as np
 import pytest
