@@ -13,6 +13,13 @@ method), except that the first and last steps follow the span's ends, so gradien
 t0 and t1 are exact too. Every step is re-evaluated from its start state (an FSAL stage is recomputed),
 which makes the derivative of each step self-contained.
 
+Callbacks whose affects act at step ends found again from the recorded steps — preset and periodic times,
+and discrete conditions (their outcome on the replayed state; like the step sizes, not differentiated) —
+are part of each step's map u_k ↦ A(step(u_k)), so the affect's own derivative (in u, p and t) is pulled
+back with the step's; the value saved at the step's end is the one before the affect, as the forward loop
+saves it. Continuous events (located inside steps), SavingCallbacks and affects that change p are refused
+(`check_callbacks`).
+
 Methods whose steps are linear algebra only (explicit Runge–Kutta, Rosenbrock, and switching between
 the two) are supported; methods with Newton iterations (ESDIRK, Radau, BDF) are refused by
 `check_sensealg`.
