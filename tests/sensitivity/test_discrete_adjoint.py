@@ -126,3 +126,25 @@ def test_forward_and_discrete_adjoint_agree_across_a_jump_in_f():
     step = 1e-6
     fd = [(exact(prob.p + step * e) - exact(prob.p - step * e)) / (2 * step) for e in np.eye(2)]
     np.testing.assert_allclose(forward, fd, rtol=1e-5)
+
+
+def test_discrete_adjoint_through_preset_and_periodic_affects():
+    """An ODE with adaptive steps, a dose at t0 and one inside the span (PresetTimeCallback) and a periodic
+    decay: the affects (and their dependence on p and t) are part of the discrete solution, which the
+    discrete adjoint differentiates exactly, as forward mode does on the same steps (once the adjoint
+    refused callbacks)."""
+    dose = ps.PresetTimeCallback(jnp.array([0.0, 1.3]), lambda u, p, t: u + jnp.array([p[0] * t + 0.5, 0.0]))
+    decay = ps.PeriodicCallback(lambda u, p, t: u * jnp.array([1.0, p[3] / 3.0]), 1.0)
+    callback = ps.CallbackSet(dose, decay)
+
+    def loss(args, sensealg):
+        p, u0 = args
+        sol = ps.solve(LV.remake(p=p, u0=u0, tspan=(0.0, 3.0)), ps.Tsit5(), rtol=1e-6, saveat=LV_TIMES[:7],
+                       callback=callback, sensealg=sensealg)
+        return jnp.sum(sol.u ** 2)
+
+    args = (LV.p, LV.u0)
+    adjoint = jax.grad(loss)(args, ps.DiscreteAdjoint(checkpoints=4))
+    forward = jax.grad(loss)(args, ps.ForwardDiffSensitivity())
+    for a, f in zip(adjoint, forward):
+        np.testing.assert_allclose(a, f, rtol=1e-11, atol=1e-12)

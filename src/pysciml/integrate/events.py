@@ -246,6 +246,39 @@ def after_step(plan, data, alg, f, ev, t, u, dt, stages, t_new, u_new, g_end, ac
     return StepEnd(cur, jumped, save_post, terminate, ev)
 
 
+def initial_jumps(plan, data, u0, p, t0):
+    """u0 after the preset affects at t0 that `init` applies (the parameters left as they are)."""
+    for i, cb in plan.of_kind("preset"):
+        new_u, _, _ = _apply(plan, cb.affect, u0, p, t0)
+        u0 = jnp.where(jnp.any(data[i].astype(u0.dtype) == t0), new_u, u0)
+    return u0
+
+
+def step_end_jumps(plan, data, u_new, p, t, t_new, t0, direction):
+    """The state after the preset, periodic and discrete affects that `after_step` applies at the end of the
+    accepted step [t, t_new] (in its order, on its firing rules; ``u_new``: the state after the step), for a
+    replay of the accepted steps (DiscreteAdjoint). A periodic time is recognised as t0 + n·period, n ≥ 1,
+    which is where the loop's count of periodic times lands. The parameters are left as they are: the
+    replay serves affects that change only the state."""
+    cur = u_new
+    moved = t_new != t
+
+    def run(fire, fn):
+        nonlocal cur
+        new_u, _, _ = _apply(plan, fn, cur, p, t_new)
+        cur = jnp.where(fire, new_u, cur)
+
+    for i, cb in plan.of_kind("preset"):
+        run(moved & jnp.any(data[i].astype(t_new.dtype) == t_new), cb.affect)
+    for i, cb in plan.of_kind("periodic"):
+        period = data[i].astype(t_new.dtype)
+        n = jnp.round(direction * (t_new - t0) / period)
+        run(moved & (n >= 1) & (t_new == t0 + direction * n * period), cb.affect)
+    for i, cb in plan.of_kind("discrete"):
+        run(moved & jnp.asarray(cb.condition(plan.spec.unravel(cur), p, t_new), bool), cb.affect)
+    return cur
+
+
 def _fill_saving(plan, alg, save_func, times, index, buf, p, t, u, dt, stages, t_new, u_new, accept, direction):
     """Values of ``save_func`` at every requested time in (t, t_new] of an accepted step."""
     value = lambda state, time: jnp.ravel(save_func(plan.spec.unravel(state), p, time)).astype(buf.dtype)

@@ -96,17 +96,15 @@ class DiscreteAdjoint(SensitivityAlgorithm):
         # Every save mode, dense output and mass matrices (with Rosenbrock methods) are served.
         """Raise a ValueError naming what to use instead when this method cannot differentiate the solve by
         ``alg`` in ``save_mode`` (``has_mass``: a mass matrix; ``has_callbacks``: events or callbacks). Returns None.
-        Refused: methods that iterate (Newton, iterative linear solvers) and callbacks.
+        Refused: methods that iterate (Newton, iterative linear solvers). Callbacks are checked when the solve
+        runs (`discrete.check_callbacks`: affects at preset, periodic or discrete times are replayed; continuous
+        events, SavingCallbacks and affects that change p are refused).
         """
         if alg is not None and not discrete.supports(alg):
             raise ValueError(f"sensealg=DiscreteAdjoint() differentiates the solver's steps, which {alg!r} "
                              "computes by iteration (Newton, or an iterative linear solver); use an explicit or "
                              "Rosenbrock method with linsolve='lu' (e.g. Rodas5P()), or a continuous adjoint "
                              "such as GaussAdjoint() or InterpolatingAdjoint()")
-        if has_callbacks:
-            raise ValueError("sensealg=DiscreteAdjoint() cannot differentiate through callbacks (its replay of "
-                             "the accepted steps does not re-locate events); use ForwardDiffSensitivity(), "
-                             "which differentiates the solver and its event times exactly")
 
     def run(self, ctx, inputs):
         """Returns the loop's outputs for ``inputs`` (LoopInputs), differentiable with respect to (u0, t0, t1, p)

@@ -13,6 +13,13 @@ method), except that the first and last steps follow the span's ends, so gradien
 t0 and t1 are exact too. Every step is re-evaluated from its start state (an FSAL stage is recomputed),
 which makes the derivative of each step self-contained.
 
+Callbacks whose affects act at step ends found again from the recorded steps — preset and periodic times,
+and discrete conditions (their outcome on the replayed state; like the step sizes, not differentiated) —
+are part of each step's map u_k ↦ A(step(u_k)), so the affect's own derivative (in u, p and t) is pulled
+back with the step's; the value saved at the step's end is the one before the affect, as the forward loop
+saves it. Continuous events (located inside steps), SavingCallbacks and affects that change p are refused
+(`check_callbacks`).
+
 Methods whose steps are linear algebra only (explicit Runge–Kutta, Rosenbrock, and switching between
 the two) are supported; methods with Newton iterations (ESDIRK, Radau, BDF) are refused by
 `check_sensealg`.
@@ -25,6 +32,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._core.retcode import ReturnCode
+from ..callbacks import Effect
+from ..integrate.events import initial_jumps, step_end_jumps
 from ..interpolation import full_stages, stage_weights
 from ..linalg import DenseLU
 from ..problems.terms import as_terms
@@ -97,7 +106,38 @@ def _replay_state(alg, f, t, u, p, mode):
     return state
 
 
+# Callbacks whose affects jump the state at step ends the replay can find again from the step times
+# (preset, periodic) or from the replayed state (discrete: the condition's outcome is held, like the steps);
+# a steady-state test only ends the solve.
+_REPLAYED = ("preset", "periodic", "discrete")
+
+
+def check_callbacks(plan, save_mode, inputs):
+    """Refuse, before compiling, the callbacks the replay cannot follow: continuous events (their located
+    times are not replayed), SavingCallbacks (their values are not differentiated), affects that change p
+    (an `Effect` with p), and jumps in a solve that saves every step (the post-event rows shift the saved
+    steps). ``plan``: the loop's EventPlan or None; ``save_mode``: the loop's; ``inputs``: the LoopInputs."""
+    if plan is None:
+        return
+    use = "; use ForwardDiffSensitivity(), which differentiates the solver, its events and affects exactly"
+    for kind, what in (("continuous", "continuous callbacks (event times located inside steps)"),
+                       ("saving", "SavingCallback values")):
+        if plan.of_kind(kind):
+            raise ValueError(f"sensealg=DiscreteAdjoint() cannot differentiate {what}{use}")
+    jumps = [cb for kind in _REPLAYED for _, cb in plan.of_kind(kind)]
+    if jumps and save_mode == "steps":
+        raise ValueError("sensealg=DiscreteAdjoint() with preset, periodic or discrete callbacks needs saveat=... or "
+                         f"save_everystep=False (every-step saving adds the post-affect states as extra rows){use}")
+    u = plan.spec.unravel(inputs.u0)
+    for cb in jumps:
+        out = jax.eval_shape(lambda uu, pp, tt: cb.affect(uu, pp, tt), u, inputs.p, inputs.t0)
+        if isinstance(out, Effect) and out.p is not None:
+            raise ValueError("sensealg=DiscreteAdjoint() cannot differentiate an affect that changes p (an "
+                             f"Effect with p){use}")
+
+
 def discrete_adjoint_solve(sensealg, ctx, inputs):
+    check_callbacks(ctx.cfg.events, ctx.cfg.save, inputs)
     split = InputSplit.of(inputs.p)
     record = StepRecord(segment_length(ctx.cfg.max_steps, sensealg.checkpoints))
     cfg = ctx.cfg._replace(accumulate=record)
@@ -131,6 +171,9 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
     tab = alg.interpolant
     error_norm = alg.error_norm(others.rtol, others.atol)     # as the forward loop controlled the steps
     ct_us = ct_us.astype(dtype)
+    plan, data = cfg.events, others.callback_data
+    if plan is not None and not any(plan.of_kind(kind) for kind in _REPLAYED):
+        plan = None                 # nothing jumps: the steps are replayed as they are
 
     # Cotangents that reach u0, t0, t1 directly, and those of values interpolated inside steps.
     save_times = save_ct = None
@@ -192,13 +235,20 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
         w = weights_at((save_times - t) / dt)                     # (points, stages)
         return dt * jnp.einsum("is,in->sn", jnp.where(mine[:, None], w, 0.0), save_ct)
 
-    def step_objective(u, pd, t0_, t1_, k, lam_next, stage_ct, has_points):
-        """⟨λ_{k+1}, u_{k+1}⟩ + ⟨K̄, stages⟩: its gradient pulls the cotangents of the step's end and of the
-        values it interpolated back to its start. K̄ is given for inner steps and recomputed from the span's
-        ends for the first and last steps."""
-        t, _, dt = step_span(k, t0_, t1_)
+    def jumped(u_new, pd, t, end, t0_):
+        """The state after the affects due at the end of the step [t, end] (u_new itself without callbacks)."""
+        if plan is None:
+            return u_new
+        return step_end_jumps(plan, data, u_new, split.merge_p(pd, p_rest), t, end, t0_, direction)
+
+    def step_objective(u, pd, t0_, t1_, k, lam_next, at_end, stage_ct, has_points):
+        """⟨λ_{k+1}, A(u_{k+1})⟩ + ⟨Ē, u_{k+1}⟩ + ⟨K̄, stages⟩, A the affects at the step's end: its gradient
+        pulls the cotangents of the next state, of the step's end value saved before the affects (Ē) and of
+        the values it interpolated back to its start. K̄ is given for inner steps and recomputed from the
+        span's ends for the first and last steps."""
+        t, end, dt = step_span(k, t0_, t1_)
         u_new, stages = advance(u, pd, t, dt, k)
-        value = jnp.dot(lam_next, u_new)
+        value = jnp.dot(lam_next, jumped(u_new, pd, t, end, t0_)) + jnp.dot(at_end, u_new)
         if cfg.save == "steps":
             return value if stage_ct is None else value + jnp.sum(stage_ct * stages)
         if save_times is None:
@@ -238,8 +288,8 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
 
         def replay(k, state):
             u, buf = state
-            t, _, dt = step_span(k, t0, t1)
-            return advance(u, p_diff, t, dt, k)[0], buf.at[k - first].set(u)
+            t, end, dt = step_span(k, t0, t1)
+            return jumped(advance(u, p_diff, t, dt, k)[0], p_diff, t, end, t0), buf.at[k - first].set(u)
 
         _, buffer = lax.fori_loop(first, stop, replay, (states[j], buffer))
         if cfg.save == "steps":
@@ -258,7 +308,7 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
         def pull(i, c):
             lam, d_p, d_t0, d_t1 = c
             r = stop - 1 - i - first
-            g_u, g_p, g_t0, g_t1 = gradient_of_step(buffer[r], p_diff, t0, t1, first + r, lam + at_end[r],
+            g_u, g_p, g_t0, g_t1 = gradient_of_step(buffer[r], p_diff, t0, t1, first + r, lam, at_end[r],
                                                     None if stage_ct is None else stage_ct[r], has_points[r])
             d_p = jax.tree_util.tree_map(jnp.add, d_p, g_p)
             return g_u + direct[r], d_p, d_t0 + g_t0, d_t1 + g_t1
@@ -274,9 +324,16 @@ def _reverse_pass(ctx, split, every, diff, rest, out, ct_us, ct_ts, ct_t_final, 
         return backward_segment(n_segments - 1 - i, carry)
 
     lam, d_p, d_t0, d_t1, _ = lax.fori_loop(0, n_segments, reversed_segment, (lam, d_p0, d_t0, d_t1, buffer))
+    lam = lam + d_u0_direct
+    if plan is not None and plan.of_kind("preset"):   # the preset affects at t0 act on u0 before the first step
+        _, pull_start = jax.vjp(lambda u, pd, t: initial_jumps(plan, data, u, split.merge_p(pd, p_rest), t),
+                                u0, p_diff, t0)
+        lam, g_p, g_t0 = pull_start(lam)
+        d_p = jax.tree_util.tree_map(jnp.add, d_p, g_p)
+        d_t0 = d_t0 + g_t0
     ok = out.retcode == ReturnCode.Success
     nan = jnp.asarray(jnp.nan, dtype)
     guard = lambda g: jnp.where(ok, g, nan).astype(jnp.result_type(g))
-    d_u0 = guard(lam + d_u0_direct)
+    d_u0 = guard(lam)
     d_p = [guard(g) for g in d_p]
     return d_u0, guard(d_t0).astype(t0.dtype), guard(d_t1).astype(t1.dtype), d_p
