@@ -144,6 +144,14 @@ class NewtonImplicit(Algorithm):
     """Implicit methods whose stages are solved by a (simplified) Newton iteration to a tolerance (ESDIRK,
     Radau IIA, BDF): not replayable by reverse-mode AD of the steps."""
 
+    @staticmethod
+    def failed_step(u_new, converged):
+        """u_new where the Newton solves ``converged``, NaN elsewhere. A step whose iteration did not converge
+        also returns error = +inf, which an adaptive solve rejects; a fixed-step solve reads no error estimate,
+        so the NaN is what stops it (with ReturnCode.ConvergenceFailure, the step flagging ``newton_failed``)
+        instead of carrying an unconverged iterate on as if it were a solution."""
+        return jnp.where(converged, u_new, jnp.nan)
+
 
 class Multistep(NewtonImplicit):
     """Multistep methods (BDF): the state holds past steps, so the method cannot take over from another

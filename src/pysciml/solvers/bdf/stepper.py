@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...linalg import DenseLU, algebraic_mask, as_linear_solver, next_eta, simplified_newton, time_derivative
+from ...linalg import (DenseLU, algebraic_mask, as_linear_solver, next_eta, rounding_floor, simplified_newton,
+                       time_derivative)
 from ..base import Multistep, StepResult
 from . import history as hist
 from .coefficients import BDF_KAPPA, MAX_ORDER, NDF_KAPPA, corrector_constants, dense_weights
@@ -223,7 +224,8 @@ class FBDF(Multistep):
                                   n_equal=n_equal, jac_age=jnp.where(fresh_jac, 0, state.jac_age),
                                   **kept, **counters)
         stages = hist.dense_stages(new_history, k, dt, self.max_order)
-        return StepResult(y_new, error, accepted, stages, rejected, newton_failed=~converged, dt_factor=dt_factor)
+        return StepResult(self.failed_step(y_new, converged), error, accepted, stages, rejected,
+                          newton_failed=~converged, dt_factor=dt_factor)
 
     # --- pieces ----------------------------------------------------------------------------------
     def _newton(self, f, p, t_new, u, y_pred, psi, c, mass, factors, correction, eta_old, error_norm):
@@ -235,7 +237,8 @@ class FBDF(Multistep):
             return correction * self.linsolve.solve(factors, residual)
 
         newton = simplified_newton(step, lambda delta, d: error_norm(delta, u, y_pred + d), jnp.zeros_like(y_pred),
-                                   next_eta(eta_old, dtype), self.kappa, self.max_newton)
+                                   next_eta(eta_old, dtype), self.kappa, self.max_newton,
+                                   floor=rounding_floor(lambda v: error_norm(v, u, y_pred), y_pred))
         return newton.z, newton.iterations, next_eta(newton.eta, dtype), newton.theta_max, newton.converged
 
     def _select(self, history, k, error, n_equal, iterations, error_const, u, y_new, error_norm):

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..._core.trees import linear_combination
-from ...linalg import consistent_derivative, next_eta, simplified_newton
+from ...linalg import consistent_derivative, next_eta, rounding_floor, simplified_newton
 from ...problems.split import SplitFunction
 from ..base import NewtonImplicit, StepResult, TableauMethod
 from ..implicit import WithLinearSolver
@@ -146,7 +146,8 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
 
             z0 = base + gamma_h * ks[-1]
             newton = simplified_newton(correction, lambda dz, z: error_norm(dz, u, z), z0, eta, self.kappa,
-                                       self.max_newton, theta_max=theta_max, stop_when_slow=False)
+                                       self.max_newton, theta_max=theta_max, stop_when_slow=False,
+                                       floor=rounding_floor(lambda v: error_norm(v, u, z0), z0))
             z, theta_max = newton.z, newton.theta_max
             ok = ok & newton.converged
             iterations = iterations + newton.iterations
@@ -176,7 +177,8 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
         # it already is fresh (computed at this u, where recomputing would give the same matrix).
         rejected = EsdirkState(fsal=k1, jac=jac, need_jac=jnp.where(ok, slow, ~fresh), eta=new_eta,
                                fsal_explicit=state.fsal_explicit, **counters)
-        return StepResult(u_new, error, accepted, jnp.stack(stages), rejected, newton_failed=~ok)
+        return StepResult(self.failed_step(u_new, ok), error, accepted, jnp.stack(stages), rejected,
+                          newton_failed=~ok)
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
         """Counters derived from the step counts: one factorization per attempted step (``n_steps``;

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...linalg import factor_w, jacobian, next_eta, simplified_newton, solve_w
+from ...linalg import factor_w, jacobian, next_eta, rounding_floor, simplified_newton, solve_w
 from ..base import NewtonImplicit, StepResult
 from .coefficients import RADAU_IIA5, RadauCoefficients
 from ...problems.terms import as_terms
@@ -136,8 +136,11 @@ class RadauIIA5(NewtonImplicit):
         # Hairer's RADAU5 control: the geometric mean of the last two rates, divergence at 0.99, one
         # iteration fewer counted as left.
         z0 = self._extrapolate(state, dt)
+        # The stage values are u + z, z small: 10 rounding units of u bound the tolerance below (RADAU5's FNEWT).
+        floor = rounding_floor(lambda v: error_norm(v, u, u), u)
         newton = simplified_newton(correction, lambda dw, w: norm(dw), T_inv @ z0, next_eta(state.eta, dtype),
-                                   self.kappa, self.max_newton, divergence=0.99, geometric_rate=True, lookahead=2)
+                                   self.kappa, self.max_newton, divergence=0.99, geometric_rate=True, lookahead=2,
+                                   floor=floor)
         w, iterations, eta, theta, ok = newton.z, newton.iterations, newton.eta, newton.theta, newton.converged
 
         z = T @ w
@@ -162,7 +165,7 @@ class RadauIIA5(NewtonImplicit):
         # On rejection keep the point's f(u) and the last accepted polynomial (the predictor); ask for a
         # fresh Jacobian unless this one was computed here.
         rejected = state._replace(jac=jac, need_jac=~fresh, eta=eta, retry=jnp.asarray(True), **counters)
-        return StepResult(u_new, error, accepted, stages, rejected, newton_failed=~ok)
+        return StepResult(self.failed_step(u_new, ok), error, accepted, stages, rejected, newton_failed=~ok)
 
     def _extrapolate(self, state, dt):
         """Starting increments z_i: the last step's collocation polynomial at t + c_i h (zero at first)."""

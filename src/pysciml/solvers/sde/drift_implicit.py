@@ -66,8 +66,3 @@ class DriftImplicitSDE(WithLinearSolver, StochasticRungeKutta, NewtonImplicit):
         keep = lambda a, b: jnp.where(first.converged, a, b)
         return NewtonResult(keep(first.z, retry.z), first.iterations + retry.iterations, keep(first.eta, retry.eta),
                             None, keep(first.theta_max, retry.theta_max), first.converged | retry.converged)
-
-    @staticmethod
-    def failed_step(u_new, converged):
-        """u_new where the Newton solves converged, NaN elsewhere (see the module docstring)."""
-        return jnp.where(converged, u_new, jnp.nan)
