@@ -73,6 +73,7 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
     max_newton: ClassVar[int] = 8
     theta_recompute: ClassVar[float] = 0.2   # recompute J after a step converging slower than this
     filter_error: ClassVar[bool] = True
+    uses_refresh: ClassVar[bool] = True
 
     @property
     def evals_per_step(self) -> int:
@@ -134,6 +135,7 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
         eta = next_eta(state.eta, u.dtype)
         theta_max = jnp.zeros((), u.dtype)
         iterations = jnp.zeros((), jnp.int32)
+        jacobians = fresh.astype(jnp.int32)
         for i in range(1, tab.stages):
             base = linear_combination(u, dt, tab.a[i], ks)
             if explicit is not None:
@@ -145,9 +147,14 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
                 return linsolve.solve_accurately(factors, jac, gamma_h, mass, residual)
 
             z0 = base + gamma_h * ks[-1]
-            newton = simplified_newton(correction, lambda dz, z: error_norm(dz, u, z), z0, eta, self.kappa,
-                                       self.max_newton, theta_max=theta_max, stop_when_slow=False,
-                                       floor=rounding_floor(lambda v: error_norm(v, u, z0), z0))
+            size = lambda dz, z: error_norm(dz, u, z)
+            floor = rounding_floor(lambda v: error_norm(v, u, z0), z0)
+            newton = simplified_newton(correction, size, z0, eta, self.kappa, self.max_newton, theta_max=theta_max,
+                                       stop_when_slow=False, floor=floor)
+            if self.refresh_on_failure:
+                newton, refreshed = self._refreshed_stage(newton, implicit, p, t_stage, base, gamma_h, mass, z0,
+                                                          size, floor)
+                jacobians = jacobians + refreshed
             z, theta_max = newton.z, newton.theta_max
             ok = ok & newton.converged
             iterations = iterations + newton.iterations
@@ -163,7 +170,7 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
             err = linsolve.solve(factors, times_mass(err) / gamma_h)      # (M − γhJ)⁻¹ M err
         error = jnp.where(ok, error_norm(err, u, u_new), jnp.inf)
 
-        counters = dict(njacs=state.njacs + fresh.astype(jnp.int32), nnewton=state.nnewton + iterations,
+        counters = dict(njacs=state.njacs + jacobians, nnewton=state.nnewton + iterations,
                         nfails=state.nfails + (~ok).astype(jnp.int32))
         fsal, fsal_explicit = ks[-1], None
         if explicit is not None:
@@ -179,6 +186,29 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
                                fsal_explicit=state.fsal_explicit, **counters)
         return StepResult(self.failed_step(u_new, ok), error, accepted, jnp.stack(stages), rejected,
                           newton_failed=~ok)
+
+    def _refreshed_stage(self, newton, implicit, p, t_stage, base, gamma_h, mass, z0, size, floor):
+        """The stage solved again by full Newton (J and W at every iterate) from the predictor ``z0`` where the
+        iteration ``newton`` with the reused Jacobian failed (fixed steps, `NewtonImplicit.refresh_on_failure`).
+        Under vmap the retry runs no iteration unless some trajectory needs it (its limit is 0 where the first
+        solve converged). Returns (the `NewtonResult` of the two attempts, the Jacobians computed)."""
+        linsolve = self.linsolve
+        times_mass = (lambda v: v) if mass is None else (lambda v: mass @ v)
+
+        def refreshed(z):
+            jac_z = linsolve.jacobian(implicit, z, p, t_stage)
+            residual = implicit(z, p, t_stage) - times_mass(z - base) / gamma_h
+            return linsolve.solve_accurately(linsolve.factor(jac_z, gamma_h, mass), jac_z, gamma_h, mass, residual)
+
+        # Quadratic near the root, but the first corrections from a far predictor may grow: no divergence stop
+        # (a non-finite iterate still stops it).
+        retry = simplified_newton(refreshed, size, z0, 1.0, self.kappa,
+                                  jnp.where(newton.converged, 0, self.max_newton), divergence=jnp.inf,
+                                  stop_when_slow=False, floor=floor)
+        keep = lambda a, b: jnp.where(newton.converged, a, b)
+        result = newton._replace(z=keep(newton.z, retry.z), iterations=newton.iterations + retry.iterations,
+                                 eta=keep(newton.eta, retry.eta), converged=newton.converged | retry.converged)
+        return result, retry.iterations
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
         """Counters derived from the step counts: one factorization per attempted step (``n_steps``;
