@@ -95,6 +95,7 @@ class FBDF(Multistep):
     max_growth = 10.0
     min_shrink = 0.2
     newton_shrink = 0.25
+    uses_refresh = True
 
     def __init__(self, max_order=MAX_ORDER, ndf=False, linsolve=None):
         if not isinstance(max_order, (int, np.integer)) or isinstance(max_order, bool) or not 1 <= max_order <= MAX_ORDER:
@@ -104,7 +105,7 @@ class FBDF(Multistep):
         self._gamma, self._alpha, self._error = corrector_constants(NDF_KAPPA if self.ndf else BDF_KAPPA)
 
     def _config(self):
-        options = (("max_order", self.max_order), ("ndf", self.ndf))
+        options = (("max_order", self.max_order), ("ndf", self.ndf)) + super()._config()
         return options if self.linsolve == DenseLU() else options + (("linsolve", self.linsolve),)
 
     @property
@@ -191,7 +192,7 @@ class FBDF(Multistep):
         c_factored = jnp.where(refactor, c, state.c_factored)
         correction = 2.0 * c / (c + c_factored)
 
-        d, iterations, eta, theta_max, converged = self._newton(
+        d, iterations, eta, theta_max, converged, refreshed = self._newton(
             f, p, t_new, u, y_pred, psi, c, mass, factors, correction, state.eta, error_norm)
         y_new = y_pred + d
         error = jnp.where(converged, error_const[k] * error_norm(d, u, y_new), jnp.inf)
@@ -209,7 +210,7 @@ class FBDF(Multistep):
         dt_factor = jnp.where(accepted_step, dt_factor_accept, reject_factor).astype(dtype)
 
         slow = theta_max > self.theta_slow
-        counters = dict(nf=state.nf + iterations + extra_evals, njacs=state.njacs + fresh_jac.astype(jnp.int32),
+        counters = dict(nf=state.nf + iterations + extra_evals, njacs=state.njacs + fresh_jac.astype(jnp.int32) + refreshed,
                         nfactor=state.nfactor + refactor.astype(jnp.int32), nnewton=state.nnewton + iterations,
                         nfails=state.nfails + (~converged).astype(jnp.int32))
         kept = dict(jac=jac, h_jac=jnp.where(fresh_jac, jnp.abs(dt), state.h_jac), factors=factors,
@@ -236,10 +237,30 @@ class FBDF(Multistep):
             residual = f(y_pred + d, p, t_new) - apply_mass(d + psi) / c
             return correction * self.linsolve.solve(factors, residual)
 
-        newton = simplified_newton(step, lambda delta, d: error_norm(delta, u, y_pred + d), jnp.zeros_like(y_pred),
-                                   next_eta(eta_old, dtype), self.kappa, self.max_newton,
-                                   floor=rounding_floor(lambda v: error_norm(v, u, y_pred), y_pred))
-        return newton.z, newton.iterations, next_eta(newton.eta, dtype), newton.theta_max, newton.converged
+        size = lambda delta, d: error_norm(delta, u, y_pred + d)
+        floor = rounding_floor(lambda v: error_norm(v, u, y_pred), y_pred)
+        newton = simplified_newton(step, size, jnp.zeros_like(y_pred), next_eta(eta_old, dtype), self.kappa,
+                                   self.max_newton, floor=floor)
+        refreshed = jnp.zeros((), jnp.int32)
+        if self.refresh_on_failure:
+            # Fixed steps (`NewtonImplicit.refresh_on_failure`): where the iteration with the reused J and W
+            # failed, iterate again from the predictor with J and W = M/c − J refreshed at every iterate, with
+            # no early stop for slowness or growth (a non-finite iterate still stops it); under vmap it runs
+            # no iteration unless some trajectory needs it.
+            def full_step(d):
+                jac_d = self.linsolve.jacobian(f, y_pred + d, p, t_new)
+                residual = f(y_pred + d, p, t_new) - apply_mass(d + psi) / c
+                return self.linsolve.solve(self.linsolve.factor(jac_d, c, mass), residual)
+
+            retry = simplified_newton(full_step, size, jnp.zeros_like(y_pred), 1.0, self.kappa,
+                                      jnp.where(newton.converged, 0, 2 * self.max_newton), divergence=jnp.inf,
+                                      stop_when_slow=False, floor=floor)
+            keep = lambda a, b: jnp.where(newton.converged, a, b)
+            newton = newton._replace(z=keep(newton.z, retry.z), iterations=newton.iterations + retry.iterations,
+                                     eta=keep(newton.eta, retry.eta), converged=newton.converged | retry.converged)
+            refreshed = retry.iterations
+        return (newton.z, newton.iterations, next_eta(newton.eta, dtype), newton.theta_max, newton.converged,
+                refreshed)
 
     def _select(self, history, k, error, n_equal, iterations, error_const, u, y_new, error_norm):
         """(order, step factor, n_equal) after an accepted step: unchanged until k + 1 equal steps,

@@ -77,6 +77,7 @@ class RadauIIA5(NewtonImplicit):
     kappa: ClassVar[float] = 0.01        # Newton stopping tolerance, relative to the error tolerance
     max_newton: ClassVar[int] = 7
     theta_recompute: ClassVar[float] = 0.03  # recompute J after a step converging slower than this
+    uses_refresh: ClassVar[bool] = True
 
     @property
     def interpolant(self):
@@ -124,7 +125,7 @@ class RadauIIA5(NewtonImplicit):
         def norm(dw):
             return jnp.sqrt(jnp.mean(jnp.stack([error_norm(x, u, u) for x in dw]) ** 2))
 
-        def correction(w):
+        def correction(w, real_lu=real_lu, complex_lu=complex_lu):
             r = T_inv @ f_stages(u + T @ w, p, stage_times)
             mw = apply_mass(w)
             r1 = r[0] - gamma_h * mw[0]
@@ -141,6 +142,26 @@ class RadauIIA5(NewtonImplicit):
         newton = simplified_newton(correction, lambda dw, w: norm(dw), T_inv @ z0, next_eta(state.eta, dtype),
                                    self.kappa, self.max_newton, divergence=0.99, geometric_rate=True, lookahead=2,
                                    floor=floor)
+        refreshed = jnp.zeros((), jnp.int32)
+        if self.refresh_on_failure:
+            # Fixed steps (`NewtonImplicit.refresh_on_failure`): where the iteration with the reused J failed,
+            # iterate again from the predictor with J (and both factorizations) refreshed at every iterate,
+            # taken at its end value u + z₃ (one J for the three stages, as in the simplified iteration), with
+            # no early stop for slowness or growth (a non-finite iterate still stops it). Under vmap it runs no
+            # iteration unless some trajectory needs it.
+            def refreshed_correction(w):
+                jac_w = jacobian(f, u + (T @ w)[2], p, t + dt)
+                return correction(w, factor_w(jac_w, dt / co.gamma, mass),
+                                  factor_w(jac_w, dt / complex(co.alpha, co.beta), mass))
+
+            retry = simplified_newton(refreshed_correction, lambda dw, w: norm(dw), T_inv @ z0, 1.0, self.kappa,
+                                      jnp.where(newton.converged, 0, self.max_newton), divergence=jnp.inf,
+                                      geometric_rate=True, lookahead=2, stop_when_slow=False, floor=floor)
+            keep = lambda a, b: jnp.where(newton.converged, a, b)
+            newton = newton._replace(z=keep(newton.z, retry.z), iterations=newton.iterations + retry.iterations,
+                                     eta=keep(newton.eta, retry.eta), theta=keep(newton.theta, retry.theta),
+                                     converged=newton.converged | retry.converged)
+            refreshed = retry.iterations
         w, iterations, eta, theta, ok = newton.z, newton.iterations, newton.eta, newton.theta, newton.converged
 
         z = T @ w
@@ -156,7 +177,7 @@ class RadauIIA5(NewtonImplicit):
         error = jnp.where(ok, error, jnp.inf)
         f_new = f(u_new, p, t + dt)
 
-        counters = dict(njacs=state.njacs + fresh.astype(jnp.int32), nnewton=state.nnewton + iterations,
+        counters = dict(njacs=state.njacs + fresh.astype(jnp.int32) + refreshed, nnewton=state.nnewton + iterations,
                         nfails=state.nfails + (~ok).astype(jnp.int32),
                         nf=state.nf + 3 * iterations + 1 + again.astype(jnp.int32))
         eta = jnp.where(ok, eta, 1.0).astype(dtype)
