@@ -10,7 +10,11 @@ by simplified Newton with the iteration matrix W = M/c' − J, factorized at som
 Δd = (2c/(c + c')) W⁻¹ (f − M(d + ψ)/c) (the correction for c ≠ c' is CVODE's, Hindmarsh et al., ACM
 TOMS 31 (2005) 363–396, Section 2.1). The iteration stops when η‖Δd‖ ≤ κ (η = θ/(1 − θ), θ the
 contraction rate, carried from step to step as in Hairer & Wanner II, IV.8), and fails on θ ≥ 1, on a
-predicted miss of the tolerance within the remaining iterations, or after ``max_newton`` iterations.
+predicted miss of the tolerance within the remaining iterations, or after ``max_newton`` iterations
+(corrections at rounding level, `linalg.rounding_floor`, count as converged). A failed step returns
+u = NaN with error = +inf (`NewtonImplicit.failed_step`: a fixed-step solve ends with ConvergenceFailure);
+with fixed steps the corrector is first solved again with J and W refreshed at every iterate
+(`NewtonImplicit.refresh_on_failure`).
 
 Reuse (CVODE's strategy): J is kept in the state and recomputed only at the start, after a Newton failure
 with an old J, after slow convergence (θ > ``theta_slow``) with a fresh factorization, every

@@ -9,15 +9,18 @@ started from the predictor z = base_i + hγ k_{i−1} (the previous stage deriva
 ‖Δz_m‖ (the error norm of the step) and the contraction rate θ_m = ‖Δz_m‖/‖Δz_{m−1}‖, the iteration stops
 when η‖Δz_m‖ ≤ κ (Hairer & Wanner, Solving ODEs II, IV.8), η = θ/(1 − θ); the first iteration of a stage
 uses η carried over from the previous stage/step (as max(η, ε)^0.8). θ ≥ 1 (divergence), a non-finite
-update or no convergence within ``max_newton`` iterations fails the step. Each stage derivative is then
+update or no convergence within ``max_newton`` iterations fails the step; corrections at rounding level
+(`linalg.rounding_floor`) count as converged. With fixed steps a failed stage is first solved again by full
+Newton, J refreshed at every iterate (`NewtonImplicit.refresh_on_failure`). Each stage derivative is then
 k_i = (z − base_i)/(γh), which keeps the Newton residual out of the stiff components. A singular M makes
 an index-1 DAE: the algebraic equations hold at every stage, and u1 = z_s satisfies them (stiffly accurate).
 
 The Jacobian lives in the solver state and is reused across steps. It is recomputed only when flagged:
 at the start, after a step whose Newton iteration converged slowly (largest θ > ``theta_recompute``), and
 after a Newton failure with an old Jacobian. A failed step returns error = +inf (the controller rejects
-it and shrinks the step), flags ``newton_failed`` (so an underflowing step size is reported as a
-ConvergenceFailure), and its ``rejected_state`` keeps the Jacobian it used with the flag set (unless that
+it and shrinks the step), u = NaN (`NewtonImplicit.failed_step`: a fixed-step solve then ends with
+ConvergenceFailure instead of carrying the unconverged iterate on), flags ``newton_failed`` (so an
+underflowing step size is reported as a ConvergenceFailure), and its ``rejected_state`` keeps the Jacobian it used with the flag set (unless that
 Jacobian was computed at this very point, then it is kept as is). W is refactored every step since γh
 changes.
 

@@ -16,8 +16,11 @@ times (zero on the first step). With the scaled norm ‖Δw_m‖ and θ_m = ‖�
 iteration on the geometric mean of the last two ratios), it stops when η‖Δw_m‖ ≤ κ, η = θ/(1 − θ); the
 first iteration uses η of the previous step as max(η, ε)^0.8. It fails when θ ≥ 0.99, when the predicted
 remaining error η‖Δw_m‖θ^(m_max − m) stays above κ, on a non-finite update, or after ``max_newton``
-iterations: the step then returns error = +inf (the controller rejects and shrinks it) and asks for a
-fresh Jacobian unless its own was computed at this very point.
+iterations: the step then returns error = +inf (the controller rejects and shrinks it) and u = NaN
+(`NewtonImplicit.failed_step`, which ends a fixed-step solve with ConvergenceFailure), and asks for a
+fresh Jacobian unless its own was computed at this very point. Corrections at rounding level count as
+converged (RADAU5's lower bound 10·uround/rtol on the tolerance, `linalg.rounding_floor`); with fixed steps
+a failed iteration is first repeated with J refreshed at every iterate (`NewtonImplicit.refresh_on_failure`).
 
 The Jacobian lives in the solver state and is reused across steps; it is recomputed after a step whose
 last contraction rate exceeded ``theta_recompute``, and after any rejection when it is not fresh (as in
