@@ -214,7 +214,8 @@ class FBDF(Multistep):
         dt_factor = jnp.where(accepted_step, dt_factor_accept, reject_factor).astype(dtype)
 
         slow = theta_max > self.theta_slow
-        counters = dict(nf=state.nf + iterations + extra_evals, njacs=state.njacs + fresh_jac.astype(jnp.int32) + refreshed,
+        counters = dict(nf=state.nf + iterations + extra_evals,
+                        njacs=state.njacs + fresh_jac.astype(jnp.int32) + refreshed,
                         nfactor=state.nfactor + refactor.astype(jnp.int32), nnewton=state.nnewton + iterations,
                         nfails=state.nfails + (~converged).astype(jnp.int32))
         kept = dict(jac=jac, h_jac=jnp.where(fresh_jac, jnp.abs(dt), state.h_jac), factors=factors,

@@ -20,9 +20,9 @@ at the start, after a step whose Newton iteration converged slowly (largest θ >
 after a Newton failure with an old Jacobian. A failed step returns error = +inf (the controller rejects
 it and shrinks the step), u = NaN (`NewtonImplicit.failed_step`: a fixed-step solve then ends with
 ConvergenceFailure instead of carrying the unconverged iterate on), flags ``newton_failed`` (so an
-underflowing step size is reported as a ConvergenceFailure), and its ``rejected_state`` keeps the Jacobian it used with the flag set (unless that
-Jacobian was computed at this very point, then it is kept as is). W is refactored every step since γh
-changes.
+underflowing step size is reported as a ConvergenceFailure), and its ``rejected_state`` keeps the Jacobian
+it used with the flag set (unless that Jacobian was computed at this very point, then it is kept as is). W
+is refactored every step since γh changes.
 
 The methods are stiffly accurate, so u1 = z_s and k_s = du/dt at u1 (up to the Newton tolerance): the
 next step uses k_s as its first stage (FSAL, no f evaluation). With a mass matrix the very first stage
