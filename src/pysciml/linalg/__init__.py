@@ -4,7 +4,7 @@ from .dae import algebraic_mask, consistent_derivative, consistent_initial_state
 from .jacobian import compressed_jacobian, jacobian, time_derivative
 from .krylov import KrylovGMRES
 from .linear_solver import DenseLU, LinearSolver, as_linear_solver
-from .newton import NewtonResult, next_eta, simplified_newton
+from .newton import NewtonResult, next_eta, rounding_floor, simplified_newton
 from .sparse_w import SparseGMRES
 from .sparsity import SparsityPattern, as_sparsity_pattern, greedy_column_coloring
 from .sparsity_detection import jacobian_sparsity
@@ -13,5 +13,5 @@ from .w_matrix import factor_w, solve_w
 __all__ = ["DenseLU", "KrylovGMRES", "LinearSolver", "NewtonResult", "SparseGMRES", "SparsityPattern", "algebraic_mask",
            "as_linear_solver", "as_sparsity_pattern", "compressed_jacobian", "consistent_derivative",
            "consistent_initial_state",
-           "factor_w", "greedy_column_coloring", "jacobian", "jacobian_sparsity", "next_eta", "simplified_newton", "solve_w",
-           "time_derivative"]
+           "factor_w", "greedy_column_coloring", "jacobian", "jacobian_sparsity", "next_eta", "rounding_floor",
+           "simplified_newton", "solve_w", "time_derivative"]

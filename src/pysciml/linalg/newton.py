@@ -6,6 +6,13 @@ With θ the rate ‖Δz_k‖/‖Δz_{k−1}‖ and η = θ/(1 − θ), the remai
 iteration stops as converged when η‖Δz‖ ≤ κ, and early as failed when it diverges (θ ≥ ``divergence``),
 when the iterate is not finite, or (``stop_when_slow``) when even at rate θ the iterations left cannot
 reach κ (θ^(left)·η‖Δz‖ > κ): the step is then retried smaller without spending the remaining iterations.
+
+At tight tolerances κ can lie below the rounding error of the iterate itself (TRBDF2 at rtol 1e-12 controls
+with rtol^(3/2) = 1e-18, far under one unit in the last place of u ~ 1): the corrections then stagnate at
+rounding level (θ ≈ 1, which would read as divergence) and the stage would fail however good the iterate
+is. A correction no larger than ``floor``, the norm of 10 rounding units of the iterate (`rounding_floor`),
+therefore counts as converged, as RADAU5 bounds its Newton tolerance below by 10·uround/rtol (Hairer &
+Wanner, Solving ODEs II, IV.8, and the RADAU5 code's FNEWT).
 """
 from typing import Callable, NamedTuple
 
@@ -27,7 +34,8 @@ class NewtonResult(NamedTuple):
 
 
 def simplified_newton(correction: Callable, size: Callable, z0, eta, kappa, max_iters, *, theta_max=0.0,
-                      divergence=1.0, geometric_rate=False, lookahead=1, stop_when_slow=True) -> NewtonResult:
+                      divergence=1.0, geometric_rate=False, lookahead=1, stop_when_slow=True,
+                      floor=0.0) -> NewtonResult:
     """Iterate ``z ← z + correction(z)`` from ``z0``. ``size(dz, z_new)``: the scaled norm of a correction;
     ``eta``: the starting η (from the previous solve, see `next_eta`); ``kappa``: the tolerance on η‖Δz‖.
 
@@ -37,8 +45,9 @@ def simplified_newton(correction: Callable, size: Callable, z0, eta, kappa, max_
     ``stop_when_slow=False`` keeps iterating at a rate too slow to converge in time (divergence still stops):
     ESDIRK stages, where the early stop was measured to cost more than it saves (Kvaerno5 on ROBER at
     rtol 1e-6: 127 steps and 15 rejections instead of 95 and 6). ``theta_max``: the largest rate seen so far
-    (carried across the stages of a step; the result reports the maximum including it). Returns the
-    `NewtonResult`."""
+    (carried across the stages of a step; the result reports the maximum including it). ``floor``: a correction
+    size at or below which the iterate is converged whatever the rate (rounding level, see `rounding_floor`).
+    Returns the `NewtonResult`."""
     dtype = jnp.result_type(z0)
     real = jnp.finfo(dtype).dtype
     tiny = jnp.finfo(real).tiny
@@ -66,8 +75,9 @@ def simplified_newton(correction: Callable, size: Callable, z0, eta, kappa, max_
         theta_max = jnp.where(later, jnp.maximum(theta_max, theta), theta_max)
         left = jnp.maximum(max_iters - lookahead - it, 0).astype(real)
         hopeless = later & ~diverging & (theta ** left * eta * norm > kappa) if stop_when_slow else False
-        failed = ~jnp.isfinite(norm) | diverging | hopeless
-        done = ~failed & ((eta * norm <= kappa) | (norm <= 1e-10 * kappa))
+        at_rounding = (norm <= floor) | (norm <= 1e-10 * kappa)   # stagnating at rounding level is converged
+        failed = ~jnp.isfinite(norm) | ((diverging | hopeless) & ~at_rounding)
+        done = ~failed & ((eta * norm <= kappa) | at_rounding)
         return z, norm, it + 1, eta, theta_max, rates, done, failed
 
     zero = jnp.zeros((), real)
@@ -81,3 +91,11 @@ def next_eta(eta, dtype):
     """η to start the next solve from: returns max(``eta``, eps)^0.8 (Hairer & Wanner IV.8, after (8.12)), eps
     the machine epsilon of ``dtype``."""
     return jnp.maximum(eta, jnp.finfo(dtype).eps) ** 0.8
+
+
+def rounding_floor(norm: Callable, scale):
+    """The Newton ``floor`` of `simplified_newton`: ``norm(v)`` (the scaled norm of the corrections) of 10
+    rounding units of ``scale`` (the iterate's magnitude, e.g. the stage value). Returns a scalar: about
+    10·uround/rtol for a relative tolerance rtol (RADAU5's lower bound on its Newton tolerance)."""
+    eps = jnp.finfo(jnp.result_type(scale)).eps
+    return norm(10.0 * eps * jnp.abs(scale))

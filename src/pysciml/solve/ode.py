@@ -16,6 +16,7 @@ from ..solution import ODESolution
 from ..linalg import consistent_initial_state
 from ..linalg.sparsity_detection import detect_pattern
 from ..problems import FlatRHS, ODEProblem, SplitFunction
+from ..solvers.base import NewtonImplicit
 from ..solvers.sde import StochasticRungeKutta
 from ..sensitivity import ForwardDiffSensitivity, check_sensealg, default_sensealg
 from . import checks, pipeline
@@ -47,6 +48,8 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
     adaptive, max_steps, rtol, atol, dt, dtmin, dtmax = checks.check_step_options(
         alg, adaptive, dt, max_steps, rtol, atol, dtmin, dtmax, spec, dtype, t0, t1)
     alg = refine_below_rounding(alg, atol_given, prob.u0)
+    if not adaptive and isinstance(alg, NewtonImplicit):
+        alg = alg.for_fixed_steps()    # no smaller step to retry a failed Newton solve with: refresh J instead
     saveat, first = pipeline.saving(saveat, save_start, s.tspan, tdtype)
     own = getattr(prob.f, "callback", None)    # the events a symbolic problem carries (pysciml.modeling)
     if own is not None:

@@ -6,6 +6,7 @@ nothing of controllers, saving or events. Dense output has one form for every fa
 polynomial weights, exposed as `interpolant`.
 """
 import abc
+import copy
 from typing import ClassVar, NamedTuple
 
 import jax.numpy as jnp
@@ -142,7 +143,38 @@ class LinearlyImplicit(Algorithm):
 
 class NewtonImplicit(Algorithm):
     """Implicit methods whose stages are solved by a (simplified) Newton iteration to a tolerance (ESDIRK,
-    Radau IIA, BDF): not replayable by reverse-mode AD of the steps."""
+    Radau IIA, BDF): not replayable by reverse-mode AD of the steps.
+
+    ``refresh_on_failure`` (set by `for_fixed_steps`, which `solve` applies with adaptive=False): a stage whose
+    iteration with the reused Jacobian fails is solved again with the Jacobian refreshed at every iterate
+    (full Newton) before the step gives up. An adaptive solve instead rejects the step and retries it with a
+    fresh Jacobian and a smaller step, the strategy its step counts are tuned to; a fixed-step solve has no
+    smaller step, and at tight tolerances a stale Jacobian's linear rate (θ ~ 0.02) cannot reach κ in
+    ``max_newton`` iterations where full Newton's quadratic rate does in two or three."""
+
+    refresh_on_failure = False
+
+    def for_fixed_steps(self):
+        """Returns a copy of this method for fixed-step solves (``refresh_on_failure`` on); methods that do not
+        use the flag return themselves."""
+        if not self.uses_refresh:
+            return self
+        method = copy.copy(self)
+        method.refresh_on_failure = True
+        return method
+
+    uses_refresh: ClassVar[bool] = False   # the family implements refresh_on_failure
+
+    def _config(self) -> tuple:
+        return super()._config() + ((("refresh_on_failure", True),) if self.refresh_on_failure else ())
+
+    @staticmethod
+    def failed_step(u_new, converged):
+        """u_new where the Newton solves ``converged``, NaN elsewhere. A step whose iteration did not converge
+        also returns error = +inf, which an adaptive solve rejects; a fixed-step solve reads no error estimate,
+        so the NaN is what stops it (with ReturnCode.ConvergenceFailure, the step flagging ``newton_failed``)
+        instead of carrying an unconverged iterate on as if it were a solution."""
+        return jnp.where(converged, u_new, jnp.nan)
 
 
 class Multistep(NewtonImplicit):

@@ -15,7 +15,8 @@ class WithLinearSolver:
         self.linsolve = as_linear_solver(linsolve)
 
     def _config(self) -> tuple:
-        return () if self.linsolve == DenseLU() else (("linsolve", self.linsolve),)
+        own = () if self.linsolve == DenseLU() else (("linsolve", self.linsolve),)
+        return own + super()._config()     # (the family's options, e.g. NewtonImplicit's refresh_on_failure)
 
     def with_linear_solver(self, linsolve):
         """Returns a copy of this method that uses the linear solver ``linsolve`` (a `LinearSolver` or anything

@@ -10,7 +10,11 @@ by simplified Newton with the iteration matrix W = M/c' − J, factorized at som
 Δd = (2c/(c + c')) W⁻¹ (f − M(d + ψ)/c) (the correction for c ≠ c' is CVODE's, Hindmarsh et al., ACM
 TOMS 31 (2005) 363–396, Section 2.1). The iteration stops when η‖Δd‖ ≤ κ (η = θ/(1 − θ), θ the
 contraction rate, carried from step to step as in Hairer & Wanner II, IV.8), and fails on θ ≥ 1, on a
-predicted miss of the tolerance within the remaining iterations, or after ``max_newton`` iterations.
+predicted miss of the tolerance within the remaining iterations, or after ``max_newton`` iterations
+(corrections at rounding level, `linalg.rounding_floor`, count as converged). A failed step returns
+u = NaN with error = +inf (`NewtonImplicit.failed_step`: a fixed-step solve ends with ConvergenceFailure);
+with fixed steps the corrector is first solved again with J and W refreshed at every iterate
+(`NewtonImplicit.refresh_on_failure`).
 
 Reuse (CVODE's strategy): J is kept in the state and recomputed only at the start, after a Newton failure
 with an old J, after slow convergence (θ > ``theta_slow``) with a fresh factorization, every
@@ -35,7 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...linalg import DenseLU, algebraic_mask, as_linear_solver, next_eta, simplified_newton, time_derivative
+from ...linalg import (DenseLU, algebraic_mask, as_linear_solver, next_eta, rounding_floor, simplified_newton,
+                       time_derivative)
 from ..base import Multistep, StepResult
 from . import history as hist
 from .coefficients import BDF_KAPPA, MAX_ORDER, NDF_KAPPA, corrector_constants, dense_weights
@@ -94,6 +99,7 @@ class FBDF(Multistep):
     max_growth = 10.0
     min_shrink = 0.2
     newton_shrink = 0.25
+    uses_refresh = True
 
     def __init__(self, max_order=MAX_ORDER, ndf=False, linsolve=None):
         if not isinstance(max_order, (int, np.integer)) or isinstance(max_order, bool) or not 1 <= max_order <= MAX_ORDER:
@@ -103,7 +109,7 @@ class FBDF(Multistep):
         self._gamma, self._alpha, self._error = corrector_constants(NDF_KAPPA if self.ndf else BDF_KAPPA)
 
     def _config(self):
-        options = (("max_order", self.max_order), ("ndf", self.ndf))
+        options = (("max_order", self.max_order), ("ndf", self.ndf)) + super()._config()
         return options if self.linsolve == DenseLU() else options + (("linsolve", self.linsolve),)
 
     @property
@@ -190,7 +196,7 @@ class FBDF(Multistep):
         c_factored = jnp.where(refactor, c, state.c_factored)
         correction = 2.0 * c / (c + c_factored)
 
-        d, iterations, eta, theta_max, converged = self._newton(
+        d, iterations, eta, theta_max, converged, refreshed = self._newton(
             f, p, t_new, u, y_pred, psi, c, mass, factors, correction, state.eta, error_norm)
         y_new = y_pred + d
         error = jnp.where(converged, error_const[k] * error_norm(d, u, y_new), jnp.inf)
@@ -208,7 +214,8 @@ class FBDF(Multistep):
         dt_factor = jnp.where(accepted_step, dt_factor_accept, reject_factor).astype(dtype)
 
         slow = theta_max > self.theta_slow
-        counters = dict(nf=state.nf + iterations + extra_evals, njacs=state.njacs + fresh_jac.astype(jnp.int32),
+        counters = dict(nf=state.nf + iterations + extra_evals,
+                        njacs=state.njacs + fresh_jac.astype(jnp.int32) + refreshed,
                         nfactor=state.nfactor + refactor.astype(jnp.int32), nnewton=state.nnewton + iterations,
                         nfails=state.nfails + (~converged).astype(jnp.int32))
         kept = dict(jac=jac, h_jac=jnp.where(fresh_jac, jnp.abs(dt), state.h_jac), factors=factors,
@@ -223,7 +230,8 @@ class FBDF(Multistep):
                                   n_equal=n_equal, jac_age=jnp.where(fresh_jac, 0, state.jac_age),
                                   **kept, **counters)
         stages = hist.dense_stages(new_history, k, dt, self.max_order)
-        return StepResult(y_new, error, accepted, stages, rejected, newton_failed=~converged, dt_factor=dt_factor)
+        return StepResult(self.failed_step(y_new, converged), error, accepted, stages, rejected,
+                          newton_failed=~converged, dt_factor=dt_factor)
 
     # --- pieces ----------------------------------------------------------------------------------
     def _newton(self, f, p, t_new, u, y_pred, psi, c, mass, factors, correction, eta_old, error_norm):
@@ -234,9 +242,30 @@ class FBDF(Multistep):
             residual = f(y_pred + d, p, t_new) - apply_mass(d + psi) / c
             return correction * self.linsolve.solve(factors, residual)
 
-        newton = simplified_newton(step, lambda delta, d: error_norm(delta, u, y_pred + d), jnp.zeros_like(y_pred),
-                                   next_eta(eta_old, dtype), self.kappa, self.max_newton)
-        return newton.z, newton.iterations, next_eta(newton.eta, dtype), newton.theta_max, newton.converged
+        size = lambda delta, d: error_norm(delta, u, y_pred + d)
+        floor = rounding_floor(lambda v: error_norm(v, u, y_pred), y_pred)
+        newton = simplified_newton(step, size, jnp.zeros_like(y_pred), next_eta(eta_old, dtype), self.kappa,
+                                   self.max_newton, floor=floor)
+        refreshed = jnp.zeros((), jnp.int32)
+        if self.refresh_on_failure:
+            # Fixed steps (`NewtonImplicit.refresh_on_failure`): where the iteration with the reused J and W
+            # failed, iterate again from the predictor with J and W = M/c − J refreshed at every iterate, with
+            # no early stop for slowness or growth (a non-finite iterate still stops it); under vmap it runs
+            # no iteration unless some trajectory needs it.
+            def full_step(d):
+                jac_d = self.linsolve.jacobian(f, y_pred + d, p, t_new)
+                residual = f(y_pred + d, p, t_new) - apply_mass(d + psi) / c
+                return self.linsolve.solve(self.linsolve.factor(jac_d, c, mass), residual)
+
+            retry = simplified_newton(full_step, size, jnp.zeros_like(y_pred), 1.0, self.kappa,
+                                      jnp.where(newton.converged, 0, 2 * self.max_newton), divergence=jnp.inf,
+                                      stop_when_slow=False, floor=floor)
+            keep = lambda a, b: jnp.where(newton.converged, a, b)
+            newton = newton._replace(z=keep(newton.z, retry.z), iterations=newton.iterations + retry.iterations,
+                                     eta=keep(newton.eta, retry.eta), converged=newton.converged | retry.converged)
+            refreshed = retry.iterations
+        return (newton.z, newton.iterations, next_eta(newton.eta, dtype), newton.theta_max, newton.converged,
+                refreshed)
 
     def _select(self, history, k, error, n_equal, iterations, error_const, u, y_new, error_norm):
         """(order, step factor, n_equal) after an accepted step: unchanged until k + 1 equal steps,

@@ -9,17 +9,20 @@ started from the predictor z = base_i + hγ k_{i−1} (the previous stage deriva
 ‖Δz_m‖ (the error norm of the step) and the contraction rate θ_m = ‖Δz_m‖/‖Δz_{m−1}‖, the iteration stops
 when η‖Δz_m‖ ≤ κ (Hairer & Wanner, Solving ODEs II, IV.8), η = θ/(1 − θ); the first iteration of a stage
 uses η carried over from the previous stage/step (as max(η, ε)^0.8). θ ≥ 1 (divergence), a non-finite
-update or no convergence within ``max_newton`` iterations fails the step. Each stage derivative is then
+update or no convergence within ``max_newton`` iterations fails the step; corrections at rounding level
+(`linalg.rounding_floor`) count as converged. With fixed steps a failed stage is first solved again by full
+Newton, J refreshed at every iterate (`NewtonImplicit.refresh_on_failure`). Each stage derivative is then
 k_i = (z − base_i)/(γh), which keeps the Newton residual out of the stiff components. A singular M makes
 an index-1 DAE: the algebraic equations hold at every stage, and u1 = z_s satisfies them (stiffly accurate).
 
 The Jacobian lives in the solver state and is reused across steps. It is recomputed only when flagged:
 at the start, after a step whose Newton iteration converged slowly (largest θ > ``theta_recompute``), and
 after a Newton failure with an old Jacobian. A failed step returns error = +inf (the controller rejects
-it and shrinks the step), flags ``newton_failed`` (so an underflowing step size is reported as a
-ConvergenceFailure), and its ``rejected_state`` keeps the Jacobian it used with the flag set (unless that
-Jacobian was computed at this very point, then it is kept as is). W is refactored every step since γh
-changes.
+it and shrinks the step), u = NaN (`NewtonImplicit.failed_step`: a fixed-step solve then ends with
+ConvergenceFailure instead of carrying the unconverged iterate on), flags ``newton_failed`` (so an
+underflowing step size is reported as a ConvergenceFailure), and its ``rejected_state`` keeps the Jacobian
+it used with the flag set (unless that Jacobian was computed at this very point, then it is kept as is). W
+is refactored every step since γh changes.
 
 The methods are stiffly accurate, so u1 = z_s and k_s = du/dt at u1 (up to the Newton tolerance): the
 next step uses k_s as its first stage (FSAL, no f evaluation). With a mass matrix the very first stage
@@ -41,7 +44,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..._core.trees import linear_combination
-from ...linalg import consistent_derivative, next_eta, simplified_newton
+from ...linalg import consistent_derivative, next_eta, rounding_floor, simplified_newton
 from ...problems.split import SplitFunction
 from ..base import NewtonImplicit, StepResult, TableauMethod
 from ..implicit import WithLinearSolver
@@ -73,6 +76,7 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
     max_newton: ClassVar[int] = 8
     theta_recompute: ClassVar[float] = 0.2   # recompute J after a step converging slower than this
     filter_error: ClassVar[bool] = True
+    uses_refresh: ClassVar[bool] = True
 
     @property
     def evals_per_step(self) -> int:
@@ -134,6 +138,7 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
         eta = next_eta(state.eta, u.dtype)
         theta_max = jnp.zeros((), u.dtype)
         iterations = jnp.zeros((), jnp.int32)
+        jacobians = fresh.astype(jnp.int32)
         for i in range(1, tab.stages):
             base = linear_combination(u, dt, tab.a[i], ks)
             if explicit is not None:
@@ -145,8 +150,14 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
                 return linsolve.solve_accurately(factors, jac, gamma_h, mass, residual)
 
             z0 = base + gamma_h * ks[-1]
-            newton = simplified_newton(correction, lambda dz, z: error_norm(dz, u, z), z0, eta, self.kappa,
-                                       self.max_newton, theta_max=theta_max, stop_when_slow=False)
+            size = lambda dz, z: error_norm(dz, u, z)
+            floor = rounding_floor(lambda v: error_norm(v, u, z0), z0)
+            newton = simplified_newton(correction, size, z0, eta, self.kappa, self.max_newton, theta_max=theta_max,
+                                       stop_when_slow=False, floor=floor)
+            if self.refresh_on_failure:
+                newton, refreshed = self._refreshed_stage(newton, implicit, p, t_stage, base, gamma_h, mass, z0,
+                                                          size, floor)
+                jacobians = jacobians + refreshed
             z, theta_max = newton.z, newton.theta_max
             ok = ok & newton.converged
             iterations = iterations + newton.iterations
@@ -162,7 +173,7 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
             err = linsolve.solve(factors, times_mass(err) / gamma_h)      # (M − γhJ)⁻¹ M err
         error = jnp.where(ok, error_norm(err, u, u_new), jnp.inf)
 
-        counters = dict(njacs=state.njacs + fresh.astype(jnp.int32), nnewton=state.nnewton + iterations,
+        counters = dict(njacs=state.njacs + jacobians, nnewton=state.nnewton + iterations,
                         nfails=state.nfails + (~ok).astype(jnp.int32))
         fsal, fsal_explicit = ks[-1], None
         if explicit is not None:
@@ -176,7 +187,31 @@ class Esdirk(WithLinearSolver, TableauMethod, NewtonImplicit):
         # it already is fresh (computed at this u, where recomputing would give the same matrix).
         rejected = EsdirkState(fsal=k1, jac=jac, need_jac=jnp.where(ok, slow, ~fresh), eta=new_eta,
                                fsal_explicit=state.fsal_explicit, **counters)
-        return StepResult(u_new, error, accepted, jnp.stack(stages), rejected, newton_failed=~ok)
+        return StepResult(self.failed_step(u_new, ok), error, accepted, jnp.stack(stages), rejected,
+                          newton_failed=~ok)
+
+    def _refreshed_stage(self, newton, implicit, p, t_stage, base, gamma_h, mass, z0, size, floor):
+        """The stage solved again by full Newton (J and W at every iterate) from the predictor ``z0`` where the
+        iteration ``newton`` with the reused Jacobian failed (fixed steps, `NewtonImplicit.refresh_on_failure`).
+        Under vmap the retry runs no iteration unless some trajectory needs it (its limit is 0 where the first
+        solve converged). Returns (the `NewtonResult` of the two attempts, the Jacobians computed)."""
+        linsolve = self.linsolve
+        times_mass = (lambda v: v) if mass is None else (lambda v: mass @ v)
+
+        def refreshed(z):
+            jac_z = linsolve.jacobian(implicit, z, p, t_stage)
+            residual = implicit(z, p, t_stage) - times_mass(z - base) / gamma_h
+            return linsolve.solve_accurately(linsolve.factor(jac_z, gamma_h, mass), jac_z, gamma_h, mass, residual)
+
+        # Quadratic near the root, but the first corrections from a far predictor may grow: no divergence stop
+        # (a non-finite iterate still stops it).
+        retry = simplified_newton(refreshed, size, z0, 1.0, self.kappa,
+                                  jnp.where(newton.converged, 0, self.max_newton), divergence=jnp.inf,
+                                  stop_when_slow=False, floor=floor)
+        keep = lambda a, b: jnp.where(newton.converged, a, b)
+        result = newton._replace(z=keep(newton.z, retry.z), iterations=newton.iterations + retry.iterations,
+                                 eta=keep(newton.eta, retry.eta), converged=newton.converged | retry.converged)
+        return result, retry.iterations
 
     def extra_stats(self, n_steps, n_accepted) -> dict:
         """Counters derived from the step counts: one factorization per attempted step (``n_steps``;

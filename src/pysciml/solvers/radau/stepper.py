@@ -16,8 +16,11 @@ times (zero on the first step). With the scaled norm ‖Δw_m‖ and θ_m = ‖�
 iteration on the geometric mean of the last two ratios), it stops when η‖Δw_m‖ ≤ κ, η = θ/(1 − θ); the
 first iteration uses η of the previous step as max(η, ε)^0.8. It fails when θ ≥ 0.99, when the predicted
 remaining error η‖Δw_m‖θ^(m_max − m) stays above κ, on a non-finite update, or after ``max_newton``
-iterations: the step then returns error = +inf (the controller rejects and shrinks it) and asks for a
-fresh Jacobian unless its own was computed at this very point.
+iterations: the step then returns error = +inf (the controller rejects and shrinks it) and u = NaN
+(`NewtonImplicit.failed_step`, which ends a fixed-step solve with ConvergenceFailure), and asks for a
+fresh Jacobian unless its own was computed at this very point. Corrections at rounding level count as
+converged (RADAU5's lower bound 10·uround/rtol on the tolerance, `linalg.rounding_floor`); with fixed steps
+a failed iteration is first repeated with J refreshed at every iterate (`NewtonImplicit.refresh_on_failure`).
 
 The Jacobian lives in the solver state and is reused across steps; it is recomputed after a step whose
 last contraction rate exceeded ``theta_recompute``, and after any rejection when it is not fresh (as in
@@ -41,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...linalg import factor_w, jacobian, next_eta, simplified_newton, solve_w
+from ...linalg import factor_w, jacobian, next_eta, rounding_floor, simplified_newton, solve_w
 from ..base import NewtonImplicit, StepResult
 from .coefficients import RADAU_IIA5, RadauCoefficients
 from ...problems.terms import as_terms
@@ -77,6 +80,7 @@ class RadauIIA5(NewtonImplicit):
     kappa: ClassVar[float] = 0.01        # Newton stopping tolerance, relative to the error tolerance
     max_newton: ClassVar[int] = 7
     theta_recompute: ClassVar[float] = 0.03  # recompute J after a step converging slower than this
+    uses_refresh: ClassVar[bool] = True
 
     @property
     def interpolant(self):
@@ -124,7 +128,7 @@ class RadauIIA5(NewtonImplicit):
         def norm(dw):
             return jnp.sqrt(jnp.mean(jnp.stack([error_norm(x, u, u) for x in dw]) ** 2))
 
-        def correction(w):
+        def correction(w, real_lu=real_lu, complex_lu=complex_lu):
             r = T_inv @ f_stages(u + T @ w, p, stage_times)
             mw = apply_mass(w)
             r1 = r[0] - gamma_h * mw[0]
@@ -136,8 +140,31 @@ class RadauIIA5(NewtonImplicit):
         # Hairer's RADAU5 control: the geometric mean of the last two rates, divergence at 0.99, one
         # iteration fewer counted as left.
         z0 = self._extrapolate(state, dt)
+        # The stage values are u + z, z small: 10 rounding units of u bound the tolerance below (RADAU5's FNEWT).
+        floor = rounding_floor(lambda v: error_norm(v, u, u), u)
         newton = simplified_newton(correction, lambda dw, w: norm(dw), T_inv @ z0, next_eta(state.eta, dtype),
-                                   self.kappa, self.max_newton, divergence=0.99, geometric_rate=True, lookahead=2)
+                                   self.kappa, self.max_newton, divergence=0.99, geometric_rate=True, lookahead=2,
+                                   floor=floor)
+        refreshed = jnp.zeros((), jnp.int32)
+        if self.refresh_on_failure:
+            # Fixed steps (`NewtonImplicit.refresh_on_failure`): where the iteration with the reused J failed,
+            # iterate again from the predictor with J (and both factorizations) refreshed at every iterate,
+            # taken at its end value u + z₃ (one J for the three stages, as in the simplified iteration), with
+            # no early stop for slowness or growth (a non-finite iterate still stops it). Under vmap it runs no
+            # iteration unless some trajectory needs it.
+            def refreshed_correction(w):
+                jac_w = jacobian(f, u + (T @ w)[2], p, t + dt)
+                return correction(w, factor_w(jac_w, dt / co.gamma, mass),
+                                  factor_w(jac_w, dt / complex(co.alpha, co.beta), mass))
+
+            retry = simplified_newton(refreshed_correction, lambda dw, w: norm(dw), T_inv @ z0, 1.0, self.kappa,
+                                      jnp.where(newton.converged, 0, self.max_newton), divergence=jnp.inf,
+                                      geometric_rate=True, lookahead=2, stop_when_slow=False, floor=floor)
+            keep = lambda a, b: jnp.where(newton.converged, a, b)
+            newton = newton._replace(z=keep(newton.z, retry.z), iterations=newton.iterations + retry.iterations,
+                                     eta=keep(newton.eta, retry.eta), theta=keep(newton.theta, retry.theta),
+                                     converged=newton.converged | retry.converged)
+            refreshed = retry.iterations
         w, iterations, eta, theta, ok = newton.z, newton.iterations, newton.eta, newton.theta, newton.converged
 
         z = T @ w
@@ -153,7 +180,7 @@ class RadauIIA5(NewtonImplicit):
         error = jnp.where(ok, error, jnp.inf)
         f_new = f(u_new, p, t + dt)
 
-        counters = dict(njacs=state.njacs + fresh.astype(jnp.int32), nnewton=state.nnewton + iterations,
+        counters = dict(njacs=state.njacs + fresh.astype(jnp.int32) + refreshed, nnewton=state.nnewton + iterations,
                         nfails=state.nfails + (~ok).astype(jnp.int32),
                         nf=state.nf + 3 * iterations + 1 + again.astype(jnp.int32))
         eta = jnp.where(ok, eta, 1.0).astype(dtype)
@@ -162,7 +189,7 @@ class RadauIIA5(NewtonImplicit):
         # On rejection keep the point's f(u) and the last accepted polynomial (the predictor); ask for a
         # fresh Jacobian unless this one was computed here.
         rejected = state._replace(jac=jac, need_jac=~fresh, eta=eta, retry=jnp.asarray(True), **counters)
-        return StepResult(u_new, error, accepted, stages, rejected, newton_failed=~ok)
+        return StepResult(self.failed_step(u_new, ok), error, accepted, stages, rejected, newton_failed=~ok)
 
     def _extrapolate(self, state, dt):
         """Starting increments z_i: the last step's collocation polynomial at t + c_i h (zero at first)."""

@@ -15,8 +15,8 @@ J was last right). Fixed-step solves have no smaller step to retry with, so this
 converge; under vmap the retry loop runs no iteration unless some trajectory needs it (its iteration limit
 is 0 where the first solve converged). A stage that still does not converge makes the step's error +inf (an
 adaptive solve retries it smaller and reports ConvergenceFailure if dt underflows), flags ``newton_failed``,
-and makes the step's u NaN (`failed_step`): a fixed-step solve, which reads no error estimate, stops with
-ReturnCode.Unstable instead of carrying an unconverged iterate.
+and makes the step's u NaN (`NewtonImplicit.failed_step`): a fixed-step solve, which reads no error
+estimate, stops with ReturnCode.ConvergenceFailure instead of carrying an unconverged iterate.
 """
 from typing import ClassVar
 
@@ -66,8 +66,3 @@ class DriftImplicitSDE(WithLinearSolver, StochasticRungeKutta, NewtonImplicit):
         keep = lambda a, b: jnp.where(first.converged, a, b)
         return NewtonResult(keep(first.z, retry.z), first.iterations + retry.iterations, keep(first.eta, retry.eta),
                             None, keep(first.theta_max, retry.theta_max), first.converged | retry.converged)
-
-    @staticmethod
-    def failed_step(u_new, converged):
-        """u_new where the Newton solves converged, NaN elsewhere (see the module docstring)."""
-        return jnp.where(converged, u_new, jnp.nan)
