@@ -72,21 +72,32 @@ class Model:
         values, ``eta``: the subject's random effects, ``cov``: its covariates)."""
         return self.pre(theta, eta, cov)
 
-    def predict(self, theta, eta, subject):
+    def table(self, theta, eta, subject):
+        """The individual parameters an ODE model's solve reads (`ODE.table`: one row per covariate change time)
+        for one subject at (``theta``, ``eta``). Returns the table (a pytree)."""
+        return self.dynamics.table(lambda t: self.pre(theta, eta, covariates_at(subject, t))
+                                   if subject.cov_time.shape[-1] > 1 else self.pre(theta, eta, subject.covariates),
+                                   subject)
+
+    def predict(self, theta, eta, subject, amounts=None):
         """Predictions at one subject's observation times, a pure function of the fixed effects ``theta`` (dict of
         natural values as JAX arrays) and the random effects ``eta`` (vector of length n_eta); ``subject``: one
         subject's `Subjects` (unbatched arrays). Returns the predictions, shape (M,), each observation's output
         picked by its DVID. With time-varying
         covariates (a static property of the data's shape) ``pre`` is evaluated at every event time with the
-        covariates in force then (LOCF), and ``observe`` with those at the observation time."""
+        covariates in force then (LOCF), and ``observe`` with those at the observation time.
+        ``amounts``: for ODE models, a function table -> amounts at the observation times (M, S) that stands in
+        for the solve (a local expansion of it, `nlme.expansion`); None: the solve."""
         if subject.cov_time.shape[-1] > 1:
             ind_at = lambda t: self.pre(theta, eta, covariates_at(subject, t))
-            A = self.dynamics.varying(ind_at, subject, subject.obs_time)
+            A = (self.dynamics.varying(ind_at, subject, subject.obs_time) if amounts is None else
+                 amounts(self.dynamics.table(ind_at, subject)))
             out = jax.vmap(lambda a, t: jnp.atleast_1d(self.observe(ind_at(t), a, covariates_at(subject, t))))(
                 A, subject.obs_time)
         else:
             ind = self.pre(theta, eta, subject.covariates)
-            A = self.dynamics(ind, subject, subject.obs_time)             # (M, S)
+            A = (self.dynamics(ind, subject, subject.obs_time) if amounts is None else
+                 amounts(self.dynamics.table(lambda t: ind, subject)))             # (M, S)
             out = jax.vmap(lambda a: jnp.atleast_1d(self.observe(ind, a, subject.covariates)))(A)   # (M, K)
         return jnp.take_along_axis(out, jnp.clip(subject.dvid, 0, out.shape[1] - 1)[:, None], axis=1)[:, 0]
 
