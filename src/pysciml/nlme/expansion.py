@@ -36,8 +36,7 @@ def size(model, theta, eta, subject):
 def applies(model, method, theta, eta, subject):
     """Whether the objective of ``method`` is computed through the expansion: ODE dynamics (derivatives in
     forward mode), a method that needs no third derivatives of the solve, and a small table."""
-    return (model.forward_only and hasattr(model.dynamics, "from_table") and not method.exact_hessian
-            and size(model, theta, eta, subject) <= MAX_EXPANDED)
+    return not method.exact_hessian and size(model, theta, eta, subject) <= MAX_EXPANDED
 
 
 def expand(model, theta, eta, subject):
@@ -47,7 +46,7 @@ def expand(model, theta, eta, subject):
     x0, unravel = ravel_pytree(jax.lax.stop_gradient(model.table(theta, eta, subject)))
 
     def amounts(x):
-        a = model.dynamics.from_table(unravel(x), subject, subject.obs_time)
+        a = model.amounts(unravel(x), subject)
         return a, a
 
     def first(x):
