@@ -1,4 +1,4 @@
-"""A local second-order expansion of an ODE model's solve, so that each objective traces the solve once.
+"""A local second-order expansion of a model's dynamics, so that each objective traces the solve once.
 
 The FOCE(I) objective of a subject needs the predictions f(θ, η) and their derivatives at the EBEs η̂ in several
 places: the EBE search (value, ∇_η l, ∇²_η l), the implicit derivative of η̂ (∇_η l, differentiated once more
@@ -18,6 +18,9 @@ its gradient, the implicit derivative dη̂/dθ = −(∇²_ηη l)⁻¹∇²_η
 The EBE search computes the expansion at each iterate (one doubly differentiated solve per Newton iteration,
 as before) and returns the one at η̂, which serves everything after it. Third derivatives are not those of
 the solve, so Laplace (whose exact η-Hessian is differentiated in θ) keeps the direct solves.
+Closed-form dynamics (`pk`) are expanded the same way (`Model.amounts`): their sums of exponentials over the
+dosing history, differentiated to second order in a few parameters, are a smaller program than their copies
+differentiated in η and θ at every use.
 """
 import jax
 import jax.numpy as jnp
@@ -34,8 +37,8 @@ def size(model, theta, eta, subject):
 
 
 def applies(model, method, theta, eta, subject):
-    """Whether the objective of ``method`` is computed through the expansion: ODE dynamics (derivatives in
-    forward mode), a method that needs no third derivatives of the solve, and a small table."""
+    """Whether the objective of ``method`` is computed through the expansion: a method that needs no third
+    derivatives of the dynamics, and a small table."""
     return not method.exact_hessian and size(model, theta, eta, subject) <= MAX_EXPANDED
 
 

@@ -144,9 +144,14 @@ class ODE:
         g = lambda X: period(X, p) - X
 
         def newton(g_, X0):
+            def with_value(X):
+                v = g_(X)
+                return v, v
+
             def body(_, X):
-                J = jax.jacfwd(g_)(X)
-                return X - jnp.linalg.solve(J, g_(X))
+                # the residual as the Jacobian's auxiliary: one traced solve, not two
+                J, gX = jax.jacfwd(with_value, has_aux=True)(X)
+                return X - jnp.linalg.solve(J, gX)
             return jax.lax.fori_loop(0, 6, body, X0)
 
         X = jax.lax.custom_root(g, jnp.zeros(S), newton, lambda g_, y: jnp.linalg.solve(jax.jacfwd(g_)(y), y))
