@@ -82,7 +82,8 @@ class Model:
         return ODE.table(lambda t: self.pre(theta, eta, subject.covariates), subject)
 
     def amounts(self, table, subject):
-        """The amounts at the subject's observation times (M, S) from a `table` of individual parameters."""
+        """The amounts from a `table` of individual parameters for one ``subject`` (its `Subjects`): returns them
+        at the subject's observation times, shape (M, S)."""
         if isinstance(self.dynamics, ODE):
             return self.dynamics.from_table(table, subject, subject.obs_time)
         if subject.cov_time.shape[-1] > 1:

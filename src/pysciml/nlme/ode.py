@@ -62,8 +62,9 @@ class ODE:
         return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], ind_at(subject.cov_time[0]))
 
     def from_table(self, table, subject, times):
-        """The amounts at ``times`` (shape (len(times), n_states)) from a `table` of individual parameters: the
-        one function of the parameters that solves (what `nlme.expansion` expands)."""
+        """The amounts from a `table` of individual parameters (the one function of the parameters that solves:
+        what `nlme.expansion` expands). ``subject``: one subject's `Subjects`; ``times``: the output times.
+        Returns the amounts at ``times``, shape (len(times), n_states)."""
         if subject.cov_time.shape[-1] > 1:
             return self._solve(table, subject.cov_time, subject, times, changes=True)
         return self._solve(table, jnp.zeros(1), subject, times, changes=False)
