@@ -15,47 +15,17 @@ import scipy.optimize
 
 import pysciml as ps
 from pysciml import nlme, nn
+from pysciml.nlme import reference
 
 N, DOSE, TIMES = 40, 100.0, (0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
 WT = np.round(np.random.default_rng(1).uniform(40.0, 120.0, N), 1)
 
 
-def design(n, times, wt=None):
-    rows = []
-    for i in range(n):
-        cov = {} if wt is None else {"WT": wt[i]}
-        rows.append(dict(ID=i + 1, TIME=0.0, AMT=DOSE, DV=".", EVID=1, CMT=1, **cov))
-        rows += [dict(ID=i + 1, TIME=t, AMT=".", DV=1.0, EVID=0, CMT=1, **cov) for t in times]
-    return nlme.Population.from_dataframe({k: [str(r[k]) for r in rows] for k in rows[0]},
-                                          covariates=[] if wt is None else ["WT"])
-
-
-def cl_true(wt):
-    return 0.5 + 4.0 * wt ** 4 / (80.0 ** 4 + wt ** 4)         # saturating: flat below 50 kg and above 110 kg
-
-
-TRUTH = nlme.Model(fixed={"v": nlme.Positive(20.0), "omega": nlme.DiagonalCov([0.02]), "prop": nlme.Positive(0.1)},
-                   omega="omega", pre=lambda th, eta, cov: {"cl": cl_true(cov["WT"]) * jnp.exp(eta[0]), "v": th["v"]},
-                   dynamics=nlme.OneCompartment(oral=False), error=nlme.Proportional("prop"))
+design = reference.iv_bolus_design
+cl_true = reference.cl_saturating
+TRUTH = reference.saturating_clearance_truth()
 POP = nlme.simulate(TRUTH, design(N, TIMES, WT), {}, jax.random.key(0))[0]
-
-
-def scaled(cov):
-    return jnp.reshape((cov["WT"] - 80.0) / 40.0, (1,))
-
-
-LINEAR = nlme.Model(fixed={"tcl": nlme.Real(0.5), "dcl": nlme.Real(0.0), "v": nlme.Positive(15.0),
-                           "omega": nlme.DiagonalCov([0.1]), "prop": nlme.Positive(0.2)}, omega="omega",
-                    pre=lambda th, eta, cov: {"cl": jnp.exp(th["tcl"] + th["dcl"] * scaled(cov)[0] + eta[0]),
-                                              "v": th["v"]},
-                    dynamics=nlme.OneCompartment(oral=False), error=nlme.Proportional("prop"))
-MLP = nn.MLP(1, (5,), 1, activation="tanh")
-W0 = jax.tree_util.tree_map(lambda a: 0.5 * a, MLP.init(jax.random.key(3)))
-NETWORK = nlme.Model(fixed={"tcl": nlme.Real(0.5), "w": nlme.NetworkWeights(W0, prior_sd=1.0), "v": nlme.Positive(15.0),
-                            "omega": nlme.DiagonalCov([0.03]), "prop": nlme.Positive(0.2)}, omega="omega",
-                     pre=lambda th, eta, cov: {"cl": jnp.exp(th["tcl"] + MLP(scaled(cov), th["w"])[0] + eta[0]),
-                                               "v": th["v"]},
-                     dynamics=nlme.OneCompartment(oral=False), error=nlme.Proportional("prop"))
+LINEAR, NETWORK, MLP, W0 = reference.clearance_models()
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +37,7 @@ def fits():
             "network": nlme.fit(NETWORK, POP, nlme.FOCE(), init=start)}
 
 
-def typical_cl(model, params, wt):
-    theta = model.space.arrays(params)
-    return np.array([float(model.pre(theta, jnp.zeros(1), {"WT": jnp.asarray(w)})["cl"]) for w in wt])
+typical_cl = reference.typical_clearance
 
 
 def test_network_weights_domain_round_trip_and_errors():

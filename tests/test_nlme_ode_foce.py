@@ -2,8 +2,9 @@
 residual variances at η = 0 outside the EBE search's custom_root, whose derivative in θ used to trace the
 ODE solve's derivative rule after the search's trace had ended (UnexpectedTracerError). One-compartment IV
 bolus, three subjects, proportional error: the ODE model and NONMEM ADVAN1's closed form (`nlme.pk`) give the
-same objective and gradient to the solver's tolerance. Compiling the ODE model's FOCE objective and gradient
-takes about 45 s on 2 loaded cores (hence slow; Laplace, the same fix, would add 70 s more). This is the
+same objective and gradient to the solver's tolerance. Tracing and compiling the ODE model's FOCE objective
+and gradient takes about 15 CPU seconds (56 before the solve was traced once per objective, `nlme.expansion`;
+benchmarks/nlme_compile.py), hence slow; Laplace, which keeps the direct solves, would add about a minute. This is the
 suite's one ODE-vs-closed-form check of a conditional method's objective and gradient (FOCEI's differs only in
 the interaction term; its full theophylline fit as an ODE against the closed form is part 3 of
 benchmarks/nlme.py, OFV to 6e-9)."""

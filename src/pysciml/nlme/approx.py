@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import jax.scipy.special
 import jax.scipy.stats
 
+from . import expansion
+
 
 class Method:
     """Base of the estimation methods passed to `fit` (``method=``): the class attributes say whether the
@@ -73,12 +75,12 @@ class LaplaceI(Method):
     interaction, exact_hessian, name = True, True, "LaplaceI"
 
 
-def _pieces(model, theta, subject):
+def _pieces(model, theta, subject, amounts=None):
     """Closures for one subject: f(η), R(f), transformed data, the mask of observed (uncensored) values and the
-    censoring sign c of each observation (0 where observed or padded)."""
+    censoring sign c of each observation (0 where observed or padded). ``amounts``: `Model.predict`'s."""
     mask = subject.obs_mask
     y = model.error.transform(jnp.where(mask > 0, subject.dv, 1.0))
-    f = lambda eta: model.predict(theta, eta, subject)
+    f = lambda eta: model.predict(theta, eta, subject, amounts)
     ft = lambda fe: model.error.transform(jnp.where(mask > 0, fe, 1.0))
     R = lambda fe: jnp.where(mask > 0, model.error.variance(theta, fe), 1.0)
     c = mask * subject.cens
@@ -100,10 +102,11 @@ def variance_at_zero(model, method, theta, subject):
     return R(f(jnp.zeros(model.n_eta)))
 
 
-def conditional_objective(model, method, theta, subject, R0=None):
+def conditional_objective(model, method, theta, subject, R0=None, amounts=None):
     """l(η) for the EBE search (the interaction decides whether R moves with η; without it, R is ``R0``,
-    `variance_at_zero`, computed here when not given)."""
-    f, ft, R, y, observed, c = _pieces(model, theta, subject)
+    `variance_at_zero`, computed here when not given). ``amounts``: `Model.predict`'s (an expansion of the
+    solve, `expansion.polynomial`)."""
+    f, ft, R, y, observed, c = _pieces(model, theta, subject, amounts)
     Omega_inv = jnp.linalg.inv(model.omega(theta))
     if not method.interaction and R0 is None:
         R0 = variance_at_zero(model, method, theta, subject)
@@ -124,25 +127,40 @@ def _gradient(l, forward):
 def _value_grad_hessian(l, forward=False):
     """x -> (l, ∇l, ∇²l) from one trace of l (forward over reverse, or forward over forward, the value and
     gradient as auxiliaries)."""
+    def with_value(x):
+        v = l(x)
+        return v, v
+
     def vg(x):
-        v, g = (l(x), jax.jacfwd(l)(x)) if forward else jax.value_and_grad(l)(x)
+        # forward: the value as jacfwd's auxiliary, from the same trace (a separate l(x) is one more solve)
+        v, g = jax.jacfwd(with_value, has_aux=True)(x)[::-1] if forward else jax.value_and_grad(l)(x)
         return g, (v, g)
     jac = jax.jacfwd(vg, has_aux=True)
     return lambda x: (lambda H, aux: (aux[0], aux[1], H))(*jac(x))
 
 
-def newton_minimize(l, x0, max_iter=60, forward=False):
+def newton_minimize(l, x0, max_iter=60, forward=False, derivatives=None, extra0=None):
     """Minimise a smooth l from x0: Newton steps on the Hessian with its eigenvalues lifted to stay positive.
     Far from the minimum a step is halved until l decreases (Armijo); once the Newton decrement gᵀH⁻¹g is
     below 1e-8·(1 + |l|) the full step is taken (quadratic convergence), and the iteration ends after a full
     step from a decrement below 1e-16·(1 + |l|), where η is exact to round-off (|Δη|² ~ decrement), or when
     such a full step no longer lowers l (the round-off floor of an ill-conditioned Hessian).
-    Returns (x, converged)."""
-    derivatives = _value_grad_hessian(l, forward)
+    Returns (x, converged).
+
+    ``derivatives``: x -> (l, ∇l, ∇²l, extra) in place of l's own derivatives, where ``extra`` (shaped like
+    ``extra0``) is something computed with them, e.g. an expansion of the model (`expansion.expand`). Then the
+    iteration ends with one more evaluation at the final x (no step), and returns (x, converged, extra at x)."""
+    carry_extra = derivatives is not None
+    if not carry_extra:
+        d = _value_grad_hessian(l, forward)
+        derivatives = lambda x: d(x) + ((),)
+        extra0 = ()
 
     def step(carry):
-        x, k, done, ok, previous = carry
-        fx, g, H = derivatives(x)
+        x, k, done, ok, previous, final, _ = carry
+        fx, g, H, extra = derivatives(x)
+        # with an extra, the pass after the last step (or at the iteration limit) only evaluates
+        hold = (final | (k >= max_iter)) if carry_extra else jnp.asarray(False)
         w, V = jnp.linalg.eigh(0.5 * (H + H.T))
         floor = 1e-8 * jnp.maximum(jnp.max(jnp.abs(w)), 1e-12)
         w = jnp.maximum(jnp.abs(w), floor)
@@ -160,27 +178,35 @@ def newton_minimize(l, x0, max_iter=60, forward=False):
         def search(c):
             a, _, fn = c
             first = fn == jnp.inf
-            return first | (~local & (~(fn <= fx - 1e-4 * a * decrement) | ~jnp.isfinite(fn)) & (a > 1e-10))
+            return ~hold & (first | (~local & (~(fn <= fx - 1e-4 * a * decrement) | ~jnp.isfinite(fn))
+                                     & (a > 1e-10)))
 
         a, xn, fn = jax.lax.while_loop(search, try_step, (2.0, x, jnp.asarray(jnp.inf, x.dtype)))
         improved = jnp.isfinite(fn) & (fn <= fx)
         # near the optimum the full Newton step is always taken (l's decrease is then below its round-off);
         # done when the decrement is at round-off or stops shrinking (the round-off floor of an
         # ill-conditioned curvature, e.g. a nearly singular Ω); quadratic convergence shrinks it by orders
-        x_new = jnp.where(local & jnp.isfinite(fn) | improved, xn, x)
+        moved = (local & jnp.isfinite(fn) | improved) & ~hold
+        x_new = jnp.where(moved, xn, x)
         finished = local & ((decrement <= 1e-16 * scale) | (decrement >= 0.25 * previous))
-        return x_new, k + 1, finished | ~(improved | local), finished | ok, jnp.where(local, decrement, jnp.inf)
+        stop = finished | ~(improved | local)
+        if carry_extra:
+            return (x_new, k + 1, hold | (stop & ~moved), jnp.where(hold, ok, finished | ok),
+                    jnp.where(local, decrement, jnp.inf), stop, extra)
+        return x_new, k + 1, stop, finished | ok, jnp.where(local, decrement, jnp.inf), final, extra
 
     def cond(carry):
-        return ~carry[2] & (carry[1] < max_iter)
+        return ~carry[2] & (carry[1] <= max_iter if carry_extra else carry[1] < max_iter)
 
-    x, k, done, ok, _ = jax.lax.while_loop(cond, step, (x0, 0, False, False, jnp.asarray(jnp.inf, x0.dtype)))
-    return x, ok
+    x, k, done, ok, _, _, extra = jax.lax.while_loop(
+        cond, step, (x0, 0, False, False, jnp.asarray(jnp.inf, x0.dtype), False, extra0))
+    return (x, ok, extra) if carry_extra else (x, ok)
 
 
 def ebe(model, method, theta, subject, eta0, R0=None):
-    """η̂ = argmin l (differentiable in θ by the implicit function theorem) and whether the search converged.
-    ``R0``: `variance_at_zero`, computed here when not given."""
+    """η̂ = argmin l (differentiable in θ by the implicit function theorem), whether the search converged, and
+    the ``amounts`` argument of `Model.predict` to use around η̂ (the expansion of an ODE model's solve at η̂,
+    `expansion`; None: the model's own dynamics). ``R0``: `variance_at_zero`, computed here when not given."""
     forward = model.forward_only
     # R at η = 0 is computed out here, never inside `gradient`: custom_root traces `gradient` to a jaxpr, and a
     # solve there that does not depend on η is not differentiated during that trace, so JAX traces the solve's
@@ -190,23 +216,40 @@ def ebe(model, method, theta, subject, eta0, R0=None):
     # (issue 16). Computed here, the solve is differentiated with θ's other dependencies.
     if R0 is None:
         R0 = variance_at_zero(model, method, theta, subject)
+    theta_sg, R0_sg, eta0 = jax.lax.stop_gradient(theta), jax.lax.stop_gradient(R0), jax.lax.stop_gradient(eta0)
+    l_sg = conditional_objective(model, method, theta_sg, subject, R0_sg)
+
+    def tangent_solve(g, y):
+        return jnp.linalg.solve(jax.jacfwd(g)(y), y)
+
+    if expansion.applies(model, method, theta, eta0, subject):
+        # The search expands the solve at each iterate (the one solve it differentiates) and returns the
+        # expansion at η̂, through which everything after it (implicit derivative, curvature, outer gradient)
+        # is differentiated: no further solve (module notes of `expansion`)
+        def derivatives(x):
+            jet = expansion.expand(model, theta_sg, x, subject)
+            lx = conditional_objective(model, method, theta_sg, subject, R0_sg, expansion.polynomial(jet))
+            return _value_grad_hessian(lx, True)(x) + (jet,)
+
+        x, ok, jet = newton_minimize(l_sg, eta0, forward=True, derivatives=derivatives,
+                                     extra0=expansion.zeros(model, theta_sg, eta0, subject))
+        amounts = expansion.polynomial(jet)
+        gradient = jax.jacfwd(conditional_objective(model, method, theta, subject, R0, amounts))
+        # the root is already found: custom_root only supplies its implicit derivative
+        eta_hat = jax.lax.custom_root(gradient, jax.lax.stop_gradient(x), lambda _, x0: x0, tangent_solve)
+        return eta_hat, jax.lax.stop_gradient(ok), amounts
 
     def gradient(eta):
         return _gradient(conditional_objective(model, method, theta, subject, R0), forward)(eta)
 
     def solve(_, x0):
-        x, ok = newton_minimize(conditional_objective(model, method, jax.lax.stop_gradient(theta), subject,
-                                                      jax.lax.stop_gradient(R0)), x0, forward=forward)
+        x, ok = newton_minimize(l_sg, x0, forward=forward)
         return x, ok.astype(x.dtype)       # a float auxiliary: custom_root gives it a (zero) tangent
-
-    def tangent_solve(g, y):
-        return jnp.linalg.solve(jax.jacfwd(g)(y), y)
 
     # converged: the Newton decrement fell below 1e-16·(1 + |l|) (scale-free, unlike a gradient test, which
     # fails for nearly singular Ω whose inverse dominates the curvature)
-    eta_hat, converged = jax.lax.custom_root(gradient, jax.lax.stop_gradient(eta0), solve, tangent_solve,
-                                             has_aux=True)
-    return eta_hat, jax.lax.stop_gradient(converged) > 0.5
+    eta_hat, converged = jax.lax.custom_root(gradient, eta0, solve, tangent_solve, has_aux=True)
+    return eta_hat, jax.lax.stop_gradient(converged) > 0.5, None
 
 
 def subject_ofv(model, method, theta, subject, eta0):
@@ -216,8 +259,8 @@ def subject_ofv(model, method, theta, subject, eta0):
     f, ft, R, y, mask, c = _pieces(model, theta, subject)
     if not method.conditional:       # (censored data are refused before compiling: FO has no M3 form)
         zero = jnp.zeros(q)
-        f0 = f(zero)
-        G = jax.jacfwd(lambda e: ft(f(e)))(zero) * mask[:, None]
+        G, f0 = jax.jacfwd(lambda e: (lambda fe: (ft(fe), fe))(f(e)), has_aux=True)(zero)   # one solve
+        G = G * mask[:, None]
         R0 = R(f0)
         r = mask * (y - ft(f0))
         V = G @ Omega @ G.T + jnp.diag(R0)
@@ -225,7 +268,8 @@ def subject_ofv(model, method, theta, subject, eta0):
         z = jax.scipy.linalg.solve_triangular(L, r, lower=True)
         return 2.0 * jnp.sum(mask * jnp.log(jnp.diagonal(L))) + z @ z, zero, jnp.asarray(True)
     R0 = variance_at_zero(model, method, theta, subject)     # one solve, shared with the EBE search
-    eta_hat, converged = ebe(model, method, theta, subject, eta0, R0)
+    eta_hat, converged, amounts = ebe(model, method, theta, subject, eta0, R0)
+    f, ft, R, y, mask, c = _pieces(model, theta, subject, amounts)
     Omega_inv = jnp.linalg.inv(Omega)
     if method.exact_hessian:
         value, _, H2 = _value_grad_hessian(conditional_objective(model, method, theta, subject, R0),

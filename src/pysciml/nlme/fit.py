@@ -52,6 +52,16 @@ def _check(model, population, method):
     return method
 
 
+def over_subjects(model, f):
+    """f mapped over the leading axis of its arguments (the subjects): vmapped for closed-form models, a
+    sequential `lax.map` for ODE models. An ODE solve is a while loop; batched by vmap, every carry and branch of
+    its (and the EBE search's) loops becomes a select on the batch, which about doubled the compile time of an
+    ODE model's objective (issue 16), while on a CPU core the subjects' solves run no faster side by side."""
+    if model.forward_only:
+        return lambda *args: jax.lax.map(lambda a: f(*a), args)
+    return jax.vmap(f)
+
+
 def _compiled(model, method):
     """value_and_grad of the population objective for (model, method), compiled once per model and method and
     reused for every population of the same padded shape (the data are arguments, not constants).
@@ -65,8 +75,8 @@ def _compiled(model, method):
 
         def total(U, etas, subjects):
             thetas = jax.vmap(space.from_free)(U)
-            ofv_i, eta_hat, conv = jax.vmap(lambda th, s, e: subject_ofv(model, method, th, s, e))(thetas, subjects,
-                                                                                                  etas)
+            ofv_i, eta_hat, conv = over_subjects(model, lambda th, s, e: subject_ofv(model, method, th, s, e))(
+                thetas, subjects, etas)
             return jnp.sum(ofv_i), (eta_hat, conv, ofv_i)
 
         def total_forward(U, etas, subjects):
@@ -76,7 +86,7 @@ def _compiled(model, method):
                     v, eta_hat, conv = subject_ofv(model, method, space.from_free(w), s, e)
                     return v, (v, eta_hat, conv)
                 return jax.jacfwd(f, has_aux=True)(u)
-            G, (ofv_i, eta_hat, conv) = jax.vmap(one)(U, subjects, etas)
+            G, (ofv_i, eta_hat, conv) = over_subjects(model, one)(U, subjects, etas)
             return (jnp.sum(ofv_i), (eta_hat, conv, ofv_i)), G
         cache[method.name] = jax.jit(total_forward if model.forward_only else
                                      jax.value_and_grad(total, has_aux=True))
@@ -358,7 +368,8 @@ def diagnostics(model, population, theta, etas):
     observation mask, CENS, TIME and DV (each (N, M))."""
     cache = model.__dict__.setdefault("_compiled", {})
     if "diagnostics" not in cache:
-        cache["diagnostics"] = jax.jit(jax.vmap(lambda th, s, e: _diagnostics_one(model, th, s, e), (None, 0, 0)))
+        cache["diagnostics"] = jax.jit(lambda th, subjects, etas: over_subjects(
+            model, lambda s, e: _diagnostics_one(model, th, s, e))(subjects, etas))
     pred, ipred, iwres, wres, cwres = cache["diagnostics"](theta, population.subjects, jnp.asarray(etas))
     return {"PRED": np.asarray(pred), "IPRED": np.asarray(ipred), "IWRES": np.asarray(iwres),
             "WRES": np.asarray(wres), "CWRES": np.asarray(cwres), "mask": np.asarray(population.subjects.obs_mask),
@@ -369,21 +380,29 @@ def diagnostics(model, population, theta, etas):
 def _diagnostics_one(model, theta, subject, eta_hat):
     censored = (subject.obs_mask > 0) & (subject.cens != 0)
     mask = subject.obs_mask * (1.0 - censored)
-    ft = lambda e: model.error.transform(jnp.where(mask > 0, model.predict(theta, e, subject), 1.0))
     y = model.error.transform(jnp.where(mask > 0, subject.dv, 1.0))
     Omega = model.omega(theta)
     zero = jnp.zeros_like(eta_hat)
-    pred, ipred = ft(zero), ft(eta_hat)
-    R = lambda e: jnp.where(mask > 0, model.error.variance(theta, model.predict(theta, e, subject)), 1.0)
 
-    def weighted(e, shift):
-        G = jax.jacfwd(ft)(e) * mask[:, None]
-        V = G @ Omega @ G.T + jnp.diag(R(e))
+    def at(e):
+        # the transformed predictions (every observation: censored ones have PRED and IPRED too), their
+        # η-Jacobian and the residual variances, from one differentiated prediction (one solve for ODE models)
+        def transformed(e_):
+            f = model.predict(theta, e_, subject)
+            ft = model.error.transform(jnp.where(subject.obs_mask > 0, f, 1.0))
+            return ft, (ft, f)
+        G, (ft, f) = jax.jacfwd(transformed, has_aux=True)(e)
+        return ft, jnp.where(mask[:, None] > 0, G, 0.0), jnp.where(mask > 0, model.error.variance(theta, f), 1.0)
+
+    # both points through one trace (batched), instead of a solve per quantity
+    ft, G, R = jax.vmap(at)(jnp.stack([zero, eta_hat]))
+
+    def weighted(k, e, shift):
+        V = G[k] @ Omega @ G[k].T + jnp.diag(R[k])
         L = jnp.linalg.cholesky(V)
-        r = mask * (y - ft(e) + (G @ e if shift else 0.0))
+        r = jnp.where(mask > 0, y - ft[k] + (G[k] @ e if shift else 0.0), 0.0)   # (where: no NaN from padding)
         return jax.scipy.linalg.solve_triangular(L, r, lower=True) * mask
 
-    iwres = mask * (y - ipred) / jnp.sqrt(R(eta_hat))
+    iwres = jnp.where(mask > 0, (y - ft[1]) / jnp.sqrt(R[1]), 0.0)
     nan = lambda x: jnp.where(censored, jnp.nan, x)
-    ft_all = lambda e: model.error.transform(jnp.where(subject.obs_mask > 0, model.predict(theta, e, subject), 1.0))
-    return ft_all(zero), ft_all(eta_hat), nan(iwres), nan(weighted(zero, False)), nan(weighted(eta_hat, True))
+    return ft[0], ft[1], nan(iwres), nan(weighted(0, zero, False)), nan(weighted(1, eta_hat, True))

@@ -11,6 +11,7 @@ import numpy as np
 
 from .data import covariates_at
 from .errors import ErrorModel
+from .ode import ODE
 from .parameters import DiagonalCov, FullCov, ParameterSpace
 
 
@@ -72,21 +73,45 @@ class Model:
         values, ``eta``: the subject's random effects, ``cov``: its covariates)."""
         return self.pre(theta, eta, cov)
 
-    def predict(self, theta, eta, subject):
+    def table(self, theta, eta, subject):
+        """The individual parameters the dynamics read for one subject at (``theta``, ``eta``): one row per
+        covariate change time (`ODE.table`; one row without time-varying covariates). Returns the table (a
+        pytree): the amounts depend on (θ, η) only through it (`amounts`)."""
+        if subject.cov_time.shape[-1] > 1:
+            return ODE.table(lambda t: self.pre(theta, eta, covariates_at(subject, t)), subject)
+        return ODE.table(lambda t: self.pre(theta, eta, subject.covariates), subject)
+
+    def amounts(self, table, subject):
+        """The amounts from a `table` of individual parameters for one ``subject`` (its `Subjects`): returns them
+        at the subject's observation times, shape (M, S)."""
+        if isinstance(self.dynamics, ODE):
+            return self.dynamics.from_table(table, subject, subject.obs_time)
+        if subject.cov_time.shape[-1] > 1:
+            # the row in force at t, as `covariates_at` picks the covariates (LOCF)
+            row = lambda t: jax.tree_util.tree_map(
+                lambda v: v[jnp.clip(jnp.sum(subject.cov_time <= t) - 1, 0, subject.cov_time.shape[-1] - 1)], table)
+            return self.dynamics.varying(row, subject, subject.obs_time)
+        return self.dynamics(jax.tree_util.tree_map(lambda v: v[0], table), subject, subject.obs_time)
+
+    def predict(self, theta, eta, subject, amounts=None):
         """Predictions at one subject's observation times, a pure function of the fixed effects ``theta`` (dict of
         natural values as JAX arrays) and the random effects ``eta`` (vector of length n_eta); ``subject``: one
         subject's `Subjects` (unbatched arrays). Returns the predictions, shape (M,), each observation's output
         picked by its DVID. With time-varying
         covariates (a static property of the data's shape) ``pre`` is evaluated at every event time with the
-        covariates in force then (LOCF), and ``observe`` with those at the observation time."""
+        covariates in force then (LOCF), and ``observe`` with those at the observation time.
+        ``amounts``: a function table -> amounts at the observation times (M, S) that stands in for the
+        dynamics (a local expansion of them, `nlme.expansion`); None: the dynamics themselves."""
         if subject.cov_time.shape[-1] > 1:
             ind_at = lambda t: self.pre(theta, eta, covariates_at(subject, t))
-            A = self.dynamics.varying(ind_at, subject, subject.obs_time)
+            A = (self.dynamics.varying(ind_at, subject, subject.obs_time) if amounts is None else
+                 amounts(ODE.table(ind_at, subject)))
             out = jax.vmap(lambda a, t: jnp.atleast_1d(self.observe(ind_at(t), a, covariates_at(subject, t))))(
                 A, subject.obs_time)
         else:
             ind = self.pre(theta, eta, subject.covariates)
-            A = self.dynamics(ind, subject, subject.obs_time)             # (M, S)
+            A = (self.dynamics(ind, subject, subject.obs_time) if amounts is None else
+                 amounts(ODE.table(lambda t: ind, subject)))             # (M, S)
             out = jax.vmap(lambda a: jnp.atleast_1d(self.observe(ind, a, subject.covariates)))(A)   # (M, K)
         return jnp.take_along_axis(out, jnp.clip(subject.dvid, 0, out.shape[1] - 1)[:, None], axis=1)[:, 0]
 

@@ -44,16 +44,30 @@ class ODE:
         pass
 
     def __call__(self, ind, subject, times):
-        # one row: a leading axis on every leaf (scalars and arrays alike, e.g. a network's weights for a UDE term)
-        table = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], ind)
-        return self._solve(table, jnp.zeros(1), subject, times, changes=False)
+        return self.from_table(self.table(lambda t: ind, subject), subject, times)
 
     def varying(self, ind_at, subject, times):
         """Amounts with parameters that change at the covariate change times (``ind_at(t)``: those in force
         from t on); the change times are solver stops, so each step sees one set of parameters. ``subject``: one
         subject's `Subjects`; ``times``: the output times. Returns the amounts, shape (len(times), n_states)."""
-        table = jax.vmap(ind_at)(subject.cov_time)
-        return self._solve(table, subject.cov_time, subject, times, changes=True)
+        return self.from_table(self.table(ind_at, subject), subject, times)
+
+    @staticmethod
+    def table(ind_at, subject):
+        """The individual parameters the solve reads, one row per covariate change time (a leading axis on every
+        leaf, scalars and arrays alike, e.g. a network's weights for a UDE term; one row without time-varying
+        covariates). ``ind_at(t)``: the parameters in force from t on. Returns the table (a pytree)."""
+        if subject.cov_time.shape[-1] > 1:
+            return jax.vmap(ind_at)(subject.cov_time)
+        return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], ind_at(subject.cov_time[0]))
+
+    def from_table(self, table, subject, times):
+        """The amounts from a `table` of individual parameters (the one function of the parameters that solves:
+        what `nlme.expansion` expands). ``subject``: one subject's `Subjects`; ``times``: the output times.
+        Returns the amounts at ``times``, shape (len(times), n_states)."""
+        if subject.cov_time.shape[-1] > 1:
+            return self._solve(table, subject.cov_time, subject, times, changes=True)
+        return self._solve(table, jnp.zeros(1), subject, times, changes=False)
 
     def _solve(self, table, cov_time, subject, times, changes):
         S = self.n_states
@@ -131,9 +145,14 @@ class ODE:
         g = lambda X: period(X, p) - X
 
         def newton(g_, X0):
+            def with_value(X):
+                v = g_(X)
+                return v, v
+
             def body(_, X):
-                J = jax.jacfwd(g_)(X)
-                return X - jnp.linalg.solve(J, g_(X))
+                # the residual as the Jacobian's auxiliary: one traced solve, not two
+                J, gX = jax.jacfwd(with_value, has_aux=True)(X)
+                return X - jnp.linalg.solve(J, gX)
             return jax.lax.fori_loop(0, 6, body, X0)
 
         X = jax.lax.custom_root(g, jnp.zeros(S), newton, lambda g_, y: jnp.linalg.solve(jax.jacfwd(g_)(y), y))

@@ -1,17 +1,20 @@
-"""The theophylline reference models and their published results (shared by tests, example and benchmark).
+"""The theophylline reference models and their published results (shared by tests, example and benchmark), and
+the DeepNLME reference problem: a saturating covariate effect on clearance (shared by tests and example).
 
 Data: ``theopp.csv`` beside this file: 12 subjects, one oral dose (AMT in mg/kg), 11 concentrations each
 (Boeckmann, Sheiner & Beal, NONMEM Users Guide Part V, 1994; the concentrations of R's ``datasets::Theoph``).
 """
 import pathlib
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import nn
 from .data import Population
-from .errors import Additive
+from .errors import Additive, Proportional
 from .model import Model
-from .parameters import Bounded, DiagonalCov, FullCov, Positive, Real
+from .parameters import Bounded, DiagonalCov, FullCov, NetworkWeights, Positive, Real
 from .pk import OneCompartment
 
 THEOPP_CSV = pathlib.Path(__file__).with_name("theopp.csv")
@@ -78,3 +81,64 @@ NONMEM_THEOPP_FO_AT_INITIAL = 110.244
 # installer to compare the minimum objective with the documented one, 104.561 (NONMEM installation guide; quoted
 # e.g. in user installation notes, "the number I have always seen is 104.561").
 NONMEM_THEOPP_FO_MINIMUM = 104.561
+
+
+# --- DeepNLME: a covariate effect that a log-linear model cannot follow -----------------------------------------
+
+def cl_saturating(wt):
+    """The true clearance of the DeepNLME problem, CL(WT) = 0.5 + 4·WT⁴/(80⁴ + WT⁴) (L/h): a saturating (Hill)
+    weight effect, flat below 50 kg and above 110 kg."""
+    return 0.5 + 4.0 * wt ** 4 / (80.0 ** 4 + wt ** 4)
+
+
+def iv_bolus_design(n, times, wt=None, dose=100.0):
+    """A population of ``n`` subjects, each an IV bolus of ``dose`` at t = 0 into compartment 1 and observations
+    at ``times`` (DV 1.0: placeholders for `simulate`); ``wt``: the subjects' weights (covariate WT), or None."""
+    rows = []
+    for i in range(n):
+        cov = {} if wt is None else {"WT": wt[i]}
+        rows.append(dict(ID=i + 1, TIME=0.0, AMT=dose, DV=".", EVID=1, CMT=1, **cov))
+        rows += [dict(ID=i + 1, TIME=t, AMT=".", DV=1.0, EVID=0, CMT=1, **cov) for t in times]
+    return Population.from_dataframe({k: [str(r[k]) for r in rows] for k in rows[0]},
+                                     covariates=[] if wt is None else ["WT"])
+
+
+def saturating_clearance_truth():
+    """The model that simulates the DeepNLME problem's data: IV bolus one-compartment, CL = `cl_saturating`(WT)·e^η
+    (ω² = 0.02), V = 20, proportional error 10 %."""
+    return Model(fixed={"v": Positive(20.0), "omega": DiagonalCov([0.02]), "prop": Positive(0.1)}, omega="omega",
+                 pre=lambda th, eta, cov: {"cl": cl_saturating(cov["WT"]) * jnp.exp(eta[0]), "v": th["v"]},
+                 dynamics=OneCompartment(oral=False), error=Proportional("prop"))
+
+
+def scaled_weight(cov):
+    """The network's input: (WT − 80)/40, shape (1,)."""
+    return jnp.reshape((cov["WT"] - 80.0) / 40.0, (1,))
+
+
+def clearance_models(hidden=(5,), seed=3):
+    """The two models fitted to the DeepNLME problem: the log-linear covariate model
+    CL = exp(tcl + dcl·(WT − 80)/40 + η), and DeepNLME's CL = exp(tcl + MLP((WT − 80)/40; w) + η) with the
+    network's weights w a fixed effect (prior sd 1; tanh MLP with ``hidden`` widths, initial weights half of
+    ``nn.MLP.init(jax.random.key(seed))``). Returns (linear, network, mlp, initial weights)."""
+    mlp = nn.MLP(1, hidden, 1, activation="tanh")
+    w0 = jax.tree_util.tree_map(lambda a: 0.5 * a, mlp.init(jax.random.key(seed)))
+    linear = Model(fixed={"tcl": Real(0.5), "dcl": Real(0.0), "v": Positive(15.0), "omega": DiagonalCov([0.1]),
+                          "prop": Positive(0.2)}, omega="omega",
+                   pre=lambda th, eta, cov: {"cl": jnp.exp(th["tcl"] + th["dcl"] * scaled_weight(cov)[0] + eta[0]),
+                                             "v": th["v"]},
+                   dynamics=OneCompartment(oral=False), error=Proportional("prop"))
+    network = Model(fixed={"tcl": Real(0.5), "w": NetworkWeights(w0, prior_sd=1.0), "v": Positive(15.0),
+                           "omega": DiagonalCov([0.03]), "prop": Positive(0.2)}, omega="omega",
+                    pre=lambda th, eta, cov: {"cl": jnp.exp(th["tcl"] + mlp(scaled_weight(cov), th["w"])[0] + eta[0]),
+                                              "v": th["v"]},
+                    dynamics=OneCompartment(oral=False), error=Proportional("prop"))
+    return linear, network, mlp, w0
+
+
+def typical_clearance(model, params, wt):
+    """The typical (η = 0) clearance of ``model`` at natural parameter values ``params`` for each weight in ``wt``:
+    returns a NumPy array."""
+    theta = model.space.arrays(params)
+    cl = jax.vmap(lambda w: model.pre(theta, jnp.zeros(model.n_eta), {"WT": w})["cl"])
+    return np.asarray(cl(jnp.asarray(wt, float)))
