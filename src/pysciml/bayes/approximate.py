@@ -111,13 +111,17 @@ class Laplace:
             raise ValueError(f"Laplace: hessian must be 'exact' or 'gauss-newton'; got {self.hessian!r}")
 
 
+def _check_gauss_newton(model):
+    from .likelihoods import Gaussian
+    if not isinstance(model.likelihood, Gaussian) or model.likelihood.noise_priors():
+        raise ValueError("Laplace(hessian='gauss-newton') needs a Gaussian likelihood with a known sigma; use "
+                         "hessian='exact'")
+
+
 def _hessian_fn(model, method):
     key = ("laplace-hessian", method)
     if key not in model._cache and method.hessian == "gauss-newton":
-        from .likelihoods import Gaussian
-        if not isinstance(model.likelihood, Gaussian) or model.likelihood.noise_priors():
-            raise ValueError("Laplace(hessian='gauss-newton') needs a Gaussian likelihood with a known sigma; use "
-                             "hessian='exact'")
+        _check_gauss_newton(model)
 
         def run(x, data):
             predict = lambda th: model.predict(*model.constrain(th)[:2])[0]
@@ -143,6 +147,8 @@ def _hessian_fn(model, method):
 def laplace(model, method=Laplace(), num_samples=1000, key=0, init=None):
     """`Posterior` of ``num_samples`` draws from the Laplace approximation (one chain); ``post.info`` holds the
     mode, the covariance in θ and the MAP result."""
+    if method.hessian == "gauss-newton":
+        _check_gauss_newton(model)          # before the MAP search compiles anything
     mode = find_map(model, method.map, init)
     hess = np.asarray(_hessian_fn(model, method)(jnp.asarray(mode.theta), model.data))
     eigval, eigvec = np.linalg.eigh(hess)
