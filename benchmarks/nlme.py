@@ -80,8 +80,6 @@ def part2(lines):
 
 
 def part3(lines):
-    import jax.numpy as jnp
-    import pysciml as ps
     pop, model = reference.theophylline(), reference.nlmixr2_one_compartment()
     focei = nlme.fit(model, pop, nlme.FOCEI())
     t = time.perf_counter()
@@ -106,11 +104,7 @@ def part3(lines):
               f"(SAEM iterations, then the FOCEI objective, standard errors and tables at its estimates); "
               f"load average {H.load_average():.1f}", ""]
 
-    def one_cpt(A, ind, t):
-        return jnp.array([-ind["ka"] * A[0], ind["ka"] * A[0] - ind["cl"] / ind["v"] * A[1]])
-    ode_model = nlme.Model(fixed=dict(model.space.domains), omega="omega", pre=model.pre,
-                           dynamics=nlme.ODE(one_cpt, 2, ps.Tsit5(), rtol=1e-9, atol=1e-11),
-                           error=nlme.Additive("add_sd"), observe=lambda ind, A, cov: A[1] / ind["v"])
+    ode_model = reference.nlmixr2_one_compartment_ode(model)
     obj = nlme.Objective(ode_model, pop, nlme.FOCEI())
     u = np.asarray(obj.free())
     t = time.perf_counter()

@@ -25,7 +25,6 @@ import numpy as np  # noqa: E402
 jax = H.setup_jax()
 import jax.numpy as jnp  # noqa: E402
 
-import pysciml as ps  # noqa: E402
 from pysciml import nlme  # noqa: E402
 from pysciml.nlme import reference  # noqa: E402
 
@@ -43,11 +42,7 @@ def ode_foce():
 def theoph_ode_focei():
     pop, model = reference.theophylline(), reference.nlmixr2_one_compartment()
 
-    def one_cpt(A, ind, t):
-        return jnp.array([-ind["ka"] * A[0], ind["ka"] * A[0] - ind["cl"] / ind["v"] * A[1]])
-    ode_model = nlme.Model(fixed=dict(model.space.domains), omega="omega", pre=model.pre,
-                           dynamics=nlme.ODE(one_cpt, 2, ps.Tsit5(), rtol=1e-9, atol=1e-11),
-                           error=nlme.Additive("add_sd"), observe=lambda ind, A, cov: A[1] / ind["v"])
+    ode_model = reference.nlmixr2_one_compartment_ode(model)
     obj = nlme.Objective(ode_model, pop, nlme.FOCEI())
     return obj, np.asarray(obj.free())
 

@@ -59,6 +59,20 @@ NLMIXR2_SAEM = {
 }
 
 
+def nlmixr2_one_compartment_ode(model=None, alg=None, rtol=1e-9, atol=1e-11):
+    """``model`` (default `nlmixr2_one_compartment`) with its closed-form dynamics replaced by the same
+    one-compartment oral model as an ODE (depot, central; amounts), solved by ``alg`` (default Tsit5) at ``rtol``,
+    ``atol``; observation A_central / V. Returns the `Model`."""
+    from .ode import ODE
+    model = nlmixr2_one_compartment() if model is None else model
+
+    def one_cpt(A, ind, t):
+        return jnp.array([-ind["ka"] * A[0], ind["ka"] * A[0] - ind["cl"] / ind["v"] * A[1]])
+    return Model(fixed=dict(model.space.domains), omega="omega", pre=model.pre,
+                 dynamics=ODE(one_cpt, 2, alg, rtol=rtol, atol=atol),     # alg None: ODE's Tsit5
+                 error=Additive("add_sd"), observe=lambda ind, A, cov: A[1] / ind["v"])
+
+
 def nonmem_theopp():
     """NONMEM's THEOPP control stream (Users Guide Part V; help example infn2.exa), ADVAN2:
     KA = θ1 + η1, K = θ2 + η2, CL = θ3·WT + η3, S2 = CL/K/WT (the dose is in mg/kg), Y = F + ε;
