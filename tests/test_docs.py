@@ -1,5 +1,5 @@
 """The documentation cannot rot: every ```python block in docs/ runs (the blocks of one page in order, in one
-fresh interpreter, so later blocks see earlier names), and the site builds with `mkdocs build --strict`
+fresh process forked from a warm interpreter (tests/warm.py), so later blocks see earlier names), and the site builds with `mkdocs build --strict`
 (broken links, missing API names and docstring warnings are errors).
 
 A block that must not run is preceded by the line ``<!-- docs-test: skip -->`` (keep these rare: installation
@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+
+from warm import run_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -62,8 +64,7 @@ def run_page(page, tmp_path):
     # each block starts with a marker line so a traceback names the block that failed
     script = "\n".join(f"# --- {page}: block {i + 1}\n{block}\n" for i, block in enumerate(blocks))
     (tmp_path / "page.py").write_text(script)
-    done = subprocess.run([sys.executable, "page.py"], cwd=tmp_path, env=env(), capture_output=True, text=True,
-                          timeout=900)
+    done = run_script(tmp_path / "page.py", cwd=tmp_path, timeout=900)
     assert done.returncode == 0, f"{page} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
 
 

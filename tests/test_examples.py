@@ -1,16 +1,16 @@
-"""The examples run end to end (small-size switch) and write their figures."""
+"""The examples run end to end (small-size switch) and write their figures (each in a child of a warm
+interpreter: tests/warm.py)."""
 import pathlib
-import subprocess
-import sys
 
 import pytest
+
+from warm import run_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_solver_tour_runs_and_writes_its_figure(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "solver_tour.py"), "--small", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    done = run_script(ROOT / "examples" / "solver_tour.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "solver_tour.png").stat().st_size > 10_000
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith("Lorenz")]
@@ -19,8 +19,7 @@ def test_solver_tour_runs_and_writes_its_figure(tmp_path):
 
 
 def test_ude_demo_recovers_the_interaction_terms(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--small", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    done = run_script(ROOT / "examples" / "demo.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     for name in ("lv_fit.png", "lv_interaction.png", "lv_extrapolation.png"):
         assert (tmp_path / name).stat().st_size > 10_000
@@ -37,8 +36,7 @@ def test_ude_demo_recovers_the_interaction_terms(tmp_path):
 
 
 def test_pinn_poisson_example_runs_and_writes_its_heatmaps(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "pinn_poisson.py"), "--small", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    done = run_script(ROOT / "examples" / "pinn_poisson.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "pinn_poisson.png").stat().st_size > 10_000
     error = float(done.stdout.split("relative L2 error")[1].split()[0])
@@ -46,8 +44,7 @@ def test_pinn_poisson_example_runs_and_writes_its_heatmaps(tmp_path):
 
 
 def test_events_and_delays_example_matches_its_references(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "events_and_delays.py"), "--small", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    done = run_script(ROOT / "examples" / "events_and_delays.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     for name in ("bouncing_ball.png", "pharmacokinetics.png", "mackey_glass.png"):
         assert (tmp_path / name).stat().st_size > 10_000
@@ -68,8 +65,7 @@ def test_events_and_delays_example_matches_its_references(tmp_path):
 
 @pytest.mark.slow
 def test_theophylline_example_matches_nlmixr2(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "theophylline.py"), "--small", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=900)
+    done = run_script(ROOT / "examples" / "theophylline.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr
     for name in ("theophylline_gof.png", "theophylline_vpc.png"):
         assert (tmp_path / name).stat().st_size > 10_000
@@ -79,8 +75,7 @@ def test_theophylline_example_matches_nlmixr2(tmp_path):
 
 
 def test_rlc_circuit_example_matches_the_analytic_response(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "rlc_circuit.py"), "--small", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    done = run_script(ROOT / "examples" / "rlc_circuit.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "rlc_circuit.png").stat().st_size > 10_000
     error = float(done.stdout.split("max error vs analytic")[1].split()[0])
@@ -88,16 +83,14 @@ def test_rlc_circuit_example_matches_the_analytic_response(tmp_path):
 
 
 def test_mass_spring_damper_example_matches_the_hand_written_chain(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "mass_spring_damper.py"), "--small", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    done = run_script(ROOT / "examples" / "mass_spring_damper.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "mass_spring_damper.png").stat().st_size > 10_000
     assert float(done.stdout.split("hand-written f:")[1].split()[0]) < 1e-8
 
 
 def test_bayesian_ude_example_runs_and_writes_its_bands(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "bayesian_ude.py"), "--small", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=600)
+    done = run_script(ROOT / "examples" / "bayesian_ude.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "bayesian_ude.png").stat().st_size > 10_000
     line = next(line for line in done.stdout.splitlines() if line.startswith("true trajectory inside"))
@@ -108,8 +101,7 @@ def test_bayesian_ude_example_runs_and_writes_its_bands(tmp_path):
 
 
 def test_deep_nlme_example_learns_the_covariate_effect(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "deep_nlme.py"), "--small", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    done = run_script(ROOT / "examples" / "deep_nlme.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "deep_nlme.png").stat().st_size > 10_000
     line = next(line for line in done.stdout.splitlines() if line.startswith("network CL(WT) rms error"))

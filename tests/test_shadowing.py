@@ -293,11 +293,10 @@ def test_traced_gradients():
 @pytest.mark.slow
 def test_example_runs(tmp_path):
     import pathlib
-    import subprocess
-    import sys
+
+    from warm import run_script
     script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "shadowing_lorenz.py"
-    done = subprocess.run([sys.executable, str(script), "--small", "--out", str(tmp_path)], capture_output=True,
-                          text=True, timeout=900)
+    done = run_script(script, ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "shadowing_lorenz.png").stat().st_size > 10_000
     line = next(line for line in done.stdout.splitlines() if line.startswith("NILSS d<z>/drho"))
