@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import pysciml as ps
 from pysciml import bayes
 
+XLA_OPTIMIZED = True   # long compiled sampling loops run faster optimised (tests/conftest.py)
+
 # --- priors and observation models ---------------------------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ import pytest
 
 import pysciml as ps
 
+XLA_OPTIMIZED = True   # vmapped members compared with single solves to 1e-12: see tests/conftest.py
+
 RATES = jnp.linspace(0.5, 1.5, 16)
 TIMES = jnp.linspace(0.0, 2.0, 5)
 DECAY = ps.ODEProblem(lambda u, p, t: -p * u, jnp.array([1.0, 2.0]), (0.0, 2.0), 1.0)

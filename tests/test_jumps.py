@@ -10,6 +10,8 @@ from scipy import stats
 import pysciml as ps
 import pysciml.modeling as md
 
+XLA_OPTIMIZED = True   # long compiled Gillespie loops run faster optimised (tests/conftest.py)
+
 BIRTH, DEATH = 10.0, 1.0          # stationary law Poisson(BIRTH / DEATH)
 LAM = BIRTH / DEATH
 N = 2000

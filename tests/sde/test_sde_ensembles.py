@@ -9,6 +9,8 @@ import pytest
 import pysciml as ps
 from pysciml.testing import convergence_order, ornstein_uhlenbeck, weak_error
 
+XLA_OPTIMIZED = True   # bitwise claims (same key, same path across batch sizes): see tests/conftest.py
+
 KEY = jax.random.PRNGKey(42)
 TS = jnp.linspace(0.0, 1.0, 5)
 N = 4000

@@ -11,6 +11,8 @@ import pysciml as ps
 from pysciml.noise import NoiseGrid, VirtualBrownianTree
 from pysciml.testing import gbm
 
+XLA_OPTIMIZED = True   # bitwise claims (increments equal to differences of values): see tests/conftest.py
+
 N = 20000
 
 
