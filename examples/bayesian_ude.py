@@ -75,7 +75,8 @@ def main():
         print(f"{name}: posterior mean {m:.3f}, 95% interval [{lo:.3f}, {hi:.3f}] (truth {value})")
 
     t_fine = np.linspace(0.0, 4.0, 81)
-    pred = post.predict(times=t_fine, draws=300 if args.small else 1000)              # linearised at the mode (a Gauss-Newton Laplace)
+    draws = 300 if args.small else 1000
+    pred = post.predict(times=t_fine, draws=draws)              # linearised at the mode (a Gauss-Newton Laplace)
     true_fine = np.asarray(ps.solve(truth_prob, ps.Vern9(), rtol=1e-12, atol=1e-12, saveat=t_fine).u)
     inside = t_fine <= 3.0
     lo, hi = pred.band(0.95)
@@ -86,7 +87,7 @@ def main():
     t_held = (ts[:-1] + ts[1:]) / 2
     held = (np.asarray(ps.solve(truth_prob, ps.Vern9(), rtol=1e-12, atol=1e-12, saveat=t_held).u)
             + 0.1 * np.random.default_rng(1).normal(size=(20, len(t_held), 2)))
-    band_obs = post.predict(times=t_held, draws=300 if args.small else 1000, noise=True)
+    band_obs = post.predict(times=t_held, draws=draws, noise=True)
     print(f"held-out noisy observations inside the 90% prediction band: "
           f"{np.mean([band_obs.coverage(h, 0.9) for h in held]):.3f}")
 
@@ -94,8 +95,8 @@ def main():
     # smooth but not a polynomial, so at this size every term comes out between ~0.5 and ~0.8: the data do not
     # single out a mechanism once α and δ are free — the honest answer, not a discovery. With the rates known, or
     # the missing term sampled along the trajectory, x*y is singled out (tests/test_bayes_selection.py)
-    result = bayes.missing_term_inclusion(post, ps.sindy.PolynomialLibrary(2), draws=50 if args.small else 100, variables=("x", "y"),
-                                          target_names=("x'", "y'"))
+    result = bayes.missing_term_inclusion(post, ps.sindy.PolynomialLibrary(2), draws=50 if args.small else 100,
+                                          variables=("x", "y"), target_names=("x'", "y'"))
     print("posterior inclusion probability of each candidate term in the network's term:")
     print(result.table())
 

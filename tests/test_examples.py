@@ -1,16 +1,12 @@
 """The examples run end to end (small-size switch) and write their figures (each in a child of a warm
 interpreter: tests/warm.py)."""
-import pathlib
-
 import pytest
 
-from warm import run_script
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from warm import run_example
 
 
 def test_solver_tour_runs_and_writes_its_figure(tmp_path):
-    done = run_script(ROOT / "examples" / "solver_tour.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
+    done = run_example("solver_tour.py", tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "solver_tour.png").stat().st_size > 10_000
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith("Lorenz")]
@@ -19,7 +15,7 @@ def test_solver_tour_runs_and_writes_its_figure(tmp_path):
 
 
 def test_ude_demo_recovers_the_interaction_terms(tmp_path):
-    done = run_script(ROOT / "examples" / "demo.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
+    done = run_example("demo.py", tmp_path)
     assert done.returncode == 0, done.stderr
     for name in ("lv_fit.png", "lv_interaction.png", "lv_extrapolation.png"):
         assert (tmp_path / name).stat().st_size > 10_000
@@ -36,7 +32,7 @@ def test_ude_demo_recovers_the_interaction_terms(tmp_path):
 
 
 def test_pinn_poisson_example_runs_and_writes_its_heatmaps(tmp_path):
-    done = run_script(ROOT / "examples" / "pinn_poisson.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
+    done = run_example("pinn_poisson.py", tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "pinn_poisson.png").stat().st_size > 10_000
     error = float(done.stdout.split("relative L2 error")[1].split()[0])
@@ -44,7 +40,7 @@ def test_pinn_poisson_example_runs_and_writes_its_heatmaps(tmp_path):
 
 
 def test_events_and_delays_example_matches_its_references(tmp_path):
-    done = run_script(ROOT / "examples" / "events_and_delays.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
+    done = run_example("events_and_delays.py", tmp_path)
     assert done.returncode == 0, done.stderr
     for name in ("bouncing_ball.png", "pharmacokinetics.png", "mackey_glass.png"):
         assert (tmp_path / name).stat().st_size > 10_000
@@ -65,7 +61,7 @@ def test_events_and_delays_example_matches_its_references(tmp_path):
 
 @pytest.mark.slow
 def test_theophylline_example_matches_nlmixr2(tmp_path):
-    done = run_script(ROOT / "examples" / "theophylline.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=900)
+    done = run_example("theophylline.py", tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr
     for name in ("theophylline_gof.png", "theophylline_vpc.png"):
         assert (tmp_path / name).stat().st_size > 10_000
@@ -75,7 +71,7 @@ def test_theophylline_example_matches_nlmixr2(tmp_path):
 
 
 def test_rlc_circuit_example_matches_the_analytic_response(tmp_path):
-    done = run_script(ROOT / "examples" / "rlc_circuit.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
+    done = run_example("rlc_circuit.py", tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "rlc_circuit.png").stat().st_size > 10_000
     error = float(done.stdout.split("max error vs analytic")[1].split()[0])
@@ -83,14 +79,14 @@ def test_rlc_circuit_example_matches_the_analytic_response(tmp_path):
 
 
 def test_mass_spring_damper_example_matches_the_hand_written_chain(tmp_path):
-    done = run_script(ROOT / "examples" / "mass_spring_damper.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
+    done = run_example("mass_spring_damper.py", tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "mass_spring_damper.png").stat().st_size > 10_000
     assert float(done.stdout.split("hand-written f:")[1].split()[0]) < 1e-8
 
 
 def test_bayesian_ude_example_runs_and_writes_its_bands(tmp_path):
-    done = run_script(ROOT / "examples" / "bayesian_ude.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
+    done = run_example("bayesian_ude.py", tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "bayesian_ude.png").stat().st_size > 10_000
     line = next(line for line in done.stdout.splitlines() if line.startswith("true trajectory inside"))
@@ -101,7 +97,7 @@ def test_bayesian_ude_example_runs_and_writes_its_bands(tmp_path):
 
 
 def test_deep_nlme_example_learns_the_covariate_effect(tmp_path):
-    done = run_script(ROOT / "examples" / "deep_nlme.py", ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=600)
+    done = run_example("deep_nlme.py", tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "deep_nlme.png").stat().st_size > 10_000
     line = next(line for line in done.stdout.splitlines() if line.startswith("network CL(WT) rms error"))

@@ -294,11 +294,8 @@ def test_traced_gradients():
 
 @pytest.mark.slow
 def test_example_runs(tmp_path):
-    import pathlib
-
-    from warm import run_script
-    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "shadowing_lorenz.py"
-    done = run_script(script, ["--small", "--out", str(tmp_path)], cwd=tmp_path, timeout=900)
+    from warm import run_example
+    done = run_example("shadowing_lorenz.py", tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "shadowing_lorenz.png").stat().st_size > 10_000
     line = next(line for line in done.stdout.splitlines() if line.startswith("NILSS d<z>/drho"))

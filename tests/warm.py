@@ -19,6 +19,7 @@ import sys
 PRELOAD = ["numpy", "scipy.integrate", "scipy.optimize", "scipy.stats", "matplotlib", "matplotlib.pyplot", "jax",
            "jax.numpy", "optax", "sympy", "pysciml", "pysciml.modeling", "pysciml.nlme",
            "pysciml.pinn", "pysciml.sindy", "pysciml.nn"]
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 _context = None
 
 
@@ -27,7 +28,6 @@ def _server():
     if _context is None:
         # the children draw with matplotlib's non-interactive backend; the server reads the environment once
         os.environ["MPLBACKEND"] = "Agg"
-        os.environ["NO_MKDOCS_2_WARNING"] = "1"
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(PRELOAD)
     return _context
@@ -64,3 +64,9 @@ def run_script(script, argv=(), *, cwd, timeout=900):
         raise subprocess.TimeoutExpired([str(script), *argv], timeout)
     stdout, stderr = (path.read_text(errors="replace") for path in (out, err))
     return subprocess.CompletedProcess([str(script), *argv], child.exitcode, stdout, stderr)
+
+
+def run_example(name, out, timeout=600):
+    """``examples/<name>`` at its small size (``--small --out out``), run by `run_script` in ``out``. Returns the
+    `subprocess.CompletedProcess`."""
+    return run_script(EXAMPLES / name, ["--small", "--out", str(out)], cwd=out, timeout=timeout)

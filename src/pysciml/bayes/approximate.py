@@ -120,9 +120,7 @@ def _check_gauss_newton(model):
 
 def _hessian_fn(model, method):
     key = ("laplace-hessian", method)
-    if key not in model._cache and method.hessian == "gauss-newton":
-        _check_gauss_newton(model)
-
+    if key not in model._cache and method.hessian == "gauss-newton":      # (laplace checked the model)
         def run(x, data):
             predict = lambda th: model.predict(*model.constrain(th)[:2])[0]
             jac = jax.jacrev(predict)(x)                              # (times, *obs, dim)
