@@ -4,7 +4,11 @@ interleaved), a plain numpy direct method, and GillesPy2's C++ SSA when $GILLESP
 interpreter) has it. Times are CPU seconds of the process (and of GillesPy2's child simulator), so that
 paired ratios hold up under load; wall seconds are printed beside them.
 
-    python benchmarks/jumps_loop_probe.py [--trajectories 4096] [--lanes 64 128 256 512]
+    python benchmarks/jumps_loop_probe.py [--trajectories 4096] [--lanes 32 64 128 256 512]
+
+pysciml raises XLA:CPU's small-loop limit at import (src/pysciml/_core/xla_setup.py), so the plain-step loop is
+compiled as one kernel; PYSCIML_XLA_DEFAULTS=0 measures XLA's default (a kernel dispatch per fused operation).
+The output file is named after the limit in effect.
 """
 import argparse
 import json
@@ -35,11 +39,13 @@ def clocked(fn, repeats):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--trajectories", type=int, default=4096)
-    parser.add_argument("--lanes", type=int, nargs="*", default=[64, 128, 256, 512])
+    parser.add_argument("--lanes", type=int, nargs="*", default=[32, 64, 128, 256, 512])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     prob, saveat, n = dimer_problem(), jnp.array([T_END]), args.trajectories
-    out = {"machine": H.machine_info(["jax", "numpy"]), "load_before": H.load_average(), "trajectories": n}
+    from pysciml._core import xla_setup
+    out = {"machine": H.machine_info(["jax", "numpy"]), "load_before": H.load_average(), "trajectories": n,
+           "small_loop_threshold": xla_setup.small_loop_threshold()}
 
     pools = {}
     for lanes in args.lanes:
@@ -84,7 +90,7 @@ def main():
                                    "us_per_traj_wall": float(np.median([r["wall_s"] for r in res])) / n * 1e6}
     out["load_after"] = H.load_average()
     print(json.dumps(out, indent=1))
-    path = H.RESULTS_DIR / "jumps_loop_probe.json"
+    path = H.RESULTS_DIR / f"jumps_loop_probe_limit{out['small_loop_threshold']}.json"
     path.write_text(json.dumps(out, indent=1, default=str))
     print(f"wrote {path}")
 

@@ -110,7 +110,14 @@ def _step_loop_body(fn, *args):
     comps = _computations(jax.jit(fn).lower(*args).compile().as_text())
     bodies = {m.group(1) for lines in comps.values() for line in lines
               for m in [re.search(r"while\(.*body=%?([\w.\-]+)", line)] if m}
-    innermost = [b for b in bodies if not any(" while(" in line for line in comps[b])]
+
+    def has_loop(name, seen=()):
+        """Whether computation ``name`` runs a while loop, itself or in a computation it calls (XLA:CPU wraps a
+        loop it compiles as one kernel in a call: `pysciml._core.xla_setup`)."""
+        lines = comps.get(name, [])
+        called = {m for line in lines for m in re.findall(r"(?:to_apply|calls)=%?([\w.\-]+)", line)}
+        return any(" while(" in line for line in lines) or any(has_loop(c, seen + (name,)) for c in called - set(seen))
+    innermost = [b for b in bodies if not has_loop(b)]
     return max((comps[b] for b in innermost), key=len)
 
 

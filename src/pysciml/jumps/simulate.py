@@ -6,10 +6,11 @@ algorithm's step vmapped inside one `lax.while_loop`), and a lane whose trajecto
 not yet started. Why a pool rather than fixed batches run to completion: the number of events per trajectory
 spreads widely (the dimerisation model of benchmarks/modeling.py: mean 2430, standard deviation 510; the
 slowest of 64 takes about 1.55 × the mean), so a batch waits for its slowest member with most lanes idle;
-with refilling every lane works until the last trajectories have started. The rare work (a saveat row due,
-a trajectory finished: save, record, refill) runs in one `lax.cond` tested once per step, so a plain step
-is the algorithm's step and a few selects (about 16 ns per event and lane at 256 lanes on one core, against
-~0.6 µs of fixed cost per loop iteration).
+with refilling every lane works until the last trajectories have started. Plain steps run in an inner loop
+with no scatter and no conditional, until some lane has rare work (a saveat row due, a trajectory finished);
+the outer loop then saves, records and refills. XLA:CPU compiles the inner loop into one kernel when its
+small-loop size limit allows (`pysciml._core.xla_setup` raises it at import): about 12 ns per event at 64 lanes
+on one core, against ~15.5 ns at 256 lanes with a kernel dispatch per fused operation and iteration.
 
 Each trajectory's random stream is seeded from its own key, so trajectory i is the same whatever lane or
 pool size runs it (and the same as a one-trajectory solve with key i)."""
@@ -19,18 +20,24 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._core import xla_setup
 from .._core.retcode import ReturnCode
 from . import rng
 
-LANES = 256     # trajectories in flight: the fastest of 64-512 (benchmarks/results/jumps_loop_probe.txt)
+
+def default_lanes():
+    """Trajectories in flight: 64 when XLA compiles the plain-step loop into one kernel (its small-loop limit at
+    least 64 kB, `pysciml._core.xla_setup`), else 256 (dispatching each kernel per iteration costs a fixed amount,
+    shared by more lanes); the fastest of 32-512 in each case (benchmarks/results/jumps_loop_probe.txt)."""
+    return 64 if xla_setup.small_loop_threshold() >= 1 << 16 else 256
 
 
-def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
+def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=None):
     """(saved counts (N, len(saveat), S), return codes (N,), steps (N,)) of the trajectories of ``keys`` (N,),
     run ``lanes`` at a time (a lane that finishes starts the next trajectory)."""
     u0, p = prob.u0, prob.p
     N, S = keys.shape[0], u0.shape[0]
-    B = min(lanes, N)
+    B = min(lanes or default_lanes(), N)
     t0 = jnp.asarray(prob.tspan[0], u0.dtype)
     t1 = jnp.asarray(prob.tspan[1], u0.dtype)
     n_save = saveat.shape[0]
@@ -83,19 +90,32 @@ def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=LANES):
         lanes = lax.cond(jnp.any(done), finish, lambda c: c[:-1], lanes)
         return lanes[:8] + (saved,) + lanes[8:]
 
+    def run_until_rare(c):
+        """Plain steps of every lane until one has rare work (a saveat row due or its trajectory finished): a
+        loop without scatters or conditionals, which XLA:CPU compiles into one kernel when its small-loop size
+        limit allows (`pysciml._core.xla_setup`). Returns the counts before and after the last step, which
+        lanes are done and which stepped past the end."""
+        t, u, stream, state, tid, t_save, n = c
+
+        def plain(c):
+            t, u, stream, state, n = c[:5]
+            words, stream = draw(stream)
+            t_next, u_next, state = step(words, u, t, state)
+            t_new = jnp.minimum(t_next, t1)
+            n = n + 1
+            done = (tid < N) & ((t_new >= t1) | (n >= max_steps))
+            # u_next is kept even when the event falls after the end (the lane is then done, and rows_and_finish
+            # restores u): selecting here would make XLA recompute the step once per species
+            return t_new, u_next, stream, state, n, u, done, t_next > t1, jnp.any(done | (t_save < t_new))
+
+        no = jnp.zeros_like(tid, dtype=bool)
+        return lax.while_loop(lambda c: ~c[-1], plain, (t, u, stream, state, n, u, no, no, jnp.bool_(False)))
+
     def body(c):
         t, u, stream, state, tid, idx, t_save, n, saved, record, next_id, finished = c
-        words, stream = draw(stream)
-        t_next, u_next, state = step(words, u, t, state)
-        t_new = jnp.minimum(t_next, t1)
-        n = n + 1
-        done = (tid < N) & ((t_new >= t1) | (n >= max_steps))
-        # u_next is kept even when the event falls after the end (the lane is then done, and rows_and_finish
-        # restores u): selecting here would make XLA recompute the step once per species
-        c = (t_new, u_next, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u, done,
-             t_next > t1)
-        # one test per step for the rare work: a saveat row due or a trajectory finished
-        return lax.cond(jnp.any(done | (t_save < t_new)), rows_and_finish, lambda c: c[:-3], c)
+        t, u, stream, state, n, u_held, done, beyond, _ = run_until_rare((t, u, stream, state, tid, t_save, n))
+        return rows_and_finish((t, u, stream, state, tid, idx, t_save, n, saved, record, next_id, finished, u_held,
+                                done, beyond))
 
     tid = jnp.arange(B, dtype=jnp.int32)
     carry = (jnp.full((B,), t0), jnp.broadcast_to(u0, (B, S)), streams[:, :B], fresh, tid,
@@ -114,8 +134,8 @@ def simulate(alg, max_steps, prob, saveat):
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def simulate_many(alg, max_steps, trajectories, prob, saveat):
-    """`simulate` for ``trajectories`` keys split from prob.key, `LANES` in flight at a time (one compiled
-    program)."""
+    """`simulate` for ``trajectories`` keys split from prob.key, `default_lanes` in flight at a time (one
+    compiled program)."""
     return simulate_pool(alg, max_steps, prob, saveat, jax.random.split(prob.key, trajectories))
 
 
