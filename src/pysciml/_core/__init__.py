@@ -1,10 +1,6 @@
-"""Layer 0: return codes, norms, the dtype policy and XLA:CPU's loop compilation, shared by every other layer."""
-from . import xla_setup
-
-xla_setup.configure()       # before any JAX backend starts: XLA reads its flags once
-
-from .dtypes import enable_x64  # noqa: E402
-from .retcode import ReturnCode  # noqa: E402
+"""Layer 0: return codes, norms and the dtype policy shared by every other layer."""
+from .dtypes import enable_x64
+from .retcode import ReturnCode
 
 enable_x64()
 

@@ -24,3 +24,20 @@ def is_jaxpr(x):
 
 def is_closed_jaxpr(x):
     return isinstance(x, _classes()[2])
+
+
+def primitive_names(closed):
+    """The names of every primitive a (closed) jaxpr uses, its sub-jaxprs' (loop bodies, branches, nested
+    calls) included."""
+    names, stack = set(), [closed.jaxpr if is_closed_jaxpr(closed) else closed]
+    while stack:
+        jaxpr = stack.pop()
+        for eqn in jaxpr.eqns:
+            names.add(eqn.primitive.name)
+            for value in eqn.params.values():
+                for sub in (value if isinstance(value, (tuple, list)) else (value,)):
+                    if is_closed_jaxpr(sub):
+                        stack.append(sub.jaxpr)
+                    elif is_jaxpr(sub):
+                        stack.append(sub)
+    return names

@@ -8,9 +8,9 @@ spreads widely (the dimerisation model of benchmarks/modeling.py: mean 2430, sta
 slowest of 64 takes about 1.55 × the mean), so a batch waits for its slowest member with most lanes idle;
 with refilling every lane works until the last trajectories have started. Plain steps run in an inner loop
 with no scatter and no conditional, until some lane has rare work (a saveat row due, a trajectory finished);
-the outer loop then saves, records and refills. XLA:CPU compiles the inner loop into one kernel when its
-small-loop size limit allows (`pysciml._core.xla_setup` raises it at import): about 12 ns per event at 64 lanes
-on one core, against ~15.5 ns at 256 lanes with a kernel dispatch per fused operation and iteration.
+the outer loop then saves, records and refills. On a CPU the inner loop is compiled as one kernel when XLA's
+single-kernel emitter can take it (`pysciml._core.one_kernel`): about 12 ns per event at 64 lanes on one core,
+against ~15.5 ns at 256 lanes with a task per fused operation and iteration.
 
 Each trajectory's random stream is seeded from its own key, so trajectory i is the same whatever lane or
 pool size runs it (and the same as a one-trajectory solve with key i)."""
@@ -20,16 +20,16 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._core import xla_setup
+from .._core.one_kernel import one_kernel
 from .._core.retcode import ReturnCode
 from . import rng
 
 
 def default_lanes():
-    """Trajectories in flight: 64 when XLA compiles the plain-step loop into one kernel (its small-loop limit at
-    least 64 kB, `pysciml._core.xla_setup`), else 256 (dispatching each kernel per iteration costs a fixed amount,
-    shared by more lanes); the fastest of 32-512 in each case (benchmarks/results/jumps_loop_probe.txt)."""
-    return 64 if xla_setup.small_loop_threshold() >= 1 << 16 else 256
+    """Trajectories in flight: 64 on a CPU, where the plain-step loop is one compiled kernel (`one_kernel`), 256
+    elsewhere (where each fused operation is a launch per iteration, a fixed cost shared by more lanes); the
+    fastest of 32-512 in each case (benchmarks/results/jumps_loop_probe.txt)."""
+    return 64 if jax.default_backend() == "cpu" else 256
 
 
 def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=None):
@@ -90,11 +90,11 @@ def simulate_pool(alg, max_steps, prob, saveat, keys, lanes=None):
         lanes = lax.cond(jnp.any(done), finish, lambda c: c[:-1], lanes)
         return lanes[:8] + (saved,) + lanes[8:]
 
+    @one_kernel
     def run_until_rare(c):
         """Plain steps of every lane until one has rare work (a saveat row due or its trajectory finished): a
-        loop without scatters or conditionals, which XLA:CPU compiles into one kernel when its small-loop size
-        limit allows (`pysciml._core.xla_setup`). Returns the counts before and after the last step, which
-        lanes are done and which stepped past the end."""
+        loop without scatters or conditionals, compiled as one kernel on a CPU (`one_kernel`). Returns the
+        counts before and after the last step, which lanes are done and which stepped past the end."""
         t, u, stream, state, tid, t_save, n = c
 
         def plain(c):

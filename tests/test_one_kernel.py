@@ -1,0 +1,63 @@
+"""`one_kernel` (src/pysciml/_core/one_kernel.py): on a CPU the marked call reaches XLA as a call for its
+single-kernel emitter, with bit-identical results; functions with primitives that emitter cannot compile run
+as plain calls; the jump simulator's plain-step loop is such a kernel."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+import pysciml as ps
+from pysciml._core.one_kernel import compiles_as_one_kernel, one_kernel
+
+MARK = 'xla_cpu_small_call="true"'
+OURS = 'inlineable="false"'       # XLA marks small while loops itself; only one_kernel keeps a call from inlining
+pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's single-kernel emitter")
+
+
+def logistic_map(x, r):
+    """A loop of many small operations: 200 iterations of the logistic map, lane by lane."""
+    return lax.fori_loop(0, 200, lambda i, x: r * x * (1.0 - x), x)
+
+
+def compiled_text(fn, *args):
+    return jax.jit(fn).lower(*args).compile().as_text()
+
+
+def test_a_marked_loop_is_one_kernel_with_the_same_numbers():
+    x, r = jnp.linspace(0.1, 0.9, 64), jnp.linspace(3.5, 3.99, 64)
+    kernel = one_kernel(logistic_map)
+    assert MARK in compiled_text(kernel, x, r) and OURS in compiled_text(kernel, x, r)
+    assert OURS not in compiled_text(logistic_map, x, r)
+    np.testing.assert_array_equal(jax.jit(kernel)(x, r), jax.jit(logistic_map)(x, r))
+    # under vmap (the lanes of an ensemble) too
+    batched = jax.jit(jax.vmap(kernel))(x[None].repeat(3, 0), r[None].repeat(3, 0))
+    np.testing.assert_array_equal(batched, jnp.broadcast_to(jax.jit(logistic_map)(x, r), (3, 64)))
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda x: jnp.sin(x) * jnp.exp(-x), True),
+    (lambda x: jax.nn.relu(x) + jnp.take(x, jnp.argmax(x)), True),          # custom_jvp_call, gather, argmax
+    (lambda x: lax.while_loop(lambda c: c[1] < 3, lambda c: (c[0] * 2.0, c[1] + 1), (x, 0))[0], True),
+    (lambda x: x.at[0].add(1.0), False),                                     # scatter
+    (lambda x: jnp.linalg.solve(jnp.eye(3) + jnp.outer(x, x), x), False),    # LAPACK custom calls
+    (lambda x: jnp.fft.fft(x).real, False),
+    (lambda x: jnp.sort(x), False),
+    (lambda x: jax.pure_callback(np.sin, jax.ShapeDtypeStruct(x.shape, x.dtype), x), False),
+], ids=["elementwise", "gather", "while", "scatter", "solve", "fft", "sort", "callback"])
+def test_what_the_single_kernel_emitter_takes(fn, expected):
+    x = jnp.array([0.3, 0.5, 0.7])
+    assert compiles_as_one_kernel(jax.make_jaxpr(fn)(x)) is expected
+    text = compiled_text(one_kernel(fn), x)
+    assert (MARK in text and OURS in text) if expected else OURS not in text
+    np.testing.assert_array_equal(jax.jit(one_kernel(fn))(x), jax.jit(fn)(x))
+
+
+def test_the_jump_loop_is_one_kernel():
+    from pysciml.jumps.simulate import default_lanes, simulate_many, simulate_one
+    assert default_lanes() == 64
+    prob = ps.JumpProblem(lambda u, p, t: jnp.array([p[0], p[1] * u[0]]), [0], (0.0, 5.0), jnp.array([10.0, 1.0]),
+                          [[1], [-1]], key=3)
+    for text in (simulate_many.lower(ps.Direct(), 1000, 100, prob, jnp.array([5.0])).compile().as_text(),
+                 simulate_one.lower(ps.Direct(), 1000, prob, jnp.array([5.0])).compile().as_text()):
+        assert MARK in text and OURS in text
