@@ -6,13 +6,13 @@ paired ratios hold up under load; wall seconds are printed beside them.
 
     python benchmarks/jumps_loop_probe.py [--trajectories 4096] [--lanes 32 64 128 256 512]
 
-pysciml raises XLA:CPU's small-loop limit at import (src/pysciml/_core/xla_setup.py), so the plain-step loop is
-compiled as one kernel; PYSCIML_XLA_DEFAULTS=0 measures XLA's default (a kernel dispatch per fused operation).
-The output file is named after the limit in effect.
+On a CPU the plain-step loop is compiled as one kernel (src/pysciml/_core/one_kernel.py); the pool is also
+measured with that switched off ("plain" rows: a task per fused operation and iteration, XLA's default).
 """
 import argparse
 import json
 import time
+from unittest import mock
 
 import _harness as H
 from modeling import T_END, dimer_problem, gillespy2_server, numpy_direct   # first: pins one core, one thread
@@ -22,7 +22,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import pysciml as ps  # noqa: E402
-from pysciml.jumps.simulate import simulate_one, simulate_pool  # noqa: E402
+from pysciml.jumps.simulate import simulate, simulate_pool  # noqa: E402
 
 
 def clocked(fn, repeats):
@@ -43,16 +43,20 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     prob, saveat, n = dimer_problem(), jnp.array([T_END]), args.trajectories
-    from pysciml._core import xla_setup
-    out = {"machine": H.machine_info(["jax", "numpy"]), "load_before": H.load_average(), "trajectories": n,
-           "small_loop_threshold": xla_setup.small_loop_threshold()}
+    out = {"machine": H.machine_info(["jax", "numpy"]), "load_before": H.load_average(), "trajectories": n}
 
     pools = {}
-    for lanes in args.lanes:
-        pools[lanes] = jax.jit(lambda prob, saveat, lanes=lanes: simulate_pool(
-            ps.Direct(), 10 ** 6, prob, saveat, jax.random.split(prob.key, n), lanes=lanes))
-        jax.block_until_ready(pools[lanes](prob, saveat))
-    events = float(np.sum(np.asarray(pools[args.lanes[0]](prob, saveat)[2])))
+    for plain in (False, True):
+        for lanes in args.lanes:
+            name = f"plain {lanes}" if plain else lanes
+            pools[name] = jax.jit(lambda prob, saveat, lanes=lanes: simulate_pool(
+                ps.Direct(), 10 ** 6, prob, saveat, jax.random.split(prob.key, n), lanes=lanes))
+            with mock.patch("pysciml._core.one_kernel.compiles_as_one_kernel", return_value=not plain):
+                jax.block_until_ready(pools[name](prob, saveat))        # traced and compiled here
+    reference = pools[args.lanes[0]](prob, saveat)
+    for fn in pools.values():       # the same trajectories whatever the lane count, one kernel or not
+        assert all(np.array_equal(a, b) for a, b in zip(fn(prob, saveat), reference))
+    events = float(np.sum(np.asarray(reference[2])))
     rows = {lanes: [] for lanes in pools}
     for _ in range(args.repeats):          # interleaved: every lane count sees the same load
         for lanes, fn in pools.items():
@@ -63,14 +67,19 @@ def main():
                    for lanes, r in rows.items()}
     out["events_per_traj"] = events / n
 
-    keys = jax.random.split(jax.random.key(5), 8)
-    one = lambda i: simulate_one(ps.Direct(), 10 ** 6, prob.remake(key=keys[i]), saveat)
-    jax.block_until_ready(one(0))
-    cpu = wall = ev = 0.0
-    for i in range(8):
-        c, w = clocked(lambda: one(i), 1)
-        cpu, wall, ev = cpu + c, wall + w, ev + float(one(i)[2])
-    out["single_trajectory"] = {"ns_per_event_cpu": cpu / ev * 1e9, "ns_per_event_wall": wall / ev * 1e9}
+    probs = [prob.remake(key=k) for k in jax.random.split(jax.random.key(5), 8)]     # remake checks: not timed
+    out["single_trajectory"] = {}
+    for plain in (False, True):
+        solve_one = jax.jit(simulate, static_argnums=(0, 1))
+        one = lambda i: solve_one(ps.Direct(), 10 ** 6, probs[i], saveat)
+        with mock.patch("pysciml._core.one_kernel.compiles_as_one_kernel", return_value=not plain):
+            jax.block_until_ready(one(0))
+        cpu = wall = ev = 0.0
+        for i in range(8):
+            c, w = clocked(lambda: one(i), 1)
+            cpu, wall, ev = cpu + c, wall + w, ev + float(one(i)[2])
+        out["single_trajectory"]["plain" if plain else "one kernel"] = {"ns_per_event_cpu": cpu / ev * 1e9,
+                                                                       "ns_per_event_wall": wall / ev * 1e9}
 
     rng = np.random.default_rng(0)
     c = time.process_time()
@@ -90,7 +99,7 @@ def main():
                                    "us_per_traj_wall": float(np.median([r["wall_s"] for r in res])) / n * 1e6}
     out["load_after"] = H.load_average()
     print(json.dumps(out, indent=1))
-    path = H.RESULTS_DIR / f"jumps_loop_probe_limit{out['small_loop_threshold']}.json"
+    path = H.RESULTS_DIR / "jumps_loop_probe.json"
     path.write_text(json.dumps(out, indent=1, default=str))
     print(f"wrote {path}")
 

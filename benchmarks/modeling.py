@@ -225,7 +225,7 @@ def gillespy2_server():
     return info, run, proc
 
 
-def gillespie_rows(n_traj, quick, rounds=3):
+def gillespie_rows(n_traj, quick, rounds=5):
     """pysciml's SSAs; GillesPy2 (when found) in rounds interleaved with pysciml's Direct, the same number
     of trajectories each, so both see the same machine load; ratio = GillesPy2 time / pysciml time."""
     prob = dimer_problem()
@@ -240,6 +240,7 @@ def gillespie_rows(n_traj, quick, rounds=3):
         timing = H.time_call(run, repeats=3)
         out[type(alg).__name__] = {"first_s": first, "median_s": timing.median,
                                    "per_traj_us": timing.median / n_traj * 1e6,
+                                   "per_traj_us_min_max": [timing.min / n_traj * 1e6, timing.max / n_traj * 1e6],
                                    "mean_P2": float(jnp.mean(sol.u[:, 0, 3])),
                                    "mean_events": float(jnp.mean(sol.stats["nsteps"]))}
     rng = np.random.default_rng(0)
@@ -268,6 +269,7 @@ def gillespie_rows(n_traj, quick, rounds=3):
     proc.stdin.close()
     proc.wait()
     out["gillespy2"] = info | {"trajectories": n_traj, "per_traj_us": float(np.median(gpy_us)),
+                               "per_traj_us_rounds": gpy_us, "Direct_per_traj_us_rounds": ours_us,
                                "Direct_per_traj_us_interleaved": float(np.median(ours_us)),
                                "gillespy2_over_Direct": float(np.median(ratios)), "ratios": ratios,
                                "mean_P2": float(np.mean(mean_p2))}
