@@ -40,11 +40,12 @@ def test_a_marked_loop_is_one_kernel_with_the_same_numbers():
     (lambda x: jax.nn.relu(x) + jnp.take(x, jnp.argmax(x)), True),          # custom_jvp_call, gather, argmax
     (lambda x: lax.while_loop(lambda c: c[1] < 3, lambda c: (c[0] * 2.0, c[1] + 1), (x, 0))[0], True),
     (lambda x: x.at[0].add(1.0), False),                                     # scatter
+    (lambda x: jax.vmap(lambda w: jnp.tanh(w @ x))(jnp.ones((2, 3, 3))).sum(0), False),   # batched matmul
     (lambda x: jnp.linalg.solve(jnp.eye(3) + jnp.outer(x, x), x), False),    # LAPACK custom calls
     (lambda x: jnp.fft.fft(x).real, False),
     (lambda x: jnp.sort(x), False),
     (lambda x: jax.pure_callback(np.sin, jax.ShapeDtypeStruct(x.shape, x.dtype), x), False),
-], ids=["elementwise", "gather", "while", "scatter", "solve", "fft", "sort", "callback"])
+], ids=["elementwise", "gather", "while", "scatter", "matmul", "solve", "fft", "sort", "callback"])
 def test_what_the_single_kernel_emitter_takes(fn, expected):
     x = jnp.array([0.3, 0.5, 0.7])
     assert compiles_as_one_kernel(jax.make_jaxpr(fn)(x)) is expected
@@ -61,3 +62,16 @@ def test_the_jump_loop_is_one_kernel():
     for text in (simulate_many.lower(ps.Direct(), 1000, 100, prob, jnp.array([5.0])).compile().as_text(),
                  simulate_one.lower(ps.Direct(), 1000, prob, jnp.array([5.0])).compile().as_text()):
         assert MARK in text and OURS in text
+
+
+def test_a_jump_problem_with_a_matrix_product_runs_as_a_plain_loop():
+    """Propensities written with a matrix product fall back to the plain loop (no single kernel), same counts."""
+    rates = lambda u, p, t: jnp.diag(p) @ jnp.array([1.0, u[0]])
+    prob = ps.JumpProblem(rates, [0], (0.0, 5.0), jnp.array([10.0, 1.0]), [[1], [-1]], key=3)
+    plain = ps.JumpProblem(lambda u, p, t: jnp.array([p[0], p[1] * u[0]]), [0], (0.0, 5.0), jnp.array([10.0, 1.0]),
+                           [[1], [-1]], key=3)
+    from pysciml.jumps.simulate import simulate_many
+    assert OURS not in simulate_many.lower(ps.Direct(), 1000, 100, prob, jnp.array([5.0])).compile().as_text()
+    ts = jnp.array([1.0, 5.0])
+    np.testing.assert_array_equal(ps.solve(prob, ps.Direct(), saveat=ts, trajectories=100).u,
+                                  ps.solve(plain, ps.Direct(), saveat=ts, trajectories=100).u)

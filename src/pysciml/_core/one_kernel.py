@@ -9,18 +9,22 @@ the call for it (frontend attributes ``xla_cpu_small_call`` and ``inlineable="fa
 XLA's inliner). Only this computation changes; the rest of the program and every other program in the process
 keep XLA's defaults. The numbers are the same (measured bit-identical on the jump simulator).
 
-The single-kernel emitter does not handle scatters, custom calls (LAPACK, FFT, host callbacks) or sorts: a
-function using any of them runs as a plain nested call, as it does on GPUs (where the attributes mean
-nothing)."""
+The single-kernel emitter does not handle scatters, matrix products (XLA may give them to a library fusion),
+custom calls (LAPACK, FFT, host callbacks) or sorts: a function using any of them runs as a plain nested call,
+as it does on GPUs (where the attributes mean nothing). Used for the jump simulator's plain-step loop, whose
+body is the user's propensities (elementwise in practice); ODE loops (arbitrary right-hand sides) do not use
+it."""
 import jax
 from jax.experimental.xla_metadata import set_xla_metadata
 
 from .jaxprs import primitive_names
 
-# primitives the single-kernel emitter cannot compile: scatters, and those XLA:CPU lowers to custom calls (LAPACK,
-# FFT, top-k), host callbacks and FFI calls, sorts, the RNG op and infeed/outfeed
+# primitives the single-kernel emitter cannot compile: scatters; matrix products and convolutions (XLA:CPU may
+# hand them to its YNNPACK/oneDNN fusions, kind kCustom: "Fusion kind not implemented on CPU", seen with a
+# vmapped neural network); those XLA:CPU lowers to custom calls (LAPACK, FFT, top-k), host callbacks and FFI
+# calls, sorts, the RNG op and infeed/outfeed
 _REFUSED_PREFIXES = ("scatter",)
-_REFUSED = {"lu", "lu_pivots_to_permutation", "cholesky", "cholesky_update", "eig", "eigh", "qr", "geqrf", "geqp3",
+_REFUSED = {"dot_general", "conv_general_dilated", "lu", "lu_pivots_to_permutation", "cholesky", "cholesky_update", "eig", "eigh", "qr", "geqrf", "geqp3",
             "householder_product", "ormqr", "symmetric_product", "svd", "schur", "hessenberg", "tridiagonal", "tridiagonal_solve",
             "triangular_solve", "fft", "sort", "top_k", "approx_top_k", "pure_callback", "io_callback",
             "debug_callback", "ffi_call", "rng_bit_generator", "infeed", "outfeed"}
