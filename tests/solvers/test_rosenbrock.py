@@ -150,6 +150,27 @@ def test_robertson_as_dae_matches_the_ode_form(method):
     np.testing.assert_allclose(np.asarray(dae.u).sum(axis=1), 1.0, atol=1e-12)
 
 
+def test_unsolvable_algebraic_equation_is_a_return_code():
+    """0 = y2² + 1 has no real solution: the consistent initialization cannot converge, and the solve says so
+    (InitializationFailure, with a warning outside jit; the code inside jit) instead of integrating from a state
+    that violates the constraint. A slowly converging but solvable constraint (0 = y2³ − 8 from y2 = 50: Newton
+    needs ~10 iterations) is refused at 8 iterations too, and the same problem from y2 = 2.5 succeeds."""
+    f = lambda u, p, t: jnp.stack([-u[0], u[1] ** 2 + 1.0])
+    prob = ps.ODEProblem(f, jnp.array([1.0, 0.5]), (0.0, 1.0), mass_matrix=jnp.diag(jnp.array([1.0, 0.0])))
+    with pytest.warns(RuntimeWarning, match="InitializationFailure"):
+        sol = ps.solve(prob, ps.Rodas5P())
+    assert sol.retcode == ps.ReturnCode.InitializationFailure
+    code = jax.jit(lambda u0: ps.solve(prob.remake(u0=u0), ps.Rodas5P()).retcode)(prob.u0)
+    assert int(code) == ps.ReturnCode.InitializationFailure
+    cubic = lambda u, p, t: jnp.stack([-u[0], u[1] ** 3 - 8.0])
+    far = ps.ODEProblem(cubic, jnp.array([1.0, 50.0]), (0.0, 1.0), mass_matrix=jnp.diag(jnp.array([1.0, 0.0])))
+    with pytest.warns(RuntimeWarning, match="InitializationFailure"):
+        assert ps.solve(far, ps.Rodas5P()).retcode == ps.ReturnCode.InitializationFailure
+    near = ps.solve(far.remake(u0=jnp.array([1.0, 2.5])), ps.Rodas5P(), rtol=1e-8, atol=1e-10)
+    assert near.retcode == ps.ReturnCode.Success
+    np.testing.assert_allclose(near.u[-1], [np.exp(-1.0), 2.0], rtol=1e-7)
+
+
 def test_mass_matrix_bad_input():
     with pytest.raises(ValueError, match=r"mass_matrix must have shape \(3, 3\)"):
         ps.solve(ROBERTSON.remake(mass_matrix=jnp.eye(2)), ps.Rodas5P())

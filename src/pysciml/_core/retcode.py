@@ -17,6 +17,7 @@ class ReturnCode(IntEnum):
     Default = 5
     ConvergenceFailure = 6
     MaxEvents = 7
+    InitializationFailure = 8
 
     def __str__(self) -> str:
         return f"ReturnCode.{self.name}"
@@ -54,6 +55,11 @@ _MESSAGES = {
         "The solve stopped at the event after max_events continuous events (the solution ends just before it). "
         "Raise solve(..., max_events=...), or, if the events pile up (a ball coming to rest bounces ever "
         "faster, a Zeno point), make an affect stop it with pysciml.terminate(u) or change the model there."),
+    ReturnCode.InitializationFailure: (
+        "The DAE's algebraic equations could not be solved at t0 for consistent initial values (Newton on the "
+        "algebraic variables, the differential ones held at u0, did not converge to the tolerance). Start closer "
+        "to a consistent state (give algebraic values that nearly satisfy the constraints), and check that the "
+        "DAE has index 1: each algebraic equation must be solvable for its algebraic variable."),
 }
 
 

@@ -21,24 +21,38 @@ def algebraic_mask(mass):
 
 
 @partial(jax.jit, static_argnums=(0, 5))
-def consistent_initial_state(f, u0, p, t0, mass, iterations=8):
-    """u0 with its algebraic components corrected so that the algebraic equations hold at t0. Compiled
-    once per right-hand side (``f`` must be hashable), so eager solves do not pay op-by-op dispatch.
-    ``p``: the parameters; ``mass``: the mass matrix (its zero rows are the algebraic equations);
-    ``iterations``: the Newton iterations on the algebraic components. Returns the corrected state."""
+def initialize_dae(f, u0, p, t0, mass, iterations=8, rtol=1e-6, atol=1e-8):
+    """(u0 with its algebraic components corrected so that the algebraic equations hold at t0, converged).
+    Newton on the algebraic components, the differential ones held; ``converged``: the last Newton update is
+    within the tolerance, |Δu_i| ≤ ``atol`` + ``rtol``·|u_i| for every i (the solve's tolerances), and everything
+    is finite. Compiled once per
+    right-hand side (``f`` must be hashable), so eager solves do not pay op-by-op dispatch. ``p``: the
+    parameters; ``mass``: the mass matrix (its zero rows are the algebraic equations); ``iterations``: the
+    Newton iterations on the algebraic components."""
     algebraic = algebraic_mask(mass)
     n = u0.shape[0]
     eye = jnp.eye(n, dtype=u0.dtype)
 
-    def newton(_, u):
+    def newton(_, carry):
+        u, _ = carry
         residual = jnp.where(algebraic, f(u, p, t0), 0.0)
         # Algebraic rows: ∂f_i/∂u_j over algebraic columns j; differential rows: keep u_i fixed.
         matrix = jnp.where(algebraic[:, None], jacobian(f, u, p, t0) * algebraic[None, :], eye)
         matrix = jnp.where(algebraic[:, None] & ~jnp.any(algebraic[None, :] & (matrix != 0), axis=1,
                                                          keepdims=True), eye, matrix)
-        return u - jnp.linalg.solve(matrix, residual)
+        update = jnp.linalg.solve(matrix, residual)
+        return u - update, update
 
-    return lax.fori_loop(0, iterations, newton, u0)
+    u, last = lax.fori_loop(0, iterations, newton, (u0, jnp.zeros_like(u0)))
+    within = jnp.abs(last) <= atol + rtol * jnp.abs(u)
+    return u, jnp.all(within & jnp.isfinite(u))
+
+
+def consistent_initial_state(f, u0, p, t0, mass, iterations=8):
+    """u0 with its algebraic components corrected so that the algebraic equations hold at t0 (`initialize_dae`
+    without its convergence flag). ``p``: the parameters; ``mass``: the mass matrix (its zero rows are the
+    algebraic equations); ``iterations``: the Newton iterations. Returns the corrected state."""
+    return initialize_dae(f, u0, p, t0, mass, iterations)[0]
 
 
 def consistent_derivative(f, u, p, t, mass, jac, f_u):

@@ -13,7 +13,7 @@ from .. import callbacks as _callbacks
 from ..callbacks.callbacks import flatten as flatten_callbacks
 from ..integrate import LoopConfig, LoopInputs
 from ..solution import ODESolution
-from ..linalg import consistent_initial_state
+from ..linalg import initialize_dae
 from ..linalg.sparsity_detection import detect_pattern
 from ..problems import FlatRHS, ODEProblem, SplitFunction
 from ..solvers.base import NewtonImplicit
@@ -80,14 +80,16 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
         sensealg = ForwardDiffSensitivity()
     if sensealg is None:
         sensealg = default_sensealg(spec.size, prob.p, mode, mass is not None, alg)
-    if mass is not None:
-        u0 = consistent_initial_state(rhs, u0, prob.p, t0, mass)
+    initialized = None
+    if mass is not None:   # not converged: the solve's return code says so (the loop still runs from u0)
+        u0, initialized = initialize_dae(rhs, u0, prob.p, t0, mass, 8, rtol, atol)
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=prob.p, rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=saveat if mode == "saveat" else None, tstops=tstops, mass=mass,
                         callback_data=callback_data)
     return pipeline.run(pipeline.Run(rhs, alg, controller, cfg, inputs, sensealg, spec, prob.p,
-                                     saveat=saveat if cfg.dense else None, first=first, replay=replay))
+                                     saveat=saveat if cfg.dense else None, first=first, replay=replay,
+                                     initialized=initialized))
 
 
 # --- the right-hand side on flat states ------------------------------------------------------------------

@@ -183,6 +183,7 @@ class Run(NamedTuple):
     saveat: object = None     # requested times, interpolated from dense output when cfg.dense
     first: int = 0            # leading saved points to drop (save_start=False)
     replay: bool = False      # dense output whose stages are recomputed when read (the loop stores none)
+    initialized: object = None  # a DAE's consistent initialization converged (bool array), None: not a DAE
 
 
 def compiled_loop(rhs, alg, controller, cfg):
@@ -232,10 +233,13 @@ def run(r: Run) -> ODESolution:
         events = events._replace(p=out.p_final if r.inputs.p is r.p else out.p_final[0])
     # with hoisted closed-over values, sol(t) runs the hoisted f on (p, those values): nothing traced stays
     # in the solution's static part, so it can leave a jit and be evaluated afterwards
-    sol = ODESolution(ts, us, out.retcode, out.stats, dense_output, r.p, f=r.rhs if hoisted is None else rhs,
+    retcode = out.retcode
+    if r.initialized is not None:
+        retcode = jnp.where(r.initialized, retcode, jnp.asarray(ReturnCode.InitializationFailure, retcode.dtype))
+    sol = ODESolution(ts, us, retcode, out.stats, dense_output, r.p, f=r.rhs if hoisted is None else rhs,
                       alg=r.alg, spec=r.spec, events=events, saved_values=saved_values,
                       hoisted=None if hoisted is None else inputs.p[1])
-    if concrete and is_concrete(out.retcode) and not sol.success:
+    if concrete and is_concrete(retcode) and not sol.success:
         _warn_failure(sol, r.rhs, r.p, out.t_final, r.inputs.t0)
     return sol
 
