@@ -75,3 +75,32 @@ def test_a_jump_problem_with_a_matrix_product_runs_as_a_plain_loop():
     ts = jnp.array([1.0, 5.0])
     np.testing.assert_array_equal(ps.solve(prob, ps.Direct(), saveat=ts, trajectories=100).u,
                                   ps.solve(plain, ps.Direct(), saveat=ts, trajectories=100).u)
+
+
+def test_a_generated_network_with_many_reactions_is_one_kernel_with_the_same_counts():
+    """A random 30-species, 60-reaction mass-action network from pysciml.modeling (more reactions than the
+    unrolled selection takes: cumsum + searchsorted): one kernel, and the same counts as the plain loop."""
+    from unittest import mock
+
+    import pysciml.modeling as md
+    from pysciml.jumps.simulate import simulate_many
+    rng = np.random.default_rng(0)
+    species = md.variables([f"X{i}" for i in range(30)])
+    ks = md.parameters([f"k{r}" for r in range(60)])
+    reactions = []
+    for r in range(60):
+        a, b, c = (species[i] for i in rng.choice(30, 3, replace=False))
+        reactions.append(md.Reaction(ks[r], *[([a], [b]), ([a, b], [c]), ([a], None), (None, [a])][r % 4]))
+    prob = md.JumpProblem(md.ReactionSystem(reactions, species=list(species)), u0={s: 5 for s in species},
+                          tspan=(0.0, 1.0), p={k: float(v) for k, v in zip(ks, 10 ** rng.uniform(-1, 0, 60))})
+    args = (ps.Direct(), 10 ** 6, 64, prob, jnp.array([0.5, 1.0]))
+    assert OURS in simulate_many.lower(*args).compile().as_text()
+    kernel = simulate_many(*args)
+    with mock.patch("pysciml._core.one_kernel.compiles_as_one_kernel", return_value=False):
+        jax.clear_caches()      # traced anew under the patch
+        text = simulate_many.lower(*args).compile().as_text()
+        plain = jax.jit(simulate_many.__wrapped__, static_argnums=(0, 1, 2))(*args)
+    jax.clear_caches()          # no plain program stays cached for later tests
+    assert OURS not in text
+    for a, b in zip(kernel, plain):
+        np.testing.assert_array_equal(a, b)
