@@ -77,23 +77,26 @@ def test_a_jump_problem_with_a_matrix_product_runs_as_a_plain_loop():
                                   ps.solve(plain, ps.Direct(), saveat=ts, trajectories=100).u)
 
 
-def test_a_generated_network_with_many_reactions_is_one_kernel_with_the_same_counts():
-    """A random 30-species, 60-reaction mass-action network from pysciml.modeling (more reactions than the
-    unrolled selection takes: cumsum + searchsorted): one kernel, and the same counts as the plain loop."""
+def _random_network(n_species, n_reactions, seed=0):
+    import pysciml.modeling as md
+    rng = np.random.default_rng(seed)
+    species = md.variables([f"X{i}" for i in range(n_species)])
+    ks = md.parameters([f"k{r}" for r in range(n_reactions)])
+    reactions = []
+    for r in range(n_reactions):
+        a, b, c = (species[i] for i in rng.choice(n_species, 3, replace=False))
+        reactions.append(md.Reaction(ks[r], *[([a], [b]), ([a, b], [c]), ([a], None), (None, [a])][r % 4]))
+    return md.JumpProblem(md.ReactionSystem(reactions, species=list(species)), u0={s: 5 for s in species},
+                          tspan=(0.0, 1.0), p={k: float(v) for k, v in zip(ks, 10 ** rng.uniform(-1, 0, n_reactions))})
+
+
+def test_a_generated_network_is_one_kernel_with_the_same_counts():
+    """A random 12-species, 24-reaction mass-action network from pysciml.modeling (its propensities placed by a
+    gather): one kernel, and the same counts as the plain loop."""
     from unittest import mock
 
-    import pysciml.modeling as md
     from pysciml.jumps.simulate import simulate_many
-    rng = np.random.default_rng(0)
-    species = md.variables([f"X{i}" for i in range(30)])
-    ks = md.parameters([f"k{r}" for r in range(60)])
-    reactions = []
-    for r in range(60):
-        a, b, c = (species[i] for i in rng.choice(30, 3, replace=False))
-        reactions.append(md.Reaction(ks[r], *[([a], [b]), ([a, b], [c]), ([a], None), (None, [a])][r % 4]))
-    prob = md.JumpProblem(md.ReactionSystem(reactions, species=list(species)), u0={s: 5 for s in species},
-                          tspan=(0.0, 1.0), p={k: float(v) for k, v in zip(ks, 10 ** rng.uniform(-1, 0, 60))})
-    args = (ps.Direct(), 10 ** 6, 64, prob, jnp.array([0.5, 1.0]))
+    args = (ps.Direct(), 10 ** 6, 64, _random_network(12, 24), jnp.array([0.5, 1.0]))
     assert OURS in simulate_many.lower(*args).compile().as_text()
     kernel = simulate_many(*args)
     with mock.patch("pysciml._core.one_kernel.compiles_as_one_kernel", return_value=False):
@@ -104,3 +107,17 @@ def test_a_generated_network_with_many_reactions_is_one_kernel_with_the_same_cou
     assert OURS not in text
     for a, b in zip(kernel, plain):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_large_network_runs_as_a_plain_loop():
+    """200 reactions × 64 lanes: XLA:CPU gives the (64, 200) reductions to YNNPACK fusions, which the
+    single-kernel emitter cannot compile (it failed to compile before the size limit): above `MAX_ELEMENTS` the
+    loop is not marked, and it runs."""
+    from pysciml._core.one_kernel import MAX_ELEMENTS
+    from pysciml.jumps.simulate import simulate_many
+    prob = _random_network(100, 200)
+    assert 64 * 200 > MAX_ELEMENTS
+    args = (ps.Direct(), 10 ** 6, 64, prob, jnp.array([1.0]))
+    assert OURS not in simulate_many.lower(*args).compile().as_text()
+    saved, codes, steps = simulate_many(*args)
+    assert np.all(np.asarray(codes) == ps.ReturnCode.Success) and np.all(np.asarray(steps) > 0)

@@ -5,6 +5,7 @@ most solves never use. The classes are read off a tiny traced function at first 
 import functools
 
 import jax
+import numpy as np
 
 
 @functools.cache
@@ -29,15 +30,26 @@ def is_closed_jaxpr(x):
 def primitive_names(closed):
     """The names of every primitive a (closed) jaxpr uses, its sub-jaxprs' (loop bodies, branches, nested
     calls) included."""
-    names, stack = set(), [closed.jaxpr if is_closed_jaxpr(closed) else closed]
+    return {eqn.primitive.name for eqn in _equations(closed)}
+
+
+def largest_array(closed):
+    """The number of elements of the largest array any equation of a (closed) jaxpr makes, sub-jaxprs
+    included."""
+    sizes = [int(np.prod(v.aval.shape)) for eqn in _equations(closed) for v in eqn.outvars
+             if hasattr(v.aval, "shape")]
+    return max(sizes, default=0)
+
+
+def _equations(closed):
+    stack = [closed.jaxpr if is_closed_jaxpr(closed) else closed]
     while stack:
         jaxpr = stack.pop()
         for eqn in jaxpr.eqns:
-            names.add(eqn.primitive.name)
+            yield eqn
             for value in eqn.params.values():
                 for sub in (value if isinstance(value, (tuple, list)) else (value,)):
                     if is_closed_jaxpr(sub):
                         stack.append(sub.jaxpr)
                     elif is_jaxpr(sub):
                         stack.append(sub)
-    return names

@@ -9,15 +9,15 @@ the call for it (frontend attributes ``xla_cpu_small_call`` and ``inlineable="fa
 XLA's inliner). Only this computation changes; the rest of the program and every other program in the process
 keep XLA's defaults. The numbers are the same (measured bit-identical on the jump simulator).
 
-The single-kernel emitter does not handle scatters, matrix products (XLA may give them to a library fusion),
-custom calls (LAPACK, FFT, host callbacks) or sorts: a function using any of them runs as a plain nested call,
+The single-kernel emitter does not handle scatters, matrix products and large operations (XLA may give them
+to a library fusion), custom calls (LAPACK, FFT, host callbacks) or sorts: a function using any of them runs as a plain nested call,
 as it does on GPUs (where the attributes mean nothing). Used for the jump simulator's plain-step loop, whose
 body is the user's propensities (elementwise in practice); ODE loops (arbitrary right-hand sides) do not use
 it."""
 import jax
 from jax.experimental.xla_metadata import set_xla_metadata
 
-from .jaxprs import primitive_names
+from .jaxprs import largest_array, primitive_names
 
 # primitives the single-kernel emitter cannot compile: scatters; matrix products and convolutions (XLA:CPU may
 # hand them to its YNNPACK/oneDNN fusions, kind kCustom: "Fusion kind not implemented on CPU", seen with a
@@ -30,8 +30,17 @@ _REFUSED = {"dot_general", "conv_general_dilated", "lu", "lu_pivots_to_permutati
             "debug_callback", "ffi_call", "rng_bit_generator", "infeed", "outfeed"}
 
 
+# XLA:CPU also hands large reductions (and other large operations) to YNNPACK fusions: a (64, 200) reduce_sum
+# in a 200-reaction network's loop was one ("Fusion kind not implemented on CPU"), (64, 6) ones are not. Only
+# functions whose arrays all stay small are marked.
+MAX_ELEMENTS = 2048
+
+
 def compiles_as_one_kernel(closed_jaxpr):
-    """Whether every primitive of the jaxpr can be compiled by XLA:CPU's single-kernel emitter."""
+    """Whether XLA:CPU's single-kernel emitter can compile the jaxpr: no refused primitive and no array over
+    `MAX_ELEMENTS` elements."""
+    if largest_array(closed_jaxpr) > MAX_ELEMENTS:
+        return False
     return not any(name in _REFUSED or name.startswith(_REFUSED_PREFIXES) for name in primitive_names(closed_jaxpr))
 
 
