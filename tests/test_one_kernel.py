@@ -78,16 +78,30 @@ def test_a_jump_problem_with_a_matrix_product_runs_as_a_plain_loop():
 
 
 def _random_network(n_species, n_reactions, seed=0):
+    """(JumpProblem, [(rate, substrate indices)]) of a random mass-action network from pysciml.modeling."""
     import pysciml.modeling as md
     rng = np.random.default_rng(seed)
     species = md.variables([f"X{i}" for i in range(n_species)])
     ks = md.parameters([f"k{r}" for r in range(n_reactions)])
-    reactions = []
+    rates = 10 ** rng.uniform(-1, 0, n_reactions)
+    reactions, substrates = [], []
     for r in range(n_reactions):
-        a, b, c = (species[i] for i in rng.choice(n_species, 3, replace=False))
-        reactions.append(md.Reaction(ks[r], *[([a], [b]), ([a, b], [c]), ([a], None), (None, [a])][r % 4]))
-    return md.JumpProblem(md.ReactionSystem(reactions, species=list(species)), u0={s: 5 for s in species},
-                          tspan=(0.0, 1.0), p={k: float(v) for k, v in zip(ks, 10 ** rng.uniform(-1, 0, n_reactions))})
+        a, b, c = rng.choice(n_species, 3, replace=False)
+        sub, prod = [([a], [b]), ([a, b], [c]), ([a], []), ([], [a])][r % 4]
+        reactions.append(md.Reaction(ks[r], [species[i] for i in sub] or None, [species[i] for i in prod] or None))
+        substrates.append(sub)
+    prob = md.JumpProblem(md.ReactionSystem(reactions, species=list(species)), u0={s: 5 for s in species},
+                          tspan=(0.0, 1.0), p={k: float(v) for k, v in zip(ks, rates)})
+    return prob, list(zip(rates, substrates))
+
+
+def test_generated_propensities_are_mass_action():
+    """The generated propensity vector of a 24-reaction network (placed by a gather) against mass action
+    computed here from the reaction list: k·x_a, k·x_a·x_b (distinct species), k."""
+    prob, reactions = _random_network(12, 24)
+    u = jnp.arange(1.0, 13.0)
+    expected = [k * np.prod([float(u[i]) for i in sub]) for k, sub in reactions]
+    np.testing.assert_allclose(prob.propensity(u, prob.p, 0.0), expected, rtol=1e-14)
 
 
 def test_a_generated_network_is_one_kernel_with_the_same_counts():
@@ -96,7 +110,7 @@ def test_a_generated_network_is_one_kernel_with_the_same_counts():
     from unittest import mock
 
     from pysciml.jumps.simulate import simulate_many
-    args = (ps.Direct(), 10 ** 6, 64, _random_network(12, 24), jnp.array([0.5, 1.0]))
+    args = (ps.Direct(), 10 ** 6, 64, _random_network(12, 24)[0], jnp.array([0.5, 1.0]))
     assert OURS in simulate_many.lower(*args).compile().as_text()
     kernel = simulate_many(*args)
     with mock.patch("pysciml._core.one_kernel.compiles_as_one_kernel", return_value=False):
@@ -115,7 +129,7 @@ def test_a_large_network_runs_as_a_plain_loop():
     loop is not marked, and it runs."""
     from pysciml._core.one_kernel import MAX_ELEMENTS
     from pysciml.jumps.simulate import simulate_many
-    prob = _random_network(100, 200)
+    prob = _random_network(100, 200)[0]
     assert 64 * 200 > MAX_ELEMENTS
     args = (ps.Direct(), 10 ** 6, 64, prob, jnp.array([1.0]))
     assert OURS not in simulate_many.lower(*args).compile().as_text()
