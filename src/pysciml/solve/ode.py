@@ -82,7 +82,7 @@ def solve_ode(prob: ODEProblem, alg=None, *, rtol=1e-3, atol=1e-6, dt=None, adap
         sensealg = default_sensealg(spec.size, prob.p, mode, mass is not None, alg)
     initialized = None
     if mass is not None:   # not converged: the solve's return code says so (the loop still runs from u0)
-        u0, initialized = initialize_dae(rhs, u0, prob.p, t0, mass, 8, rtol, atol)
+        u0, initialized = initialize_dae(rhs, u0, prob.p, t0, mass, rtol=rtol, atol=atol)
     inputs = LoopInputs(u0=u0, t0=t0, t1=t1, p=prob.p, rtol=rtol, atol=atol,
                         dt=jnp.zeros((), tdtype) if dt is None else dt, dtmin=dtmin, dtmax=dtmax,
                         saveat=saveat if mode == "saveat" else None, tstops=tstops, mass=mass,
